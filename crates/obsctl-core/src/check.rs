@@ -1,0 +1,156 @@
+//! What a check is (its validated spec) and what running it produced (an observation).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Timestamp;
+
+/// A validated check, ready for the scheduler.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckSpec {
+    /// `service/name`, unique across the config.
+    pub id: String,
+    pub service: String,
+    pub name: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Up to this much random delay is added to each run, to spread load.
+    pub jitter: Duration,
+    pub fail_after: u32,
+    pub recover_after: u32,
+    /// This many state changes inside `flap_window` make the check `flapping`.
+    pub flap_threshold: u32,
+    pub flap_window: Duration,
+    pub labels: BTreeMap<String, String>,
+    pub probe: Probe,
+}
+
+/// The kind-specific part of a check.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Probe {
+    Http(HttpProbe),
+    Tcp { address: String },
+    Disk(DiskProbe),
+    Process(ProcessProbe),
+    Command { run: Vec<String> },
+    Memory { max_used_percent: f64 },
+    Load { max_per_core: f64 },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpProbe {
+    pub url: String,
+    pub method: String,
+    pub headers: BTreeMap<String, String>,
+    pub expect_status: Option<u16>,
+    pub body_contains: Option<String>,
+    pub json_pointer: Option<(String, serde_json::Value)>,
+    pub latency_under: Option<Duration>,
+    pub cert_days_left_over: Option<u32>,
+    /// The most of the body that is read; the rest is never downloaded.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DiskProbe {
+    pub path: String,
+    pub max_used_percent: Option<f64>,
+    pub min_free: Option<u64>,
+    /// Total size of the files under `path` (a folder that must not grow past it).
+    pub max_size: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessProbe {
+    pub target: ProcessTarget,
+    pub max_rss: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessTarget {
+    Name(String),
+    PidFile(String),
+    Pid(u32),
+}
+
+impl Probe {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Probe::Http(_) => "http",
+            Probe::Tcp { .. } => "tcp",
+            Probe::Disk(_) => "disk",
+            Probe::Process(_) => "process",
+            Probe::Command { .. } => "command",
+            Probe::Memory { .. } => "memory",
+            Probe::Load { .. } => "load",
+        }
+    }
+
+    /// The incident kind a failure of this probe raises, e.g. `http-down`, `disk-full`.
+    pub fn incident_kind(&self) -> &'static str {
+        match self {
+            Probe::Http(_) => "http-down",
+            Probe::Tcp { .. } => "tcp-down",
+            Probe::Disk(_) => "disk-full",
+            Probe::Process(_) => "process-missing",
+            Probe::Command { .. } => "command-failed",
+            Probe::Memory { .. } => "memory-high",
+            Probe::Load { .. } => "load-high",
+        }
+    }
+}
+
+/// The result of running one check once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub check_id: String,
+    pub at: Timestamp,
+    pub ok: bool,
+    /// Time the probe itself took, in microseconds.
+    pub latency_us: u64,
+    /// What was seen, e.g. `status 500 (expected 200)` or `92.1% used (max 90%)`.
+    pub detail: String,
+}
+
+/// Latency percentiles over a check's recent history, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+pub struct LatencySummary {
+    pub count: usize,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl LatencySummary {
+    /// Nearest-rank percentiles of the given latencies (microseconds).
+    pub fn of(latencies_us: &[u64]) -> Self {
+        if latencies_us.is_empty() {
+            return Self::default();
+        }
+        let mut v = latencies_us.to_vec();
+        v.sort_unstable();
+        let at = |p: f64| {
+            let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len());
+            v[rank - 1] as f64 / 1000.0
+        };
+        Self { count: v.len(), p50_ms: at(0.50), p90_ms: at(0.90), p99_ms: at(0.99), max_ms: at(1.0) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let lat: Vec<u64> = (1..=100).map(|i| i * 1000).collect();
+        let s = LatencySummary::of(&lat);
+        assert_eq!((s.count, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms), (100, 50.0, 90.0, 99.0, 100.0));
+        assert_eq!(LatencySummary::of(&[]).count, 0);
+    }
+}

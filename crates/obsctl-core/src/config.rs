@@ -1,0 +1,181 @@
+//! The validated configuration model. `load` turns TOML text plus an environment into it.
+
+mod checks;
+mod error;
+mod interpolate;
+mod load;
+mod raw;
+pub mod template;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use interpolate::parse_dotenv;
+pub use load::{LoadOptions, load};
+
+use crate::check::CheckSpec;
+use crate::policy::Mode;
+use crate::secret::Secret;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// The file this came from, for messages.
+    pub source: String,
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub agent: AgentConfig,
+    pub scheduler: SchedulerConfig,
+    pub notify: NotifyConfig,
+    pub fs: FsConfig,
+    pub commands: CommandsConfig,
+    pub services: Vec<ServiceConfig>,
+    pub checks: Vec<CheckSpec>,
+    pub runbooks: Vec<Runbook>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// Bearer token that mutating API calls must present (`OBSCTL_API_TOKEN`).
+    pub token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreConfig {
+    /// `sqlite://path` (relative paths are relative to the config file's folder).
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentConfig {
+    pub mode: Mode,
+    /// No runbook may run above this mode.
+    pub max_mode: Mode,
+    pub max_actions_per_hour: u32,
+    pub max_actions_per_service_per_hour: u32,
+    /// Failed fixes in a row (per fingerprint) that open the circuit breaker.
+    pub breaker_failures: u32,
+    /// Tools the agent may use; `None` means every registered tool.
+    pub allow_tools: Option<Vec<String>>,
+    pub verify: VerifyConfig,
+    pub reopen_within: Duration,
+    pub default_cooldown: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyConfig {
+    pub attempts: u32,
+    pub backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SchedulerConfig {
+    pub max_concurrency: usize,
+    /// Results kept per check; older ones are pruned.
+    pub history_per_check: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct NotifyConfig {
+    pub ntfy: Option<NtfyConfig>,
+    pub webhook: Option<WebhookConfig>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NtfyConfig {
+    pub url: String,
+    pub topic: String,
+    pub token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct FsConfig {
+    /// `fs.*` tools act only below these folders.
+    pub allowed_roots: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct CommandsConfig {
+    /// `ENABLE_UNIX_TOOLS=true`: the `command.run` tool exists at all.
+    pub enabled: bool,
+    /// Exact command lines (words joined by one space) that may run.
+    pub allow: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceConfig {
+    pub name: String,
+    pub depends_on: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    /// A process obsctl starts and supervises (`process.restart` restarts it).
+    pub process: Option<SupervisedProcess>,
+    /// A command that restarts the service when obsctl does not supervise it.
+    pub restart_command: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SupervisedProcess {
+    pub run: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Runbook {
+    pub name: String,
+    pub when: Matcher,
+    pub steps: Vec<Step>,
+    pub mode: Option<Mode>,
+    pub cooldown: Duration,
+}
+
+/// Which incidents a runbook applies to; an absent field matches anything.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Matcher {
+    pub incident: Option<String>,
+    pub service: Option<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Matcher {
+    pub fn matches(&self, kind: &str, service: &str, labels: &BTreeMap<String, String>) -> bool {
+        self.incident.as_deref().is_none_or(|k| k == kind)
+            && self.service.as_deref().is_none_or(|s| s == service)
+            && self.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub tool: String,
+    pub args: serde_json::Value,
+}
+
+impl Config {
+    pub fn service(&self, name: &str) -> Option<&ServiceConfig> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    pub fn check(&self, id: &str) -> Option<&CheckSpec> {
+        self.checks.iter().find(|c| c.id == id)
+    }
+
+    /// Every secret in the config, for redaction.
+    pub fn secrets(&self) -> Vec<&Secret> {
+        let mut out: Vec<&Secret> = self.server.token.iter().collect();
+        if let Some(n) = &self.notify.ntfy {
+            out.extend(n.token.iter());
+        }
+        out
+    }
+}

@@ -1,0 +1,94 @@
+//! `${VAR}` and `${VAR:-default}` interpolation, and `.env` parsing.
+
+use std::collections::HashMap;
+
+use super::error::Problems;
+
+/// Replaces `${VAR}` / `${VAR:-default}` outside comments. Values are escaped for a TOML
+/// basic string, where interpolation belongs. An unset variable without a default is an error.
+pub(crate) fn interpolate(text: &str, env: &HashMap<String, String>, problems: &mut Problems<'_>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+            offset += line.len();
+            continue;
+        }
+        let mut rest = line;
+        let mut local = 0;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let Some(end) = rest[start..].find('}') else {
+                out.push_str(&rest[start..]);
+                rest = "";
+                break;
+            };
+            let inner = &rest[start + 2..start + end];
+            let (name, default) = match inner.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (inner, None),
+            };
+            match env.get(name).filter(|v| !v.is_empty()).map(String::as_str).or(default) {
+                Some(value) => out.push_str(&value.replace('\\', "\\\\").replace('"', "\\\"")),
+                None => problems.at(
+                    Some(offset + local + start..offset + local + start),
+                    format!("${{{name}}}"),
+                    format!("environment variable {name} is not set; set it in the environment or .env, or write ${{{name}:-default}}"),
+                ),
+            }
+            local += start + end + 1;
+            rest = &rest[start + end + 1..];
+        }
+        out.push_str(rest);
+        offset += line.len();
+    }
+    out
+}
+
+/// Parses a `.env` file: `KEY=value` lines, `#` comments, optional `export `, optional quotes.
+pub fn parse_dotenv(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                return None;
+            }
+            let line = line.strip_prefix("export ").unwrap_or(line);
+            let (key, value) = line.split_once('=')?;
+            let value = value.trim();
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(value);
+            Some((key.trim().to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolates_and_reports_missing() {
+        let env = HashMap::from([("A".to_string(), "x\"y".to_string())]);
+        let text = "a = \"${A}\"\n# ${MISSING}\nb = \"${B:-dflt}\"\nc = \"${C}\"\n";
+        let mut p = Problems::new("f.toml", text);
+        let out = interpolate(text, &env, &mut p);
+        assert_eq!(out, "a = \"x\\\"y\"\n# ${MISSING}\nb = \"dflt\"\nc = \"\"\n");
+        assert_eq!(p.list.len(), 1);
+        assert_eq!(p.list[0].line, Some(4));
+        assert!(p.list[0].message.contains("C is not set"));
+    }
+
+    #[test]
+    fn dotenv() {
+        let env = parse_dotenv("# c\nexport A=1\nB = \"two words\"\nC='3'\nnot a pair\n");
+        assert_eq!(env["A"], "1");
+        assert_eq!(env["B"], "two words");
+        assert_eq!(env["C"], "3");
+        assert_eq!(env.len(), 3);
+    }
+}

@@ -1,0 +1,505 @@
+//! The pure loader: text + environment → validated `Config`, or every problem at once.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::checks::build_check;
+use super::error::{ConfigErrors, Problems};
+use super::interpolate::interpolate;
+use super::raw::{RawConfig, S};
+use super::*;
+use crate::quantity::parse_duration;
+
+/// What the loader needs besides the text and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions<'a> {
+    /// The file name, for messages; relative store paths resolve against its folder.
+    pub file: &'a str,
+    /// Registered tool names, so a runbook naming an unknown tool is caught before start.
+    pub known_tools: &'a [&'a str],
+}
+
+pub(crate) const CURRENT_VERSION: i64 = 1;
+
+/// Loads a config. Precedence: defaults < file < `OBSCTL_*` variables in `env`.
+pub fn load(text: &str, env: &HashMap<String, String>, opts: &LoadOptions<'_>) -> Result<Config, ConfigErrors> {
+    let mut problems = Problems::new(opts.file, text);
+    let text = interpolate(text, env, &mut problems);
+    let raw: RawConfig = match toml::from_str(&text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let field = e
+                .message()
+                .split('`')
+                .nth(1)
+                .filter(|f| !f.is_empty() && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or("syntax")
+                .to_string();
+            let message = e.message().trim().to_string();
+            problems.at(e.span(), field, format!("{message}; see `obsctl init` for a commented example"));
+            return Err(problems.finish().err().unwrap_or(ConfigErrors(Vec::new())));
+        }
+    };
+    let mut v = Validator { p: problems, env };
+    let config = v.config(raw, opts);
+    v.p.finish().map(|()| config)
+}
+
+struct Validator<'a, 'e> {
+    p: Problems<'a>,
+    env: &'e HashMap<String, String>,
+}
+
+impl Validator<'_, '_> {
+    fn duration(&mut self, value: Option<&S<String>>, field: &str, default: Duration) -> Duration {
+        let Some(v) = value else { return default };
+        match parse_duration(v.get_ref()) {
+            Ok(d) => d,
+            Err(e) => {
+                self.p.at(Some(v.span()), field, e);
+                default
+            }
+        }
+    }
+
+    fn mode(&mut self, value: Option<&S<String>>, field: &str) -> Option<Mode> {
+        let v = value?;
+        let mode = Mode::parse(v.get_ref());
+        if mode.is_none() {
+            self.p.at(Some(v.span()), field, format!("{:?} is not a mode; use observe, dry-run, approve or auto", v.get_ref()));
+        }
+        mode
+    }
+
+    fn env_var(&self, name: &str) -> Option<String> {
+        self.env.get(name).filter(|v| !v.is_empty()).cloned()
+    }
+
+    fn config(&mut self, raw: RawConfig, opts: &LoadOptions<'_>) -> Config {
+        if let Some(v) = &raw.version
+            && *v.get_ref() != CURRENT_VERSION
+        {
+            self.p.at(Some(v.span()), "version", format!("version {} is not supported; this obsctl reads version = {CURRENT_VERSION}", v.get_ref()));
+        }
+        let base_dir = Path::new(opts.file).parent().map(Path::to_path_buf).unwrap_or_default();
+
+        let listen = self.env_var("OBSCTL_SERVER_LISTEN").unwrap_or_else(|| {
+            raw.server.listen.as_ref().map(|l| l.get_ref().clone()).unwrap_or_else(|| "127.0.0.1:5555".into())
+        });
+        if listen.parse::<std::net::SocketAddr>().is_err() {
+            let span = raw.server.listen.as_ref().map(|l| l.span());
+            self.p.at(span, "server.listen", format!("{listen:?} is not an address; write host:port, e.g. \"127.0.0.1:5555\""));
+        }
+        let token = self.env_var("OBSCTL_API_TOKEN").or(raw.server.token.clone()).filter(|t| !t.is_empty()).map(Secret::new);
+
+        let store_url = self
+            .env_var("OBSCTL_STORE_URL")
+            .or_else(|| raw.store.url.as_ref().map(|u| u.get_ref().clone()))
+            .unwrap_or_else(|| "sqlite://data/obsctl.db".into());
+        let store_url = match store_url.strip_prefix("sqlite://") {
+            Some(path) if !Path::new(path).is_absolute() && !path.starts_with(":memory:") => {
+                format!("sqlite://{}", base_dir.join(path).display())
+            }
+            Some(_) => store_url,
+            None => {
+                let span = raw.store.url.as_ref().map(|u| u.span());
+                self.p.at(span, "store.url", format!("{store_url:?} is not a supported store; use sqlite://path/to/obsctl.db"));
+                store_url
+            }
+        };
+
+        let agent = self.agent(&raw, opts);
+        let scheduler = SchedulerConfig {
+            max_concurrency: raw.scheduler.max_concurrency.unwrap_or(512).max(1),
+            history_per_check: raw.scheduler.history_per_check.unwrap_or(1000).max(10),
+        };
+        let notify = NotifyConfig {
+            ntfy: raw.notify.ntfy.as_ref().map(|n| NtfyConfig {
+                url: n.url.as_ref().map(|u| u.get_ref().clone()).unwrap_or_else(|| "https://ntfy.sh".into()),
+                topic: n.topic.get_ref().clone(),
+                token: n.token.clone().filter(|t| !t.is_empty()).map(Secret::new),
+            }),
+            webhook: raw.notify.webhook.as_ref().map(|w| WebhookConfig { url: w.url.get_ref().clone() }),
+        };
+        let fs = FsConfig {
+            allowed_roots: raw.fs.allowed_roots.iter().map(|r| resolve(&base_dir, r.get_ref())).collect(),
+        };
+        let commands = CommandsConfig {
+            enabled: self.env_var("ENABLE_UNIX_TOOLS").is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes")),
+            allow: raw.commands.allow.iter().map(|c| normalize_command(c)).collect(),
+        };
+
+        let (services, mut checks) = self.services(&raw, &base_dir, &commands);
+        self.top_level_checks(&raw, &services, &commands, &mut checks);
+        let runbooks = self.runbooks(&raw, &services, opts);
+        self.dependency_cycles(&raw, &services);
+
+        Config {
+            source: opts.file.to_string(),
+            server: ServerConfig { listen, token },
+            store: StoreConfig { url: store_url },
+            agent,
+            scheduler,
+            notify,
+            fs,
+            commands,
+            services,
+            checks,
+            runbooks,
+        }
+    }
+
+    fn agent(&mut self, raw: &RawConfig, opts: &LoadOptions<'_>) -> AgentConfig {
+        let a = &raw.agent;
+        let env_mode = self.env_var("OBSCTL_AGENT_MODE");
+        let mode = match env_mode.as_deref().map(Mode::parse) {
+            Some(Some(m)) => m,
+            Some(None) => {
+                self.p.at(None, "OBSCTL_AGENT_MODE", "is not a mode; use observe, dry-run, approve or auto");
+                Mode::Approve
+            }
+            None => self.mode(a.mode.as_ref(), "agent.mode").unwrap_or(Mode::Approve),
+        };
+        if let Some(tools) = &a.allow_tools {
+            for t in tools {
+                if !opts.known_tools.is_empty() && !opts.known_tools.contains(&t.get_ref().as_str()) {
+                    self.p.at(Some(t.span()), "agent.allow_tools", unknown_tool(t.get_ref(), opts.known_tools));
+                }
+            }
+        }
+        AgentConfig {
+            mode,
+            max_mode: self.mode(a.max_mode.as_ref(), "agent.max_mode").unwrap_or(Mode::Auto),
+            max_actions_per_hour: a.max_actions_per_hour.unwrap_or(20),
+            max_actions_per_service_per_hour: a.max_actions_per_service_per_hour.unwrap_or(5),
+            breaker_failures: a.breaker_failures.unwrap_or(3),
+            allow_tools: a.allow_tools.as_ref().map(|t| t.iter().map(|s| s.get_ref().clone()).collect()),
+            verify: VerifyConfig {
+                attempts: a.verify.attempts.unwrap_or(6).max(1),
+                backoff: self.duration(a.verify.backoff.as_ref(), "agent.verify.backoff", Duration::from_secs(1)),
+                max_backoff: self.duration(a.verify.max_backoff.as_ref(), "agent.verify.max_backoff", Duration::from_secs(10)),
+            },
+            reopen_within: self.duration(a.reopen_within.as_ref(), "agent.reopen_within", crate::incident::DEFAULT_REOPEN_WITHIN),
+            default_cooldown: self.duration(a.cooldown.as_ref(), "agent.cooldown", Duration::from_secs(60)),
+        }
+    }
+
+    fn services(&mut self, raw: &RawConfig, base_dir: &Path, commands: &CommandsConfig) -> (Vec<ServiceConfig>, Vec<crate::check::CheckSpec>) {
+        let mut seen = HashSet::new();
+        let mut services = Vec::new();
+        let mut checks = Vec::new();
+        let names: HashSet<&str> = raw.services.iter().map(|s| s.name.get_ref().as_str()).collect();
+        for (i, s) in raw.services.iter().enumerate() {
+            let name = s.name.get_ref();
+            let field = format!("service[{i}].name");
+            if !valid_name(name) {
+                self.p.at(Some(s.name.span()), &field, format!("{name:?} is not a valid name; use letters, digits, '-' and '_'"));
+            }
+            if !seen.insert(name.as_str()) {
+                self.p.at(Some(s.name.span()), &field, format!("service {name:?} is defined twice; give each service a unique name"));
+            }
+            for d in &s.depends_on {
+                if !names.contains(d.get_ref().as_str()) {
+                    self.p.at(Some(d.span()), format!("service[{i}].depends_on"), format!("unknown service {:?}; define it with [[service]] name = {:?} or remove it", d.get_ref(), d.get_ref()));
+                }
+            }
+            if let Some(p) = &s.process
+                && p.run.get_ref().is_empty()
+            {
+                self.p.at(Some(p.run.span()), format!("service[{i}].process.run"), "is empty; give the program and its arguments, e.g. [\"./api\", \"--port\", \"8080\"]");
+            }
+            if let Some(r) = &s.restart_command
+                && r.get_ref().is_empty()
+            {
+                self.p.at(Some(r.span()), format!("service[{i}].restart_command"), "is empty; give the program and its arguments");
+            }
+            let mut check_names = HashSet::new();
+            for (j, c) in s.checks.iter().enumerate() {
+                let path = format!("service[{i}].check[{j}]");
+                if let Some(svc) = &c.service {
+                    self.p.at(Some(svc.span()), format!("{path}.service"), "a check inside [[service]] belongs to it already; remove `service`");
+                }
+                if let Some(spec) = build_check(&mut self.p, c, name, &path, commands) {
+                    if !check_names.insert(spec.name.clone()) {
+                        self.p.at(Some(c.kind.span()), &path, format!("service {name:?} has two checks named {:?}; set a distinct `name`", spec.name));
+                    }
+                    checks.push(spec);
+                }
+            }
+            services.push(ServiceConfig {
+                name: name.clone(),
+                depends_on: s.depends_on.iter().map(|d| d.get_ref().clone()).collect(),
+                labels: s.labels.clone(),
+                process: s.process.as_ref().map(|p| SupervisedProcess {
+                    run: p.run.get_ref().clone(),
+                    cwd: p.cwd.as_ref().map(|c| resolve(base_dir, c)),
+                    env: p.env.clone(),
+                }),
+                restart_command: s.restart_command.as_ref().map(|r| r.get_ref().clone()),
+            });
+        }
+        (services, checks)
+    }
+
+    fn top_level_checks(&mut self, raw: &RawConfig, services: &[ServiceConfig], commands: &CommandsConfig, checks: &mut Vec<crate::check::CheckSpec>) {
+        for (j, c) in raw.checks.iter().enumerate() {
+            let path = format!("check[{j}]");
+            let Some(svc) = &c.service else {
+                self.p.at(Some(c.kind.span()), format!("{path}.service"), "a top-level [[check]] needs `service = \"name\"`, or move it under its [[service]]");
+                continue;
+            };
+            if !services.iter().any(|s| &s.name == svc.get_ref()) {
+                self.p.at(Some(svc.span()), format!("{path}.service"), format!("unknown service {:?}; define it with [[service]] name = {:?}", svc.get_ref(), svc.get_ref()));
+                continue;
+            }
+            if let Some(spec) = build_check(&mut self.p, c, svc.get_ref(), &path, commands) {
+                if checks.iter().any(|k| k.id == spec.id) {
+                    self.p.at(Some(c.kind.span()), &path, format!("check id {:?} is used twice; set a distinct `name`", spec.id));
+                }
+                checks.push(spec);
+            }
+        }
+    }
+
+    fn runbooks(&mut self, raw: &RawConfig, services: &[ServiceConfig], opts: &LoadOptions<'_>) -> Vec<Runbook> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, r) in raw.runbooks.iter().enumerate() {
+            let path = format!("runbook[{i}]");
+            if !seen.insert(r.name.get_ref().clone()) {
+                self.p.at(Some(r.name.span()), format!("{path}.name"), format!("runbook {:?} is defined twice; give each a unique name", r.name.get_ref()));
+            }
+            if let Some(s) = &r.when.service
+                && !services.iter().any(|x| &x.name == s.get_ref())
+            {
+                self.p.at(Some(s.span()), format!("{path}.when.service"), format!("unknown service {:?}; it must name a [[service]]", s.get_ref()));
+            }
+            if let Some(k) = &r.when.incident
+                && !INCIDENT_KINDS.contains(&k.get_ref().as_str())
+            {
+                self.p.at(Some(k.span()), format!("{path}.when.incident"), format!("unknown incident kind {:?}; use one of {}", k.get_ref(), INCIDENT_KINDS.join(", ")));
+            }
+            if r.steps.get_ref().is_empty() {
+                self.p.at(Some(r.steps.span()), format!("{path}.steps"), "is empty; add at least one { tool = \"...\", args = { ... } }");
+            }
+            let mut steps = Vec::new();
+            for (j, s) in r.steps.get_ref().iter().enumerate() {
+                let tool = s.tool.get_ref();
+                if !opts.known_tools.is_empty() && !opts.known_tools.contains(&tool.as_str()) {
+                    self.p.at(Some(s.tool.span()), format!("{path}.steps[{j}].tool"), unknown_tool(tool, opts.known_tools));
+                }
+                let args = serde_json::to_value(&s.args).unwrap_or(serde_json::Value::Null);
+                steps.push(Step { tool: tool.clone(), args });
+            }
+            let default_cooldown = Duration::from_secs(60);
+            out.push(Runbook {
+                name: r.name.get_ref().clone(),
+                when: Matcher {
+                    incident: r.when.incident.as_ref().map(|k| k.get_ref().clone()),
+                    service: r.when.service.as_ref().map(|s| s.get_ref().clone()),
+                    labels: r.when.labels.clone(),
+                },
+                steps,
+                mode: self.mode(r.mode.as_ref(), &format!("{path}.mode")),
+                cooldown: self.duration(r.cooldown.as_ref(), &format!("{path}.cooldown"), default_cooldown),
+            });
+        }
+        out
+    }
+
+    fn dependency_cycles(&mut self, raw: &RawConfig, services: &[ServiceConfig]) {
+        let graph: BTreeMap<&str, &[String]> = services.iter().map(|s| (s.name.as_str(), s.depends_on.as_slice())).collect();
+        let mut reported = HashSet::new();
+        for (i, s) in services.iter().enumerate() {
+            if let Some(cycle) = find_cycle(&graph, &s.name)
+                && reported.insert(canonical(&cycle))
+            {
+                let span = raw.services.get(i).map(|r| r.name.span());
+                self.p.at(span, format!("service[{i}].depends_on"), format!("dependency cycle {}; remove one of these depends_on entries", cycle.join(" -> ")));
+            }
+        }
+    }
+}
+
+/// Incident kinds checks can raise, for runbook matchers.
+pub(crate) const INCIDENT_KINDS: &[&str] =
+    &["http-down", "tcp-down", "disk-full", "process-missing", "command-failed", "memory-high", "load-high"];
+
+fn unknown_tool(tool: &str, known: &[&str]) -> String {
+    format!("unknown tool {tool:?}; known tools: {}", known.join(", "))
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
+fn resolve(base: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
+}
+
+/// Words joined by single spaces: the form allow-lists compare.
+pub(crate) fn normalize_command(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A cycle through `start`, as the list of names along it (first = last).
+fn find_cycle<'a>(graph: &BTreeMap<&'a str, &'a [String]>, start: &'a str) -> Option<Vec<String>> {
+    fn walk<'a>(graph: &BTreeMap<&'a str, &'a [String]>, node: &'a str, start: &str, path: &mut Vec<&'a str>, seen: &mut HashSet<&'a str>) -> bool {
+        for next in graph.get(node).copied().unwrap_or_default() {
+            if next == start {
+                path.push(next);
+                return true;
+            }
+            if seen.insert(next.as_str()) {
+                path.push(next);
+                if walk(graph, next, start, path, seen) {
+                    return true;
+                }
+                path.pop();
+            }
+        }
+        false
+    }
+    let mut path = vec![start];
+    let mut seen = HashSet::from([start]);
+    walk(graph, start, start, &mut path, &mut seen).then(|| path.iter().map(|s| s.to_string()).collect())
+}
+
+/// The same cycle found from different starting points reports once.
+fn canonical(cycle: &[String]) -> Vec<String> {
+    let mut members: Vec<String> = cycle[..cycle.len().saturating_sub(1)].to_vec();
+    members.sort();
+    members
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOOLS: &[&str] = &["fs.cleanup", "process.restart", "notify.ntfy"];
+
+    fn load_text(text: &str) -> Result<Config, ConfigErrors> {
+        load(text, &HashMap::new(), &LoadOptions { file: "obsctl.toml", known_tools: TOOLS })
+    }
+
+    /// Asserts that loading `text` fails with exactly these (line, field, message part) problems.
+    fn check_errors(text: &str, expected: &[(usize, &str, &str)]) {
+        let errors = load_text(text).expect_err("config should be rejected").0;
+        let got: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(errors.len(), expected.len(), "{got:#?}");
+        for (e, (line, field, part)) in errors.iter().zip(expected) {
+            assert_eq!(e.line, Some(*line), "{e}");
+            assert_eq!(e.field, *field, "{e}");
+            assert!(e.message.contains(part), "{e} lacks {part:?}");
+        }
+    }
+
+    #[test]
+    fn starter_config_loads() {
+        let c = load(template::STARTER_TOML, &HashMap::new(), &LoadOptions { file: "/etc/obsctl/obsctl.toml", known_tools: TOOLS }).unwrap();
+        assert_eq!(c.checks.len(), 2);
+        assert_eq!(c.checks[0].id, "web/health");
+        assert_eq!(c.store.url, "sqlite:///etc/obsctl/data/obsctl.db");
+        assert_eq!(c.runbooks[0].mode, Some(Mode::Auto));
+        assert!(c.server.token.is_none());
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+[[service]]
+name = "api"
+depends_on = ["ghost"]
+  [[service.check]]
+  kind = "http"
+  url = "http://x/health"
+  interval = "10"
+  [[service.check]]
+  name = "t"
+  kind = "tcp"
+  url = "http://x"
+[[runbook]]
+name = "r"
+when = { service = "nope", incident = "http-down" }
+steps = [{ tool = "docker.restart" }]
+mode = "yolo"
+"#;
+        check_errors(
+            text,
+            &[
+                (4, "service[0].depends_on", "unknown service \"ghost\""),
+                (8, "service[0].check[0].interval", "needs a unit, e.g. \"10s\""),
+                (12, "service[0].check[1].url", "is not a field of a tcp check"),
+                (11, "service[0].check[1].address", "is required"),
+                (15, "runbook[0].when.service", "unknown service \"nope\""),
+                (16, "runbook[0].steps[0].tool", "unknown tool \"docker.restart\""),
+                (17, "runbook[0].mode", "is not a mode"),
+            ]
+            .into_iter()
+            .collect::<Vec<_>>()
+            .tap_sort(),
+        );
+    }
+
+    trait TapSort {
+        fn tap_sort(self) -> Self;
+    }
+    impl TapSort for Vec<(usize, &'static str, &'static str)> {
+        fn tap_sort(mut self) -> Self {
+            self.sort_by_key(|e| e.0);
+            self
+        }
+    }
+
+    #[test]
+    fn unknown_fields_and_syntax_name_the_line() {
+        check_errors("version = 1\n[server]\nlisten = \"127.0.0.1:1\"\nlisen = \"x\"\n", &[(4, "lisen", "unknown field")]);
+        check_errors("[[service]\nname = 1\n", &[(1, "syntax", "")]);
+        check_errors("version = 2\n", &[(1, "version", "not supported")]);
+    }
+
+    #[test]
+    fn dependency_cycles_are_caught() {
+        let text = "[[service]]\nname = \"a\"\ndepends_on = [\"b\"]\n[[service]]\nname = \"b\"\ndepends_on = [\"a\"]\n";
+        check_errors(text, &[(2, "service[0].depends_on", "dependency cycle a -> b -> a")]);
+    }
+
+    #[test]
+    fn command_checks_must_be_allow_listed() {
+        let text = "[commands]\nallow = [\"true\"]\n[[service]]\nname = \"a\"\n  [[service.check]]\n  kind = \"command\"\n  run = [\"rm\", \"-rf\", \"/\"]\n";
+        check_errors(text, &[(7, "service[0].check[0].run", "is not allow-listed")]);
+        let ok = text.replace("[\"rm\", \"-rf\", \"/\"]", "[\"true\"]");
+        assert!(load_text(&ok).is_ok());
+    }
+
+    #[test]
+    fn top_level_checks_name_their_service() {
+        let text = "[[service]]\nname = \"a\"\n[[check]]\nservice = \"b\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\n";
+        check_errors(text, &[(4, "check[0].service", "unknown service \"b\"")]);
+        let c = load_text(&text.replace("\"b\"", "\"a\"")).unwrap();
+        assert_eq!(c.checks[0].id, "a/tcp");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let env = HashMap::from([
+            ("OBSCTL_AGENT_MODE".to_string(), "auto".to_string()),
+            ("OBSCTL_API_TOKEN".to_string(), "s3cret-token".to_string()),
+            ("ENABLE_UNIX_TOOLS".to_string(), "true".to_string()),
+        ]);
+        let c = load("[agent]\nmode = \"observe\"\n", &env, &LoadOptions { file: "x.toml", known_tools: TOOLS }).unwrap();
+        assert_eq!(c.agent.mode, Mode::Auto);
+        assert_eq!(c.server.token.as_ref().map(|t| t.expose()), Some("s3cret-token"));
+        assert!(c.commands.enabled);
+        assert!(!format!("{c:?}").contains("s3cret-token"));
+    }
+
+    #[test]
+    fn hostile_input_never_panics() {
+        for text in ["", "\u{0}", "[[[", "service = 5", "[[service]]\nname = \"\"\n", "x = \"${", "[agent]\nverify = 3\n", &"[".repeat(10_000)] {
+            let _ = load_text(text);
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The config file as written: serde structs that keep byte spans for precise errors.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub(crate) type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub version: Option<S<i64>>,
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub agent: RawAgent,
+    #[serde(default)]
+    pub scheduler: RawScheduler,
+    #[serde(default)]
+    pub notify: RawNotify,
+    #[serde(default)]
+    pub fs: RawFs,
+    #[serde(default)]
+    pub commands: RawCommands,
+    #[serde(default, rename = "service")]
+    pub services: Vec<RawService>,
+    #[serde(default, rename = "check")]
+    pub checks: Vec<RawCheck>,
+    #[serde(default, rename = "runbook")]
+    pub runbooks: Vec<RawRunbook>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawServer {
+    pub listen: Option<S<String>>,
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStore {
+    pub url: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAgent {
+    pub mode: Option<S<String>>,
+    pub max_mode: Option<S<String>>,
+    pub max_actions_per_hour: Option<u32>,
+    pub max_actions_per_service_per_hour: Option<u32>,
+    pub breaker_failures: Option<u32>,
+    pub allow_tools: Option<Vec<S<String>>>,
+    pub reopen_within: Option<S<String>>,
+    pub cooldown: Option<S<String>>,
+    #[serde(default)]
+    pub verify: RawVerify,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawVerify {
+    pub attempts: Option<u32>,
+    pub backoff: Option<S<String>>,
+    pub max_backoff: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawScheduler {
+    pub max_concurrency: Option<usize>,
+    pub history_per_check: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNotify {
+    pub ntfy: Option<RawNtfy>,
+    pub webhook: Option<RawWebhook>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNtfy {
+    pub url: Option<S<String>>,
+    pub topic: S<String>,
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWebhook {
+    pub url: S<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFs {
+    #[serde(default)]
+    pub allowed_roots: Vec<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCommands {
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawService {
+    pub name: S<String>,
+    #[serde(default)]
+    pub depends_on: Vec<S<String>>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub process: Option<RawProcess>,
+    pub restart_command: Option<S<Vec<String>>>,
+    #[serde(default, rename = "check")]
+    pub checks: Vec<RawCheck>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProcess {
+    pub run: S<Vec<String>>,
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// Every check kind's fields in one struct; `checks.rs` rejects fields foreign to the kind.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCheck {
+    pub service: Option<S<String>>,
+    pub name: Option<S<String>>,
+    pub kind: S<String>,
+    pub interval: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+    pub jitter: Option<S<String>>,
+    pub fail_after: Option<u32>,
+    pub recover_after: Option<u32>,
+    pub flap_threshold: Option<u32>,
+    pub flap_window: Option<S<String>>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    // http
+    pub url: Option<S<String>>,
+    pub method: Option<S<String>>,
+    pub headers: Option<S<BTreeMap<String, String>>>,
+    pub expect: Option<S<RawExpect>>,
+    pub max_body: Option<S<String>>,
+    // tcp
+    pub address: Option<S<String>>,
+    // disk
+    pub path: Option<S<String>>,
+    pub max_used_percent: Option<S<f64>>,
+    pub min_free: Option<S<String>>,
+    pub max_size: Option<S<String>>,
+    // process
+    pub process: Option<S<String>>,
+    pub pid_file: Option<S<String>>,
+    pub pid: Option<S<u32>>,
+    pub max_rss: Option<S<String>>,
+    // command
+    pub run: Option<S<Vec<String>>>,
+    // load
+    pub max_per_core: Option<S<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawExpect {
+    pub status: Option<u16>,
+    pub body_contains: Option<String>,
+    pub json: Option<RawJsonExpect>,
+    pub latency_under: Option<S<String>>,
+    pub cert_days_left_over: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawJsonExpect {
+    pub pointer: String,
+    pub equals: toml::Value,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRunbook {
+    pub name: S<String>,
+    #[serde(default)]
+    pub when: RawWhen,
+    pub steps: S<Vec<RawStep>>,
+    pub mode: Option<S<String>>,
+    pub cooldown: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWhen {
+    pub incident: Option<S<String>>,
+    pub service: Option<S<String>>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStep {
+    pub tool: S<String>,
+    #[serde(default)]
+    pub args: toml::Table,
+}

@@ -1,0 +1,85 @@
+//! The commented starter files `obsctl init` writes.
+
+/// A starter `obsctl.toml`: valid as written, every section explained.
+pub const STARTER_TOML: &str = r#"# obsctl configuration. Validate with `obsctl config check`.
+# Values may use ${VAR} or ${VAR:-default}; variables come from the environment and .env.
+version = 1
+
+[server]
+listen = "127.0.0.1:5555"                 # JSON API (and, later, the dashboard)
+token = "${OBSCTL_API_TOKEN:-}"            # bearer token for mutating API calls
+
+[store]
+url = "sqlite://data/obsctl.db"           # relative to this file
+
+[agent]
+mode = "approve"                          # observe | dry-run | approve | auto
+max_mode = "auto"                         # no runbook may go above this
+max_actions_per_hour = 20                 # global budget
+max_actions_per_service_per_hour = 5
+breaker_failures = 3                      # failed fixes in a row that stop the agent for an incident
+# allow_tools = ["fs.cleanup", "process.restart", "notify.ntfy"]   # default: every tool
+
+[agent.verify]
+attempts = 6                              # re-runs of the check after a fix
+backoff = "1s"                            # doubles each time, up to max_backoff
+max_backoff = "10s"
+
+[scheduler]
+max_concurrency = 512                     # checks running at once
+history_per_check = 1000                  # results kept per check
+
+[fs]
+allowed_roots = ["/tmp/obsctl-demo"]      # fs.cleanup never acts outside these
+
+[commands]
+allow = []                                # exact command lines for `command` checks and command.run
+                                          # (command.run also needs ENABLE_UNIX_TOOLS=true)
+
+# [notify.ntfy]
+# url = "https://ntfy.sh"
+# topic = "my-obsctl-alerts"
+# [notify.webhook]
+# url = "https://hooks.example.com/obsctl"
+
+[[service]]
+name = "web"
+labels = { team = "platform" }
+# depends_on = ["db"]
+# process = { run = ["./web", "--port", "8080"] }          # obsctl starts and supervises it
+# restart_command = ["systemctl", "restart", "web"]        # or restarts it this way
+
+  [[service.check]]
+  name = "health"
+  kind = "http"
+  url = "http://127.0.0.1:8080/health"
+  interval = "10s"
+  timeout = "2s"
+  expect = { status = 200, latency_under = "500ms" }
+  fail_after = 3
+  recover_after = 2
+
+  [[service.check]]
+  name = "scratch"
+  kind = "disk"
+  path = "/tmp/obsctl-demo"
+  max_size = "100MB"
+  interval = "30s"
+
+[[runbook]]
+name = "clean scratch space"
+when = { incident = "disk-full", service = "web" }
+steps = [{ tool = "fs.cleanup", args = { root = "/tmp/obsctl-demo", glob = "**/*.tmp", older_than = "1h" } }]
+mode = "auto"
+cooldown = "5m"
+"#;
+
+/// A starter `.env.example` with the variables obsctl reads.
+pub const ENV_EXAMPLE: &str = r#"# Copy to .env and fill in. Process environment variables win over this file.
+OBSCTL_API_TOKEN=change-me              # bearer token for mutating API calls
+# OBSCTL_CONFIG=obsctl.toml             # config file (default: ./obsctl.toml)
+# OBSCTL_SERVER_LISTEN=127.0.0.1:5555
+# OBSCTL_STORE_URL=sqlite://data/obsctl.db
+# OBSCTL_AGENT_MODE=approve             # observe | dry-run | approve | auto
+# ENABLE_UNIX_TOOLS=false               # true enables the allow-listed command.run tool
+"#;

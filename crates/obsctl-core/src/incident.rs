@@ -1,0 +1,158 @@
+//! Incidents: the deduplicated unit of trouble, its fingerprint, timeline events and silences.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentStatus {
+    Open,
+    Resolved,
+}
+
+impl IncidentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Open => "open",
+            IncidentStatus::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "open" => Some(IncidentStatus::Open),
+            "resolved" => Some(IncidentStatus::Resolved),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    /// `service/check/kind`: the deduplication key.
+    pub fingerprint: String,
+    pub service: String,
+    pub check_id: String,
+    /// e.g. `http-down`, `disk-full`.
+    pub kind: String,
+    pub status: IncidentStatus,
+    pub title: String,
+    /// The latest failure detail.
+    pub detail: String,
+    pub opened_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+    /// Failing observations seen while open.
+    pub occurrences: u32,
+    pub reopen_count: u32,
+    /// Set when a failing dependency explains this incident; no action is taken on it.
+    pub upstream_incident: Option<String>,
+    pub resolution: Option<String>,
+}
+
+/// `service/check/kind`.
+pub fn fingerprint(service: &str, check_name: &str, kind: &str) -> String {
+    format!("{service}/{check_name}/{kind}")
+}
+
+/// A failure within this long after an incident resolved reopens it; later ones open a new one.
+pub const DEFAULT_REOPEN_WITHIN: Duration = Duration::from_secs(15 * 60);
+
+/// Whether a new failure should reopen `previous` rather than open a new incident.
+pub fn should_reopen(previous: &Incident, now: Timestamp, reopen_within: Duration) -> bool {
+    match (previous.status, previous.resolved_at) {
+        (IncidentStatus::Resolved, Some(at)) => now.since(at) <= reopen_within,
+        _ => false,
+    }
+}
+
+/// One entry of an incident's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentEvent {
+    pub id: i64,
+    pub incident_id: String,
+    pub at: Timestamp,
+    /// `opened`, `failing`, `reopened`, `suppressed`, `plan`, `gate`, `action`, `verify`,
+    /// `outcome`, `escalated`, `resolved`, `note`.
+    pub kind: String,
+    pub message: String,
+    pub data: serde_json::Value,
+}
+
+/// A silence or maintenance window: while active, matching incidents are recorded but not acted on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Silence {
+    pub id: String,
+    /// `None` matches every service.
+    pub service: Option<String>,
+    /// `None` matches every incident kind.
+    pub kind: Option<String>,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub reason: String,
+    pub created_by: String,
+}
+
+impl Silence {
+    pub fn is_active(&self, now: Timestamp) -> bool {
+        self.starts_at <= now && now < self.ends_at
+    }
+
+    pub fn matches(&self, service: &str, kind: &str) -> bool {
+        self.service.as_deref().is_none_or(|s| s == service) && self.kind.as_deref().is_none_or(|k| k == kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incident(status: IncidentStatus, resolved_at: Option<i64>) -> Incident {
+        Incident {
+            id: "i".into(),
+            fingerprint: fingerprint("api", "health", "http-down"),
+            service: "api".into(),
+            check_id: "api/health".into(),
+            kind: "http-down".into(),
+            status,
+            title: String::new(),
+            detail: String::new(),
+            opened_at: Timestamp(0),
+            updated_at: Timestamp(0),
+            resolved_at: resolved_at.map(Timestamp),
+            occurrences: 1,
+            reopen_count: 0,
+            upstream_incident: None,
+            resolution: None,
+        }
+    }
+
+    #[test]
+    fn reopen_rule() {
+        let window = Duration::from_secs(60);
+        let resolved = incident(IncidentStatus::Resolved, Some(1_000));
+        assert!(should_reopen(&resolved, Timestamp(61_000), window));
+        assert!(!should_reopen(&resolved, Timestamp(61_001), window));
+        assert!(!should_reopen(&incident(IncidentStatus::Open, None), Timestamp(2_000), window));
+        assert_eq!(resolved.fingerprint, "api/health/http-down");
+    }
+
+    #[test]
+    fn silence_matching() {
+        let s = Silence {
+            id: "s".into(),
+            service: Some("api".into()),
+            kind: None,
+            starts_at: Timestamp(10),
+            ends_at: Timestamp(20),
+            reason: "deploy".into(),
+            created_by: "ops".into(),
+        };
+        assert!(s.matches("api", "disk-full") && !s.matches("db", "disk-full"));
+        assert!(s.is_active(Timestamp(10)) && !s.is_active(Timestamp(20)) && !s.is_active(Timestamp(9)));
+    }
+}

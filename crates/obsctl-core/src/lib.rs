@@ -1,0 +1,20 @@
+//! Domain types and pure logic of obsctl: configuration, checks, incidents, actions and policy.
+//!
+//! Architecture invariant: this crate does no IO and knows no async runtime, so every rule
+//! it holds (config validation, state machine, fingerprints, gate decisions) is testable as a
+//! plain function.
+
+pub mod action;
+pub mod check;
+pub mod config;
+pub mod der;
+pub mod event;
+pub mod incident;
+pub mod policy;
+pub mod quantity;
+pub mod secret;
+pub mod state;
+pub mod time;
+
+pub use secret::Secret;
+pub use time::Timestamp;
