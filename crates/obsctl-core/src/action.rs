@@ -105,6 +105,8 @@ pub struct Action {
     pub incident_id: String,
     pub service: String,
     pub fingerprint: String,
+    /// Actions of one plan share it; the breaker counts failed plans, not steps.
+    pub plan_id: String,
     /// The runbook (or other planner) that proposed it.
     pub planner: String,
     pub runbook: Option<String>,

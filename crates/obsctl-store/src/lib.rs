@@ -1,1 +1,70 @@
-//! placeholder while dependencies build
+//! Persistence for obsctl: the `Store` trait every backend implements, and the SQLite backend.
+//!
+//! Architecture invariant: only this crate knows SQL. Callers see domain types from
+//! `obsctl-core` and `StoreError`, never a driver type.
+
+mod error;
+mod filters;
+mod sqlite;
+
+use async_trait::async_trait;
+use obsctl_core::Timestamp;
+use obsctl_core::action::{Action, ActionState, AuditRecord};
+use obsctl_core::check::Observation;
+use obsctl_core::incident::{Incident, IncidentEvent, Silence};
+use obsctl_core::state::CheckStatus;
+
+pub use error::StoreError;
+pub use filters::{ActionFilter, IncidentFilter};
+pub use sqlite::SqliteStore;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A new globally unique, time-ordered id with a readable prefix, e.g. `inc-0193…`.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Everything obsctl persists. Every backend passes the same conformance suite.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Appends observations in one transaction, keeping at most `keep_per_check` per check.
+    async fn record_observations(&self, batch: &[Observation], keep_per_check: u32) -> Result<()>;
+    /// The newest `limit` observations of a check, newest first.
+    async fn recent_observations(&self, check_id: &str, limit: u32) -> Result<Vec<Observation>>;
+    /// The newest observation of every check.
+    async fn latest_observations(&self) -> Result<Vec<Observation>>;
+    async fn save_check_status(&self, check_id: &str, status: CheckStatus, at: Timestamp) -> Result<()>;
+    async fn check_statuses(&self) -> Result<Vec<(String, CheckStatus, Timestamp)>>;
+
+    async fn insert_incident(&self, incident: &Incident) -> Result<()>;
+    async fn update_incident(&self, incident: &Incident) -> Result<()>;
+    async fn incident(&self, id: &str) -> Result<Incident>;
+    async fn latest_incident_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Incident>>;
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>>;
+    async fn add_event(&self, incident_id: &str, kind: &str, message: &str, data: serde_json::Value) -> Result<IncidentEvent>;
+    async fn events(&self, incident_id: &str) -> Result<Vec<IncidentEvent>>;
+
+    /// Journals an action. A second action with the same idempotency key is a `Conflict`.
+    async fn insert_action(&self, action: &Action) -> Result<()>;
+    async fn update_action(&self, action: &Action) -> Result<()>;
+    /// Moves an action from `from` to `to` only if it is still in `from` (else `Conflict`).
+    async fn transition_action(&self, id: &str, from: ActionState, to: ActionState, reason: &str, by: &str) -> Result<Action>;
+    async fn action(&self, id: &str) -> Result<Action>;
+    async fn list_actions(&self, filter: &ActionFilter) -> Result<Vec<Action>>;
+    /// Actions whose tool ran (or is running) since `since`, for one service or all.
+    async fn count_executed_since(&self, service: Option<&str>, since: Timestamp) -> Result<u32>;
+    /// When a runbook last executed on a service.
+    async fn last_runbook_run(&self, runbook: &str, service: &str) -> Result<Option<Timestamp>>;
+    /// Verified plans for this fingerprint that failed, counted back from the newest to the last fix.
+    async fn consecutive_failed_fixes(&self, fingerprint: &str) -> Result<u32>;
+
+    async fn append_audit(&self, record: &AuditRecord) -> Result<i64>;
+    /// The newest `limit` audit records, newest first.
+    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>>;
+
+    async fn insert_silence(&self, silence: &Silence) -> Result<()>;
+    /// All silences, or only those active at the given time.
+    async fn silences(&self, active_at: Option<Timestamp>) -> Result<Vec<Silence>>;
+    async fn delete_silence(&self, id: &str) -> Result<()>;
+}

@@ -1,0 +1,442 @@
+//! The SQLite backend: one file in WAL mode, a single writer connection that every write goes
+//! through (batched for observations), and a small pool of readers.
+
+mod migrate;
+mod rows;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use obsctl_core::Timestamp;
+use obsctl_core::action::{Action, ActionState, AuditRecord};
+use obsctl_core::check::Observation;
+use obsctl_core::incident::{Incident, IncidentEvent, Silence};
+use obsctl_core::state::CheckStatus;
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::filters::limit_or_default;
+use crate::{ActionFilter, IncidentFilter, Result, Store, StoreError};
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    check_keys: Mutex<HashMap<String, i64>>,
+    /// Observations written per check since its last prune.
+    unpruned: Mutex<HashMap<i64, u32>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `sqlite://path` and applies migrations.
+    pub async fn open(url: &str) -> Result<Self> {
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        migrate::migrate(&writer).await?;
+        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
+        Ok(Self { writer, reader, check_keys: Mutex::new(HashMap::new()), unpruned: Mutex::new(HashMap::new()) })
+    }
+
+    /// Flushes and closes both pools (the WAL is checkpointed on the last close).
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    async fn check_key(&self, check_id: &str) -> Result<i64> {
+        if let Some(k) = self.check_keys.lock().map_err(poisoned)?.get(check_id) {
+            return Ok(*k);
+        }
+        sqlx::query("INSERT INTO checks (id) VALUES (?) ON CONFLICT(id) DO NOTHING").bind(check_id).execute(&self.writer).await?;
+        let key: i64 = sqlx::query_scalar("SELECT key FROM checks WHERE id = ?").bind(check_id).fetch_one(&self.writer).await?;
+        self.check_keys.lock().map_err(poisoned)?.insert(check_id.to_string(), key);
+        Ok(key)
+    }
+
+    /// Keys of checks that have had enough writes to be worth pruning now.
+    fn due_for_prune(&self, keys: &[i64], keep: u32) -> Result<Vec<i64>> {
+        let mut counts = self.unpruned.lock().map_err(poisoned)?;
+        let threshold = (keep / 10).max(1);
+        let mut due = Vec::new();
+        for k in keys {
+            let c = counts.entry(*k).or_default();
+            *c += 1;
+            if *c >= threshold {
+                *c = 0;
+                due.push(*k);
+            }
+        }
+        due.sort_unstable();
+        due.dedup();
+        Ok(due)
+    }
+}
+
+fn poisoned<T>(_: T) -> StoreError {
+    StoreError::Backend("a store lock was poisoned by an earlier panic".into())
+}
+
+fn not_found(what: &str, id: &str) -> impl FnOnce(StoreError) -> StoreError {
+    let msg = format!("{what} {id}");
+    move |e| match e {
+        StoreError::NotFound(_) => StoreError::NotFound(msg),
+        other => other,
+    }
+}
+
+
+fn observation(r: &sqlx::sqlite::SqliteRow) -> Result<Observation> {
+    Ok(Observation {
+        check_id: r.try_get("check_id")?,
+        at: Timestamp(r.try_get("at")?),
+        ok: r.try_get::<i64, _>("ok")? != 0,
+        latency_us: r.try_get::<i64, _>("latency_us")? as u64,
+        detail: r.try_get("detail")?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn record_observations(&self, batch: &[Observation], keep_per_check: u32) -> Result<()> {
+        let mut keys = Vec::with_capacity(batch.len());
+        for o in batch {
+            keys.push(self.check_key(&o.check_id).await?);
+        }
+        let due = self.due_for_prune(&keys, keep_per_check)?;
+        let mut tx = self.writer.begin().await?;
+        for (o, key) in batch.iter().zip(&keys) {
+            sqlx::query("INSERT INTO observations (check_key, at, ok, latency_us, detail) VALUES (?, ?, ?, ?, ?)")
+                .bind(key)
+                .bind(o.at.millis())
+                .bind(o.ok as i64)
+                .bind(o.latency_us as i64)
+                .bind(&o.detail)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for key in due {
+            sqlx::query(
+                "DELETE FROM observations WHERE check_key = ?1 AND seq <= \
+                 (SELECT seq FROM observations WHERE check_key = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+            )
+            .bind(key)
+            .bind(i64::from(keep_per_check))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn recent_observations(&self, check_id: &str, limit: u32) -> Result<Vec<Observation>> {
+        let rows = sqlx::query(
+            "SELECT c.id AS check_id, o.at, o.ok, o.latency_us, o.detail FROM observations o JOIN checks c ON c.key = o.check_key \
+             WHERE c.id = ? ORDER BY o.seq DESC LIMIT ?",
+        )
+        .bind(check_id)
+        .bind(limit_or_default(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(observation).collect()
+    }
+
+    async fn latest_observations(&self) -> Result<Vec<Observation>> {
+        let rows = sqlx::query(
+            "SELECT c.id AS check_id, o.at, o.ok, o.latency_us, o.detail FROM checks c \
+             JOIN observations o ON o.seq = (SELECT MAX(seq) FROM observations WHERE check_key = c.key) ORDER BY c.id",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(observation).collect()
+    }
+
+    async fn save_check_status(&self, check_id: &str, status: CheckStatus, at: Timestamp) -> Result<()> {
+        let key = self.check_key(check_id).await?;
+        sqlx::query("UPDATE checks SET status = ?, status_at = ? WHERE key = ?")
+            .bind(status.as_str())
+            .bind(at.millis())
+            .bind(key)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn check_statuses(&self) -> Result<Vec<(String, CheckStatus, Timestamp)>> {
+        let rows = sqlx::query("SELECT id, status, status_at FROM checks ORDER BY id").fetch_all(&self.reader).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, CheckStatus::parse(r.try_get("status")?), Timestamp(r.try_get("status_at")?))))
+            .collect()
+    }
+
+    async fn insert_incident(&self, i: &Incident) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO incidents (id, fingerprint, service, check_id, kind, status, title, detail, opened_at, updated_at, \
+             resolved_at, occurrences, reopen_count, upstream_incident, resolution) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        )
+        .bind(&i.id)
+        .bind(&i.fingerprint)
+        .bind(&i.service)
+        .bind(&i.check_id)
+        .bind(&i.kind)
+        .bind(i.status.as_str())
+        .bind(&i.title)
+        .bind(&i.detail)
+        .bind(i.opened_at.millis())
+        .bind(i.updated_at.millis())
+        .bind(i.resolved_at.map(Timestamp::millis))
+        .bind(i64::from(i.occurrences))
+        .bind(i64::from(i.reopen_count))
+        .bind(&i.upstream_incident)
+        .bind(&i.resolution)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_incident(&self, i: &Incident) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE incidents SET status = ?, title = ?, detail = ?, updated_at = ?, resolved_at = ?, occurrences = ?, \
+             reopen_count = ?, upstream_incident = ?, resolution = ? WHERE id = ?",
+        )
+        .bind(i.status.as_str())
+        .bind(&i.title)
+        .bind(&i.detail)
+        .bind(i.updated_at.millis())
+        .bind(i.resolved_at.map(Timestamp::millis))
+        .bind(i64::from(i.occurrences))
+        .bind(i64::from(i.reopen_count))
+        .bind(&i.upstream_incident)
+        .bind(&i.resolution)
+        .bind(&i.id)
+        .execute(&self.writer)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("incident {}", i.id)));
+        }
+        Ok(())
+    }
+
+    async fn incident(&self, id: &str) -> Result<Incident> {
+        let row = sqlx::query("SELECT * FROM incidents WHERE id = ?").bind(id).fetch_one(&self.reader).await;
+        rows::incident(&row.map_err(StoreError::from).map_err(not_found("incident", id))?)
+    }
+
+    async fn latest_incident_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Incident>> {
+        let row = sqlx::query("SELECT * FROM incidents WHERE fingerprint = ? ORDER BY opened_at DESC, rowid DESC LIMIT 1")
+            .bind(fingerprint)
+            .fetch_optional(&self.writer)
+            .await?;
+        row.as_ref().map(rows::incident).transpose()
+    }
+
+    async fn list_incidents(&self, f: &IncidentFilter) -> Result<Vec<Incident>> {
+        let rows = sqlx::query(
+            "SELECT * FROM incidents WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR service = ?2) \
+             AND (?3 IS NULL OR kind = ?3) ORDER BY updated_at DESC, rowid DESC LIMIT ?4",
+        )
+        .bind(f.status.map(|s| s.as_str()))
+        .bind(&f.service)
+        .bind(&f.kind)
+        .bind(limit_or_default(f.limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(rows::incident).collect()
+    }
+
+    async fn add_event(&self, incident_id: &str, kind: &str, message: &str, data: serde_json::Value) -> Result<IncidentEvent> {
+        let at = Timestamp::now();
+        let id: i64 = sqlx::query_scalar("INSERT INTO incident_events (incident_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?) RETURNING id")
+            .bind(incident_id)
+            .bind(at.millis())
+            .bind(kind)
+            .bind(message)
+            .bind(data.to_string())
+            .fetch_one(&self.writer)
+            .await?;
+        Ok(IncidentEvent { id, incident_id: incident_id.into(), at, kind: kind.into(), message: message.into(), data })
+    }
+
+    async fn events(&self, incident_id: &str) -> Result<Vec<IncidentEvent>> {
+        let rows = sqlx::query("SELECT * FROM incident_events WHERE incident_id = ? ORDER BY id").bind(incident_id).fetch_all(&self.reader).await?;
+        rows.iter().map(rows::event).collect()
+    }
+
+    async fn insert_action(&self, a: &Action) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO actions (id, idempotency_key, incident_id, service, fingerprint, plan_id, planner, runbook, step, tool, \
+             args, mode, state, reason, result, outcome, created_at, updated_at, decided_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        )
+        .bind(&a.id)
+        .bind(&a.idempotency_key)
+        .bind(&a.incident_id)
+        .bind(&a.service)
+        .bind(&a.fingerprint)
+        .bind(&a.plan_id)
+        .bind(&a.planner)
+        .bind(&a.runbook)
+        .bind(i64::from(a.step))
+        .bind(&a.tool)
+        .bind(a.args.to_string())
+        .bind(a.mode.as_str())
+        .bind(a.state.as_str())
+        .bind(&a.reason)
+        .bind(a.result.as_ref().map(|r| r.to_string()))
+        .bind(a.outcome.map(|o| o.as_str()))
+        .bind(a.created_at.millis())
+        .bind(a.updated_at.millis())
+        .bind(&a.decided_by)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_action(&self, a: &Action) -> Result<()> {
+        let done = sqlx::query("UPDATE actions SET state = ?, reason = ?, result = ?, outcome = ?, updated_at = ?, decided_by = ? WHERE id = ?")
+            .bind(a.state.as_str())
+            .bind(&a.reason)
+            .bind(a.result.as_ref().map(|r| r.to_string()))
+            .bind(a.outcome.map(|o| o.as_str()))
+            .bind(a.updated_at.millis())
+            .bind(&a.decided_by)
+            .bind(&a.id)
+            .execute(&self.writer)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("action {}", a.id)));
+        }
+        Ok(())
+    }
+
+    async fn transition_action(&self, id: &str, from: ActionState, to: ActionState, reason: &str, by: &str) -> Result<Action> {
+        let done = sqlx::query("UPDATE actions SET state = ?, reason = ?, decided_by = ?, updated_at = ? WHERE id = ? AND state = ?")
+            .bind(to.as_str())
+            .bind(reason)
+            .bind(by)
+            .bind(Timestamp::now().millis())
+            .bind(id)
+            .bind(from.as_str())
+            .execute(&self.writer)
+            .await?;
+        let row = sqlx::query("SELECT * FROM actions WHERE id = ?").bind(id).fetch_one(&self.writer).await;
+        let action = rows::action(&row.map_err(StoreError::from).map_err(not_found("action", id))?)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("action {id} is {}, not {}", action.state.as_str(), from.as_str())));
+        }
+        Ok(action)
+    }
+
+    async fn action(&self, id: &str) -> Result<Action> {
+        let row = sqlx::query("SELECT * FROM actions WHERE id = ?").bind(id).fetch_one(&self.reader).await;
+        rows::action(&row.map_err(StoreError::from).map_err(not_found("action", id))?)
+    }
+
+    async fn list_actions(&self, f: &ActionFilter) -> Result<Vec<Action>> {
+        let states = (!f.states.is_empty()).then(|| format!(",{},", f.states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")));
+        let rows = sqlx::query(
+            "SELECT * FROM actions WHERE (?1 IS NULL OR instr(?1, ',' || state || ',') > 0) AND (?2 IS NULL OR incident_id = ?2) \
+             ORDER BY created_at DESC, rowid DESC LIMIT ?3",
+        )
+        .bind(states)
+        .bind(&f.incident_id)
+        .bind(limit_or_default(f.limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(rows::action).collect()
+    }
+
+    async fn count_executed_since(&self, service: Option<&str>, since: Timestamp) -> Result<u32> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM actions WHERE state IN ('running', 'succeeded', 'failed') AND created_at >= ?1 AND (?2 IS NULL OR service = ?2)",
+        )
+        .bind(since.millis())
+        .bind(service)
+        .fetch_one(&self.writer)
+        .await?;
+        Ok(n as u32)
+    }
+
+    async fn last_runbook_run(&self, runbook: &str, service: &str) -> Result<Option<Timestamp>> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(created_at) FROM actions WHERE runbook = ? AND service = ? AND state IN ('running', 'succeeded', 'failed')",
+        )
+        .bind(runbook)
+        .bind(service)
+        .fetch_one(&self.writer)
+        .await?;
+        Ok(at.map(Timestamp))
+    }
+
+    async fn consecutive_failed_fixes(&self, fingerprint: &str) -> Result<u32> {
+        let outcomes: Vec<(String, String)> = sqlx::query_as(
+            "SELECT plan_id, MIN(outcome) FROM actions WHERE fingerprint = ? AND outcome IS NOT NULL \
+             GROUP BY plan_id ORDER BY MAX(updated_at) DESC, MAX(rowid) DESC LIMIT 100",
+        )
+        .bind(fingerprint)
+        .fetch_all(&self.writer)
+        .await?;
+        Ok(outcomes.iter().take_while(|(_, o)| o != "fixed").count() as u32)
+    }
+
+    async fn append_audit(&self, r: &AuditRecord) -> Result<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO audit (at, actor, action, subject, decision, reason, data) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(r.at.millis())
+        .bind(&r.actor)
+        .bind(&r.action)
+        .bind(&r.subject)
+        .bind(&r.decision)
+        .bind(&r.reason)
+        .bind(r.data.to_string())
+        .fetch_one(&self.writer)
+        .await?;
+        Ok(id)
+    }
+
+    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>> {
+        let rows = sqlx::query("SELECT * FROM audit ORDER BY id DESC LIMIT ?").bind(limit_or_default(limit)).fetch_all(&self.reader).await?;
+        rows.iter().map(rows::audit).collect()
+    }
+
+    async fn insert_silence(&self, s: &Silence) -> Result<()> {
+        sqlx::query("INSERT INTO silences (id, service, kind, starts_at, ends_at, reason, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(&s.id)
+            .bind(&s.service)
+            .bind(&s.kind)
+            .bind(s.starts_at.millis())
+            .bind(s.ends_at.millis())
+            .bind(&s.reason)
+            .bind(&s.created_by)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn silences(&self, active_at: Option<Timestamp>) -> Result<Vec<Silence>> {
+        let rows = sqlx::query("SELECT * FROM silences WHERE (?1 IS NULL OR (starts_at <= ?1 AND ends_at > ?1)) ORDER BY starts_at")
+            .bind(active_at.map(Timestamp::millis))
+            .fetch_all(&self.writer)
+            .await?;
+        rows.iter().map(rows::silence).collect()
+    }
+
+    async fn delete_silence(&self, id: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM silences WHERE id = ?").bind(id).execute(&self.writer).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("silence {id}")));
+        }
+        Ok(())
+    }
+}

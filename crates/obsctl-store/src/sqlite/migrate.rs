@@ -1,0 +1,30 @@
+//! Applies the embedded SQLite migrations in order, each once, recording them in `schema_migrations`.
+
+use sqlx::SqlitePool;
+
+use crate::Result;
+
+/// (version, SQL). Append only: never edit an entry that has shipped.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+
+pub(crate) async fn migrate(pool: &SqlitePool) -> Result<()> {
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+        .execute(pool)
+        .await?;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations").fetch_all(pool).await?;
+    for (version, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+            .bind(version)
+            .bind(obsctl_core::Timestamp::now().millis())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, "applied store migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! The store conformance suite: every backend must pass every test here.
+
+use std::sync::Arc;
+
+use obsctl_core::Timestamp;
+use obsctl_core::action::{ActionState, AuditRecord, Outcome};
+use obsctl_core::incident::{IncidentStatus, Silence};
+use obsctl_core::state::CheckStatus;
+use obsctl_store::{ActionFilter, IncidentFilter, Store, StoreError};
+
+use crate::fixtures::{action, incident, observation};
+
+/// Instantiates every conformance test for one backend; `$open` is an async fn returning
+/// `(Arc<dyn Store>, guard)` where the guard keeps the backend's resources alive.
+macro_rules! conformance_suite {
+    ($backend:ident, $open:path) => {
+        mod $backend {
+            conformance_suite!(@tests $open;
+                observations_are_bounded_and_newest_first,
+                latest_observation_per_check,
+                check_status_round_trips,
+                incidents_round_trip_and_filter,
+                events_keep_order,
+                idempotency_key_is_unique,
+                transition_is_compare_and_set,
+                counts_budgets_and_cooldowns,
+                breaker_counts_failed_plans_back_to_the_last_fix,
+                audit_is_newest_first,
+                silences_filter_by_time,
+                unknown_ids_are_not_found,
+            );
+        }
+    };
+    (@tests $open:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let (store, _guard) = $open().await;
+                super::$name(store).await;
+            }
+        )*
+    };
+}
+
+pub async fn open_sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("obsctl.db").display());
+    let store = obsctl_store::SqliteStore::open(&url).await.expect("open sqlite");
+    (Arc::new(store), dir)
+}
+
+conformance_suite!(sqlite, super::open_sqlite);
+
+async fn observations_are_bounded_and_newest_first(s: Arc<dyn Store>) {
+    for chunk in (0..60).collect::<Vec<i64>>().chunks(7) {
+        let batch: Vec<_> = chunk.iter().map(|i| observation("api/health", *i, i % 2 == 0)).collect();
+        s.record_observations(&batch, 20).await.unwrap();
+    }
+    let recent = s.recent_observations("api/health", 1000).await.unwrap();
+    assert!(recent.len() >= 20 && recent.len() <= 22, "kept {}", recent.len());
+    assert_eq!(recent[0], observation("api/health", 59, false));
+    assert!(recent.windows(2).all(|w| w[0].at > w[1].at));
+    assert_eq!(s.recent_observations("api/health", 3).await.unwrap().len(), 3);
+}
+
+async fn latest_observation_per_check(s: Arc<dyn Store>) {
+    let batch = vec![observation("a/x", 1, true), observation("b/y", 2, false), observation("a/x", 3, false)];
+    s.record_observations(&batch, 100).await.unwrap();
+    let latest = s.latest_observations().await.unwrap();
+    assert_eq!(latest, vec![observation("a/x", 3, false), observation("b/y", 2, false)]);
+}
+
+async fn check_status_round_trips(s: Arc<dyn Store>) {
+    s.save_check_status("a/x", CheckStatus::Failing, Timestamp(5)).await.unwrap();
+    s.save_check_status("a/x", CheckStatus::Flapping, Timestamp(6)).await.unwrap();
+    assert_eq!(s.check_statuses().await.unwrap(), vec![("a/x".to_string(), CheckStatus::Flapping, Timestamp(6))]);
+}
+
+async fn incidents_round_trip_and_filter(s: Arc<dyn Store>) {
+    let mut a = incident("inc-a", "api", 10);
+    s.insert_incident(&a).await.unwrap();
+    s.insert_incident(&incident("inc-b", "db", 20)).await.unwrap();
+    assert_eq!(s.incident("inc-a").await.unwrap(), a);
+    a.status = IncidentStatus::Resolved;
+    a.resolved_at = Some(Timestamp(30));
+    a.updated_at = Timestamp(30);
+    a.upstream_incident = Some("inc-b".into());
+    a.resolution = Some("recovered".into());
+    s.update_incident(&a).await.unwrap();
+    assert_eq!(s.incident("inc-a").await.unwrap(), a);
+    let open = s.list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), ..Default::default() }).await.unwrap();
+    assert_eq!(open.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["inc-b"]);
+    let api = s.list_incidents(&IncidentFilter { service: Some("api".into()), ..Default::default() }).await.unwrap();
+    assert_eq!(api.len(), 1);
+    let latest = s.latest_incident_by_fingerprint(&a.fingerprint).await.unwrap();
+    assert_eq!(latest.map(|i| i.id), Some("inc-a".to_string()));
+    assert_eq!(s.latest_incident_by_fingerprint("none").await.unwrap(), None);
+}
+
+async fn events_keep_order(s: Arc<dyn Store>) {
+    s.insert_incident(&incident("inc-a", "api", 10)).await.unwrap();
+    for kind in ["opened", "plan", "action", "resolved"] {
+        s.add_event("inc-a", kind, &format!("{kind} happened"), serde_json::json!({"k": kind})).await.unwrap();
+    }
+    let events = s.events("inc-a").await.unwrap();
+    assert_eq!(events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["opened", "plan", "action", "resolved"]);
+    assert_eq!(events[1].data["k"], "plan");
+}
+
+async fn idempotency_key_is_unique(s: Arc<dyn Store>) {
+    let inc = incident("inc-a", "api", 10);
+    s.insert_incident(&inc).await.unwrap();
+    let a = action("act-1", &inc, "plan-1", ActionState::Approved);
+    s.insert_action(&a).await.unwrap();
+    let mut dup = action("act-2", &inc, "plan-1", ActionState::Approved);
+    dup.idempotency_key = a.idempotency_key.clone();
+    assert!(matches!(s.insert_action(&dup).await, Err(StoreError::Conflict(_))));
+    assert_eq!(s.action("act-1").await.unwrap(), a);
+}
+
+async fn transition_is_compare_and_set(s: Arc<dyn Store>) {
+    let inc = incident("inc-a", "api", 10);
+    s.insert_incident(&inc).await.unwrap();
+    s.insert_action(&action("act-1", &inc, "p", ActionState::PendingApproval)).await.unwrap();
+    let a = s.transition_action("act-1", ActionState::PendingApproval, ActionState::Approved, "looks right", "alice").await.unwrap();
+    assert_eq!((a.state, a.decided_by.as_deref(), a.reason.as_str()), (ActionState::Approved, Some("alice"), "looks right"));
+    let again = s.transition_action("act-1", ActionState::PendingApproval, ActionState::Rejected, "no", "bob").await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    let pending = s.list_actions(&ActionFilter { states: vec![ActionState::PendingApproval], ..Default::default() }).await.unwrap();
+    assert!(pending.is_empty());
+    let approved = s.list_actions(&ActionFilter { states: vec![ActionState::Approved, ActionState::Running], ..Default::default() }).await.unwrap();
+    assert_eq!(approved.len(), 1);
+}
+
+async fn counts_budgets_and_cooldowns(s: Arc<dyn Store>) {
+    let api = incident("inc-a", "api", 10);
+    let db = incident("inc-b", "db", 10);
+    s.insert_incident(&api).await.unwrap();
+    s.insert_incident(&db).await.unwrap();
+    s.insert_action(&action("a1", &api, "p1", ActionState::Succeeded)).await.unwrap();
+    s.insert_action(&action("a2", &api, "p2", ActionState::Failed)).await.unwrap();
+    s.insert_action(&action("a3", &api, "p3", ActionState::PendingApproval)).await.unwrap();
+    s.insert_action(&action("a4", &db, "p4", ActionState::Running)).await.unwrap();
+    let hour_ago = Timestamp::now().minus(std::time::Duration::from_secs(3600));
+    assert_eq!(s.count_executed_since(Some("api"), hour_ago).await.unwrap(), 2);
+    assert_eq!(s.count_executed_since(None, hour_ago).await.unwrap(), 3);
+    assert_eq!(s.count_executed_since(None, Timestamp::now().plus(std::time::Duration::from_secs(60))).await.unwrap(), 0);
+    assert!(s.last_runbook_run("restart", "api").await.unwrap().is_some());
+    assert_eq!(s.last_runbook_run("restart", "web").await.unwrap(), None);
+}
+
+async fn breaker_counts_failed_plans_back_to_the_last_fix(s: Arc<dyn Store>) {
+    let inc = incident("inc-a", "api", 10);
+    s.insert_incident(&inc).await.unwrap();
+    let outcomes = [("p1", Outcome::NotFixed), ("p2", Outcome::Fixed), ("p3", Outcome::NotFixed), ("p4", Outcome::Partial)];
+    for (i, (plan, outcome)) in outcomes.iter().enumerate() {
+        for step in 0..2 {
+            let mut a = action(&format!("a{i}-{step}"), &inc, plan, ActionState::Succeeded);
+            a.outcome = Some(*outcome);
+            a.updated_at = Timestamp(1000 + i as i64);
+            s.insert_action(&a).await.unwrap();
+        }
+    }
+    assert_eq!(s.consecutive_failed_fixes(&inc.fingerprint).await.unwrap(), 2);
+    assert_eq!(s.consecutive_failed_fixes("other").await.unwrap(), 0);
+}
+
+async fn audit_is_newest_first(s: Arc<dyn Store>) {
+    for i in 0..3 {
+        let r = AuditRecord {
+            id: 0,
+            at: Timestamp(i),
+            actor: "agent".into(),
+            action: "gate".into(),
+            subject: format!("act-{i}"),
+            decision: "execute".into(),
+            reason: "mode auto".into(),
+            data: serde_json::json!({"i": i}),
+        };
+        s.append_audit(&r).await.unwrap();
+    }
+    let log = s.audit_log(2).await.unwrap();
+    assert_eq!(log.iter().map(|r| r.subject.as_str()).collect::<Vec<_>>(), ["act-2", "act-1"]);
+}
+
+async fn silences_filter_by_time(s: Arc<dyn Store>) {
+    let sil = Silence {
+        id: "sil-1".into(),
+        service: Some("api".into()),
+        kind: None,
+        starts_at: Timestamp(100),
+        ends_at: Timestamp(200),
+        reason: "deploy".into(),
+        created_by: "ops".into(),
+    };
+    s.insert_silence(&sil).await.unwrap();
+    assert_eq!(s.silences(Some(Timestamp(150))).await.unwrap(), vec![sil.clone()]);
+    assert!(s.silences(Some(Timestamp(200))).await.unwrap().is_empty());
+    assert_eq!(s.silences(None).await.unwrap().len(), 1);
+    s.delete_silence("sil-1").await.unwrap();
+    assert!(matches!(s.delete_silence("sil-1").await, Err(StoreError::NotFound(_))));
+}
+
+async fn unknown_ids_are_not_found(s: Arc<dyn Store>) {
+    assert!(matches!(s.incident("nope").await, Err(StoreError::NotFound(m)) if m == "incident nope"));
+    assert!(matches!(s.action("nope").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(s.transition_action("nope", ActionState::PendingApproval, ActionState::Approved, "", "x").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(s.update_incident(&incident("ghost", "api", 1)).await, Err(StoreError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn sqlite_data_survives_reopen_and_creates_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("nested/obsctl.db").display());
+    {
+        let s = obsctl_store::SqliteStore::open(&url).await.unwrap();
+        s.insert_incident(&incident("inc-a", "api", 10)).await.unwrap();
+        s.close().await;
+    }
+    let s = obsctl_store::SqliteStore::open(&url).await.unwrap();
+    assert_eq!(s.incident("inc-a").await.unwrap().service, "api");
+}
