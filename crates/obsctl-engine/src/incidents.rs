@@ -1,0 +1,181 @@
+//! The incident manager: opens, updates, reopens and resolves incidents from check status
+//! changes, and links an incident to a failing upstream dependency.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use obsctl_core::Timestamp;
+use obsctl_core::check::{CheckSpec, Observation};
+use obsctl_core::config::Config;
+use obsctl_core::event::Event;
+use obsctl_core::incident::{Incident, IncidentStatus, fingerprint, should_reopen};
+use obsctl_core::state::{CheckStatus, Transition};
+use obsctl_store::{Store, new_id};
+use serde_json::json;
+use tokio::sync::broadcast;
+
+pub struct IncidentManager {
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    bus: broadcast::Sender<Event>,
+}
+
+impl IncidentManager {
+    pub fn new(config: Arc<Config>, store: Arc<dyn Store>, bus: broadcast::Sender<Event>) -> Self {
+        Self { config, store, bus }
+    }
+
+    pub async fn on_transition(
+        &self,
+        spec: &CheckSpec,
+        t: Transition,
+        obs: &Observation,
+        statuses: &HashMap<String, CheckStatus>,
+    ) -> anyhow::Result<()> {
+        match t.to {
+            CheckStatus::Failing | CheckStatus::Flapping => self.on_failure(spec, t, obs, statuses).await,
+            CheckStatus::Ok => self.resolve(spec, obs).await,
+            CheckStatus::Unknown => Ok(()),
+        }
+    }
+
+    fn fingerprint(spec: &CheckSpec) -> String {
+        fingerprint(&spec.service, &spec.name, spec.probe.incident_kind())
+    }
+
+    async fn on_failure(&self, spec: &CheckSpec, t: Transition, obs: &Observation, statuses: &HashMap<String, CheckStatus>) -> anyhow::Result<()> {
+        let fp = Self::fingerprint(spec);
+        let now = obs.at;
+        let previous = self.store.latest_incident_by_fingerprint(&fp).await?;
+        let upstream = self.failing_upstream(&spec.service, statuses).await?;
+        let mut incident = match previous {
+            Some(mut open) if open.status == IncidentStatus::Open => {
+                open.updated_at = now;
+                open.detail = obs.detail.clone();
+                open.occurrences += 1;
+                self.store.update_incident(&open).await?;
+                open
+            }
+            Some(mut old) if should_reopen(&old, now, self.config.agent.reopen_within) => {
+                old.status = IncidentStatus::Open;
+                old.updated_at = now;
+                old.resolved_at = None;
+                old.resolution = None;
+                old.detail = obs.detail.clone();
+                old.occurrences += 1;
+                old.reopen_count += 1;
+                old.upstream_incident = None;
+                self.store.update_incident(&old).await?;
+                let within = obsctl_core::quantity::format_duration(self.config.agent.reopen_within);
+                self.store.add_event(&old.id, "reopened", &format!("failing again within {within} of resolving: {}", obs.detail), json!({})).await?;
+                let _ = self.bus.send(Event::IncidentOpened { incident_id: old.id.clone() });
+                old
+            }
+            _ => {
+                let incident = Incident {
+                    id: new_id("inc"),
+                    fingerprint: fp,
+                    service: spec.service.clone(),
+                    check_id: spec.id.clone(),
+                    kind: spec.probe.incident_kind().to_string(),
+                    status: IncidentStatus::Open,
+                    title: format!("{} {} on {}", spec.name, spec.probe.incident_kind(), spec.service),
+                    detail: obs.detail.clone(),
+                    opened_at: now,
+                    updated_at: now,
+                    resolved_at: None,
+                    occurrences: 1,
+                    reopen_count: 0,
+                    upstream_incident: None,
+                    resolution: None,
+                };
+                self.store.insert_incident(&incident).await?;
+                self.store
+                    .add_event(&incident.id, "opened", &format!("{} is {}: {}", spec.id, t.to.as_str(), obs.detail), json!({"check_id": spec.id}))
+                    .await?;
+                tracing::warn!(incident = %incident.id, check = %spec.id, detail = %obs.detail, "incident opened");
+                let _ = self.bus.send(Event::IncidentOpened { incident_id: incident.id.clone() });
+                incident
+            }
+        };
+        if t.to == CheckStatus::Flapping {
+            self.store.add_event(&incident.id, "flapping", &format!("{} is flapping; no actions until it is stable", spec.id), json!({})).await?;
+            let _ = self.bus.send(Event::IncidentUpdated { incident_id: incident.id.clone() });
+        }
+        if let Some((upstream_id, upstream_service)) = upstream
+            && incident.upstream_incident.as_deref() != Some(upstream_id.as_str())
+        {
+            incident.upstream_incident = Some(upstream_id.clone());
+            self.store.update_incident(&incident).await?;
+            self.store
+                .add_event(
+                    &incident.id,
+                    "suppressed",
+                    &format!("dependency {upstream_service} is failing (incident {upstream_id}); no action on {}", spec.service),
+                    json!({"upstream_incident": upstream_id, "upstream_service": upstream_service}),
+                )
+                .await?;
+            let _ = self.bus.send(Event::IncidentUpdated { incident_id: incident.id.clone() });
+        }
+        Ok(())
+    }
+
+    /// A failing observation of a check already failing: bump the open incident.
+    pub async fn on_repeat_failure(&self, spec: &CheckSpec, obs: &Observation) -> anyhow::Result<()> {
+        let Some(mut open) = self.store.latest_incident_by_fingerprint(&Self::fingerprint(spec)).await? else { return Ok(()) };
+        if open.status != IncidentStatus::Open {
+            return Ok(());
+        }
+        open.updated_at = obs.at;
+        open.occurrences += 1;
+        open.detail = obs.detail.clone();
+        self.store.update_incident(&open).await?;
+        let _ = self.bus.send(Event::IncidentUpdated { incident_id: open.id });
+        Ok(())
+    }
+
+    async fn resolve(&self, spec: &CheckSpec, obs: &Observation) -> anyhow::Result<()> {
+        let Some(mut open) = self.store.latest_incident_by_fingerprint(&Self::fingerprint(spec)).await? else { return Ok(()) };
+        if open.status != IncidentStatus::Open {
+            return Ok(());
+        }
+        resolve_incident(self.store.as_ref(), &mut open, obs.at, &format!("recovered: {}", obs.detail)).await?;
+        tracing::info!(incident = %open.id, check = %spec.id, "incident resolved");
+        let _ = self.bus.send(Event::IncidentResolved { incident_id: open.id });
+        Ok(())
+    }
+
+    /// The open incident of the nearest failing dependency (transitively), if any.
+    async fn failing_upstream(&self, service: &str, statuses: &HashMap<String, CheckStatus>) -> anyhow::Result<Option<(String, String)>> {
+        let mut queue: VecDeque<&str> = self.config.service(service).map(|s| s.depends_on.iter().map(String::as_str).collect()).unwrap_or_default();
+        let mut seen = HashSet::new();
+        while let Some(dep) = queue.pop_front() {
+            if !seen.insert(dep) {
+                continue;
+            }
+            for check in self.config.checks.iter().filter(|c| c.service == dep) {
+                if matches!(statuses.get(&check.id), Some(CheckStatus::Failing | CheckStatus::Flapping))
+                    && let Some(inc) = self.store.latest_incident_by_fingerprint(&Self::fingerprint(check)).await?
+                    && inc.status == IncidentStatus::Open
+                {
+                    return Ok(Some((inc.id, dep.to_string())));
+                }
+            }
+            if let Some(s) = self.config.service(dep) {
+                queue.extend(s.depends_on.iter().map(String::as_str));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Marks an incident resolved with a resolution note and a timeline event.
+pub async fn resolve_incident(store: &dyn Store, incident: &mut Incident, at: Timestamp, resolution: &str) -> anyhow::Result<()> {
+    incident.status = IncidentStatus::Resolved;
+    incident.resolved_at = Some(at);
+    incident.updated_at = at;
+    incident.resolution = Some(resolution.to_string());
+    store.update_incident(incident).await?;
+    store.add_event(&incident.id, "resolved", resolution, json!({})).await?;
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! Probes: run one check once and say whether it passed, with a human-readable detail.
+
+mod command;
+mod disk;
+mod host;
+mod http;
+mod process;
+mod tcp;
+
+use std::time::{Duration, Instant};
+
+use obsctl_core::Timestamp;
+use obsctl_core::check::{CheckSpec, Observation, Probe};
+
+/// What probes share: the HTTP client (its connection pool) and the command allow-list.
+#[derive(Clone)]
+pub struct ProbeContext {
+    pub http: reqwest::Client,
+}
+
+impl ProbeContext {
+    pub fn new() -> anyhow::Result<Self> {
+        // One crypto provider for the whole process; a second install is a harmless no-op.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .tls_info(true)
+            .pool_max_idle_per_host(4)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .user_agent(concat!("obsctl/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { http })
+    }
+}
+
+/// The verdict of one probe run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeOutcome {
+    pub ok: bool,
+    pub detail: String,
+}
+
+impl ProbeOutcome {
+    pub fn pass(detail: impl Into<String>) -> Self {
+        Self { ok: true, detail: detail.into() }
+    }
+
+    pub fn fail(detail: impl Into<String>) -> Self {
+        Self { ok: false, detail: detail.into() }
+    }
+}
+
+/// Runs a check's probe once, bounded by its timeout, and returns the observation.
+pub async fn run(spec: &CheckSpec, ctx: &ProbeContext) -> Observation {
+    let at = Timestamp::now();
+    let started = Instant::now();
+    let outcome = match tokio::time::timeout(spec.timeout, dispatch(&spec.probe, spec.timeout, ctx)).await {
+        Ok(outcome) => outcome,
+        Err(_) => ProbeOutcome::fail(format!("timed out after {}", obsctl_core::quantity::format_duration(spec.timeout))),
+    };
+    let mut detail = outcome.detail;
+    truncate(&mut detail, 500);
+    Observation { check_id: spec.id.clone(), at, ok: outcome.ok, latency_us: started.elapsed().as_micros() as u64, detail }
+}
+
+async fn dispatch(probe: &Probe, timeout: Duration, ctx: &ProbeContext) -> ProbeOutcome {
+    match probe {
+        Probe::Http(p) => http::probe(p, timeout, ctx).await,
+        Probe::Tcp { address } => tcp::probe(address).await,
+        Probe::Disk(p) => disk::probe(p.clone()).await,
+        Probe::Process(p) => process::probe(p.clone()).await,
+        Probe::Command { run } => command::probe(run).await,
+        Probe::Memory { max_used_percent } => host::memory(*max_used_percent).await,
+        Probe::Load { max_per_core } => host::load(*max_per_core).await,
+    }
+}
+
+/// Cuts a string to at most `max` bytes on a character boundary.
+pub(crate) fn truncate(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+}
+
+/// Runs blocking work (file walks, /proc reads) off the async threads.
+pub(crate) async fn blocking(f: impl FnOnce() -> ProbeOutcome + Send + 'static) -> ProbeOutcome {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| ProbeOutcome::fail(format!("probe task failed: {e}")))
+}

@@ -1,0 +1,128 @@
+//! The scheduler: runs every check on its interval with jitter, under a global concurrency limit,
+//! and measures how late each run starts.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use obsctl_core::check::CheckSpec;
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+
+use crate::monitor::Monitor;
+
+/// Start-lateness histogram: 1 ms buckets up to 10 s, the last one open-ended.
+pub struct LatenessStats {
+    buckets: Vec<AtomicU64>,
+    runs: AtomicU64,
+}
+
+impl LatenessStats {
+    fn new() -> Self {
+        Self { buckets: (0..10_001).map(|_| AtomicU64::new(0)).collect(), runs: AtomicU64::new(0) }
+    }
+
+    fn record(&self, late: Duration) {
+        let i = (late.as_millis() as usize).min(self.buckets.len() - 1);
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.runs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn runs(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
+    }
+
+    /// The lateness (ms) that `q` (0..=1) of runs stayed within.
+    pub fn quantile_ms(&self, q: f64) -> u64 {
+        let total = self.runs();
+        if total == 0 {
+            return 0;
+        }
+        let target = ((q * total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (ms, b) in self.buckets.iter().enumerate() {
+            seen += b.load(Ordering::Relaxed);
+            if seen >= target {
+                return ms as u64;
+            }
+        }
+        (self.buckets.len() - 1) as u64
+    }
+}
+
+pub struct Scheduler {
+    monitor: Arc<Monitor>,
+    permits: Arc<Semaphore>,
+    stats: Arc<LatenessStats>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Scheduler {
+    pub fn new(monitor: Arc<Monitor>, shutdown: watch::Receiver<bool>) -> Self {
+        let permits = Arc::new(Semaphore::new(monitor.config().scheduler.max_concurrency));
+        Self { monitor, permits, stats: Arc::new(LatenessStats::new()), shutdown }
+    }
+
+    pub fn stats(&self) -> Arc<LatenessStats> {
+        self.stats.clone()
+    }
+
+    /// Runs every configured check until shutdown.
+    pub async fn run(self) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for spec in self.monitor.config().checks.clone() {
+            let monitor = self.monitor.clone();
+            let permits = self.permits.clone();
+            let stats = self.stats.clone();
+            let shutdown = self.shutdown.clone();
+            tasks.spawn(run_check_loop(spec, monitor, permits, stats, shutdown));
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+/// A small deterministic pseudo-random stream per check (xorshift), for jitter without a dependency.
+struct Jitter(u64);
+
+impl Jitter {
+    fn new(seed: &str) -> Self {
+        Self(seed.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)) | 1)
+    }
+
+    fn next_below(&mut self, max: Duration) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        let nanos = max.as_nanos() as u64;
+        if nanos == 0 { Duration::ZERO } else { Duration::from_nanos(self.0 % nanos) }
+    }
+}
+
+async fn run_check_loop(spec: CheckSpec, monitor: Arc<Monitor>, permits: Arc<Semaphore>, stats: Arc<LatenessStats>, mut shutdown: watch::Receiver<bool>) {
+    let mut jitter = Jitter::new(&spec.id);
+    // Spread first runs over one interval so checks do not all start together.
+    let mut base = Instant::now() + jitter.next_below(spec.interval);
+    let mut due = base;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(due) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        let Ok(permit) = permits.clone().acquire_owned().await else { return };
+        stats.record(Instant::now().saturating_duration_since(due));
+        monitor.run_check(&spec.id).await;
+        drop(permit);
+        base += spec.interval;
+        let now = Instant::now();
+        if base < now {
+            // Missed whole intervals (overload or a long pause): skip them rather than burst.
+            let skipped = (now - base).as_nanos() / spec.interval.as_nanos().max(1) + 1;
+            base += spec.interval * skipped as u32;
+        }
+        // Jitter moves each run within its interval without drifting the schedule.
+        due = base + jitter.next_below(spec.jitter);
+    }
+}
