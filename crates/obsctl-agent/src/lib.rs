@@ -1,1 +1,16 @@
-//! placeholder while dependencies build
+//! The obsctl agent: plans a fix for each incident, passes every action through the policy
+//! gate, journals it, runs it through an MCP-shaped tool, verifies it and records the outcome.
+//!
+//! Architecture invariant: the executor is the only code that calls `Tool::call`, and it does
+//! so only for an action the gate approved and the store has journaled.
+
+pub mod agent;
+pub mod executor;
+pub mod gate;
+pub mod planner;
+pub mod tools;
+pub mod verify;
+
+pub use agent::Agent;
+pub use tools::{Tool, ToolRegistry, ToolSpec};
+pub use verify::CheckRunner;

@@ -358,7 +358,7 @@ impl Store for SqliteStore {
 
     async fn count_executed_since(&self, service: Option<&str>, since: Timestamp) -> Result<u32> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM actions WHERE state IN ('running', 'succeeded', 'failed') AND created_at >= ?1 AND (?2 IS NULL OR service = ?2)",
+            "SELECT COUNT(*) FROM actions WHERE state IN ('running', 'succeeded', 'failed') AND planner != 'escalation' AND created_at >= ?1 AND (?2 IS NULL OR service = ?2)",
         )
         .bind(since.millis())
         .bind(service)

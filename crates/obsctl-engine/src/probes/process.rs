@@ -2,7 +2,6 @@
 
 use obsctl_core::check::{ProcessProbe, ProcessTarget};
 use obsctl_core::quantity::format_size;
-use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use super::{ProbeOutcome, blocking};
 
@@ -11,17 +10,8 @@ pub(super) async fn probe(p: ProcessProbe) -> ProbeOutcome {
 }
 
 fn look(p: &ProcessProbe) -> ProbeOutcome {
-    let mut sys = System::new();
-    let refresh = ProcessRefreshKind::nothing().with_memory();
     let found: Vec<(u32, u64)> = match &p.target {
-        ProcessTarget::Name(name) => {
-            sys.refresh_processes_specifics(ProcessesToUpdate::All, true, refresh);
-            sys.processes()
-                .values()
-                .filter(|proc_| proc_.name().to_string_lossy() == name.as_str() && proc_.thread_kind().is_none())
-                .map(|proc_| (proc_.pid().as_u32(), proc_.memory()))
-                .collect()
-        }
+        ProcessTarget::Name(name) => obsctl_host::processes_named(name),
         ProcessTarget::PidFile(path) => {
             let pid = match std::fs::read_to_string(path) {
                 Ok(text) => match text.trim().parse::<u32>() {
@@ -30,9 +20,9 @@ fn look(p: &ProcessProbe) -> ProbeOutcome {
                 },
                 Err(e) => return ProbeOutcome::fail(format!("pid file {path}: {e}")),
             };
-            by_pid(&mut sys, pid, refresh)
+            by_pid(pid)
         }
-        ProcessTarget::Pid(pid) => by_pid(&mut sys, *pid, refresh),
+        ProcessTarget::Pid(pid) => by_pid(*pid),
     };
     let label = match &p.target {
         ProcessTarget::Name(n) => format!("process {n:?}"),
@@ -48,8 +38,6 @@ fn look(p: &ProcessProbe) -> ProbeOutcome {
     }
 }
 
-fn by_pid(sys: &mut System, pid: u32, refresh: ProcessRefreshKind) -> Vec<(u32, u64)> {
-    let pid = Pid::from_u32(pid);
-    sys.refresh_processes_specifics(ProcessesToUpdate::Some(&[pid]), true, refresh);
-    sys.process(pid).map(|p| vec![(pid.as_u32(), p.memory())]).unwrap_or_default()
+fn by_pid(pid: u32) -> Vec<(u32, u64)> {
+    obsctl_host::process_rss(pid).map(|rss| vec![(pid, rss)]).unwrap_or_default()
 }

@@ -1,0 +1,393 @@
+//! The agent loop: for each open incident, plan (runbook → …), gate each step, journal it,
+//! execute or queue it, verify the fix and record the outcome; escalate when it cannot.
+
+mod controls;
+mod escalate;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use obsctl_core::Timestamp;
+use obsctl_core::action::{Action, ActionState, Outcome};
+use obsctl_core::config::Config;
+use obsctl_core::event::Event;
+use obsctl_core::incident::{Incident, IncidentStatus};
+use obsctl_core::policy::{Mode, Verdict};
+use obsctl_store::{ActionFilter, IncidentFilter, Store, new_id};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::{Mutex, broadcast, watch};
+
+use crate::executor::Executor;
+use crate::gate::{Gate, RETRYABLE_CODES, gate_data};
+use crate::planner::{Plan, PlanContext, PlannerChain, RunbookPlanner};
+use crate::tools::ToolRegistry;
+use crate::verify::{CheckRunner, verify};
+
+/// What one pass over an incident did, for the CLI and tests.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanReport {
+    pub incident_id: String,
+    pub plan: Option<Plan>,
+    pub actions: Vec<Action>,
+    pub outcome: Option<Outcome>,
+    /// Why nothing was planned, when nothing was.
+    pub skipped: Option<String>,
+}
+
+pub struct Agent {
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    planners: PlannerChain,
+    gate: Gate,
+    executor: Executor,
+    runner: Arc<dyn CheckRunner>,
+    bus: broadcast::Sender<Event>,
+    /// No action goes above this mode (`--dry-run` lowers it).
+    ceiling: Mode,
+    busy: Mutex<HashSet<String>>,
+}
+
+impl Agent {
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        registry: Arc<ToolRegistry>,
+        runner: Arc<dyn CheckRunner>,
+        bus: broadcast::Sender<Event>,
+        ceiling: Mode,
+    ) -> Self {
+        let planners = PlannerChain::new(vec![Box::new(RunbookPlanner::new(config.runbooks.clone()))]);
+        let gate = Gate::new(config.clone(), store.clone(), registry.clone());
+        let secrets = config.secrets().into_iter().cloned().collect();
+        let executor = Executor::new(store.clone(), registry, bus.clone(), secrets);
+        Self { config, store, planners, gate, executor, runner, bus, ceiling, busy: Mutex::new(HashSet::new()) }
+    }
+
+    /// Runs until shutdown: resumes in-flight work, then reacts to incidents and approvals,
+    /// with a periodic sweep as a safety net for missed events.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut events = self.bus.subscribe();
+        if let Err(error) = self.recover().await {
+            tracing::error!(%error, "could not recover in-flight actions");
+        }
+        let mut sweep = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Ok(Event::IncidentOpened { incident_id } | Event::IncidentUpdated { incident_id }) => {
+                        let me = self.clone();
+                        tokio::spawn(async move { me.handle_logged(&incident_id).await });
+                    }
+                    Ok(Event::ActionChanged { state, .. }) if state == ActionState::Approved.as_str() => {
+                        let me = self.clone();
+                        tokio::spawn(async move { me.run_approved_logged().await });
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.sweep().await,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+                _ = sweep.tick() => self.sweep().await,
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    async fn handle_logged(&self, incident_id: &str) {
+        if let Err(error) = self.handle_incident(incident_id).await {
+            tracing::error!(%error, incident = incident_id, "agent could not handle incident");
+        }
+    }
+
+    async fn run_approved_logged(&self) {
+        if let Err(error) = self.run_approved().await {
+            tracing::error!(%error, "agent could not run approved actions");
+        }
+    }
+
+    /// One pass over every open incident and every approved action.
+    pub async fn sweep(&self) {
+        self.run_approved_logged().await;
+        match self.store.list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), limit: 1000, ..Default::default() }).await {
+            Ok(open) => {
+                for i in open {
+                    self.handle_logged(&i.id).await;
+                }
+            }
+            Err(error) => tracing::error!(%error, "could not list open incidents"),
+        }
+    }
+
+    /// Actions of this incident the agent made (escalation notices excluded), newest first.
+    async fn plan_actions(&self, incident_id: &str) -> anyhow::Result<Vec<Action>> {
+        let all = self.store.list_actions(&ActionFilter { incident_id: Some(incident_id.into()), limit: 200, ..Default::default() }).await?;
+        Ok(all.into_iter().filter(|a| a.planner != escalate::PLANNER).collect())
+    }
+
+    /// Whether to plan now, or why not. Record-only outcomes (observe, dry-run, suppressed,
+    /// refused, rejected) happen once per incident opening; executed fixes and budget or
+    /// cooldown refusals are retried after the cooldown while the incident stays open.
+    async fn why_not_plan(&self, incident: &Incident) -> anyhow::Result<Option<String>> {
+        let actions = self.plan_actions(&incident.id).await?;
+        if actions.iter().any(|a| a.state.is_active()) {
+            return Ok(Some("an action is waiting or running".into()));
+        }
+        let episode = episode_key(incident);
+        let Some(latest) = actions.first().filter(|a| a.idempotency_key.starts_with(&episode)) else { return Ok(None) };
+        let retryable = match latest.state {
+            ActionState::Succeeded | ActionState::Failed => true,
+            ActionState::Denied => latest.result.as_ref().and_then(|r| r["gate"].as_str()).is_some_and(|c| RETRYABLE_CODES.contains(&c)),
+            _ => false,
+        };
+        if !retryable {
+            return Ok(Some(format!("already handled this opening ({})", latest.state.as_str())));
+        }
+        let cooldown = latest
+            .runbook
+            .as_ref()
+            .and_then(|r| self.config.runbooks.iter().find(|x| &x.name == r))
+            .map(|r| r.cooldown)
+            .unwrap_or(self.config.agent.default_cooldown);
+        let since = Timestamp::now().since(latest.updated_at);
+        Ok((since < cooldown).then(|| format!("last attempt {}s ago; cooldown {}s", since.as_secs(), cooldown.as_secs())))
+    }
+
+    fn labels(&self, incident: &Incident) -> BTreeMap<String, String> {
+        let mut labels = self.config.service(&incident.service).map(|s| s.labels.clone()).unwrap_or_default();
+        if let Some(check) = self.config.check(&incident.check_id) {
+            labels.extend(check.labels.clone());
+        }
+        labels
+    }
+
+    /// Decides and acts on one incident once: the core of `periodic-check` and the loop.
+    pub async fn handle_incident(&self, incident_id: &str) -> anyhow::Result<PlanReport> {
+        let mut report = PlanReport { incident_id: incident_id.into(), plan: None, actions: Vec::new(), outcome: None, skipped: None };
+        if !self.busy.lock().await.insert(incident_id.to_string()) {
+            report.skipped = Some("already being handled".into());
+            return Ok(report);
+        }
+        let result = self.handle_unlocked(incident_id, &mut report).await;
+        self.busy.lock().await.remove(incident_id);
+        result.map(|()| report)
+    }
+
+    async fn handle_unlocked(&self, incident_id: &str, report: &mut PlanReport) -> anyhow::Result<()> {
+        let incident = self.store.incident(incident_id).await?;
+        if incident.status != IncidentStatus::Open {
+            report.skipped = Some("incident is resolved".into());
+            return Ok(());
+        }
+        if let Some(why) = self.why_not_plan(&incident).await? {
+            report.skipped = Some(why);
+            return Ok(());
+        }
+        let labels = self.labels(&incident);
+        let Some(plan) = self.planners.plan(&PlanContext { incident: &incident, labels: &labels }).await? else {
+            self.note_no_plan(&incident).await?;
+            report.skipped = Some("no runbook matches".into());
+            return Ok(());
+        };
+        let suppressed = self.gate.suppression(&incident, self.runner.status(&incident.check_id)).await?;
+        let plan_id = new_id("plan");
+        let steps: Vec<String> = plan.steps.iter().map(|s| s.tool.clone()).collect();
+        self.store
+            .add_event(&incident.id, "plan", &format!("{} (confidence {:.2}): {}", plan.provenance, plan.confidence, steps.join(" → ")), json!({"plan_id": plan_id, "plan": plan}))
+            .await?;
+        for (i, step) in plan.steps.iter().enumerate() {
+            let (decision, mode) = self.gate.decide(&incident, &plan, step, self.ceiling, suppressed.clone()).await?;
+            let data = gate_data(&decision, mode, step);
+            self.gate.audit("agent", "gate", &incident.id, &format!("{:?}", decision.verdict).to_lowercase(), &decision.reason, data.clone()).await;
+            self.store.add_event(&incident.id, "gate", &format!("{}: {}", step.tool, decision.reason), data.clone()).await?;
+            let state = match decision.verdict {
+                Verdict::Execute => ActionState::Approved,
+                Verdict::DryRun => ActionState::DryRun,
+                Verdict::Observe => ActionState::Observed,
+                Verdict::AwaitApproval => ActionState::PendingApproval,
+                Verdict::Deny | Verdict::Escalate => ActionState::Denied,
+            };
+            let mut action = self.new_action(&incident, &plan, &plan_id, i, mode, state, &decision.reason);
+            if state == ActionState::Denied {
+                action.result = Some(data);
+            }
+            // Journal before act: the row is committed before any tool runs.
+            self.store.insert_action(&action).await?;
+            let _ = self.bus.send(Event::ActionChanged { action_id: action.id.clone(), state: state.as_str().into() });
+            match decision.verdict {
+                Verdict::Execute => {
+                    let done = self.executor.execute(action).await?;
+                    let failed = done.state == ActionState::Failed;
+                    report.actions.push(done);
+                    if failed {
+                        break;
+                    }
+                }
+                Verdict::DryRun => report.actions.push(self.executor.dry_run(action).await?),
+                Verdict::Observe => report.actions.push(action),
+                Verdict::AwaitApproval => {
+                    report.actions.push(action);
+                    for j in i + 1..plan.steps.len() {
+                        let queued = self.new_action(&incident, &plan, &plan_id, j, mode, ActionState::PendingApproval, &decision.reason);
+                        self.store.insert_action(&queued).await?;
+                        report.actions.push(queued);
+                    }
+                    break;
+                }
+                Verdict::Deny => {
+                    report.actions.push(action);
+                    break;
+                }
+                Verdict::Escalate => {
+                    report.actions.push(action);
+                    self.escalate(&incident, &decision.reason).await?;
+                    break;
+                }
+            }
+        }
+        report.plan = Some(plan);
+        report.outcome = self.finish_plan(&incident, &report.actions).await?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new_action(&self, incident: &Incident, plan: &Plan, plan_id: &str, step: usize, mode: Mode, state: ActionState, reason: &str) -> Action {
+        let now = Timestamp::now();
+        Action {
+            id: new_id("act"),
+            idempotency_key: format!("{}/{plan_id}/{step}", episode_key(incident)),
+            incident_id: incident.id.clone(),
+            service: incident.service.clone(),
+            fingerprint: incident.fingerprint.clone(),
+            plan_id: plan_id.into(),
+            planner: plan.planner.into(),
+            runbook: plan.runbook.clone(),
+            step: step as u32,
+            tool: plan.steps[step].tool.clone(),
+            args: plan.steps[step].args.clone(),
+            mode,
+            state,
+            reason: reason.into(),
+            result: None,
+            outcome: None,
+            created_at: now,
+            updated_at: now,
+            decided_by: Some("agent".into()),
+        }
+    }
+
+    async fn note_no_plan(&self, incident: &Incident) -> anyhow::Result<()> {
+        let events = self.store.events(&incident.id).await?;
+        if !events.iter().any(|e| e.kind == "no_plan" && e.at >= incident.updated_at.minus(Duration::from_secs(3600))) {
+            self.store.add_event(&incident.id, "no_plan", "no runbook matches this incident; a person must look", json!({})).await?;
+        }
+        Ok(())
+    }
+
+    /// Executes approved actions plan by plan, in step order (after approval, or found at start-up).
+    pub async fn run_approved(&self) -> anyhow::Result<()> {
+        let approved = self.store.list_actions(&ActionFilter { states: vec![ActionState::Approved], limit: 1000, ..Default::default() }).await?;
+        let mut plans: BTreeMap<String, Vec<Action>> = BTreeMap::new();
+        for a in approved.into_iter().filter(|a| a.planner != escalate::PLANNER) {
+            plans.entry(a.plan_id.clone()).or_default().push(a);
+        }
+        for (_, mut actions) in plans {
+            actions.sort_by_key(|a| a.step);
+            let incident_id = actions[0].incident_id.clone();
+            if !self.busy.lock().await.insert(incident_id.clone()) {
+                continue;
+            }
+            let result = self.run_plan_actions(&incident_id, actions).await;
+            self.busy.lock().await.remove(&incident_id);
+            result?;
+        }
+        Ok(())
+    }
+
+    async fn run_plan_actions(&self, incident_id: &str, actions: Vec<Action>) -> anyhow::Result<()> {
+        let incident = self.store.incident(incident_id).await?;
+        let mut done = Vec::new();
+        for a in actions {
+            // Re-read: another replica or a rejection may have moved it meanwhile.
+            let current = self.store.action(&a.id).await?;
+            if current.state != ActionState::Approved {
+                continue;
+            }
+            let finished = self.executor.execute(current).await?;
+            let failed = finished.state == ActionState::Failed;
+            done.push(finished);
+            if failed {
+                break;
+            }
+        }
+        self.finish_plan(&incident, &done).await?;
+        Ok(())
+    }
+
+    /// After a plan's steps ran: verify if any tool ran, record the outcome, escalate a failure.
+    async fn finish_plan(&self, incident: &Incident, actions: &[Action]) -> anyhow::Result<Option<Outcome>> {
+        let executed: Vec<&Action> = actions.iter().filter(|a| a.state.was_executed()).collect();
+        if executed.is_empty() {
+            return Ok(None);
+        }
+        let any_failed = executed.iter().any(|a| a.state == ActionState::Failed);
+        let (outcome, attempts) = if any_failed {
+            (Outcome::NotFixed, 0)
+        } else {
+            verify(self.runner.as_ref(), &incident.check_id, &self.config.agent.verify).await
+        };
+        for a in &executed {
+            let mut a = (*a).clone();
+            a.outcome = Some(outcome);
+            a.updated_at = Timestamp::now();
+            self.store.update_action(&a).await?;
+        }
+        let tools: Vec<&str> = executed.iter().map(|a| a.tool.as_str()).collect();
+        let message = match outcome {
+            Outcome::Fixed => format!("verified fixed after {attempts} check run(s) by {}", tools.join(", ")),
+            Outcome::Partial => format!("partially fixed: the check passed at times but did not recover within {attempts} runs"),
+            Outcome::NotFixed if any_failed => "not fixed: a step failed".to_string(),
+            Outcome::NotFixed => format!("not fixed: the check still fails after {attempts} runs"),
+        };
+        self.store.add_event(&incident.id, "outcome", &message, json!({"outcome": outcome, "attempts": attempts})).await?;
+        tracing::info!(incident = %incident.id, outcome = outcome.as_str(), "fix verified");
+        let mut current = self.store.incident(&incident.id).await?;
+        if outcome == Outcome::Fixed && current.status == IncidentStatus::Resolved {
+            current.resolution = Some(format!("fixed by {}: {}", executed[0].runbook.as_deref().unwrap_or(executed[0].planner.as_str()), tools.join(", ")));
+            self.store.update_incident(&current).await?;
+            let _ = self.bus.send(Event::IncidentResolved { incident_id: current.id.clone() });
+        }
+        if outcome != Outcome::Fixed {
+            self.escalate(&current, &message).await?;
+        }
+        Ok(Some(outcome))
+    }
+
+    /// Resumes after a restart: an action found `running` is verified, never re-run.
+    pub async fn recover(&self) -> anyhow::Result<()> {
+        let running = self.store.list_actions(&ActionFilter { states: vec![ActionState::Running], limit: 1000, ..Default::default() }).await?;
+        for mut a in running {
+            let incident = self.store.incident(&a.incident_id).await?;
+            let (outcome, attempts) = verify(self.runner.as_ref(), &incident.check_id, &self.config.agent.verify).await;
+            a.state = if outcome == Outcome::Fixed { ActionState::Succeeded } else { ActionState::Failed };
+            a.outcome = Some(outcome);
+            a.result = Some(json!({"recovered": "found running at start-up; not re-run", "verified": outcome, "attempts": attempts}));
+            a.updated_at = Timestamp::now();
+            self.store.update_action(&a).await?;
+            let message = format!("{} was interrupted by a restart; not re-run; verification: {}", a.tool, outcome.as_str());
+            self.store.add_event(&a.incident_id, "outcome", &message, json!({"action_id": a.id})).await?;
+            self.gate.audit("agent", "recover", &a.id, outcome.as_str(), &message, json!({})).await;
+            tracing::warn!(action = %a.id, outcome = outcome.as_str(), "recovered interrupted action");
+        }
+        Ok(())
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+}
+
+/// Identifies one opening of an incident (a reopen starts a new episode).
+fn episode_key(incident: &Incident) -> String {
+    format!("{}/r{}", incident.id, incident.reopen_count)
+}

@@ -1,0 +1,83 @@
+//! Human controls: approve or reject a queued plan, silence, resolve by hand. The CLI, the API
+//! and (later) the dashboard all call these, so each control has one code path and one audit.
+
+use std::time::Duration;
+
+use obsctl_core::Timestamp;
+use obsctl_core::action::{Action, ActionState};
+use obsctl_core::event::Event;
+use obsctl_core::incident::{IncidentStatus, Silence};
+use obsctl_store::{ActionFilter, StoreError, new_id};
+use serde_json::json;
+
+use super::Agent;
+
+impl Agent {
+    /// Moves every pending step of the action's plan from `pending_approval` to `to`.
+    async fn decide_plan(&self, action_id: &str, to: ActionState, by: &str, reason: &str) -> Result<Vec<Action>, StoreError> {
+        let action = self.store.action(action_id).await?;
+        if action.state != ActionState::PendingApproval {
+            return Err(StoreError::Conflict(format!("action {action_id} is {}, not pending_approval", action.state.as_str())));
+        }
+        let siblings = self.store.list_actions(&ActionFilter { incident_id: Some(action.incident_id.clone()), states: vec![ActionState::PendingApproval], limit: 1000 }).await?;
+        let mut changed = Vec::new();
+        for a in siblings.into_iter().filter(|a| a.plan_id == action.plan_id) {
+            changed.push(self.store.transition_action(&a.id, ActionState::PendingApproval, to, reason, by).await?);
+        }
+        changed.sort_by_key(|a| a.step);
+        let (verb, control) = if to == ActionState::Approved { ("approved", "approve") } else { ("rejected", "reject") };
+        let tools: Vec<&str> = changed.iter().map(|a| a.tool.as_str()).collect();
+        self.gate.audit(by, control, action_id, verb, reason, json!({"plan_id": action.plan_id, "tools": tools})).await;
+        let message = format!("{verb} by {by}: {}{}", tools.join(" → "), if reason.is_empty() { String::new() } else { format!(" ({reason})") });
+        self.store.add_event(&action.incident_id, verb, &message, json!({"action_id": action_id, "by": by})).await?;
+        let _ = self.bus.send(Event::ActionChanged { action_id: action_id.into(), state: to.as_str().into() });
+        Ok(changed)
+    }
+
+    /// Approves the action's whole plan; the agent loop executes it.
+    pub async fn approve(&self, action_id: &str, by: &str, reason: &str) -> Result<Vec<Action>, StoreError> {
+        self.decide_plan(action_id, ActionState::Approved, by, reason).await
+    }
+
+    pub async fn reject(&self, action_id: &str, by: &str, reason: &str) -> Result<Vec<Action>, StoreError> {
+        self.decide_plan(action_id, ActionState::Rejected, by, reason).await
+    }
+
+    /// Silences a service and/or incident kind from `starts_at` (default now) for `duration`.
+    pub async fn silence(&self, service: Option<String>, kind: Option<String>, starts_at: Option<Timestamp>, duration: Duration, reason: &str, by: &str) -> Result<Silence, StoreError> {
+        let starts_at = starts_at.unwrap_or_else(Timestamp::now);
+        let silence = Silence { id: new_id("sil"), service, kind, starts_at, ends_at: starts_at.plus(duration), reason: reason.into(), created_by: by.into() };
+        self.store.insert_silence(&silence).await?;
+        let what = format!("{}/{}", silence.service.as_deref().unwrap_or("*"), silence.kind.as_deref().unwrap_or("*"));
+        self.gate.audit(by, "silence", &silence.id, "created", reason, json!({"match": what, "starts_at": silence.starts_at, "ends_at": silence.ends_at})).await;
+        Ok(silence)
+    }
+
+    pub async fn unsilence(&self, id: &str, by: &str) -> Result<(), StoreError> {
+        self.store.delete_silence(id).await?;
+        self.gate.audit(by, "unsilence", id, "deleted", "", json!({})).await;
+        Ok(())
+    }
+
+    /// Resolves an incident by hand with a note; its pending actions are rejected.
+    pub async fn resolve_by_hand(&self, incident_id: &str, by: &str, note: &str) -> Result<(), StoreError> {
+        let mut incident = self.store.incident(incident_id).await?;
+        if incident.status != IncidentStatus::Open {
+            return Err(StoreError::Conflict(format!("incident {incident_id} is already resolved")));
+        }
+        let pending = self.store.list_actions(&ActionFilter { incident_id: Some(incident_id.into()), states: vec![ActionState::PendingApproval], limit: 1000 }).await?;
+        for a in pending {
+            self.store.transition_action(&a.id, ActionState::PendingApproval, ActionState::Rejected, "incident resolved by hand", by).await?;
+        }
+        let now = Timestamp::now();
+        incident.status = IncidentStatus::Resolved;
+        incident.resolved_at = Some(now);
+        incident.updated_at = now;
+        incident.resolution = Some(format!("resolved by {by}: {note}"));
+        self.store.update_incident(&incident).await?;
+        self.store.add_event(incident_id, "resolved", &format!("resolved by {by}: {note}"), json!({"by": by})).await?;
+        self.gate.audit(by, "resolve", incident_id, "resolved", note, json!({})).await;
+        let _ = self.bus.send(Event::IncidentResolved { incident_id: incident_id.into() });
+        Ok(())
+    }
+}

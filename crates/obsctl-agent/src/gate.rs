@@ -1,0 +1,119 @@
+//! The policy gate: gathers the facts about a proposed step (allow-list, mode, suppression,
+//! budgets, cooldown, breaker), asks `obsctl_core::policy::decide`, and audits the decision.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use obsctl_core::Timestamp;
+use obsctl_core::action::AuditRecord;
+use obsctl_core::config::{Config, Step};
+use obsctl_core::incident::{Incident, IncidentStatus};
+use obsctl_core::policy::{Decision, GateInput, Mode, decide};
+use obsctl_core::state::CheckStatus;
+use obsctl_store::Store;
+use serde_json::json;
+
+use crate::planner::Plan;
+use crate::tools::ToolRegistry;
+use crate::tools::command::Run;
+
+pub struct Gate {
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    registry: Arc<ToolRegistry>,
+}
+
+impl Gate {
+    pub fn new(config: Arc<Config>, store: Arc<dyn Store>, registry: Arc<ToolRegistry>) -> Self {
+        Self { config, store, registry }
+    }
+
+    /// Why an incident must not be acted on now, if it must not: a silence or maintenance
+    /// window, a failing upstream dependency, or a flapping check.
+    pub async fn suppression(&self, incident: &Incident, check_status: CheckStatus) -> anyhow::Result<Option<String>> {
+        let now = Timestamp::now();
+        if let Some(s) = self.store.silences(Some(now)).await?.into_iter().find(|s| s.matches(&incident.service, &incident.kind)) {
+            return Ok(Some(format!("silenced until {} by {} ({})", s.ends_at, s.created_by, s.reason)));
+        }
+        if let Some(up) = &incident.upstream_incident
+            && let Ok(upstream) = self.store.incident(up).await
+            && upstream.status == IncidentStatus::Open
+        {
+            return Ok(Some(format!("dependency {} is failing (incident {})", upstream.service, upstream.id)));
+        }
+        if check_status == CheckStatus::Flapping {
+            return Ok(Some(format!("{} is flapping; waiting until it is stable", incident.check_id)));
+        }
+        Ok(None)
+    }
+
+    fn tool_allowed(&self, tool: &str) -> bool {
+        if tool == "command.run" && Run::refusal(&self.config.commands).is_some() {
+            return false;
+        }
+        self.config.agent.allow_tools.as_ref().is_none_or(|list| list.iter().any(|t| t == tool))
+    }
+
+    /// Decides one step of a plan. `ceiling` caps the mode (e.g. `--dry-run`).
+    pub async fn decide(&self, incident: &Incident, plan: &Plan, step: &Step, ceiling: Mode, suppressed: Option<String>) -> anyhow::Result<(Decision, Mode)> {
+        let now = Timestamp::now();
+        let hour_ago = now.minus(Duration::from_secs(3600));
+        let a = &self.config.agent;
+        let mode = Mode::effective(a.mode, plan.mode, a.max_mode.min(ceiling));
+        let tool = self.registry.get(&step.tool);
+        let cooldown_left = match &plan.runbook {
+            Some(r) => self.store.last_runbook_run(r, &incident.service).await?.map(|last| plan.cooldown.saturating_sub(now.since(last))),
+            None => None,
+        };
+        let input = GateInput {
+            tool: &step.tool,
+            tool_known: tool.is_some(),
+            tool_allowed: self.tool_allowed(&step.tool),
+            read_only: tool.is_some_and(|t| t.spec().annotations.read_only_hint),
+            mode,
+            suppressed,
+            service_actions_last_hour: self.store.count_executed_since(Some(&incident.service), hour_ago).await?,
+            max_per_service_per_hour: a.max_actions_per_service_per_hour,
+            global_actions_last_hour: self.store.count_executed_since(None, hour_ago).await?,
+            max_global_per_hour: a.max_actions_per_hour,
+            cooldown_left,
+            consecutive_failures: self.store.consecutive_failed_fixes(&incident.fingerprint).await?,
+            breaker_threshold: a.breaker_failures,
+        };
+        let mut decision = decide(&input);
+        if decision.code == "tool_not_allowed"
+            && let Some(why) = (step.tool == "command.run").then(|| Run::refusal(&self.config.commands)).flatten()
+        {
+            decision.reason = why;
+        }
+        Ok((decision, mode))
+    }
+
+    /// Appends an audit record; a failure to audit is logged, never swallowed silently.
+    pub async fn audit(&self, actor: &str, action: &str, subject: &str, decision: &str, reason: &str, data: serde_json::Value) {
+        let record = AuditRecord {
+            id: 0,
+            at: Timestamp::now(),
+            actor: actor.into(),
+            action: action.into(),
+            subject: subject.into(),
+            decision: decision.into(),
+            reason: reason.into(),
+            data,
+        };
+        if let Err(error) = self.store.append_audit(&record).await {
+            tracing::error!(%error, subject, "could not write audit record");
+        }
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+}
+
+/// Gate codes after which a later retry may succeed (as opposed to once-per-incident refusals).
+pub const RETRYABLE_CODES: &[&str] = &["budget_global", "budget_service", "cooldown"];
+
+pub(crate) fn gate_data(decision: &Decision, mode: Mode, step: &Step) -> serde_json::Value {
+    json!({"gate": decision.code, "verdict": decision.verdict, "mode": mode.as_str(), "tool": step.tool})
+}

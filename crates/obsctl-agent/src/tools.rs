@@ -1,0 +1,117 @@
+//! MCP-shaped tools: a name, a description, a JSON Schema for the input, annotations, an
+//! optional dry-run, all in one registry that the gate, the executor and (later) the MCP
+//! server share.
+
+pub mod command;
+pub mod fs;
+pub mod http;
+pub mod notify;
+pub mod process;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use obsctl_core::config::Config;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// MCP tool annotations.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Annotations {
+    pub read_only_hint: bool,
+    pub destructive_hint: bool,
+    pub idempotent_hint: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolSpec {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub input_schema: Value,
+    pub annotations: Annotations,
+    /// Whether `dry_run` says exactly what `call` would do.
+    pub has_dry_run: bool,
+}
+
+impl ToolSpec {
+    pub fn new<A: schemars::JsonSchema>(name: &'static str, description: &'static str, annotations: Annotations, has_dry_run: bool) -> Self {
+        Self { name, description, input_schema: schemars::schema_for!(A).to_value(), annotations, has_dry_run }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("invalid arguments: {0}")]
+    InvalidArgs(String),
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+pub type ToolResult = Result<Value, ToolError>;
+
+#[async_trait]
+pub trait Tool: Send + Sync {
+    fn spec(&self) -> &ToolSpec;
+    async fn call(&self, args: &Value) -> ToolResult;
+    /// What `call` would do, without doing it; `None` when the tool has no dry-run.
+    async fn dry_run(&self, _args: &Value) -> Option<ToolResult> {
+        None
+    }
+}
+
+/// Parses a tool's arguments into its typed input.
+pub fn parse_args<A: DeserializeOwned>(args: &Value) -> Result<A, ToolError> {
+    let value = if args.is_null() { Value::Object(Default::default()) } else { args.clone() };
+    serde_json::from_value(value).map_err(|e| ToolError::InvalidArgs(e.to_string()))
+}
+
+/// Names of every builtin tool, known before a config is loaded (for config validation).
+pub const BUILTIN_TOOLS: &[&str] = &[
+    "fs.usage",
+    "fs.cleanup",
+    "http.request",
+    "notify.webhook",
+    "notify.ntfy",
+    "process.restart",
+    "command.run",
+];
+
+#[derive(Default)]
+pub struct ToolRegistry {
+    tools: BTreeMap<&'static str, Arc<dyn Tool>>,
+}
+
+impl ToolRegistry {
+    /// Every builtin tool, configured from `config`.
+    pub fn builtin(config: &Config, supervisor: Arc<process::Supervisor>) -> anyhow::Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::limited(3)).no_proxy().build()?;
+        let mut r = Self::default();
+        r.register(Arc::new(fs::Usage::new(config.fs.allowed_roots.clone())));
+        r.register(Arc::new(fs::Cleanup::new(config.fs.allowed_roots.clone())));
+        r.register(Arc::new(http::Request::new(http.clone())));
+        r.register(Arc::new(notify::Webhook::new(http.clone(), config.notify.webhook.clone())));
+        r.register(Arc::new(notify::Ntfy::new(http, config.notify.ntfy.clone())));
+        r.register(Arc::new(process::Restart::new(supervisor)));
+        r.register(Arc::new(command::Run::new(config.commands.clone())));
+        Ok(r)
+    }
+
+    pub fn register(&mut self, tool: Arc<dyn Tool>) {
+        self.tools.insert(tool.spec().name, tool);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn Tool>> {
+        self.tools.get(name)
+    }
+
+    pub fn specs(&self) -> Vec<&ToolSpec> {
+        self.tools.values().map(|t| t.spec()).collect()
+    }
+}

@@ -1,0 +1,216 @@
+//! `fs.usage` and `fs.cleanup`: folder sizes and file cleanup, confined to the allowed roots.
+//! Symlinks are never followed; only regular files are ever deleted.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use obsctl_core::quantity::{format_size, parse_duration, parse_size};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Annotations, Tool, ToolError, ToolResult, ToolSpec, parse_args};
+
+/// The canonical form of `path` if it lies inside one of `roots`, else a refusal.
+pub(crate) fn confine(path: &str, roots: &[PathBuf]) -> Result<PathBuf, ToolError> {
+    let canonical = Path::new(path).canonicalize().map_err(|e| ToolError::Failed(format!("{path}: {e}")))?;
+    let inside = roots.iter().filter_map(|r| r.canonicalize().ok()).any(|r| canonical.starts_with(&r));
+    if inside {
+        Ok(canonical)
+    } else {
+        Err(ToolError::Refused(format!("{path} is outside the allowed roots (fs.allowed_roots)")))
+    }
+}
+
+async fn blocking(f: impl FnOnce() -> ToolResult + Send + 'static) -> ToolResult {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ToolError::Failed(format!("task failed: {e}")))?
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UsageArgs {
+    /// A folder inside the allowed roots.
+    pub path: String,
+}
+
+pub struct Usage {
+    roots: Vec<PathBuf>,
+    spec: ToolSpec,
+}
+
+impl Usage {
+    pub fn new(roots: Vec<PathBuf>) -> Self {
+        let annotations = Annotations { read_only_hint: true, destructive_hint: false, idempotent_hint: true };
+        Self { roots, spec: ToolSpec::new::<UsageArgs>("fs.usage", "Size of a folder and the free space of its filesystem.", annotations, false) }
+    }
+}
+
+#[async_trait]
+impl Tool for Usage {
+    fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    async fn call(&self, args: &Value) -> ToolResult {
+        let a: UsageArgs = parse_args(args)?;
+        let path = confine(&a.path, &self.roots)?;
+        blocking(move || {
+            let (bytes, complete) = obsctl_host::folder_size(&path);
+            let fs = obsctl_host::filesystem_of(&path);
+            Ok(json!({
+                "path": path,
+                "bytes": bytes,
+                "size": format_size(bytes),
+                "complete": complete,
+                "filesystem": fs.map(|f| json!({"mount": f.mount, "total": f.total, "available": f.available, "used_percent": f.used_percent()})),
+            }))
+        })
+        .await
+    }
+}
+
+#[derive(Deserialize, JsonSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct CleanupArgs {
+    /// The folder to clean, inside the allowed roots.
+    pub root: String,
+    /// Files to consider, relative to `root` (default `**/*`).
+    #[serde(default)]
+    pub glob: Option<String>,
+    /// Only files last modified longer ago than this, e.g. `1h`.
+    #[serde(default)]
+    pub older_than: Option<String>,
+    /// Stop once the folder holds at most this much, e.g. `50MB`.
+    #[serde(default)]
+    pub target_size: Option<String>,
+    /// Stop once the filesystem has at least this much free, e.g. `5GB`.
+    #[serde(default)]
+    pub target_free: Option<String>,
+}
+
+pub struct Cleanup {
+    roots: Vec<PathBuf>,
+    spec: ToolSpec,
+}
+
+impl Cleanup {
+    pub fn new(roots: Vec<PathBuf>) -> Self {
+        let annotations = Annotations { read_only_hint: false, destructive_hint: true, idempotent_hint: true };
+        let description = "Delete files matching a glob (oldest first, optionally older than a duration) inside an allowed root, until the folder is under a target size or the filesystem has a target free space. Never follows symlinks.";
+        Self { roots, spec: ToolSpec::new::<CleanupArgs>("fs.cleanup", description, annotations, true) }
+    }
+
+    async fn plan(&self, args: &Value) -> Result<Selection, ToolError> {
+        let a: CleanupArgs = parse_args(args)?;
+        let root = confine(&a.root, &self.roots)?;
+        let glob = globset::Glob::new(a.glob.as_deref().unwrap_or("**/*"))
+            .map_err(|e| ToolError::InvalidArgs(format!("glob: {e}")))?
+            .compile_matcher();
+        let older_than = a.older_than.as_deref().map(parse_duration).transpose().map_err(|e| ToolError::InvalidArgs(format!("older_than: {e}")))?;
+        let target_size = a.target_size.as_deref().map(parse_size).transpose().map_err(|e| ToolError::InvalidArgs(format!("target_size: {e}")))?;
+        let target_free = a.target_free.as_deref().map(parse_size).transpose().map_err(|e| ToolError::InvalidArgs(format!("target_free: {e}")))?;
+        tokio::task::spawn_blocking(move || select(&root, &glob, older_than, target_size, target_free))
+            .await
+            .map_err(|e| ToolError::Failed(format!("task failed: {e}")))
+    }
+}
+
+/// The files a cleanup would delete, in order, and why it stops there.
+struct Selection {
+    root: PathBuf,
+    files: Vec<(PathBuf, u64)>,
+    folder_bytes: u64,
+    note: String,
+}
+
+impl Selection {
+    fn bytes(&self) -> u64 {
+        self.files.iter().map(|(_, n)| n).sum()
+    }
+
+    fn report(&self, deleted: bool, failures: &[String]) -> Value {
+        json!({
+            "root": self.root,
+            "deleted": deleted,
+            "files": self.files.iter().map(|(p, n)| json!({"path": p, "bytes": n})).collect::<Vec<_>>(),
+            "count": self.files.len(),
+            "bytes": self.bytes(),
+            "size": format_size(self.bytes()),
+            "folder_bytes_before": self.folder_bytes,
+            "note": self.note,
+            "failures": failures,
+        })
+    }
+}
+
+fn select(root: &Path, glob: &globset::GlobMatcher, older_than: Option<Duration>, target_size: Option<u64>, target_free: Option<u64>) -> Selection {
+    let (files, complete) = obsctl_host::walk_files(root);
+    let folder_bytes: u64 = files.iter().map(|f| f.len).sum();
+    let cutoff = older_than.and_then(|d| SystemTime::now().checked_sub(d));
+    let mut candidates: Vec<_> = files
+        .into_iter()
+        .filter(|f| f.path.strip_prefix(root).is_ok_and(|rel| glob.is_match(rel)))
+        .filter(|f| match (cutoff, f.modified) {
+            (Some(cutoff), Some(m)) => m < cutoff,
+            (Some(_), None) => false,
+            (None, _) => true,
+        })
+        .collect();
+    candidates.sort_by_key(|f| f.modified);
+    let free = target_free.and_then(|_| obsctl_host::filesystem_of(root)).map(|fs| fs.available);
+    let mut picked = Vec::new();
+    let (mut size, mut avail) = (folder_bytes, free.unwrap_or(0));
+    for f in candidates {
+        let size_done = target_size.is_some_and(|t| size <= t);
+        let free_done = target_free.is_some_and(|t| avail >= t);
+        if (target_size.is_some() || target_free.is_some()) && (target_size.is_none() || size_done) && (target_free.is_none() || free_done) {
+            break;
+        }
+        size = size.saturating_sub(f.len);
+        avail = avail.saturating_add(f.len);
+        picked.push((f.path, f.len));
+    }
+    let mut note = match (target_size, target_free) {
+        (None, None) => "every matching file".to_string(),
+        _ => format!("until folder <= {} / free >= {}", target_size.map(format_size).unwrap_or("-".into()), target_free.map(format_size).unwrap_or("-".into())),
+    };
+    if !complete {
+        note.push_str(&format!("; only the first {} entries were examined", obsctl_host::MAX_ENTRIES));
+    }
+    Selection { root: root.to_path_buf(), files: picked, folder_bytes, note }
+}
+
+#[async_trait]
+impl Tool for Cleanup {
+    fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    async fn call(&self, args: &Value) -> ToolResult {
+        let selection = self.plan(args).await?;
+        let roots = self.roots.clone();
+        blocking(move || {
+            let mut failures = Vec::new();
+            for (path, _) in &selection.files {
+                // Re-check at delete time: the file must still be a regular file inside a root.
+                let still_safe = path.symlink_metadata().is_ok_and(|m| m.is_file())
+                    && path.parent().is_some_and(|p| confine(&p.to_string_lossy(), &roots).is_ok());
+                if !still_safe {
+                    failures.push(format!("{}: changed since selection; skipped", path.display()));
+                } else if let Err(e) = std::fs::remove_file(path) {
+                    failures.push(format!("{}: {e}", path.display()));
+                }
+            }
+            if !failures.is_empty() && failures.len() == selection.files.len() {
+                return Err(ToolError::Failed(format!("could not delete any file: {}", failures.join("; "))));
+            }
+            Ok(selection.report(true, &failures))
+        })
+        .await
+    }
+
+    async fn dry_run(&self, args: &Value) -> Option<ToolResult> {
+        Some(self.plan(args).await.map(|s| s.report(false, &[])))
+    }
+}

@@ -1,0 +1,177 @@
+//! The process supervisor (services obsctl starts itself) and the `process.restart` tool, which
+//! restarts a supervised service or runs the service's configured restart command.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use obsctl_core::config::{Config, SupervisedProcess};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+use tokio::sync::Mutex;
+
+use super::{Annotations, Tool, ToolError, ToolResult, ToolSpec, parse_args};
+
+enum Restartable {
+    Supervised(SupervisedProcess),
+    Command(Vec<String>),
+}
+
+/// Starts, restarts and stops the services whose `process` obsctl owns.
+pub struct Supervisor {
+    services: HashMap<String, Restartable>,
+    children: Mutex<HashMap<String, Child>>,
+    log_dir: Option<PathBuf>,
+}
+
+impl Supervisor {
+    /// `log_dir`: where each supervised service's output goes (`<service>.log`); none discards it.
+    pub fn new(config: &Config, log_dir: Option<PathBuf>) -> Self {
+        let services = config
+            .services
+            .iter()
+            .filter_map(|s| match (&s.process, &s.restart_command) {
+                (Some(p), _) => Some((s.name.clone(), Restartable::Supervised(p.clone()))),
+                (None, Some(c)) => Some((s.name.clone(), Restartable::Command(c.clone()))),
+                (None, None) => None,
+            })
+            .collect();
+        Self { services, children: Mutex::new(HashMap::new()), log_dir }
+    }
+
+    /// Starts every supervised service that is not running yet.
+    pub async fn start_all(&self) -> anyhow::Result<()> {
+        for (name, r) in &self.services {
+            if let Restartable::Supervised(p) = r
+                && !self.children.lock().await.contains_key(name)
+            {
+                let pid = self.spawn(name, p).await?;
+                tracing::info!(service = %name, pid, "started supervised service");
+            }
+        }
+        Ok(())
+    }
+
+    async fn spawn(&self, name: &str, p: &SupervisedProcess) -> anyhow::Result<u32> {
+        let Some((program, args)) = p.run.split_first() else { anyhow::bail!("service {name}: empty process.run") };
+        let (out, err) = match &self.log_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)?;
+                let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{name}.log")))?;
+                (Stdio::from(file.try_clone()?), Stdio::from(file))
+            }
+            None => (Stdio::null(), Stdio::null()),
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(args).envs(&p.env).stdin(Stdio::null()).stdout(out).stderr(err).kill_on_drop(true);
+        if let Some(cwd) = &p.cwd {
+            cmd.current_dir(cwd);
+        }
+        let child = cmd.spawn().map_err(|e| anyhow::anyhow!("service {name}: cannot start {program}: {e}"))?;
+        let pid = child.id().unwrap_or(0);
+        self.children.lock().await.insert(name.to_string(), child);
+        Ok(pid)
+    }
+
+    pub async fn pid(&self, service: &str) -> Option<u32> {
+        self.children.lock().await.get(service).and_then(Child::id)
+    }
+
+    /// What a restart would do.
+    pub async fn describe_restart(&self, service: &str) -> Result<Value, ToolError> {
+        match self.services.get(service) {
+            Some(Restartable::Supervised(p)) => Ok(json!({"would": "restart supervised process", "service": service, "pid": self.pid(service).await, "run": p.run})),
+            Some(Restartable::Command(c)) => Ok(json!({"would": "run restart command", "service": service, "command": c})),
+            None => Err(not_restartable(service)),
+        }
+    }
+
+    /// Restarts a service: kill and respawn a supervised one, or run its restart command.
+    pub async fn restart(&self, service: &str) -> Result<Value, ToolError> {
+        match self.services.get(service) {
+            Some(Restartable::Supervised(p)) => {
+                let old = self.children.lock().await.remove(service);
+                let old_pid = match old {
+                    Some(mut child) => {
+                        let pid = child.id();
+                        let _ = child.start_kill();
+                        let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+                        pid
+                    }
+                    None => None,
+                };
+                let pid = self.spawn(service, p).await.map_err(|e| ToolError::Failed(e.to_string()))?;
+                Ok(json!({"service": service, "old_pid": old_pid, "pid": pid}))
+            }
+            Some(Restartable::Command(c)) => {
+                let Some((program, args)) = c.split_first() else { return Err(ToolError::Failed("empty restart_command".into())) };
+                let out = tokio::time::timeout(Duration::from_secs(120), Command::new(program).args(args).stdin(Stdio::null()).kill_on_drop(true).output())
+                    .await
+                    .map_err(|_| ToolError::Failed("restart command timed out after 120s".into()))?
+                    .map_err(|e| ToolError::Failed(format!("cannot run {program}: {e}")))?;
+                if !out.status.success() {
+                    return Err(ToolError::Failed(format!("restart command exited {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr).trim())));
+                }
+                Ok(json!({"service": service, "command": c, "exit_code": 0}))
+            }
+            None => Err(not_restartable(service)),
+        }
+    }
+
+    /// Stops every supervised service (at shutdown).
+    pub async fn stop_all(&self) {
+        let mut children = self.children.lock().await;
+        for (name, mut child) in children.drain() {
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            tracing::info!(service = %name, "stopped supervised service");
+        }
+    }
+}
+
+fn not_restartable(service: &str) -> ToolError {
+    ToolError::Refused(format!("service {service:?} has neither process nor restart_command configured"))
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestartArgs {
+    /// A service with `process` or `restart_command` configured.
+    pub service: String,
+}
+
+pub struct Restart {
+    supervisor: std::sync::Arc<Supervisor>,
+    spec: ToolSpec,
+}
+
+impl Restart {
+    pub fn new(supervisor: std::sync::Arc<Supervisor>) -> Self {
+        let annotations = Annotations { read_only_hint: false, destructive_hint: true, idempotent_hint: true };
+        let description = "Restart a service: obsctl's own supervised process, or the service's restart_command.";
+        Self { supervisor, spec: ToolSpec::new::<RestartArgs>("process.restart", description, annotations, true) }
+    }
+}
+
+#[async_trait]
+impl Tool for Restart {
+    fn spec(&self) -> &ToolSpec {
+        &self.spec
+    }
+
+    async fn call(&self, args: &Value) -> ToolResult {
+        let a: RestartArgs = parse_args(args)?;
+        self.supervisor.restart(&a.service).await
+    }
+
+    async fn dry_run(&self, args: &Value) -> Option<ToolResult> {
+        Some(match parse_args::<RestartArgs>(args) {
+            Ok(a) => self.supervisor.describe_restart(&a.service).await,
+            Err(e) => Err(e),
+        })
+    }
+}

@@ -1,0 +1,130 @@
+//! Facts about the host obsctl runs on (filesystems, folder sizes, memory, load), portable
+//! through `sysinfo`, shared by the disk probe and the `fs.*` tools. Blocking: call from
+//! `spawn_blocking`.
+
+use std::path::{Path, PathBuf};
+
+/// Stop walking a folder after this many entries, so a huge tree cannot stall a caller.
+pub const MAX_ENTRIES: usize = 1_000_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filesystem {
+    pub mount: PathBuf,
+    pub total: u64,
+    pub available: u64,
+}
+
+impl Filesystem {
+    pub fn used_percent(&self) -> f64 {
+        if self.total == 0 { 0.0 } else { 100.0 * (self.total - self.available.min(self.total)) as f64 / self.total as f64 }
+    }
+}
+
+/// Every mounted filesystem.
+pub fn filesystems() -> Vec<Filesystem> {
+    sysinfo::Disks::new_with_refreshed_list()
+        .list()
+        .iter()
+        .map(|d| Filesystem { mount: d.mount_point().to_path_buf(), total: d.total_space(), available: d.available_space() })
+        .collect()
+}
+
+/// The mounted filesystem with the longest mount point that contains `path`.
+pub fn filesystem_of(path: &Path) -> Option<Filesystem> {
+    let path = path.canonicalize().ok()?;
+    filesystems().into_iter().filter(|fs| path.starts_with(&fs.mount)).max_by_key(|fs| fs.mount.as_os_str().len())
+}
+
+/// A regular file found by `walk_files`.
+#[derive(Debug, Clone)]
+pub struct FileEntry {
+    pub path: PathBuf,
+    pub len: u64,
+    pub modified: Option<std::time::SystemTime>,
+}
+
+/// Regular files below `root`, never following symlinks (a symlink is neither entered nor
+/// listed); the bool is false when the walk stopped at `MAX_ENTRIES`.
+pub fn walk_files(root: &Path) -> (Vec<FileEntry>, bool) {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    let mut entries = 0usize;
+    while let Some(dir) = stack.pop() {
+        let Ok(read) = std::fs::read_dir(&dir) else { continue };
+        for entry in read.flatten() {
+            entries += 1;
+            if entries > MAX_ENTRIES {
+                return (files, false);
+            }
+            let path = entry.path();
+            let Ok(meta) = path.symlink_metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file() {
+                files.push(FileEntry { path, len: meta.len(), modified: meta.modified().ok() });
+            }
+        }
+    }
+    (files, true)
+}
+
+/// Bytes of the regular files below `root`; false when the walk was cut short.
+pub fn folder_size(root: &Path) -> (u64, bool) {
+    let (files, complete) = walk_files(root);
+    (files.iter().map(|f| f.len).sum(), complete)
+}
+
+/// Memory in use and in total, in bytes.
+pub fn memory() -> (u64, u64) {
+    let mut sys = sysinfo::System::new();
+    sys.refresh_memory();
+    (sys.used_memory(), sys.total_memory())
+}
+
+/// The one-minute load average and the number of cores.
+pub fn load() -> (f64, usize) {
+    (sysinfo::System::load_average().one, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+}
+
+/// Running processes whose name is `name`: (pid, resident bytes). Threads are not listed.
+pub fn processes_named(name: &str) -> Vec<(u32, u64)> {
+    let mut sys = sysinfo::System::new();
+    let refresh = sysinfo::ProcessRefreshKind::nothing().with_memory();
+    sys.refresh_processes_specifics(sysinfo::ProcessesToUpdate::All, true, refresh);
+    sys.processes()
+        .values()
+        .filter(|p| p.name().to_string_lossy() == name && p.thread_kind().is_none())
+        .map(|p| (p.pid().as_u32(), p.memory()))
+        .collect()
+}
+
+/// The resident bytes of a running process, or `None` when there is no such process.
+pub fn process_rss(pid: u32) -> Option<u64> {
+    let mut sys = sysinfo::System::new();
+    let pid = sysinfo::Pid::from_u32(pid);
+    let refresh = sysinfo::ProcessRefreshKind::nothing().with_memory();
+    sys.refresh_processes_specifics(sysinfo::ProcessesToUpdate::Some(&[pid]), true, refresh);
+    sys.process(pid).map(|p| p.memory())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_without_following_symlinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("big"), vec![0u8; 5000]).unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/a"), vec![0u8; 100]).unwrap();
+        std::fs::write(dir.path().join("b"), vec![0u8; 20]).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
+        assert_eq!(folder_size(dir.path()), (120, true));
+        let fs = filesystem_of(dir.path()).expect("a filesystem holds the temp dir");
+        assert!(fs.total > 0 && fs.used_percent() <= 100.0);
+        assert!(process_rss(std::process::id()).is_some_and(|rss| rss > 0));
+        assert_eq!(process_rss(u32::MAX - 7), None);
+    }
+}
