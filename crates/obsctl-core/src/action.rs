@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::Mode;
 use crate::time::Timestamp;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionState {
     /// Waiting in the approval queue.
@@ -68,7 +68,7 @@ impl ActionState {
 }
 
 /// What verification found after a fix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The check recovered.
@@ -97,7 +97,7 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Action {
     pub id: String,
     /// Unique; a second journal entry for the same step and attempt is refused.
@@ -125,7 +125,7 @@ pub struct Action {
 }
 
 /// An entry of the audit log: every gate decision and every human control.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditRecord {
     pub id: i64,
     pub at: Timestamp,

@@ -105,7 +105,7 @@ impl Probe {
 }
 
 /// The result of running one check once.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Observation {
     pub check_id: String,
     pub at: Timestamp,
@@ -117,7 +117,7 @@ pub struct Observation {
 }
 
 /// Latency percentiles over a check's recent history, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 pub struct LatencySummary {
     pub count: usize,
     pub p50_ms: f64,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::time::Timestamp;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentStatus {
     Open,
@@ -30,7 +30,7 @@ impl IncidentStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Incident {
     pub id: String,
     /// `service/check/kind`: the deduplication key.
@@ -71,7 +71,7 @@ pub fn should_reopen(previous: &Incident, now: Timestamp, reopen_within: Duratio
 }
 
 /// One entry of an incident's timeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct IncidentEvent {
     pub id: i64,
     pub incident_id: String,
@@ -84,7 +84,7 @@ pub struct IncidentEvent {
 }
 
 /// A silence or maintenance window: while active, matching incidents are recorded but not acted on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Silence {
     pub id: String,
     /// `None` matches every service.

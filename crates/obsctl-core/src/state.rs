@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::time::Timestamp;
 
 /// What obsctl believes about a check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     /// Not yet decided: fewer observations than the thresholds need.

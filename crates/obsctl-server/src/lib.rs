@@ -1,1 +1,46 @@
-//! placeholder while dependencies build
+//! Every HTTP surface of obsctl: the JSON API (with its generated OpenAPI document) and health.
+//!
+//! Architecture invariant: only this crate knows HTTP. Handlers call the same agent and
+//! monitor methods the CLI calls, so a control behaves the same from every surface.
+
+mod api;
+mod auth;
+mod error;
+mod extract;
+mod openapi;
+
+use std::sync::Arc;
+
+use axum::Router;
+use obsctl_agent::{Agent, ToolRegistry};
+use obsctl_core::config::Config;
+use obsctl_engine::Monitor;
+use obsctl_store::Store;
+
+pub use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub monitor: Arc<Monitor>,
+    pub agent: Arc<Agent>,
+    pub registry: Arc<ToolRegistry>,
+}
+
+/// The whole HTTP surface; the server and the tests share it.
+pub fn router(state: AppState) -> Router {
+    let (api, doc) = api::routes().finish();
+    let doc = Arc::new(doc);
+    api.route("/api/openapi.json", axum::routing::get(move || openapi::serve(doc.clone())))
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .fallback(|| async { ApiError::not_found("no such endpoint; see /api/openapi.json") })
+        .method_not_allowed_fallback(|| async { ApiError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not take that method") })
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,59 @@
+//! Mutating handlers: each needs an `Operator` (bearer token) and calls the agent's controls.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use obsctl_core::Timestamp;
+use obsctl_core::action::Action;
+use obsctl_core::incident::{Incident, Silence};
+use obsctl_core::quantity::parse_duration;
+
+use super::views::*;
+use crate::auth::Operator;
+use crate::extract::Body;
+use crate::{ApiError, AppState};
+
+type Result<T> = std::result::Result<Json<T>, ApiError>;
+
+pub async fn run_check(State(s): State<AppState>, _op: Operator, Path((service, name)): Path<(String, String)>) -> Result<RunResult> {
+    let id = format!("{service}/{name}");
+    let (observation, status) = s.monitor.run_check(&id).await.ok_or_else(|| ApiError::not_found(format!("check {id} not found")))?;
+    Ok(Json(RunResult { observation, status }))
+}
+
+pub async fn approve(State(s): State<AppState>, op: Operator, Path(id): Path<String>, Body(req): Body<DecisionRequest>) -> Result<Vec<Action>> {
+    Ok(Json(s.agent.approve(&id, &op.name, req.reason.as_deref().unwrap_or("")).await?))
+}
+
+pub async fn reject(State(s): State<AppState>, op: Operator, Path(id): Path<String>, Body(req): Body<DecisionRequest>) -> Result<Vec<Action>> {
+    Ok(Json(s.agent.reject(&id, &op.name, req.reason.as_deref().unwrap_or("")).await?))
+}
+
+pub async fn resolve(State(s): State<AppState>, op: Operator, Path(id): Path<String>, Body(req): Body<ResolveRequest>) -> Result<Incident> {
+    if req.note.trim().is_empty() {
+        return Err(ApiError::invalid("note must say why the incident is resolved"));
+    }
+    s.agent.resolve_by_hand(&id, &op.name, &req.note).await?;
+    Ok(Json(s.store.incident(&id).await?))
+}
+
+pub async fn silence(State(s): State<AppState>, op: Operator, Body(req): Body<SilenceRequest>) -> Result<Silence> {
+    let duration = parse_duration(&req.duration).map_err(|e| ApiError::invalid(format!("duration {e}")))?;
+    let starts_at = match req.starts_at.as_deref() {
+        None => None,
+        Some(t) => Some(Timestamp::parse_rfc3339(t).ok_or_else(|| ApiError::invalid(format!("starts_at {t:?} is not RFC 3339, e.g. 2026-11-28T22:00:00Z")))?),
+    };
+    if let Some(svc) = &req.service
+        && s.config.service(svc).is_none()
+    {
+        return Err(ApiError::invalid(format!("unknown service {svc:?}")));
+    }
+    if req.reason.trim().is_empty() {
+        return Err(ApiError::invalid("reason must say why"));
+    }
+    Ok(Json(s.agent.silence(req.service, req.kind, starts_at, duration, &req.reason, &op.name).await?))
+}
+
+pub async fn unsilence(State(s): State<AppState>, op: Operator, Path(id): Path<String>) -> Result<Deleted> {
+    s.agent.unsilence(&id, &op.name).await?;
+    Ok(Json(Deleted { deleted: id }))
+}
