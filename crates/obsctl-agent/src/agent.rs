@@ -190,13 +190,14 @@ impl Agent {
             return Ok(());
         };
         let suppressed = self.gate.suppression(&incident, self.runner.status(&incident.check_id)).await?;
+        let facts = self.gate.plan_facts(&incident, &plan, suppressed).await?;
         let plan_id = new_id("plan");
         let steps: Vec<String> = plan.steps.iter().map(|s| s.tool.clone()).collect();
         self.store
             .add_event(&incident.id, "plan", &format!("{} (confidence {:.2}): {}", plan.provenance, plan.confidence, steps.join(" → ")), json!({"plan_id": plan_id, "plan": plan}))
             .await?;
         for (i, step) in plan.steps.iter().enumerate() {
-            let (decision, mode) = self.gate.decide(&incident, &plan, step, self.ceiling, suppressed.clone()).await?;
+            let (decision, mode) = self.gate.decide(&incident, &plan, step, self.ceiling, &facts).await?;
             let data = gate_data(&decision, mode, step);
             self.gate.audit("agent", "gate", &incident.id, &format!("{:?}", decision.verdict).to_lowercase(), &decision.reason, data.clone()).await;
             self.store.add_event(&incident.id, "gate", &format!("{}: {}", step.tool, decision.reason), data.clone()).await?;

@@ -54,17 +54,24 @@ impl Gate {
         self.config.agent.allow_tools.as_ref().is_none_or(|list| list.iter().any(|t| t == tool))
     }
 
-    /// Decides one step of a plan. `ceiling` caps the mode (e.g. `--dry-run`).
-    pub async fn decide(&self, incident: &Incident, plan: &Plan, step: &Step, ceiling: Mode, suppressed: Option<String>) -> anyhow::Result<(Decision, Mode)> {
+    /// Facts that hold for a whole plan, gathered once before its first step (so a plan's
+    /// own earlier steps never count against its cooldown).
+    pub async fn plan_facts(&self, incident: &Incident, plan: &Plan, suppressed: Option<String>) -> anyhow::Result<PlanFacts> {
         let now = Timestamp::now();
-        let hour_ago = now.minus(Duration::from_secs(3600));
-        let a = &self.config.agent;
-        let mode = Mode::effective(a.mode, plan.mode, a.max_mode.min(ceiling));
-        let tool = self.registry.get(&step.tool);
         let cooldown_left = match &plan.runbook {
             Some(r) => self.store.last_runbook_run(r, &incident.service).await?.map(|last| plan.cooldown.saturating_sub(now.since(last))),
             None => None,
         };
+        Ok(PlanFacts { suppressed, cooldown_left })
+    }
+
+    /// Decides one step of a plan. `ceiling` caps the mode (e.g. `--dry-run`).
+    pub async fn decide(&self, incident: &Incident, plan: &Plan, step: &Step, ceiling: Mode, facts: &PlanFacts) -> anyhow::Result<(Decision, Mode)> {
+        let hour_ago = Timestamp::now().minus(Duration::from_secs(3600));
+        let a = &self.config.agent;
+        let mode = Mode::effective(a.mode, plan.mode, a.max_mode.min(ceiling));
+        let tool = self.registry.get(&step.tool);
+        let (suppressed, cooldown_left) = (facts.suppressed.clone(), facts.cooldown_left);
         let input = GateInput {
             tool: &step.tool,
             tool_known: tool.is_some(),
@@ -109,6 +116,13 @@ impl Gate {
     pub fn config(&self) -> &Arc<Config> {
         &self.config
     }
+}
+
+/// What the gate knows about a plan as a whole.
+#[derive(Debug, Clone)]
+pub struct PlanFacts {
+    pub suppressed: Option<String>,
+    pub cooldown_left: Option<Duration>,
 }
 
 /// Gate codes after which a later retry may succeed (as opposed to once-per-incident refusals).

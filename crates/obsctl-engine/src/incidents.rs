@@ -129,8 +129,8 @@ impl IncidentManager {
         open.updated_at = obs.at;
         open.occurrences += 1;
         open.detail = obs.detail.clone();
+        // No bus event: nothing the agent acts on changed; its sweep retries open incidents.
         self.store.update_incident(&open).await?;
-        let _ = self.bus.send(Event::IncidentUpdated { incident_id: open.id });
         Ok(())
     }
 

@@ -1,1 +1,48 @@
-fn main() {}
+//! The obsctl binary: reads argv and the environment, sets up logging, runs one command.
+//!
+//! Architecture invariant: only this crate reads the process environment and argv.
+
+mod cli;
+mod commands;
+mod render;
+mod runtime;
+mod settings;
+
+use clap::Parser;
+use cli::{Cli, LogFormat};
+
+fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (cli.quiet, cli.verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info,sqlx=warn,hyper=warn,reqwest=warn",
+        (false, 1) => "debug,sqlx=info,hyper=info,reqwest=info",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("OBSCTL_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.compact().init(),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The command line: every command and flag.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "obsctl", version, about = "An autonomous observability control plane: check, decide, act, verify, remember.")]
+pub struct Cli {
+    /// Config file (default: ./obsctl.toml, or OBSCTL_CONFIG).
+    #[arg(long, short = 'c', global = true, env = "OBSCTL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// More log output (-v debug, -vv trace).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log output (warnings and errors only).
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the whole loop on a demo service that breaks twice; exits 0 when both fixes verify.
+    Demo(DemoArgs),
+    /// Write a commented obsctl.toml and .env.example.
+    Init {
+        /// Folder to write into.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate a config file and print every problem.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Scheduler, agent and JSON API until interrupted.
+    Serve {
+        /// Address for the API (overrides [server] listen).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Run every check once and print a table; exits 1 if any fails.
+    Health {
+        #[arg(long)]
+        json: bool,
+    },
+    /// One pass of check → decide → act, like the original obs_agent.py.
+    #[command(subcommand)]
+    Agent(AgentCommand),
+    #[command(subcommand)]
+    Incidents(IncidentsCommand),
+    #[command(subcommand)]
+    Actions(ActionsCommand),
+    /// Silences and maintenance windows.
+    #[command(subcommand)]
+    Silence(SilenceCommand),
+    /// The service the demo breaks and fixes (internal).
+    #[command(hide = true)]
+    DemoService {
+        #[arg(long)]
+        port: u16,
+        /// While this file is newer than the process, /health answers 500 (a stuck worker).
+        #[arg(long)]
+        poison: PathBuf,
+    },
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Leave `serve` (and its API) running afterwards.
+    #[arg(long)]
+    pub keep_running: bool,
+    /// API address when --keep-running.
+    #[arg(long, default_value = "127.0.0.1:5555")]
+    pub listen: String,
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Check a config file (default: the --config file).
+    Check { file: Option<PathBuf> },
+}
+
+#[derive(Subcommand)]
+pub enum AgentCommand {
+    /// Run every check once (failing on the first failure), then plan and act on what failed.
+    PeriodicCheck {
+        /// Only checks that raise this incident kind, e.g. disk-full.
+        #[arg(long)]
+        issue: Option<String>,
+        /// Never execute: run each tool's dry-run instead.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum IncidentsCommand {
+    List {
+        /// open or resolved.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        service: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resolve an incident by hand.
+    Resolve {
+        id: String,
+        #[arg(long)]
+        note: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ActionsCommand {
+    List {
+        /// Only actions waiting for approval.
+        #[arg(long)]
+        pending: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a pending action (and the rest of its plan); `obsctl serve` executes it.
+    Approve {
+        id: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Execute now in this process instead of leaving it to `obsctl serve`.
+        #[arg(long)]
+        now: bool,
+    },
+    Reject {
+        id: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SilenceCommand {
+    Add {
+        #[arg(long)]
+        service: Option<String>,
+        /// Incident kind, e.g. disk-full.
+        #[arg(long)]
+        kind: Option<String>,
+        /// e.g. 2h.
+        #[arg(long = "for")]
+        duration: String,
+        /// RFC 3339 start, for a maintenance window.
+        #[arg(long)]
+        starts_at: Option<String>,
+        #[arg(long)]
+        reason: String,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Rm { id: String },
+}

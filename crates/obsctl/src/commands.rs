@@ -1,0 +1,30 @@
+//! One module per command; `run` dispatches.
+
+mod actions;
+mod config;
+mod demo;
+mod demo_service;
+mod health;
+mod incidents;
+mod periodic;
+mod serve;
+mod silence;
+
+use crate::cli::{AgentCommand, Cli, Command, ConfigCommand};
+
+/// Runs the command; the exit code (0 ok, 1 a check or fix failed).
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    let config = cli.config.as_deref();
+    match cli.command {
+        Command::Demo(args) => demo::run(args).await,
+        Command::Init { dir, force } => config::init(&dir, force),
+        Command::Config(ConfigCommand::Check { file }) => config::check(file.as_deref().or(config)),
+        Command::Serve { listen } => serve::run(config, listen).await,
+        Command::Health { json } => health::run(config, json).await,
+        Command::Agent(AgentCommand::PeriodicCheck { issue, dry_run, json }) => periodic::run(config, issue, dry_run, json).await,
+        Command::Incidents(cmd) => incidents::run(config, cmd).await,
+        Command::Actions(cmd) => actions::run(config, cmd).await,
+        Command::Silence(cmd) => silence::run(config, cmd).await,
+        Command::DemoService { port, poison } => demo_service::run(port, poison).await,
+    }
+}

@@ -1,0 +1,52 @@
+//! `obsctl actions list|approve|reject`.
+
+use std::path::Path;
+
+use obsctl_core::action::ActionState;
+use obsctl_core::policy::Mode;
+use obsctl_store::ActionFilter;
+
+use crate::cli::ActionsCommand;
+use crate::render::table;
+use crate::runtime::Runtime;
+
+pub async fn run(config: Option<&Path>, cmd: ActionsCommand) -> anyhow::Result<u8> {
+    let rt = Runtime::build(crate::settings::load_or_host(config)?, Mode::Auto).await?;
+    let code = match cmd {
+        ActionsCommand::List { pending, json } => {
+            let states = if pending { vec![ActionState::PendingApproval] } else { Vec::new() };
+            let list = rt.store.list_actions(&ActionFilter { states, limit: 100, ..Default::default() }).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|a| vec![a.id.clone(), a.state.as_str().into(), a.service.clone(), a.tool.clone(), a.args.to_string(), a.outcome.map(|o| o.as_str()).unwrap_or("").into(), a.reason.clone()])
+                    .collect();
+                print!("{}", table(&["ID", "STATE", "SERVICE", "TOOL", "ARGS", "OUTCOME", "REASON"], &rows));
+            }
+            0
+        }
+        ActionsCommand::Approve { id, reason, now } => {
+            let approved = rt.agent.approve(&id, "cli", &reason).await?;
+            println!("approved {} action(s): {}", approved.len(), approved.iter().map(|a| a.tool.as_str()).collect::<Vec<_>>().join(" → "));
+            if now {
+                rt.agent.run_approved().await?;
+                for a in &approved {
+                    let done = rt.store.action(&a.id).await?;
+                    println!("  {} [{}] outcome {}", done.tool, done.state.as_str(), done.outcome.map(|o| o.as_str()).unwrap_or("-"));
+                }
+            } else {
+                println!("a running `obsctl serve` executes it within seconds (or pass --now)");
+            }
+            0
+        }
+        ActionsCommand::Reject { id, reason } => {
+            let rejected = rt.agent.reject(&id, "cli", &reason).await?;
+            println!("rejected {} action(s)", rejected.len());
+            0
+        }
+    };
+    rt.stop().await;
+    Ok(code)
+}

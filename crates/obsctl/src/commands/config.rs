@@ -1,0 +1,42 @@
+//! `obsctl init` and `obsctl config check`.
+
+use std::path::Path;
+
+use anyhow::Context;
+use obsctl_core::config::template::{ENV_EXAMPLE, STARTER_TOML};
+
+pub fn init(dir: &Path, force: bool) -> anyhow::Result<u8> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, text) in [("obsctl.toml", STARTER_TOML), (".env.example", ENV_EXAMPLE)] {
+        let path = dir.join(name);
+        if path.exists() && !force {
+            anyhow::bail!("{} exists; pass --force to overwrite it", path.display());
+        }
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    println!("next: edit obsctl.toml, then `obsctl config check` and `obsctl health`");
+    Ok(0)
+}
+
+pub fn check(file: Option<&Path>) -> anyhow::Result<u8> {
+    let path = file.unwrap_or(Path::new("obsctl.toml"));
+    match crate::settings::load_file(Some(path)) {
+        Ok(Some(c)) => {
+            println!(
+                "{}: ok: {} services, {} checks, {} runbooks, agent mode {}",
+                path.display(),
+                c.services.len(),
+                c.checks.len(),
+                c.runbooks.len(),
+                c.agent.mode.as_str()
+            );
+            Ok(0)
+        }
+        Ok(None) => anyhow::bail!("{} was not found", path.display()),
+        Err(e) => {
+            eprint!("{e}");
+            Ok(1)
+        }
+    }
+}

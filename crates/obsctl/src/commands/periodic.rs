@@ -1,0 +1,63 @@
+//! `obsctl agent periodic-check`: run every check once (one failure is enough), then plan and
+//! act on every open incident, printing what happened.
+
+use std::path::Path;
+
+use obsctl_core::policy::Mode;
+use obsctl_core::incident::IncidentStatus;
+use obsctl_store::IncidentFilter;
+
+use crate::runtime::Runtime;
+
+pub async fn run(config: Option<&Path>, issue: Option<String>, dry_run: bool, json: bool) -> anyhow::Result<u8> {
+    let mut config = crate::settings::load_or_host(config)?;
+    config.checks.retain(|c| issue.as_deref().is_none_or(|k| c.probe.incident_kind() == k));
+    if config.checks.is_empty() {
+        anyhow::bail!("no check raises incident kind {:?}", issue.unwrap_or_default());
+    }
+    for c in &mut config.checks {
+        c.fail_after = 1;
+        c.recover_after = 1;
+    }
+    let ceiling = if dry_run { Mode::DryRun } else { Mode::Auto };
+    let rt = Runtime::build(config, ceiling).await?;
+    rt.supervisor.start_all().await?;
+    let mut failing = Vec::new();
+    for c in rt.config.checks.clone() {
+        if let Some((obs, _)) = rt.monitor.run_check(&c.id).await
+            && !obs.ok
+        {
+            failing.push((c.id.clone(), obs.detail));
+        }
+    }
+    let open = rt.store.list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), limit: 1000, ..Default::default() }).await?;
+    let open: Vec<_> = open.into_iter().filter(|i| rt.config.check(&i.check_id).is_some()).collect();
+    let mut reports = Vec::new();
+    for incident in &open {
+        reports.push(rt.agent.handle_incident(&incident.id).await?);
+    }
+    let still_open = rt.store.list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), limit: 1000, ..Default::default() }).await?;
+    let unresolved = still_open.iter().filter(|i| rt.config.check(&i.check_id).is_some()).count();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"dry_run": dry_run, "failing": failing, "reports": reports, "unresolved": unresolved}))?);
+    } else {
+        println!("{} checks run, {} failing{}", rt.config.checks.len(), failing.len(), if dry_run { " (dry run: nothing executed)" } else { "" });
+        for (id, detail) in &failing {
+            println!("  FAIL {id}: {detail}");
+        }
+        for r in &reports {
+            let plan = r.plan.as_ref().map(|p| p.provenance.clone()).unwrap_or_else(|| r.skipped.clone().unwrap_or_default());
+            println!("incident {}: {plan}", r.incident_id);
+            for a in &r.actions {
+                let result = a.result.as_ref().map(|v| v.to_string()).unwrap_or_default();
+                println!("  {} {} [{}] {} {}", a.tool, a.args, a.state.as_str(), a.reason, result.chars().take(300).collect::<String>());
+            }
+            if let Some(o) = r.outcome {
+                println!("  outcome: {}", o.as_str());
+            }
+        }
+        println!("{unresolved} incident(s) still open");
+    }
+    rt.stop().await;
+    Ok(u8::from(unresolved > 0 && !dry_run || (dry_run && !failing.is_empty())))
+}

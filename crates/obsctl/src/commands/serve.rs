@@ -1,0 +1,73 @@
+//! `obsctl serve`: scheduler, agent and the JSON API until Ctrl-C or SIGTERM.
+
+use std::path::Path;
+
+use anyhow::Context;
+use obsctl_core::policy::Mode;
+
+use crate::runtime::Runtime;
+
+pub async fn run(config: Option<&Path>, listen: Option<String>) -> anyhow::Result<u8> {
+    let mut config = crate::settings::load_or_host(config)?;
+    if let Some(l) = listen {
+        config.server.listen = l;
+    }
+    let mut rt = Runtime::build(config, Mode::Auto).await?;
+    serve_until_signal(&mut rt).await?;
+    rt.stop().await;
+    Ok(0)
+}
+
+/// Starts the loops and the API, and waits for Ctrl-C / SIGTERM (shared with `demo --keep-running`).
+pub async fn serve_until_signal(rt: &mut Runtime) -> anyhow::Result<()> {
+    let addr = rt.config.server.listen.clone();
+    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}; is another obsctl running? set [server] listen or --listen"))?;
+    rt.start().await?;
+    let app = obsctl_server::router(obsctl_server::AppState {
+        config: rt.config.clone(),
+        store: rt.store.clone(),
+        monitor: rt.monitor.clone(),
+        agent: rt.agent.clone(),
+        registry: rt.registry.clone(),
+    });
+    tracing::info!(
+        api = %format!("http://{addr}/api/status"),
+        checks = rt.config.checks.len(),
+        mode = rt.config.agent.mode.as_str(),
+        auth = rt.config.server.token.is_some(),
+        "obsctl serving"
+    );
+    if rt.config.server.token.is_none() {
+        tracing::warn!("no API token set: mutating endpoints answer 403; set OBSCTL_API_TOKEN to enable them");
+    }
+    let mut stop = rt.shutdown_signal();
+    // The server stops gracefully when `Runtime::stop` signals shutdown.
+    tokio::spawn(obsctl_server::serve(listener, app, async move {
+        let _ = stop.changed().await;
+    }));
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,95 @@
+//! Wiring: builds the store, monitor, tools, agent and their tasks from a config, and stops
+//! them in order.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use obsctl_agent::tools::process::Supervisor;
+use obsctl_agent::{Agent, CheckRunner, ToolRegistry};
+use obsctl_core::config::Config;
+use obsctl_core::event::Event;
+use obsctl_core::policy::Mode;
+use obsctl_core::state::CheckStatus;
+use obsctl_engine::batcher::ObservationBatcher;
+use obsctl_engine::scheduler::Scheduler;
+use obsctl_engine::{Monitor, ProbeContext};
+use obsctl_store::{SqliteStore, Store};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinSet;
+
+/// Lets the agent verify through the monitor, so verification runs feed the incident manager.
+struct MonitorRunner(Arc<Monitor>);
+
+#[async_trait]
+impl CheckRunner for MonitorRunner {
+    async fn run_check(&self, check_id: &str) -> Option<(bool, CheckStatus)> {
+        self.0.run_check(check_id).await.map(|(obs, status)| (obs.ok, status))
+    }
+
+    fn status(&self, check_id: &str) -> CheckStatus {
+        self.0.status(check_id)
+    }
+}
+
+pub struct Runtime {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    sqlite: Arc<SqliteStore>,
+    pub monitor: Arc<Monitor>,
+    pub agent: Arc<Agent>,
+    pub registry: Arc<ToolRegistry>,
+    pub supervisor: Arc<Supervisor>,
+    pub bus: broadcast::Sender<Event>,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+    batcher: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// Opens the store and builds every part; starts only the observation writer.
+    /// `ceiling` caps every action's mode (`--dry-run` passes `DryRun`).
+    pub async fn build(config: Config, ceiling: Mode) -> anyhow::Result<Self> {
+        let config = Arc::new(config);
+        let sqlite = Arc::new(SqliteStore::open(&config.store.url).await.map_err(|e| anyhow::anyhow!("store {}: {e}", config.store.url))?);
+        let store: Arc<dyn Store> = sqlite.clone();
+        let (bus, _) = broadcast::channel(4096);
+        let (batcher, sink) = ObservationBatcher::new(store.clone(), config.scheduler.history_per_check);
+        let batcher = tokio::spawn(batcher.run());
+        let monitor = Arc::new(Monitor::new(config.clone(), store.clone(), ProbeContext::new()?, sink, bus.clone()).await?);
+        let log_dir = config.store.url.strip_prefix("sqlite://").and_then(|p| PathBuf::from(p).parent().map(|d| d.join("logs")));
+        let supervisor = Arc::new(Supervisor::new(&config, log_dir));
+        let registry = Arc::new(ToolRegistry::builtin(&config, supervisor.clone())?);
+        let runner = Arc::new(MonitorRunner(monitor.clone()));
+        let agent = Arc::new(Agent::new(config.clone(), store.clone(), registry.clone(), runner, bus.clone(), ceiling));
+        let (shutdown, _) = watch::channel(false);
+        Ok(Self { config, store, sqlite, monitor, agent, registry, supervisor, bus, shutdown, tasks: JoinSet::new(), batcher: Some(batcher) })
+    }
+
+    /// Starts supervised services, the scheduler and the agent loop.
+    pub async fn start(&mut self) -> anyhow::Result<()> {
+        self.supervisor.start_all().await?;
+        let scheduler = Scheduler::new(self.monitor.clone(), self.shutdown.subscribe());
+        self.tasks.spawn(scheduler.run());
+        self.tasks.spawn(self.agent.clone().run(self.shutdown.subscribe()));
+        Ok(())
+    }
+
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Stops the loops, the supervised services and the writer, committing what is pending.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+        self.supervisor.stop_all().await;
+        self.monitor.flush().await;
+        drop(self.agent);
+        drop(self.monitor);
+        if let Some(b) = self.batcher.take() {
+            b.abort();
+        }
+        self.sqlite.close().await;
+    }
+}
