@@ -125,9 +125,10 @@ impl Agent {
         Ok(all.into_iter().filter(|a| a.planner != escalate::PLANNER).collect())
     }
 
-    /// Whether to plan now, or why not. Record-only outcomes (observe, dry-run, suppressed,
-    /// refused, rejected) happen once per incident opening; executed fixes and budget or
-    /// cooldown refusals are retried after the cooldown while the incident stays open.
+    /// Whether to plan now, or why not. Executed fixes and budget or cooldown refusals are
+    /// retried after the cooldown while the incident stays open; a suppressed plan is redone
+    /// once the suppression lifts; an observe or dry-run plan is redone when the mode in force
+    /// changes; other refusals and rejections hold for the rest of this opening.
     async fn why_not_plan(&self, incident: &Incident) -> anyhow::Result<Option<String>> {
         let actions = self.plan_actions(&incident.id).await?;
         if actions.iter().any(|a| a.state.is_active()) {
@@ -135,20 +136,24 @@ impl Agent {
         }
         let episode = episode_key(incident);
         let Some(latest) = actions.first().filter(|a| a.idempotency_key.starts_with(&episode)) else { return Ok(None) };
-        let retryable = match latest.state {
-            ActionState::Succeeded | ActionState::Failed => true,
-            ActionState::Denied => latest.result.as_ref().and_then(|r| r["gate"].as_str()).is_some_and(|c| RETRYABLE_CODES.contains(&c)),
-            _ => false,
-        };
-        if !retryable {
-            return Ok(Some(format!("already handled this opening ({})", latest.state.as_str())));
+        let code = latest.result.as_ref().and_then(|r| r["gate"].as_str()).unwrap_or("");
+        let runbook = latest.runbook.as_ref().and_then(|r| self.config.runbooks.iter().find(|x| &x.name == r));
+        let handled = || Ok(Some(format!("already handled this opening ({})", latest.state.as_str())));
+        match latest.state {
+            ActionState::Succeeded | ActionState::Failed => {}
+            ActionState::Denied if RETRYABLE_CODES.contains(&code) => {}
+            ActionState::Observed if code == "suppressed" => {
+                let now = self.gate.suppression(incident, self.runner.status(&incident.check_id)).await?;
+                return Ok(now.map(|why| format!("still suppressed: {why}")));
+            }
+            ActionState::Observed | ActionState::DryRun => {
+                let a = &self.config.agent;
+                let mode = Mode::effective(a.mode, runbook.and_then(|r| r.mode), a.max_mode.min(self.ceiling));
+                return if mode == latest.mode { handled() } else { Ok(None) };
+            }
+            _ => return handled(),
         }
-        let cooldown = latest
-            .runbook
-            .as_ref()
-            .and_then(|r| self.config.runbooks.iter().find(|x| &x.name == r))
-            .map(|r| r.cooldown)
-            .unwrap_or(self.config.agent.default_cooldown);
+        let cooldown = runbook.map(|r| r.cooldown).unwrap_or(self.config.agent.default_cooldown);
         let since = Timestamp::now().since(latest.updated_at);
         Ok((since < cooldown).then(|| format!("last attempt {}s ago; cooldown {}s", since.as_secs(), cooldown.as_secs())))
     }
@@ -209,7 +214,7 @@ impl Agent {
                 Verdict::Deny | Verdict::Escalate => ActionState::Denied,
             };
             let mut action = self.new_action(&incident, &plan, &plan_id, i, mode, state, &decision.reason);
-            if state == ActionState::Denied {
+            if matches!(state, ActionState::Denied | ActionState::Observed) {
                 action.result = Some(data);
             }
             // Journal before act: the row is committed before any tool runs.

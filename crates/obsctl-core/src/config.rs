@@ -15,7 +15,7 @@ use serde::Serialize;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use interpolate::parse_dotenv;
-pub use load::{LoadOptions, load};
+pub use load::{LoadOptions, load, normalize_command};
 
 use crate::check::CheckSpec;
 use crate::policy::Mode;

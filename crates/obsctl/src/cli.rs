@@ -70,7 +70,7 @@ pub enum Command {
     DemoService {
         #[arg(long)]
         port: u16,
-        /// While this file is newer than the process, /health answers 500 (a stuck worker).
+        /// Once this file appears (if it was absent at start), /health answers 500 until a restart.
         #[arg(long)]
         poison: PathBuf,
     },

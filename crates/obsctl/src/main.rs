@@ -1,15 +1,8 @@
 //! The obsctl binary: reads argv and the environment, sets up logging, runs one command.
-//!
-//! Architecture invariant: only this crate reads the process environment and argv.
-
-mod cli;
-mod commands;
-mod render;
-mod runtime;
-mod settings;
 
 use clap::Parser;
-use cli::{Cli, LogFormat};
+use obsctl::cli::{Cli, LogFormat};
+use obsctl::commands;
 
 fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;

@@ -4,7 +4,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use obsctl_core::config::CommandsConfig;
+use obsctl_core::config::{CommandsConfig, normalize_command};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -41,7 +41,7 @@ impl Run {
         if let Some(why) = Self::refusal(&self.config) {
             return Err(ToolError::Refused(why));
         }
-        let line = a.command.iter().map(|w| w.trim()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ");
+        let line = normalize_command(&a.command.join(" "));
         if !self.config.allow.contains(&line) {
             return Err(ToolError::Refused(format!("{line:?} is not in [commands] allow")));
         }

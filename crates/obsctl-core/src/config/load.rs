@@ -340,7 +340,7 @@ fn resolve(base: &Path, path: &str) -> PathBuf {
 }
 
 /// Words joined by single spaces: the form allow-lists compare.
-pub(crate) fn normalize_command(text: &str) -> String {
+pub fn normalize_command(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

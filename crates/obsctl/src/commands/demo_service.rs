@@ -1,19 +1,19 @@
-//! The service `obsctl demo` supervises: /health answers 200 "ok", until a poison file newer than
-//! the process appears; then 500, as a stuck worker would, until the process is restarted.
+//! The service `obsctl demo` supervises: /health answers 200 "ok" until a poison file appears
+//! that was not there when the process started; then 500, as a stuck worker would, until the
+//! process is restarted.
 
 use std::path::PathBuf;
-use std::time::SystemTime;
 
 use axum::http::StatusCode;
 
 pub async fn run(port: u16, poison: PathBuf) -> anyhow::Result<u8> {
-    let started = SystemTime::now();
+    let poisoned_at_start = poison.exists();
     let app = axum::Router::new().route(
         "/health",
         axum::routing::get(move || {
             let poison = poison.clone();
             async move {
-                let stuck = std::fs::metadata(&poison).and_then(|m| m.modified()).is_ok_and(|m| m > started);
+                let stuck = !poisoned_at_start && poison.exists();
                 if stuck { (StatusCode::INTERNAL_SERVER_ERROR, "stuck: worker pool exhausted") } else { (StatusCode::OK, "ok") }
             }
         }),

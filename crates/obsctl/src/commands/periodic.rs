@@ -22,6 +22,7 @@ pub async fn run(config: Option<&Path>, issue: Option<String>, dry_run: bool, js
     let ceiling = if dry_run { Mode::DryRun } else { Mode::Auto };
     let rt = Runtime::build(config, ceiling).await?;
     rt.supervisor.start_all().await?;
+    rt.agent.recover().await?;
     let mut failing = Vec::new();
     for c in rt.config.checks.clone() {
         if let Some((obs, _)) = rt.monitor.run_check(&c.id).await

@@ -1,0 +1,10 @@
+//! The obsctl application: CLI definitions, config discovery, wiring and commands. `main.rs`
+//! is a thin shell over this library so integration tests can build the same runtime.
+//!
+//! Architecture invariant: only this crate reads the process environment and argv.
+
+pub mod cli;
+pub mod commands;
+pub mod render;
+pub mod runtime;
+pub mod settings;

@@ -1,0 +1,162 @@
+//! The JSON API through `router.oneshot`: auth, JSON errors with stable codes, the approval
+//! flow, and the OpenAPI document.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use obsctl_core::action::ActionState;
+use tower::ServiceExt;
+
+use crate::support::{API_WITH_FIX, Harness, Target, harness, head};
+
+fn app(h: &Harness) -> axum::Router {
+    obsctl_server::router(obsctl_server::AppState {
+        config: h.rt.config.clone(),
+        store: h.rt.store.clone(),
+        monitor: h.rt.monitor.clone(),
+        agent: h.rt.agent.clone(),
+        registry: h.rt.registry.clone(),
+    })
+}
+
+async fn call(h: &Harness, method: Method, uri: &str, token: Option<&str>, body: Option<&str>) -> (StatusCode, serde_json::Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req.body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty)).unwrap();
+    let resp = app(h).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+async fn approve_mode() -> (Target, Harness) {
+    let target = Target::start(false).await;
+    let h = harness(&format!("{}{API_WITH_FIX}", head("approve")), &target.url, &[("OBSCTL_API_TOKEN", "t0ken-for-tests")]).await;
+    (target, h)
+}
+
+#[tokio::test]
+async fn reads_report_status_checks_and_incidents() {
+    let (_target, h) = approve_mode().await;
+    assert!(!h.run("api/health").await);
+    h.rt.monitor.flush().await;
+    let (code, status) = call(&h, Method::GET, "/api/status", None, None).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!((status["open_incidents"].as_u64(), status["checks"]["failing"].as_u64(), status["agent_mode"].as_str()), (Some(1), Some(1), Some("approve")));
+    let (_, services) = call(&h, Method::GET, "/api/services", None, None).await;
+    assert_eq!((services[0]["name"].as_str(), services[0]["status"].as_str()), (Some("api"), Some("failing")));
+    let (_, check) = call(&h, Method::GET, "/api/checks/api/health?limit=5", None, None).await;
+    assert_eq!(check["recent"].as_array().unwrap().len(), 1);
+    assert_eq!(check["latency"]["count"], 1);
+    let (_, list) = call(&h, Method::GET, "/api/incidents?status=open", None, None).await;
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    let (_, detail) = call(&h, Method::GET, &format!("/api/incidents/{id}"), None, None).await;
+    assert_eq!(detail["events"][0]["kind"], "opened");
+    let (_, tools) = call(&h, Method::GET, "/api/tools", None, None).await;
+    let cleanup = tools.as_array().unwrap().iter().find(|t| t["name"] == "fs.cleanup").unwrap();
+    assert_eq!(cleanup["annotations"]["destructiveHint"], true);
+    assert_eq!(cleanup["inputSchema"]["required"][0], "root");
+}
+
+#[tokio::test]
+async fn approval_through_the_api_needs_the_token_and_then_fixes() {
+    let (target, h) = approve_mode().await;
+    assert!(!h.run("api/health").await);
+    let incident = h.incident().await;
+    let report = h.rt.agent.handle_incident(&incident.id).await.unwrap();
+    let id = &report.actions[0].id;
+    let (_, pending) = call(&h, Method::GET, "/api/actions?state=pending_approval", None, None).await;
+    assert_eq!(pending[0]["id"], id.as_str());
+
+    let uri = format!("/api/actions/{id}/approve");
+    let (code, body) = call(&h, Method::POST, &uri, None, Some("{}")).await;
+    assert_eq!((code, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    let (code, body) = call(&h, Method::POST, &uri, Some("wrong"), Some("{}")).await;
+    assert_eq!((code, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    let (code, body) = call(&h, Method::POST, &uri, Some("t0ken-for-tests"), Some("{\"reason\": 5}")).await;
+    assert_eq!((code, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    let (code, body) = call(&h, Method::POST, &uri, Some("t0ken-for-tests"), Some("{\"reason\": \"go\"}")).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body[0]["state"], "approved");
+    let (code, body) = call(&h, Method::POST, &uri, Some("t0ken-for-tests"), Some("{}")).await;
+    assert_eq!((code, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+
+    h.rt.agent.run_approved().await.unwrap();
+    assert_eq!(target.fixes(), 1);
+    assert_eq!(h.rt.store.action(id).await.unwrap().state, ActionState::Succeeded);
+    let (_, audit) = call(&h, Method::GET, "/api/audit?limit=50", None, None).await;
+    assert!(audit.as_array().unwrap().iter().any(|r| r["action"] == "approve" && r["actor"] == "api"));
+}
+
+#[tokio::test]
+async fn errors_are_json_with_stable_codes() {
+    let (_target, h) = approve_mode().await;
+    let cases: &[(Method, &str, Option<&str>, Option<&str>, StatusCode, &str)] = &[
+        (Method::GET, "/api/incidents/nope", None, None, StatusCode::NOT_FOUND, "not_found"),
+        (Method::GET, "/api/actions/nope", None, None, StatusCode::NOT_FOUND, "not_found"),
+        (Method::GET, "/api/checks/api/nope", None, None, StatusCode::NOT_FOUND, "not_found"),
+        (Method::GET, "/api/incidents?status=weird", None, None, StatusCode::BAD_REQUEST, "invalid_request"),
+        (Method::GET, "/api/incidents?limit=-1", None, None, StatusCode::BAD_REQUEST, "invalid_request"),
+        (Method::GET, "/api/actions?state=bogus", None, None, StatusCode::BAD_REQUEST, "invalid_request"),
+        (Method::GET, "/nowhere", None, None, StatusCode::NOT_FOUND, "not_found"),
+        (Method::DELETE, "/api/status", None, None, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        (Method::POST, "/api/actions/nope/approve", Some("t0ken-for-tests"), Some("{}"), StatusCode::NOT_FOUND, "not_found"),
+        (Method::POST, "/api/actions/nope/approve", Some("t0ken-for-tests"), Some("not json"), StatusCode::BAD_REQUEST, "invalid_request"),
+        (Method::POST, "/api/silences", Some("t0ken-for-tests"), Some("{\"duration\": \"10\", \"reason\": \"x\"}"), StatusCode::BAD_REQUEST, "invalid_request"),
+        (Method::POST, "/api/silences", Some("t0ken-for-tests"), Some("{\"service\": \"ghost\", \"duration\": \"1h\", \"reason\": \"x\"}"), StatusCode::BAD_REQUEST, "invalid_request"),
+        (Method::POST, "/api/silences", Some("t0ken-for-tests"), Some("{\"duration\": \"1h\", \"reason\": \"x\", \"extra\": 1}"), StatusCode::BAD_REQUEST, "invalid_request"),
+        (Method::POST, "/api/incidents/nope/resolve", Some("t0ken-for-tests"), Some("{\"note\": \"done\"}"), StatusCode::NOT_FOUND, "not_found"),
+        (Method::DELETE, "/api/silences/nope", Some("t0ken-for-tests"), None, StatusCode::NOT_FOUND, "not_found"),
+    ];
+    for (method, uri, token, body, status, code) in cases {
+        let (got, json) = call(&h, method.clone(), uri, *token, *body).await;
+        assert_eq!((got, json["error"]["code"].as_str()), (*status, Some(*code)), "{method} {uri}: {json}");
+        assert!(json["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+}
+
+#[tokio::test]
+async fn without_a_token_mutations_are_refused() {
+    let target = Target::start(true).await;
+    let h = harness(&format!("{}{API_WITH_FIX}", head("auto")), &target.url, &[]).await;
+    let (code, body) = call(&h, Method::POST, "/api/checks/api/health/run", Some("anything"), None).await;
+    assert_eq!((code, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("auth_not_configured")));
+}
+
+#[tokio::test]
+async fn silence_run_and_resolve_controls_work() {
+    let (_target, h) = approve_mode().await;
+    let tok = Some("t0ken-for-tests");
+    let (code, run) = call(&h, Method::POST, "/api/checks/api/health/run", tok, None).await;
+    assert_eq!((code, run["observation"]["ok"].as_bool()), (StatusCode::OK, Some(false)));
+    let (code, silence) = call(&h, Method::POST, "/api/silences", tok, Some("{\"service\": \"api\", \"duration\": \"1h\", \"reason\": \"deploy\"}")).await;
+    assert_eq!(code, StatusCode::OK, "{silence}");
+    let (_, active) = call(&h, Method::GET, "/api/silences?active=true", None, None).await;
+    assert_eq!(active.as_array().unwrap().len(), 1);
+    let id = h.incident().await.id;
+    let (code, _) = call(&h, Method::POST, &format!("/api/incidents/{id}/resolve"), tok, Some("{\"note\": \"\"}")).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    let (code, resolved) = call(&h, Method::POST, &format!("/api/incidents/{id}/resolve"), tok, Some("{\"note\": \"rolled back\"}")).await;
+    assert_eq!((code, resolved["status"].as_str(), resolved["resolution"].as_str()), (StatusCode::OK, Some("resolved"), Some("resolved by api: rolled back")));
+    let (code, _) = call(&h, Method::DELETE, &format!("/api/silences/{}", silence["id"].as_str().unwrap()), tok, None).await;
+    assert_eq!(code, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route() {
+    let (_target, h) = approve_mode().await;
+    let (code, doc) = call(&h, Method::GET, "/api/openapi.json", None, None).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().unwrap();
+    for p in ["/api/status", "/api/incidents/{id}", "/api/actions/{id}/approve", "/api/silences/{id}", "/api/checks/{service}/{name}/run"] {
+        assert!(paths.contains_key(p), "missing {p}");
+    }
+    assert_eq!(doc["paths"]["/api/actions/{id}/approve"]["post"]["security"][0]["bearer"], serde_json::json!([]));
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    assert!(schemas.contains_key("Incident") && schemas.contains_key("Action") && schemas.contains_key("ErrorBody"));
+}

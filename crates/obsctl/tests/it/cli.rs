@@ -1,0 +1,96 @@
+//! The binary as a person runs it: exit codes, messages, files written.
+
+use std::process::Command;
+
+fn obsctl() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_obsctl"))
+}
+
+#[test]
+fn config_check_prints_every_problem_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, "[[service]]\nname = \"api\"\ndepends_on = [\"ghost\"]\n  [[service.check]]\n  kind = \"http\"\n  url = \"http://x\"\n  interval = \"10\"\n").unwrap();
+    let out = obsctl().args(["config", "check"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("config has 2 problems"), "{err}");
+    assert!(err.contains(&format!("{}:3: service[0].depends_on: unknown service \"ghost\"", path.display())), "{err}");
+    assert!(err.contains(":7: service[0].check[0].interval: \"10\" needs a unit, e.g. \"10s\""), "{err}");
+}
+
+#[test]
+fn init_writes_a_valid_config_and_will_not_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = obsctl().args(["init", "--dir"]).arg(dir.path()).output().unwrap();
+    assert!(out.status.success());
+    assert!(dir.path().join(".env.example").exists());
+    let check = obsctl().args(["config", "check"]).arg(dir.path().join("obsctl.toml")).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let again = obsctl().args(["init", "--dir"]).arg(dir.path()).output().unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("pass --force"));
+}
+
+#[test]
+fn health_prints_a_table_and_fails_when_a_check_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let config = format!(
+        "[[service]]\nname = \"db\"\n  [[service.check]]\n  name = \"up\"\n  kind = \"tcp\"\n  address = \"{}\"\n  [[service.check]]\n  name = \"down\"\n  kind = \"tcp\"\n  address = \"{closed}\"\n",
+        open.local_addr().unwrap()
+    );
+    let path = dir.path().join("obsctl.toml");
+    std::fs::write(&path, &config).unwrap();
+    let out = obsctl().arg("--config").arg(&path).arg("health").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().next().unwrap().starts_with("CHECK"), "{text}");
+    assert!(text.contains("db/up") && text.contains("db/down") && text.contains("FAIL") && text.contains("2 checks, 1 failing"), "{text}");
+
+    let json = obsctl().arg("--config").arg(&path).args(["health", "--json"]).output().unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!((body["ok"].as_bool(), body["failed"].as_u64()), (Some(false), Some(1)));
+    assert!(!dir.path().join("data").exists(), "health must not create a store");
+}
+
+#[test]
+fn with_no_config_health_watches_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = obsctl().current_dir(dir.path()).env_remove("OBSCTL_CONFIG").args(["health", "--json"]).output().unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks: Vec<&str> = body["checks"].as_array().unwrap().iter().map(|c| c["check"].as_str().unwrap()).collect();
+    assert!(checks.contains(&"host/memory") && checks.contains(&"host/load") && checks.contains(&"host/obsctl"), "{checks:?}");
+    assert!(checks.iter().any(|c| c.starts_with("host/disk-")), "{checks:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("obsctl init"));
+}
+
+#[test]
+fn periodic_check_dry_run_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    std::fs::write(scratch.join("big.tmp"), vec![0u8; 50_000]).unwrap();
+    let config = format!(
+        "[fs]\nallowed_roots = [\"{s}\"]\n[[service]]\nname = \"box\"\n  [[service.check]]\n  name = \"scratch\"\n  kind = \"disk\"\n  path = \"{s}\"\n  max_size = \"10KB\"\n[[runbook]]\nname = \"clean\"\nwhen = {{ incident = \"disk-full\" }}\nsteps = [{{ tool = \"fs.cleanup\", args = {{ root = \"{s}\" }} }}]\nmode = \"auto\"\n",
+        s = scratch.display()
+    );
+    std::fs::write(dir.path().join("obsctl.toml"), config).unwrap();
+    let out = obsctl().arg("--config").arg(dir.path().join("obsctl.toml")).args(["agent", "periodic-check", "--issue", "disk-full", "--dry-run"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("dry run: nothing executed") && text.contains("fs.cleanup") && text.contains("[dry_run]") && text.contains("big.tmp"), "{text}");
+    assert!(scratch.join("big.tmp").exists());
+    let real = obsctl().arg("--config").arg(dir.path().join("obsctl.toml")).args(["agent", "periodic-check"]).output().unwrap();
+    assert!(real.status.success(), "{}", String::from_utf8_lossy(&real.stdout));
+    assert!(!scratch.join("big.tmp").exists());
+}
+
+#[test]
+fn demo_closes_both_loops() {
+    let out = obsctl().arg("demo").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("both loops closed"), "{text}");
+    assert!(text.contains("fixed by restart a stuck api: process.restart") && text.contains("fixed by clear api scratch space"), "{text}");
+}

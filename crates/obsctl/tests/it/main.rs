@@ -1,0 +1,10 @@
+//! Integration tests of the whole obsctl loop: real SQLite, real HTTP servers on loopback,
+//! real temp folders and processes. One binary; one module per area.
+
+mod api;
+mod cli;
+mod gate;
+mod loops;
+mod restart;
+mod support;
+mod suppression;

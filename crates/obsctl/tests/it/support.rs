@@ -1,0 +1,161 @@
+//! The test harness: a controllable HTTP target on loopback, and a runtime built from a config.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use obsctl::runtime::Runtime;
+use obsctl_core::config::{LoadOptions, load};
+use obsctl_core::incident::{Incident, IncidentStatus};
+use obsctl_core::policy::Mode;
+use obsctl_store::IncidentFilter;
+
+/// What the target saw and how it behaves.
+#[derive(Default)]
+pub struct TargetState {
+    pub healthy: AtomicBool,
+    /// Whether POST /fix makes it healthy.
+    pub fix_works: AtomicBool,
+    pub fixes: AtomicUsize,
+    /// (path, headers as "name: value" lines, body) of every notification received.
+    pub notes: Mutex<Vec<(String, String, String)>>,
+}
+
+/// A service on loopback: GET /health, POST /fix, POST /hook and POST /ntfy/{topic}.
+pub struct Target {
+    pub url: String,
+    pub state: Arc<TargetState>,
+}
+
+impl Target {
+    pub async fn start(healthy: bool) -> Target {
+        let state = Arc::new(TargetState::default());
+        state.healthy.store(healthy, Ordering::SeqCst);
+        state.fix_works.store(true, Ordering::SeqCst);
+        let app = axum::Router::new()
+            .route("/health", axum::routing::get(health))
+            .route("/fix", axum::routing::post(fix))
+            .route("/hook", axum::routing::post(note))
+            .route("/ntfy/{topic}", axum::routing::post(ntfy))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Target { url: format!("http://{addr}"), state }
+    }
+
+    pub fn fixes(&self) -> usize {
+        self.state.fixes.load(Ordering::SeqCst)
+    }
+
+    pub fn set_healthy(&self, healthy: bool) {
+        self.state.healthy.store(healthy, Ordering::SeqCst);
+    }
+
+    pub fn notes(&self) -> Vec<(String, String, String)> {
+        self.state.notes.lock().unwrap().clone()
+    }
+}
+
+async fn health(State(s): State<Arc<TargetState>>) -> (StatusCode, &'static str) {
+    if s.healthy.load(Ordering::SeqCst) { (StatusCode::OK, "ok") } else { (StatusCode::INTERNAL_SERVER_ERROR, "broken") }
+}
+
+async fn fix(State(s): State<Arc<TargetState>>) -> &'static str {
+    s.fixes.fetch_add(1, Ordering::SeqCst);
+    if s.fix_works.load(Ordering::SeqCst) {
+        s.healthy.store(true, Ordering::SeqCst);
+    }
+    "done"
+}
+
+fn header_lines(h: &HeaderMap) -> String {
+    h.iter().map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or(""))).collect::<Vec<_>>().join("\n")
+}
+
+async fn note(State(s): State<Arc<TargetState>>, headers: HeaderMap, body: String) -> &'static str {
+    s.notes.lock().unwrap().push(("/hook".into(), header_lines(&headers), body));
+    "ok"
+}
+
+async fn ntfy(State(s): State<Arc<TargetState>>, Path(topic): Path<String>, headers: HeaderMap, body: String) -> &'static str {
+    s.notes.lock().unwrap().push((format!("/ntfy/{topic}"), header_lines(&headers), body));
+    "ok"
+}
+
+/// A runtime over a temp folder, built from `body` (which may use `{url}` and `{dir}`).
+pub struct Harness {
+    pub rt: Runtime,
+    pub dir: tempfile::TempDir,
+}
+
+/// The config head every test shares: store in the temp folder, fast verification. It ends
+/// inside `[agent]`, so a test may append agent keys right after it.
+pub fn head(mode: &str) -> String {
+    format!(
+        r#"version = 1
+[store]
+url = "sqlite://{{dir}}/obsctl.db"
+[agent.verify]
+attempts = 3
+backoff = "10ms"
+max_backoff = "20ms"
+[agent]
+mode = "{mode}"
+"#
+    )
+}
+
+/// An `api` service with an HTTP health check on the target, and a runbook that POSTs /fix.
+pub const API_WITH_FIX: &str = r#"
+[[service]]
+name = "api"
+  [[service.check]]
+  name = "health"
+  kind = "http"
+  url = "{url}/health"
+  interval = "1s"
+  timeout = "1s"
+  fail_after = 1
+  recover_after = 1
+
+[[runbook]]
+name = "poke"
+when = { incident = "http-down", service = "api" }
+steps = [{ tool = "http.request", args = { url = "{url}/fix", method = "POST" } }]
+cooldown = "0s"
+"#;
+
+pub async fn harness(body: &str, url: &str, env: &[(&str, &str)]) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let text = body.replace("{url}", url).replace("{dir}", &dir.path().display().to_string());
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let config = load(&text, &env, &LoadOptions { file: "test.toml", known_tools: obsctl_agent::tools::BUILTIN_TOOLS }).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let rt = Runtime::build(config, Mode::Auto).await.unwrap();
+    Harness { rt, dir }
+}
+
+impl Harness {
+    /// Runs a check once and returns whether it passed.
+    pub async fn run(&self, check_id: &str) -> bool {
+        self.rt.monitor.run_check(check_id).await.expect("known check").0.ok
+    }
+
+    pub async fn open_incidents(&self) -> Vec<Incident> {
+        self.rt.store.list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), ..Default::default() }).await.unwrap()
+    }
+
+    /// The only open incident.
+    pub async fn incident(&self) -> Incident {
+        let open = self.open_incidents().await;
+        assert_eq!(open.len(), 1, "{open:#?}");
+        open.into_iter().next().unwrap()
+    }
+
+    pub async fn event_kinds(&self, incident_id: &str) -> Vec<String> {
+        self.rt.store.events(incident_id).await.unwrap().into_iter().map(|e| e.kind).collect()
+    }
+}
