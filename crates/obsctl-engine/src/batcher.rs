@@ -19,7 +19,8 @@ pub struct ObservationSink {
 }
 
 impl ObservationSink {
-    pub(crate) async fn send(&self, o: Observation) {
+    /// Queues one observation for the next batch.
+    pub async fn send(&self, o: Observation) {
         if self.tx.send(Message::Observation(o)).await.is_err() {
             tracing::warn!("observation writer has stopped; result dropped");
         }

@@ -126,3 +126,34 @@ async fn run_check_loop(spec: CheckSpec, monitor: Arc<Monitor>, permits: Arc<Sem
         due = base + jitter.next_below(spec.jitter);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lateness_quantiles() {
+        let stats = LatenessStats::new();
+        assert_eq!(stats.quantile_ms(0.99), 0);
+        for ms in 0..100 {
+            stats.record(Duration::from_millis(ms));
+        }
+        stats.record(Duration::from_secs(60));
+        assert_eq!(stats.runs(), 101);
+        assert_eq!(stats.quantile_ms(0.5), 50);
+        assert_eq!(stats.quantile_ms(0.99), 99);
+        assert_eq!(stats.quantile_ms(1.0), 10_000);
+    }
+
+    #[test]
+    fn jitter_stays_below_its_bound_and_differs_per_check() {
+        let mut a = Jitter::new("api/health");
+        let mut b = Jitter::new("db/port");
+        let max = Duration::from_millis(500);
+        let xs: Vec<Duration> = (0..1000).map(|_| a.next_below(max)).collect();
+        assert!(xs.iter().all(|d| *d < max));
+        assert!(xs.iter().any(|d| *d > max / 2) && xs.iter().any(|d| *d < max / 2));
+        assert_ne!(a.next_below(max), b.next_below(max));
+        assert_eq!(Jitter::new("x").next_below(Duration::ZERO), Duration::ZERO);
+    }
+}

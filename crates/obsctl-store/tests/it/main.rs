@@ -1,4 +1,6 @@
 //! Integration tests of obsctl-store: one binary, the conformance suite per backend.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod conformance;
 mod fixtures;

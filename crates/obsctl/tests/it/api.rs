@@ -95,7 +95,8 @@ async fn approval_through_the_api_needs_the_token_and_then_fixes() {
 #[tokio::test]
 async fn errors_are_json_with_stable_codes() {
     let (_target, h) = approve_mode().await;
-    let cases: &[(Method, &str, Option<&str>, Option<&str>, StatusCode, &str)] = &[
+    type Case<'a> = (Method, &'a str, Option<&'a str>, Option<&'a str>, StatusCode, &'a str);
+    let cases: &[Case] = &[
         (Method::GET, "/api/incidents/nope", None, None, StatusCode::NOT_FOUND, "not_found"),
         (Method::GET, "/api/actions/nope", None, None, StatusCode::NOT_FOUND, "not_found"),
         (Method::GET, "/api/checks/api/nope", None, None, StatusCode::NOT_FOUND, "not_found"),

@@ -1,6 +1,8 @@
 //! Integration tests of the whole obsctl loop: real SQLite, real HTTP servers on loopback,
 //! real temp folders and processes. One binary; one module per area.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod api;
 mod cli;
 mod gate;
