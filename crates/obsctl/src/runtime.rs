@@ -12,7 +12,7 @@ use obsctl_core::event::Event;
 use obsctl_core::policy::Mode;
 use obsctl_core::state::CheckStatus;
 use obsctl_engine::batcher::ObservationBatcher;
-use obsctl_engine::scheduler::Scheduler;
+use obsctl_engine::scheduler::{LatenessStats, Scheduler};
 use obsctl_engine::{Monitor, ProbeContext};
 use obsctl_store::{SqliteStore, Store};
 use tokio::sync::{broadcast, watch};
@@ -42,6 +42,7 @@ pub struct Runtime {
     pub supervisor: Arc<Supervisor>,
     pub bus: broadcast::Sender<Event>,
     shutdown: watch::Sender<bool>,
+    lateness: Option<Arc<LatenessStats>>,
     tasks: JoinSet<()>,
     batcher: Option<tokio::task::JoinHandle<()>>,
 }
@@ -63,16 +64,22 @@ impl Runtime {
         let runner = Arc::new(MonitorRunner(monitor.clone()));
         let agent = Arc::new(Agent::new(config.clone(), store.clone(), registry.clone(), runner, bus.clone(), ceiling));
         let (shutdown, _) = watch::channel(false);
-        Ok(Self { config, store, sqlite, monitor, agent, registry, supervisor, bus, shutdown, tasks: JoinSet::new(), batcher: Some(batcher) })
+        Ok(Self { config, store, sqlite, monitor, agent, registry, supervisor, bus, shutdown, lateness: None, tasks: JoinSet::new(), batcher: Some(batcher) })
     }
 
     /// Starts supervised services, the scheduler and the agent loop.
     pub async fn start(&mut self) -> anyhow::Result<()> {
         self.supervisor.start_all().await?;
         let scheduler = Scheduler::new(self.monitor.clone(), self.shutdown.subscribe());
+        self.lateness = Some(scheduler.stats());
         self.tasks.spawn(scheduler.run());
         self.tasks.spawn(self.agent.clone().run(self.shutdown.subscribe()));
         Ok(())
+    }
+
+    /// The scheduler's start-lateness statistics, once started.
+    pub fn lateness(&self) -> Option<Arc<LatenessStats>> {
+        self.lateness.clone()
     }
 
     pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
