@@ -1,7 +1,7 @@
 //! The incident manager: opens, updates, reopens and resolves incidents from check status
 //! changes, and links an incident to a failing upstream dependency.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use obsctl_core::Timestamp;
@@ -30,10 +30,10 @@ impl IncidentManager {
         spec: &CheckSpec,
         t: Transition,
         obs: &Observation,
-        statuses: &HashMap<String, CheckStatus>,
+        status_of: &(dyn Fn(&str) -> CheckStatus + Sync),
     ) -> anyhow::Result<()> {
         match t.to {
-            CheckStatus::Failing | CheckStatus::Flapping => self.on_failure(spec, t, obs, statuses).await,
+            CheckStatus::Failing | CheckStatus::Flapping => self.on_failure(spec, t, obs, status_of).await,
             CheckStatus::Ok => self.resolve(spec, obs).await,
             CheckStatus::Unknown => Ok(()),
         }
@@ -43,11 +43,11 @@ impl IncidentManager {
         fingerprint(&spec.service, &spec.name, spec.probe.incident_kind())
     }
 
-    async fn on_failure(&self, spec: &CheckSpec, t: Transition, obs: &Observation, statuses: &HashMap<String, CheckStatus>) -> anyhow::Result<()> {
+    async fn on_failure(&self, spec: &CheckSpec, t: Transition, obs: &Observation, status_of: &(dyn Fn(&str) -> CheckStatus + Sync)) -> anyhow::Result<()> {
         let fp = Self::fingerprint(spec);
         let now = obs.at;
         let previous = self.store.latest_incident_by_fingerprint(&fp).await?;
-        let upstream = self.failing_upstream(&spec.service, statuses).await?;
+        let upstream = self.failing_upstream(&spec.service, status_of).await?;
         let mut incident = match previous {
             Some(mut open) if open.status == IncidentStatus::Open => {
                 open.updated_at = now;
@@ -146,7 +146,7 @@ impl IncidentManager {
     }
 
     /// The open incident of the nearest failing dependency (transitively), if any.
-    async fn failing_upstream(&self, service: &str, statuses: &HashMap<String, CheckStatus>) -> anyhow::Result<Option<(String, String)>> {
+    async fn failing_upstream(&self, service: &str, status_of: &(dyn Fn(&str) -> CheckStatus + Sync)) -> anyhow::Result<Option<(String, String)>> {
         let mut queue: VecDeque<&str> = self.config.service(service).map(|s| s.depends_on.iter().map(String::as_str).collect()).unwrap_or_default();
         let mut seen = HashSet::new();
         while let Some(dep) = queue.pop_front() {
@@ -154,7 +154,7 @@ impl IncidentManager {
                 continue;
             }
             for check in self.config.checks.iter().filter(|c| c.service == dep) {
-                if matches!(statuses.get(&check.id), Some(CheckStatus::Failing | CheckStatus::Flapping))
+                if matches!(status_of(&check.id), CheckStatus::Failing | CheckStatus::Flapping)
                     && let Some(inc) = self.store.latest_incident_by_fingerprint(&Self::fingerprint(check)).await?
                     && inc.status == IncidentStatus::Open
                 {

@@ -26,7 +26,7 @@ impl ProbeContext {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .tls_info(true)
-            .pool_max_idle_per_host(4)
+            .pool_max_idle_per_host(32)
             .pool_idle_timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
             .user_agent(concat!("obsctl/", env!("CARGO_PKG_VERSION")))

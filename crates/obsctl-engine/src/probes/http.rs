@@ -27,23 +27,23 @@ pub(super) async fn probe(p: &HttpProbe, timeout: Duration, ctx: &ProbeContext) 
         .and_then(|t| t.peer_certificate())
         .and_then(cert_not_after);
 
-    let needs_body = p.body_contains.is_some() || p.json_pointer.is_some();
+    // Read the body (up to the cap) even when no expectation needs it: a fully read response
+    // returns its connection to the pool, so steady probing reuses connections instead of
+    // opening one per run.
     let mut body = Vec::new();
     let mut truncated = false;
-    if needs_body {
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    let room = p.max_body_bytes.saturating_sub(body.len());
-                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                    if chunk.len() > room {
-                        truncated = true;
-                        break;
-                    }
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = p.max_body_bytes.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if chunk.len() > room {
+                    truncated = true;
+                    break;
                 }
-                Ok(None) => break,
-                Err(e) => return ProbeOutcome::fail(format!("status {status}, body unreadable: {}", describe(&e))),
             }
+            Ok(None) => break,
+            Err(e) => return ProbeOutcome::fail(format!("status {status}, body unreadable: {}", describe(&e))),
         }
     }
     drop(resp);
