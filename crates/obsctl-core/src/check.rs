@@ -52,6 +52,8 @@ pub struct HttpProbe {
     pub cert_days_left_over: Option<u32>,
     /// The most of the body that is read; the rest is never downloaded.
     pub max_body_bytes: usize,
+    /// A PEM file of extra CA certificates to trust (a private CA), besides the system's.
+    pub ca_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -7,31 +7,51 @@ mod http;
 mod process;
 mod tcp;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use obsctl_core::Timestamp;
 use obsctl_core::check::{CheckSpec, Observation, Probe};
 
-/// What probes share: the HTTP client (its connection pool) and the command allow-list.
+/// What probes share: the HTTP client (its connection pool), and one more client per private
+/// CA file that checks name.
 #[derive(Clone)]
 pub struct ProbeContext {
     pub http: reqwest::Client,
+    with_ca: Arc<Mutex<HashMap<String, reqwest::Client>>>,
+}
+
+fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .tls_info(true)
+        .pool_max_idle_per_host(32)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .tcp_nodelay(true)
+        .user_agent(concat!("obsctl/", env!("CARGO_PKG_VERSION")))
 }
 
 impl ProbeContext {
     pub fn new() -> anyhow::Result<Self> {
         // One crypto provider for the whole process; a second install is a harmless no-op.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .tls_info(true)
-            .pool_max_idle_per_host(32)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .tcp_nodelay(true)
-            .user_agent(concat!("obsctl/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { http })
+        Ok(Self { http: client_builder().build()?, with_ca: Arc::default() })
+    }
+
+    /// The client for a check: the shared one, or one that also trusts `ca_file`.
+    pub(crate) fn client(&self, ca_file: Option<&str>) -> Result<reqwest::Client, String> {
+        let Some(path) = ca_file else { return Ok(self.http.clone()) };
+        let mut cache = self.with_ca.lock().map_err(|_| "client cache poisoned".to_string())?;
+        if let Some(c) = cache.get(path) {
+            return Ok(c.clone());
+        }
+        let pem = std::fs::read(path).map_err(|e| format!("ca_file {path}: {e}"))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("ca_file {path}: {e}"))?;
+        let client = certs.into_iter().fold(client_builder(), |b, c| b.add_root_certificate(c)).build().map_err(|e| format!("ca_file {path}: {e}"))?;
+        cache.insert(path.to_string(), client.clone());
+        Ok(client)
     }
 }
 

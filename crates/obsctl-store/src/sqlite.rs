@@ -88,6 +88,14 @@ fn poisoned<T>(_: T) -> StoreError {
     StoreError::Backend("a store lock was poisoned by an earlier panic".into())
 }
 
+/// `NotFound` when a write touched no row.
+fn touched(done: sqlx::sqlite::SqliteQueryResult, what: &str, id: &str) -> Result<()> {
+    if done.rows_affected() == 0 {
+        return Err(StoreError::NotFound(format!("{what} {id}")));
+    }
+    Ok(())
+}
+
 fn not_found(what: &str, id: &str) -> impl FnOnce(StoreError) -> StoreError {
     let msg = format!("{what} {id}");
     move |e| match e {
@@ -222,10 +230,7 @@ impl Store for SqliteStore {
         .bind(&i.id)
         .execute(&self.writer)
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("incident {}", i.id)));
-        }
-        Ok(())
+        touched(done, "incident", &i.id)
     }
 
     async fn incident(&self, id: &str) -> Result<Incident> {
@@ -313,10 +318,7 @@ impl Store for SqliteStore {
             .bind(&a.id)
             .execute(&self.writer)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("action {}", a.id)));
-        }
-        Ok(())
+        touched(done, "action", &a.id)
     }
 
     async fn transition_action(&self, id: &str, from: ActionState, to: ActionState, reason: &str, by: &str) -> Result<Action> {
@@ -434,9 +436,6 @@ impl Store for SqliteStore {
 
     async fn delete_silence(&self, id: &str) -> Result<()> {
         let done = sqlx::query("DELETE FROM silences WHERE id = ?").bind(id).execute(&self.writer).await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound(format!("silence {id}")));
-        }
-        Ok(())
+        touched(done, "silence", id)
     }
 }

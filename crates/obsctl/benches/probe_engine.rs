@@ -88,6 +88,7 @@ async fn probe_engine(exe: &str, checks: u64, interval: u64, seconds: u64) {
     println!("| probes per CPU-second | {:.0} | |", probes / (cpu1 - cpu0).max(1e-9));
     rt.stop().await;
     let _ = target.kill();
+    let _ = target.wait();
 }
 
 async fn idle_serve(exe: &str) {
@@ -112,6 +113,7 @@ async fn idle_serve(exe: &str) {
     println!("| RSS after 10 s idle (MB) | {:.1} | <= 25 |", status_kb(&pid, "VmRSS:") as f64 / 1024.0);
     println!("| start-up to first API answer (ms) | {} | <= 100 |", ready.as_millis());
     let _ = serve.kill();
+    let _ = serve.wait();
 }
 
 fn main() {

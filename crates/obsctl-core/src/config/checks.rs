@@ -14,7 +14,7 @@ const KINDS: &[&str] = &["http", "tcp", "disk", "process", "command", "memory", 
 /// Fields each kind reads besides the common ones.
 fn kind_fields(kind: &str) -> &'static [&'static str] {
     match kind {
-        "http" => &["url", "method", "headers", "expect", "max_body"],
+        "http" => &["url", "method", "headers", "expect", "max_body", "ca_file"],
         "tcp" => &["address"],
         "disk" => &["path", "max_used_percent", "min_free", "max_size"],
         "process" => &["process", "pid_file", "pid", "max_rss"],
@@ -36,6 +36,7 @@ fn present_fields(c: &RawCheck) -> Vec<(&'static str, std::ops::Range<usize>)> {
         ("headers", span(&c.headers)),
         ("expect", span(&c.expect)),
         ("max_body", span(&c.max_body)),
+        ("ca_file", span(&c.ca_file)),
         ("address", span(&c.address)),
         ("path", span(&c.path)),
         ("max_used_percent", span(&c.max_used_percent)),
@@ -198,7 +199,13 @@ fn http(x: &mut Ctx<'_, '_>, c: &RawCheck, kspan: std::ops::Range<usize>) -> Opt
         latency_under: None,
         cert_days_left_over: None,
         max_body_bytes: max_body,
+        ca_file: c.ca_file.as_ref().map(|f| f.get_ref().clone()),
     };
+    if let Some(f) = &c.ca_file
+        && !probe.url.starts_with("https://")
+    {
+        x.err(f.span(), "ca_file", "needs an https:// url");
+    }
     if let Some(e) = &c.expect {
         let e = e.get_ref();
         probe.expect_status = e.status.or(Some(200));

@@ -227,6 +227,13 @@ impl Validator<'_, '_> {
                     checks.push(spec);
                 }
             }
+            for spec in checks.iter_mut().filter(|c| &c.service == name) {
+                if let crate::check::Probe::Http(h) = &mut spec.probe
+                    && let Some(f) = &h.ca_file
+                {
+                    h.ca_file = Some(resolve(base_dir, f).display().to_string());
+                }
+            }
             services.push(ServiceConfig {
                 name: name.clone(),
                 depends_on: s.depends_on.iter().map(|d| d.get_ref().clone()).collect(),

@@ -156,6 +156,7 @@ pub(crate) struct RawCheck {
     pub headers: Option<S<BTreeMap<String, String>>>,
     pub expect: Option<S<RawExpect>>,
     pub max_body: Option<S<String>>,
+    pub ca_file: Option<S<String>>,
     // tcp
     pub address: Option<S<String>>,
     // disk

@@ -10,7 +10,11 @@ use super::{ProbeContext, ProbeOutcome};
 
 pub(super) async fn probe(p: &HttpProbe, timeout: Duration, ctx: &ProbeContext) -> ProbeOutcome {
     let method = reqwest::Method::from_bytes(p.method.as_bytes()).unwrap_or(reqwest::Method::GET);
-    let mut req = ctx.http.request(method, &p.url).timeout(timeout);
+    let client = match ctx.client(p.ca_file.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return ProbeOutcome::fail(e),
+    };
+    let mut req = client.request(method, &p.url).timeout(timeout);
     for (k, v) in &p.headers {
         req = req.header(k, v);
     }

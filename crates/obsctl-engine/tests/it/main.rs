@@ -6,3 +6,4 @@
 mod batcher;
 mod probes;
 mod servers;
+mod tls;

@@ -25,7 +25,7 @@ fn spec(probe: Probe, timeout_ms: u64) -> CheckSpec {
     }
 }
 
-fn http(url: &str) -> HttpProbe {
+pub fn http(url: &str) -> HttpProbe {
     HttpProbe {
         url: url.into(),
         method: "GET".into(),
@@ -36,10 +36,11 @@ fn http(url: &str) -> HttpProbe {
         latency_under: None,
         cert_days_left_over: None,
         max_body_bytes: 64 * 1024,
+        ca_file: None,
     }
 }
 
-async fn run(probe: Probe, timeout_ms: u64) -> (bool, String) {
+pub async fn run(probe: Probe, timeout_ms: u64) -> (bool, String) {
     let o = probes::run(&spec(probe, timeout_ms), &ProbeContext::new().unwrap()).await;
     (o.ok, o.detail)
 }
