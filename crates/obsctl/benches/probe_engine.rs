@@ -1,15 +1,19 @@
 //! Benchmark of the probe engine and of an idle `serve` (not a test: it measures and prints).
 //!
-//! `cargo bench -p obsctl --bench probe_engine -- [--checks 10000] [--interval 10] [--seconds 60]`
+//! `cargo bench -p obsctl --bench probe_engine -- [--checks 10000] [--interval 10] [--seconds 60] [--peer-probes 20000]`
 //!
 //! The HTTP target is `obsctl demo-service` in its own process, so its CPU is not counted.
 //! Reported: CPU used by obsctl (cores) over the measured window, peak RSS, start lateness
 //! percentiles from the scheduler's histogram, probes per second and per CPU-second; then the
-//! RSS and start-up time of `obsctl serve` watching this host with no config.
+//! RSS and start-up time of `obsctl serve` watching this host with no config; then, when
+//! Debian's `prometheus-blackbox-exporter` is installed, blackbox's probes per CPU-second on the
+//! same target (driven through its `/probe` endpoint; only blackbox's own CPU is counted, and
+//! it neither schedules nor stores anything, so the comparison favours it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use obsctl::runtime::Runtime;
@@ -38,6 +42,15 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()))
+}
+
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 async fn wait_for_http(url: &str) -> Duration {
     let started = Instant::now();
     let client = reqwest::Client::new();
@@ -50,22 +63,30 @@ async fn wait_for_http(url: &str) -> Duration {
     }
 }
 
-async fn probe_engine(exe: &str, checks: u64, interval: u64, seconds: u64) {
-    let dir = tempfile::tempdir().unwrap();
+/// Starts the demo service as an HTTP target; returns it and its health URL.
+async fn start_target(exe: &str, dir: &Path) -> (Child, String) {
     let port = free_port();
-    let mut target = Command::new(exe)
+    let target = Command::new(exe)
         .args(["demo-service", "--port", &port.to_string(), "--poison"])
-        .arg(dir.path().join("never"))
+        .arg(dir.join("never"))
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for_http(&format!("http://127.0.0.1:{port}/health")).await;
+    let url = format!("http://127.0.0.1:{port}/health");
+    wait_for_http(&url).await;
+    (target, url)
+}
 
-    let mut text = format!("version = 1\n[store]\nurl = \"sqlite://{}/obsctl.db\"\n[scheduler]\nmax_concurrency = 1024\n[[service]]\nname = \"bench\"\n", dir.path().display());
+/// Runs the engine over `checks` HTTP checks; returns its probes per CPU-second.
+async fn probe_engine(exe: &str, checks: u64, interval: u64, seconds: u64) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let (target, url) = start_target(exe, dir.path()).await;
+    let mut text = format!(
+        "version = 1\n[store]\nurl = \"sqlite://{}/obsctl.db\"\n[scheduler]\nmax_concurrency = 1024\n[[service]]\nname = \"bench\"\n",
+        dir.path().display()
+    );
     for i in 0..checks {
-        text.push_str(&format!(
-            "  [[service.check]]\n  name = \"c{i}\"\n  kind = \"http\"\n  url = \"http://127.0.0.1:{port}/health?c={i}\"\n  interval = \"{interval}s\"\n  timeout = \"2s\"\n"
-        ));
+        text.push_str(&format!("  [[service.check]]\n  name = \"c{i}\"\n  kind = \"http\"\n  url = \"{url}?c={i}\"\n  interval = \"{interval}s\"\n  timeout = \"2s\"\n"));
     }
     let config = load(&text, &Default::default(), &LoadOptions { file: "bench.toml", known_tools: obsctl_agent::tools::BUILTIN_TOOLS }).unwrap();
     let mut rt = Runtime::build(config, Mode::Observe).await.unwrap();
@@ -78,6 +99,7 @@ async fn probe_engine(exe: &str, checks: u64, interval: u64, seconds: u64) {
     let (cpu1, runs1, wall) = (cpu_seconds("self"), stats.runs(), t0.elapsed().as_secs_f64());
     let cores = (cpu1 - cpu0) / wall;
     let probes = (runs1 - runs0) as f64;
+    let per_cpu_second = probes / (cpu1 - cpu0).max(1e-9);
     println!("## probe engine: {checks} HTTP checks every {interval}s, measured {seconds}s after a {}s warm-up", interval + 2);
     println!("| metric | value | target |");
     println!("|---|---|---|");
@@ -85,17 +107,17 @@ async fn probe_engine(exe: &str, checks: u64, interval: u64, seconds: u64) {
     println!("| peak RSS (MB) | {:.1} | <= 100 |", status_kb("self", "VmHWM:") as f64 / 1024.0);
     println!("| start lateness p50 / p99 / max (ms) | {} / {} / {} | p99 <= 250 |", stats.quantile_ms(0.5), stats.quantile_ms(0.99), stats.quantile_ms(1.0));
     println!("| probes per second | {:.0} | {} expected |", probes / wall, checks / interval);
-    println!("| probes per CPU-second | {:.0} | |", probes / (cpu1 - cpu0).max(1e-9));
+    println!("| probes per CPU-second | {per_cpu_second:.0} | |");
     rt.stop().await;
-    let _ = target.kill();
-    let _ = target.wait();
+    stop(target);
+    per_cpu_second
 }
 
 async fn idle_serve(exe: &str) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let started = Instant::now();
-    let mut serve = Command::new(exe)
+    let serve = Command::new(exe)
         .args(["-q", "serve", "--listen", &format!("127.0.0.1:{port}")])
         .current_dir(dir.path())
         .env_remove("OBSCTL_CONFIG")
@@ -112,19 +134,68 @@ async fn idle_serve(exe: &str) {
     println!("|---|---|---|");
     println!("| RSS after 10 s idle (MB) | {:.1} | <= 25 |", status_kb(&pid, "VmRSS:") as f64 / 1024.0);
     println!("| start-up to first API answer (ms) | {} | <= 100 |", ready.as_millis());
-    let _ = serve.kill();
-    let _ = serve.wait();
+    stop(serve);
+}
+
+/// blackbox_exporter's probes per CPU-second on the same kind of target, printed beside ours.
+async fn blackbox(exe: &str, probes: u64, ours: f64) {
+    let Some(bin) = which("prometheus-blackbox-exporter") else {
+        println!("## blackbox_exporter: not installed (apt-get install prometheus-blackbox-exporter); skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (target, url) = start_target(exe, dir.path()).await;
+    let config = dir.path().join("blackbox.yml");
+    std::fs::write(&config, "modules:\n  http_2xx:\n    prober: http\n    timeout: 2s\n").unwrap();
+    let port = free_port();
+    let bb = Command::new(bin)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let probe_url = format!("http://127.0.0.1:{port}/probe?module=http_2xx&target={url}");
+    wait_for_http(&probe_url).await;
+    let client = reqwest::Client::new();
+    let pid = bb.id().to_string();
+    let (cpu0, t0) = (cpu_seconds(&pid), Instant::now());
+    let workers = 8;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (client, probe_url) = (client.clone(), probe_url.clone());
+        tasks.spawn(async move {
+            let mut ok = 0u64;
+            for _ in 0..probes / workers {
+                let body = client.get(&probe_url).send().await.unwrap().text().await.unwrap();
+                ok += u64::from(body.contains("probe_success 1"));
+            }
+            ok
+        });
+    }
+    let mut succeeded = 0;
+    while let Some(n) = tasks.join_next().await {
+        succeeded += n.unwrap();
+    }
+    let (cpu, wall) = (cpu_seconds(&pid) - cpu0, t0.elapsed().as_secs_f64());
+    let theirs = succeeded as f64 / cpu.max(1e-9);
+    println!("## side by side: blackbox_exporter on the same target");
+    println!("| metric | obsctl | blackbox_exporter |");
+    println!("|---|---|---|");
+    println!("| probes per CPU-second | {ours:.0} | {theirs:.0} |");
+    println!("| ratio (target >= 2x) | {:.1}x | |", ours / theirs.max(1e-9));
+    println!("({succeeded} of {probes} blackbox probes succeeded in {wall:.1}s using {cpu:.2} CPU-seconds)");
+    stop(bb);
+    stop(target);
 }
 
 fn main() {
     let exe = env!("CARGO_BIN_EXE_obsctl");
-    let checks = arg("--checks", 10_000);
-    let interval = arg("--interval", 10);
-    let seconds = arg("--seconds", 60);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        probe_engine(exe, checks, interval, seconds).await;
+        let ours = probe_engine(exe, arg("--checks", 10_000), arg("--interval", 10), arg("--seconds", 60)).await;
         idle_serve(exe).await;
+        blackbox(exe, arg("--peer-probes", 20_000), ours).await;
     });
 }
