@@ -46,8 +46,11 @@ pub struct ServerConfig {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StoreConfig {
-    /// `sqlite://path` (relative paths are relative to the config file's folder).
+    /// `sqlite://path` (relative paths are relative to the config file's folder) or
+    /// `postgres://user@host:port/db`, never with a password in it.
     pub url: String,
+    /// The Postgres password: from the URL (moved out of it) or `MEMORI_DB_PASSWORD`.
+    pub password: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -172,7 +175,7 @@ impl Config {
 
     /// Every secret in the config, for redaction.
     pub fn secrets(&self) -> Vec<&Secret> {
-        let mut out: Vec<&Secret> = self.server.token.iter().collect();
+        let mut out: Vec<&Secret> = self.server.token.iter().chain(self.store.password.iter()).collect();
         if let Some(n) = &self.notify.ntfy {
             out.extend(n.token.iter());
         }

@@ -25,3 +25,19 @@ impl From<serde_json::Error> for StoreError {
         StoreError::Backend(format!("stored json is invalid: {e}"))
     }
 }
+
+/// `NotFound` when a write touched no row.
+pub(crate) fn touched(rows_affected: u64, what: &str, id: &str) -> Result<(), StoreError> {
+    if rows_affected == 0 {
+        return Err(StoreError::NotFound(format!("{what} {id}")));
+    }
+    Ok(())
+}
+
+/// A single-row read, with "not found" naming what was looked for.
+pub(crate) fn found<T>(row: Result<T, sqlx::Error>, what: &str, id: &str) -> Result<T, StoreError> {
+    row.map_err(|e| match e {
+        sqlx::Error::RowNotFound => StoreError::NotFound(format!("{what} {id}")),
+        other => other.into(),
+    })
+}

@@ -5,6 +5,9 @@
 
 mod error;
 mod filters;
+mod keys;
+mod postgres;
+mod rows;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -16,6 +19,7 @@ use obsctl_core::state::CheckStatus;
 
 pub use error::StoreError;
 pub use filters::{ActionFilter, IncidentFilter};
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -67,4 +71,18 @@ pub trait Store: Send + Sync + 'static {
     /// All silences, or only those active at the given time.
     async fn silences(&self, active_at: Option<Timestamp>) -> Result<Vec<Silence>>;
     async fn delete_silence(&self, id: &str) -> Result<()>;
+
+    /// Commits what is pending and closes connections; the store is unusable afterwards.
+    async fn close(&self);
+}
+
+/// Opens the store a URL names: `sqlite://path` or `postgres://…` (`password` applies to Postgres).
+pub async fn open(url: &str, password: Option<&str>) -> Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PostgresStore::open(url, password).await?))
+    } else if url.starts_with("sqlite://") {
+        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::Backend(format!("unsupported store url {url:?}; use sqlite://path or postgres://host/db")))
+    }
 }

@@ -2,12 +2,9 @@
 //! through (batched for observations), and a small pool of readers.
 
 mod migrate;
-mod rows;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,14 +17,15 @@ use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::filters::limit_or_default;
+use crate::error::{found, touched};
+use crate::keys::CheckKeys;
+use crate::rows;
 use crate::{ActionFilter, IncidentFilter, Result, Store, StoreError};
 
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    check_keys: Mutex<HashMap<String, i64>>,
-    /// Observations written per check since its last prune.
-    unpruned: Mutex<HashMap<i64, u32>>,
+    keys: CheckKeys,
 }
 
 impl SqliteStore {
@@ -46,73 +44,18 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         migrate::migrate(&writer).await?;
         let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
-        Ok(Self { writer, reader, check_keys: Mutex::new(HashMap::new()), unpruned: Mutex::new(HashMap::new()) })
-    }
-
-    /// Flushes and closes both pools (the WAL is checkpointed on the last close).
-    pub async fn close(&self) {
-        self.reader.close().await;
-        self.writer.close().await;
+        Ok(Self { writer, reader, keys: CheckKeys::default() })
     }
 
     async fn check_key(&self, check_id: &str) -> Result<i64> {
-        if let Some(k) = self.check_keys.lock().map_err(poisoned)?.get(check_id) {
-            return Ok(*k);
+        if let Some(k) = self.keys.get(check_id)? {
+            return Ok(k);
         }
         sqlx::query("INSERT INTO checks (id) VALUES (?) ON CONFLICT(id) DO NOTHING").bind(check_id).execute(&self.writer).await?;
         let key: i64 = sqlx::query_scalar("SELECT key FROM checks WHERE id = ?").bind(check_id).fetch_one(&self.writer).await?;
-        self.check_keys.lock().map_err(poisoned)?.insert(check_id.to_string(), key);
+        self.keys.remember(check_id, key)?;
         Ok(key)
     }
-
-    /// Keys of checks that have had enough writes to be worth pruning now.
-    fn due_for_prune(&self, keys: &[i64], keep: u32) -> Result<Vec<i64>> {
-        let mut counts = self.unpruned.lock().map_err(poisoned)?;
-        let threshold = (keep / 10).max(1);
-        let mut due = Vec::new();
-        for k in keys {
-            let c = counts.entry(*k).or_default();
-            *c += 1;
-            if *c >= threshold {
-                *c = 0;
-                due.push(*k);
-            }
-        }
-        due.sort_unstable();
-        due.dedup();
-        Ok(due)
-    }
-}
-
-fn poisoned<T>(_: T) -> StoreError {
-    StoreError::Backend("a store lock was poisoned by an earlier panic".into())
-}
-
-/// `NotFound` when a write touched no row.
-fn touched(done: sqlx::sqlite::SqliteQueryResult, what: &str, id: &str) -> Result<()> {
-    if done.rows_affected() == 0 {
-        return Err(StoreError::NotFound(format!("{what} {id}")));
-    }
-    Ok(())
-}
-
-fn not_found(what: &str, id: &str) -> impl FnOnce(StoreError) -> StoreError {
-    let msg = format!("{what} {id}");
-    move |e| match e {
-        StoreError::NotFound(_) => StoreError::NotFound(msg),
-        other => other,
-    }
-}
-
-
-fn observation(r: &sqlx::sqlite::SqliteRow) -> Result<Observation> {
-    Ok(Observation {
-        check_id: r.try_get("check_id")?,
-        at: Timestamp(r.try_get("at")?),
-        ok: r.try_get::<i64, _>("ok")? != 0,
-        latency_us: r.try_get::<i64, _>("latency_us")? as u64,
-        detail: r.try_get("detail")?,
-    })
 }
 
 #[async_trait]
@@ -122,7 +65,7 @@ impl Store for SqliteStore {
         for o in batch {
             keys.push(self.check_key(&o.check_id).await?);
         }
-        let due = self.due_for_prune(&keys, keep_per_check)?;
+        let due = self.keys.due_for_prune(&keys, keep_per_check)?;
         let mut tx = self.writer.begin().await?;
         for (o, key) in batch.iter().zip(&keys) {
             sqlx::query("INSERT INTO observations (check_key, at, ok, latency_us, detail) VALUES (?, ?, ?, ?, ?)")
@@ -157,7 +100,7 @@ impl Store for SqliteStore {
         .bind(limit_or_default(limit))
         .fetch_all(&self.reader)
         .await?;
-        rows.iter().map(observation).collect()
+        rows.iter().map(rows::observation).collect()
     }
 
     async fn latest_observations(&self) -> Result<Vec<Observation>> {
@@ -167,7 +110,7 @@ impl Store for SqliteStore {
         )
         .fetch_all(&self.reader)
         .await?;
-        rows.iter().map(observation).collect()
+        rows.iter().map(rows::observation).collect()
     }
 
     async fn save_check_status(&self, check_id: &str, status: CheckStatus, at: Timestamp) -> Result<()> {
@@ -230,12 +173,12 @@ impl Store for SqliteStore {
         .bind(&i.id)
         .execute(&self.writer)
         .await?;
-        touched(done, "incident", &i.id)
+        touched(done.rows_affected(), "incident", &i.id)
     }
 
     async fn incident(&self, id: &str) -> Result<Incident> {
         let row = sqlx::query("SELECT * FROM incidents WHERE id = ?").bind(id).fetch_one(&self.reader).await;
-        rows::incident(&row.map_err(StoreError::from).map_err(not_found("incident", id))?)
+        rows::incident(&found(row, "incident", id)?)
     }
 
     async fn latest_incident_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Incident>> {
@@ -318,7 +261,7 @@ impl Store for SqliteStore {
             .bind(&a.id)
             .execute(&self.writer)
             .await?;
-        touched(done, "action", &a.id)
+        touched(done.rows_affected(), "action", &a.id)
     }
 
     async fn transition_action(&self, id: &str, from: ActionState, to: ActionState, reason: &str, by: &str) -> Result<Action> {
@@ -332,7 +275,7 @@ impl Store for SqliteStore {
             .execute(&self.writer)
             .await?;
         let row = sqlx::query("SELECT * FROM actions WHERE id = ?").bind(id).fetch_one(&self.writer).await;
-        let action = rows::action(&row.map_err(StoreError::from).map_err(not_found("action", id))?)?;
+        let action = rows::action(&found(row, "action", id)?)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!("action {id} is {}, not {}", action.state.as_str(), from.as_str())));
         }
@@ -341,7 +284,7 @@ impl Store for SqliteStore {
 
     async fn action(&self, id: &str) -> Result<Action> {
         let row = sqlx::query("SELECT * FROM actions WHERE id = ?").bind(id).fetch_one(&self.reader).await;
-        rows::action(&row.map_err(StoreError::from).map_err(not_found("action", id))?)
+        rows::action(&found(row, "action", id)?)
     }
 
     async fn list_actions(&self, f: &ActionFilter) -> Result<Vec<Action>> {
@@ -434,8 +377,14 @@ impl Store for SqliteStore {
         rows.iter().map(rows::silence).collect()
     }
 
+    async fn close(&self) {
+        // Closing both pools checkpoints the WAL on the last connection.
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
     async fn delete_silence(&self, id: &str) -> Result<()> {
         let done = sqlx::query("DELETE FROM silences WHERE id = ?").bind(id).execute(&self.writer).await?;
-        touched(done, "silence", id)
+        touched(done.rows_affected(), "silence", id)
     }
 }

@@ -14,7 +14,7 @@ use obsctl_core::state::CheckStatus;
 use obsctl_engine::batcher::ObservationBatcher;
 use obsctl_engine::scheduler::{LatenessStats, Scheduler};
 use obsctl_engine::{Monitor, ProbeContext};
-use obsctl_store::{SqliteStore, Store};
+use obsctl_store::Store;
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
 
@@ -35,7 +35,6 @@ impl CheckRunner for MonitorRunner {
 pub struct Runtime {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
-    sqlite: Arc<SqliteStore>,
     pub monitor: Arc<Monitor>,
     pub agent: Arc<Agent>,
     pub registry: Arc<ToolRegistry>,
@@ -52,8 +51,8 @@ impl Runtime {
     /// `ceiling` caps every action's mode (`--dry-run` passes `DryRun`).
     pub async fn build(config: Config, ceiling: Mode) -> anyhow::Result<Self> {
         let config = Arc::new(config);
-        let sqlite = Arc::new(SqliteStore::open(&config.store.url).await.map_err(|e| anyhow::anyhow!("store {}: {e}", config.store.url))?);
-        let store: Arc<dyn Store> = sqlite.clone();
+        let password = config.store.password.as_ref().map(|p| p.expose());
+        let store = obsctl_store::open(&config.store.url, password).await.map_err(|e| anyhow::anyhow!("store {}: {e}", config.store.url))?;
         let (bus, _) = broadcast::channel(4096);
         let (batcher, sink) = ObservationBatcher::new(store.clone(), config.scheduler.history_per_check);
         let batcher = tokio::spawn(batcher.run());
@@ -64,7 +63,7 @@ impl Runtime {
         let runner = Arc::new(MonitorRunner(monitor.clone()));
         let agent = Arc::new(Agent::new(config.clone(), store.clone(), registry.clone(), runner, bus.clone(), ceiling));
         let (shutdown, _) = watch::channel(false);
-        Ok(Self { config, store, sqlite, monitor, agent, registry, supervisor, bus, shutdown, lateness: None, tasks: JoinSet::new(), batcher: Some(batcher) })
+        Ok(Self { config, store, monitor, agent, registry, supervisor, bus, shutdown, lateness: None, tasks: JoinSet::new(), batcher: Some(batcher) })
     }
 
     /// Starts supervised services, the scheduler and the agent loop.
@@ -97,6 +96,6 @@ impl Runtime {
         if let Some(b) = self.batcher.take() {
             b.abort();
         }
-        self.sqlite.close().await;
+        self.store.close().await;
     }
 }

@@ -97,14 +97,20 @@ impl Validator<'_, '_> {
             .env_var("OBSCTL_STORE_URL")
             .or_else(|| raw.store.url.as_ref().map(|u| u.get_ref().clone()))
             .unwrap_or_else(|| "sqlite://data/obsctl.db".into());
+        let mut store_password = None;
         let store_url = match store_url.strip_prefix("sqlite://") {
             Some(path) if !Path::new(path).is_absolute() && !path.starts_with(":memory:") => {
                 format!("sqlite://{}", base_dir.join(path).display())
             }
             Some(_) => store_url,
+            None if store_url.starts_with("postgres://") || store_url.starts_with("postgresql://") => {
+                let (url, inline) = split_password(&store_url);
+                store_password = inline.or_else(|| self.env_var("MEMORI_DB_PASSWORD")).map(Secret::new);
+                url
+            }
             None => {
                 let span = raw.store.url.as_ref().map(|u| u.span());
-                self.p.at(span, "store.url", format!("{store_url:?} is not a supported store; use sqlite://path/to/obsctl.db"));
+                self.p.at(span, "store.url", "is not a supported store; use sqlite://path/to/obsctl.db or postgres://user@host/db");
                 store_url
             }
         };
@@ -138,7 +144,7 @@ impl Validator<'_, '_> {
         Config {
             source: opts.file.to_string(),
             server: ServerConfig { listen, token },
-            store: StoreConfig { url: store_url },
+            store: StoreConfig { url: store_url, password: store_password },
             agent,
             scheduler,
             notify,
@@ -346,6 +352,17 @@ fn resolve(base: &Path, path: &str) -> PathBuf {
     if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
 }
 
+/// Moves a password out of `scheme://user:password@host/…`, so the URL can be shown.
+fn split_password(url: &str) -> (String, Option<String>) {
+    let Some((scheme, rest)) = url.split_once("://") else { return (url.to_string(), None) };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return (url.to_string(), None) };
+    match rest[..at].split_once(':') {
+        Some((user, password)) => (format!("{scheme}://{user}{}", &rest[at..]), Some(password.to_string())),
+        None => (url.to_string(), None),
+    }
+}
+
 /// Words joined by single spaces: the form allow-lists compare.
 pub fn normalize_command(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -501,6 +518,20 @@ mode = "yolo"
         assert_eq!(c.server.token.as_ref().map(|t| t.expose()), Some("s3cret-token"));
         assert!(c.commands.enabled);
         assert!(!format!("{c:?}").contains("s3cret-token"));
+    }
+
+    #[test]
+    fn postgres_passwords_leave_the_url() {
+        let env = HashMap::from([("MEMORI_DB_PASSWORD".to_string(), "from-env-pw".to_string())]);
+        let opts = LoadOptions { file: "x.toml", known_tools: TOOLS };
+        let inline = load("[store]\nurl = \"postgres://obs:s3cr3t@db:5432/obsctl?sslmode=disable\"\n", &env, &opts).unwrap();
+        assert_eq!(inline.store.url, "postgres://obs@db:5432/obsctl?sslmode=disable");
+        assert_eq!(inline.store.password.as_ref().map(|p| p.expose()), Some("s3cr3t"));
+        let from_env = load("[store]\nurl = \"postgresql://obs@db/obsctl\"\n", &env, &opts).unwrap();
+        assert_eq!(from_env.store.password.as_ref().map(|p| p.expose()), Some("from-env-pw"));
+        assert!(!format!("{inline:?}").contains("s3cr3t"));
+        let bad = load("[store]\nurl = \"mysql://x\"\n", &env, &opts).unwrap_err();
+        assert!(bad.0[0].message.contains("postgres://"), "{bad}");
     }
 
     #[test]

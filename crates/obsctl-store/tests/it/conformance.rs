@@ -1,5 +1,6 @@
 //! The store conformance suite: every backend must pass every test here.
 
+use std::str::FromStr;
 use std::sync::Arc;
 
 use obsctl_core::Timestamp;
@@ -50,6 +51,20 @@ pub async fn open_sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
 }
 
 conformance_suite!(sqlite, super::open_sqlite);
+
+/// A Postgres store in a schema of its own, so tests run in parallel on one server.
+pub async fn open_postgres() -> (Arc<dyn Store>, String) {
+    let url = std::env::var("OBSCTL_TEST_POSTGRES_URL")
+        .expect("OBSCTL_TEST_POSTGRES_URL is not set: run scripts/test, which starts a test Postgres, or point it at one");
+    let schema = obsctl_store::new_id("t").replace('-', "_");
+    let admin = obsctl_store::PostgresStore::admin_execute(&url, &format!("CREATE SCHEMA {schema}")).await;
+    admin.expect("create a test schema");
+    let options = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap().options([("search_path", schema.as_str())]);
+    let store = obsctl_store::PostgresStore::connect(options).await.expect("connect to the test Postgres");
+    (Arc::new(store), schema)
+}
+
+conformance_suite!(postgres, super::open_postgres);
 
 async fn observations_are_bounded_and_newest_first(s: Arc<dyn Store>) {
     for chunk in (0..60).collect::<Vec<i64>>().chunks(7) {

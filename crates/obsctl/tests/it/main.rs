@@ -7,6 +7,7 @@ mod api;
 mod cli;
 mod gate;
 mod loops;
+mod postgres;
 mod restart;
 mod support;
 mod suppression;

@@ -95,10 +95,15 @@ pub struct Harness {
 /// The config head every test shares: store in the temp folder, fast verification. It ends
 /// inside `[agent]`, so a test may append agent keys right after it.
 pub fn head(mode: &str) -> String {
+    head_with_store(mode, "sqlite://{dir}/obsctl.db")
+}
+
+/// `head` with another store URL.
+pub fn head_with_store(mode: &str, store: &str) -> String {
     format!(
         r#"version = 1
 [store]
-url = "sqlite://{{dir}}/obsctl.db"
+url = "{store}"
 [agent.verify]
 attempts = 3
 backoff = "10ms"

@@ -1,0 +1,47 @@
+//! What every SQL backend keeps in memory for the observation path: check id → integer key,
+//! and how many observations each check has had since its history was last pruned.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::{Result, StoreError};
+
+#[derive(Default)]
+pub(crate) struct CheckKeys {
+    keys: Mutex<HashMap<String, i64>>,
+    unpruned: Mutex<HashMap<i64, u32>>,
+}
+
+fn poisoned<T>(_: T) -> StoreError {
+    StoreError::Backend("a store lock was poisoned by an earlier panic".into())
+}
+
+impl CheckKeys {
+    pub(crate) fn get(&self, check_id: &str) -> Result<Option<i64>> {
+        Ok(self.keys.lock().map_err(poisoned)?.get(check_id).copied())
+    }
+
+    pub(crate) fn remember(&self, check_id: &str, key: i64) -> Result<()> {
+        self.keys.lock().map_err(poisoned)?.insert(check_id.to_string(), key);
+        Ok(())
+    }
+
+    /// Counts one write per key; returns the keys that reached a tenth of `keep` since their
+    /// last prune (so pruning costs one DELETE per check per `keep / 10` writes).
+    pub(crate) fn due_for_prune(&self, keys: &[i64], keep: u32) -> Result<Vec<i64>> {
+        let mut counts = self.unpruned.lock().map_err(poisoned)?;
+        let threshold = (keep / 10).max(1);
+        let mut due = Vec::new();
+        for k in keys {
+            let c = counts.entry(*k).or_default();
+            *c += 1;
+            if *c >= threshold {
+                *c = 0;
+                due.push(*k);
+            }
+        }
+        due.sort_unstable();
+        due.dedup();
+        Ok(due)
+    }
+}

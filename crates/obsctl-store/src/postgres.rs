@@ -1,0 +1,399 @@
+//! The Postgres backend: the same `Store` as SQLite, for state shared across replicas.
+//! Observation batches go in as one `UNNEST` insert; migrations run under an advisory lock.
+
+mod migrate;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use obsctl_core::Timestamp;
+use obsctl_core::action::{Action, ActionState, AuditRecord};
+use obsctl_core::check::Observation;
+use obsctl_core::incident::{Incident, IncidentEvent, Silence};
+use obsctl_core::state::CheckStatus;
+use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::filters::limit_or_default;
+use crate::error::{found, touched};
+use crate::keys::CheckKeys;
+use crate::rows;
+use crate::{ActionFilter, IncidentFilter, Result, Store, StoreError};
+
+pub struct PostgresStore {
+    pool: PgPool,
+    keys: CheckKeys,
+}
+
+impl PostgresStore {
+    /// Connects to `postgres://user@host:port/db` (`password`, if given, overrides the URL's)
+    /// and applies migrations.
+    pub async fn open(url: &str, password: Option<&str>) -> Result<Self> {
+        let mut options = PgConnectOptions::from_str(url)?;
+        if let Some(p) = password {
+            options = options.password(p);
+        }
+        Self::connect(options).await
+    }
+
+    /// Connects with prepared options (e.g. a `search_path` for an isolated schema).
+    pub async fn connect(options: PgConnectOptions) -> Result<Self> {
+        let pool = PgPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(10)).connect_with(options).await?;
+        migrate::migrate(&pool).await?;
+        Ok(Self { pool, keys: CheckKeys::default() })
+    }
+
+    /// Runs one statement on a short-lived connection (test and admin setup, e.g. CREATE SCHEMA).
+    pub async fn admin_execute(url: &str, sql: &str) -> Result<()> {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(url).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(&mut conn).await?;
+        conn.close().await?;
+        Ok(())
+    }
+
+    async fn check_key(&self, check_id: &str) -> Result<i64> {
+        if let Some(k) = self.keys.get(check_id)? {
+            return Ok(k);
+        }
+        sqlx::query("INSERT INTO checks (id) VALUES ($1) ON CONFLICT (id) DO NOTHING").bind(check_id).execute(&self.pool).await?;
+        let key: i64 = sqlx::query_scalar("SELECT key FROM checks WHERE id = $1").bind(check_id).fetch_one(&self.pool).await?;
+        self.keys.remember(check_id, key)?;
+        Ok(key)
+    }
+
+    async fn fetch_action(&self, id: &str) -> Result<Action> {
+        let row = sqlx::query("SELECT * FROM actions WHERE id = $1").bind(id).fetch_one(&self.pool).await;
+        rows::action(&found(row, "action", id)?)
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn record_observations(&self, batch: &[Observation], keep_per_check: u32) -> Result<()> {
+        let mut keys = Vec::with_capacity(batch.len());
+        for o in batch {
+            keys.push(self.check_key(&o.check_id).await?);
+        }
+        let due = self.keys.due_for_prune(&keys, keep_per_check)?;
+        let at: Vec<i64> = batch.iter().map(|o| o.at.millis()).collect();
+        let ok: Vec<i64> = batch.iter().map(|o| i64::from(o.ok)).collect();
+        let latency: Vec<i64> = batch.iter().map(|o| o.latency_us as i64).collect();
+        let detail: Vec<&str> = batch.iter().map(|o| o.detail.as_str()).collect();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO observations (check_key, at, ok, latency_us, detail) \
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[])",
+        )
+        .bind(&keys)
+        .bind(&at)
+        .bind(&ok)
+        .bind(&latency)
+        .bind(&detail)
+        .execute(&mut *tx)
+        .await?;
+        for key in due {
+            sqlx::query(
+                "DELETE FROM observations WHERE check_key = $1 AND seq <= \
+                 (SELECT seq FROM observations WHERE check_key = $1 ORDER BY seq DESC LIMIT 1 OFFSET $2)",
+            )
+            .bind(key)
+            .bind(i64::from(keep_per_check))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn recent_observations(&self, check_id: &str, limit: u32) -> Result<Vec<Observation>> {
+        let rows = sqlx::query(
+            "SELECT c.id AS check_id, o.at, o.ok, o.latency_us, o.detail FROM observations o JOIN checks c ON c.key = o.check_key \
+             WHERE c.id = $1 ORDER BY o.seq DESC LIMIT $2",
+        )
+        .bind(check_id)
+        .bind(limit_or_default(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::observation).collect()
+    }
+
+    async fn latest_observations(&self) -> Result<Vec<Observation>> {
+        let rows = sqlx::query(
+            "SELECT c.id AS check_id, o.at, o.ok, o.latency_us, o.detail FROM checks c \
+             JOIN LATERAL (SELECT * FROM observations WHERE check_key = c.key ORDER BY seq DESC LIMIT 1) o ON true ORDER BY c.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::observation).collect()
+    }
+
+    async fn save_check_status(&self, check_id: &str, status: CheckStatus, at: Timestamp) -> Result<()> {
+        let key = self.check_key(check_id).await?;
+        sqlx::query("UPDATE checks SET status = $1, status_at = $2 WHERE key = $3").bind(status.as_str()).bind(at.millis()).bind(key).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn check_statuses(&self) -> Result<Vec<(String, CheckStatus, Timestamp)>> {
+        let rows = sqlx::query("SELECT id, status, status_at FROM checks ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, CheckStatus::parse(r.try_get("status")?), Timestamp(r.try_get("status_at")?))))
+            .collect()
+    }
+
+    async fn insert_incident(&self, i: &Incident) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO incidents (id, fingerprint, service, check_id, kind, status, title, detail, opened_at, updated_at, \
+             resolved_at, occurrences, reopen_count, upstream_incident, resolution) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
+        )
+        .bind(&i.id)
+        .bind(&i.fingerprint)
+        .bind(&i.service)
+        .bind(&i.check_id)
+        .bind(&i.kind)
+        .bind(i.status.as_str())
+        .bind(&i.title)
+        .bind(&i.detail)
+        .bind(i.opened_at.millis())
+        .bind(i.updated_at.millis())
+        .bind(i.resolved_at.map(Timestamp::millis))
+        .bind(i64::from(i.occurrences))
+        .bind(i64::from(i.reopen_count))
+        .bind(&i.upstream_incident)
+        .bind(&i.resolution)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_incident(&self, i: &Incident) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE incidents SET status = $1, title = $2, detail = $3, updated_at = $4, resolved_at = $5, occurrences = $6, \
+             reopen_count = $7, upstream_incident = $8, resolution = $9 WHERE id = $10",
+        )
+        .bind(i.status.as_str())
+        .bind(&i.title)
+        .bind(&i.detail)
+        .bind(i.updated_at.millis())
+        .bind(i.resolved_at.map(Timestamp::millis))
+        .bind(i64::from(i.occurrences))
+        .bind(i64::from(i.reopen_count))
+        .bind(&i.upstream_incident)
+        .bind(&i.resolution)
+        .bind(&i.id)
+        .execute(&self.pool)
+        .await?;
+        touched(done.rows_affected(), "incident", &i.id)
+    }
+
+    async fn incident(&self, id: &str) -> Result<Incident> {
+        let row = sqlx::query("SELECT * FROM incidents WHERE id = $1").bind(id).fetch_one(&self.pool).await;
+        rows::incident(&found(row, "incident", id)?)
+    }
+
+    async fn latest_incident_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Incident>> {
+        let row = sqlx::query("SELECT * FROM incidents WHERE fingerprint = $1 ORDER BY opened_at DESC, seq DESC LIMIT 1")
+            .bind(fingerprint)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(rows::incident).transpose()
+    }
+
+    async fn list_incidents(&self, f: &IncidentFilter) -> Result<Vec<Incident>> {
+        let rows = sqlx::query(
+            "SELECT * FROM incidents WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR service = $2) \
+             AND ($3::text IS NULL OR kind = $3) ORDER BY updated_at DESC, seq DESC LIMIT $4",
+        )
+        .bind(f.status.map(|s| s.as_str()))
+        .bind(&f.service)
+        .bind(&f.kind)
+        .bind(limit_or_default(f.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::incident).collect()
+    }
+
+    async fn add_event(&self, incident_id: &str, kind: &str, message: &str, data: serde_json::Value) -> Result<IncidentEvent> {
+        let at = Timestamp::now();
+        let id: i64 = sqlx::query_scalar("INSERT INTO incident_events (incident_id, at, kind, message, data) VALUES ($1, $2, $3, $4, $5) RETURNING id")
+            .bind(incident_id)
+            .bind(at.millis())
+            .bind(kind)
+            .bind(message)
+            .bind(data.to_string())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(IncidentEvent { id, incident_id: incident_id.into(), at, kind: kind.into(), message: message.into(), data })
+    }
+
+    async fn events(&self, incident_id: &str) -> Result<Vec<IncidentEvent>> {
+        let rows = sqlx::query("SELECT * FROM incident_events WHERE incident_id = $1 ORDER BY id").bind(incident_id).fetch_all(&self.pool).await?;
+        rows.iter().map(rows::event).collect()
+    }
+
+    async fn insert_action(&self, a: &Action) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO actions (id, idempotency_key, incident_id, service, fingerprint, plan_id, planner, runbook, step, tool, \
+             args, mode, state, reason, result, outcome, created_at, updated_at, decided_by) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
+        )
+        .bind(&a.id)
+        .bind(&a.idempotency_key)
+        .bind(&a.incident_id)
+        .bind(&a.service)
+        .bind(&a.fingerprint)
+        .bind(&a.plan_id)
+        .bind(&a.planner)
+        .bind(&a.runbook)
+        .bind(i64::from(a.step))
+        .bind(&a.tool)
+        .bind(a.args.to_string())
+        .bind(a.mode.as_str())
+        .bind(a.state.as_str())
+        .bind(&a.reason)
+        .bind(a.result.as_ref().map(|r| r.to_string()))
+        .bind(a.outcome.map(|o| o.as_str()))
+        .bind(a.created_at.millis())
+        .bind(a.updated_at.millis())
+        .bind(&a.decided_by)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_action(&self, a: &Action) -> Result<()> {
+        let done = sqlx::query("UPDATE actions SET state = $1, reason = $2, result = $3, outcome = $4, updated_at = $5, decided_by = $6 WHERE id = $7")
+            .bind(a.state.as_str())
+            .bind(&a.reason)
+            .bind(a.result.as_ref().map(|r| r.to_string()))
+            .bind(a.outcome.map(|o| o.as_str()))
+            .bind(a.updated_at.millis())
+            .bind(&a.decided_by)
+            .bind(&a.id)
+            .execute(&self.pool)
+            .await?;
+        touched(done.rows_affected(), "action", &a.id)
+    }
+
+    async fn transition_action(&self, id: &str, from: ActionState, to: ActionState, reason: &str, by: &str) -> Result<Action> {
+        let done = sqlx::query("UPDATE actions SET state = $1, reason = $2, decided_by = $3, updated_at = $4 WHERE id = $5 AND state = $6")
+            .bind(to.as_str())
+            .bind(reason)
+            .bind(by)
+            .bind(Timestamp::now().millis())
+            .bind(id)
+            .bind(from.as_str())
+            .execute(&self.pool)
+            .await?;
+        let action = self.fetch_action(id).await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("action {id} is {}, not {}", action.state.as_str(), from.as_str())));
+        }
+        Ok(action)
+    }
+
+    async fn action(&self, id: &str) -> Result<Action> {
+        self.fetch_action(id).await
+    }
+
+    async fn list_actions(&self, f: &ActionFilter) -> Result<Vec<Action>> {
+        let states = (!f.states.is_empty()).then(|| format!(",{},", f.states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")));
+        let rows = sqlx::query(
+            "SELECT * FROM actions WHERE ($1::text IS NULL OR position(',' || state || ',' in $1) > 0) \
+             AND ($2::text IS NULL OR incident_id = $2) ORDER BY created_at DESC, seq DESC LIMIT $3",
+        )
+        .bind(states)
+        .bind(&f.incident_id)
+        .bind(limit_or_default(f.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(rows::action).collect()
+    }
+
+    async fn count_executed_since(&self, service: Option<&str>, since: Timestamp) -> Result<u32> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM actions WHERE state IN ('running', 'succeeded', 'failed') AND planner != 'escalation' \
+             AND created_at >= $1 AND ($2::text IS NULL OR service = $2)",
+        )
+        .bind(since.millis())
+        .bind(service)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u32)
+    }
+
+    async fn last_runbook_run(&self, runbook: &str, service: &str) -> Result<Option<Timestamp>> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(created_at) FROM actions WHERE runbook = $1 AND service = $2 AND state IN ('running', 'succeeded', 'failed')",
+        )
+        .bind(runbook)
+        .bind(service)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(at.map(Timestamp))
+    }
+
+    async fn consecutive_failed_fixes(&self, fingerprint: &str) -> Result<u32> {
+        let outcomes: Vec<(String, String)> = sqlx::query_as(
+            "SELECT plan_id, MIN(outcome) FROM actions WHERE fingerprint = $1 AND outcome IS NOT NULL \
+             GROUP BY plan_id ORDER BY MAX(updated_at) DESC, MAX(seq) DESC LIMIT 100",
+        )
+        .bind(fingerprint)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(outcomes.iter().take_while(|(_, o)| o != "fixed").count() as u32)
+    }
+
+    async fn append_audit(&self, r: &AuditRecord) -> Result<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO audit (at, actor, action, subject, decision, reason, data) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(r.at.millis())
+        .bind(&r.actor)
+        .bind(&r.action)
+        .bind(&r.subject)
+        .bind(&r.decision)
+        .bind(&r.reason)
+        .bind(r.data.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>> {
+        let rows = sqlx::query("SELECT * FROM audit ORDER BY id DESC LIMIT $1").bind(limit_or_default(limit)).fetch_all(&self.pool).await?;
+        rows.iter().map(rows::audit).collect()
+    }
+
+    async fn insert_silence(&self, s: &Silence) -> Result<()> {
+        sqlx::query("INSERT INTO silences (id, service, kind, starts_at, ends_at, reason, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&s.id)
+            .bind(&s.service)
+            .bind(&s.kind)
+            .bind(s.starts_at.millis())
+            .bind(s.ends_at.millis())
+            .bind(&s.reason)
+            .bind(&s.created_by)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn silences(&self, active_at: Option<Timestamp>) -> Result<Vec<Silence>> {
+        let rows = sqlx::query("SELECT * FROM silences WHERE ($1::bigint IS NULL OR (starts_at <= $1 AND ends_at > $1)) ORDER BY starts_at")
+            .bind(active_at.map(Timestamp::millis))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::silence).collect()
+    }
+
+    async fn delete_silence(&self, id: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM silences WHERE id = $1").bind(id).execute(&self.pool).await?;
+        touched(done.rows_affected(), "silence", id)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,33 @@
+//! Applies the embedded Postgres migrations in order, each once, under an advisory lock so
+//! replicas starting together do not race.
+
+use sqlx::PgPool;
+
+use crate::Result;
+
+/// (version, SQL). Append only: never edit an entry that has shipped.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+
+/// An arbitrary constant naming obsctl's migration lock.
+const LOCK_KEY: i64 = 0x6f62_7363_746c;
+
+pub(crate) async fn migrate(pool: &PgPool) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(LOCK_KEY).execute(&mut *tx).await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)").execute(&mut *tx).await?;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations").fetch_all(&mut *tx).await?;
+    for (version, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(version)
+            .bind(obsctl_core::Timestamp::now().millis())
+            .execute(&mut *tx)
+            .await?;
+        tracing::info!(version, "applied store migration");
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! Row → domain type mapping, shared by every SQL backend through `DbRow`.
+
+use obsctl_core::Timestamp;
+use obsctl_core::action::{Action, ActionState, AuditRecord, Outcome};
+use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus, Silence};
+use obsctl_core::policy::Mode;
+use sqlx::Row;
+
+use crate::{Result, StoreError};
+
+/// The column reads the mappers need; every backend's row type provides them.
+pub(crate) trait DbRow {
+    fn text(&self, col: &str) -> Result<String>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>>;
+    fn int(&self, col: &str) -> Result<i64>;
+    fn opt_int(&self, col: &str) -> Result<Option<i64>>;
+}
+
+macro_rules! db_row {
+    ($row:ty) => {
+        impl DbRow for $row {
+            fn text(&self, col: &str) -> Result<String> {
+                Ok(self.try_get(col)?)
+            }
+            fn opt_text(&self, col: &str) -> Result<Option<String>> {
+                Ok(self.try_get(col)?)
+            }
+            fn int(&self, col: &str) -> Result<i64> {
+                Ok(self.try_get(col)?)
+            }
+            fn opt_int(&self, col: &str) -> Result<Option<i64>> {
+                Ok(self.try_get(col)?)
+            }
+        }
+    };
+}
+db_row!(sqlx::sqlite::SqliteRow);
+db_row!(sqlx::postgres::PgRow);
+
+fn json(text: Option<String>) -> Result<Option<serde_json::Value>> {
+    Ok(match text {
+        Some(t) => Some(serde_json::from_str(&t)?),
+        None => None,
+    })
+}
+
+fn bad(what: &str, value: &str) -> StoreError {
+    StoreError::Backend(format!("stored {what} {value:?} is not recognised"))
+}
+
+pub(crate) fn observation(r: &impl DbRow) -> Result<obsctl_core::check::Observation> {
+    Ok(obsctl_core::check::Observation {
+        check_id: r.text("check_id")?,
+        at: Timestamp(r.int("at")?),
+        ok: r.int("ok")? != 0,
+        latency_us: r.int("latency_us")? as u64,
+        detail: r.text("detail")?,
+    })
+}
+
+pub(crate) fn incident(r: &impl DbRow) -> Result<Incident> {
+    let status: String = r.text("status")?;
+    Ok(Incident {
+        id: r.text("id")?,
+        fingerprint: r.text("fingerprint")?,
+        service: r.text("service")?,
+        check_id: r.text("check_id")?,
+        kind: r.text("kind")?,
+        status: IncidentStatus::parse(&status).ok_or_else(|| bad("incident status", &status))?,
+        title: r.text("title")?,
+        detail: r.text("detail")?,
+        opened_at: Timestamp(r.int("opened_at")?),
+        updated_at: Timestamp(r.int("updated_at")?),
+        resolved_at: r.opt_int("resolved_at")?.map(Timestamp),
+        occurrences: r.int("occurrences")? as u32,
+        reopen_count: r.int("reopen_count")? as u32,
+        upstream_incident: r.opt_text("upstream_incident")?,
+        resolution: r.opt_text("resolution")?,
+    })
+}
+
+pub(crate) fn event(r: &impl DbRow) -> Result<IncidentEvent> {
+    Ok(IncidentEvent {
+        id: r.int("id")?,
+        incident_id: r.text("incident_id")?,
+        at: Timestamp(r.int("at")?),
+        kind: r.text("kind")?,
+        message: r.text("message")?,
+        data: json(r.opt_text("data")?)?.unwrap_or_default(),
+    })
+}
+
+pub(crate) fn action(r: &impl DbRow) -> Result<Action> {
+    let state: String = r.text("state")?;
+    let mode: String = r.text("mode")?;
+    let outcome: Option<String> = r.opt_text("outcome")?;
+    Ok(Action {
+        id: r.text("id")?,
+        idempotency_key: r.text("idempotency_key")?,
+        incident_id: r.text("incident_id")?,
+        service: r.text("service")?,
+        fingerprint: r.text("fingerprint")?,
+        plan_id: r.text("plan_id")?,
+        planner: r.text("planner")?,
+        runbook: r.opt_text("runbook")?,
+        step: r.int("step")? as u32,
+        tool: r.text("tool")?,
+        args: json(r.opt_text("args")?)?.unwrap_or_default(),
+        mode: Mode::parse(&mode).ok_or_else(|| bad("mode", &mode))?,
+        state: ActionState::parse(&state).ok_or_else(|| bad("action state", &state))?,
+        reason: r.text("reason")?,
+        result: json(r.opt_text("result")?)?,
+        outcome: match outcome {
+            Some(o) => Some(Outcome::parse(&o).ok_or_else(|| bad("outcome", &o))?),
+            None => None,
+        },
+        created_at: Timestamp(r.int("created_at")?),
+        updated_at: Timestamp(r.int("updated_at")?),
+        decided_by: r.opt_text("decided_by")?,
+    })
+}
+
+pub(crate) fn audit(r: &impl DbRow) -> Result<AuditRecord> {
+    Ok(AuditRecord {
+        id: r.int("id")?,
+        at: Timestamp(r.int("at")?),
+        actor: r.text("actor")?,
+        action: r.text("action")?,
+        subject: r.text("subject")?,
+        decision: r.text("decision")?,
+        reason: r.text("reason")?,
+        data: json(r.opt_text("data")?)?.unwrap_or_default(),
+    })
+}
+
+pub(crate) fn silence(r: &impl DbRow) -> Result<Silence> {
+    Ok(Silence {
+        id: r.text("id")?,
+        service: r.opt_text("service")?,
+        kind: r.opt_text("kind")?,
+        starts_at: Timestamp(r.int("starts_at")?),
+        ends_at: Timestamp(r.int("ends_at")?),
+        reason: r.text("reason")?,
+        created_by: r.text("created_by")?,
+    })
+}

@@ -1,0 +1,38 @@
+//! The whole loop with its state in Postgres (a fresh database per test).
+
+use obsctl_core::action::{ActionState, Outcome};
+use obsctl_core::incident::IncidentStatus;
+use obsctl_store::ActionFilter;
+
+use crate::support::{API_WITH_FIX, Target, harness, head_with_store};
+
+/// A new, empty database on the test server; returns its URL.
+async fn fresh_database() -> String {
+    let url = std::env::var("OBSCTL_TEST_POSTGRES_URL")
+        .expect("OBSCTL_TEST_POSTGRES_URL is not set: run scripts/test, which starts a test Postgres, or point it at one");
+    let name = obsctl_store::new_id("t").replace('-', "_");
+    obsctl_store::PostgresStore::admin_execute(&url, &format!("CREATE DATABASE {name}")).await.expect("create a test database");
+    let (base, _) = url.rsplit_once('/').expect("the URL names a database");
+    format!("{base}/{name}")
+}
+
+#[tokio::test]
+async fn the_loop_closes_with_state_in_postgres() {
+    let url = fresh_database().await;
+    let target = Target::start(false).await;
+    let h = harness(&format!("{}{API_WITH_FIX}", head_with_store("auto", &url)), &target.url, &[]).await;
+    assert!(h.rt.config.store.url.starts_with("postgres://"));
+    assert!(!h.run("api/health").await);
+    let incident = h.incident().await;
+    let report = h.rt.agent.handle_incident(&incident.id).await.unwrap();
+    assert_eq!(report.outcome, Some(Outcome::Fixed));
+    assert_eq!(h.rt.store.incident(&incident.id).await.unwrap().status, IncidentStatus::Resolved);
+    h.rt.monitor.flush().await;
+    // The failing run and the one verification run that saw it recover.
+    assert_eq!(h.rt.store.recent_observations("api/health", 10).await.unwrap().len(), 2);
+
+    // A second process (another runtime on the same database) sees the same journal.
+    let other = harness(&format!("{}{API_WITH_FIX}", head_with_store("auto", &url)), &target.url, &[]).await;
+    let actions = other.rt.store.list_actions(&ActionFilter::default()).await.unwrap();
+    assert_eq!((actions.len(), actions[0].state, actions[0].outcome), (1, ActionState::Succeeded, Some(Outcome::Fixed)));
+}
