@@ -109,7 +109,11 @@ impl Agent {
     /// One pass over every open incident and every approved action.
     pub async fn sweep(&self) {
         self.run_approved_logged().await;
-        match self.store.list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), limit: 1000, ..Default::default() }).await {
+        match self
+            .store
+            .list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), limit: 1000, ..Default::default() })
+            .await
+        {
             Ok(open) => {
                 for i in open {
                     self.handle_logged(&i.id).await;
@@ -121,7 +125,10 @@ impl Agent {
 
     /// Actions of this incident the agent made (escalation notices excluded), newest first.
     async fn plan_actions(&self, incident_id: &str) -> anyhow::Result<Vec<Action>> {
-        let all = self.store.list_actions(&ActionFilter { incident_id: Some(incident_id.into()), limit: 200, ..Default::default() }).await?;
+        let all = self
+            .store
+            .list_actions(&ActionFilter { incident_id: Some(incident_id.into()), limit: 200, ..Default::default() })
+            .await?;
         Ok(all.into_iter().filter(|a| a.planner != escalate::PLANNER).collect())
     }
 
@@ -135,7 +142,9 @@ impl Agent {
             return Ok(Some("an action is waiting or running".into()));
         }
         let episode = episode_key(incident);
-        let Some(latest) = actions.first().filter(|a| a.idempotency_key.starts_with(&episode)) else { return Ok(None) };
+        let Some(latest) = actions.first().filter(|a| a.idempotency_key.starts_with(&episode)) else {
+            return Ok(None);
+        };
         let code = latest.result.as_ref().and_then(|r| r["gate"].as_str()).unwrap_or("");
         let runbook = latest.runbook.as_ref().and_then(|r| self.config.runbooks.iter().find(|x| &x.name == r));
         let handled = || Ok(Some(format!("already handled this opening ({})", latest.state.as_str())));
@@ -155,7 +164,8 @@ impl Agent {
         }
         let cooldown = runbook.map(|r| r.cooldown).unwrap_or(self.config.agent.default_cooldown);
         let since = Timestamp::now().since(latest.updated_at);
-        Ok((since < cooldown).then(|| format!("last attempt {}s ago; cooldown {}s", since.as_secs(), cooldown.as_secs())))
+        Ok((since < cooldown)
+            .then(|| format!("last attempt {}s ago; cooldown {}s", since.as_secs(), cooldown.as_secs())))
     }
 
     fn labels(&self, incident: &Incident) -> BTreeMap<String, String> {
@@ -168,7 +178,13 @@ impl Agent {
 
     /// Decides and acts on one incident once: the core of `periodic-check` and the loop.
     pub async fn handle_incident(&self, incident_id: &str) -> anyhow::Result<PlanReport> {
-        let mut report = PlanReport { incident_id: incident_id.into(), plan: None, actions: Vec::new(), outcome: None, skipped: None };
+        let mut report = PlanReport {
+            incident_id: incident_id.into(),
+            plan: None,
+            actions: Vec::new(),
+            outcome: None,
+            skipped: None,
+        };
         if !self.busy.lock().await.insert(incident_id.to_string()) {
             report.skipped = Some("already being handled".into());
             return Ok(report);
@@ -199,13 +215,29 @@ impl Agent {
         let plan_id = new_id("plan");
         let steps: Vec<String> = plan.steps.iter().map(|s| s.tool.clone()).collect();
         self.store
-            .add_event(&incident.id, "plan", &format!("{} (confidence {:.2}): {}", plan.provenance, plan.confidence, steps.join(" → ")), json!({"plan_id": plan_id, "plan": plan}))
+            .add_event(
+                &incident.id,
+                "plan",
+                &format!("{} (confidence {:.2}): {}", plan.provenance, plan.confidence, steps.join(" → ")),
+                json!({"plan_id": plan_id, "plan": plan}),
+            )
             .await?;
         for (i, step) in plan.steps.iter().enumerate() {
             let (decision, mode) = self.gate.decide(&incident, &plan, step, self.ceiling, &facts).await?;
             let data = gate_data(&decision, mode, step);
-            self.gate.audit("agent", "gate", &incident.id, &format!("{:?}", decision.verdict).to_lowercase(), &decision.reason, data.clone()).await;
-            self.store.add_event(&incident.id, "gate", &format!("{}: {}", step.tool, decision.reason), data.clone()).await?;
+            self.gate
+                .audit(
+                    "agent",
+                    "gate",
+                    &incident.id,
+                    &format!("{:?}", decision.verdict).to_lowercase(),
+                    &decision.reason,
+                    data.clone(),
+                )
+                .await;
+            self.store
+                .add_event(&incident.id, "gate", &format!("{}: {}", step.tool, decision.reason), data.clone())
+                .await?;
             let state = match decision.verdict {
                 Verdict::Execute => ActionState::Approved,
                 Verdict::DryRun => ActionState::DryRun,
@@ -234,7 +266,15 @@ impl Agent {
                 Verdict::AwaitApproval => {
                     report.actions.push(action);
                     for j in i + 1..plan.steps.len() {
-                        let queued = self.new_action(&incident, &plan, &plan_id, j, mode, ActionState::PendingApproval, &decision.reason);
+                        let queued = self.new_action(
+                            &incident,
+                            &plan,
+                            &plan_id,
+                            j,
+                            mode,
+                            ActionState::PendingApproval,
+                            &decision.reason,
+                        );
                         self.store.insert_action(&queued).await?;
                         report.actions.push(queued);
                     }
@@ -257,7 +297,16 @@ impl Agent {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn new_action(&self, incident: &Incident, plan: &Plan, plan_id: &str, step: usize, mode: Mode, state: ActionState, reason: &str) -> Action {
+    fn new_action(
+        &self,
+        incident: &Incident,
+        plan: &Plan,
+        plan_id: &str,
+        step: usize,
+        mode: Mode,
+        state: ActionState,
+        reason: &str,
+    ) -> Action {
         let now = Timestamp::now();
         Action {
             id: new_id("act"),
@@ -285,14 +334,19 @@ impl Agent {
     async fn note_no_plan(&self, incident: &Incident) -> anyhow::Result<()> {
         let events = self.store.events(&incident.id).await?;
         if !events.iter().any(|e| e.kind == "no_plan" && e.at >= incident.updated_at.minus(Duration::from_secs(3600))) {
-            self.store.add_event(&incident.id, "no_plan", "no runbook matches this incident; a person must look", json!({})).await?;
+            self.store
+                .add_event(&incident.id, "no_plan", "no runbook matches this incident; a person must look", json!({}))
+                .await?;
         }
         Ok(())
     }
 
     /// Executes approved actions plan by plan, in step order (after approval, or found at start-up).
     pub async fn run_approved(&self) -> anyhow::Result<()> {
-        let approved = self.store.list_actions(&ActionFilter { states: vec![ActionState::Approved], limit: 1000, ..Default::default() }).await?;
+        let approved = self
+            .store
+            .list_actions(&ActionFilter { states: vec![ActionState::Approved], limit: 1000, ..Default::default() })
+            .await?;
         let mut plans: BTreeMap<String, Vec<Action>> = BTreeMap::new();
         for a in approved.into_iter().filter(|a| a.planner != escalate::PLANNER) {
             plans.entry(a.plan_id.clone()).or_default().push(a);
@@ -342,25 +396,37 @@ impl Agent {
         } else {
             verify(self.runner.as_ref(), &incident.check_id, &self.config.agent.verify).await
         };
+        let tools: Vec<&str> = executed.iter().map(|a| a.tool.as_str()).collect();
+        let message = match outcome {
+            Outcome::Fixed => format!("verified fixed after {attempts} check run(s) by {}", tools.join(", ")),
+            Outcome::Partial => {
+                format!("partially fixed: the check passed at times but did not recover within {attempts} runs")
+            }
+            Outcome::NotFixed if any_failed => "not fixed: a step failed".to_string(),
+            Outcome::NotFixed => format!("not fixed: the check still fails after {attempts} runs"),
+        };
+        self.store
+            .add_event(&incident.id, "outcome", &message, json!({"outcome": outcome, "attempts": attempts}))
+            .await?;
+        tracing::info!(incident = %incident.id, outcome = outcome.as_str(), "fix verified");
+        let mut current = self.store.incident(&incident.id).await?;
+        if outcome == Outcome::Fixed && current.status == IncidentStatus::Resolved {
+            current.resolution = Some(format!(
+                "fixed by {}: {}",
+                executed[0].runbook.as_deref().unwrap_or(executed[0].planner.as_str()),
+                tools.join(", ")
+            ));
+            self.store.update_incident(&current).await?;
+        }
+        // The actions' outcome is what observers (the ledger, the demo, the breaker) key on,
+        // so it is written after the timeline and the resolution it summarises.
         for a in &executed {
             let mut a = (*a).clone();
             a.outcome = Some(outcome);
             a.updated_at = Timestamp::now();
             self.store.update_action(&a).await?;
         }
-        let tools: Vec<&str> = executed.iter().map(|a| a.tool.as_str()).collect();
-        let message = match outcome {
-            Outcome::Fixed => format!("verified fixed after {attempts} check run(s) by {}", tools.join(", ")),
-            Outcome::Partial => format!("partially fixed: the check passed at times but did not recover within {attempts} runs"),
-            Outcome::NotFixed if any_failed => "not fixed: a step failed".to_string(),
-            Outcome::NotFixed => format!("not fixed: the check still fails after {attempts} runs"),
-        };
-        self.store.add_event(&incident.id, "outcome", &message, json!({"outcome": outcome, "attempts": attempts})).await?;
-        tracing::info!(incident = %incident.id, outcome = outcome.as_str(), "fix verified");
-        let mut current = self.store.incident(&incident.id).await?;
         if outcome == Outcome::Fixed && current.status == IncidentStatus::Resolved {
-            current.resolution = Some(format!("fixed by {}: {}", executed[0].runbook.as_deref().unwrap_or(executed[0].planner.as_str()), tools.join(", ")));
-            self.store.update_incident(&current).await?;
             let _ = self.bus.send(Event::IncidentResolved { incident_id: current.id.clone() });
         }
         if outcome != Outcome::Fixed {
@@ -371,16 +437,22 @@ impl Agent {
 
     /// Resumes after a restart: an action found `running` is verified, never re-run.
     pub async fn recover(&self) -> anyhow::Result<()> {
-        let running = self.store.list_actions(&ActionFilter { states: vec![ActionState::Running], limit: 1000, ..Default::default() }).await?;
+        let running = self
+            .store
+            .list_actions(&ActionFilter { states: vec![ActionState::Running], limit: 1000, ..Default::default() })
+            .await?;
         for mut a in running {
             let incident = self.store.incident(&a.incident_id).await?;
             let (outcome, attempts) = verify(self.runner.as_ref(), &incident.check_id, &self.config.agent.verify).await;
             a.state = if outcome == Outcome::Fixed { ActionState::Succeeded } else { ActionState::Failed };
             a.outcome = Some(outcome);
-            a.result = Some(json!({"recovered": "found running at start-up; not re-run", "verified": outcome, "attempts": attempts}));
+            a.result = Some(
+                json!({"recovered": "found running at start-up; not re-run", "verified": outcome, "attempts": attempts}),
+            );
             a.updated_at = Timestamp::now();
             self.store.update_action(&a).await?;
-            let message = format!("{} was interrupted by a restart; not re-run; verification: {}", a.tool, outcome.as_str());
+            let message =
+                format!("{} was interrupted by a restart; not re-run; verification: {}", a.tool, outcome.as_str());
             self.store.add_event(&a.incident_id, "outcome", &message, json!({"action_id": a.id})).await?;
             self.gate.audit("agent", "recover", &a.id, outcome.as_str(), &message, json!({})).await;
             tracing::warn!(action = %a.id, outcome = outcome.as_str(), "recovered interrupted action");

@@ -22,7 +22,12 @@ pub struct Executor {
 }
 
 impl Executor {
-    pub fn new(store: Arc<dyn Store>, registry: Arc<ToolRegistry>, bus: broadcast::Sender<Event>, secrets: Vec<obsctl_core::Secret>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        registry: Arc<ToolRegistry>,
+        bus: broadcast::Sender<Event>,
+        secrets: Vec<obsctl_core::Secret>,
+    ) -> Self {
         Self { store, registry, bus, secrets }
     }
 
@@ -43,14 +48,26 @@ impl Executor {
 
     /// Runs a journaled, approved action. Refuses anything not in `approved`.
     pub async fn execute(&self, mut action: Action) -> anyhow::Result<Action> {
-        anyhow::ensure!(action.state == ActionState::Approved, "action {} is {}, not approved", action.id, action.state.as_str());
+        anyhow::ensure!(
+            action.state == ActionState::Approved,
+            "action {} is {}, not approved",
+            action.id,
+            action.state.as_str()
+        );
         let Some(tool) = self.registry.get(&action.tool).cloned() else {
             let error = json!({"error": format!("tool {} is not registered", action.tool)});
             self.save(&mut action, ActionState::Failed, Some(error)).await?;
             return Ok(action);
         };
         self.save(&mut action, ActionState::Running, None).await?;
-        self.store.add_event(&action.incident_id, "action", &format!("running {} {}", action.tool, action.args), json!({"action_id": action.id})).await?;
+        self.store
+            .add_event(
+                &action.incident_id,
+                "action",
+                &format!("running {} {}", action.tool, action.args),
+                json!({"action_id": action.id}),
+            )
+            .await?;
         tracing::info!(action = %action.id, tool = %action.tool, "executing action");
         let result = tool.call(&action.args).await;
         let (state, value, message) = match result {
@@ -59,7 +76,14 @@ impl Executor {
         };
         self.save(&mut action, state, Some(value)).await?;
         let message = redact(&message, &self.secrets.iter().collect::<Vec<_>>());
-        self.store.add_event(&action.incident_id, "action", &message, json!({"action_id": action.id, "state": state.as_str()})).await?;
+        self.store
+            .add_event(
+                &action.incident_id,
+                "action",
+                &message,
+                json!({"action_id": action.id, "state": state.as_str()}),
+            )
+            .await?;
         Ok(action)
     }
 
@@ -69,9 +93,13 @@ impl Executor {
             Some(tool) => match tool.dry_run(&action.args).await {
                 Some(Ok(v)) => json!({"dry_run": v}),
                 Some(Err(e)) => json!({"dry_run_error": e.to_string()}),
-                None => json!({"dry_run": format!("{} has no dry-run; it would be called with {}", action.tool, action.args)}),
+                None => {
+                    json!({"dry_run": format!("{} has no dry-run; it would be called with {}", action.tool, action.args)})
+                }
             },
-            None => json!({"dry_run_error": ToolError::Refused(format!("tool {} is not registered", action.tool)).to_string()}),
+            None => {
+                json!({"dry_run_error": ToolError::Refused(format!("tool {} is not registered", action.tool)).to_string()})
+            }
         };
         self.save(&mut action, ActionState::DryRun, Some(result)).await?;
         Ok(action)

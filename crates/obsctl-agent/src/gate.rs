@@ -32,7 +32,9 @@ impl Gate {
     /// window, a failing upstream dependency, or a flapping check.
     pub async fn suppression(&self, incident: &Incident, check_status: CheckStatus) -> anyhow::Result<Option<String>> {
         let now = Timestamp::now();
-        if let Some(s) = self.store.silences(Some(now)).await?.into_iter().find(|s| s.matches(&incident.service, &incident.kind)) {
+        if let Some(s) =
+            self.store.silences(Some(now)).await?.into_iter().find(|s| s.matches(&incident.service, &incident.kind))
+        {
             return Ok(Some(format!("silenced until {} by {} ({})", s.ends_at, s.created_by, s.reason)));
         }
         if let Some(up) = &incident.upstream_incident
@@ -56,17 +58,33 @@ impl Gate {
 
     /// Facts that hold for a whole plan, gathered once before its first step (so a plan's
     /// own earlier steps never count against its cooldown).
-    pub async fn plan_facts(&self, incident: &Incident, plan: &Plan, suppressed: Option<String>) -> anyhow::Result<PlanFacts> {
+    pub async fn plan_facts(
+        &self,
+        incident: &Incident,
+        plan: &Plan,
+        suppressed: Option<String>,
+    ) -> anyhow::Result<PlanFacts> {
         let now = Timestamp::now();
         let cooldown_left = match &plan.runbook {
-            Some(r) => self.store.last_runbook_run(r, &incident.service).await?.map(|last| plan.cooldown.saturating_sub(now.since(last))),
+            Some(r) => self
+                .store
+                .last_runbook_run(r, &incident.service)
+                .await?
+                .map(|last| plan.cooldown.saturating_sub(now.since(last))),
             None => None,
         };
         Ok(PlanFacts { suppressed, cooldown_left })
     }
 
     /// Decides one step of a plan. `ceiling` caps the mode (e.g. `--dry-run`).
-    pub async fn decide(&self, incident: &Incident, plan: &Plan, step: &Step, ceiling: Mode, facts: &PlanFacts) -> anyhow::Result<(Decision, Mode)> {
+    pub async fn decide(
+        &self,
+        incident: &Incident,
+        plan: &Plan,
+        step: &Step,
+        ceiling: Mode,
+        facts: &PlanFacts,
+    ) -> anyhow::Result<(Decision, Mode)> {
         let hour_ago = Timestamp::now().minus(Duration::from_secs(3600));
         let a = &self.config.agent;
         let mode = Mode::effective(a.mode, plan.mode, a.max_mode.min(ceiling));
@@ -97,7 +115,15 @@ impl Gate {
     }
 
     /// Appends an audit record; a failure to audit is logged, never swallowed silently.
-    pub async fn audit(&self, actor: &str, action: &str, subject: &str, decision: &str, reason: &str, data: serde_json::Value) {
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        decision: &str,
+        reason: &str,
+        data: serde_json::Value,
+    ) {
         let record = AuditRecord {
             id: 0,
             at: Timestamp::now(),

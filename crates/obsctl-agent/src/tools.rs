@@ -38,7 +38,12 @@ pub struct ToolSpec {
 }
 
 impl ToolSpec {
-    pub fn new<A: schemars::JsonSchema>(name: &'static str, description: &'static str, annotations: Annotations, has_dry_run: bool) -> Self {
+    pub fn new<A: schemars::JsonSchema>(
+        name: &'static str,
+        description: &'static str,
+        annotations: Annotations,
+        has_dry_run: bool,
+    ) -> Self {
         Self { name, description, input_schema: schemars::schema_for!(A).to_value(), annotations, has_dry_run }
     }
 }
@@ -72,15 +77,8 @@ pub fn parse_args<A: DeserializeOwned>(args: &Value) -> Result<A, ToolError> {
 }
 
 /// Names of every builtin tool, known before a config is loaded (for config validation).
-pub const BUILTIN_TOOLS: &[&str] = &[
-    "fs.usage",
-    "fs.cleanup",
-    "http.request",
-    "notify.webhook",
-    "notify.ntfy",
-    "process.restart",
-    "command.run",
-];
+pub const BUILTIN_TOOLS: &[&str] =
+    &["fs.usage", "fs.cleanup", "http.request", "notify.webhook", "notify.ntfy", "process.restart", "command.run"];
 
 #[derive(Default)]
 pub struct ToolRegistry {

@@ -119,7 +119,10 @@ pub fn decide(input: &GateInput<'_>) -> Decision {
         return decision(
             Deny,
             "budget_global",
-            format!("global budget spent: {} actions in the last hour (max {})", input.global_actions_last_hour, input.max_global_per_hour),
+            format!(
+                "global budget spent: {} actions in the last hour (max {})",
+                input.global_actions_last_hour, input.max_global_per_hour
+            ),
         );
     }
     if input.service_actions_last_hour >= input.max_per_service_per_hour {
@@ -188,8 +191,23 @@ mod tests {
         check(|i| i.service_actions_last_hour = 5, "budget_service", Deny);
         check(|i| i.cooldown_left = Some(Duration::from_secs(30)), "cooldown", Deny);
         check(|i| i.cooldown_left = Some(Duration::ZERO), "mode_auto", Execute);
-        check(|i| { i.read_only = true; i.mode = Mode::Approve; i.consecutive_failures = 9 }, "read_only", Execute);
-        check(|i| { i.read_only = true; i.mode = Mode::Observe }, "mode_observe", Observe);
+        check(
+            |i| {
+                i.read_only = true;
+                i.mode = Mode::Approve;
+                i.consecutive_failures = 9
+            },
+            "read_only",
+            Execute,
+        );
+        check(
+            |i| {
+                i.read_only = true;
+                i.mode = Mode::Observe
+            },
+            "mode_observe",
+            Observe,
+        );
     }
 
     #[test]

@@ -11,7 +11,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if t.chars().all(|c| c.is_ascii_digit()) {
         return Err(format!("{t:?} needs a unit, e.g. \"{t}s\" or \"{t}ms\""));
     }
-    humantime::parse_duration(t).map_err(|e| format!("{t:?} is not a duration ({e}); use e.g. \"500ms\", \"10s\", \"5m\", \"1h\""))
+    humantime::parse_duration(t)
+        .map_err(|e| format!("{t:?} is not a duration ({e}); use e.g. \"500ms\", \"10s\", \"5m\", \"1h\""))
 }
 
 /// Parses a byte size with an optional unit: `512`, `10KB`, `500MB`, `2GiB` (KB = 1000, KiB = 1024).
@@ -19,9 +20,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("{t:?} is not a size; use e.g. \"500MB\" or \"2GiB\""))?;
+    let value: f64 = num.parse().map_err(|_| format!("{t:?} is not a size; use e.g. \"500MB\" or \"2GiB\""))?;
     let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "kb" | "k" => 1e3,
@@ -32,7 +31,9 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "mib" => 1024.0 * 1024.0,
         "gib" => 1024.0 * 1024.0 * 1024.0,
         "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        other => return Err(format!("{t:?} has an unknown size unit {other:?}; use B, KB, MB, GB, KiB, MiB or GiB")),
+        other => {
+            return Err(format!("{t:?} has an unknown size unit {other:?}; use B, KB, MB, GB, KiB, MiB or GiB"));
+        }
     };
     Ok((value * mult) as u64)
 }

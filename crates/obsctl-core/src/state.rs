@@ -124,8 +124,8 @@ impl CheckTracker {
         while self.changes.front().is_some_and(|t| *t < window_start) {
             self.changes.pop_front();
         }
-        let flapping = self.thresholds.flap_threshold > 0
-            && self.changes.len() as u32 >= self.thresholds.flap_threshold;
+        let flapping =
+            self.thresholds.flap_threshold > 0 && self.changes.len() as u32 >= self.thresholds.flap_threshold;
         let next = if flapping { CheckStatus::Flapping } else { self.settled };
         if next == self.reported {
             return None;

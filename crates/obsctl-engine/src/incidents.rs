@@ -43,7 +43,13 @@ impl IncidentManager {
         fingerprint(&spec.service, &spec.name, spec.probe.incident_kind())
     }
 
-    async fn on_failure(&self, spec: &CheckSpec, t: Transition, obs: &Observation, status_of: &(dyn Fn(&str) -> CheckStatus + Sync)) -> anyhow::Result<()> {
+    async fn on_failure(
+        &self,
+        spec: &CheckSpec,
+        t: Transition,
+        obs: &Observation,
+        status_of: &(dyn Fn(&str) -> CheckStatus + Sync),
+    ) -> anyhow::Result<()> {
         let fp = Self::fingerprint(spec);
         let now = obs.at;
         let previous = self.store.latest_incident_by_fingerprint(&fp).await?;
@@ -67,7 +73,14 @@ impl IncidentManager {
                 old.upstream_incident = None;
                 self.store.update_incident(&old).await?;
                 let within = obsctl_core::quantity::format_duration(self.config.agent.reopen_within);
-                self.store.add_event(&old.id, "reopened", &format!("failing again within {within} of resolving: {}", obs.detail), json!({})).await?;
+                self.store
+                    .add_event(
+                        &old.id,
+                        "reopened",
+                        &format!("failing again within {within} of resolving: {}", obs.detail),
+                        json!({}),
+                    )
+                    .await?;
                 let _ = self.bus.send(Event::IncidentOpened { incident_id: old.id.clone() });
                 old
             }
@@ -91,7 +104,12 @@ impl IncidentManager {
                 };
                 self.store.insert_incident(&incident).await?;
                 self.store
-                    .add_event(&incident.id, "opened", &format!("{} is {}: {}", spec.id, t.to.as_str(), obs.detail), json!({"check_id": spec.id}))
+                    .add_event(
+                        &incident.id,
+                        "opened",
+                        &format!("{} is {}: {}", spec.id, t.to.as_str(), obs.detail),
+                        json!({"check_id": spec.id}),
+                    )
                     .await?;
                 tracing::warn!(incident = %incident.id, check = %spec.id, detail = %obs.detail, "incident opened");
                 let _ = self.bus.send(Event::IncidentOpened { incident_id: incident.id.clone() });
@@ -99,7 +117,14 @@ impl IncidentManager {
             }
         };
         if t.to == CheckStatus::Flapping {
-            self.store.add_event(&incident.id, "flapping", &format!("{} is flapping; no actions until it is stable", spec.id), json!({})).await?;
+            self.store
+                .add_event(
+                    &incident.id,
+                    "flapping",
+                    &format!("{} is flapping; no actions until it is stable", spec.id),
+                    json!({}),
+                )
+                .await?;
             let _ = self.bus.send(Event::IncidentUpdated { incident_id: incident.id.clone() });
         }
         if let Some((upstream_id, upstream_service)) = upstream
@@ -111,7 +136,10 @@ impl IncidentManager {
                 .add_event(
                     &incident.id,
                     "suppressed",
-                    &format!("dependency {upstream_service} is failing (incident {upstream_id}); no action on {}", spec.service),
+                    &format!(
+                        "dependency {upstream_service} is failing (incident {upstream_id}); no action on {}",
+                        spec.service
+                    ),
                     json!({"upstream_incident": upstream_id, "upstream_service": upstream_service}),
                 )
                 .await?;
@@ -122,7 +150,9 @@ impl IncidentManager {
 
     /// A failing observation of a check already failing: bump the open incident.
     pub async fn on_repeat_failure(&self, spec: &CheckSpec, obs: &Observation) -> anyhow::Result<()> {
-        let Some(mut open) = self.store.latest_incident_by_fingerprint(&Self::fingerprint(spec)).await? else { return Ok(()) };
+        let Some(mut open) = self.store.latest_incident_by_fingerprint(&Self::fingerprint(spec)).await? else {
+            return Ok(());
+        };
         if open.status != IncidentStatus::Open {
             return Ok(());
         }
@@ -135,7 +165,9 @@ impl IncidentManager {
     }
 
     async fn resolve(&self, spec: &CheckSpec, obs: &Observation) -> anyhow::Result<()> {
-        let Some(mut open) = self.store.latest_incident_by_fingerprint(&Self::fingerprint(spec)).await? else { return Ok(()) };
+        let Some(mut open) = self.store.latest_incident_by_fingerprint(&Self::fingerprint(spec)).await? else {
+            return Ok(());
+        };
         if open.status != IncidentStatus::Open {
             return Ok(());
         }
@@ -146,8 +178,13 @@ impl IncidentManager {
     }
 
     /// The open incident of the nearest failing dependency (transitively), if any.
-    async fn failing_upstream(&self, service: &str, status_of: &(dyn Fn(&str) -> CheckStatus + Sync)) -> anyhow::Result<Option<(String, String)>> {
-        let mut queue: VecDeque<&str> = self.config.service(service).map(|s| s.depends_on.iter().map(String::as_str).collect()).unwrap_or_default();
+    async fn failing_upstream(
+        &self,
+        service: &str,
+        status_of: &(dyn Fn(&str) -> CheckStatus + Sync),
+    ) -> anyhow::Result<Option<(String, String)>> {
+        let mut queue: VecDeque<&str> =
+            self.config.service(service).map(|s| s.depends_on.iter().map(String::as_str).collect()).unwrap_or_default();
         let mut seen = HashSet::new();
         while let Some(dep) = queue.pop_front() {
             if !seen.insert(dep) {
@@ -170,7 +207,12 @@ impl IncidentManager {
 }
 
 /// Marks an incident resolved with a resolution note and a timeline event.
-pub async fn resolve_incident(store: &dyn Store, incident: &mut Incident, at: Timestamp, resolution: &str) -> anyhow::Result<()> {
+pub async fn resolve_incident(
+    store: &dyn Store,
+    incident: &mut Incident,
+    at: Timestamp,
+    resolution: &str,
+) -> anyhow::Result<()> {
     incident.status = IncidentStatus::Resolved;
     incident.resolved_at = Some(at);
     incident.updated_at = at;

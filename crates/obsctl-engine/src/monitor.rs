@@ -44,7 +44,8 @@ impl Monitor {
         sink: ObservationSink,
         bus: broadcast::Sender<Event>,
     ) -> anyhow::Result<Self> {
-        let saved: HashMap<String, CheckStatus> = store.check_statuses().await?.into_iter().map(|(id, s, _)| (id, s)).collect();
+        let saved: HashMap<String, CheckStatus> =
+            store.check_statuses().await?.into_iter().map(|(id, s, _)| (id, s)).collect();
         let trackers = config
             .checks
             .iter()
@@ -75,7 +76,11 @@ impl Monitor {
     }
 
     pub fn status(&self, check_id: &str) -> CheckStatus {
-        self.trackers.lock().ok().and_then(|t| t.get(check_id).map(CheckTracker::status)).unwrap_or(CheckStatus::Unknown)
+        self.trackers
+            .lock()
+            .ok()
+            .and_then(|t| t.get(check_id).map(CheckTracker::status))
+            .unwrap_or(CheckStatus::Unknown)
     }
 
     /// Runs one check now and processes the result; `None` for an unknown check id.
@@ -90,7 +95,9 @@ impl Monitor {
     pub async fn ingest(&self, spec: &CheckSpec, obs: Observation) -> CheckStatus {
         let now = obs.at;
         let (transition, status, settled_failing) = {
-            let Ok(mut trackers) = self.trackers.lock() else { return CheckStatus::Unknown };
+            let Ok(mut trackers) = self.trackers.lock() else {
+                return CheckStatus::Unknown;
+            };
             let tracker = trackers.entry(spec.id.clone()).or_insert_with(|| CheckTracker::new(thresholds(spec)));
             let transition = tracker.observe(obs.ok, now);
             (transition, tracker.status(), !obs.ok && tracker.status() == CheckStatus::Failing)

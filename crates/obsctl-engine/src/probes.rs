@@ -42,14 +42,20 @@ impl ProbeContext {
 
     /// The client for a check: the shared one, or one that also trusts `ca_file`.
     pub(crate) fn client(&self, ca_file: Option<&str>) -> Result<reqwest::Client, String> {
-        let Some(path) = ca_file else { return Ok(self.http.clone()) };
+        let Some(path) = ca_file else {
+            return Ok(self.http.clone());
+        };
         let mut cache = self.with_ca.lock().map_err(|_| "client cache poisoned".to_string())?;
         if let Some(c) = cache.get(path) {
             return Ok(c.clone());
         }
         let pem = std::fs::read(path).map_err(|e| format!("ca_file {path}: {e}"))?;
         let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("ca_file {path}: {e}"))?;
-        let client = certs.into_iter().fold(client_builder(), |b, c| b.add_root_certificate(c)).build().map_err(|e| format!("ca_file {path}: {e}"))?;
+        let client = certs
+            .into_iter()
+            .fold(client_builder(), |b, c| b.add_root_certificate(c))
+            .build()
+            .map_err(|e| format!("ca_file {path}: {e}"))?;
         cache.insert(path.to_string(), client.clone());
         Ok(client)
     }
@@ -78,11 +84,19 @@ pub async fn run(spec: &CheckSpec, ctx: &ProbeContext) -> Observation {
     let started = Instant::now();
     let outcome = match tokio::time::timeout(spec.timeout, dispatch(&spec.probe, spec.timeout, ctx)).await {
         Ok(outcome) => outcome,
-        Err(_) => ProbeOutcome::fail(format!("timed out after {}", obsctl_core::quantity::format_duration(spec.timeout))),
+        Err(_) => {
+            ProbeOutcome::fail(format!("timed out after {}", obsctl_core::quantity::format_duration(spec.timeout)))
+        }
     };
     let mut detail = outcome.detail;
     truncate(&mut detail, 500);
-    Observation { check_id: spec.id.clone(), at, ok: outcome.ok, latency_us: started.elapsed().as_micros() as u64, detail }
+    Observation {
+        check_id: spec.id.clone(),
+        at,
+        ok: outcome.ok,
+        latency_us: started.elapsed().as_micros() as u64,
+        detail,
+    }
 }
 
 async fn dispatch(probe: &Probe, timeout: Duration, ctx: &ProbeContext) -> ProbeOutcome {

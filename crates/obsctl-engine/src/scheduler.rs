@@ -98,7 +98,13 @@ impl Jitter {
     }
 }
 
-async fn run_check_loop(spec: CheckSpec, monitor: Arc<Monitor>, permits: Arc<Semaphore>, stats: Arc<LatenessStats>, mut shutdown: watch::Receiver<bool>) {
+async fn run_check_loop(
+    spec: CheckSpec,
+    monitor: Arc<Monitor>,
+    permits: Arc<Semaphore>,
+    stats: Arc<LatenessStats>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut jitter = Jitter::new(&spec.id);
     // Spread first runs over one interval so checks do not all start together.
     let mut base = Instant::now() + jitter.next_below(spec.interval);
@@ -111,7 +117,9 @@ async fn run_check_loop(spec: CheckSpec, monitor: Arc<Monitor>, permits: Arc<Sem
         if *shutdown.borrow() {
             return;
         }
-        let Ok(permit) = permits.clone().acquire_owned().await else { return };
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
         stats.record(Instant::now().saturating_duration_since(due));
         monitor.run_check(&spec.id).await;
         drop(permit);

@@ -16,7 +16,11 @@ pub struct Filesystem {
 
 impl Filesystem {
     pub fn used_percent(&self) -> f64 {
-        if self.total == 0 { 0.0 } else { 100.0 * (self.total - self.available.min(self.total)) as f64 / self.total as f64 }
+        if self.total == 0 {
+            0.0
+        } else {
+            100.0 * (self.total - self.available.min(self.total)) as f64 / self.total as f64
+        }
     }
 }
 
@@ -25,7 +29,11 @@ pub fn filesystems() -> Vec<Filesystem> {
     sysinfo::Disks::new_with_refreshed_list()
         .list()
         .iter()
-        .map(|d| Filesystem { mount: d.mount_point().to_path_buf(), total: d.total_space(), available: d.available_space() })
+        .map(|d| Filesystem {
+            mount: d.mount_point().to_path_buf(),
+            total: d.total_space(),
+            available: d.available_space(),
+        })
         .collect()
 }
 
@@ -50,14 +58,18 @@ pub fn walk_files(root: &Path) -> (Vec<FileEntry>, bool) {
     let mut stack = vec![root.to_path_buf()];
     let mut entries = 0usize;
     while let Some(dir) = stack.pop() {
-        let Ok(read) = std::fs::read_dir(&dir) else { continue };
+        let Ok(read) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in read.flatten() {
             entries += 1;
             if entries > MAX_ENTRIES {
                 return (files, false);
             }
             let path = entry.path();
-            let Ok(meta) = path.symlink_metadata() else { continue };
+            let Ok(meta) = path.symlink_metadata() else {
+                continue;
+            };
             if meta.is_dir() {
                 stack.push(path);
             } else if meta.is_file() {

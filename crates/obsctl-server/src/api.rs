@@ -27,20 +27,90 @@ macro_rules! route {
 
 pub(crate) fn routes() -> Api {
     let mut api = Api::new();
-    route!(api, "get", "/api/status", read::status, "Overall status: services, checks by state, open incidents, pending approvals", StatusBody);
+    route!(
+        api,
+        "get",
+        "/api/status",
+        read::status,
+        "Overall status: services, checks by state, open incidents, pending approvals",
+        StatusBody
+    );
     route!(api, "get", "/api/services", read::services, "Every service with its worst check state", Vec<ServiceView>);
     route!(api, "get", "/api/checks", read::checks, "Every check with its state and last result", Vec<CheckView>);
-    route!(api, "get", "/api/checks/{service}/{name}", read::check, "One check: recent results and latency percentiles", CheckDetail, query = HistoryQuery);
+    route!(
+        api,
+        "get",
+        "/api/checks/{service}/{name}",
+        read::check,
+        "One check: recent results and latency percentiles",
+        CheckDetail,
+        query = HistoryQuery
+    );
     route!(api, "post", "/api/checks/{service}/{name}/run", control::run_check, "Run a check now", RunResult, auth);
-    route!(api, "get", "/api/incidents", read::incidents, "Incidents, newest first", Vec<Incident>, query = IncidentQuery);
-    route!(api, "get", "/api/incidents/{id}", read::incident, "One incident with its timeline and actions", IncidentDetail);
-    route!(api, "post", "/api/incidents/{id}/resolve", control::resolve, "Resolve an incident by hand with a note", Incident, body = ResolveRequest);
+    route!(
+        api,
+        "get",
+        "/api/incidents",
+        read::incidents,
+        "Incidents, newest first",
+        Vec<Incident>,
+        query = IncidentQuery
+    );
+    route!(
+        api,
+        "get",
+        "/api/incidents/{id}",
+        read::incident,
+        "One incident with its timeline and actions",
+        IncidentDetail
+    );
+    route!(
+        api,
+        "post",
+        "/api/incidents/{id}/resolve",
+        control::resolve,
+        "Resolve an incident by hand with a note",
+        Incident,
+        body = ResolveRequest
+    );
     route!(api, "get", "/api/actions", read::actions, "Actions, newest first", Vec<Action>, query = ActionQuery);
     route!(api, "get", "/api/actions/{id}", read::action, "One action", Action);
-    route!(api, "post", "/api/actions/{id}/approve", control::approve, "Approve a pending action and the rest of its plan", Vec<Action>, body = DecisionRequest);
-    route!(api, "post", "/api/actions/{id}/reject", control::reject, "Reject a pending action and the rest of its plan", Vec<Action>, body = DecisionRequest);
-    route!(api, "get", "/api/silences", read::silences, "Silences and maintenance windows", Vec<Silence>, query = SilenceQuery);
-    route!(api, "post", "/api/silences", control::silence, "Silence a service and/or incident kind, now or as a maintenance window", Silence, body = SilenceRequest);
+    route!(
+        api,
+        "post",
+        "/api/actions/{id}/approve",
+        control::approve,
+        "Approve a pending action and the rest of its plan",
+        Vec<Action>,
+        body = DecisionRequest
+    );
+    route!(
+        api,
+        "post",
+        "/api/actions/{id}/reject",
+        control::reject,
+        "Reject a pending action and the rest of its plan",
+        Vec<Action>,
+        body = DecisionRequest
+    );
+    route!(
+        api,
+        "get",
+        "/api/silences",
+        read::silences,
+        "Silences and maintenance windows",
+        Vec<Silence>,
+        query = SilenceQuery
+    );
+    route!(
+        api,
+        "post",
+        "/api/silences",
+        control::silence,
+        "Silence a service and/or incident kind, now or as a maintenance window",
+        Silence,
+        body = SilenceRequest
+    );
     route!(api, "delete", "/api/silences/{id}", control::unsilence, "End a silence", Deleted, auth);
     route!(api, "get", "/api/audit", read::audit, "The audit log, newest first", Vec<AuditRecord>, query = LimitQuery);
     route!(api, "get", "/api/tools", read::tools, "The tool registry: MCP-shaped specs", Vec<serde_json::Value>);

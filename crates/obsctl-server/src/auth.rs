@@ -22,13 +22,25 @@ impl FromRequestParts<AppState> for Operator {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let Some(token) = state.config.server.token.as_ref() else {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "auth_not_configured", "mutations are disabled until a token is set: set OBSCTL_API_TOKEN or [server] token"));
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "auth_not_configured",
+                "mutations are disabled until a token is set: set OBSCTL_API_TOKEN or [server] token",
+            ));
         };
-        let given = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let given = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
         match given {
             Some(g) if same(g.trim().as_bytes(), token.expose().as_bytes()) => Ok(Operator { name: "api".into() }),
             Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the bearer token is not valid")),
-            None => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "this endpoint needs Authorization: Bearer <token>")),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this endpoint needs Authorization: Bearer <token>",
+            )),
         }
     }
 }

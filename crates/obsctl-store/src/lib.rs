@@ -3,6 +3,8 @@
 //! Architecture invariant: only this crate knows SQL. Callers see domain types from
 //! `obsctl-core` and `StoreError`, never a driver type.
 
+#[macro_use]
+mod binds;
 mod error;
 mod filters;
 mod keys;
@@ -46,14 +48,27 @@ pub trait Store: Send + Sync + 'static {
     async fn incident(&self, id: &str) -> Result<Incident>;
     async fn latest_incident_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Incident>>;
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>>;
-    async fn add_event(&self, incident_id: &str, kind: &str, message: &str, data: serde_json::Value) -> Result<IncidentEvent>;
+    async fn add_event(
+        &self,
+        incident_id: &str,
+        kind: &str,
+        message: &str,
+        data: serde_json::Value,
+    ) -> Result<IncidentEvent>;
     async fn events(&self, incident_id: &str) -> Result<Vec<IncidentEvent>>;
 
     /// Journals an action. A second action with the same idempotency key is a `Conflict`.
     async fn insert_action(&self, action: &Action) -> Result<()>;
     async fn update_action(&self, action: &Action) -> Result<()>;
     /// Moves an action from `from` to `to` only if it is still in `from` (else `Conflict`).
-    async fn transition_action(&self, id: &str, from: ActionState, to: ActionState, reason: &str, by: &str) -> Result<Action>;
+    async fn transition_action(
+        &self,
+        id: &str,
+        from: ActionState,
+        to: ActionState,
+        reason: &str,
+        by: &str,
+    ) -> Result<Action>;
     async fn action(&self, id: &str) -> Result<Action>;
     async fn list_actions(&self, filter: &ActionFilter) -> Result<Vec<Action>>;
     /// Actions whose tool ran (or is running) since `since`, for one service or all.

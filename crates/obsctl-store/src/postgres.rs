@@ -15,8 +15,8 @@ use obsctl_core::state::CheckStatus;
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::filters::limit_or_default;
 use crate::error::{found, touched};
+use crate::filters::limit_or_default;
 use crate::keys::CheckKeys;
 use crate::rows;
 use crate::{ActionFilter, IncidentFilter, Result, Store, StoreError};
@@ -39,7 +39,11 @@ impl PostgresStore {
 
     /// Connects with prepared options (e.g. a `search_path` for an isolated schema).
     pub async fn connect(options: PgConnectOptions) -> Result<Self> {
-        let pool = PgPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(10)).connect_with(options).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
         migrate::migrate(&pool).await?;
         Ok(Self { pool, keys: CheckKeys::default() })
     }
@@ -57,8 +61,12 @@ impl PostgresStore {
         if let Some(k) = self.keys.get(check_id)? {
             return Ok(k);
         }
-        sqlx::query("INSERT INTO checks (id) VALUES ($1) ON CONFLICT (id) DO NOTHING").bind(check_id).execute(&self.pool).await?;
-        let key: i64 = sqlx::query_scalar("SELECT key FROM checks WHERE id = $1").bind(check_id).fetch_one(&self.pool).await?;
+        sqlx::query("INSERT INTO checks (id) VALUES ($1) ON CONFLICT (id) DO NOTHING")
+            .bind(check_id)
+            .execute(&self.pool)
+            .await?;
+        let key: i64 =
+            sqlx::query_scalar("SELECT key FROM checks WHERE id = $1").bind(check_id).fetch_one(&self.pool).await?;
         self.keys.remember(check_id, key)?;
         Ok(key)
     }
@@ -131,57 +139,39 @@ impl Store for PostgresStore {
 
     async fn save_check_status(&self, check_id: &str, status: CheckStatus, at: Timestamp) -> Result<()> {
         let key = self.check_key(check_id).await?;
-        sqlx::query("UPDATE checks SET status = $1, status_at = $2 WHERE key = $3").bind(status.as_str()).bind(at.millis()).bind(key).execute(&self.pool).await?;
+        sqlx::query("UPDATE checks SET status = $1, status_at = $2 WHERE key = $3")
+            .bind(status.as_str())
+            .bind(at.millis())
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     async fn check_statuses(&self) -> Result<Vec<(String, CheckStatus, Timestamp)>> {
         let rows = sqlx::query("SELECT id, status, status_at FROM checks ORDER BY id").fetch_all(&self.pool).await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("id")?, CheckStatus::parse(r.try_get("status")?), Timestamp(r.try_get("status_at")?))))
+            .map(|r| {
+                Ok((r.try_get("id")?, CheckStatus::parse(r.try_get("status")?), Timestamp(r.try_get("status_at")?)))
+            })
             .collect()
     }
 
     async fn insert_incident(&self, i: &Incident) -> Result<()> {
-        sqlx::query(
+        bind_incident_insert!(sqlx::query(
             "INSERT INTO incidents (id, fingerprint, service, check_id, kind, status, title, detail, opened_at, updated_at, \
              resolved_at, occurrences, reopen_count, upstream_incident, resolution) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
-        )
-        .bind(&i.id)
-        .bind(&i.fingerprint)
-        .bind(&i.service)
-        .bind(&i.check_id)
-        .bind(&i.kind)
-        .bind(i.status.as_str())
-        .bind(&i.title)
-        .bind(&i.detail)
-        .bind(i.opened_at.millis())
-        .bind(i.updated_at.millis())
-        .bind(i.resolved_at.map(Timestamp::millis))
-        .bind(i64::from(i.occurrences))
-        .bind(i64::from(i.reopen_count))
-        .bind(&i.upstream_incident)
-        .bind(&i.resolution)
+        ), i)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     async fn update_incident(&self, i: &Incident) -> Result<()> {
-        let done = sqlx::query(
+        let done = bind_incident_update!(sqlx::query(
             "UPDATE incidents SET status = $1, title = $2, detail = $3, updated_at = $4, resolved_at = $5, occurrences = $6, \
              reopen_count = $7, upstream_incident = $8, resolution = $9 WHERE id = $10",
-        )
-        .bind(i.status.as_str())
-        .bind(&i.title)
-        .bind(&i.detail)
-        .bind(i.updated_at.millis())
-        .bind(i.resolved_at.map(Timestamp::millis))
-        .bind(i64::from(i.occurrences))
-        .bind(i64::from(i.reopen_count))
-        .bind(&i.upstream_incident)
-        .bind(&i.resolution)
-        .bind(&i.id)
+        ), i)
         .execute(&self.pool)
         .await?;
         touched(done.rows_affected(), "incident", &i.id)
@@ -193,10 +183,11 @@ impl Store for PostgresStore {
     }
 
     async fn latest_incident_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Incident>> {
-        let row = sqlx::query("SELECT * FROM incidents WHERE fingerprint = $1 ORDER BY opened_at DESC, seq DESC LIMIT 1")
-            .bind(fingerprint)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT * FROM incidents WHERE fingerprint = $1 ORDER BY opened_at DESC, seq DESC LIMIT 1")
+                .bind(fingerprint)
+                .fetch_optional(&self.pool)
+                .await?;
         row.as_ref().map(rows::incident).transpose()
     }
 
@@ -214,7 +205,13 @@ impl Store for PostgresStore {
         rows.iter().map(rows::incident).collect()
     }
 
-    async fn add_event(&self, incident_id: &str, kind: &str, message: &str, data: serde_json::Value) -> Result<IncidentEvent> {
+    async fn add_event(
+        &self,
+        incident_id: &str,
+        kind: &str,
+        message: &str,
+        data: serde_json::Value,
+    ) -> Result<IncidentEvent> {
         let at = Timestamp::now();
         let id: i64 = sqlx::query_scalar("INSERT INTO incident_events (incident_id, at, kind, message, data) VALUES ($1, $2, $3, $4, $5) RETURNING id")
             .bind(incident_id)
@@ -228,67 +225,57 @@ impl Store for PostgresStore {
     }
 
     async fn events(&self, incident_id: &str) -> Result<Vec<IncidentEvent>> {
-        let rows = sqlx::query("SELECT * FROM incident_events WHERE incident_id = $1 ORDER BY id").bind(incident_id).fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM incident_events WHERE incident_id = $1 ORDER BY id")
+            .bind(incident_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(rows::event).collect()
     }
 
     async fn insert_action(&self, a: &Action) -> Result<()> {
-        sqlx::query(
+        bind_action_insert!(sqlx::query(
             "INSERT INTO actions (id, idempotency_key, incident_id, service, fingerprint, plan_id, planner, runbook, step, tool, \
              args, mode, state, reason, result, outcome, created_at, updated_at, decided_by) \
              VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
-        )
-        .bind(&a.id)
-        .bind(&a.idempotency_key)
-        .bind(&a.incident_id)
-        .bind(&a.service)
-        .bind(&a.fingerprint)
-        .bind(&a.plan_id)
-        .bind(&a.planner)
-        .bind(&a.runbook)
-        .bind(i64::from(a.step))
-        .bind(&a.tool)
-        .bind(a.args.to_string())
-        .bind(a.mode.as_str())
-        .bind(a.state.as_str())
-        .bind(&a.reason)
-        .bind(a.result.as_ref().map(|r| r.to_string()))
-        .bind(a.outcome.map(|o| o.as_str()))
-        .bind(a.created_at.millis())
-        .bind(a.updated_at.millis())
-        .bind(&a.decided_by)
+        ), a)
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     async fn update_action(&self, a: &Action) -> Result<()> {
-        let done = sqlx::query("UPDATE actions SET state = $1, reason = $2, result = $3, outcome = $4, updated_at = $5, decided_by = $6 WHERE id = $7")
-            .bind(a.state.as_str())
-            .bind(&a.reason)
-            .bind(a.result.as_ref().map(|r| r.to_string()))
-            .bind(a.outcome.map(|o| o.as_str()))
-            .bind(a.updated_at.millis())
-            .bind(&a.decided_by)
-            .bind(&a.id)
+        let done = bind_action_update!(sqlx::query("UPDATE actions SET state = $1, reason = $2, result = $3, outcome = $4, updated_at = $5, decided_by = $6 WHERE id = $7"), a)
             .execute(&self.pool)
             .await?;
         touched(done.rows_affected(), "action", &a.id)
     }
 
-    async fn transition_action(&self, id: &str, from: ActionState, to: ActionState, reason: &str, by: &str) -> Result<Action> {
-        let done = sqlx::query("UPDATE actions SET state = $1, reason = $2, decided_by = $3, updated_at = $4 WHERE id = $5 AND state = $6")
-            .bind(to.as_str())
-            .bind(reason)
-            .bind(by)
-            .bind(Timestamp::now().millis())
-            .bind(id)
-            .bind(from.as_str())
-            .execute(&self.pool)
-            .await?;
+    async fn transition_action(
+        &self,
+        id: &str,
+        from: ActionState,
+        to: ActionState,
+        reason: &str,
+        by: &str,
+    ) -> Result<Action> {
+        let done = sqlx::query(
+            "UPDATE actions SET state = $1, reason = $2, decided_by = $3, updated_at = $4 WHERE id = $5 AND state = $6",
+        )
+        .bind(to.as_str())
+        .bind(reason)
+        .bind(by)
+        .bind(Timestamp::now().millis())
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&self.pool)
+        .await?;
         let action = self.fetch_action(id).await?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!("action {id} is {}, not {}", action.state.as_str(), from.as_str())));
+            return Err(StoreError::Conflict(format!(
+                "action {id} is {}, not {}",
+                action.state.as_str(),
+                from.as_str()
+            )));
         }
         Ok(action)
     }
@@ -298,7 +285,8 @@ impl Store for PostgresStore {
     }
 
     async fn list_actions(&self, f: &ActionFilter) -> Result<Vec<Action>> {
-        let states = (!f.states.is_empty()).then(|| format!(",{},", f.states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")));
+        let states = (!f.states.is_empty())
+            .then(|| format!(",{},", f.states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")));
         let rows = sqlx::query(
             "SELECT * FROM actions WHERE ($1::text IS NULL OR position(',' || state || ',' in $1) > 0) \
              AND ($2::text IS NULL OR incident_id = $2) ORDER BY created_at DESC, seq DESC LIMIT $3",
@@ -346,35 +334,24 @@ impl Store for PostgresStore {
     }
 
     async fn append_audit(&self, r: &AuditRecord) -> Result<i64> {
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = bind_audit_insert!(sqlx::query_scalar(
             "INSERT INTO audit (at, actor, action, subject, decision, reason, data) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        )
-        .bind(r.at.millis())
-        .bind(&r.actor)
-        .bind(&r.action)
-        .bind(&r.subject)
-        .bind(&r.decision)
-        .bind(&r.reason)
-        .bind(r.data.to_string())
+        ), r)
         .fetch_one(&self.pool)
         .await?;
         Ok(id)
     }
 
     async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>> {
-        let rows = sqlx::query("SELECT * FROM audit ORDER BY id DESC LIMIT $1").bind(limit_or_default(limit)).fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM audit ORDER BY id DESC LIMIT $1")
+            .bind(limit_or_default(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(rows::audit).collect()
     }
 
     async fn insert_silence(&self, s: &Silence) -> Result<()> {
-        sqlx::query("INSERT INTO silences (id, service, kind, starts_at, ends_at, reason, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(&s.id)
-            .bind(&s.service)
-            .bind(&s.kind)
-            .bind(s.starts_at.millis())
-            .bind(s.ends_at.millis())
-            .bind(&s.reason)
-            .bind(&s.created_by)
+        bind_silence_insert!(sqlx::query("INSERT INTO silences (id, service, kind, starts_at, ends_at, reason, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7)"), s)
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -16,8 +16,8 @@ use obsctl_core::state::CheckStatus;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::filters::limit_or_default;
 use crate::error::{found, touched};
+use crate::filters::limit_or_default;
 use crate::keys::CheckKeys;
 use crate::rows;
 use crate::{ActionFilter, IncidentFilter, Result, Store, StoreError};
@@ -33,7 +33,8 @@ impl SqliteStore {
     pub async fn open(url: &str) -> Result<Self> {
         let path = url.strip_prefix("sqlite://").unwrap_or(url);
         if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Backend(format!("cannot create {}: {e}", dir.display())))?;
         }
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
             .create_if_missing(true)
@@ -51,8 +52,12 @@ impl SqliteStore {
         if let Some(k) = self.keys.get(check_id)? {
             return Ok(k);
         }
-        sqlx::query("INSERT INTO checks (id) VALUES (?) ON CONFLICT(id) DO NOTHING").bind(check_id).execute(&self.writer).await?;
-        let key: i64 = sqlx::query_scalar("SELECT key FROM checks WHERE id = ?").bind(check_id).fetch_one(&self.writer).await?;
+        sqlx::query("INSERT INTO checks (id) VALUES (?) ON CONFLICT(id) DO NOTHING")
+            .bind(check_id)
+            .execute(&self.writer)
+            .await?;
+        let key: i64 =
+            sqlx::query_scalar("SELECT key FROM checks WHERE id = ?").bind(check_id).fetch_one(&self.writer).await?;
         self.keys.remember(check_id, key)?;
         Ok(key)
     }
@@ -127,50 +132,27 @@ impl Store for SqliteStore {
     async fn check_statuses(&self) -> Result<Vec<(String, CheckStatus, Timestamp)>> {
         let rows = sqlx::query("SELECT id, status, status_at FROM checks ORDER BY id").fetch_all(&self.reader).await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("id")?, CheckStatus::parse(r.try_get("status")?), Timestamp(r.try_get("status_at")?))))
+            .map(|r| {
+                Ok((r.try_get("id")?, CheckStatus::parse(r.try_get("status")?), Timestamp(r.try_get("status_at")?)))
+            })
             .collect()
     }
 
     async fn insert_incident(&self, i: &Incident) -> Result<()> {
-        sqlx::query(
+        bind_incident_insert!(sqlx::query(
             "INSERT INTO incidents (id, fingerprint, service, check_id, kind, status, title, detail, opened_at, updated_at, \
              resolved_at, occurrences, reopen_count, upstream_incident, resolution) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        )
-        .bind(&i.id)
-        .bind(&i.fingerprint)
-        .bind(&i.service)
-        .bind(&i.check_id)
-        .bind(&i.kind)
-        .bind(i.status.as_str())
-        .bind(&i.title)
-        .bind(&i.detail)
-        .bind(i.opened_at.millis())
-        .bind(i.updated_at.millis())
-        .bind(i.resolved_at.map(Timestamp::millis))
-        .bind(i64::from(i.occurrences))
-        .bind(i64::from(i.reopen_count))
-        .bind(&i.upstream_incident)
-        .bind(&i.resolution)
+        ), i)
         .execute(&self.writer)
         .await?;
         Ok(())
     }
 
     async fn update_incident(&self, i: &Incident) -> Result<()> {
-        let done = sqlx::query(
+        let done = bind_incident_update!(sqlx::query(
             "UPDATE incidents SET status = ?, title = ?, detail = ?, updated_at = ?, resolved_at = ?, occurrences = ?, \
              reopen_count = ?, upstream_incident = ?, resolution = ? WHERE id = ?",
-        )
-        .bind(i.status.as_str())
-        .bind(&i.title)
-        .bind(&i.detail)
-        .bind(i.updated_at.millis())
-        .bind(i.resolved_at.map(Timestamp::millis))
-        .bind(i64::from(i.occurrences))
-        .bind(i64::from(i.reopen_count))
-        .bind(&i.upstream_incident)
-        .bind(&i.resolution)
-        .bind(&i.id)
+        ), i)
         .execute(&self.writer)
         .await?;
         touched(done.rows_affected(), "incident", &i.id)
@@ -182,10 +164,11 @@ impl Store for SqliteStore {
     }
 
     async fn latest_incident_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Incident>> {
-        let row = sqlx::query("SELECT * FROM incidents WHERE fingerprint = ? ORDER BY opened_at DESC, rowid DESC LIMIT 1")
-            .bind(fingerprint)
-            .fetch_optional(&self.writer)
-            .await?;
+        let row =
+            sqlx::query("SELECT * FROM incidents WHERE fingerprint = ? ORDER BY opened_at DESC, rowid DESC LIMIT 1")
+                .bind(fingerprint)
+                .fetch_optional(&self.writer)
+                .await?;
         row.as_ref().map(rows::incident).transpose()
     }
 
@@ -203,81 +186,79 @@ impl Store for SqliteStore {
         rows.iter().map(rows::incident).collect()
     }
 
-    async fn add_event(&self, incident_id: &str, kind: &str, message: &str, data: serde_json::Value) -> Result<IncidentEvent> {
+    async fn add_event(
+        &self,
+        incident_id: &str,
+        kind: &str,
+        message: &str,
+        data: serde_json::Value,
+    ) -> Result<IncidentEvent> {
         let at = Timestamp::now();
-        let id: i64 = sqlx::query_scalar("INSERT INTO incident_events (incident_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?) RETURNING id")
-            .bind(incident_id)
-            .bind(at.millis())
-            .bind(kind)
-            .bind(message)
-            .bind(data.to_string())
-            .fetch_one(&self.writer)
-            .await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO incident_events (incident_id, at, kind, message, data) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(incident_id)
+        .bind(at.millis())
+        .bind(kind)
+        .bind(message)
+        .bind(data.to_string())
+        .fetch_one(&self.writer)
+        .await?;
         Ok(IncidentEvent { id, incident_id: incident_id.into(), at, kind: kind.into(), message: message.into(), data })
     }
 
     async fn events(&self, incident_id: &str) -> Result<Vec<IncidentEvent>> {
-        let rows = sqlx::query("SELECT * FROM incident_events WHERE incident_id = ? ORDER BY id").bind(incident_id).fetch_all(&self.reader).await?;
+        let rows = sqlx::query("SELECT * FROM incident_events WHERE incident_id = ? ORDER BY id")
+            .bind(incident_id)
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter().map(rows::event).collect()
     }
 
     async fn insert_action(&self, a: &Action) -> Result<()> {
-        sqlx::query(
+        bind_action_insert!(sqlx::query(
             "INSERT INTO actions (id, idempotency_key, incident_id, service, fingerprint, plan_id, planner, runbook, step, tool, \
              args, mode, state, reason, result, outcome, created_at, updated_at, decided_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        )
-        .bind(&a.id)
-        .bind(&a.idempotency_key)
-        .bind(&a.incident_id)
-        .bind(&a.service)
-        .bind(&a.fingerprint)
-        .bind(&a.plan_id)
-        .bind(&a.planner)
-        .bind(&a.runbook)
-        .bind(i64::from(a.step))
-        .bind(&a.tool)
-        .bind(a.args.to_string())
-        .bind(a.mode.as_str())
-        .bind(a.state.as_str())
-        .bind(&a.reason)
-        .bind(a.result.as_ref().map(|r| r.to_string()))
-        .bind(a.outcome.map(|o| o.as_str()))
-        .bind(a.created_at.millis())
-        .bind(a.updated_at.millis())
-        .bind(&a.decided_by)
+        ), a)
         .execute(&self.writer)
         .await?;
         Ok(())
     }
 
     async fn update_action(&self, a: &Action) -> Result<()> {
-        let done = sqlx::query("UPDATE actions SET state = ?, reason = ?, result = ?, outcome = ?, updated_at = ?, decided_by = ? WHERE id = ?")
-            .bind(a.state.as_str())
-            .bind(&a.reason)
-            .bind(a.result.as_ref().map(|r| r.to_string()))
-            .bind(a.outcome.map(|o| o.as_str()))
-            .bind(a.updated_at.millis())
-            .bind(&a.decided_by)
-            .bind(&a.id)
+        let done = bind_action_update!(sqlx::query("UPDATE actions SET state = ?, reason = ?, result = ?, outcome = ?, updated_at = ?, decided_by = ? WHERE id = ?"), a)
             .execute(&self.writer)
             .await?;
         touched(done.rows_affected(), "action", &a.id)
     }
 
-    async fn transition_action(&self, id: &str, from: ActionState, to: ActionState, reason: &str, by: &str) -> Result<Action> {
-        let done = sqlx::query("UPDATE actions SET state = ?, reason = ?, decided_by = ?, updated_at = ? WHERE id = ? AND state = ?")
-            .bind(to.as_str())
-            .bind(reason)
-            .bind(by)
-            .bind(Timestamp::now().millis())
-            .bind(id)
-            .bind(from.as_str())
-            .execute(&self.writer)
-            .await?;
+    async fn transition_action(
+        &self,
+        id: &str,
+        from: ActionState,
+        to: ActionState,
+        reason: &str,
+        by: &str,
+    ) -> Result<Action> {
+        let done = sqlx::query(
+            "UPDATE actions SET state = ?, reason = ?, decided_by = ?, updated_at = ? WHERE id = ? AND state = ?",
+        )
+        .bind(to.as_str())
+        .bind(reason)
+        .bind(by)
+        .bind(Timestamp::now().millis())
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&self.writer)
+        .await?;
         let row = sqlx::query("SELECT * FROM actions WHERE id = ?").bind(id).fetch_one(&self.writer).await;
         let action = rows::action(&found(row, "action", id)?)?;
         if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!("action {id} is {}, not {}", action.state.as_str(), from.as_str())));
+            return Err(StoreError::Conflict(format!(
+                "action {id} is {}, not {}",
+                action.state.as_str(),
+                from.as_str()
+            )));
         }
         Ok(action)
     }
@@ -288,7 +269,8 @@ impl Store for SqliteStore {
     }
 
     async fn list_actions(&self, f: &ActionFilter) -> Result<Vec<Action>> {
-        let states = (!f.states.is_empty()).then(|| format!(",{},", f.states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")));
+        let states = (!f.states.is_empty())
+            .then(|| format!(",{},", f.states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")));
         let rows = sqlx::query(
             "SELECT * FROM actions WHERE (?1 IS NULL OR instr(?1, ',' || state || ',') > 0) AND (?2 IS NULL OR incident_id = ?2) \
              ORDER BY created_at DESC, rowid DESC LIMIT ?3",
@@ -335,45 +317,36 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, r: &AuditRecord) -> Result<i64> {
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = bind_audit_insert!(sqlx::query_scalar(
             "INSERT INTO audit (at, actor, action, subject, decision, reason, data) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(r.at.millis())
-        .bind(&r.actor)
-        .bind(&r.action)
-        .bind(&r.subject)
-        .bind(&r.decision)
-        .bind(&r.reason)
-        .bind(r.data.to_string())
+        ), r)
         .fetch_one(&self.writer)
         .await?;
         Ok(id)
     }
 
     async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>> {
-        let rows = sqlx::query("SELECT * FROM audit ORDER BY id DESC LIMIT ?").bind(limit_or_default(limit)).fetch_all(&self.reader).await?;
+        let rows = sqlx::query("SELECT * FROM audit ORDER BY id DESC LIMIT ?")
+            .bind(limit_or_default(limit))
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter().map(rows::audit).collect()
     }
 
     async fn insert_silence(&self, s: &Silence) -> Result<()> {
-        sqlx::query("INSERT INTO silences (id, service, kind, starts_at, ends_at, reason, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .bind(&s.id)
-            .bind(&s.service)
-            .bind(&s.kind)
-            .bind(s.starts_at.millis())
-            .bind(s.ends_at.millis())
-            .bind(&s.reason)
-            .bind(&s.created_by)
+        bind_silence_insert!(sqlx::query("INSERT INTO silences (id, service, kind, starts_at, ends_at, reason, created_by) VALUES (?, ?, ?, ?, ?, ?, ?)"), s)
             .execute(&self.writer)
             .await?;
         Ok(())
     }
 
     async fn silences(&self, active_at: Option<Timestamp>) -> Result<Vec<Silence>> {
-        let rows = sqlx::query("SELECT * FROM silences WHERE (?1 IS NULL OR (starts_at <= ?1 AND ends_at > ?1)) ORDER BY starts_at")
-            .bind(active_at.map(Timestamp::millis))
-            .fetch_all(&self.writer)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT * FROM silences WHERE (?1 IS NULL OR (starts_at <= ?1 AND ends_at > ?1)) ORDER BY starts_at",
+        )
+        .bind(active_at.map(Timestamp::millis))
+        .fetch_all(&self.writer)
+        .await?;
         rows.iter().map(rows::silence).collect()
     }
 

@@ -35,7 +35,12 @@ fn cpu_seconds(pid: &str) -> f64 {
 
 fn status_kb(pid: &str, key: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    status
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn free_port() -> u16 {
@@ -88,7 +93,12 @@ async fn probe_engine(exe: &str, checks: u64, interval: u64, seconds: u64) -> f6
     for i in 0..checks {
         text.push_str(&format!("  [[service.check]]\n  name = \"c{i}\"\n  kind = \"http\"\n  url = \"{url}?c={i}\"\n  interval = \"{interval}s\"\n  timeout = \"2s\"\n"));
     }
-    let config = load(&text, &Default::default(), &LoadOptions { file: "bench.toml", known_tools: obsctl_agent::tools::BUILTIN_TOOLS }).unwrap();
+    let config = load(
+        &text,
+        &Default::default(),
+        &LoadOptions { file: "bench.toml", known_tools: obsctl_agent::tools::BUILTIN_TOOLS },
+    )
+    .unwrap();
     let mut rt = Runtime::build(config, Mode::Observe).await.unwrap();
     rt.start().await.unwrap();
     let stats = rt.lateness().unwrap();
@@ -100,12 +110,20 @@ async fn probe_engine(exe: &str, checks: u64, interval: u64, seconds: u64) -> f6
     let cores = (cpu1 - cpu0) / wall;
     let probes = (runs1 - runs0) as f64;
     let per_cpu_second = probes / (cpu1 - cpu0).max(1e-9);
-    println!("## probe engine: {checks} HTTP checks every {interval}s, measured {seconds}s after a {}s warm-up", interval + 2);
+    println!(
+        "## probe engine: {checks} HTTP checks every {interval}s, measured {seconds}s after a {}s warm-up",
+        interval + 2
+    );
     println!("| metric | value | target |");
     println!("|---|---|---|");
     println!("| CPU (cores) | {cores:.3} | <= 0.5 |");
     println!("| peak RSS (MB) | {:.1} | <= 100 |", status_kb("self", "VmHWM:") as f64 / 1024.0);
-    println!("| start lateness p50 / p99 / max (ms) | {} / {} / {} | p99 <= 250 |", stats.quantile_ms(0.5), stats.quantile_ms(0.99), stats.quantile_ms(1.0));
+    println!(
+        "| start lateness p50 / p99 / max (ms) | {} / {} / {} | p99 <= 250 |",
+        stats.quantile_ms(0.5),
+        stats.quantile_ms(0.99),
+        stats.quantile_ms(1.0)
+    );
     println!("| probes per second | {:.0} | {} expected |", probes / wall, checks / interval);
     println!("| probes per CPU-second | {per_cpu_second:.0} | |");
     rt.stop().await;

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "obsctl", version, about = "An autonomous observability control plane: check, decide, act, verify, remember.")]
+#[command(
+    name = "obsctl",
+    version,
+    about = "An autonomous observability control plane: check, decide, act, verify, remember."
+)]
 pub struct Cli {
     /// Config file (default: ./obsctl.toml, or OBSCTL_CONFIG).
     #[arg(long, short = 'c', global = true, env = "OBSCTL_CONFIG")]
@@ -179,5 +183,7 @@ pub enum SilenceCommand {
         #[arg(long)]
         json: bool,
     },
-    Rm { id: String },
+    Rm {
+        id: String,
+    },
 }

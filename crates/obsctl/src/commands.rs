@@ -21,7 +21,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Config(ConfigCommand::Check { file }) => config::check(file.as_deref().or(config)),
         Command::Serve { listen } => serve::run(config, listen).await,
         Command::Health { json } => health::run(config, json).await,
-        Command::Agent(AgentCommand::PeriodicCheck { issue, dry_run, json }) => periodic::run(config, issue, dry_run, json).await,
+        Command::Agent(AgentCommand::PeriodicCheck { issue, dry_run, json }) => {
+            periodic::run(config, issue, dry_run, json).await
+        }
         Command::Incidents(cmd) => incidents::run(config, cmd).await,
         Command::Actions(cmd) => actions::run(config, cmd).await,
         Command::Silence(cmd) => silence::run(config, cmd).await,

@@ -48,7 +48,12 @@ pub fn timeline(incident: &Incident, events: &[IncidentEvent]) -> String {
     }
     for e in events {
         let offset = e.at.since(incident.opened_at);
-        out.push_str(&format!("  +{:>7}  {:<10} {}\n", obsctl_core::quantity::format_duration(offset), e.kind, e.message));
+        out.push_str(&format!(
+            "  +{:>7}  {:<10} {}\n",
+            obsctl_core::quantity::format_duration(offset),
+            e.kind,
+            e.message
+        ));
     }
     out
 }

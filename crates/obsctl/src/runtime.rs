@@ -52,18 +52,34 @@ impl Runtime {
     pub async fn build(config: Config, ceiling: Mode) -> anyhow::Result<Self> {
         let config = Arc::new(config);
         let password = config.store.password.as_ref().map(|p| p.expose());
-        let store = obsctl_store::open(&config.store.url, password).await.map_err(|e| anyhow::anyhow!("store {}: {e}", config.store.url))?;
+        let store = obsctl_store::open(&config.store.url, password)
+            .await
+            .map_err(|e| anyhow::anyhow!("store {}: {e}", config.store.url))?;
         let (bus, _) = broadcast::channel(4096);
         let (batcher, sink) = ObservationBatcher::new(store.clone(), config.scheduler.history_per_check);
         let batcher = tokio::spawn(batcher.run());
-        let monitor = Arc::new(Monitor::new(config.clone(), store.clone(), ProbeContext::new()?, sink, bus.clone()).await?);
-        let log_dir = config.store.url.strip_prefix("sqlite://").and_then(|p| PathBuf::from(p).parent().map(|d| d.join("logs")));
+        let monitor =
+            Arc::new(Monitor::new(config.clone(), store.clone(), ProbeContext::new()?, sink, bus.clone()).await?);
+        let log_dir =
+            config.store.url.strip_prefix("sqlite://").and_then(|p| PathBuf::from(p).parent().map(|d| d.join("logs")));
         let supervisor = Arc::new(Supervisor::new(&config, log_dir));
         let registry = Arc::new(ToolRegistry::builtin(&config, supervisor.clone())?);
         let runner = Arc::new(MonitorRunner(monitor.clone()));
         let agent = Arc::new(Agent::new(config.clone(), store.clone(), registry.clone(), runner, bus.clone(), ceiling));
         let (shutdown, _) = watch::channel(false);
-        Ok(Self { config, store, monitor, agent, registry, supervisor, bus, shutdown, lateness: None, tasks: JoinSet::new(), batcher: Some(batcher) })
+        Ok(Self {
+            config,
+            store,
+            monitor,
+            agent,
+            registry,
+            supervisor,
+            bus,
+            shutdown,
+            lateness: None,
+            tasks: JoinSet::new(),
+            batcher: Some(batcher),
+        })
     }
 
     /// Starts supervised services, the scheduler and the agent loop.

@@ -56,7 +56,12 @@ fn host_config() -> String {
     let mut seen = std::collections::HashSet::new();
     for fs in obsctl_host::filesystems() {
         let mount = fs.mount.display().to_string();
-        let slug: String = mount.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect::<String>().trim_matches('-').to_string();
+        let slug: String = mount
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+            .trim_matches('-')
+            .to_string();
         let name = if slug.is_empty() { "disk-root".to_string() } else { format!("disk-{slug}") };
         if fs.total == 0 || !seen.insert(name.clone()) {
             continue;
@@ -65,7 +70,9 @@ fn host_config() -> String {
         text.push_str(&format!("  [[service.check]]\n  name = \"{name}\"\n  kind = \"disk\"\n  path = \"{path}\"\n  max_used_percent = 90\n  interval = \"60s\"\n"));
     }
     text.push_str("  [[service.check]]\n  name = \"memory\"\n  kind = \"memory\"\n  max_used_percent = 95\n  interval = \"30s\"\n");
-    text.push_str("  [[service.check]]\n  name = \"load\"\n  kind = \"load\"\n  max_per_core = 4.0\n  interval = \"30s\"\n");
+    text.push_str(
+        "  [[service.check]]\n  name = \"load\"\n  kind = \"load\"\n  max_per_core = 4.0\n  interval = \"30s\"\n",
+    );
     text.push_str(&format!(
         "  [[service.check]]\n  name = \"obsctl\"\n  kind = \"process\"\n  pid = {}\n  max_rss = \"1GB\"\n  interval = \"30s\"\n",
         std::process::id()

@@ -14,21 +14,42 @@ use super::Agent;
 
 impl Agent {
     /// Moves every pending step of the action's plan from `pending_approval` to `to`.
-    async fn decide_plan(&self, action_id: &str, to: ActionState, by: &str, reason: &str) -> Result<Vec<Action>, StoreError> {
+    async fn decide_plan(
+        &self,
+        action_id: &str,
+        to: ActionState,
+        by: &str,
+        reason: &str,
+    ) -> Result<Vec<Action>, StoreError> {
         let action = self.store.action(action_id).await?;
         if action.state != ActionState::PendingApproval {
-            return Err(StoreError::Conflict(format!("action {action_id} is {}, not pending_approval", action.state.as_str())));
+            return Err(StoreError::Conflict(format!(
+                "action {action_id} is {}, not pending_approval",
+                action.state.as_str()
+            )));
         }
-        let siblings = self.store.list_actions(&ActionFilter { incident_id: Some(action.incident_id.clone()), states: vec![ActionState::PendingApproval], limit: 1000 }).await?;
+        let siblings = self
+            .store
+            .list_actions(&ActionFilter {
+                incident_id: Some(action.incident_id.clone()),
+                states: vec![ActionState::PendingApproval],
+                limit: 1000,
+            })
+            .await?;
         let mut changed = Vec::new();
         for a in siblings.into_iter().filter(|a| a.plan_id == action.plan_id) {
             changed.push(self.store.transition_action(&a.id, ActionState::PendingApproval, to, reason, by).await?);
         }
         changed.sort_by_key(|a| a.step);
-        let (verb, control) = if to == ActionState::Approved { ("approved", "approve") } else { ("rejected", "reject") };
+        let (verb, control) =
+            if to == ActionState::Approved { ("approved", "approve") } else { ("rejected", "reject") };
         let tools: Vec<&str> = changed.iter().map(|a| a.tool.as_str()).collect();
         self.gate.audit(by, control, action_id, verb, reason, json!({"plan_id": action.plan_id, "tools": tools})).await;
-        let message = format!("{verb} by {by}: {}{}", tools.join(" → "), if reason.is_empty() { String::new() } else { format!(" ({reason})") });
+        let message = format!(
+            "{verb} by {by}: {}{}",
+            tools.join(" → "),
+            if reason.is_empty() { String::new() } else { format!(" ({reason})") }
+        );
         self.store.add_event(&action.incident_id, verb, &message, json!({"action_id": action_id, "by": by})).await?;
         let _ = self.bus.send(Event::ActionChanged { action_id: action_id.into(), state: to.as_str().into() });
         Ok(changed)
@@ -44,12 +65,37 @@ impl Agent {
     }
 
     /// Silences a service and/or incident kind from `starts_at` (default now) for `duration`.
-    pub async fn silence(&self, service: Option<String>, kind: Option<String>, starts_at: Option<Timestamp>, duration: Duration, reason: &str, by: &str) -> Result<Silence, StoreError> {
+    pub async fn silence(
+        &self,
+        service: Option<String>,
+        kind: Option<String>,
+        starts_at: Option<Timestamp>,
+        duration: Duration,
+        reason: &str,
+        by: &str,
+    ) -> Result<Silence, StoreError> {
         let starts_at = starts_at.unwrap_or_else(Timestamp::now);
-        let silence = Silence { id: new_id("sil"), service, kind, starts_at, ends_at: starts_at.plus(duration), reason: reason.into(), created_by: by.into() };
+        let silence = Silence {
+            id: new_id("sil"),
+            service,
+            kind,
+            starts_at,
+            ends_at: starts_at.plus(duration),
+            reason: reason.into(),
+            created_by: by.into(),
+        };
         self.store.insert_silence(&silence).await?;
         let what = format!("{}/{}", silence.service.as_deref().unwrap_or("*"), silence.kind.as_deref().unwrap_or("*"));
-        self.gate.audit(by, "silence", &silence.id, "created", reason, json!({"match": what, "starts_at": silence.starts_at, "ends_at": silence.ends_at})).await;
+        self.gate
+            .audit(
+                by,
+                "silence",
+                &silence.id,
+                "created",
+                reason,
+                json!({"match": what, "starts_at": silence.starts_at, "ends_at": silence.ends_at}),
+            )
+            .await;
         Ok(silence)
     }
 
@@ -65,9 +111,24 @@ impl Agent {
         if incident.status != IncidentStatus::Open {
             return Err(StoreError::Conflict(format!("incident {incident_id} is already resolved")));
         }
-        let pending = self.store.list_actions(&ActionFilter { incident_id: Some(incident_id.into()), states: vec![ActionState::PendingApproval], limit: 1000 }).await?;
+        let pending = self
+            .store
+            .list_actions(&ActionFilter {
+                incident_id: Some(incident_id.into()),
+                states: vec![ActionState::PendingApproval],
+                limit: 1000,
+            })
+            .await?;
         for a in pending {
-            self.store.transition_action(&a.id, ActionState::PendingApproval, ActionState::Rejected, "incident resolved by hand", by).await?;
+            self.store
+                .transition_action(
+                    &a.id,
+                    ActionState::PendingApproval,
+                    ActionState::Rejected,
+                    "incident resolved by hand",
+                    by,
+                )
+                .await?;
         }
         let now = Timestamp::now();
         incident.status = IncidentStatus::Resolved;

@@ -23,7 +23,10 @@ impl Agent {
         let message = format!("{}\n{}\nincident {}", reason, incident.detail, incident.id);
         let mut notices = Vec::new();
         if self.config.notify.ntfy.is_some() {
-            notices.push(("notify.ntfy", json!({"title": title, "message": message, "priority": 4, "tags": ["warning", "obsctl"]})));
+            notices.push((
+                "notify.ntfy",
+                json!({"title": title, "message": message, "priority": 4, "tags": ["warning", "obsctl"]}),
+            ));
         }
         if self.config.notify.webhook.is_some() {
             notices.push(("notify.webhook", json!({"title": title, "message": message, "data": {"incident_id": incident.id, "service": incident.service, "kind": incident.kind}})));

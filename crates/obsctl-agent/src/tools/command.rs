@@ -29,7 +29,15 @@ pub struct Run {
 impl Run {
     pub fn new(config: CommandsConfig) -> Self {
         let annotations = Annotations { read_only_hint: false, destructive_hint: true, idempotent_hint: false };
-        Self { config, spec: ToolSpec::new::<RunArgs>("command.run", "Run an allow-listed command line (needs ENABLE_UNIX_TOOLS=true).", annotations, true) }
+        Self {
+            config,
+            spec: ToolSpec::new::<RunArgs>(
+                "command.run",
+                "Run an allow-listed command line (needs ENABLE_UNIX_TOOLS=true).",
+                annotations,
+                true,
+            ),
+        }
     }
 
     /// Whether the tool may run at all, and why not.
@@ -58,7 +66,9 @@ impl Tool for Run {
     async fn call(&self, args: &Value) -> ToolResult {
         let a: RunArgs = parse_args(args)?;
         self.allowed(&a)?;
-        let Some((program, rest)) = a.command.split_first() else { return Err(ToolError::InvalidArgs("empty command".into())) };
+        let Some((program, rest)) = a.command.split_first() else {
+            return Err(ToolError::InvalidArgs("empty command".into()));
+        };
         let child = tokio::process::Command::new(program)
             .args(rest)
             .stdin(Stdio::null())
@@ -73,7 +83,11 @@ impl Tool for Run {
             .map_err(|e| ToolError::Failed(format!("cannot run {program}: {e}")))?;
         let tail = |b: &[u8]| String::from_utf8_lossy(&b[b.len().saturating_sub(4096)..]).into_owned();
         let result = json!({"exit_code": out.status.code(), "stdout": tail(&out.stdout), "stderr": tail(&out.stderr)});
-        if out.status.success() { Ok(result) } else { Err(ToolError::Failed(format!("exit {:?}: {}", out.status.code(), tail(&out.stderr)))) }
+        if out.status.success() {
+            Ok(result)
+        } else {
+            Err(ToolError::Failed(format!("exit {:?}: {}", out.status.code(), tail(&out.stderr))))
+        }
     }
 
     async fn dry_run(&self, args: &Value) -> Option<ToolResult> {

@@ -42,7 +42,15 @@ pub struct Usage {
 impl Usage {
     pub fn new(roots: Vec<PathBuf>) -> Self {
         let annotations = Annotations { read_only_hint: true, destructive_hint: false, idempotent_hint: true };
-        Self { roots, spec: ToolSpec::new::<UsageArgs>("fs.usage", "Size of a folder and the free space of its filesystem.", annotations, false) }
+        Self {
+            roots,
+            spec: ToolSpec::new::<UsageArgs>(
+                "fs.usage",
+                "Size of a folder and the free space of its filesystem.",
+                annotations,
+                false,
+            ),
+        }
     }
 }
 
@@ -107,9 +115,24 @@ impl Cleanup {
         let glob = globset::Glob::new(a.glob.as_deref().unwrap_or("**/*"))
             .map_err(|e| ToolError::InvalidArgs(format!("glob: {e}")))?
             .compile_matcher();
-        let older_than = a.older_than.as_deref().map(parse_duration).transpose().map_err(|e| ToolError::InvalidArgs(format!("older_than: {e}")))?;
-        let target_size = a.target_size.as_deref().map(parse_size).transpose().map_err(|e| ToolError::InvalidArgs(format!("target_size: {e}")))?;
-        let target_free = a.target_free.as_deref().map(parse_size).transpose().map_err(|e| ToolError::InvalidArgs(format!("target_free: {e}")))?;
+        let older_than = a
+            .older_than
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .map_err(|e| ToolError::InvalidArgs(format!("older_than: {e}")))?;
+        let target_size = a
+            .target_size
+            .as_deref()
+            .map(parse_size)
+            .transpose()
+            .map_err(|e| ToolError::InvalidArgs(format!("target_size: {e}")))?;
+        let target_free = a
+            .target_free
+            .as_deref()
+            .map(parse_size)
+            .transpose()
+            .map_err(|e| ToolError::InvalidArgs(format!("target_free: {e}")))?;
         tokio::task::spawn_blocking(move || select(&root, &glob, older_than, target_size, target_free))
             .await
             .map_err(|e| ToolError::Failed(format!("task failed: {e}")))
@@ -144,7 +167,13 @@ impl Selection {
     }
 }
 
-fn select(root: &Path, glob: &globset::GlobMatcher, older_than: Option<Duration>, target_size: Option<u64>, target_free: Option<u64>) -> Selection {
+fn select(
+    root: &Path,
+    glob: &globset::GlobMatcher,
+    older_than: Option<Duration>,
+    target_size: Option<u64>,
+    target_free: Option<u64>,
+) -> Selection {
     let (files, complete) = obsctl_host::walk_files(root);
     let folder_bytes: u64 = files.iter().map(|f| f.len).sum();
     let cutoff = older_than.and_then(|d| SystemTime::now().checked_sub(d));
@@ -164,7 +193,10 @@ fn select(root: &Path, glob: &globset::GlobMatcher, older_than: Option<Duration>
     for f in candidates {
         let size_done = target_size.is_some_and(|t| size <= t);
         let free_done = target_free.is_some_and(|t| avail >= t);
-        if (target_size.is_some() || target_free.is_some()) && (target_size.is_none() || size_done) && (target_free.is_none() || free_done) {
+        if (target_size.is_some() || target_free.is_some())
+            && (target_size.is_none() || size_done)
+            && (target_free.is_none() || free_done)
+        {
             break;
         }
         size = size.saturating_sub(f.len);
@@ -173,7 +205,11 @@ fn select(root: &Path, glob: &globset::GlobMatcher, older_than: Option<Duration>
     }
     let mut note = match (target_size, target_free) {
         (None, None) => "every matching file".to_string(),
-        _ => format!("until folder <= {} / free >= {}", target_size.map(format_size).unwrap_or("-".into()), target_free.map(format_size).unwrap_or("-".into())),
+        _ => format!(
+            "until folder <= {} / free >= {}",
+            target_size.map(format_size).unwrap_or("-".into()),
+            target_free.map(format_size).unwrap_or("-".into())
+        ),
     };
     if !complete {
         note.push_str(&format!("; only the first {} entries were examined", obsctl_host::MAX_ENTRIES));

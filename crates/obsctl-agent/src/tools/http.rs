@@ -37,7 +37,15 @@ pub struct Request {
 impl Request {
     pub fn new(http: reqwest::Client) -> Self {
         let annotations = Annotations { read_only_hint: false, destructive_hint: false, idempotent_hint: false };
-        Self { http, spec: ToolSpec::new::<RequestArgs>("http.request", "Send one HTTP request; returns the status and up to 64 KB of the body.", annotations, true) }
+        Self {
+            http,
+            spec: ToolSpec::new::<RequestArgs>(
+                "http.request",
+                "Send one HTTP request; returns the status and up to 64 KB of the body.",
+                annotations,
+                true,
+            ),
+        }
     }
 }
 
@@ -68,8 +76,10 @@ impl Tool for Request {
         if !["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"].contains(&method.as_str()) {
             return Err(ToolError::InvalidArgs(format!("method {method:?} is not supported")));
         }
-        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| ToolError::InvalidArgs(e.to_string()))?;
-        let mut req = self.http.request(method, &a.url).timeout(Duration::from_secs(a.timeout_seconds.unwrap_or(10).min(120)));
+        let method =
+            reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| ToolError::InvalidArgs(e.to_string()))?;
+        let mut req =
+            self.http.request(method, &a.url).timeout(Duration::from_secs(a.timeout_seconds.unwrap_or(10).min(120)));
         for (k, v) in &a.headers {
             req = req.header(k, v);
         }
@@ -87,6 +97,9 @@ impl Tool for Request {
     }
 
     async fn dry_run(&self, args: &Value) -> Option<ToolResult> {
-        Some(parse_args::<RequestArgs>(args).map(|a| json!({"would_send": a.method.unwrap_or_else(|| "GET".into()), "url": a.url})))
+        Some(
+            parse_args::<RequestArgs>(args)
+                .map(|a| json!({"would_send": a.method.unwrap_or_else(|| "GET".into()), "url": a.url})),
+        )
     }
 }

@@ -16,7 +16,10 @@ async fn check_status(resp: Result<reqwest::Response, reqwest::Error>, what: &st
     let status = resp.status().as_u16();
     let (body, _) = bounded_body(resp, 4096).await;
     if status >= 300 {
-        return Err(ToolError::Failed(format!("{what} answered {status}: {}", body.chars().take(200).collect::<String>())));
+        return Err(ToolError::Failed(format!(
+            "{what} answered {status}: {}",
+            body.chars().take(200).collect::<String>()
+        )));
     }
     Ok(json!({"status": status}))
 }
@@ -42,11 +45,23 @@ pub struct Webhook {
 
 impl Webhook {
     pub fn new(http: reqwest::Client, config: Option<WebhookConfig>) -> Self {
-        Self { http, config, spec: ToolSpec::new::<WebhookArgs>("notify.webhook", "POST a JSON notification {title, message, data} to a webhook.", NOTIFY, true) }
+        Self {
+            http,
+            config,
+            spec: ToolSpec::new::<WebhookArgs>(
+                "notify.webhook",
+                "POST a JSON notification {title, message, data} to a webhook.",
+                NOTIFY,
+                true,
+            ),
+        }
     }
 
     fn url(&self, a: &WebhookArgs) -> Result<String, ToolError> {
-        a.url.clone().or_else(|| self.config.as_ref().map(|c| c.url.clone())).ok_or_else(|| ToolError::InvalidArgs("no url given and no [notify.webhook] configured".into()))
+        a.url
+            .clone()
+            .or_else(|| self.config.as_ref().map(|c| c.url.clone()))
+            .ok_or_else(|| ToolError::InvalidArgs("no url given and no [notify.webhook] configured".into()))
     }
 }
 
@@ -64,7 +79,9 @@ impl Tool for Webhook {
     }
 
     async fn dry_run(&self, args: &Value) -> Option<ToolResult> {
-        Some(parse_args::<WebhookArgs>(args).and_then(|a| Ok(json!({"would_post_to": self.url(&a)?, "title": a.title}))))
+        Some(
+            parse_args::<WebhookArgs>(args).and_then(|a| Ok(json!({"would_post_to": self.url(&a)?, "title": a.title}))),
+        )
     }
 }
 
@@ -91,12 +108,25 @@ pub struct Ntfy {
 
 impl Ntfy {
     pub fn new(http: reqwest::Client, config: Option<NtfyConfig>) -> Self {
-        Self { http, config, spec: ToolSpec::new::<NtfyArgs>("notify.ntfy", "Publish a notification to an ntfy topic (title, message, priority, tags).", NOTIFY, true) }
+        Self {
+            http,
+            config,
+            spec: ToolSpec::new::<NtfyArgs>(
+                "notify.ntfy",
+                "Publish a notification to an ntfy topic (title, message, priority, tags).",
+                NOTIFY,
+                true,
+            ),
+        }
     }
 
     fn target(&self, a: &NtfyArgs) -> Result<String, ToolError> {
         let base = self.config.as_ref().map(|c| c.url.as_str()).unwrap_or("https://ntfy.sh");
-        let topic = a.topic.clone().or_else(|| self.config.as_ref().map(|c| c.topic.clone())).ok_or_else(|| ToolError::InvalidArgs("no topic given and no [notify.ntfy] configured".into()))?;
+        let topic = a
+            .topic
+            .clone()
+            .or_else(|| self.config.as_ref().map(|c| c.topic.clone()))
+            .ok_or_else(|| ToolError::InvalidArgs("no topic given and no [notify.ntfy] configured".into()))?;
         if topic.is_empty() || topic.contains('/') {
             return Err(ToolError::InvalidArgs(format!("topic {topic:?} is not a valid ntfy topic")));
         }
@@ -114,7 +144,12 @@ impl Tool for Ntfy {
         let a: NtfyArgs = parse_args(args)?;
         let url = self.target(&a)?;
         let priority = a.priority.unwrap_or(3).clamp(1, 5);
-        let mut req = self.http.post(&url).header("Title", &a.title).header("Priority", priority.to_string()).body(a.message.clone());
+        let mut req = self
+            .http
+            .post(&url)
+            .header("Title", &a.title)
+            .header("Priority", priority.to_string())
+            .body(a.message.clone());
         if !a.tags.is_empty() {
             req = req.header("Tags", a.tags.join(","));
         }
@@ -125,6 +160,9 @@ impl Tool for Ntfy {
     }
 
     async fn dry_run(&self, args: &Value) -> Option<ToolResult> {
-        Some(parse_args::<NtfyArgs>(args).and_then(|a| Ok(json!({"would_publish_to": self.target(&a)?, "title": a.title}))))
+        Some(
+            parse_args::<NtfyArgs>(args)
+                .and_then(|a| Ok(json!({"would_publish_to": self.target(&a)?, "title": a.title}))),
+        )
     }
 }

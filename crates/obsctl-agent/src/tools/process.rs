@@ -61,7 +61,8 @@ impl Supervisor {
         let (out, err) = match &self.log_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir)?;
-                let file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{name}.log")))?;
+                let file =
+                    std::fs::OpenOptions::new().create(true).append(true).open(dir.join(format!("{name}.log")))?;
                 (Stdio::from(file.try_clone()?), Stdio::from(file))
             }
             None => (Stdio::null(), Stdio::null()),
@@ -84,8 +85,12 @@ impl Supervisor {
     /// What a restart would do.
     pub async fn describe_restart(&self, service: &str) -> Result<Value, ToolError> {
         match self.services.get(service) {
-            Some(Restartable::Supervised(p)) => Ok(json!({"would": "restart supervised process", "service": service, "pid": self.pid(service).await, "run": p.run})),
-            Some(Restartable::Command(c)) => Ok(json!({"would": "run restart command", "service": service, "command": c})),
+            Some(Restartable::Supervised(p)) => Ok(
+                json!({"would": "restart supervised process", "service": service, "pid": self.pid(service).await, "run": p.run}),
+            ),
+            Some(Restartable::Command(c)) => {
+                Ok(json!({"would": "run restart command", "service": service, "command": c}))
+            }
             None => Err(not_restartable(service)),
         }
     }
@@ -108,13 +113,22 @@ impl Supervisor {
                 Ok(json!({"service": service, "old_pid": old_pid, "pid": pid}))
             }
             Some(Restartable::Command(c)) => {
-                let Some((program, args)) = c.split_first() else { return Err(ToolError::Failed("empty restart_command".into())) };
-                let out = tokio::time::timeout(Duration::from_secs(120), Command::new(program).args(args).stdin(Stdio::null()).kill_on_drop(true).output())
-                    .await
-                    .map_err(|_| ToolError::Failed("restart command timed out after 120s".into()))?
-                    .map_err(|e| ToolError::Failed(format!("cannot run {program}: {e}")))?;
+                let Some((program, args)) = c.split_first() else {
+                    return Err(ToolError::Failed("empty restart_command".into()));
+                };
+                let out = tokio::time::timeout(
+                    Duration::from_secs(120),
+                    Command::new(program).args(args).stdin(Stdio::null()).kill_on_drop(true).output(),
+                )
+                .await
+                .map_err(|_| ToolError::Failed("restart command timed out after 120s".into()))?
+                .map_err(|e| ToolError::Failed(format!("cannot run {program}: {e}")))?;
                 if !out.status.success() {
-                    return Err(ToolError::Failed(format!("restart command exited {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr).trim())));
+                    return Err(ToolError::Failed(format!(
+                        "restart command exited {:?}: {}",
+                        out.status.code(),
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    )));
                 }
                 Ok(json!({"service": service, "command": c, "exit_code": 0}))
             }

@@ -77,7 +77,13 @@ impl Ctx<'_, '_> {
         parse_size(v.get_ref()).map_err(|e| self.err(v.span(), field, e)).ok()
     }
 
-    fn required<'v>(&mut self, v: Option<&'v S<String>>, kind_span: std::ops::Range<usize>, field: &str, example: &str) -> Option<&'v str> {
+    fn required<'v>(
+        &mut self,
+        v: Option<&'v S<String>>,
+        kind_span: std::ops::Range<usize>,
+        field: &str,
+        example: &str,
+    ) -> Option<&'v str> {
         if v.is_none() {
             self.err(kind_span, field, format!("is required for this kind; add e.g. {field} = {example}"));
         }
@@ -85,7 +91,13 @@ impl Ctx<'_, '_> {
     }
 }
 
-pub(crate) fn build_check(p: &mut Problems<'_>, c: &RawCheck, service: &str, path: &str, commands: &CommandsConfig) -> Option<CheckSpec> {
+pub(crate) fn build_check(
+    p: &mut Problems<'_>,
+    c: &RawCheck,
+    service: &str,
+    path: &str,
+    commands: &CommandsConfig,
+) -> Option<CheckSpec> {
     let kind = c.kind.get_ref().as_str();
     let kspan = c.kind.span();
     let mut x = Ctx { p, path: path.to_string() };
@@ -95,7 +107,14 @@ pub(crate) fn build_check(p: &mut Problems<'_>, c: &RawCheck, service: &str, pat
     }
     for (field, span) in present_fields(c) {
         if !kind_fields(kind).contains(&field) {
-            x.err(span, field, format!("is not a field of a {kind} check; remove it (a {kind} check reads: {})", kind_fields(kind).join(", ")));
+            x.err(
+                span,
+                field,
+                format!(
+                    "is not a field of a {kind} check; remove it (a {kind} check reads: {})",
+                    kind_fields(kind).join(", ")
+                ),
+            );
         }
     }
     let interval = x.duration(c.interval.as_ref(), "interval", Duration::from_secs(30));
@@ -117,7 +136,9 @@ pub(crate) fn build_check(p: &mut Problems<'_>, c: &RawCheck, service: &str, pat
         "http" => http(&mut x, c, kspan),
         "tcp" => {
             let address = x.required(c.address.as_ref(), kspan, "address", "\"127.0.0.1:5432\"")?;
-            if let (Some(a), false) = (&c.address, address.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok())) {
+            if let (Some(a), false) =
+                (&c.address, address.rsplit_once(':').is_some_and(|(_, port)| port.parse::<u16>().is_ok()))
+            {
                 x.err(a.span(), "address", format!("{address:?} needs a port; write host:port"));
             }
             Some(Probe::Tcp { address: address.to_string() })
@@ -133,7 +154,11 @@ pub(crate) fn build_check(p: &mut Problems<'_>, c: &RawCheck, service: &str, pat
             if run.get_ref().is_empty() {
                 x.err(run.span(), "run", "is empty; give the program and its arguments");
             } else if !commands.allow.contains(&line) {
-                x.err(run.span(), "run", format!("{line:?} is not allow-listed; add it to [commands] allow = [...] to let it run"));
+                x.err(
+                    run.span(),
+                    "run",
+                    format!("{line:?} is not allow-listed; add it to [commands] allow = [...] to let it run"),
+                );
             }
             Some(Probe::Command { run: run.get_ref().clone() })
         }
@@ -210,15 +235,21 @@ fn http(x: &mut Ctx<'_, '_>, c: &RawCheck, kspan: std::ops::Range<usize>) -> Opt
         let e = e.get_ref();
         probe.expect_status = e.status.or(Some(200));
         probe.body_contains = e.body_contains.clone();
-        probe.json_pointer = e.json.as_ref().map(|j| (j.pointer.clone(), serde_json::to_value(&j.equals).unwrap_or_default()));
+        probe.json_pointer =
+            e.json.as_ref().map(|j| (j.pointer.clone(), serde_json::to_value(&j.equals).unwrap_or_default()));
         if let Some(j) = &e.json
             && !j.pointer.is_empty()
             && !j.pointer.starts_with('/')
             && let Some(span) = c.expect.as_ref().map(|s| s.span())
         {
-            x.err(span, "expect.json.pointer", format!("{:?} is not a JSON pointer; start it with '/', e.g. \"/status\"", j.pointer));
+            x.err(
+                span,
+                "expect.json.pointer",
+                format!("{:?} is not a JSON pointer; start it with '/', e.g. \"/status\"", j.pointer),
+            );
         }
-        probe.latency_under = e.latency_under.as_ref().map(|l| x.duration(Some(l), "expect.latency_under", Duration::ZERO));
+        probe.latency_under =
+            e.latency_under.as_ref().map(|l| x.duration(Some(l), "expect.latency_under", Duration::ZERO));
         probe.cert_days_left_over = e.cert_days_left_over;
         if e.cert_days_left_over.is_some()
             && !probe.url.starts_with("https://")
@@ -239,7 +270,11 @@ fn disk(x: &mut Ctx<'_, '_>, c: &RawCheck, kspan: std::ops::Range<usize>) -> Opt
     let min_free = x.size(c.min_free.as_ref(), "min_free");
     let max_size = x.size(c.max_size.as_ref(), "max_size");
     if max_used_percent.is_none() && min_free.is_none() && max_size.is_none() {
-        x.err(kspan, "max_used_percent", "a disk check needs a limit; add max_used_percent = 90, min_free = \"1GB\" or max_size = \"500MB\"");
+        x.err(
+            kspan,
+            "max_used_percent",
+            "a disk check needs a limit; add max_used_percent = 90, min_free = \"1GB\" or max_size = \"500MB\"",
+        );
     }
     Some(Probe::Disk(DiskProbe { path, max_used_percent, min_free, max_size }))
 }
@@ -254,7 +289,11 @@ fn process(x: &mut Ctx<'_, '_>, c: &RawCheck, kspan: std::ops::Range<usize>) -> 
     .flatten()
     .collect();
     if targets.len() != 1 {
-        x.err(kspan, "process", "a process check needs exactly one of process = \"name\", pid_file = \"path\" or pid = N");
+        x.err(
+            kspan,
+            "process",
+            "a process check needs exactly one of process = \"name\", pid_file = \"path\" or pid = N",
+        );
         return None;
     }
     let max_rss = x.size(c.max_rss.as_ref(), "max_rss");

@@ -55,7 +55,12 @@ impl<'a> Problems<'a> {
     }
 
     /// Records a problem at a byte span (from a `Spanned` value), or with no line.
-    pub(crate) fn at(&mut self, span: Option<std::ops::Range<usize>>, field: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn at(
+        &mut self,
+        span: Option<std::ops::Range<usize>>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         let line = span.map(|s| self.line_of(s.start));
         self.list.push(ConfigError { file: self.file.to_string(), line, field: field.into(), message: message.into() });
     }

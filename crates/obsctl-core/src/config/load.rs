@@ -67,7 +67,11 @@ impl Validator<'_, '_> {
         let v = value?;
         let mode = Mode::parse(v.get_ref());
         if mode.is_none() {
-            self.p.at(Some(v.span()), field, format!("{:?} is not a mode; use observe, dry-run, approve or auto", v.get_ref()));
+            self.p.at(
+                Some(v.span()),
+                field,
+                format!("{:?} is not a mode; use observe, dry-run, approve or auto", v.get_ref()),
+            );
         }
         mode
     }
@@ -80,7 +84,11 @@ impl Validator<'_, '_> {
         if let Some(v) = &raw.version
             && *v.get_ref() != CURRENT_VERSION
         {
-            self.p.at(Some(v.span()), "version", format!("version {} is not supported; this obsctl reads version = {CURRENT_VERSION}", v.get_ref()));
+            self.p.at(
+                Some(v.span()),
+                "version",
+                format!("version {} is not supported; this obsctl reads version = {CURRENT_VERSION}", v.get_ref()),
+            );
         }
         let base_dir = Path::new(opts.file).parent().map(Path::to_path_buf).unwrap_or_default();
 
@@ -89,9 +97,14 @@ impl Validator<'_, '_> {
         });
         if listen.parse::<std::net::SocketAddr>().is_err() {
             let span = raw.server.listen.as_ref().map(|l| l.span());
-            self.p.at(span, "server.listen", format!("{listen:?} is not an address; write host:port, e.g. \"127.0.0.1:5555\""));
+            self.p.at(
+                span,
+                "server.listen",
+                format!("{listen:?} is not an address; write host:port, e.g. \"127.0.0.1:5555\""),
+            );
         }
-        let token = self.env_var("OBSCTL_API_TOKEN").or(raw.server.token.clone()).filter(|t| !t.is_empty()).map(Secret::new);
+        let token =
+            self.env_var("OBSCTL_API_TOKEN").or(raw.server.token.clone()).filter(|t| !t.is_empty()).map(Secret::new);
 
         let store_url = self
             .env_var("OBSCTL_STORE_URL")
@@ -110,7 +123,11 @@ impl Validator<'_, '_> {
             }
             None => {
                 let span = raw.store.url.as_ref().map(|u| u.span());
-                self.p.at(span, "store.url", "is not a supported store; use sqlite://path/to/obsctl.db or postgres://user@host/db");
+                self.p.at(
+                    span,
+                    "store.url",
+                    "is not a supported store; use sqlite://path/to/obsctl.db or postgres://user@host/db",
+                );
                 store_url
             }
         };
@@ -128,9 +145,8 @@ impl Validator<'_, '_> {
             }),
             webhook: raw.notify.webhook.as_ref().map(|w| WebhookConfig { url: w.url.get_ref().clone() }),
         };
-        let fs = FsConfig {
-            allowed_roots: raw.fs.allowed_roots.iter().map(|r| resolve(&base_dir, r.get_ref())).collect(),
-        };
+        let fs =
+            FsConfig { allowed_roots: raw.fs.allowed_roots.iter().map(|r| resolve(&base_dir, r.get_ref())).collect() };
         let commands = CommandsConfig {
             enabled: self.env_var("ENABLE_UNIX_TOOLS").is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes")),
             allow: raw.commands.allow.iter().map(|c| normalize_command(c)).collect(),
@@ -184,14 +200,27 @@ impl Validator<'_, '_> {
             verify: VerifyConfig {
                 attempts: a.verify.attempts.unwrap_or(6).max(1),
                 backoff: self.duration(a.verify.backoff.as_ref(), "agent.verify.backoff", Duration::from_secs(1)),
-                max_backoff: self.duration(a.verify.max_backoff.as_ref(), "agent.verify.max_backoff", Duration::from_secs(10)),
+                max_backoff: self.duration(
+                    a.verify.max_backoff.as_ref(),
+                    "agent.verify.max_backoff",
+                    Duration::from_secs(10),
+                ),
             },
-            reopen_within: self.duration(a.reopen_within.as_ref(), "agent.reopen_within", crate::incident::DEFAULT_REOPEN_WITHIN),
+            reopen_within: self.duration(
+                a.reopen_within.as_ref(),
+                "agent.reopen_within",
+                crate::incident::DEFAULT_REOPEN_WITHIN,
+            ),
             default_cooldown: self.duration(a.cooldown.as_ref(), "agent.cooldown", Duration::from_secs(60)),
         }
     }
 
-    fn services(&mut self, raw: &RawConfig, base_dir: &Path, commands: &CommandsConfig) -> (Vec<ServiceConfig>, Vec<crate::check::CheckSpec>) {
+    fn services(
+        &mut self,
+        raw: &RawConfig,
+        base_dir: &Path,
+        commands: &CommandsConfig,
+    ) -> (Vec<ServiceConfig>, Vec<crate::check::CheckSpec>) {
         let mut seen = HashSet::new();
         let mut services = Vec::new();
         let mut checks = Vec::new();
@@ -200,35 +229,67 @@ impl Validator<'_, '_> {
             let name = s.name.get_ref();
             let field = format!("service[{i}].name");
             if !valid_name(name) {
-                self.p.at(Some(s.name.span()), &field, format!("{name:?} is not a valid name; use letters, digits, '-' and '_'"));
+                self.p.at(
+                    Some(s.name.span()),
+                    &field,
+                    format!("{name:?} is not a valid name; use letters, digits, '-' and '_'"),
+                );
             }
             if !seen.insert(name.as_str()) {
-                self.p.at(Some(s.name.span()), &field, format!("service {name:?} is defined twice; give each service a unique name"));
+                self.p.at(
+                    Some(s.name.span()),
+                    &field,
+                    format!("service {name:?} is defined twice; give each service a unique name"),
+                );
             }
             for d in &s.depends_on {
                 if !names.contains(d.get_ref().as_str()) {
-                    self.p.at(Some(d.span()), format!("service[{i}].depends_on"), format!("unknown service {:?}; define it with [[service]] name = {:?} or remove it", d.get_ref(), d.get_ref()));
+                    self.p.at(
+                        Some(d.span()),
+                        format!("service[{i}].depends_on"),
+                        format!(
+                            "unknown service {:?}; define it with [[service]] name = {:?} or remove it",
+                            d.get_ref(),
+                            d.get_ref()
+                        ),
+                    );
                 }
             }
             if let Some(p) = &s.process
                 && p.run.get_ref().is_empty()
             {
-                self.p.at(Some(p.run.span()), format!("service[{i}].process.run"), "is empty; give the program and its arguments, e.g. [\"./api\", \"--port\", \"8080\"]");
+                self.p.at(
+                    Some(p.run.span()),
+                    format!("service[{i}].process.run"),
+                    "is empty; give the program and its arguments, e.g. [\"./api\", \"--port\", \"8080\"]",
+                );
             }
             if let Some(r) = &s.restart_command
                 && r.get_ref().is_empty()
             {
-                self.p.at(Some(r.span()), format!("service[{i}].restart_command"), "is empty; give the program and its arguments");
+                self.p.at(
+                    Some(r.span()),
+                    format!("service[{i}].restart_command"),
+                    "is empty; give the program and its arguments",
+                );
             }
             let mut check_names = HashSet::new();
             for (j, c) in s.checks.iter().enumerate() {
                 let path = format!("service[{i}].check[{j}]");
                 if let Some(svc) = &c.service {
-                    self.p.at(Some(svc.span()), format!("{path}.service"), "a check inside [[service]] belongs to it already; remove `service`");
+                    self.p.at(
+                        Some(svc.span()),
+                        format!("{path}.service"),
+                        "a check inside [[service]] belongs to it already; remove `service`",
+                    );
                 }
                 if let Some(spec) = build_check(&mut self.p, c, name, &path, commands) {
                     if !check_names.insert(spec.name.clone()) {
-                        self.p.at(Some(c.kind.span()), &path, format!("service {name:?} has two checks named {:?}; set a distinct `name`", spec.name));
+                        self.p.at(
+                            Some(c.kind.span()),
+                            &path,
+                            format!("service {name:?} has two checks named {:?}; set a distinct `name`", spec.name),
+                        );
                     }
                     checks.push(spec);
                 }
@@ -255,20 +316,42 @@ impl Validator<'_, '_> {
         (services, checks)
     }
 
-    fn top_level_checks(&mut self, raw: &RawConfig, services: &[ServiceConfig], commands: &CommandsConfig, checks: &mut Vec<crate::check::CheckSpec>) {
+    fn top_level_checks(
+        &mut self,
+        raw: &RawConfig,
+        services: &[ServiceConfig],
+        commands: &CommandsConfig,
+        checks: &mut Vec<crate::check::CheckSpec>,
+    ) {
         for (j, c) in raw.checks.iter().enumerate() {
             let path = format!("check[{j}]");
             let Some(svc) = &c.service else {
-                self.p.at(Some(c.kind.span()), format!("{path}.service"), "a top-level [[check]] needs `service = \"name\"`, or move it under its [[service]]");
+                self.p.at(
+                    Some(c.kind.span()),
+                    format!("{path}.service"),
+                    "a top-level [[check]] needs `service = \"name\"`, or move it under its [[service]]",
+                );
                 continue;
             };
             if !services.iter().any(|s| &s.name == svc.get_ref()) {
-                self.p.at(Some(svc.span()), format!("{path}.service"), format!("unknown service {:?}; define it with [[service]] name = {:?}", svc.get_ref(), svc.get_ref()));
+                self.p.at(
+                    Some(svc.span()),
+                    format!("{path}.service"),
+                    format!(
+                        "unknown service {:?}; define it with [[service]] name = {:?}",
+                        svc.get_ref(),
+                        svc.get_ref()
+                    ),
+                );
                 continue;
             }
             if let Some(spec) = build_check(&mut self.p, c, svc.get_ref(), &path, commands) {
                 if checks.iter().any(|k| k.id == spec.id) {
-                    self.p.at(Some(c.kind.span()), &path, format!("check id {:?} is used twice; set a distinct `name`", spec.id));
+                    self.p.at(
+                        Some(c.kind.span()),
+                        &path,
+                        format!("check id {:?} is used twice; set a distinct `name`", spec.id),
+                    );
                 }
                 checks.push(spec);
             }
@@ -281,26 +364,46 @@ impl Validator<'_, '_> {
         for (i, r) in raw.runbooks.iter().enumerate() {
             let path = format!("runbook[{i}]");
             if !seen.insert(r.name.get_ref().clone()) {
-                self.p.at(Some(r.name.span()), format!("{path}.name"), format!("runbook {:?} is defined twice; give each a unique name", r.name.get_ref()));
+                self.p.at(
+                    Some(r.name.span()),
+                    format!("{path}.name"),
+                    format!("runbook {:?} is defined twice; give each a unique name", r.name.get_ref()),
+                );
             }
             if let Some(s) = &r.when.service
                 && !services.iter().any(|x| &x.name == s.get_ref())
             {
-                self.p.at(Some(s.span()), format!("{path}.when.service"), format!("unknown service {:?}; it must name a [[service]]", s.get_ref()));
+                self.p.at(
+                    Some(s.span()),
+                    format!("{path}.when.service"),
+                    format!("unknown service {:?}; it must name a [[service]]", s.get_ref()),
+                );
             }
             if let Some(k) = &r.when.incident
                 && !INCIDENT_KINDS.contains(&k.get_ref().as_str())
             {
-                self.p.at(Some(k.span()), format!("{path}.when.incident"), format!("unknown incident kind {:?}; use one of {}", k.get_ref(), INCIDENT_KINDS.join(", ")));
+                self.p.at(
+                    Some(k.span()),
+                    format!("{path}.when.incident"),
+                    format!("unknown incident kind {:?}; use one of {}", k.get_ref(), INCIDENT_KINDS.join(", ")),
+                );
             }
             if r.steps.get_ref().is_empty() {
-                self.p.at(Some(r.steps.span()), format!("{path}.steps"), "is empty; add at least one { tool = \"...\", args = { ... } }");
+                self.p.at(
+                    Some(r.steps.span()),
+                    format!("{path}.steps"),
+                    "is empty; add at least one { tool = \"...\", args = { ... } }",
+                );
             }
             let mut steps = Vec::new();
             for (j, s) in r.steps.get_ref().iter().enumerate() {
                 let tool = s.tool.get_ref();
                 if !opts.known_tools.is_empty() && !opts.known_tools.contains(&tool.as_str()) {
-                    self.p.at(Some(s.tool.span()), format!("{path}.steps[{j}].tool"), unknown_tool(tool, opts.known_tools));
+                    self.p.at(
+                        Some(s.tool.span()),
+                        format!("{path}.steps[{j}].tool"),
+                        unknown_tool(tool, opts.known_tools),
+                    );
                 }
                 let args = serde_json::to_value(&s.args).unwrap_or(serde_json::Value::Null);
                 steps.push(Step { tool: tool.clone(), args });
@@ -322,14 +425,19 @@ impl Validator<'_, '_> {
     }
 
     fn dependency_cycles(&mut self, raw: &RawConfig, services: &[ServiceConfig]) {
-        let graph: BTreeMap<&str, &[String]> = services.iter().map(|s| (s.name.as_str(), s.depends_on.as_slice())).collect();
+        let graph: BTreeMap<&str, &[String]> =
+            services.iter().map(|s| (s.name.as_str(), s.depends_on.as_slice())).collect();
         let mut reported = HashSet::new();
         for (i, s) in services.iter().enumerate() {
             if let Some(cycle) = find_cycle(&graph, &s.name)
                 && reported.insert(canonical(&cycle))
             {
                 let span = raw.services.get(i).map(|r| r.name.span());
-                self.p.at(span, format!("service[{i}].depends_on"), format!("dependency cycle {}; remove one of these depends_on entries", cycle.join(" -> ")));
+                self.p.at(
+                    span,
+                    format!("service[{i}].depends_on"),
+                    format!("dependency cycle {}; remove one of these depends_on entries", cycle.join(" -> ")),
+                );
             }
         }
     }
@@ -354,9 +462,13 @@ fn resolve(base: &Path, path: &str) -> PathBuf {
 
 /// Moves a password out of `scheme://user:password@host/…`, so the URL can be shown.
 fn split_password(url: &str) -> (String, Option<String>) {
-    let Some((scheme, rest)) = url.split_once("://") else { return (url.to_string(), None) };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_string(), None);
+    };
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else { return (url.to_string(), None) };
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return (url.to_string(), None);
+    };
     match rest[..at].split_once(':') {
         Some((user, password)) => (format!("{scheme}://{user}{}", &rest[at..]), Some(password.to_string())),
         None => (url.to_string(), None),
@@ -370,7 +482,13 @@ pub fn normalize_command(text: &str) -> String {
 
 /// A cycle through `start`, as the list of names along it (first = last).
 fn find_cycle<'a>(graph: &BTreeMap<&'a str, &'a [String]>, start: &'a str) -> Option<Vec<String>> {
-    fn walk<'a>(graph: &BTreeMap<&'a str, &'a [String]>, node: &'a str, start: &str, path: &mut Vec<&'a str>, seen: &mut HashSet<&'a str>) -> bool {
+    fn walk<'a>(
+        graph: &BTreeMap<&'a str, &'a [String]>,
+        node: &'a str,
+        start: &str,
+        path: &mut Vec<&'a str>,
+        seen: &mut HashSet<&'a str>,
+    ) -> bool {
         for next in graph.get(node).copied().unwrap_or_default() {
             if next == start {
                 path.push(next);
@@ -422,7 +540,12 @@ mod tests {
 
     #[test]
     fn starter_config_loads() {
-        let c = load(template::STARTER_TOML, &HashMap::new(), &LoadOptions { file: "/etc/obsctl/obsctl.toml", known_tools: TOOLS }).unwrap();
+        let c = load(
+            template::STARTER_TOML,
+            &HashMap::new(),
+            &LoadOptions { file: "/etc/obsctl/obsctl.toml", known_tools: TOOLS },
+        )
+        .unwrap();
         assert_eq!(c.checks.len(), 2);
         assert_eq!(c.checks[0].id, "web/health");
         assert_eq!(c.store.url, "sqlite:///etc/obsctl/data/obsctl.db");
@@ -479,7 +602,10 @@ mode = "yolo"
 
     #[test]
     fn unknown_fields_and_syntax_name_the_line() {
-        check_errors("version = 1\n[server]\nlisten = \"127.0.0.1:1\"\nlisen = \"x\"\n", &[(4, "lisen", "unknown field")]);
+        check_errors(
+            "version = 1\n[server]\nlisten = \"127.0.0.1:1\"\nlisen = \"x\"\n",
+            &[(4, "lisen", "unknown field")],
+        );
         check_errors("[[service]\nname = 1\n", &[(1, "syntax", "")]);
         check_errors("version = 2\n", &[(1, "version", "not supported")]);
     }
@@ -513,7 +639,8 @@ mode = "yolo"
             ("OBSCTL_API_TOKEN".to_string(), "s3cret-token".to_string()),
             ("ENABLE_UNIX_TOOLS".to_string(), "true".to_string()),
         ]);
-        let c = load("[agent]\nmode = \"observe\"\n", &env, &LoadOptions { file: "x.toml", known_tools: TOOLS }).unwrap();
+        let c =
+            load("[agent]\nmode = \"observe\"\n", &env, &LoadOptions { file: "x.toml", known_tools: TOOLS }).unwrap();
         assert_eq!(c.agent.mode, Mode::Auto);
         assert_eq!(c.server.token.as_ref().map(|t| t.expose()), Some("s3cret-token"));
         assert!(c.commands.enabled);
@@ -524,7 +651,8 @@ mode = "yolo"
     fn postgres_passwords_leave_the_url() {
         let env = HashMap::from([("MEMORI_DB_PASSWORD".to_string(), "from-env-pw".to_string())]);
         let opts = LoadOptions { file: "x.toml", known_tools: TOOLS };
-        let inline = load("[store]\nurl = \"postgres://obs:s3cr3t@db:5432/obsctl?sslmode=disable\"\n", &env, &opts).unwrap();
+        let inline =
+            load("[store]\nurl = \"postgres://obs:s3cr3t@db:5432/obsctl?sslmode=disable\"\n", &env, &opts).unwrap();
         assert_eq!(inline.store.url, "postgres://obs@db:5432/obsctl?sslmode=disable");
         assert_eq!(inline.store.password.as_ref().map(|p| p.expose()), Some("s3cr3t"));
         let from_env = load("[store]\nurl = \"postgresql://obs@db/obsctl\"\n", &env, &opts).unwrap();
@@ -536,7 +664,16 @@ mode = "yolo"
 
     #[test]
     fn hostile_input_never_panics() {
-        for text in ["", "\u{0}", "[[[", "service = 5", "[[service]]\nname = \"\"\n", "x = \"${", "[agent]\nverify = 3\n", &"[".repeat(10_000)] {
+        for text in [
+            "",
+            "\u{0}",
+            "[[[",
+            "service = 5",
+            "[[service]]\nname = \"\"\n",
+            "x = \"${",
+            "[agent]\nverify = 3\n",
+            &"[".repeat(10_000),
+        ] {
             let _ = load_text(text);
         }
     }

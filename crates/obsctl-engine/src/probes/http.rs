@@ -25,11 +25,8 @@ pub(super) async fn probe(p: &HttpProbe, timeout: Duration, ctx: &ProbeContext) 
     };
     let latency = started.elapsed();
     let status = resp.status().as_u16();
-    let cert_expiry = resp
-        .extensions()
-        .get::<reqwest::tls::TlsInfo>()
-        .and_then(|t| t.peer_certificate())
-        .and_then(cert_not_after);
+    let cert_expiry =
+        resp.extensions().get::<reqwest::tls::TlsInfo>().and_then(|t| t.peer_certificate()).and_then(cert_not_after);
 
     // Read the body (up to the cap) even when no expectation needs it: a fully read response
     // returns its connection to the pool, so steady probing reuses connections instead of
@@ -47,7 +44,9 @@ pub(super) async fn probe(p: &HttpProbe, timeout: Duration, ctx: &ProbeContext) 
                 }
             }
             Ok(None) => break,
-            Err(e) => return ProbeOutcome::fail(format!("status {status}, body unreadable: {}", describe(&e))),
+            Err(e) => {
+                return ProbeOutcome::fail(format!("status {status}, body unreadable: {}", describe(&e)));
+            }
         }
     }
     drop(resp);
@@ -71,7 +70,9 @@ pub(super) async fn probe(p: &HttpProbe, timeout: Duration, ctx: &ProbeContext) 
                 Some(got) => problems.push(format!("json {pointer} is {got} (expected {want})")),
                 None => problems.push(format!("json {pointer} is missing")),
             },
-            Err(_) if truncated => problems.push(format!("body is larger than {} bytes; raise max_body", p.max_body_bytes)),
+            Err(_) if truncated => {
+                problems.push(format!("body is larger than {} bytes; raise max_body", p.max_body_bytes))
+            }
             Err(e) => problems.push(format!("body is not json: {e}")),
         }
     }

@@ -16,7 +16,9 @@ fn look(p: &ProcessProbe) -> ProbeOutcome {
             let pid = match std::fs::read_to_string(path) {
                 Ok(text) => match text.trim().parse::<u32>() {
                     Ok(pid) => pid,
-                    Err(_) => return ProbeOutcome::fail(format!("pid file {path} does not hold a pid")),
+                    Err(_) => {
+                        return ProbeOutcome::fail(format!("pid file {path} does not hold a pid"));
+                    }
                 },
                 Err(e) => return ProbeOutcome::fail(format!("pid file {path}: {e}")),
             };
@@ -33,7 +35,9 @@ fn look(p: &ProcessProbe) -> ProbeOutcome {
         return ProbeOutcome::fail(format!("{label} is not running"));
     };
     match p.max_rss {
-        Some(max) if rss > max => ProbeOutcome::fail(format!("{label} (pid {pid}) uses {} (max {})", format_size(rss), format_size(max))),
+        Some(max) if rss > max => {
+            ProbeOutcome::fail(format!("{label} (pid {pid}) uses {} (max {})", format_size(rss), format_size(max)))
+        }
         _ => ProbeOutcome::pass(format!("{label} running as pid {pid}, {}", format_size(rss))),
     }
 }

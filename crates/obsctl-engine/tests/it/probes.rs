@@ -57,15 +57,40 @@ async fn http_expectations() {
     let url = servers::fixed(200, r#"{"status":"ok","db":{"up":true}}"#).await;
     check(Probe::Http(http(&url)), true, "status 200").await;
     check(Probe::Http(HttpProbe { body_contains: Some("\"ok\"".into()), ..http(&url) }), true, "status 200").await;
-    check(Probe::Http(HttpProbe { body_contains: Some("degraded".into()), ..http(&url) }), false, "body does not contain \"degraded\"").await;
-    check(Probe::Http(HttpProbe { json_pointer: Some(("/db/up".into(), serde_json::json!(true))), ..http(&url) }), true, "status 200").await;
-    check(Probe::Http(HttpProbe { json_pointer: Some(("/db/up".into(), serde_json::json!(false))), ..http(&url) }), false, "json /db/up is true (expected false)").await;
-    check(Probe::Http(HttpProbe { json_pointer: Some(("/missing".into(), serde_json::json!(1))), ..http(&url) }), false, "json /missing is missing").await;
+    check(
+        Probe::Http(HttpProbe { body_contains: Some("degraded".into()), ..http(&url) }),
+        false,
+        "body does not contain \"degraded\"",
+    )
+    .await;
+    check(
+        Probe::Http(HttpProbe { json_pointer: Some(("/db/up".into(), serde_json::json!(true))), ..http(&url) }),
+        true,
+        "status 200",
+    )
+    .await;
+    check(
+        Probe::Http(HttpProbe { json_pointer: Some(("/db/up".into(), serde_json::json!(false))), ..http(&url) }),
+        false,
+        "json /db/up is true (expected false)",
+    )
+    .await;
+    check(
+        Probe::Http(HttpProbe { json_pointer: Some(("/missing".into(), serde_json::json!(1))), ..http(&url) }),
+        false,
+        "json /missing is missing",
+    )
+    .await;
     check(Probe::Http(HttpProbe { expect_status: Some(204), ..http(&url) }), false, "status 200 (expected 204)").await;
     check(Probe::Http(HttpProbe { latency_under: Some(Duration::ZERO), ..http(&url) }), false, "latency").await;
     let down = servers::fixed(503, "maintenance").await;
     check(Probe::Http(http(&down)), false, "status 503 (expected 200)").await;
-    check(Probe::Http(HttpProbe { json_pointer: Some(("/a".into(), serde_json::json!(1))), ..http(&down) }), false, "body is not json").await;
+    check(
+        Probe::Http(HttpProbe { json_pointer: Some(("/a".into(), serde_json::json!(1))), ..http(&down) }),
+        false,
+        "body is not json",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -115,13 +140,20 @@ async fn disk_limits() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a"), vec![0u8; 3000]).unwrap();
     let path = dir.path().display().to_string();
-    let disk = |max_used_percent, min_free, max_size| Probe::Disk(DiskProbe { path: path.clone(), max_used_percent, min_free, max_size });
+    let disk = |max_used_percent, min_free, max_size| {
+        Probe::Disk(DiskProbe { path: path.clone(), max_used_percent, min_free, max_size })
+    };
     check(disk(None, None, Some(10_000)), true, "3.0 KB in").await;
     check(disk(None, None, Some(1000)), false, "3.0 KB in").await;
     check(disk(Some(100.0), None, None), true, "% used").await;
     check(disk(Some(0.0), None, None), false, "(max 0%)").await;
     check(disk(None, Some(u64::MAX), None), false, "free (min").await;
-    let gone = Probe::Disk(DiskProbe { path: format!("{path}/nope"), max_used_percent: Some(90.0), min_free: None, max_size: None });
+    let gone = Probe::Disk(DiskProbe {
+        path: format!("{path}/nope"),
+        max_used_percent: Some(90.0),
+        min_free: None,
+        max_size: None,
+    });
     check(gone, false, "does not exist").await;
 }
 
@@ -132,19 +164,35 @@ async fn processes_by_pid_name_and_pid_file() {
     check(by_pid(me, None), true, &format!("pid {me}")).await;
     check(by_pid(me, Some(1)), false, "uses").await;
     check(by_pid(u32::MAX - 3, None), false, "is not running").await;
-    check(Probe::Process(ProcessProbe { target: ProcessTarget::Name("no-such-process-xyz".into()), max_rss: None }), false, "is not running").await;
+    check(
+        Probe::Process(ProcessProbe { target: ProcessTarget::Name("no-such-process-xyz".into()), max_rss: None }),
+        false,
+        "is not running",
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("app.pid");
     std::fs::write(&pid_file, format!("{me}\n")).unwrap();
-    check(Probe::Process(ProcessProbe { target: ProcessTarget::PidFile(pid_file.display().to_string()), max_rss: None }), true, "running").await;
+    check(
+        Probe::Process(ProcessProbe { target: ProcessTarget::PidFile(pid_file.display().to_string()), max_rss: None }),
+        true,
+        "running",
+    )
+    .await;
     std::fs::write(&pid_file, "garbage").unwrap();
-    check(Probe::Process(ProcessProbe { target: ProcessTarget::PidFile(pid_file.display().to_string()), max_rss: None }), false, "does not hold a pid").await;
+    check(
+        Probe::Process(ProcessProbe { target: ProcessTarget::PidFile(pid_file.display().to_string()), max_rss: None }),
+        false,
+        "does not hold a pid",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn commands_exit_codes() {
     check(Probe::Command { run: vec!["true".into()] }, true, "exit 0").await;
-    check(Probe::Command { run: vec!["sh".into(), "-c".into(), "echo broken; exit 3".into()] }, false, "exit 3 broken").await;
+    check(Probe::Command { run: vec!["sh".into(), "-c".into(), "echo broken; exit 3".into()] }, false, "exit 3 broken")
+        .await;
     check(Probe::Command { run: vec!["/no/such/binary".into()] }, false, "cannot run").await;
     let (ok, detail) = run(Probe::Command { run: vec!["sleep".into(), "5".into()] }, 200).await;
     assert!(!ok && detail.contains("timed out"), "{detail}");

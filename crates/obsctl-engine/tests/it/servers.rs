@@ -16,7 +16,9 @@ where
     let respond = std::sync::Arc::new(respond);
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let respond = respond.clone();
             tokio::spawn(async move {
                 let mut buf = [0u8; 4096];

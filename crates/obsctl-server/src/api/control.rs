@@ -14,21 +14,41 @@ use crate::{ApiError, AppState};
 
 type Result<T> = std::result::Result<Json<T>, ApiError>;
 
-pub async fn run_check(State(s): State<AppState>, _op: Operator, Path((service, name)): Path<(String, String)>) -> Result<RunResult> {
+pub async fn run_check(
+    State(s): State<AppState>,
+    _op: Operator,
+    Path((service, name)): Path<(String, String)>,
+) -> Result<RunResult> {
     let id = format!("{service}/{name}");
-    let (observation, status) = s.monitor.run_check(&id).await.ok_or_else(|| ApiError::not_found(format!("check {id} not found")))?;
+    let (observation, status) =
+        s.monitor.run_check(&id).await.ok_or_else(|| ApiError::not_found(format!("check {id} not found")))?;
     Ok(Json(RunResult { observation, status }))
 }
 
-pub async fn approve(State(s): State<AppState>, op: Operator, Path(id): Path<String>, Body(req): Body<DecisionRequest>) -> Result<Vec<Action>> {
+pub async fn approve(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+    Body(req): Body<DecisionRequest>,
+) -> Result<Vec<Action>> {
     Ok(Json(s.agent.approve(&id, &op.name, req.reason.as_deref().unwrap_or("")).await?))
 }
 
-pub async fn reject(State(s): State<AppState>, op: Operator, Path(id): Path<String>, Body(req): Body<DecisionRequest>) -> Result<Vec<Action>> {
+pub async fn reject(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+    Body(req): Body<DecisionRequest>,
+) -> Result<Vec<Action>> {
     Ok(Json(s.agent.reject(&id, &op.name, req.reason.as_deref().unwrap_or("")).await?))
 }
 
-pub async fn resolve(State(s): State<AppState>, op: Operator, Path(id): Path<String>, Body(req): Body<ResolveRequest>) -> Result<Incident> {
+pub async fn resolve(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+    Body(req): Body<ResolveRequest>,
+) -> Result<Incident> {
     if req.note.trim().is_empty() {
         return Err(ApiError::invalid("note must say why the incident is resolved"));
     }
@@ -38,10 +58,13 @@ pub async fn resolve(State(s): State<AppState>, op: Operator, Path(id): Path<Str
 
 pub async fn silence(State(s): State<AppState>, op: Operator, Body(req): Body<SilenceRequest>) -> Result<Silence> {
     let duration = parse_duration(&req.duration).map_err(|e| ApiError::invalid(format!("duration {e}")))?;
-    let starts_at = match req.starts_at.as_deref() {
-        None => None,
-        Some(t) => Some(Timestamp::parse_rfc3339(t).ok_or_else(|| ApiError::invalid(format!("starts_at {t:?} is not RFC 3339, e.g. 2026-11-28T22:00:00Z")))?),
-    };
+    let starts_at =
+        match req.starts_at.as_deref() {
+            None => None,
+            Some(t) => Some(Timestamp::parse_rfc3339(t).ok_or_else(|| {
+                ApiError::invalid(format!("starts_at {t:?} is not RFC 3339, e.g. 2026-11-28T22:00:00Z"))
+            })?),
+        };
     if let Some(svc) = &req.service
         && s.config.service(svc).is_none()
     {

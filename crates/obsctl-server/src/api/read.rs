@@ -4,11 +4,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
 use axum::extract::{Path, State};
+use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, AuditRecord};
 use obsctl_core::check::{CheckSpec, LatencySummary, Observation};
 use obsctl_core::incident::{Incident, IncidentStatus, Silence};
 use obsctl_core::state::CheckStatus;
-use obsctl_core::Timestamp;
 use obsctl_store::{ActionFilter, IncidentFilter};
 
 use super::views::*;
@@ -44,8 +44,14 @@ pub async fn status(State(s): State<AppState>) -> Result<StatusBody> {
     for status in s.monitor.statuses().values() {
         *checks.entry(status.as_str().into()).or_default() += 1;
     }
-    let open = s.store.list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), limit: 10_000, ..Default::default() }).await?;
-    let pending = s.store.list_actions(&ActionFilter { states: vec![ActionState::PendingApproval], limit: 10_000, ..Default::default() }).await?;
+    let open = s
+        .store
+        .list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), limit: 10_000, ..Default::default() })
+        .await?;
+    let pending = s
+        .store
+        .list_actions(&ActionFilter { states: vec![ActionState::PendingApproval], limit: 10_000, ..Default::default() })
+        .await?;
     Ok(Json(StatusBody {
         version: env!("CARGO_PKG_VERSION"),
         agent_mode: s.config.agent.mode,
@@ -58,14 +64,21 @@ pub async fn status(State(s): State<AppState>) -> Result<StatusBody> {
 
 pub async fn services(State(s): State<AppState>) -> Result<Vec<ServiceView>> {
     let statuses = s.monitor.statuses();
-    let open = s.store.list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), limit: 10_000, ..Default::default() }).await?;
+    let open = s
+        .store
+        .list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), limit: 10_000, ..Default::default() })
+        .await?;
     let views = s
         .config
         .services
         .iter()
         .map(|svc| {
             let checks: Vec<&CheckSpec> = s.config.checks.iter().filter(|c| c.service == svc.name).collect();
-            let status = checks.iter().map(|c| statuses.get(&c.id).copied().unwrap_or(CheckStatus::Unknown)).max_by_key(|st| severity(*st)).unwrap_or(CheckStatus::Unknown);
+            let status = checks
+                .iter()
+                .map(|c| statuses.get(&c.id).copied().unwrap_or(CheckStatus::Unknown))
+                .max_by_key(|st| severity(*st))
+                .unwrap_or(CheckStatus::Unknown);
             ServiceView {
                 name: svc.name.clone(),
                 status,
@@ -81,12 +94,22 @@ pub async fn services(State(s): State<AppState>) -> Result<Vec<ServiceView>> {
 
 pub async fn checks(State(s): State<AppState>) -> Result<Vec<CheckView>> {
     let statuses = s.monitor.statuses();
-    let mut last: HashMap<String, Observation> = s.store.latest_observations().await?.into_iter().map(|o| (o.check_id.clone(), o)).collect();
-    let views = s.config.checks.iter().map(|c| check_view(c, statuses.get(&c.id).copied().unwrap_or(CheckStatus::Unknown), last.remove(&c.id))).collect();
+    let mut last: HashMap<String, Observation> =
+        s.store.latest_observations().await?.into_iter().map(|o| (o.check_id.clone(), o)).collect();
+    let views = s
+        .config
+        .checks
+        .iter()
+        .map(|c| check_view(c, statuses.get(&c.id).copied().unwrap_or(CheckStatus::Unknown), last.remove(&c.id)))
+        .collect();
     Ok(Json(views))
 }
 
-pub async fn check(State(s): State<AppState>, Path((service, name)): Path<(String, String)>, Query(q): Query<HistoryQuery>) -> Result<CheckDetail> {
+pub async fn check(
+    State(s): State<AppState>,
+    Path((service, name)): Path<(String, String)>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<CheckDetail> {
     let id = format!("{service}/{name}");
     let spec = s.config.check(&id).ok_or_else(|| ApiError::not_found(format!("check {id} not found")))?;
     let recent = s.store.recent_observations(&id, q.limit.unwrap_or(100)).await?;
@@ -98,7 +121,10 @@ pub async fn check(State(s): State<AppState>, Path((service, name)): Path<(Strin
 pub async fn incidents(State(s): State<AppState>, Query(q): Query<IncidentQuery>) -> Result<Vec<Incident>> {
     let status = match q.status.as_deref() {
         None => None,
-        Some(text) => Some(IncidentStatus::parse(text).ok_or_else(|| ApiError::invalid(format!("status {text:?} is not open or resolved")))?),
+        Some(text) => Some(
+            IncidentStatus::parse(text)
+                .ok_or_else(|| ApiError::invalid(format!("status {text:?} is not open or resolved")))?,
+        ),
     };
     let filter = IncidentFilter { status, service: q.service, kind: q.kind, limit: q.limit.unwrap_or(100) };
     Ok(Json(s.store.list_incidents(&filter).await?))
@@ -107,7 +133,8 @@ pub async fn incidents(State(s): State<AppState>, Query(q): Query<IncidentQuery>
 pub async fn incident(State(s): State<AppState>, Path(id): Path<String>) -> Result<IncidentDetail> {
     let incident = s.store.incident(&id).await?;
     let events = s.store.events(&id).await?;
-    let mut actions = s.store.list_actions(&ActionFilter { incident_id: Some(id), limit: 1000, ..Default::default() }).await?;
+    let mut actions =
+        s.store.list_actions(&ActionFilter { incident_id: Some(id), limit: 1000, ..Default::default() }).await?;
     actions.reverse();
     Ok(Json(IncidentDetail { incident, events, actions }))
 }
@@ -115,9 +142,14 @@ pub async fn incident(State(s): State<AppState>, Path(id): Path<String>) -> Resu
 pub async fn actions(State(s): State<AppState>, Query(q): Query<ActionQuery>) -> Result<Vec<Action>> {
     let mut states = Vec::new();
     for text in q.state.iter().flat_map(|s| s.split(',')).map(str::trim).filter(|t| !t.is_empty()) {
-        states.push(ActionState::parse(text).ok_or_else(|| ApiError::invalid(format!("state {text:?} is not an action state")))?);
+        states.push(
+            ActionState::parse(text)
+                .ok_or_else(|| ApiError::invalid(format!("state {text:?} is not an action state")))?,
+        );
     }
-    Ok(Json(s.store.list_actions(&ActionFilter { states, incident_id: q.incident, limit: q.limit.unwrap_or(100) }).await?))
+    Ok(Json(
+        s.store.list_actions(&ActionFilter { states, incident_id: q.incident, limit: q.limit.unwrap_or(100) }).await?,
+    ))
 }
 
 pub async fn action(State(s): State<AppState>, Path(id): Path<String>) -> Result<Action> {

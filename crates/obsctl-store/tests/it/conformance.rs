@@ -54,8 +54,9 @@ conformance_suite!(sqlite, super::open_sqlite);
 
 /// A Postgres store in a schema of its own, so tests run in parallel on one server.
 pub async fn open_postgres() -> (Arc<dyn Store>, String) {
-    let url = std::env::var("OBSCTL_TEST_POSTGRES_URL")
-        .expect("OBSCTL_TEST_POSTGRES_URL is not set: run scripts/test, which starts a test Postgres, or point it at one");
+    let url = std::env::var("OBSCTL_TEST_POSTGRES_URL").expect(
+        "OBSCTL_TEST_POSTGRES_URL is not set: run scripts/test, which starts a test Postgres, or point it at one",
+    );
     let schema = obsctl_store::new_id("t").replace('-', "_");
     let admin = obsctl_store::PostgresStore::admin_execute(&url, &format!("CREATE SCHEMA {schema}")).await;
     admin.expect("create a test schema");
@@ -103,7 +104,8 @@ async fn incidents_round_trip_and_filter(s: Arc<dyn Store>) {
     a.resolution = Some("recovered".into());
     s.update_incident(&a).await.unwrap();
     assert_eq!(s.incident("inc-a").await.unwrap(), a);
-    let open = s.list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), ..Default::default() }).await.unwrap();
+    let open =
+        s.list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), ..Default::default() }).await.unwrap();
     assert_eq!(open.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(), ["inc-b"]);
     let api = s.list_incidents(&IncidentFilter { service: Some("api".into()), ..Default::default() }).await.unwrap();
     assert_eq!(api.len(), 1);
@@ -137,13 +139,25 @@ async fn transition_is_compare_and_set(s: Arc<dyn Store>) {
     let inc = incident("inc-a", "api", 10);
     s.insert_incident(&inc).await.unwrap();
     s.insert_action(&action("act-1", &inc, "p", ActionState::PendingApproval)).await.unwrap();
-    let a = s.transition_action("act-1", ActionState::PendingApproval, ActionState::Approved, "looks right", "alice").await.unwrap();
-    assert_eq!((a.state, a.decided_by.as_deref(), a.reason.as_str()), (ActionState::Approved, Some("alice"), "looks right"));
+    let a = s
+        .transition_action("act-1", ActionState::PendingApproval, ActionState::Approved, "looks right", "alice")
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.state, a.decided_by.as_deref(), a.reason.as_str()),
+        (ActionState::Approved, Some("alice"), "looks right")
+    );
     let again = s.transition_action("act-1", ActionState::PendingApproval, ActionState::Rejected, "no", "bob").await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
-    let pending = s.list_actions(&ActionFilter { states: vec![ActionState::PendingApproval], ..Default::default() }).await.unwrap();
+    let pending = s
+        .list_actions(&ActionFilter { states: vec![ActionState::PendingApproval], ..Default::default() })
+        .await
+        .unwrap();
     assert!(pending.is_empty());
-    let approved = s.list_actions(&ActionFilter { states: vec![ActionState::Approved, ActionState::Running], ..Default::default() }).await.unwrap();
+    let approved = s
+        .list_actions(&ActionFilter { states: vec![ActionState::Approved, ActionState::Running], ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(approved.len(), 1);
 }
 
@@ -159,7 +173,10 @@ async fn counts_budgets_and_cooldowns(s: Arc<dyn Store>) {
     let hour_ago = Timestamp::now().minus(std::time::Duration::from_secs(3600));
     assert_eq!(s.count_executed_since(Some("api"), hour_ago).await.unwrap(), 2);
     assert_eq!(s.count_executed_since(None, hour_ago).await.unwrap(), 3);
-    assert_eq!(s.count_executed_since(None, Timestamp::now().plus(std::time::Duration::from_secs(60))).await.unwrap(), 0);
+    assert_eq!(
+        s.count_executed_since(None, Timestamp::now().plus(std::time::Duration::from_secs(60))).await.unwrap(),
+        0
+    );
     assert!(s.last_runbook_run("restart", "api").await.unwrap().is_some());
     assert_eq!(s.last_runbook_run("restart", "web").await.unwrap(), None);
 }
@@ -167,7 +184,8 @@ async fn counts_budgets_and_cooldowns(s: Arc<dyn Store>) {
 async fn breaker_counts_failed_plans_back_to_the_last_fix(s: Arc<dyn Store>) {
     let inc = incident("inc-a", "api", 10);
     s.insert_incident(&inc).await.unwrap();
-    let outcomes = [("p1", Outcome::NotFixed), ("p2", Outcome::Fixed), ("p3", Outcome::NotFixed), ("p4", Outcome::Partial)];
+    let outcomes =
+        [("p1", Outcome::NotFixed), ("p2", Outcome::Fixed), ("p3", Outcome::NotFixed), ("p4", Outcome::Partial)];
     for (i, (plan, outcome)) in outcomes.iter().enumerate() {
         for step in 0..2 {
             let mut a = action(&format!("a{i}-{step}"), &inc, plan, ActionState::Succeeded);
@@ -219,7 +237,10 @@ async fn silences_filter_by_time(s: Arc<dyn Store>) {
 async fn unknown_ids_are_not_found(s: Arc<dyn Store>) {
     assert!(matches!(s.incident("nope").await, Err(StoreError::NotFound(m)) if m == "incident nope"));
     assert!(matches!(s.action("nope").await, Err(StoreError::NotFound(_))));
-    assert!(matches!(s.transition_action("nope", ActionState::PendingApproval, ActionState::Approved, "", "x").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        s.transition_action("nope", ActionState::PendingApproval, ActionState::Approved, "", "x").await,
+        Err(StoreError::NotFound(_))
+    ));
     assert!(matches!(s.update_incident(&incident("ghost", "api", 1)).await, Err(StoreError::NotFound(_))));
 }
 

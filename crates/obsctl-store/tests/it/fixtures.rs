@@ -7,7 +7,13 @@ use obsctl_core::incident::{Incident, IncidentStatus, fingerprint};
 use obsctl_core::policy::Mode;
 
 pub fn observation(check_id: &str, at: i64, ok: bool) -> Observation {
-    Observation { check_id: check_id.into(), at: Timestamp(at), ok, latency_us: at as u64 * 10, detail: format!("d{at}") }
+    Observation {
+        check_id: check_id.into(),
+        at: Timestamp(at),
+        ok,
+        latency_us: at as u64 * 10,
+        detail: format!("d{at}"),
+    }
 }
 
 pub fn incident(id: &str, service: &str, at: i64) -> Incident {

@@ -21,7 +21,17 @@ pub async fn run(config: Option<&Path>, cmd: ActionsCommand) -> anyhow::Result<u
             } else {
                 let rows: Vec<Vec<String>> = list
                     .iter()
-                    .map(|a| vec![a.id.clone(), a.state.as_str().into(), a.service.clone(), a.tool.clone(), a.args.to_string(), a.outcome.map(|o| o.as_str()).unwrap_or("").into(), a.reason.clone()])
+                    .map(|a| {
+                        vec![
+                            a.id.clone(),
+                            a.state.as_str().into(),
+                            a.service.clone(),
+                            a.tool.clone(),
+                            a.args.to_string(),
+                            a.outcome.map(|o| o.as_str()).unwrap_or("").into(),
+                            a.reason.clone(),
+                        ]
+                    })
                     .collect();
                 print!("{}", table(&["ID", "STATE", "SERVICE", "TOOL", "ARGS", "OUTCOME", "REASON"], &rows));
             }
@@ -29,12 +39,21 @@ pub async fn run(config: Option<&Path>, cmd: ActionsCommand) -> anyhow::Result<u
         }
         ActionsCommand::Approve { id, reason, now } => {
             let approved = rt.agent.approve(&id, "cli", &reason).await?;
-            println!("approved {} action(s): {}", approved.len(), approved.iter().map(|a| a.tool.as_str()).collect::<Vec<_>>().join(" → "));
+            println!(
+                "approved {} action(s): {}",
+                approved.len(),
+                approved.iter().map(|a| a.tool.as_str()).collect::<Vec<_>>().join(" → ")
+            );
             if now {
                 rt.agent.run_approved().await?;
                 for a in &approved {
                     let done = rt.store.action(&a.id).await?;
-                    println!("  {} [{}] outcome {}", done.tool, done.state.as_str(), done.outcome.map(|o| o.as_str()).unwrap_or("-"));
+                    println!(
+                        "  {} [{}] outcome {}",
+                        done.tool,
+                        done.state.as_str(),
+                        done.outcome.map(|o| o.as_str()).unwrap_or("-")
+                    );
                 }
             } else {
                 println!("a running `obsctl serve` executes it within seconds (or pass --now)");

@@ -114,7 +114,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     if args.keep_running {
         env.insert("OBSCTL_API_TOKEN".to_string(), token.clone());
     }
-    let config = load(&text, &env, &LoadOptions { file: &file_name, known_tools: obsctl_agent::tools::BUILTIN_TOOLS }).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config = load(&text, &env, &LoadOptions { file: &file_name, known_tools: obsctl_agent::tools::BUILTIN_TOOLS })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let n = Narrator { started: Instant::now() };
     n.say(format!("demo config: {}", file.display()));
@@ -122,7 +123,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     let mut events = rt.bus.subscribe();
     rt.supervisor.start_all().await?;
     wait_for_port(port).await?;
-    n.say(format!("started demo service \"api\" on 127.0.0.1:{port} (pid {})", rt.supervisor.pid("api").await.unwrap_or(0)));
+    n.say(format!(
+        "started demo service \"api\" on 127.0.0.1:{port} (pid {})",
+        rt.supervisor.pid("api").await.unwrap_or(0)
+    ));
     rt.start().await?;
     let result = scenario(&rt, &mut events, &n, &scratch, &poison).await;
     let code = match result {
@@ -161,7 +165,13 @@ async fn wait_for_port(port: u16) -> anyhow::Result<()> {
     }
 }
 
-async fn scenario(rt: &Runtime, events: &mut tokio::sync::broadcast::Receiver<Event>, n: &Narrator, scratch: &Path, poison: &Path) -> anyhow::Result<()> {
+async fn scenario(
+    rt: &Runtime,
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    n: &Narrator,
+    scratch: &Path,
+    poison: &Path,
+) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     // 1. Wait until both checks report ok.
     let checks: Vec<String> = rt.config.checks.iter().map(|c| c.id.clone()).collect();
@@ -196,7 +206,10 @@ async fn both_fixed(rt: &Runtime) -> anyhow::Result<bool> {
     let incidents = rt.store.list_incidents(&IncidentFilter { limit: 100, ..Default::default() }).await?;
     let mut fixed_kinds = Vec::new();
     for i in incidents.iter().filter(|i| i.status == IncidentStatus::Resolved) {
-        let actions = rt.store.list_actions(&ActionFilter { incident_id: Some(i.id.clone()), limit: 100, ..Default::default() }).await?;
+        let actions = rt
+            .store
+            .list_actions(&ActionFilter { incident_id: Some(i.id.clone()), limit: 100, ..Default::default() })
+            .await?;
         if actions.iter().any(|a| a.outcome == Some(Outcome::Fixed)) {
             fixed_kinds.push(i.kind.clone());
         }
@@ -205,13 +218,20 @@ async fn both_fixed(rt: &Runtime) -> anyhow::Result<bool> {
 }
 
 /// Waits for the next bus event and narrates it; errors when the deadline passes.
-async fn next_event(events: &mut tokio::sync::broadcast::Receiver<Event>, deadline: tokio::time::Instant, n: &Narrator, rt: &Runtime) -> anyhow::Result<()> {
+async fn next_event(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    deadline: tokio::time::Instant,
+    n: &Narrator,
+    rt: &Runtime,
+) -> anyhow::Result<()> {
     let ev = tokio::select! {
         ev = events.recv() => ev,
         _ = tokio::time::sleep_until(deadline) => anyhow::bail!("gave up after {}s", DEADLINE.as_secs()),
     };
     match ev {
-        Ok(Event::StatusChanged { check_id, from, to }) => n.say(format!("{check_id}: {} → {}", from.as_str(), to.as_str())),
+        Ok(Event::StatusChanged { check_id, from, to }) => {
+            n.say(format!("{check_id}: {} → {}", from.as_str(), to.as_str()))
+        }
         Ok(Event::IncidentOpened { incident_id }) => {
             if let Ok(i) = rt.store.incident(&incident_id).await {
                 n.say(format!("incident {} opened: {} ({})", i.id, i.title, i.detail));
@@ -243,4 +263,3 @@ async fn print_timelines(rt: &Runtime) -> anyhow::Result<()> {
     }
     Ok(())
 }
-

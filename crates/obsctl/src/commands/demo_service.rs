@@ -14,7 +14,11 @@ pub async fn run(port: u16, poison: PathBuf) -> anyhow::Result<u8> {
             let poison = poison.clone();
             async move {
                 let stuck = !poisoned_at_start && poison.exists();
-                if stuck { (StatusCode::INTERNAL_SERVER_ERROR, "stuck: worker pool exhausted") } else { (StatusCode::OK, "ok") }
+                if stuck {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "stuck: worker pool exhausted")
+                } else {
+                    (StatusCode::OK, "ok")
+                }
             }
         }),
     );

@@ -29,13 +29,22 @@ pub async fn run(config: Option<&Path>, json: bool) -> anyhow::Result<u8> {
     let failed = results.iter().filter(|(_, o)| !o.ok).count();
     if json {
         let body: Vec<_> = results.iter().map(|(i, o)| serde_json::json!({"check": config.checks[*i].id, "kind": config.checks[*i].probe.kind(), "observation": o})).collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"ok": failed == 0, "failed": failed, "checks": body}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"ok": failed == 0, "failed": failed, "checks": body}))?
+        );
     } else {
         let rows: Vec<Vec<String>> = results
             .iter()
             .map(|(i, o)| {
                 let c = &config.checks[*i];
-                vec![c.id.clone(), c.probe.kind().into(), if o.ok { "ok".into() } else { "FAIL".into() }, format!("{:.1}ms", o.latency_us as f64 / 1000.0), o.detail.clone()]
+                vec![
+                    c.id.clone(),
+                    c.probe.kind().into(),
+                    if o.ok { "ok".into() } else { "FAIL".into() },
+                    format!("{:.1}ms", o.latency_us as f64 / 1000.0),
+                    o.detail.clone(),
+                ]
             })
             .collect();
         print!("{}", table(&["CHECK", "KIND", "STATUS", "LATENCY", "DETAIL"], &rows));

@@ -16,7 +16,9 @@ pub async fn run(config: Option<&Path>, cmd: IncidentsCommand) -> anyhow::Result
         IncidentsCommand::List { status, service, limit, json } => {
             let status = match status.as_deref() {
                 None => None,
-                Some(s) => Some(IncidentStatus::parse(s).ok_or_else(|| anyhow::anyhow!("--status must be open or resolved"))?),
+                Some(s) => {
+                    Some(IncidentStatus::parse(s).ok_or_else(|| anyhow::anyhow!("--status must be open or resolved"))?)
+                }
             };
             let list = rt.store.list_incidents(&IncidentFilter { status, service, kind: None, limit }).await?;
             if json {
@@ -24,7 +26,17 @@ pub async fn run(config: Option<&Path>, cmd: IncidentsCommand) -> anyhow::Result
             } else {
                 let rows: Vec<Vec<String>> = list
                     .iter()
-                    .map(|i| vec![i.id.clone(), i.status.as_str().into(), i.service.clone(), i.kind.clone(), i.opened_at.to_string(), i.occurrences.to_string(), i.detail.clone()])
+                    .map(|i| {
+                        vec![
+                            i.id.clone(),
+                            i.status.as_str().into(),
+                            i.service.clone(),
+                            i.kind.clone(),
+                            i.opened_at.to_string(),
+                            i.occurrences.to_string(),
+                            i.detail.clone(),
+                        ]
+                    })
                     .collect();
                 print!("{}", table(&["ID", "STATUS", "SERVICE", "KIND", "OPENED", "SEEN", "DETAIL"], &rows));
             }
@@ -33,9 +45,17 @@ pub async fn run(config: Option<&Path>, cmd: IncidentsCommand) -> anyhow::Result
         IncidentsCommand::Show { id, json } => {
             let incident = rt.store.incident(&id).await?;
             let events = rt.store.events(&id).await?;
-            let actions = rt.store.list_actions(&ActionFilter { incident_id: Some(id), limit: 1000, ..Default::default() }).await?;
+            let actions = rt
+                .store
+                .list_actions(&ActionFilter { incident_id: Some(id), limit: 1000, ..Default::default() })
+                .await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"incident": incident, "events": events, "actions": actions}))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"incident": incident, "events": events, "actions": actions})
+                    )?
+                );
             } else {
                 print!("{}", timeline(&incident, &events));
             }

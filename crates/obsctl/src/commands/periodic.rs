@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use obsctl_core::policy::Mode;
 use obsctl_core::incident::IncidentStatus;
+use obsctl_core::policy::Mode;
 use obsctl_store::IncidentFilter;
 
 use crate::runtime::Runtime;
@@ -31,27 +31,51 @@ pub async fn run(config: Option<&Path>, issue: Option<String>, dry_run: bool, js
             failing.push((c.id.clone(), obs.detail));
         }
     }
-    let open = rt.store.list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), limit: 1000, ..Default::default() }).await?;
+    let open = rt
+        .store
+        .list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), limit: 1000, ..Default::default() })
+        .await?;
     let open: Vec<_> = open.into_iter().filter(|i| rt.config.check(&i.check_id).is_some()).collect();
     let mut reports = Vec::new();
     for incident in &open {
         reports.push(rt.agent.handle_incident(&incident.id).await?);
     }
-    let still_open = rt.store.list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), limit: 1000, ..Default::default() }).await?;
+    let still_open = rt
+        .store
+        .list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), limit: 1000, ..Default::default() })
+        .await?;
     let unresolved = still_open.iter().filter(|i| rt.config.check(&i.check_id).is_some()).count();
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"dry_run": dry_run, "failing": failing, "reports": reports, "unresolved": unresolved}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"dry_run": dry_run, "failing": failing, "reports": reports, "unresolved": unresolved})
+            )?
+        );
     } else {
-        println!("{} checks run, {} failing{}", rt.config.checks.len(), failing.len(), if dry_run { " (dry run: nothing executed)" } else { "" });
+        println!(
+            "{} checks run, {} failing{}",
+            rt.config.checks.len(),
+            failing.len(),
+            if dry_run { " (dry run: nothing executed)" } else { "" }
+        );
         for (id, detail) in &failing {
             println!("  FAIL {id}: {detail}");
         }
         for r in &reports {
-            let plan = r.plan.as_ref().map(|p| p.provenance.clone()).unwrap_or_else(|| r.skipped.clone().unwrap_or_default());
+            let plan =
+                r.plan.as_ref().map(|p| p.provenance.clone()).unwrap_or_else(|| r.skipped.clone().unwrap_or_default());
             println!("incident {}: {plan}", r.incident_id);
             for a in &r.actions {
                 let result = a.result.as_ref().map(|v| v.to_string()).unwrap_or_default();
-                println!("  {} {} [{}] {} {}", a.tool, a.args, a.state.as_str(), a.reason, result.chars().take(300).collect::<String>());
+                println!(
+                    "  {} {} [{}] {} {}",
+                    a.tool,
+                    a.args,
+                    a.state.as_str(),
+                    a.reason,
+                    result.chars().take(300).collect::<String>()
+                );
             }
             if let Some(o) = r.outcome {
                 println!("  outcome: {}", o.as_str());

@@ -21,7 +21,9 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> anyhow::Resul
 /// Starts the loops and the API, and waits for Ctrl-C / SIGTERM (shared with `demo --keep-running`).
 pub async fn serve_until_signal(rt: &mut Runtime) -> anyhow::Result<()> {
     let addr = rt.config.server.listen.clone();
-    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}; is another obsctl running? set [server] listen or --listen"))?;
+    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| {
+        format!("cannot listen on {addr}; is another obsctl running? set [server] listen or --listen")
+    })?;
     rt.start().await?;
     let app = obsctl_server::router(obsctl_server::AppState {
         config: rt.config.clone(),

@@ -15,10 +15,13 @@ pub async fn run(config: Option<&Path>, cmd: SilenceCommand) -> anyhow::Result<u
     match cmd {
         SilenceCommand::Add { service, kind, duration, starts_at, reason } => {
             let d = parse_duration(&duration).map_err(|e| anyhow::anyhow!("--for {e}"))?;
-            let starts = match starts_at.as_deref() {
-                None => None,
-                Some(t) => Some(Timestamp::parse_rfc3339(t).ok_or_else(|| anyhow::anyhow!("--starts-at {t:?} is not RFC 3339, e.g. 2026-11-28T22:00:00Z"))?),
-            };
+            let starts =
+                match starts_at.as_deref() {
+                    None => None,
+                    Some(t) => Some(Timestamp::parse_rfc3339(t).ok_or_else(|| {
+                        anyhow::anyhow!("--starts-at {t:?} is not RFC 3339, e.g. 2026-11-28T22:00:00Z")
+                    })?),
+                };
             if let Some(s) = &service
                 && rt.config.service(s).is_none()
             {
@@ -36,8 +39,22 @@ pub async fn run(config: Option<&Path>, cmd: SilenceCommand) -> anyhow::Result<u
                 let rows: Vec<Vec<String>> = list
                     .iter()
                     .map(|s| {
-                        let state = if s.is_active(now) { "active" } else if s.starts_at > now { "scheduled" } else { "expired" };
-                        vec![s.id.clone(), state.into(), s.service.clone().unwrap_or("*".into()), s.kind.clone().unwrap_or("*".into()), s.starts_at.to_string(), s.ends_at.to_string(), s.reason.clone()]
+                        let state = if s.is_active(now) {
+                            "active"
+                        } else if s.starts_at > now {
+                            "scheduled"
+                        } else {
+                            "expired"
+                        };
+                        vec![
+                            s.id.clone(),
+                            state.into(),
+                            s.service.clone().unwrap_or("*".into()),
+                            s.kind.clone().unwrap_or("*".into()),
+                            s.starts_at.to_string(),
+                            s.ends_at.to_string(),
+                            s.reason.clone(),
+                        ]
                     })
                     .collect();
                 print!("{}", table(&["ID", "STATE", "SERVICE", "KIND", "FROM", "UNTIL", "REASON"], &rows));

@@ -18,7 +18,13 @@ fn app(h: &Harness) -> axum::Router {
     })
 }
 
-async fn call(h: &Harness, method: Method, uri: &str, token: Option<&str>, body: Option<&str>) -> (StatusCode, serde_json::Value) {
+async fn call(
+    h: &Harness,
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> (StatusCode, serde_json::Value) {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
@@ -35,7 +41,9 @@ async fn call(h: &Harness, method: Method, uri: &str, token: Option<&str>, body:
 
 async fn approve_mode() -> (Target, Harness) {
     let target = Target::start(false).await;
-    let h = harness(&format!("{}{API_WITH_FIX}", head("approve")), &target.url, &[("OBSCTL_API_TOKEN", "t0ken-for-tests")]).await;
+    let h =
+        harness(&format!("{}{API_WITH_FIX}", head("approve")), &target.url, &[("OBSCTL_API_TOKEN", "t0ken-for-tests")])
+            .await;
     (target, h)
 }
 
@@ -46,7 +54,10 @@ async fn reads_report_status_checks_and_incidents() {
     h.rt.monitor.flush().await;
     let (code, status) = call(&h, Method::GET, "/api/status", None, None).await;
     assert_eq!(code, StatusCode::OK);
-    assert_eq!((status["open_incidents"].as_u64(), status["checks"]["failing"].as_u64(), status["agent_mode"].as_str()), (Some(1), Some(1), Some("approve")));
+    assert_eq!(
+        (status["open_incidents"].as_u64(), status["checks"]["failing"].as_u64(), status["agent_mode"].as_str()),
+        (Some(1), Some(1), Some("approve"))
+    );
     let (_, services) = call(&h, Method::GET, "/api/services", None, None).await;
     assert_eq!((services[0]["name"].as_str(), services[0]["status"].as_str()), (Some("api"), Some("failing")));
     let (_, check) = call(&h, Method::GET, "/api/checks/api/health?limit=5", None, None).await;
@@ -105,12 +116,54 @@ async fn errors_are_json_with_stable_codes() {
         (Method::GET, "/api/actions?state=bogus", None, None, StatusCode::BAD_REQUEST, "invalid_request"),
         (Method::GET, "/nowhere", None, None, StatusCode::NOT_FOUND, "not_found"),
         (Method::DELETE, "/api/status", None, None, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
-        (Method::POST, "/api/actions/nope/approve", Some("t0ken-for-tests"), Some("{}"), StatusCode::NOT_FOUND, "not_found"),
-        (Method::POST, "/api/actions/nope/approve", Some("t0ken-for-tests"), Some("not json"), StatusCode::BAD_REQUEST, "invalid_request"),
-        (Method::POST, "/api/silences", Some("t0ken-for-tests"), Some("{\"duration\": \"10\", \"reason\": \"x\"}"), StatusCode::BAD_REQUEST, "invalid_request"),
-        (Method::POST, "/api/silences", Some("t0ken-for-tests"), Some("{\"service\": \"ghost\", \"duration\": \"1h\", \"reason\": \"x\"}"), StatusCode::BAD_REQUEST, "invalid_request"),
-        (Method::POST, "/api/silences", Some("t0ken-for-tests"), Some("{\"duration\": \"1h\", \"reason\": \"x\", \"extra\": 1}"), StatusCode::BAD_REQUEST, "invalid_request"),
-        (Method::POST, "/api/incidents/nope/resolve", Some("t0ken-for-tests"), Some("{\"note\": \"done\"}"), StatusCode::NOT_FOUND, "not_found"),
+        (
+            Method::POST,
+            "/api/actions/nope/approve",
+            Some("t0ken-for-tests"),
+            Some("{}"),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Method::POST,
+            "/api/actions/nope/approve",
+            Some("t0ken-for-tests"),
+            Some("not json"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            Method::POST,
+            "/api/silences",
+            Some("t0ken-for-tests"),
+            Some("{\"duration\": \"10\", \"reason\": \"x\"}"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            Method::POST,
+            "/api/silences",
+            Some("t0ken-for-tests"),
+            Some("{\"service\": \"ghost\", \"duration\": \"1h\", \"reason\": \"x\"}"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            Method::POST,
+            "/api/silences",
+            Some("t0ken-for-tests"),
+            Some("{\"duration\": \"1h\", \"reason\": \"x\", \"extra\": 1}"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            Method::POST,
+            "/api/incidents/nope/resolve",
+            Some("t0ken-for-tests"),
+            Some("{\"note\": \"done\"}"),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
         (Method::DELETE, "/api/silences/nope", Some("t0ken-for-tests"), None, StatusCode::NOT_FOUND, "not_found"),
     ];
     for (method, uri, token, body, status, code) in cases {
@@ -134,16 +187,29 @@ async fn silence_run_and_resolve_controls_work() {
     let tok = Some("t0ken-for-tests");
     let (code, run) = call(&h, Method::POST, "/api/checks/api/health/run", tok, None).await;
     assert_eq!((code, run["observation"]["ok"].as_bool()), (StatusCode::OK, Some(false)));
-    let (code, silence) = call(&h, Method::POST, "/api/silences", tok, Some("{\"service\": \"api\", \"duration\": \"1h\", \"reason\": \"deploy\"}")).await;
+    let (code, silence) = call(
+        &h,
+        Method::POST,
+        "/api/silences",
+        tok,
+        Some("{\"service\": \"api\", \"duration\": \"1h\", \"reason\": \"deploy\"}"),
+    )
+    .await;
     assert_eq!(code, StatusCode::OK, "{silence}");
     let (_, active) = call(&h, Method::GET, "/api/silences?active=true", None, None).await;
     assert_eq!(active.as_array().unwrap().len(), 1);
     let id = h.incident().await.id;
-    let (code, _) = call(&h, Method::POST, &format!("/api/incidents/{id}/resolve"), tok, Some("{\"note\": \"\"}")).await;
+    let (code, _) =
+        call(&h, Method::POST, &format!("/api/incidents/{id}/resolve"), tok, Some("{\"note\": \"\"}")).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
-    let (code, resolved) = call(&h, Method::POST, &format!("/api/incidents/{id}/resolve"), tok, Some("{\"note\": \"rolled back\"}")).await;
-    assert_eq!((code, resolved["status"].as_str(), resolved["resolution"].as_str()), (StatusCode::OK, Some("resolved"), Some("resolved by api: rolled back")));
-    let (code, _) = call(&h, Method::DELETE, &format!("/api/silences/{}", silence["id"].as_str().unwrap()), tok, None).await;
+    let (code, resolved) =
+        call(&h, Method::POST, &format!("/api/incidents/{id}/resolve"), tok, Some("{\"note\": \"rolled back\"}")).await;
+    assert_eq!(
+        (code, resolved["status"].as_str(), resolved["resolution"].as_str()),
+        (StatusCode::OK, Some("resolved"), Some("resolved by api: rolled back"))
+    );
+    let (code, _) =
+        call(&h, Method::DELETE, &format!("/api/silences/{}", silence["id"].as_str().unwrap()), tok, None).await;
     assert_eq!(code, StatusCode::OK);
 }
 
@@ -154,7 +220,13 @@ async fn the_openapi_document_lists_every_route() {
     assert_eq!(code, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.0.3");
     let paths = doc["paths"].as_object().unwrap();
-    for p in ["/api/status", "/api/incidents/{id}", "/api/actions/{id}/approve", "/api/silences/{id}", "/api/checks/{service}/{name}/run"] {
+    for p in [
+        "/api/status",
+        "/api/incidents/{id}",
+        "/api/actions/{id}/approve",
+        "/api/silences/{id}",
+        "/api/checks/{service}/{name}/run",
+    ] {
         assert!(paths.contains_key(p), "missing {p}");
     }
     assert_eq!(doc["paths"]["/api/actions/{id}/approve"]["post"]["security"][0]["bearer"], serde_json::json!([]));

@@ -47,7 +47,13 @@ fn health_prints_a_table_and_fails_when_a_check_fails() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.lines().next().unwrap().starts_with("CHECK"), "{text}");
-    assert!(text.contains("db/up") && text.contains("db/down") && text.contains("FAIL") && text.contains("2 checks, 1 failing"), "{text}");
+    assert!(
+        text.contains("db/up")
+            && text.contains("db/down")
+            && text.contains("FAIL")
+            && text.contains("2 checks, 1 failing"),
+        "{text}"
+    );
 
     let json = obsctl().arg("--config").arg(&path).args(["health", "--json"]).output().unwrap();
     let body: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
@@ -61,7 +67,10 @@ fn with_no_config_health_watches_the_host() {
     let out = obsctl().current_dir(dir.path()).env_remove("OBSCTL_CONFIG").args(["health", "--json"]).output().unwrap();
     let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let checks: Vec<&str> = body["checks"].as_array().unwrap().iter().map(|c| c["check"].as_str().unwrap()).collect();
-    assert!(checks.contains(&"host/memory") && checks.contains(&"host/load") && checks.contains(&"host/obsctl"), "{checks:?}");
+    assert!(
+        checks.contains(&"host/memory") && checks.contains(&"host/load") && checks.contains(&"host/obsctl"),
+        "{checks:?}"
+    );
     assert!(checks.iter().any(|c| c.starts_with("host/disk-")), "{checks:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("obsctl init"));
 }
@@ -77,11 +86,27 @@ fn periodic_check_dry_run_changes_nothing() {
         s = scratch.display()
     );
     std::fs::write(dir.path().join("obsctl.toml"), config).unwrap();
-    let out = obsctl().arg("--config").arg(dir.path().join("obsctl.toml")).args(["agent", "periodic-check", "--issue", "disk-full", "--dry-run"]).output().unwrap();
+    let out = obsctl()
+        .arg("--config")
+        .arg(dir.path().join("obsctl.toml"))
+        .args(["agent", "periodic-check", "--issue", "disk-full", "--dry-run"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("dry run: nothing executed") && text.contains("fs.cleanup") && text.contains("[dry_run]") && text.contains("big.tmp"), "{text}");
+    assert!(
+        text.contains("dry run: nothing executed")
+            && text.contains("fs.cleanup")
+            && text.contains("[dry_run]")
+            && text.contains("big.tmp"),
+        "{text}"
+    );
     assert!(scratch.join("big.tmp").exists());
-    let real = obsctl().arg("--config").arg(dir.path().join("obsctl.toml")).args(["agent", "periodic-check"]).output().unwrap();
+    let real = obsctl()
+        .arg("--config")
+        .arg(dir.path().join("obsctl.toml"))
+        .args(["agent", "periodic-check"])
+        .output()
+        .unwrap();
     assert!(real.status.success(), "{}", String::from_utf8_lossy(&real.stdout));
     assert!(!scratch.join("big.tmp").exists());
 }
@@ -92,5 +117,9 @@ fn demo_closes_both_loops() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("both loops closed"), "{text}");
-    assert!(text.contains("fixed by restart a stuck api: process.restart") && text.contains("fixed by clear api scratch space"), "{text}");
+    assert!(
+        text.contains("fixed by restart a stuck api: process.restart")
+            && text.contains("fixed by clear api scratch space"),
+        "{text}"
+    );
 }

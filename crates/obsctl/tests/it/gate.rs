@@ -50,7 +50,10 @@ async fn approve_waits_for_a_person_then_executes() {
     h.rt.agent.run_approved().await.unwrap();
     assert_eq!(target.fixes(), 1);
     let done = h.rt.store.action(&pending.id).await.unwrap();
-    assert_eq!((done.state, done.outcome, done.decided_by.as_deref()), (ActionState::Succeeded, Some(Outcome::Fixed), Some("alice")));
+    assert_eq!(
+        (done.state, done.outcome, done.decided_by.as_deref()),
+        (ActionState::Succeeded, Some(Outcome::Fixed), Some("alice"))
+    );
     let audit = h.rt.store.audit_log(10).await.unwrap();
     assert!(audit.iter().any(|r| r.action == "approve" && r.actor == "alice" && r.reason == "looks right"));
 }
@@ -70,7 +73,11 @@ async fn reject_is_recorded_and_never_runs() {
 #[tokio::test]
 async fn max_mode_caps_a_runbooks_auto() {
     let target = Target::start(false).await;
-    let body = format!("{}max_mode = \"approve\"\n{}", head("auto"), API_WITH_FIX.replace("cooldown = \"0s\"", "cooldown = \"0s\"\nmode = \"auto\""));
+    let body = format!(
+        "{}max_mode = \"approve\"\n{}",
+        head("auto"),
+        API_WITH_FIX.replace("cooldown = \"0s\"", "cooldown = \"0s\"\nmode = \"auto\"")
+    );
     let h = harness(&body, &target.url, &[]).await;
     assert!(!h.run("api/health").await);
     let report = h.rt.agent.handle_incident(&h.incident().await.id).await.unwrap();
@@ -122,6 +129,10 @@ async fn breaker_opens_after_repeated_failed_fixes_and_escalates() {
     assert!(events.iter().any(|e| e.kind == "escalated" && e.message.contains("circuit breaker")));
     // Refusal by the breaker is once per opening: no retry loop.
     assert!(h.rt.agent.handle_incident(&id).await.unwrap().skipped.unwrap().contains("already handled"));
-    let denied = h.rt.store.list_actions(&ActionFilter { states: vec![ActionState::Denied], ..Default::default() }).await.unwrap();
+    let denied =
+        h.rt.store
+            .list_actions(&ActionFilter { states: vec![ActionState::Denied], ..Default::default() })
+            .await
+            .unwrap();
     assert_eq!(denied.len(), 1);
 }

@@ -21,7 +21,10 @@ async fn http_request_fix_closes_the_loop() {
     let resolved = h.rt.store.incident(&incident.id).await.unwrap();
     assert_eq!(resolved.status, IncidentStatus::Resolved);
     assert_eq!(resolved.resolution.as_deref(), Some("fixed by poke: http.request"));
-    assert_eq!(h.event_kinds(&incident.id).await, ["opened", "plan", "gate", "action", "action", "resolved", "outcome"]);
+    assert_eq!(
+        h.event_kinds(&incident.id).await,
+        ["opened", "plan", "gate", "action", "action", "resolved", "outcome"]
+    );
     let actions = h.rt.store.list_actions(&ActionFilter::default()).await.unwrap();
     assert_eq!(actions.len(), 1);
     assert_eq!((actions[0].state, actions[0].outcome), (ActionState::Succeeded, Some(Outcome::Fixed)));
@@ -29,7 +32,10 @@ async fn http_request_fix_closes_the_loop() {
     let audit = h.rt.store.audit_log(10).await.unwrap();
     assert_eq!((audit[0].action.as_str(), audit[0].decision.as_str()), ("gate", "execute"));
     // A second pass finds nothing to do.
-    assert_eq!(h.rt.agent.handle_incident(&incident.id).await.unwrap().skipped.as_deref(), Some("incident is resolved"));
+    assert_eq!(
+        h.rt.agent.handle_incident(&incident.id).await.unwrap().skipped.as_deref(),
+        Some("incident is resolved")
+    );
 }
 
 #[tokio::test]
@@ -70,7 +76,11 @@ steps = [{ tool = "fs.cleanup", args = { root = "{dir}/scratch", glob = "**/*.tm
     let incident = h.incident().await;
     let report = h.rt.agent.handle_incident(&incident.id).await.unwrap();
     assert_eq!(report.outcome, Some(Outcome::Fixed), "{report:#?}");
-    let left: Vec<String> = obsctl_host::walk_files(&scratch).0.iter().map(|f| f.path.strip_prefix(&scratch).unwrap().display().to_string()).collect();
+    let left: Vec<String> = obsctl_host::walk_files(&scratch)
+        .0
+        .iter()
+        .map(|f| f.path.strip_prefix(&scratch).unwrap().display().to_string())
+        .collect();
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(left.contains(&"keep.log".to_string()));
     assert!(outside.path().join("precious.tmp").exists(), "a symlink led the cleanup out of its root");
@@ -85,7 +95,10 @@ async fn fs_cleanup_refuses_paths_outside_the_allowed_roots() {
     let h = harness(&body, &target.url, &[]).await;
     std::fs::create_dir_all(h.dir.path().join("scratch")).unwrap();
     let tool = h.rt.registry.get("fs.cleanup").unwrap();
-    let err = tool.call(&serde_json::json!({"root": h.dir.path().join("scratch/..").display().to_string()})).await.unwrap_err();
+    let err = tool
+        .call(&serde_json::json!({"root": h.dir.path().join("scratch/..").display().to_string()}))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("outside the allowed roots"), "{err}");
     let dry = tool.dry_run(&serde_json::json!({"root": "/etc"})).await.unwrap().unwrap_err();
     assert!(dry.to_string().contains("outside the allowed roots"), "{dry}");
@@ -176,7 +189,14 @@ steps = [{ tool = "command.run", args = { command = ["rm", "-f", "{dir}/broken"]
     assert_eq!(report.outcome, Some(Outcome::Fixed), "{report:#?}");
     assert!(!on.dir.path().join("broken").exists());
     // An exact allow-list: anything else is refused by the tool itself.
-    let err = on.rt.registry.get("command.run").unwrap().call(&serde_json::json!({"command": ["rm", "-rf", "/"]})).await.unwrap_err();
+    let err = on
+        .rt
+        .registry
+        .get("command.run")
+        .unwrap()
+        .call(&serde_json::json!({"command": ["rm", "-rf", "/"]}))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("not in [commands] allow"), "{err}");
 }
 
@@ -200,7 +220,11 @@ async fn a_failed_fix_escalates_through_webhook_and_ntfy() {
     assert!(body["title"].as_str().unwrap().contains("needs a person"));
     assert_eq!(body["data"]["incident_id"], incident.id);
     let ntfy = notes.iter().find(|n| n.0 == "/ntfy/ops").expect("ntfy notified");
-    assert!(ntfy.1.contains("title: obsctl:") && ntfy.1.contains("priority: 4") && ntfy.1.contains("tags: warning,obsctl"), "{}", ntfy.1);
+    assert!(
+        ntfy.1.contains("title: obsctl:") && ntfy.1.contains("priority: 4") && ntfy.1.contains("tags: warning,obsctl"),
+        "{}",
+        ntfy.1
+    );
     assert!(ntfy.1.contains("authorization: Bearer tk_secret_123"));
     // The token reached ntfy but never the journal.
     let journal = serde_json::to_string(&h.rt.store.list_actions(&ActionFilter::default()).await.unwrap()).unwrap();

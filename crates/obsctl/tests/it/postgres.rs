@@ -8,10 +8,13 @@ use crate::support::{API_WITH_FIX, Target, harness, head_with_store};
 
 /// A new, empty database on the test server; returns its URL.
 async fn fresh_database() -> String {
-    let url = std::env::var("OBSCTL_TEST_POSTGRES_URL")
-        .expect("OBSCTL_TEST_POSTGRES_URL is not set: run scripts/test, which starts a test Postgres, or point it at one");
+    let url = std::env::var("OBSCTL_TEST_POSTGRES_URL").expect(
+        "OBSCTL_TEST_POSTGRES_URL is not set: run scripts/test, which starts a test Postgres, or point it at one",
+    );
     let name = obsctl_store::new_id("t").replace('-', "_");
-    obsctl_store::PostgresStore::admin_execute(&url, &format!("CREATE DATABASE {name}")).await.expect("create a test database");
+    obsctl_store::PostgresStore::admin_execute(&url, &format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create a test database");
     let (base, _) = url.rsplit_once('/').expect("the URL names a database");
     format!("{base}/{name}")
 }
@@ -34,5 +37,8 @@ async fn the_loop_closes_with_state_in_postgres() {
     // A second process (another runtime on the same database) sees the same journal.
     let other = harness(&format!("{}{API_WITH_FIX}", head_with_store("auto", &url)), &target.url, &[]).await;
     let actions = other.rt.store.list_actions(&ActionFilter::default()).await.unwrap();
-    assert_eq!((actions.len(), actions[0].state, actions[0].outcome), (1, ActionState::Succeeded, Some(Outcome::Fixed)));
+    assert_eq!(
+        (actions.len(), actions[0].state, actions[0].outcome),
+        (1, ActionState::Succeeded, Some(Outcome::Fixed))
+    );
 }

@@ -31,7 +31,10 @@ steps = [{ tool = "command.run", args = { command = ["sh", "-c", "echo run >> {d
 
 fn obsctl(dir: &std::path::Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_obsctl"));
-    cmd.args(["-q", "--config"]).arg(dir.join("obsctl.toml")).args(["agent", "periodic-check"]).env("ENABLE_UNIX_TOOLS", "true");
+    cmd.args(["-q", "--config"])
+        .arg(dir.join("obsctl.toml"))
+        .args(["agent", "periodic-check"])
+        .env("ENABLE_UNIX_TOOLS", "true");
     cmd
 }
 
@@ -50,7 +53,10 @@ async fn an_action_left_running_is_verified_never_rerun() {
         assert!(first.try_wait().unwrap().is_none(), "the first process exited early");
         if marker.exists() && db.exists() {
             let store = SqliteStore::open(&format!("sqlite://{}", db.display())).await.unwrap();
-            let running = store.list_actions(&ActionFilter { states: vec![ActionState::Running], ..Default::default() }).await.unwrap();
+            let running = store
+                .list_actions(&ActionFilter { states: vec![ActionState::Running], ..Default::default() })
+                .await
+                .unwrap();
             store.close().await;
             if running.len() == 1 {
                 break;
@@ -63,7 +69,11 @@ async fn an_action_left_running_is_verified_never_rerun() {
 
     let second = obsctl(dir.path()).output().unwrap();
     let stdout = String::from_utf8_lossy(&second.stdout);
-    assert_eq!(std::fs::read_to_string(&marker).unwrap().lines().count(), 1, "the interrupted action ran again\n{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap().lines().count(),
+        1,
+        "the interrupted action ran again\n{stdout}"
+    );
 
     let store = SqliteStore::open(&format!("sqlite://{}", db.display())).await.unwrap();
     let actions = store.list_actions(&ActionFilter::default()).await.unwrap();

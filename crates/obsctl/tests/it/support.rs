@@ -61,7 +61,11 @@ impl Target {
 }
 
 async fn health(State(s): State<Arc<TargetState>>) -> (StatusCode, &'static str) {
-    if s.healthy.load(Ordering::SeqCst) { (StatusCode::OK, "ok") } else { (StatusCode::INTERNAL_SERVER_ERROR, "broken") }
+    if s.healthy.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::INTERNAL_SERVER_ERROR, "broken")
+    }
 }
 
 async fn fix(State(s): State<Arc<TargetState>>) -> &'static str {
@@ -81,7 +85,12 @@ async fn note(State(s): State<Arc<TargetState>>, headers: HeaderMap, body: Strin
     "ok"
 }
 
-async fn ntfy(State(s): State<Arc<TargetState>>, Path(topic): Path<String>, headers: HeaderMap, body: String) -> &'static str {
+async fn ntfy(
+    State(s): State<Arc<TargetState>>,
+    Path(topic): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> &'static str {
     s.notes.lock().unwrap().push((format!("/ntfy/{topic}"), header_lines(&headers), body));
     "ok"
 }
@@ -138,7 +147,8 @@ pub async fn harness(body: &str, url: &str, env: &[(&str, &str)]) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let text = body.replace("{url}", url).replace("{dir}", &dir.path().display().to_string());
     let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let config = load(&text, &env, &LoadOptions { file: "test.toml", known_tools: obsctl_agent::tools::BUILTIN_TOOLS }).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let config = load(&text, &env, &LoadOptions { file: "test.toml", known_tools: obsctl_agent::tools::BUILTIN_TOOLS })
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
     let rt = Runtime::build(config, Mode::Auto).await.unwrap();
     Harness { rt, dir }
 }
@@ -150,7 +160,11 @@ impl Harness {
     }
 
     pub async fn open_incidents(&self) -> Vec<Incident> {
-        self.rt.store.list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), ..Default::default() }).await.unwrap()
+        self.rt
+            .store
+            .list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), ..Default::default() })
+            .await
+            .unwrap()
     }
 
     /// The only open incident.

@@ -15,8 +15,15 @@ async fn a_silence_records_but_does_not_act() {
     let h = harness(&format!("{}{API_WITH_FIX}", head("auto")), &target.url, &[]).await;
     // A maintenance window that starts later does not suppress now.
     let later = Timestamp::now().plus(Duration::from_secs(3600));
-    h.rt.agent.silence(Some("api".into()), None, Some(later), Duration::from_secs(600), "tonight's upgrade", "ops").await.unwrap();
-    let active = h.rt.agent.silence(Some("api".into()), Some("http-down".into()), None, Duration::from_secs(600), "deploying", "ops").await.unwrap();
+    h.rt.agent
+        .silence(Some("api".into()), None, Some(later), Duration::from_secs(600), "tonight's upgrade", "ops")
+        .await
+        .unwrap();
+    let active =
+        h.rt.agent
+            .silence(Some("api".into()), Some("http-down".into()), None, Duration::from_secs(600), "deploying", "ops")
+            .await
+            .unwrap();
     assert!(!h.run("api/health").await);
     let incident = h.incident().await;
     let report = h.rt.agent.handle_incident(&incident.id).await.unwrap();
@@ -37,7 +44,9 @@ async fn a_failing_dependency_suppresses_the_dependent() {
     let target = Target::start(false).await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let api = API_WITH_FIX.replacen("name = \"api\"", "name = \"api\"\ndepends_on = [\"db\"]", 1);
-    let db = format!("\n[[service]]\nname = \"db\"\n  [[service.check]]\n  name = \"port\"\n  kind = \"tcp\"\n  address = \"{closed}\"\n  fail_after = 1\n");
+    let db = format!(
+        "\n[[service]]\nname = \"db\"\n  [[service.check]]\n  name = \"port\"\n  kind = \"tcp\"\n  address = \"{closed}\"\n  fail_after = 1\n"
+    );
     let body = format!("{}{api}{db}", head("auto"));
     let h = harness(&body, &target.url, &[]).await;
     assert!(!h.run("db/port").await);
@@ -56,7 +65,11 @@ async fn a_failing_dependency_suppresses_the_dependent() {
 #[tokio::test]
 async fn a_flapping_check_gets_no_action_until_stable() {
     let target = Target::start(true).await;
-    let body = format!("{}{}", head("auto"), API_WITH_FIX.replace("recover_after = 1", "recover_after = 1\n  flap_threshold = 3\n  flap_window = \"1h\""));
+    let body = format!(
+        "{}{}",
+        head("auto"),
+        API_WITH_FIX.replace("recover_after = 1", "recover_after = 1\n  flap_threshold = 3\n  flap_window = \"1h\"")
+    );
     let h = harness(&body, &target.url, &[]).await;
     for healthy in [true, false, true, false, true, false] {
         target.set_healthy(healthy);
