@@ -13,8 +13,8 @@ use obsctl_core::action::{Action, ActionState, AuditRecord};
 use obsctl_core::check::Observation;
 use obsctl_core::incident::{Incident, IncidentEvent, Silence};
 use obsctl_core::state::CheckStatus;
-use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::error::{found, touched};
 use crate::filters::limit_or_default;
@@ -63,6 +63,16 @@ impl SqliteStore {
     }
 }
 
+/// Observations per INSERT statement (5 parameters each; SQLite allows 32,766).
+const ROWS_PER_INSERT: usize = 100;
+
+/// `INSERT … VALUES (?,?,?,?,?),…` for `rows` observations.
+fn multi_row_insert(rows: usize) -> String {
+    let mut sql = String::from("INSERT INTO observations (check_key, at, ok, latency_us, detail) VALUES ");
+    sql.push_str(&vec!["(?, ?, ?, ?, ?)"; rows].join(", "));
+    sql
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn record_observations(&self, batch: &[Observation], keep_per_check: u32) -> Result<()> {
@@ -72,15 +82,14 @@ impl Store for SqliteStore {
         }
         let due = self.keys.due_for_prune(&keys, keep_per_check)?;
         let mut tx = self.writer.begin().await?;
-        for (o, key) in batch.iter().zip(&keys) {
-            sqlx::query("INSERT INTO observations (check_key, at, ok, latency_us, detail) VALUES (?, ?, ?, ?, ?)")
-                .bind(key)
-                .bind(o.at.millis())
-                .bind(o.ok as i64)
-                .bind(o.latency_us as i64)
-                .bind(&o.detail)
-                .execute(&mut *tx)
-                .await?;
+        let rows: Vec<(&Observation, &i64)> = batch.iter().zip(&keys).collect();
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            // One statement per chunk: SQL built from placeholders only; every value is bound.
+            let mut q = sqlx::query(AssertSqlSafe(multi_row_insert(chunk.len())));
+            for (o, key) in chunk {
+                q = q.bind(**key).bind(o.at.millis()).bind(o.ok as i64).bind(o.latency_us as i64).bind(&o.detail);
+            }
+            q.execute(&mut *tx).await?;
         }
         for key in due {
             sqlx::query(
