@@ -3,6 +3,7 @@
 
 mod controls;
 mod escalate;
+mod remember;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use tokio::sync::{Mutex, broadcast, watch};
 
 use crate::executor::Executor;
 use crate::gate::{Gate, RETRYABLE_CODES, gate_data};
-use crate::planner::{Plan, PlanContext, PlannerChain, RunbookPlanner};
+use crate::planner::{MemoryPlanner, Plan, PlanContext, PlannerChain, RunbookPlanner};
 use crate::tools::ToolRegistry;
 use crate::verify::{CheckRunner, verify};
 
@@ -58,7 +59,10 @@ impl Agent {
         bus: broadcast::Sender<Event>,
         ceiling: Mode,
     ) -> Self {
-        let planners = PlannerChain::new(vec![Box::new(RunbookPlanner::new(config.runbooks.clone()))]);
+        let planners = PlannerChain::new(vec![
+            Box::new(RunbookPlanner::new(config.runbooks.clone())),
+            Box::new(MemoryPlanner::new(store.clone(), registry.clone(), &config.agent)),
+        ]);
         let gate = Gate::new(config.clone(), store.clone(), registry.clone());
         let secrets = config.secrets().into_iter().cloned().collect();
         let executor = Executor::new(store.clone(), registry, bus.clone(), secrets);
@@ -79,6 +83,14 @@ impl Agent {
                     Ok(Event::IncidentOpened { incident_id } | Event::IncidentUpdated { incident_id }) => {
                         let me = self.clone();
                         tokio::spawn(async move { me.handle_logged(&incident_id).await });
+                    }
+                    Ok(Event::IncidentResolved { incident_id }) => {
+                        let me = self.clone();
+                        tokio::spawn(async move {
+                            if let Err(error) = me.remember(&incident_id).await {
+                                tracing::error!(%error, incident = %incident_id, "could not remember incident");
+                            }
+                        });
                     }
                     Ok(Event::ActionChanged { state, .. }) if state == ActionState::Approved.as_str() => {
                         let me = self.clone();
@@ -207,9 +219,22 @@ impl Agent {
         let labels = self.labels(&incident);
         let Some(plan) = self.planners.plan(&PlanContext { incident: &incident, labels: &labels }).await? else {
             self.note_no_plan(&incident).await?;
-            report.skipped = Some("no runbook matches".into());
+            report.skipped = Some("no runbook matches and memory has no proven fix".into());
             return Ok(());
         };
+        self.run_plan(&incident, plan, "agent", report).await
+    }
+
+    /// Gates, journals and runs a plan's steps in order, then verifies and records the outcome.
+    /// `actor` is who the gate decisions are audited for (`agent`, or the operator proposing).
+    async fn run_plan(
+        &self,
+        incident: &Incident,
+        plan: Plan,
+        actor: &str,
+        report: &mut PlanReport,
+    ) -> anyhow::Result<()> {
+        let incident = incident.clone();
         let suppressed = self.gate.suppression(&incident, self.runner.status(&incident.check_id)).await?;
         let facts = self.gate.plan_facts(&incident, &plan, suppressed).await?;
         let plan_id = new_id("plan");
@@ -227,7 +252,7 @@ impl Agent {
             let data = gate_data(&decision, mode, step);
             self.gate
                 .audit(
-                    "agent",
+                    actor,
                     "gate",
                     &incident.id,
                     &format!("{:?}", decision.verdict).to_lowercase(),
@@ -431,6 +456,9 @@ impl Agent {
         }
         if outcome != Outcome::Fixed {
             self.escalate(&current, &message).await?;
+        }
+        if current.status == IncidentStatus::Resolved {
+            self.remember(&current.id).await?;
         }
         Ok(Some(outcome))
     }

@@ -2,10 +2,15 @@
 //! and LLM planners join later behind the same trait).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use obsctl_core::config::{Runbook, Step};
+use obsctl_core::config::{AgentConfig, Runbook, Step};
+use obsctl_core::memory::{LedgerEntry, cluster};
+use obsctl_store::Store;
+
+use crate::tools::ToolRegistry;
 use obsctl_core::incident::Incident;
 use obsctl_core::policy::Mode;
 use serde::Serialize;
@@ -22,6 +27,8 @@ pub struct Plan {
     pub steps: Vec<Step>,
     pub mode: Option<Mode>,
     pub cooldown: Duration,
+    /// Episodes that support the plan (memory plans).
+    pub evidence: Vec<String>,
 }
 
 /// What a planner sees.
@@ -64,6 +71,73 @@ impl Planner for RunbookPlanner {
             steps: r.steps.clone(),
             mode: r.mode,
             cooldown: r.cooldown,
+            evidence: Vec::new(),
+        }))
+    }
+}
+
+/// Proposes the fix that memory has proven for this kind of incident: the best ledger entry of
+/// the incident's cluster with at least `min_attempts` attempts and a success rate of at least
+/// `min_success`, which changes something (a plan of read-only tools cannot fix anything).
+pub struct MemoryPlanner {
+    store: Arc<dyn Store>,
+    registry: Arc<ToolRegistry>,
+    min_success: f64,
+    min_attempts: u32,
+    cooldown: Duration,
+}
+
+impl MemoryPlanner {
+    pub fn new(store: Arc<dyn Store>, registry: Arc<ToolRegistry>, config: &AgentConfig) -> Self {
+        let m = &config.memory;
+        Self {
+            store,
+            registry,
+            min_success: m.min_success,
+            min_attempts: m.min_attempts,
+            cooldown: config.default_cooldown,
+        }
+    }
+
+    fn mutates(&self, e: &LedgerEntry) -> bool {
+        e.steps.iter().any(|s| self.registry.get(&s.tool).is_some_and(|t| !t.spec().annotations.read_only_hint))
+    }
+}
+
+#[async_trait]
+impl Planner for MemoryPlanner {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn plan(&self, ctx: &PlanContext<'_>) -> anyhow::Result<Option<Plan>> {
+        let cluster = cluster(&ctx.incident.kind, &ctx.incident.service);
+        let ledger = self.store.ledger(Some(&cluster)).await?;
+        let Some(best) = ledger
+            .into_iter()
+            .find(|e| e.attempts >= self.min_attempts && e.success_rate() >= self.min_success && self.mutates(e))
+        else {
+            return Ok(None);
+        };
+        let tools: Vec<&str> = best.steps.iter().map(|s| s.tool.as_str()).collect();
+        let ttr =
+            best.median_ttr_ms.map(|ms| format!(", median recovery {:.1}s", ms as f64 / 1000.0)).unwrap_or_default();
+        let shown: Vec<&str> = best.episodes.iter().take(3).map(String::as_str).collect();
+        Ok(Some(Plan {
+            planner: "memory",
+            runbook: None,
+            provenance: format!(
+                "memory: {} fixed {}/{} similar incidents ({cluster}){ttr}; evidence {}",
+                tools.join(" → "),
+                best.successes,
+                best.attempts,
+                shown.join(", ")
+            ),
+            confidence: best.success_rate(),
+            steps: best.steps.iter().map(|s| Step { tool: s.tool.clone(), args: s.args.clone() }).collect(),
+            mode: None,
+            cooldown: self.cooldown,
+            evidence: best.episodes.clone(),
         }))
     }
 }

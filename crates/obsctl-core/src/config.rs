@@ -65,6 +65,7 @@ pub struct AgentConfig {
     /// Tools the agent may use; `None` means every registered tool.
     pub allow_tools: Option<Vec<String>>,
     pub verify: VerifyConfig,
+    pub memory: MemoryConfig,
     pub reopen_within: Duration,
     pub default_cooldown: Duration,
 }
@@ -74,6 +75,15 @@ pub struct VerifyConfig {
     pub attempts: u32,
     pub backoff: Duration,
     pub max_backoff: Duration,
+}
+
+/// When the memory planner may propose a fix that worked before.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryConfig {
+    /// Lowest success rate (0..=1) of a fix in similar incidents.
+    pub min_success: f64,
+    /// Fewest attempts of that fix before it counts as proven.
+    pub min_attempts: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -10,6 +10,7 @@ pub mod config;
 pub mod der;
 pub mod event;
 pub mod incident;
+pub mod memory;
 pub mod policy;
 pub mod quantity;
 pub mod secret;

@@ -6,6 +6,7 @@ mod views;
 
 use obsctl_core::action::{Action, AuditRecord};
 use obsctl_core::incident::{Incident, Silence};
+use obsctl_core::memory::{Episode, LedgerEntry};
 
 use crate::openapi::{Api, Op};
 use views::*;
@@ -73,6 +74,15 @@ pub(crate) fn routes() -> Api {
         Incident,
         body = ResolveRequest
     );
+    route!(
+        api,
+        "post",
+        "/api/incidents/{id}/propose",
+        control::propose,
+        "Propose a plan for an open incident; it passes the gate like the agent's own",
+        ProposeResponse,
+        body = ProposeRequest
+    );
     route!(api, "get", "/api/actions", read::actions, "Actions, newest first", Vec<Action>, query = ActionQuery);
     route!(api, "get", "/api/actions/{id}", read::action, "One action", Action);
     route!(
@@ -114,5 +124,15 @@ pub(crate) fn routes() -> Api {
     route!(api, "delete", "/api/silences/{id}", control::unsilence, "End a silence", Deleted, auth);
     route!(api, "get", "/api/audit", read::audit, "The audit log, newest first", Vec<AuditRecord>, query = LimitQuery);
     route!(api, "get", "/api/tools", read::tools, "The tool registry: MCP-shaped specs", Vec<serde_json::Value>);
+    route!(
+        api,
+        "get",
+        "/api/memory/ledger",
+        read::ledger,
+        "The fix-efficacy ledger: per incident cluster and fix, attempts, successes, median recovery",
+        Vec<LedgerEntry>,
+        query = LedgerQuery
+    );
+    route!(api, "get", "/api/memory/episodes/{id}", read::episode, "One remembered episode", Episode);
     api
 }

@@ -102,3 +102,53 @@ macro_rules! bind_silence_insert {
             .bind(&$s.created_by)
     };
 }
+
+/// Binds an `Episode` in column order: id … content_hash (14 values).
+macro_rules! bind_episode_insert {
+    ($q:expr, $e:expr) => {
+        $q.bind(&$e.id)
+            .bind(&$e.incident_id)
+            .bind(&$e.fingerprint)
+            .bind(&$e.cluster)
+            .bind(&$e.service)
+            .bind(&$e.kind)
+            .bind(serde_json::to_string(&$e.labels)?)
+            .bind(&$e.text)
+            .bind(serde_json::to_string(&$e.actions)?)
+            .bind($e.outcome.as_str())
+            .bind($e.opened_at.millis())
+            .bind($e.ended_at.millis())
+            .bind($e.time_to_recover_ms)
+            .bind(&$e.content_hash)
+    };
+}
+
+/// Binds a `LedgerEntry` in column order: cluster … episodes (10 values).
+macro_rules! bind_ledger_upsert {
+    ($q:expr, $l:expr) => {
+        $q.bind(&$l.cluster)
+            .bind(&$l.action_key)
+            .bind(serde_json::to_string(&$l.steps)?)
+            .bind(i64::from($l.attempts))
+            .bind(i64::from($l.successes))
+            .bind(i64::from($l.failures))
+            .bind($l.median_ttr_ms)
+            .bind(serde_json::to_string(&$l.ttr_samples_ms)?)
+            .bind($l.last_used.millis())
+            .bind(serde_json::to_string(&$l.episodes)?)
+    };
+}
+
+/// The ledger upsert, with a backend's VALUES placeholder list: the rest is the same SQL.
+macro_rules! ledger_upsert_sql {
+    ($values:literal) => {
+        concat!(
+            "INSERT INTO ledger (cluster, action_key, steps, attempts, successes, failures, median_ttr_ms, ",
+            "ttr_samples_ms, last_used, episodes) VALUES ",
+            $values,
+            " ON CONFLICT (cluster, action_key) DO UPDATE SET steps = excluded.steps, attempts = excluded.attempts, ",
+            "successes = excluded.successes, failures = excluded.failures, median_ttr_ms = excluded.median_ttr_ms, ",
+            "ttr_samples_ms = excluded.ttr_samples_ms, last_used = excluded.last_used, episodes = excluded.episodes"
+        )
+    };
+}

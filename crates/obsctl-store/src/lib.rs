@@ -17,6 +17,7 @@ use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, AuditRecord};
 use obsctl_core::check::Observation;
 use obsctl_core::incident::{Incident, IncidentEvent, Silence};
+use obsctl_core::memory::{Episode, LedgerEntry};
 use obsctl_core::state::CheckStatus;
 
 pub use error::StoreError;
@@ -86,6 +87,15 @@ pub trait Store: Send + Sync + 'static {
     /// All silences, or only those active at the given time.
     async fn silences(&self, active_at: Option<Timestamp>) -> Result<Vec<Silence>>;
     async fn delete_silence(&self, id: &str) -> Result<()>;
+
+    /// Remembers an episode and folds its attempts into the ledger, in one transaction.
+    /// Returns `false`, changing nothing, when this episode was already remembered.
+    async fn remember(&self, episode: &Episode) -> Result<bool>;
+    async fn episode(&self, id: &str) -> Result<Episode>;
+    /// Episodes in id order after `after` (paging for reindexing and sync).
+    async fn episodes_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<Episode>>;
+    /// Ledger entries of one cluster, or all: best success rate first, then most attempts.
+    async fn ledger(&self, cluster: Option<&str>) -> Result<Vec<LedgerEntry>>;
 
     /// Commits what is pending and closes connections; the store is unusable afterwards.
     async fn close(&self);

@@ -58,6 +58,52 @@ pub(crate) fn observation(r: &impl DbRow) -> Result<obsctl_core::check::Observat
     })
 }
 
+pub(crate) fn episode(r: &impl DbRow) -> Result<obsctl_core::memory::Episode> {
+    let outcome = r.text("outcome")?;
+    Ok(obsctl_core::memory::Episode {
+        id: r.text("id")?,
+        incident_id: r.text("incident_id")?,
+        fingerprint: r.text("fingerprint")?,
+        cluster: r.text("cluster")?,
+        service: r.text("service")?,
+        kind: r.text("kind")?,
+        labels: serde_json::from_str(&r.text("labels")?)?,
+        text: r.text("text")?,
+        actions: serde_json::from_str(&r.text("actions")?)?,
+        outcome: obsctl_core::memory::EpisodeOutcome::parse(&outcome)
+            .ok_or_else(|| bad("episode outcome", &outcome))?,
+        opened_at: Timestamp(r.int("opened_at")?),
+        ended_at: Timestamp(r.int("ended_at")?),
+        time_to_recover_ms: r.int("time_to_recover_ms")?,
+        content_hash: r.text("content_hash")?,
+    })
+}
+
+pub(crate) fn ledger(r: &impl DbRow) -> Result<obsctl_core::memory::LedgerEntry> {
+    Ok(obsctl_core::memory::LedgerEntry {
+        cluster: r.text("cluster")?,
+        action_key: r.text("action_key")?,
+        steps: serde_json::from_str(&r.text("steps")?)?,
+        attempts: r.int("attempts")? as u32,
+        successes: r.int("successes")? as u32,
+        failures: r.int("failures")? as u32,
+        median_ttr_ms: r.opt_int("median_ttr_ms")?,
+        ttr_samples_ms: serde_json::from_str(&r.text("ttr_samples_ms")?)?,
+        last_used: Timestamp(r.int("last_used")?),
+        episodes: serde_json::from_str(&r.text("episodes")?)?,
+    })
+}
+
+/// Best success rate first, then most attempts, then most recent.
+pub(crate) fn rank_ledger(entries: &mut [obsctl_core::memory::LedgerEntry]) {
+    entries.sort_by(|a, b| {
+        b.success_rate()
+            .total_cmp(&a.success_rate())
+            .then(b.attempts.cmp(&a.attempts))
+            .then(b.last_used.cmp(&a.last_used))
+    });
+}
+
 pub(crate) fn incident(r: &impl DbRow) -> Result<Incident> {
     let status: String = r.text("status")?;
     Ok(Incident {

@@ -12,6 +12,7 @@ use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, AuditRecord};
 use obsctl_core::check::Observation;
 use obsctl_core::incident::{Incident, IncidentEvent, Silence};
+use obsctl_core::memory::{Episode, LedgerEntry, learn};
 use obsctl_core::state::CheckStatus;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row};
@@ -357,6 +358,61 @@ impl Store for SqliteStore {
         .fetch_all(&self.writer)
         .await?;
         rows.iter().map(rows::silence).collect()
+    }
+
+    async fn remember(&self, e: &Episode) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let inserted = bind_episode_insert!(
+            sqlx::query(
+                "INSERT INTO episodes (id, incident_id, fingerprint, cluster, service, kind, labels, text, actions, outcome, \
+                 opened_at, ended_at, time_to_recover_ms, content_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) \
+                 ON CONFLICT (id) DO NOTHING"
+            ),
+            e
+        )
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for attempt in &e.actions {
+            let previous = sqlx::query("SELECT * FROM ledger WHERE cluster = ? AND action_key = ?")
+                .bind(&e.cluster)
+                .bind(&attempt.action_key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let previous = previous.as_ref().map(rows::ledger).transpose()?;
+            let next = learn(previous, &e.cluster, attempt, &e.id, e.ended_at);
+            bind_ledger_upsert!(sqlx::query(ledger_upsert_sql!("(?,?,?,?,?,?,?,?,?,?)")), next)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn episode(&self, id: &str) -> Result<Episode> {
+        let row = sqlx::query("SELECT * FROM episodes WHERE id = ?").bind(id).fetch_one(&self.reader).await;
+        rows::episode(&found(row, "episode", id)?)
+    }
+
+    async fn episodes_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<Episode>> {
+        let rows = sqlx::query("SELECT * FROM episodes WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2")
+            .bind(after)
+            .bind(limit_or_default(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(rows::episode).collect()
+    }
+
+    async fn ledger(&self, cluster: Option<&str>) -> Result<Vec<LedgerEntry>> {
+        let rows = sqlx::query("SELECT * FROM ledger WHERE (?1 IS NULL OR cluster = ?1)")
+            .bind(cluster)
+            .fetch_all(&self.writer)
+            .await?;
+        let mut entries = rows.iter().map(rows::ledger).collect::<Result<Vec<_>>>()?;
+        rows::rank_ledger(&mut entries);
+        Ok(entries)
     }
 
     async fn close(&self) {

@@ -69,6 +69,9 @@ pub enum Command {
     /// Silences and maintenance windows.
     #[command(subcommand)]
     Silence(SilenceCommand),
+    /// Incident memory: the fix-efficacy ledger and remembered episodes.
+    #[command(subcommand)]
+    Memory(MemoryCommand),
     /// The service the demo breaks and fixes (internal).
     #[command(hide = true)]
     DemoService {
@@ -160,6 +163,31 @@ pub enum ActionsCommand {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// Propose a one-step fix for an open incident; it passes the gate like the agent's own.
+    Propose {
+        incident: String,
+        #[arg(long)]
+        tool: String,
+        /// The tool's arguments as JSON, e.g. '{"service": "api"}'.
+        #[arg(long, default_value = "{}")]
+        args: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum MemoryCommand {
+    /// The fix-efficacy ledger: per incident cluster and fix, attempts, successes, median recovery.
+    Stats {
+        /// Only this cluster, `kind@service` (e.g. disk-full@api).
+        #[arg(long)]
+        cluster: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One remembered episode.
+    Show { id: String },
 }
 
 #[derive(Subcommand)]

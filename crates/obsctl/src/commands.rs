@@ -6,6 +6,7 @@ mod demo;
 mod demo_service;
 mod health;
 mod incidents;
+mod memory;
 mod periodic;
 mod serve;
 mod silence;
@@ -27,6 +28,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Incidents(cmd) => incidents::run(config, cmd).await,
         Command::Actions(cmd) => actions::run(config, cmd).await,
         Command::Silence(cmd) => silence::run(config, cmd).await,
+        Command::Memory(cmd) => memory::run(config, cmd).await,
         Command::DemoService { port, poison } => demo_service::run(port, poison).await,
     }
 }

@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState};
+use obsctl_core::config::Step;
 use obsctl_core::event::Event;
 use obsctl_core::incident::{IncidentStatus, Silence};
 use obsctl_store::{ActionFilter, StoreError, new_id};
 use serde_json::json;
 
-use super::Agent;
+use super::{Agent, PlanReport};
+use crate::planner::Plan;
 
 impl Agent {
     /// Moves every pending step of the action's plan from `pending_approval` to `to`.
@@ -139,6 +141,62 @@ impl Agent {
         self.store.add_event(incident_id, "resolved", &format!("resolved by {by}: {note}"), json!({"by": by})).await?;
         self.gate.audit(by, "resolve", incident_id, "resolved", note, json!({})).await;
         let _ = self.bus.send(Event::IncidentResolved { incident_id: incident_id.into() });
+        if let Err(error) = self.remember(incident_id).await {
+            tracing::error!(%error, incident = incident_id, "could not remember incident");
+        }
         Ok(())
+    }
+
+    /// A person proposes a plan for an open incident. It passes the same gate as the agent's
+    /// own plans (in `approve` mode it waits in the queue; in `auto` it runs and is verified).
+    pub async fn propose(
+        &self,
+        incident_id: &str,
+        steps: Vec<Step>,
+        by: &str,
+        reason: &str,
+    ) -> anyhow::Result<PlanReport> {
+        let incident = self.store.incident(incident_id).await?;
+        if incident.status != IncidentStatus::Open {
+            return Err(StoreError::Conflict(format!("incident {incident_id} is resolved")).into());
+        }
+        if steps.is_empty() {
+            return Err(StoreError::Conflict("a plan needs at least one step".into()).into());
+        }
+        let mut report = PlanReport {
+            incident_id: incident_id.into(),
+            plan: None,
+            actions: Vec::new(),
+            outcome: None,
+            skipped: None,
+        };
+        if !self.busy.lock().await.insert(incident_id.to_string()) {
+            return Err(StoreError::Conflict(format!("incident {incident_id} is being handled; try again")).into());
+        }
+        let active = self.plan_actions(incident_id).await.map(|a| a.iter().any(|a| a.state.is_active()));
+        let result = match active {
+            Ok(true) => {
+                Err(StoreError::Conflict(format!("incident {incident_id} has an action waiting or running")).into())
+            }
+            Ok(false) => {
+                let plan = Plan {
+                    planner: "operator",
+                    runbook: None,
+                    provenance: format!(
+                        "proposed by {by}{}",
+                        if reason.is_empty() { String::new() } else { format!(": {reason}") }
+                    ),
+                    confidence: 1.0,
+                    steps,
+                    mode: None,
+                    cooldown: self.config.agent.default_cooldown,
+                    evidence: Vec::new(),
+                };
+                self.run_plan(&incident, plan, by, &mut report).await
+            }
+            Err(e) => Err(e),
+        };
+        self.busy.lock().await.remove(incident_id);
+        result.map(|()| report)
     }
 }

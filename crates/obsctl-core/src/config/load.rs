@@ -206,6 +206,17 @@ impl Validator<'_, '_> {
                     Duration::from_secs(10),
                 ),
             },
+            memory: MemoryConfig {
+                min_success: match &a.memory.min_success {
+                    Some(v) if !(0.0..=1.0).contains(v.get_ref()) => {
+                        self.p.at(Some(v.span()), "agent.memory.min_success", "must be between 0 and 1, e.g. 0.8");
+                        0.8
+                    }
+                    Some(v) => *v.get_ref(),
+                    None => 0.8,
+                },
+                min_attempts: a.memory.min_attempts.unwrap_or(2).max(1),
+            },
             reopen_within: self.duration(
                 a.reopen_within.as_ref(),
                 "agent.reopen_within",

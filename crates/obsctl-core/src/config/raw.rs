@@ -59,6 +59,15 @@ pub(crate) struct RawAgent {
     pub cooldown: Option<S<String>>,
     #[serde(default)]
     pub verify: RawVerify,
+    #[serde(default)]
+    pub memory: RawMemory,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMemory {
+    pub min_success: Option<S<f64>>,
+    pub min_attempts: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -20,6 +20,10 @@ max_actions_per_service_per_hour = 5
 breaker_failures = 3                      # failed fixes in a row that stop the agent for an incident
 # allow_tools = ["fs.cleanup", "process.restart", "notify.ntfy"]   # default: every tool
 
+[agent.memory]
+min_success = 0.8                         # a fix that worked this often in similar incidents...
+min_attempts = 2                          # ...over at least this many tries is proposed again
+
 [agent.verify]
 attempts = 6                              # re-runs of the check after a fix
 backoff = "1s"                            # doubles each time, up to max_backoff

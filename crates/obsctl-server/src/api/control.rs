@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use obsctl_core::Timestamp;
 use obsctl_core::action::Action;
+use obsctl_core::config::Step;
 use obsctl_core::incident::{Incident, Silence};
 use obsctl_core::quantity::parse_duration;
 
@@ -54,6 +55,23 @@ pub async fn resolve(
     }
     s.agent.resolve_by_hand(&id, &op.name, &req.note).await?;
     Ok(Json(s.store.incident(&id).await?))
+}
+
+pub async fn propose(
+    State(s): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+    Body(req): Body<ProposeRequest>,
+) -> Result<ProposeResponse> {
+    if req.steps.is_empty() {
+        return Err(ApiError::invalid("steps must name at least one tool"));
+    }
+    if let Some(unknown) = req.steps.iter().find(|st| s.registry.get(&st.tool).is_none()) {
+        return Err(ApiError::invalid(format!("unknown tool {:?}; GET /api/tools lists them", unknown.tool)));
+    }
+    let steps = req.steps.into_iter().map(|st| Step { tool: st.tool, args: st.args }).collect();
+    let report = s.agent.propose(&id, steps, &op.name, req.reason.as_deref().unwrap_or("")).await?;
+    Ok(Json(ProposeResponse { actions: report.actions, outcome: report.outcome }))
 }
 
 pub async fn silence(State(s): State<AppState>, op: Operator, Body(req): Body<SilenceRequest>) -> Result<Silence> {

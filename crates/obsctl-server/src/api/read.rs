@@ -165,6 +165,17 @@ pub async fn audit(State(s): State<AppState>, Query(q): Query<LimitQuery>) -> Re
     Ok(Json(s.store.audit_log(q.limit.unwrap_or(100)).await?))
 }
 
+pub async fn ledger(
+    State(s): State<AppState>,
+    Query(q): Query<LedgerQuery>,
+) -> Result<Vec<obsctl_core::memory::LedgerEntry>> {
+    Ok(Json(s.store.ledger(q.cluster.as_deref()).await?))
+}
+
+pub async fn episode(State(s): State<AppState>, Path(id): Path<String>) -> Result<obsctl_core::memory::Episode> {
+    Ok(Json(s.store.episode(&id).await?))
+}
+
 pub async fn tools(State(s): State<AppState>) -> Result<Vec<serde_json::Value>> {
     Ok(Json(s.registry.specs().into_iter().map(|t| serde_json::to_value(t).unwrap_or_default()).collect()))
 }

@@ -123,6 +123,37 @@ pub struct ResolveRequest {
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct LedgerQuery {
+    /// An incident cluster, `kind@service` (e.g. `disk-full@api`).
+    pub cluster: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProposedStep {
+    pub tool: String,
+    #[serde(default)]
+    pub args: serde_json::Value,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProposeRequest {
+    pub steps: Vec<ProposedStep>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct ProposeResponse {
+    /// The journaled actions, one per step the gate saw.
+    pub actions: Vec<Action>,
+    /// The verified outcome, when a step was executed.
+    pub outcome: Option<obsctl_core::action::Outcome>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SilenceRequest {
     /// Service to silence; absent means every service.
     pub service: Option<String>,

@@ -6,7 +6,10 @@ use sqlx::PgPool;
 use crate::Result;
 
 /// (version, SQL). Append only: never edit an entry that has shipped.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../../migrations/postgres/0002_memory.sql")),
+];
 
 /// An arbitrary constant naming obsctl's migration lock.
 const LOCK_KEY: i64 = 0x6f62_7363_746c;

@@ -5,7 +5,10 @@ use sqlx::SqlitePool;
 use crate::Result;
 
 /// (version, SQL). Append only: never edit an entry that has shipped.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_memory.sql")),
+];
 
 pub(crate) async fn migrate(pool: &SqlitePool) -> Result<()> {
     sqlx::query(

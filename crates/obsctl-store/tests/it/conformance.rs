@@ -9,7 +9,7 @@ use obsctl_core::incident::{IncidentStatus, Silence};
 use obsctl_core::state::CheckStatus;
 use obsctl_store::{ActionFilter, IncidentFilter, Store, StoreError};
 
-use crate::fixtures::{action, incident, observation};
+use crate::fixtures::{action, episode, incident, observation};
 
 /// Instantiates every conformance test for one backend; `$open` is an async fn returning
 /// `(Arc<dyn Store>, guard)` where the guard keeps the backend's resources alive.
@@ -29,6 +29,9 @@ macro_rules! conformance_suite {
                 audit_is_newest_first,
                 silences_filter_by_time,
                 unknown_ids_are_not_found,
+                remember_is_idempotent_and_feeds_the_ledger,
+                ledger_ranks_by_success_rate,
+                episodes_page_in_id_order,
             );
         }
     };
@@ -255,4 +258,44 @@ async fn sqlite_data_survives_reopen_and_creates_folders() {
     }
     let s = obsctl_store::SqliteStore::open(&url).await.unwrap();
     assert_eq!(s.incident("inc-a").await.unwrap().service, "api");
+}
+
+async fn remember_is_idempotent_and_feeds_the_ledger(s: Arc<dyn Store>) {
+    let first = episode("ep-1", "http-down@api", "process.restart", Outcome::Fixed, 1000);
+    assert!(s.remember(&first).await.unwrap());
+    assert!(!s.remember(&first).await.unwrap(), "a second remember must change nothing");
+    assert!(s.remember(&episode("ep-2", "http-down@api", "process.restart", Outcome::NotFixed, 2000)).await.unwrap());
+    assert!(s.remember(&episode("ep-3", "http-down@api", "process.restart", Outcome::Fixed, 3000)).await.unwrap());
+    assert_eq!(s.episode("ep-1").await.unwrap(), first);
+    let ledger = s.ledger(Some("http-down@api")).await.unwrap();
+    assert_eq!(ledger.len(), 1);
+    let e = &ledger[0];
+    assert_eq!((e.attempts, e.successes, e.failures), (3, 2, 1));
+    assert_eq!((e.median_ttr_ms, e.last_used), (Some(10_000), Timestamp(3000)));
+    assert_eq!(e.episodes, ["ep-3", "ep-2", "ep-1"]);
+    assert_eq!(e.steps[0].tool, "process.restart");
+    assert!(s.ledger(Some("disk-full@api")).await.unwrap().is_empty());
+    assert!(matches!(s.episode("nope").await, Err(StoreError::NotFound(_))));
+}
+
+async fn ledger_ranks_by_success_rate(s: Arc<dyn Store>) {
+    s.remember(&episode("ep-a1", "http-down@api", "http.request", Outcome::NotFixed, 10)).await.unwrap();
+    s.remember(&episode("ep-a2", "http-down@api", "process.restart", Outcome::Fixed, 20)).await.unwrap();
+    s.remember(&episode("ep-b1", "disk-full@db", "fs.cleanup", Outcome::Fixed, 30)).await.unwrap();
+    let all = s.ledger(None).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all.last().unwrap().steps[0].tool, "http.request");
+    let api: Vec<String> =
+        s.ledger(Some("http-down@api")).await.unwrap().into_iter().map(|e| e.steps[0].tool.clone()).collect();
+    assert_eq!(api, ["process.restart", "http.request"]);
+}
+
+async fn episodes_page_in_id_order(s: Arc<dyn Store>) {
+    for i in [3, 1, 2, 5, 4] {
+        s.remember(&episode(&format!("ep-{i}"), "http-down@api", "process.restart", Outcome::Fixed, i)).await.unwrap();
+    }
+    let first = s.episodes_after(None, 2).await.unwrap();
+    assert_eq!(first.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["ep-1", "ep-2"]);
+    let rest = s.episodes_after(Some("ep-2"), 10).await.unwrap();
+    assert_eq!(rest.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["ep-3", "ep-4", "ep-5"]);
 }

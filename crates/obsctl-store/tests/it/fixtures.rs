@@ -60,3 +60,38 @@ pub fn action(id: &str, incident: &Incident, plan: &str, state: ActionState) -> 
         decided_by: None,
     }
 }
+
+/// An episode of `cluster` whose one attempt ran `tool` with `outcome`.
+pub fn episode(
+    id: &str,
+    cluster: &str,
+    tool: &str,
+    outcome: obsctl_core::action::Outcome,
+    ended_at: i64,
+) -> obsctl_core::memory::Episode {
+    use obsctl_core::memory::{EpisodeAction, EpisodeOutcome, FixStep, action_key};
+    let steps = vec![FixStep { tool: tool.into(), args: serde_json::json!({"service": "api"}) }];
+    let (kind, service) = cluster.split_once('@').unwrap();
+    let fixed = outcome == obsctl_core::action::Outcome::Fixed;
+    obsctl_core::memory::Episode {
+        id: id.into(),
+        incident_id: format!("inc-{id}"),
+        fingerprint: format!("{service}/health/{kind}"),
+        cluster: cluster.into(),
+        service: service.into(),
+        kind: kind.into(),
+        labels: [("team".to_string(), "web".to_string())].into(),
+        text: format!("{service} health failing: status 500 ({id})"),
+        actions: vec![EpisodeAction {
+            action_key: action_key(&steps),
+            steps,
+            outcome,
+            time_to_recover_ms: fixed.then_some(ended_at * 10),
+        }],
+        outcome: if fixed { EpisodeOutcome::Fixed } else { EpisodeOutcome::NotFixed },
+        opened_at: Timestamp(ended_at - 100),
+        ended_at: Timestamp(ended_at),
+        time_to_recover_ms: 100,
+        content_hash: "0".into(),
+    }
+}

@@ -60,6 +60,20 @@ pub async fn run(config: Option<&Path>, cmd: ActionsCommand) -> anyhow::Result<u
             }
             0
         }
+        ActionsCommand::Propose { incident, tool, args, reason } => {
+            let args: serde_json::Value =
+                serde_json::from_str(&args).map_err(|e| anyhow::anyhow!("--args is not JSON: {e}"))?;
+            anyhow::ensure!(rt.registry.get(&tool).is_some(), "unknown tool {tool:?}; see GET /api/tools");
+            let steps = vec![obsctl_core::config::Step { tool, args }];
+            let report = rt.agent.propose(&incident, steps, "cli", &reason).await?;
+            for a in &report.actions {
+                println!("{} {} [{}] {}", a.tool, a.args, a.state.as_str(), a.reason);
+            }
+            if let Some(o) = report.outcome {
+                println!("outcome: {}", o.as_str());
+            }
+            0
+        }
         ActionsCommand::Reject { id, reason } => {
             let rejected = rt.agent.reject(&id, "cli", &reason).await?;
             println!("rejected {} action(s)", rejected.len());

@@ -233,3 +233,40 @@ async fn the_openapi_document_lists_every_route() {
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     assert!(schemas.contains_key("Incident") && schemas.contains_key("Action") && schemas.contains_key("ErrorBody"));
 }
+
+#[tokio::test]
+async fn a_person_proposes_a_fix_and_memory_shows_it() {
+    let target = Target::start(false).await;
+    let h =
+        harness(&format!("{}{API_WITH_FIX}", head("auto")), &target.url, &[("OBSCTL_API_TOKEN", "t0ken-for-tests")])
+            .await;
+    assert!(!h.run("api/health").await);
+    let id = h.incident().await.id;
+    let uri = format!("/api/incidents/{id}/propose");
+    let tok = Some("t0ken-for-tests");
+    let (code, body) = call(&h, Method::POST, &uri, tok, Some(r#"{"steps": [{"tool": "nope.tool"}]}"#)).await;
+    assert_eq!((code, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    let (code, _) = call(&h, Method::POST, &uri, None, Some(r#"{"steps": []}"#)).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    let fix = format!(
+        r#"{{"steps": [{{"tool": "http.request", "args": {{"url": "{}/fix", "method": "POST"}}}}], "reason": "known issue"}}"#,
+        target.url
+    );
+    let (code, body) = call(&h, Method::POST, &uri, tok, Some(&fix)).await;
+    assert_eq!((code, body["outcome"].as_str()), (StatusCode::OK, Some("fixed")), "{body}");
+    assert_eq!(body["actions"][0]["planner"], "operator");
+    let (code, body) = call(&h, Method::POST, &uri, tok, Some(&fix)).await;
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("conflict")),
+        "resolved incidents take no plans"
+    );
+
+    let (_, ledger) = call(&h, Method::GET, "/api/memory/ledger?cluster=http-down@api", None, None).await;
+    assert_eq!((ledger[0]["attempts"].as_u64(), ledger[0]["successes"].as_u64()), (Some(1), Some(1)));
+    let episode = ledger[0]["episodes"][0].as_str().unwrap().to_string();
+    let (code, ep) = call(&h, Method::GET, &format!("/api/memory/episodes/{episode}"), None, None).await;
+    assert_eq!((code, ep["outcome"].as_str()), (StatusCode::OK, Some("fixed")));
+    let (code, _) = call(&h, Method::GET, "/api/memory/episodes/nope", None, None).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+}

@@ -7,6 +7,7 @@ mod api;
 mod cli;
 mod gate;
 mod loops;
+mod memory;
 mod postgres;
 mod restart;
 mod support;

@@ -1,0 +1,110 @@
+//! Remembering: when an incident opening has ended and its fixes are verified, record what it
+//! teaches as an episode (the store folds it into the fix-efficacy ledger).
+
+use std::collections::BTreeMap;
+
+use obsctl_core::action::{Action, Outcome};
+use obsctl_core::incident::{Incident, IncidentStatus};
+use obsctl_core::memory::{Episode, EpisodeAction, EpisodeOutcome, FixStep, action_key, cluster, content_hash};
+use obsctl_core::secret::redact;
+use obsctl_store::ActionFilter;
+
+use super::{Agent, episode_key};
+
+/// Timeline events whose text describes the trouble (not what obsctl did about it).
+const SYMPTOM_EVENTS: &[&str] = &["opened", "reopened", "flapping", "suppressed", "note"];
+
+impl Agent {
+    /// Remembers the incident's latest opening if it has ended and nothing is left to verify.
+    /// Returns the episode when one was newly recorded.
+    pub async fn remember(&self, incident_id: &str) -> anyhow::Result<Option<Episode>> {
+        let incident = self.store.incident(incident_id).await?;
+        if incident.status != IncidentStatus::Resolved {
+            return Ok(None);
+        }
+        let episode_prefix = format!("{}/", episode_key(&incident));
+        let all = self
+            .store
+            .list_actions(&ActionFilter { incident_id: Some(incident.id.clone()), limit: 1000, ..Default::default() })
+            .await?;
+        let mine: Vec<&Action> = all
+            .iter()
+            .filter(|a| a.idempotency_key.starts_with(&episode_prefix) && a.planner != super::escalate::PLANNER)
+            .collect();
+        // Not yet: a fix is still running or awaiting its verified outcome.
+        if mine.iter().any(|a| a.state.is_active() || (a.state.was_executed() && a.outcome.is_none())) {
+            return Ok(None);
+        }
+        let events = self.store.events(&incident.id).await?;
+        let episode = self.episode_of(&incident, &mine, &events);
+        if self.store.remember(&episode).await? {
+            tracing::info!(episode = %episode.id, outcome = episode.outcome.as_str(), "remembered incident");
+            Ok(Some(episode))
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn episode_of(
+        &self,
+        incident: &Incident,
+        actions: &[&Action],
+        events: &[obsctl_core::incident::IncidentEvent],
+    ) -> Episode {
+        let mut plans: BTreeMap<&str, Vec<&Action>> = BTreeMap::new();
+        for a in actions.iter().filter(|a| a.state.was_executed()) {
+            plans.entry(a.plan_id.as_str()).or_default().push(a);
+        }
+        let attempts: Vec<EpisodeAction> = plans
+            .into_values()
+            .map(|mut steps| {
+                steps.sort_by_key(|a| a.step);
+                // Verification gives every executed step of a plan the same outcome.
+                let outcome = steps.iter().find_map(|a| a.outcome).unwrap_or(Outcome::NotFixed);
+                let fixed_at = steps.iter().map(|a| a.updated_at).max().unwrap_or(incident.opened_at);
+                let steps: Vec<FixStep> =
+                    steps.iter().map(|a| FixStep { tool: a.tool.clone(), args: a.args.clone() }).collect();
+                EpisodeAction {
+                    action_key: action_key(&steps),
+                    steps,
+                    outcome,
+                    time_to_recover_ms: (outcome == Outcome::Fixed)
+                        .then(|| fixed_at.since(incident.opened_at).as_millis() as i64),
+                }
+            })
+            .collect();
+        let outcome = if attempts.iter().any(|a| a.outcome == Outcome::Fixed) {
+            EpisodeOutcome::Fixed
+        } else if events.iter().any(|e| e.kind == "escalated") {
+            EpisodeOutcome::Escalated
+        } else if attempts.is_empty() {
+            EpisodeOutcome::SelfResolved
+        } else {
+            EpisodeOutcome::NotFixed
+        };
+        let mut text = vec![incident.title.clone(), incident.detail.clone()];
+        text.extend(events.iter().filter(|e| SYMPTOM_EVENTS.contains(&e.kind.as_str())).map(|e| e.message.clone()));
+        text.dedup();
+        let secrets = self.config.secrets();
+        let ended_at = incident.resolved_at.unwrap_or(incident.updated_at);
+        let labels = self.labels(incident);
+        let mut episode = Episode {
+            id: format!("ep-{}-r{}", incident.id, incident.reopen_count),
+            incident_id: incident.id.clone(),
+            fingerprint: incident.fingerprint.clone(),
+            cluster: cluster(&incident.kind, &incident.service),
+            service: incident.service.clone(),
+            kind: incident.kind.clone(),
+            labels,
+            text: redact(&text.join("\n"), &secrets),
+            actions: attempts,
+            outcome,
+            opened_at: incident.opened_at,
+            ended_at,
+            time_to_recover_ms: ended_at.since(incident.opened_at).as_millis() as i64,
+            content_hash: String::new(),
+        };
+        episode.content_hash = content_hash(serde_json::to_string(&episode).unwrap_or_default().as_bytes());
+        episode
+    }
+}

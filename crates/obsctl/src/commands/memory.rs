@@ -1,0 +1,42 @@
+//! `obsctl memory stats|show`.
+
+use std::path::Path;
+
+use obsctl_core::policy::Mode;
+
+use crate::cli::MemoryCommand;
+use crate::render::table;
+use crate::runtime::Runtime;
+
+pub async fn run(config: Option<&Path>, cmd: MemoryCommand) -> anyhow::Result<u8> {
+    let rt = Runtime::build(crate::settings::load_or_host(config)?, Mode::Auto).await?;
+    match cmd {
+        MemoryCommand::Stats { cluster, json } => {
+            let ledger = rt.store.ledger(cluster.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&ledger)?);
+            } else {
+                let rows: Vec<Vec<String>> = ledger
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e.cluster.clone(),
+                            e.steps.iter().map(|s| s.tool.as_str()).collect::<Vec<_>>().join(" → "),
+                            format!("{}/{}", e.successes, e.attempts),
+                            format!("{:.0}%", e.success_rate() * 100.0),
+                            e.median_ttr_ms
+                                .map(|ms| format!("{:.1}s", ms as f64 / 1000.0))
+                                .unwrap_or_else(|| "-".into()),
+                            e.last_used.to_string(),
+                            e.action_key.clone(),
+                        ]
+                    })
+                    .collect();
+                print!("{}", table(&["CLUSTER", "FIX", "FIXED", "RATE", "MEDIAN TTR", "LAST USED", "KEY"], &rows));
+            }
+        }
+        MemoryCommand::Show { id } => println!("{}", serde_json::to_string_pretty(&rt.store.episode(&id).await?)?),
+    }
+    rt.stop().await;
+    Ok(0)
+}

@@ -1,0 +1,155 @@
+//! Incident memory end to end: a fix a person proposed is remembered; the next similar incident
+//! is fixed from memory with its evidence; a fix that keeps failing stops being proposed.
+
+use std::sync::atomic::Ordering;
+
+use obsctl_core::action::Outcome;
+use obsctl_core::config::Step;
+use obsctl_core::memory::EpisodeOutcome;
+
+use crate::support::{Harness, Target, harness, head};
+
+/// An `api` service with a health check and no runbook: only people and memory can fix it.
+const API_NO_RUNBOOK: &str = r#"
+[[service]]
+name = "api"
+labels = { team = "web" }
+  [[service.check]]
+  name = "health"
+  kind = "http"
+  url = "{url}/health"
+  fail_after = 1
+  recover_after = 1
+  flap_threshold = 0        # these tests break and heal it on purpose
+"#;
+
+fn fix(target: &Target) -> Vec<Step> {
+    vec![Step {
+        tool: "http.request".into(),
+        args: serde_json::json!({"url": format!("{}/fix", target.url), "method": "POST"}),
+    }]
+}
+
+/// Recovers and fails the check again, so the incident opens anew (a reopen: a new episode).
+async fn break_again(h: &Harness, target: &Target) -> String {
+    target.set_healthy(true);
+    assert!(h.run("api/health").await);
+    target.set_healthy(false);
+    assert!(!h.run("api/health").await);
+    h.incident().await.id
+}
+
+async fn setup(memory: &str) -> (Target, Harness) {
+    let target = Target::start(false).await;
+    let body =
+        format!("{}[agent.memory]\n{memory}\n{API_NO_RUNBOOK}", head("auto").replace("[agent]\nmode = \"auto\"\n", ""));
+    let body = body.replacen("[agent.verify]", "[agent]\nmode = \"auto\"\ncooldown = \"0s\"\n[agent.verify]", 1);
+    let h = harness(&body, &target.url, &[]).await;
+    assert!(!h.run("api/health").await);
+    (target, h)
+}
+
+#[tokio::test]
+async fn a_proposed_fix_is_remembered_and_fixes_the_next_similar_incident() {
+    let (target, h) = setup("min_attempts = 1").await;
+    let first = h.incident().await.id;
+    let report = h.rt.agent.handle_incident(&first).await.unwrap();
+    assert!(report.skipped.unwrap().contains("memory has no proven fix"));
+
+    // A person proposes the fix; it passes the gate (auto), runs, is verified and remembered.
+    let proposed = h.rt.agent.propose(&first, fix(&target), "alice", "restart the worker pool").await.unwrap();
+    assert_eq!(proposed.outcome, Some(Outcome::Fixed));
+    let episode = h.rt.store.episode(&format!("ep-{first}-r0")).await.unwrap();
+    assert_eq!((episode.outcome, episode.cluster.as_str()), (EpisodeOutcome::Fixed, "http-down@api"));
+    assert_eq!(episode.labels.get("team").map(String::as_str), Some("web"));
+    assert!(episode.text.contains("status 500"), "{}", episode.text);
+    let ledger = h.rt.store.ledger(Some("http-down@api")).await.unwrap();
+    assert_eq!((ledger[0].attempts, ledger[0].successes), (1, 1));
+
+    // The next similar incident is fixed from memory, with the evidence on its timeline.
+    let second = break_again(&h, &target).await;
+    let report = h.rt.agent.handle_incident(&second).await.unwrap();
+    let plan = report.plan.expect("memory planned");
+    assert_eq!(plan.planner, "memory");
+    assert_eq!(plan.evidence, std::slice::from_ref(&episode.id));
+    assert!(plan.provenance.contains("fixed 1/1 similar incidents (http-down@api)"), "{}", plan.provenance);
+    assert_eq!(report.outcome, Some(Outcome::Fixed));
+    assert_eq!(target.fixes(), 2);
+    let events = h.rt.store.events(&second).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "plan" && e.message.contains(&episode.id)));
+    let ledger = h.rt.store.ledger(Some("http-down@api")).await.unwrap();
+    assert_eq!((ledger[0].attempts, ledger[0].successes, ledger[0].episodes.len()), (2, 2, 2));
+}
+
+#[tokio::test]
+async fn a_fix_that_fails_three_times_is_no_longer_proposed() {
+    let (target, h) = setup("min_attempts = 1\nmin_success = 0.3").await;
+    let first = h.incident().await.id;
+    assert_eq!(h.rt.agent.propose(&first, fix(&target), "alice", "").await.unwrap().outcome, Some(Outcome::Fixed));
+    target.state.fix_works.store(false, Ordering::SeqCst);
+    for failures in 1..=3 {
+        let id = break_again(&h, &target).await;
+        let report = h.rt.agent.handle_incident(&id).await.unwrap();
+        assert_eq!(report.plan.as_ref().map(|p| p.planner), Some("memory"), "failure {failures}");
+        assert_eq!(report.outcome, Some(Outcome::NotFixed), "failure {failures}: {:#?}", report.actions);
+        h.rt.agent.resolve_by_hand(&id, "bob", "rolled back the deploy").await.unwrap();
+    }
+    let ledger = h.rt.store.ledger(Some("http-down@api")).await.unwrap();
+    assert_eq!((ledger[0].attempts, ledger[0].successes, ledger[0].failures), (4, 1, 3));
+    let episodes = h.rt.store.episodes_after(None, 10).await.unwrap();
+    assert_eq!(episodes.iter().filter(|e| e.outcome == EpisodeOutcome::Escalated).count(), 3);
+
+    let id = break_again(&h, &target).await;
+    let report = h.rt.agent.handle_incident(&id).await.unwrap();
+    assert!(report.plan.is_none() && report.skipped.unwrap().contains("memory has no proven fix"));
+    assert_eq!(target.fixes(), 4);
+}
+
+#[tokio::test]
+async fn a_proven_read_only_plan_is_never_proposed() {
+    let (target, h) = setup("min_attempts = 1").await;
+    let id = h.incident().await.id;
+    // Memory holds a "fix" that only looked (fs.usage is read-only) and happened to coincide
+    // with recovery. Looking cannot fix anything, so memory must not propose it.
+    let steps =
+        vec![obsctl_core::memory::FixStep { tool: "fs.usage".into(), args: serde_json::json!({"path": "/tmp"}) }];
+    let attempt = obsctl_core::memory::EpisodeAction {
+        action_key: obsctl_core::memory::action_key(&steps),
+        steps,
+        outcome: Outcome::Fixed,
+        time_to_recover_ms: Some(1000),
+    };
+    let seeded = obsctl_core::memory::Episode {
+        id: "ep-seeded".into(),
+        incident_id: "inc-old".into(),
+        fingerprint: "api/health/http-down".into(),
+        cluster: "http-down@api".into(),
+        service: "api".into(),
+        kind: "http-down".into(),
+        labels: Default::default(),
+        text: "api health failing".into(),
+        actions: vec![attempt],
+        outcome: EpisodeOutcome::Fixed,
+        opened_at: obsctl_core::Timestamp(0),
+        ended_at: obsctl_core::Timestamp(1000),
+        time_to_recover_ms: 1000,
+        content_hash: "0".into(),
+    };
+    assert!(h.rt.store.remember(&seeded).await.unwrap());
+    assert_eq!(h.rt.store.ledger(Some("http-down@api")).await.unwrap()[0].success_rate(), 1.0);
+    let report = h.rt.agent.handle_incident(&id).await.unwrap();
+    assert!(report.plan.is_none(), "proposed {:?}", report.plan);
+    assert_eq!(target.fixes(), 0);
+}
+
+#[tokio::test]
+async fn an_incident_that_recovers_by_itself_is_remembered_as_such() {
+    let (target, h) = setup("").await;
+    let id = h.incident().await.id;
+    target.set_healthy(true);
+    assert!(h.run("api/health").await);
+    let episode = h.rt.agent.remember(&id).await.unwrap().expect("remembered");
+    assert_eq!((episode.outcome, episode.actions.len()), (EpisodeOutcome::SelfResolved, 0));
+    assert!(h.rt.agent.remember(&id).await.unwrap().is_none(), "remembering twice records once");
+    assert!(h.rt.store.ledger(None).await.unwrap().is_empty());
+}
