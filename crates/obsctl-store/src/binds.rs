@@ -152,3 +152,36 @@ macro_rules! ledger_upsert_sql {
         )
     };
 }
+
+/// `Store::remember` for a backend: in one transaction, insert the episode (a duplicate id
+/// changes nothing and returns `false`), then fold each attempt into its ledger row, read with
+/// `$select` (which locks the row where the backend can) and written with `$upsert`.
+macro_rules! remember_in_tx {
+    ($pool:expr, $e:expr, values = $values:literal, select = $select:literal, upsert_values = $upsert:literal) => {{
+        let e = $e;
+        let mut tx = $pool.begin().await?;
+        let inserted = bind_episode_insert!(
+            sqlx::query(concat!(
+                "INSERT INTO episodes (id, incident_id, fingerprint, cluster, service, kind, labels, text, actions, ",
+                "outcome, opened_at, ended_at, time_to_recover_ms, content_hash) VALUES ",
+                $values,
+                " ON CONFLICT (id) DO NOTHING"
+            )),
+            e
+        )
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for attempt in &e.actions {
+            let previous =
+                sqlx::query($select).bind(&e.cluster).bind(&attempt.action_key).fetch_optional(&mut *tx).await?;
+            let previous = previous.as_ref().map(rows::ledger).transpose()?;
+            let next = obsctl_core::memory::learn(previous, &e.cluster, attempt, &e.id, e.ended_at);
+            bind_ledger_upsert!(sqlx::query(ledger_upsert_sql!($upsert)), next).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }};
+}

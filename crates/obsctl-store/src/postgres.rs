@@ -11,7 +11,7 @@ use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, AuditRecord};
 use obsctl_core::check::Observation;
 use obsctl_core::incident::{Incident, IncidentEvent, Silence};
-use obsctl_core::memory::{Episode, LedgerEntry, learn};
+use obsctl_core::memory::{Episode, LedgerEntry};
 use obsctl_core::state::CheckStatus;
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -372,34 +372,13 @@ impl Store for PostgresStore {
     }
 
     async fn remember(&self, e: &Episode) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let inserted = bind_episode_insert!(
-            sqlx::query(
-                "INSERT INTO episodes (id, incident_id, fingerprint, cluster, service, kind, labels, text, actions, outcome, \
-                 opened_at, ended_at, time_to_recover_ms, content_hash) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14) \
-                 ON CONFLICT (id) DO NOTHING"
-            ),
-            e
+        remember_in_tx!(
+            self.pool,
+            e,
+            values = "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+            select = "SELECT * FROM ledger WHERE cluster = $1 AND action_key = $2 FOR UPDATE",
+            upsert_values = "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
         )
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            return Ok(false);
-        }
-        for attempt in &e.actions {
-            let previous = sqlx::query("SELECT * FROM ledger WHERE cluster = $1 AND action_key = $2 FOR UPDATE")
-                .bind(&e.cluster)
-                .bind(&attempt.action_key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let previous = previous.as_ref().map(rows::ledger).transpose()?;
-            let next = learn(previous, &e.cluster, attempt, &e.id, e.ended_at);
-            bind_ledger_upsert!(sqlx::query(ledger_upsert_sql!("($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)")), next)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
     }
 
     async fn episode(&self, id: &str) -> Result<Episode> {

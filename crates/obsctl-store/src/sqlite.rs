@@ -12,7 +12,7 @@ use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, AuditRecord};
 use obsctl_core::check::Observation;
 use obsctl_core::incident::{Incident, IncidentEvent, Silence};
-use obsctl_core::memory::{Episode, LedgerEntry, learn};
+use obsctl_core::memory::{Episode, LedgerEntry};
 use obsctl_core::state::CheckStatus;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row};
@@ -361,34 +361,13 @@ impl Store for SqliteStore {
     }
 
     async fn remember(&self, e: &Episode) -> Result<bool> {
-        let mut tx = self.writer.begin().await?;
-        let inserted = bind_episode_insert!(
-            sqlx::query(
-                "INSERT INTO episodes (id, incident_id, fingerprint, cluster, service, kind, labels, text, actions, outcome, \
-                 opened_at, ended_at, time_to_recover_ms, content_hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) \
-                 ON CONFLICT (id) DO NOTHING"
-            ),
-            e
+        remember_in_tx!(
+            self.writer,
+            e,
+            values = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            select = "SELECT * FROM ledger WHERE cluster = ? AND action_key = ?",
+            upsert_values = "(?,?,?,?,?,?,?,?,?,?)"
         )
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            return Ok(false);
-        }
-        for attempt in &e.actions {
-            let previous = sqlx::query("SELECT * FROM ledger WHERE cluster = ? AND action_key = ?")
-                .bind(&e.cluster)
-                .bind(&attempt.action_key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let previous = previous.as_ref().map(rows::ledger).transpose()?;
-            let next = learn(previous, &e.cluster, attempt, &e.id, e.ended_at);
-            bind_ledger_upsert!(sqlx::query(ledger_upsert_sql!("(?,?,?,?,?,?,?,?,?,?)")), next)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
     }
 
     async fn episode(&self, id: &str) -> Result<Episode> {
