@@ -9,6 +9,7 @@ mod error;
 mod filters;
 mod keys;
 mod postgres;
+mod recall;
 mod rows;
 mod sqlite;
 
@@ -23,6 +24,7 @@ use obsctl_core::state::CheckStatus;
 pub use error::StoreError;
 pub use filters::{ActionFilter, IncidentFilter};
 pub use postgres::PostgresStore;
+pub use recall::{RecallHit, RecallIndex, RecallQuery};
 pub use sqlite::SqliteStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -92,6 +94,7 @@ pub trait Store: Send + Sync + 'static {
     /// Returns `false`, changing nothing, when this episode was already remembered.
     async fn remember(&self, episode: &Episode) -> Result<bool>;
     async fn episode(&self, id: &str) -> Result<Episode>;
+    async fn episode_count(&self) -> Result<u64>;
     /// Episodes in id order after `after` (paging for reindexing and sync).
     async fn episodes_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<Episode>>;
     /// Ledger entries of one cluster, or all: best success rate first, then most attempts.

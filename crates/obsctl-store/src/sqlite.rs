@@ -375,6 +375,11 @@ impl Store for SqliteStore {
         rows::episode(&found(row, "episode", id)?)
     }
 
+    async fn episode_count(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM episodes").fetch_one(&self.reader).await?;
+        Ok(n as u64)
+    }
+
     async fn episodes_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<Episode>> {
         let rows = sqlx::query("SELECT * FROM episodes WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2")
             .bind(after)
