@@ -15,7 +15,7 @@ use obsctl_core::config::Config;
 use obsctl_core::event::Event;
 use obsctl_core::incident::{Incident, IncidentStatus};
 use obsctl_core::policy::{Mode, Verdict};
-use obsctl_store::{ActionFilter, IncidentFilter, Store, new_id};
+use obsctl_store::{ActionFilter, IncidentFilter, RecallIndex, Store, new_id};
 use serde::Serialize;
 use serde_json::json;
 use tokio::sync::{Mutex, broadcast, watch};
@@ -48,6 +48,7 @@ pub struct Agent {
     /// No action goes above this mode (`--dry-run` lowers it).
     ceiling: Mode,
     busy: Mutex<HashSet<String>>,
+    recall: Option<Arc<RecallIndex>>,
 }
 
 impl Agent {
@@ -66,7 +67,29 @@ impl Agent {
         let gate = Gate::new(config.clone(), store.clone(), registry.clone());
         let secrets = config.secrets().into_iter().cloned().collect();
         let executor = Executor::new(store.clone(), registry, bus.clone(), secrets);
-        Self { config, store, planners, gate, executor, runner, bus, ceiling, busy: Mutex::new(HashSet::new()) }
+        Self {
+            config,
+            store,
+            planners,
+            gate,
+            executor,
+            runner,
+            bus,
+            ceiling,
+            busy: Mutex::new(HashSet::new()),
+            recall: None,
+        }
+    }
+
+    /// Adds the recall index: remembered episodes are indexed, and each incident opening gets
+    /// the most similar past episodes on its timeline.
+    pub fn with_recall(mut self, index: Arc<RecallIndex>) -> Self {
+        self.recall = Some(index);
+        self
+    }
+
+    pub fn recall(&self) -> Option<&Arc<RecallIndex>> {
+        self.recall.as_ref()
     }
 
     /// Runs until shutdown: resumes in-flight work, then reacts to incidents and approvals,
@@ -217,6 +240,7 @@ impl Agent {
             return Ok(());
         }
         let labels = self.labels(&incident);
+        self.note_recall(&incident, &labels).await?;
         let Some(plan) = self.planners.plan(&PlanContext { incident: &incident, labels: &labels }).await? else {
             self.note_no_plan(&incident).await?;
             report.skipped = Some("no runbook matches and memory has no proven fix".into());

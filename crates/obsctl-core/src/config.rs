@@ -27,6 +27,8 @@ pub struct Config {
     pub source: String,
     pub server: ServerConfig,
     pub store: StoreConfig,
+    /// The recall index folder (derived data, rebuilt from the store when needed).
+    pub memory_index: PathBuf,
     pub agent: AgentConfig,
     pub scheduler: SchedulerConfig,
     pub notify: NotifyConfig,

@@ -134,5 +134,14 @@ pub(crate) fn routes() -> Api {
         query = LedgerQuery
     );
     route!(api, "get", "/api/memory/episodes/{id}", read::episode, "One remembered episode", Episode);
+    route!(
+        api,
+        "get",
+        "/api/memory/search",
+        read::recall,
+        "Past episodes similar to a text, best first, each score explained",
+        Vec<obsctl_store::RecallHit>,
+        query = RecallParams
+    );
     api
 }

@@ -92,7 +92,9 @@ pub struct RecallHit {
 pub struct RecallIndex {
     index: Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    /// Taken on the first write: tantivy allows one writer per folder across processes, and a
+    /// reader (e.g. `obsctl memory search` beside a running `serve`) needs none.
+    writer: Mutex<Option<IndexWriter>>,
     f: Fields,
 }
 
@@ -102,9 +104,8 @@ impl RecallIndex {
         std::fs::create_dir_all(dir).map_err(backend)?;
         let (schema, f) = schema();
         let index = Index::open_or_create(MmapDirectory::open(dir).map_err(backend)?, schema).map_err(backend)?;
-        let writer = index.writer_with_num_threads(1, 20_000_000).map_err(backend)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(backend)?;
-        Ok(Self { index, reader, writer: Mutex::new(writer), f })
+        Ok(Self { index, reader, writer: Mutex::new(None), f })
     }
 
     /// Opens the index, rebuilding it from the store when it is unreadable or holds a different
@@ -148,7 +149,11 @@ impl RecallIndex {
     }
 
     fn write(&self, episodes: &[Episode], clear: bool) -> Result<()> {
-        let mut writer = self.writer.lock().map_err(|_| backend("writer lock poisoned"))?;
+        let mut guard = self.writer.lock().map_err(|_| backend("writer lock poisoned"))?;
+        if guard.is_none() {
+            *guard = Some(self.index.writer_with_num_threads(1, 20_000_000).map_err(backend)?);
+        }
+        let Some(writer) = guard.as_mut() else { return Err(backend("no writer")) };
         if clear {
             writer.delete_all_documents().map_err(backend)?;
         }

@@ -188,6 +188,22 @@ pub enum MemoryCommand {
     },
     /// One remembered episode.
     Show { id: String },
+    /// Past episodes similar to a description, best first, each score explained.
+    Search {
+        text: String,
+        /// Only episodes of this service.
+        #[arg(long)]
+        service: Option<String>,
+        /// Only episodes of this incident kind, e.g. disk-full.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild the recall index from the store.
+    Reindex,
 }
 
 #[derive(Subcommand)]

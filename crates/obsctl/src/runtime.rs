@@ -14,7 +14,7 @@ use obsctl_core::state::CheckStatus;
 use obsctl_engine::batcher::ObservationBatcher;
 use obsctl_engine::scheduler::{LatenessStats, Scheduler};
 use obsctl_engine::{Monitor, ProbeContext};
-use obsctl_store::Store;
+use obsctl_store::{RecallIndex, Store};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
 
@@ -65,7 +65,12 @@ impl Runtime {
         let supervisor = Arc::new(Supervisor::new(&config, log_dir));
         let registry = Arc::new(ToolRegistry::builtin(&config, supervisor.clone())?);
         let runner = Arc::new(MonitorRunner(monitor.clone()));
-        let agent = Arc::new(Agent::new(config.clone(), store.clone(), registry.clone(), runner, bus.clone(), ceiling));
+        let mut agent = Agent::new(config.clone(), store.clone(), registry.clone(), runner, bus.clone(), ceiling);
+        match RecallIndex::open_or_rebuild(&config.memory_index, store.as_ref()).await {
+            Ok(index) => agent = agent.with_recall(Arc::new(index)),
+            Err(error) => tracing::warn!(%error, dir = %config.memory_index.display(), "running without recall"),
+        }
+        let agent = Arc::new(agent);
         let (shutdown, _) = watch::channel(false);
         Ok(Self {
             config,

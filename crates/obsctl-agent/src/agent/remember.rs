@@ -3,11 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, Outcome};
 use obsctl_core::incident::{Incident, IncidentStatus};
 use obsctl_core::memory::{Episode, EpisodeAction, EpisodeOutcome, FixStep, action_key, cluster, content_hash};
 use obsctl_core::secret::redact;
-use obsctl_store::ActionFilter;
+use obsctl_store::{ActionFilter, RecallHit, RecallQuery};
+use serde_json::json;
 
 use super::{Agent, episode_key};
 
@@ -39,10 +41,56 @@ impl Agent {
         let episode = self.episode_of(&incident, &mine, &events);
         if self.store.remember(&episode).await? {
             tracing::info!(episode = %episode.id, outcome = episode.outcome.as_str(), "remembered incident");
+            if let Some(index) = &self.recall
+                && let Err(error) = index.add(std::slice::from_ref(&episode))
+            {
+                tracing::warn!(%error, "could not index episode; `obsctl memory reindex` rebuilds the index");
+            }
             Ok(Some(episode))
         } else {
             Ok(None)
         }
+    }
+
+    /// Puts the most similar past episodes on the timeline, once per opening.
+    pub(crate) async fn note_recall(
+        &self,
+        incident: &Incident,
+        labels: &BTreeMap<String, String>,
+    ) -> anyhow::Result<()> {
+        let Some(index) = &self.recall else { return Ok(()) };
+        let events = self.store.events(&incident.id).await?;
+        let opened =
+            events.iter().rev().find(|e| e.kind == "opened" || e.kind == "reopened").map(|e| e.id).unwrap_or(0);
+        if events.iter().any(|e| e.kind == "recall" && e.id > opened) {
+            return Ok(());
+        }
+        let query = RecallQuery {
+            text: format!("{}\n{}", incident.title, incident.detail),
+            service: Some(incident.service.clone()),
+            kind: Some(incident.kind.clone()),
+            labels: labels.clone(),
+            strict: false,
+            limit: 4,
+        };
+        // Earlier openings of this same incident are fair evidence; only this opening is not.
+        let own = format!("ep-{}-r{}", incident.id, incident.reopen_count);
+        let hits: Vec<RecallHit> =
+            index.search(&query, Timestamp::now())?.into_iter().filter(|h| h.episode_id != own).take(3).collect();
+        if hits.is_empty() {
+            return Ok(());
+        }
+        let summary: Vec<String> =
+            hits.iter().map(|h| format!("{} ({:.2}: {})", h.episode_id, h.score, h.why)).collect();
+        self.store
+            .add_event(
+                &incident.id,
+                "recall",
+                &format!("similar past incidents: {}", summary.join("; ")),
+                json!({"hits": hits}),
+            )
+            .await?;
+        Ok(())
     }
 
     fn episode_of(

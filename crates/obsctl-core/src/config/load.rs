@@ -132,6 +132,13 @@ impl Validator<'_, '_> {
             }
         };
 
+        let memory_index = match (&raw.memory.index, store_url.strip_prefix("sqlite://")) {
+            (Some(dir), _) => resolve(&base_dir, dir),
+            (None, Some(db)) => {
+                Path::new(db).parent().map(|d| d.join("memory-index")).unwrap_or_else(|| "memory-index".into())
+            }
+            (None, None) => base_dir.join("data").join("memory-index"),
+        };
         let agent = self.agent(&raw, opts);
         let scheduler = SchedulerConfig {
             max_concurrency: raw.scheduler.max_concurrency.unwrap_or(512).max(1),
@@ -161,6 +168,7 @@ impl Validator<'_, '_> {
             source: opts.file.to_string(),
             server: ServerConfig { listen, token },
             store: StoreConfig { url: store_url, password: store_password },
+            memory_index,
             agent,
             scheduler,
             notify,

@@ -16,6 +16,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub store: RawStore,
     #[serde(default)]
+    pub memory: RawMemoryIndex,
+    #[serde(default)]
     pub agent: RawAgent,
     #[serde(default)]
     pub scheduler: RawScheduler,
@@ -44,6 +46,12 @@ pub(crate) struct RawServer {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStore {
     pub url: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMemoryIndex {
+    pub index: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

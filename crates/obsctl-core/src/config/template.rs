@@ -12,6 +12,9 @@ token = "${OBSCTL_API_TOKEN:-}"            # bearer token for mutating API calls
 [store]
 url = "sqlite://data/obsctl.db"           # relative to this file
 
+[memory]
+index = "data/memory-index"               # recall index (derived; rebuilt from the store when needed)
+
 [agent]
 mode = "approve"                          # observe | dry-run | approve | auto
 max_mode = "auto"                         # no runbook may go above this

@@ -176,6 +176,26 @@ pub async fn episode(State(s): State<AppState>, Path(id): Path<String>) -> Resul
     Ok(Json(s.store.episode(&id).await?))
 }
 
+pub async fn recall(State(s): State<AppState>, Query(q): Query<RecallParams>) -> Result<Vec<obsctl_store::RecallHit>> {
+    let index = s.agent.recall().ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "recall_unavailable",
+            "the recall index is unavailable; see the obsctl log",
+        )
+    })?;
+    let strict = q.service.is_some() || q.kind.is_some();
+    let query = obsctl_store::RecallQuery {
+        text: q.q,
+        service: q.service,
+        kind: q.kind,
+        labels: Default::default(),
+        strict,
+        limit: q.limit.unwrap_or(10).min(100),
+    };
+    Ok(Json(index.search(&query, Timestamp::now())?))
+}
+
 pub async fn tools(State(s): State<AppState>) -> Result<Vec<serde_json::Value>> {
     Ok(Json(s.registry.specs().into_iter().map(|t| serde_json::to_value(t).unwrap_or_default()).collect()))
 }

@@ -130,6 +130,18 @@ pub struct LedgerQuery {
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct RecallParams {
+    /// Free text: what the incident looks like.
+    pub q: String,
+    /// Only episodes of this service.
+    pub service: Option<String>,
+    /// Only episodes of this incident kind.
+    pub kind: Option<String>,
+    pub limit: Option<usize>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ProposedStep {
     pub tool: String,
     #[serde(default)]

@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
+use obsctl_core::Timestamp;
 use obsctl_core::policy::Mode;
+use obsctl_store::RecallQuery;
 
 use crate::cli::MemoryCommand;
 use crate::render::table;
@@ -36,6 +38,30 @@ pub async fn run(config: Option<&Path>, cmd: MemoryCommand) -> anyhow::Result<u8
             }
         }
         MemoryCommand::Show { id } => println!("{}", serde_json::to_string_pretty(&rt.store.episode(&id).await?)?),
+        MemoryCommand::Search { text, service, kind, limit, json } => {
+            let index = rt
+                .agent
+                .recall()
+                .ok_or_else(|| anyhow::anyhow!("the recall index is unavailable; see the log above"))?;
+            let strict = service.is_some() || kind.is_some();
+            let query = RecallQuery { text, service, kind, labels: Default::default(), strict, limit };
+            let hits = index.search(&query, Timestamp::now())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&hits)?);
+            } else {
+                let rows: Vec<Vec<String>> =
+                    hits.iter().map(|h| vec![h.episode_id.clone(), format!("{:.2}", h.score), h.why.clone()]).collect();
+                print!("{}", table(&["EPISODE", "SCORE", "WHY"], &rows));
+            }
+        }
+        MemoryCommand::Reindex => {
+            let index = rt
+                .agent
+                .recall()
+                .ok_or_else(|| anyhow::anyhow!("the recall index is unavailable; see the log above"))?;
+            let n = index.rebuild(rt.store.as_ref()).await?;
+            println!("reindexed {n} episodes into {}", rt.config.memory_index.display());
+        }
     }
     rt.stop().await;
     Ok(0)

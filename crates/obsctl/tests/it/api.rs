@@ -269,4 +269,11 @@ async fn a_person_proposes_a_fix_and_memory_shows_it() {
     assert_eq!((code, ep["outcome"].as_str()), (StatusCode::OK, Some("fixed")));
     let (code, _) = call(&h, Method::GET, "/api/memory/episodes/nope", None, None).await;
     assert_eq!(code, StatusCode::NOT_FOUND);
+    let (code, hits) =
+        call(&h, Method::GET, "/api/memory/search?q=api%20health%20status%20500&limit=3", None, None).await;
+    assert_eq!((code, hits[0]["episode_id"].as_str()), (StatusCode::OK, Some(episode.as_str())), "{hits}");
+    let (_, none) = call(&h, Method::GET, "/api/memory/search?q=status%20500&service=db", None, None).await;
+    assert_eq!(none, serde_json::json!([]));
+    let (code, _) = call(&h, Method::GET, "/api/memory/search", None, None).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
 }

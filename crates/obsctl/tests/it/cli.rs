@@ -109,6 +109,20 @@ fn periodic_check_dry_run_changes_nothing() {
         .unwrap();
     assert!(real.status.success(), "{}", String::from_utf8_lossy(&real.stdout));
     assert!(!scratch.join("big.tmp").exists());
+
+    // The fix was remembered: the ledger, recall and a rebuilt index all see it.
+    let cfg = dir.path().join("obsctl.toml");
+    let run = |args: &[&str]| {
+        let out = obsctl().arg("--config").arg(&cfg).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let stats = run(&["memory", "stats"]);
+    assert!(stats.contains("disk-full@box") && stats.contains("fs.cleanup") && stats.contains("1/1"), "{stats}");
+    let found = run(&["memory", "search", "scratch folder too big"]);
+    assert!(found.lines().nth(1).is_some_and(|l| l.starts_with("ep-inc-")), "{found}");
+    assert!(run(&["memory", "reindex"]).starts_with("reindexed 1 episodes"));
+    assert!(run(&["memory", "search", "scratch", "--kind", "http-down"]).lines().count() == 1, "strict filter");
 }
 
 #[test]

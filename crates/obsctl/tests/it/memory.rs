@@ -77,6 +77,12 @@ async fn a_proposed_fix_is_remembered_and_fixes_the_next_similar_incident() {
     assert_eq!(target.fixes(), 2);
     let events = h.rt.store.events(&second).await.unwrap();
     assert!(events.iter().any(|e| e.kind == "plan" && e.message.contains(&episode.id)));
+    let recall = events.iter().find(|e| e.kind == "recall").expect("recalled similar incidents");
+    assert!(
+        recall.message.contains(&episode.id) && recall.message.contains("same kind http-down"),
+        "{}",
+        recall.message
+    );
     let ledger = h.rt.store.ledger(Some("http-down@api")).await.unwrap();
     assert_eq!((ledger[0].attempts, ledger[0].successes, ledger[0].episodes.len()), (2, 2, 2));
 }
