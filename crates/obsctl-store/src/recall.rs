@@ -12,17 +12,42 @@ use obsctl_core::memory::Episode;
 use serde::Serialize;
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
-use tantivy::query::QueryParser;
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing, TextOptions,
     Value,
+};
+use tantivy::tokenizer::{
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
 };
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
 
 use crate::{Result, Store, StoreError};
 
+/// The text analyzer: words, lowercased, English stop words dropped (they match nearly every
+/// incident and cost the most to score), stemmed.
+const ANALYZER: &str = "obsctl_en";
+
+fn register_analyzer(index: &Index) {
+    let mut builder = TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .dynamic();
+    if let Some(stop) = StopWordFilter::new(Language::English) {
+        builder = builder.filter_dynamic(stop);
+    }
+    index.tokenizers().register(ANALYZER, builder.filter_dynamic(Stemmer::new(Language::English)).build());
+}
+
+/// A query term found in more than this share of episodes is left out of BM25 scoring.
+const COMMON_SHARE: f64 = 0.02;
+/// …unless fewer terms than this would remain.
+const MIN_TERMS: usize = 3;
+/// Pruning starts at this many episodes.
+const PRUNE_FROM: u64 = 1000;
+
 /// BM25 candidates re-ranked per query.
-const CANDIDATES: usize = 100;
+const CANDIDATES: usize = 50;
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("recall index: {e}"))
@@ -43,7 +68,7 @@ fn schema() -> (Schema, Fields) {
     let text_options = TextOptions::default()
         .set_indexing_options(
             TextFieldIndexing::default()
-                .set_tokenizer("en_stem")
+                .set_tokenizer(ANALYZER)
                 .set_index_option(IndexRecordOption::WithFreqsAndPositions),
         )
         .set_stored();
@@ -104,6 +129,7 @@ impl RecallIndex {
         std::fs::create_dir_all(dir).map_err(backend)?;
         let (schema, f) = schema();
         let index = Index::open_or_create(MmapDirectory::open(dir).map_err(backend)?, schema).map_err(backend)?;
+        register_analyzer(&index);
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(backend)?;
         Ok(Self { index, reader, writer: Mutex::new(None), f })
     }
@@ -201,16 +227,40 @@ impl RecallIndex {
         Ok(out)
     }
 
+    /// A BM25 query (any of the terms) over the query's informative terms: those in at most
+    /// `COMMON_SHARE` of episodes. Terms nearly every episode shares carry almost no weight
+    /// (their IDF is near zero) but cost the most to score; when every term is that common, the
+    /// `MIN_TERMS` rarest are kept. Free text is only ever analysed into words, never parsed as
+    /// query syntax.
+    fn informative_terms(&self, searcher: &tantivy::Searcher, stems: &BTreeSet<String>) -> Result<Box<dyn Query>> {
+        let total = searcher.num_docs().max(1);
+        let mut terms: Vec<(u64, Term)> = Vec::new();
+        for stem in stems {
+            let term = Term::from_field_text(self.f.text, stem);
+            let df = searcher.doc_freq(&term).map_err(backend)?;
+            if df > 0 {
+                terms.push((df, term));
+            }
+        }
+        terms.sort_by_key(|(df, _)| *df);
+        // Below PRUNE_FROM episodes every term is cheap to score, so all are kept.
+        let limit = if total < PRUNE_FROM { u64::MAX } else { (total as f64 * COMMON_SHARE) as u64 };
+        let keep = terms.iter().filter(|(df, _)| *df <= limit).count().max(MIN_TERMS.min(terms.len()));
+        let clauses: Vec<(Occur, Box<dyn Query>)> = terms
+            .into_iter()
+            .take(keep)
+            .map(|(_, t)| (Occur::Should, Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs)) as Box<dyn Query>))
+            .collect();
+        Ok(Box::new(BooleanQuery::new(clauses)))
+    }
+
     /// Episodes similar to the query, best first, each score explained.
     pub fn search(&self, q: &RecallQuery, now: Timestamp) -> Result<Vec<RecallHit>> {
         let searcher = self.reader.searcher();
-        let parser = QueryParser::for_index(&self.index, vec![self.f.text]);
-        // Lenient: free text from incidents may contain query syntax; it is taken as words.
-        let cleaned: String = q.text.chars().map(|c| if c.is_alphanumeric() { c } else { ' ' }).collect();
-        let (query, _) = parser.parse_query_lenient(&cleaned);
+        let wanted = self.stems(&q.text)?;
+        let query = self.informative_terms(&searcher, &wanted)?;
         let top = searcher.search(&query, &TopDocs::with_limit(CANDIDATES).order_by_score()).map_err(backend)?;
         let best = top.first().map(|(s, _)| *s).unwrap_or(1.0).max(f32::EPSILON);
-        let wanted = self.stems(&q.text)?;
         let labels: BTreeSet<String> = q.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let mut hits = Vec::new();
         for (bm25, addr) in top {
@@ -228,34 +278,43 @@ impl RecallIndex {
             let union = labels.union(&doc_labels).count().max(1);
             let ended = doc.get_first(self.f.ended_at).and_then(|v| v.as_i64()).unwrap_or(0);
             let age_days = (now.millis() - ended).max(0) as f64 / 86_400_000.0;
-            let terms: Vec<String> = wanted.intersection(&self.stems(&text_of(self.f.text))?).cloned().collect();
             let score = 0.6 * f64::from(bm25 / best)
                 + 0.15 * f64::from(u8::from(same_kind))
                 + 0.1 * f64::from(u8::from(same_service))
                 + 0.1 * shared.len() as f64 / union as f64
                 + 0.05 * (-age_days / 30.0).exp();
+            // Terms and the sentence are filled in for the hits returned, not every candidate.
             let why = format!(
-                "terms: {}; {}; {}; labels: {}; {:.1} days old",
-                if terms.is_empty() { "none".into() } else { terms.join(", ") },
+                "{}; {}; labels: {}; {:.1} days old",
                 if same_kind { format!("same kind {kind}") } else { format!("kind {kind}") },
                 if same_service { format!("same service {service}") } else { format!("service {service}") },
                 if shared.is_empty() { "none shared".into() } else { shared.join(", ") },
                 age_days
             );
-            hits.push(RecallHit {
-                episode_id: text_of(self.f.id),
-                score,
-                bm25,
-                terms,
-                same_kind,
-                same_service,
-                shared_labels: shared,
-                age_days,
-                why,
-            });
+            hits.push((
+                text_of(self.f.text),
+                RecallHit {
+                    episode_id: text_of(self.f.id),
+                    score,
+                    bm25,
+                    terms: Vec::new(),
+                    same_kind,
+                    same_service,
+                    shared_labels: shared,
+                    age_days,
+                    why,
+                },
+            ));
         }
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        hits.sort_by(|a, b| b.1.score.total_cmp(&a.1.score));
         hits.truncate(if q.limit == 0 { 10 } else { q.limit });
-        Ok(hits)
+        hits.into_iter()
+            .map(|(text, mut hit)| {
+                hit.terms = wanted.intersection(&self.stems(&text)?).cloned().collect();
+                let terms = if hit.terms.is_empty() { "none".to_string() } else { hit.terms.join(", ") };
+                hit.why = format!("terms: {terms}; {}", hit.why);
+                Ok(hit)
+            })
+            .collect()
     }
 }

@@ -121,3 +121,25 @@ async fn a_corrupt_or_stale_index_is_rebuilt_from_the_store() {
     let index = RecallIndex::open_or_rebuild(dir.path(), store.as_ref()).await.unwrap();
     assert_eq!(index.search(&query("kafka broker"), Timestamp(0)).unwrap()[0].episode_id, "ep-late");
 }
+
+#[tokio::test]
+async fn paraphrases_still_come_first_among_many_episodes_sharing_common_words() {
+    let (store, _db, dir) = corpus().await;
+    // Enough episodes that common words are pruned from scoring; they share those words.
+    let fillers: Vec<_> = (0..1500)
+        .map(|i| {
+            let mut e = episode(&format!("ep-filler-{i:04}"), "http-down@batch", "process.restart", Outcome::Fixed, i);
+            e.text = format!("batch service {} status check failed on host {} after error in job", i % 40, i % 97);
+            e
+        })
+        .collect();
+    for e in &fillers {
+        store.remember(e).await.unwrap();
+    }
+    let index = RecallIndex::open_or_rebuild(dir.path(), store.as_ref()).await.unwrap();
+    assert_eq!(index.len(), (CORPUS.len() + fillers.len()) as u64);
+    for (text, expected) in PARAPHRASES {
+        let hits = index.search(&query(text), Timestamp(10_000)).unwrap();
+        assert_eq!(hits.first().map(|h| h.episode_id.as_str()), Some(*expected), "{text}: {hits:#?}");
+    }
+}
