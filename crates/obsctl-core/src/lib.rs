@@ -9,6 +9,7 @@ pub mod check;
 pub mod config;
 pub mod der;
 pub mod event;
+pub mod graph;
 pub mod incident;
 pub mod memory;
 pub mod policy;

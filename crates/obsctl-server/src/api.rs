@@ -127,6 +127,39 @@ pub(crate) fn routes() -> Api {
     route!(
         api,
         "get",
+        "/api/graph/services/{name}/history",
+        read::fix_history,
+        "Actions taken on a service's incidents and their outcomes, newest first",
+        Vec<obsctl_core::graph::FixRecord>,
+        query = HistoryQuery
+    );
+    route!(
+        api,
+        "get",
+        "/api/graph/services/{name}/blast-radius",
+        read::blast_radius,
+        "Services that depend on this one, transitively",
+        Vec<obsctl_core::graph::Reached>
+    );
+    route!(
+        api,
+        "get",
+        "/api/graph/incidents/{id}/upstream",
+        read::upstream,
+        "Failing upstream dependencies of an incident: root-cause candidates",
+        Vec<obsctl_core::graph::UpstreamFailure>
+    );
+    route!(
+        api,
+        "get",
+        "/api/graph/incidents/{id}/similar-fixes",
+        read::similar_fixes,
+        "Fixes that resolved incidents like this one",
+        Vec<LedgerEntry>
+    );
+    route!(
+        api,
+        "get",
         "/api/memory/ledger",
         read::ledger,
         "The fix-efficacy ledger: per incident cluster and fix, attempts, successes, median recovery",

@@ -185,3 +185,67 @@ macro_rules! remember_in_tx {
         Ok(true)
     }};
 }
+
+/// `GraphStore` for a SQL backend: the same recursive CTEs, with the backend's placeholders
+/// (`$p1`, `$p2`), its integer literal for depth and its executor.
+macro_rules! sql_graph_store {
+    ($ty:ty, pool = $pool:ident, p1 = $p1:literal, p2 = $p2:literal, one = $one:literal) => {
+        #[async_trait::async_trait]
+        impl crate::GraphStore for $ty {
+            async fn set_dependencies(&self, edges: &[(String, String)]) -> crate::Result<()> {
+                let mut tx = self.$pool.begin().await?;
+                sqlx::query("DELETE FROM service_dependencies").execute(&mut *tx).await?;
+                for (service, depends_on) in edges {
+                    sqlx::query(concat!("INSERT INTO service_dependencies (service, depends_on) VALUES (", $p1, ", ", $p2, ") ON CONFLICT DO NOTHING"))
+                        .bind(service)
+                        .bind(depends_on)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn fix_history(&self, service: &str, limit: u32) -> crate::Result<Vec<obsctl_core::graph::FixRecord>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT a.incident_id, i.kind, i.opened_at, a.id AS action_id, a.tool, a.args, a.state, a.outcome, ",
+                    "a.updated_at AS at FROM actions a JOIN incidents i ON i.id = a.incident_id ",
+                    "WHERE a.service = ", $p1, " AND a.planner != 'escalation' ORDER BY a.created_at DESC, a.id DESC LIMIT ", $p2
+                ))
+                .bind(service)
+                .bind(crate::filters::limit_or_default(limit))
+                .fetch_all(&self.$pool)
+                .await?;
+                rows.iter().map(crate::rows::fix_record).collect()
+            }
+
+            async fn upstream_failures(&self, incident_id: &str) -> crate::Result<Vec<obsctl_core::graph::UpstreamFailure>> {
+                let rows = sqlx::query(concat!(
+                    "WITH RECURSIVE up(service, depth) AS (",
+                    "SELECT d.depends_on, ", $one, " FROM service_dependencies d JOIN incidents i ON i.service = d.service WHERE i.id = ", $p1,
+                    " UNION SELECT d.depends_on, up.depth + 1 FROM service_dependencies d JOIN up ON d.service = up.service WHERE up.depth < 32) ",
+                    "SELECT up.service, MIN(up.depth) AS depth, inc.id AS incident_id, inc.kind FROM up ",
+                    "JOIN incidents inc ON inc.service = up.service AND inc.status = 'open' ",
+                    "GROUP BY up.service, inc.id, inc.kind ORDER BY depth, up.service, inc.id"
+                ))
+                .bind(incident_id)
+                .fetch_all(&self.$pool)
+                .await?;
+                rows.iter().map(crate::rows::upstream).collect()
+            }
+
+            async fn blast_radius(&self, service: &str) -> crate::Result<Vec<obsctl_core::graph::Reached>> {
+                let rows = sqlx::query(concat!(
+                    "WITH RECURSIVE down(service, depth) AS (",
+                    "SELECT service, ", $one, " FROM service_dependencies WHERE depends_on = ", $p1,
+                    " UNION SELECT d.service, down.depth + 1 FROM service_dependencies d JOIN down ON d.depends_on = down.service ",
+                    "WHERE down.depth < 32) SELECT service, MIN(depth) AS depth FROM down GROUP BY service ORDER BY depth, service"
+                ))
+                .bind(service)
+                .fetch_all(&self.$pool)
+                .await?;
+                rows.iter().map(crate::rows::reached).collect()
+            }
+        }
+    };
+}

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, AuditRecord};
 use obsctl_core::check::Observation;
+use obsctl_core::graph::{FixRecord, Reached, UpstreamFailure};
 use obsctl_core::incident::{Incident, IncidentEvent, Silence};
 use obsctl_core::memory::{Episode, LedgerEntry};
 use obsctl_core::state::CheckStatus;
@@ -34,9 +35,32 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
 
+/// The fix-history graph: Service, Incident, Action and Outcome nodes; DEPENDS_ON, AFFECTED,
+/// REMEDIATED_BY and RESULTED_IN edges. The SQL backends answer from the journal they already
+/// hold, following DEPENDS_ON with recursive CTEs; a Bolt backend writes the same model.
+#[async_trait]
+pub trait GraphStore: Send + Sync + 'static {
+    /// Replaces every DEPENDS_ON edge with these (service, depends_on) pairs.
+    async fn set_dependencies(&self, edges: &[(String, String)]) -> Result<()>;
+    /// Actions taken on a service's incidents and their outcomes, newest first.
+    async fn fix_history(&self, service: &str, limit: u32) -> Result<Vec<FixRecord>>;
+    /// Open incidents of the services an incident's service depends on, transitively, nearest
+    /// first: the root-cause candidates.
+    async fn upstream_failures(&self, incident_id: &str) -> Result<Vec<UpstreamFailure>>;
+    /// Services that depend on `service`, transitively, nearest first.
+    async fn blast_radius(&self, service: &str) -> Result<Vec<Reached>>;
+}
+
+/// Fixes that resolved incidents like this one (same kind on the same service), best first.
+pub async fn similar_fixes(store: &dyn Store, incident_id: &str) -> Result<Vec<LedgerEntry>> {
+    let incident = store.incident(incident_id).await?;
+    let cluster = obsctl_core::memory::cluster(&incident.kind, &incident.service);
+    Ok(store.ledger(Some(&cluster)).await?.into_iter().filter(|e| e.successes > 0).collect())
+}
+
 /// Everything obsctl persists. Every backend passes the same conformance suite.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: GraphStore {
     /// Appends observations in one transaction, keeping at most `keep_per_check` per check.
     async fn record_observations(&self, batch: &[Observation], keep_per_check: u32) -> Result<()>;
     /// The newest `limit` observations of a check, newest first.

@@ -414,3 +414,5 @@ impl Store for PostgresStore {
         self.pool.close().await;
     }
 }
+
+sql_graph_store!(PostgresStore, pool = pool, p1 = "$1", p2 = "$2", one = "1::bigint");

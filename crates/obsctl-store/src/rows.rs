@@ -104,6 +104,37 @@ pub(crate) fn rank_ledger(entries: &mut [obsctl_core::memory::LedgerEntry]) {
     });
 }
 
+pub(crate) fn fix_record(r: &impl DbRow) -> Result<obsctl_core::graph::FixRecord> {
+    let outcome = r.opt_text("outcome")?;
+    Ok(obsctl_core::graph::FixRecord {
+        incident_id: r.text("incident_id")?,
+        kind: r.text("kind")?,
+        opened_at: Timestamp(r.int("opened_at")?),
+        action_id: r.text("action_id")?,
+        tool: r.text("tool")?,
+        args: json(Some(r.text("args")?))?.unwrap_or_default(),
+        state: r.text("state")?,
+        outcome: match outcome {
+            Some(o) => Some(Outcome::parse(&o).ok_or_else(|| bad("outcome", &o))?),
+            None => None,
+        },
+        at: Timestamp(r.int("at")?),
+    })
+}
+
+pub(crate) fn reached(r: &impl DbRow) -> Result<obsctl_core::graph::Reached> {
+    Ok(obsctl_core::graph::Reached { service: r.text("service")?, depth: r.int("depth")? as u32 })
+}
+
+pub(crate) fn upstream(r: &impl DbRow) -> Result<obsctl_core::graph::UpstreamFailure> {
+    Ok(obsctl_core::graph::UpstreamFailure {
+        service: r.text("service")?,
+        depth: r.int("depth")? as u32,
+        incident_id: r.text("incident_id")?,
+        kind: r.text("kind")?,
+    })
+}
+
 pub(crate) fn incident(r: &impl DbRow) -> Result<Incident> {
     let status: String = r.text("status")?;
     Ok(Incident {

@@ -410,3 +410,5 @@ impl Store for SqliteStore {
         touched(done.rows_affected(), "silence", id)
     }
 }
+
+sql_graph_store!(SqliteStore, pool = writer, p1 = "?1", p2 = "?2", one = "1");

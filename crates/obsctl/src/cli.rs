@@ -72,6 +72,9 @@ pub enum Command {
     /// Incident memory: the fix-efficacy ledger and remembered episodes.
     #[command(subcommand)]
     Memory(MemoryCommand),
+    /// The fix-history graph: history, root-cause candidates, blast radius, similar fixes.
+    #[command(subcommand)]
+    Graph(GraphCommand),
     /// The service the demo breaks and fixes (internal).
     #[command(hide = true)]
     DemoService {
@@ -173,6 +176,36 @@ pub enum ActionsCommand {
         args: String,
         #[arg(long, default_value = "")]
         reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum GraphCommand {
+    /// Actions taken on a service's incidents and their outcomes, newest first.
+    History {
+        service: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Failing services an incident's service depends on (transitively): root-cause candidates.
+    Upstream {
+        incident: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Services that depend on a service, transitively.
+    BlastRadius {
+        service: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fixes that resolved incidents like this one.
+    SimilarFixes {
+        incident: String,
+        #[arg(long)]
+        json: bool,
     },
 }
 

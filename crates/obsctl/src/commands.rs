@@ -4,6 +4,7 @@ mod actions;
 mod config;
 mod demo;
 mod demo_service;
+mod graph;
 mod health;
 mod incidents;
 mod memory;
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Actions(cmd) => actions::run(config, cmd).await,
         Command::Silence(cmd) => silence::run(config, cmd).await,
         Command::Memory(cmd) => memory::run(config, cmd).await,
+        Command::Graph(cmd) => graph::run(config, cmd).await,
         Command::DemoService { port, poison } => demo_service::run(port, poison).await,
     }
 }

@@ -55,6 +55,9 @@ impl Runtime {
         let store = obsctl_store::open(&config.store.url, password)
             .await
             .map_err(|e| anyhow::anyhow!("store {}: {e}", config.store.url))?;
+        let edges: Vec<(String, String)> =
+            config.services.iter().flat_map(|s| s.depends_on.iter().map(|d| (s.name.clone(), d.clone()))).collect();
+        store.set_dependencies(&edges).await?;
         let (bus, _) = broadcast::channel(4096);
         let (batcher, sink) = ObservationBatcher::new(store.clone(), config.scheduler.history_per_check);
         let batcher = tokio::spawn(batcher.run());

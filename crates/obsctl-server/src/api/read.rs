@@ -196,6 +196,39 @@ pub async fn recall(State(s): State<AppState>, Query(q): Query<RecallParams>) ->
     Ok(Json(index.search(&query, Timestamp::now())?))
 }
 
+pub async fn fix_history(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Vec<obsctl_core::graph::FixRecord>> {
+    Ok(Json(s.store.fix_history(&name, q.limit.unwrap_or(100)).await?))
+}
+
+pub async fn blast_radius(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Vec<obsctl_core::graph::Reached>> {
+    if s.config.service(&name).is_none() {
+        return Err(ApiError::not_found(format!("service {name} not found")));
+    }
+    Ok(Json(s.store.blast_radius(&name).await?))
+}
+
+pub async fn upstream(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Vec<obsctl_core::graph::UpstreamFailure>> {
+    s.store.incident(&id).await?;
+    Ok(Json(s.store.upstream_failures(&id).await?))
+}
+
+pub async fn similar_fixes(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Vec<obsctl_core::memory::LedgerEntry>> {
+    Ok(Json(obsctl_store::similar_fixes(s.store.as_ref(), &id).await?))
+}
+
 pub async fn tools(State(s): State<AppState>) -> Result<Vec<serde_json::Value>> {
     Ok(Json(s.registry.specs().into_iter().map(|t| serde_json::to_value(t).unwrap_or_default()).collect()))
 }

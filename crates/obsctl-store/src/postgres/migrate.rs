@@ -9,6 +9,7 @@ use crate::Result;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_init.sql")),
     (2, include_str!("../../migrations/postgres/0002_memory.sql")),
+    (3, include_str!("../../migrations/postgres/0003_graph.sql")),
 ];
 
 /// An arbitrary constant naming obsctl's migration lock.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use obsctl_core::Timestamp;
 use obsctl_core::action::{ActionState, AuditRecord, Outcome};
+use obsctl_core::graph::{Reached, UpstreamFailure};
 use obsctl_core::incident::{IncidentStatus, Silence};
 use obsctl_core::state::CheckStatus;
 use obsctl_store::{ActionFilter, IncidentFilter, Store, StoreError};
@@ -32,6 +33,8 @@ macro_rules! conformance_suite {
                 remember_is_idempotent_and_feeds_the_ledger,
                 ledger_ranks_by_success_rate,
                 episodes_page_in_id_order,
+                graph_follows_dependencies_both_ways,
+                graph_fix_history_is_newest_first,
             );
         }
     };
@@ -298,4 +301,66 @@ async fn episodes_page_in_id_order(s: Arc<dyn Store>) {
     assert_eq!(first.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["ep-1", "ep-2"]);
     let rest = s.episodes_after(Some("ep-2"), 10).await.unwrap();
     assert_eq!(rest.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["ep-3", "ep-4", "ep-5"]);
+}
+
+fn edges(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+async fn graph_follows_dependencies_both_ways(s: Arc<dyn Store>) {
+    // web → api → db, worker → db; a stale edge is replaced.
+    s.set_dependencies(&edges(&[("web", "old")])).await.unwrap();
+    s.set_dependencies(&edges(&[("web", "api"), ("api", "db"), ("worker", "db")])).await.unwrap();
+    let reached =
+        |v: &[(&str, u32)]| v.iter().map(|(s, d)| Reached { service: s.to_string(), depth: *d }).collect::<Vec<_>>();
+    assert_eq!(s.blast_radius("db").await.unwrap(), reached(&[("api", 1), ("worker", 1), ("web", 2)]));
+    assert_eq!(s.blast_radius("web").await.unwrap(), vec![]);
+    assert_eq!(s.blast_radius("old").await.unwrap(), vec![]);
+
+    for (id, service) in [("inc-web", "web"), ("inc-api", "api"), ("inc-db", "db")] {
+        s.insert_incident(&incident(id, service, 10)).await.unwrap();
+    }
+    let mut resolved = incident("inc-db-old", "db", 5);
+    resolved.status = IncidentStatus::Resolved;
+    s.insert_incident(&resolved).await.unwrap();
+    let up = s.upstream_failures("inc-web").await.unwrap();
+    let want = |svc: &str, depth, id: &str| UpstreamFailure {
+        service: svc.into(),
+        depth,
+        incident_id: id.into(),
+        kind: "http-down".into(),
+    };
+    assert_eq!(up, vec![want("api", 1, "inc-api"), want("db", 2, "inc-db")]);
+    assert_eq!(s.upstream_failures("inc-db").await.unwrap(), vec![]);
+
+    // A cycle does not loop forever.
+    s.set_dependencies(&edges(&[("web", "api"), ("api", "db"), ("db", "web")])).await.unwrap();
+    let around = s.blast_radius("db").await.unwrap();
+    assert_eq!(
+        around.iter().map(|r| (r.service.as_str(), r.depth)).collect::<Vec<_>>(),
+        [("api", 1), ("web", 2), ("db", 3)]
+    );
+}
+
+async fn graph_fix_history_is_newest_first(s: Arc<dyn Store>) {
+    let api = incident("inc-a", "api", 10);
+    s.insert_incident(&api).await.unwrap();
+    s.insert_incident(&incident("inc-b", "db", 10)).await.unwrap();
+    let mut first = action("a1", &api, "p1", ActionState::Succeeded);
+    first.outcome = Some(Outcome::NotFixed);
+    s.insert_action(&first).await.unwrap();
+    let mut second = action("a2", &api, "p2", ActionState::Succeeded);
+    second.created_at = second.created_at.plus(std::time::Duration::from_millis(5));
+    second.outcome = Some(Outcome::Fixed);
+    s.insert_action(&second).await.unwrap();
+    let mut notice = action("a3", &api, "p3", ActionState::Succeeded);
+    notice.planner = "escalation".into();
+    s.insert_action(&notice).await.unwrap();
+    let history = s.fix_history("api", 10).await.unwrap();
+    assert_eq!(
+        history.iter().map(|f| (f.action_id.as_str(), f.outcome)).collect::<Vec<_>>(),
+        [("a2", Some(Outcome::Fixed)), ("a1", Some(Outcome::NotFixed))]
+    );
+    assert_eq!((history[0].kind.as_str(), history[0].tool.as_str()), ("http-down", "process.restart"));
+    assert!(s.fix_history("db", 10).await.unwrap().is_empty());
 }

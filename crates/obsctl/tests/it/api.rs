@@ -277,3 +277,44 @@ async fn a_person_proposes_a_fix_and_memory_shows_it() {
     let (code, _) = call(&h, Method::GET, "/api/memory/search", None, None).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn the_graph_answers_root_cause_blast_radius_and_history() {
+    let target = Target::start(false).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let api = API_WITH_FIX.replacen("name = \"api\"", "name = \"api\"\ndepends_on = [\"db\"]", 1);
+    let body = format!(
+        "{}{api}\n[[service]]\nname = \"db\"\n  [[service.check]]\n  name = \"port\"\n  kind = \"tcp\"\n  address = \"{closed}\"\n  fail_after = 1\n  recover_after = 1\n",
+        head("auto")
+    );
+    let h = harness(&body, &target.url, &[]).await;
+    assert!(!h.run("db/port").await);
+    assert!(!h.run("api/health").await);
+    let open = h.open_incidents().await;
+    let (api_inc, db_inc) =
+        (open.iter().find(|i| i.service == "api").unwrap(), open.iter().find(|i| i.service == "db").unwrap());
+    let (code, up) = call(&h, Method::GET, &format!("/api/graph/incidents/{}/upstream", api_inc.id), None, None).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        (up[0]["service"].as_str(), up[0]["incident_id"].as_str(), up[0]["depth"].as_u64()),
+        (Some("db"), Some(db_inc.id.as_str()), Some(1))
+    );
+    let (_, radius) = call(&h, Method::GET, "/api/graph/services/db/blast-radius", None, None).await;
+    assert_eq!(radius, serde_json::json!([{"service": "api", "depth": 1}]));
+    let (code, _) = call(&h, Method::GET, "/api/graph/services/ghost/blast-radius", None, None).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    let (code, _) = call(&h, Method::GET, "/api/graph/incidents/nope/upstream", None, None).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+
+    // Once db recovers, api's fix runs; history and similar fixes show it.
+    let db_port = tokio::net::TcpListener::bind(closed).await.unwrap();
+    assert!(h.run("db/port").await);
+    let report = h.rt.agent.handle_incident(&api_inc.id).await.unwrap();
+    assert_eq!(report.outcome, Some(obsctl_core::action::Outcome::Fixed), "{report:#?}");
+    drop(db_port);
+    let (_, history) = call(&h, Method::GET, "/api/graph/services/api/history", None, None).await;
+    assert_eq!((history[0]["tool"].as_str(), history[0]["outcome"].as_str()), (Some("http.request"), Some("fixed")));
+    let (_, similar) =
+        call(&h, Method::GET, &format!("/api/graph/incidents/{}/similar-fixes", api_inc.id), None, None).await;
+    assert_eq!(similar[0]["successes"], 1);
+}

@@ -123,6 +123,14 @@ fn periodic_check_dry_run_changes_nothing() {
     assert!(found.lines().nth(1).is_some_and(|l| l.starts_with("ep-inc-")), "{found}");
     assert!(run(&["memory", "reindex"]).starts_with("reindexed 1 episodes"));
     assert!(run(&["memory", "search", "scratch", "--kind", "http-down"]).lines().count() == 1, "strict filter");
+    let history = run(&["graph", "history", "box"]);
+    assert!(
+        history
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.contains("disk-full") && l.contains("fs.cleanup") && l.contains("fixed")),
+        "{history}"
+    );
 }
 
 #[test]
