@@ -5,3 +5,5 @@ CREATE TABLE service_dependencies (
     PRIMARY KEY (service, depends_on)
 );
 CREATE INDEX service_dependencies_reverse ON service_dependencies(depends_on);
+-- Fix history of a service: its actions, newest first.
+CREATE INDEX actions_by_service ON actions(service, created_at);

@@ -1,0 +1,140 @@
+//! Graph query latency of the embedded backend on SQLite and Postgres (not a test: it measures).
+//!
+//! `OBSCTL_TEST_POSTGRES_URL=postgres://… cargo bench -p obsctl-store --bench graph -- [--services 1000]`
+//!
+//! `--services` services in a binary dependency tree (service i depends on service (i-1)/2, so
+//! the root's blast radius is every other service), ten incidents per service (one in four
+//! open) and five actions per incident. Each query runs 300 times; p50 and p99 are reported.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use obsctl_core::Timestamp;
+use obsctl_core::action::{Action, ActionState, Outcome};
+use obsctl_core::incident::{Incident, IncidentStatus};
+use obsctl_core::policy::Mode;
+use obsctl_store::{PostgresStore, SqliteStore, Store, new_id};
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+async fn seed(store: &dyn Store, services: usize) -> Vec<String> {
+    let edges: Vec<(String, String)> =
+        (1..services).map(|i| (format!("svc-{i}"), format!("svc-{}", (i - 1) / 2))).collect();
+    store.set_dependencies(&edges).await.unwrap();
+    let mut leaves = Vec::new();
+    for s in 0..services {
+        for k in 0..10 {
+            let id = format!("inc-{s}-{k}");
+            let open = k % 4 == 0;
+            let incident = Incident {
+                id: id.clone(),
+                fingerprint: format!("svc-{s}/health/http-down"),
+                service: format!("svc-{s}"),
+                check_id: format!("svc-{s}/health"),
+                kind: "http-down".into(),
+                status: if open { IncidentStatus::Open } else { IncidentStatus::Resolved },
+                title: "health failing".into(),
+                detail: "status 500".into(),
+                opened_at: Timestamp(k as i64),
+                updated_at: Timestamp(k as i64),
+                resolved_at: (!open).then_some(Timestamp(k as i64 + 1)),
+                occurrences: 1,
+                reopen_count: 0,
+                upstream_incident: None,
+                resolution: None,
+            };
+            store.insert_incident(&incident).await.unwrap();
+            if s >= services / 2 && open {
+                leaves.push(id.clone());
+            }
+            for a in 0..5 {
+                let action = Action {
+                    id: new_id("act"),
+                    idempotency_key: format!("{id}/{a}"),
+                    incident_id: id.clone(),
+                    service: incident.service.clone(),
+                    fingerprint: incident.fingerprint.clone(),
+                    plan_id: format!("{id}/p{a}"),
+                    planner: "runbook".into(),
+                    runbook: Some("restart".into()),
+                    step: 0,
+                    tool: "process.restart".into(),
+                    args: serde_json::json!({"service": incident.service}),
+                    mode: Mode::Auto,
+                    state: ActionState::Succeeded,
+                    reason: "auto".into(),
+                    result: None,
+                    outcome: Some(if a == 4 { Outcome::Fixed } else { Outcome::NotFixed }),
+                    created_at: Timestamp((k * 5 + a) as i64),
+                    updated_at: Timestamp((k * 5 + a) as i64),
+                    decided_by: None,
+                };
+                store.insert_action(&action).await.unwrap();
+            }
+        }
+    }
+    leaves
+}
+
+async fn time<F, Fut>(runs: usize, mut f: F) -> (f64, f64)
+where
+    F: FnMut(usize) -> Fut,
+    Fut: std::future::Future<Output = usize>,
+{
+    let mut ms = Vec::with_capacity(runs);
+    for i in 0..runs {
+        let t = Instant::now();
+        assert!(f(i).await > 0);
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1];
+    (at(0.5), at(0.99))
+}
+
+async fn run(name: &str, store: Arc<dyn Store>, services: usize) {
+    let leaves = seed(store.as_ref(), services).await;
+    let s = store.as_ref();
+    let (b50, b99) = time(300, |_| async { s.blast_radius("svc-0").await.unwrap().len() }).await;
+    let (u50, u99) = time(300, |i| {
+        let id = leaves[i % leaves.len()].clone();
+        async move { s.upstream_failures(&id).await.unwrap().len() }
+    })
+    .await;
+    let (h50, h99) =
+        time(300, |i| async move { s.fix_history(&format!("svc-{}", i % services), 50).await.unwrap().len() }).await;
+    println!("| {name} | blast radius of the root ({} services) | {b50:.2} | {b99:.2} |", services - 1);
+    println!("| {name} | upstream failures of a leaf incident | {u50:.2} | {u99:.2} |");
+    println!("| {name} | fix history of a service (50 newest) | {h50:.2} | {h99:.2} |");
+    store.close().await;
+}
+
+fn main() {
+    let services = arg("--services", 1000);
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        println!("| backend | query | p50 (ms) | p99 (ms) |");
+        println!("|---|---|---|---|");
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = SqliteStore::open(&format!("sqlite://{}/graph.db", dir.path().display())).await.unwrap();
+        run("sqlite", Arc::new(sqlite), services).await;
+        match std::env::var("OBSCTL_TEST_POSTGRES_URL") {
+            Ok(url) => {
+                let schema = new_id("bench").replace('-', "_");
+                PostgresStore::admin_execute(&url, &format!("CREATE SCHEMA {schema}")).await.unwrap();
+                let options = sqlx::postgres::PgConnectOptions::from_str(&url)
+                    .unwrap()
+                    .options([("search_path", schema.as_str())]);
+                run("postgres", Arc::new(PostgresStore::connect(options).await.unwrap()), services).await;
+                PostgresStore::admin_execute(&url, &format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+            }
+            Err(_) => println!("| postgres | skipped: set OBSCTL_TEST_POSTGRES_URL | | |"),
+        }
+    });
+}
