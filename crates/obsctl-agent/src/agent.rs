@@ -49,6 +49,7 @@ pub struct Agent {
     ceiling: Mode,
     busy: Mutex<HashSet<String>>,
     recall: Option<Arc<RecallIndex>>,
+    registry: Arc<ToolRegistry>,
 }
 
 impl Agent {
@@ -66,7 +67,7 @@ impl Agent {
         ]);
         let gate = Gate::new(config.clone(), store.clone(), registry.clone());
         let secrets = config.secrets().into_iter().cloned().collect();
-        let executor = Executor::new(store.clone(), registry, bus.clone(), secrets);
+        let executor = Executor::new(store.clone(), registry.clone(), bus.clone(), secrets);
         Self {
             config,
             store,
@@ -78,6 +79,7 @@ impl Agent {
             ceiling,
             busy: Mutex::new(HashSet::new()),
             recall: None,
+            registry,
         }
     }
 
@@ -369,6 +371,7 @@ impl Agent {
             step: step as u32,
             tool: plan.steps[step].tool.clone(),
             args: plan.steps[step].args.clone(),
+            read_only: self.registry.get(&plan.steps[step].tool).is_some_and(|t| t.spec().annotations.read_only_hint),
             mode,
             state,
             reason: reason.into(),

@@ -113,6 +113,9 @@ pub struct Action {
     pub step: u32,
     pub tool: String,
     pub args: serde_json::Value,
+    /// The tool only reads (its annotations say so): it never spends a budget or starts a cooldown.
+    #[serde(default)]
+    pub read_only: bool,
     pub mode: Mode,
     pub state: ActionState,
     /// Why the gate decided as it did, or why a person approved or rejected.

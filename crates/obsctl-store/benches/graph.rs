@@ -66,6 +66,7 @@ async fn seed(store: &dyn Store, services: usize) -> Vec<String> {
                     step: 0,
                     tool: "process.restart".into(),
                     args: serde_json::json!({"service": incident.service}),
+                    read_only: false,
                     mode: Mode::Auto,
                     state: ActionState::Succeeded,
                     reason: "auto".into(),

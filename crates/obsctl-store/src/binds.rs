@@ -61,6 +61,7 @@ macro_rules! bind_action_insert {
             .bind($a.created_at.millis())
             .bind($a.updated_at.millis())
             .bind(&$a.decided_by)
+            .bind(i64::from($a.read_only))
     };
 }
 

@@ -236,8 +236,8 @@ impl Store for PostgresStore {
     async fn insert_action(&self, a: &Action) -> Result<()> {
         bind_action_insert!(sqlx::query(
             "INSERT INTO actions (id, idempotency_key, incident_id, service, fingerprint, plan_id, planner, runbook, step, tool, \
-             args, mode, state, reason, result, outcome, created_at, updated_at, decided_by) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
+             args, mode, state, reason, result, outcome, created_at, updated_at, decided_by, read_only) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)",
         ), a)
         .execute(&self.pool)
         .await?;
@@ -302,7 +302,7 @@ impl Store for PostgresStore {
 
     async fn count_executed_since(&self, service: Option<&str>, since: Timestamp) -> Result<u32> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM actions WHERE state IN ('running', 'succeeded', 'failed') AND planner != 'escalation' \
+            "SELECT COUNT(*) FROM actions WHERE state IN ('running', 'succeeded', 'failed') AND planner != 'escalation' AND read_only = 0 \
              AND created_at >= $1 AND ($2::text IS NULL OR service = $2)",
         )
         .bind(since.millis())
@@ -314,7 +314,7 @@ impl Store for PostgresStore {
 
     async fn last_runbook_run(&self, runbook: &str, service: &str) -> Result<Option<Timestamp>> {
         let at: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(created_at) FROM actions WHERE runbook = $1 AND service = $2 AND state IN ('running', 'succeeded', 'failed')",
+            "SELECT MAX(created_at) FROM actions WHERE runbook = $1 AND service = $2 AND read_only = 0 AND state IN ('running', 'succeeded', 'failed')",
         )
         .bind(runbook)
         .bind(service)

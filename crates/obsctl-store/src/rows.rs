@@ -183,6 +183,7 @@ pub(crate) fn action(r: &impl DbRow) -> Result<Action> {
         step: r.int("step")? as u32,
         tool: r.text("tool")?,
         args: json(r.opt_text("args")?)?.unwrap_or_default(),
+        read_only: r.int("read_only")? != 0,
         mode: Mode::parse(&mode).ok_or_else(|| bad("mode", &mode))?,
         state: ActionState::parse(&state).ok_or_else(|| bad("action state", &state))?,
         reason: r.text("reason")?,

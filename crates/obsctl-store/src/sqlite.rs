@@ -228,7 +228,7 @@ impl Store for SqliteStore {
     async fn insert_action(&self, a: &Action) -> Result<()> {
         bind_action_insert!(sqlx::query(
             "INSERT INTO actions (id, idempotency_key, incident_id, service, fingerprint, plan_id, planner, runbook, step, tool, \
-             args, mode, state, reason, result, outcome, created_at, updated_at, decided_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             args, mode, state, reason, result, outcome, created_at, updated_at, decided_by, read_only) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         ), a)
         .execute(&self.writer)
         .await?;
@@ -295,7 +295,7 @@ impl Store for SqliteStore {
 
     async fn count_executed_since(&self, service: Option<&str>, since: Timestamp) -> Result<u32> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM actions WHERE state IN ('running', 'succeeded', 'failed') AND planner != 'escalation' AND created_at >= ?1 AND (?2 IS NULL OR service = ?2)",
+            "SELECT COUNT(*) FROM actions WHERE state IN ('running', 'succeeded', 'failed') AND planner != 'escalation' AND read_only = 0 AND created_at >= ?1 AND (?2 IS NULL OR service = ?2)",
         )
         .bind(since.millis())
         .bind(service)
@@ -306,7 +306,7 @@ impl Store for SqliteStore {
 
     async fn last_runbook_run(&self, runbook: &str, service: &str) -> Result<Option<Timestamp>> {
         let at: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(created_at) FROM actions WHERE runbook = ? AND service = ? AND state IN ('running', 'succeeded', 'failed')",
+            "SELECT MAX(created_at) FROM actions WHERE runbook = ? AND service = ? AND read_only = 0 AND state IN ('running', 'succeeded', 'failed')",
         )
         .bind(runbook)
         .bind(service)

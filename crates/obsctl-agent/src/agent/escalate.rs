@@ -46,6 +46,7 @@ impl Agent {
                 step: step as u32,
                 tool: tool.into(),
                 args,
+                read_only: false,
                 mode: Mode::Auto,
                 state: ActionState::Approved,
                 reason: format!("escalation: {reason}"),

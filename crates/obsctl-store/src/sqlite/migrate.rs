@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_memory.sql")),
     (3, include_str!("../../migrations/sqlite/0003_graph.sql")),
+    (4, include_str!("../../migrations/sqlite/0004_action_read_only.sql")),
 ];
 
 pub(crate) async fn migrate(pool: &SqlitePool) -> Result<()> {

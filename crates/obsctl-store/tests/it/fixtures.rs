@@ -50,6 +50,7 @@ pub fn action(id: &str, incident: &Incident, plan: &str, state: ActionState) -> 
         step: 0,
         tool: "process.restart".into(),
         args: serde_json::json!({"service": incident.service}),
+        read_only: false,
         mode: Mode::Auto,
         state,
         reason: "mode auto".into(),

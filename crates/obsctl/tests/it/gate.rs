@@ -136,3 +136,27 @@ async fn breaker_opens_after_repeated_failed_fixes_and_escalates() {
             .unwrap();
     assert_eq!(denied.len(), 1);
 }
+
+#[tokio::test]
+async fn read_only_steps_do_not_spend_the_budget() {
+    // A budget of one action: looking first (read-only) must not use it up before the fix.
+    let target = Target::start(false).await;
+    let runbook = API_WITH_FIX.replace(
+        "steps = [{ tool = \"http.request\"",
+        "steps = [{ tool = \"fs.usage\", args = { path = \"{dir}\" } }, { tool = \"http.request\"",
+    );
+    let body =
+        format!("{}max_actions_per_service_per_hour = 1\n[fs]\nallowed_roots = [\"{{dir}}\"]\n{runbook}", head("auto"));
+    let h = harness(&body, &target.url, &[]).await;
+    assert!(!h.run("api/health").await);
+    let report = h.rt.agent.handle_incident(&h.incident().await.id).await.unwrap();
+    let states: Vec<_> = report.actions.iter().map(|a| (a.tool.as_str(), a.state, a.read_only)).collect();
+    assert_eq!(states, [("fs.usage", ActionState::Succeeded, true), ("http.request", ActionState::Succeeded, false)]);
+    assert_eq!(report.outcome, Some(Outcome::Fixed));
+    // The fix itself did count: the next opening is over budget for it, not for the look.
+    target.set_healthy(false);
+    assert!(!h.run("api/health").await);
+    let again = h.rt.agent.handle_incident(&h.incident().await.id).await.unwrap();
+    let states: Vec<_> = again.actions.iter().map(|a| (a.tool.as_str(), a.state)).collect();
+    assert_eq!(states, [("fs.usage", ActionState::Succeeded), ("http.request", ActionState::Denied)]);
+}

@@ -1,0 +1,2 @@
+-- Read-only actions (e.g. fs.usage) never spend budgets or start a runbook's cooldown.
+ALTER TABLE actions ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0;
