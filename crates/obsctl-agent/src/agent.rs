@@ -514,10 +514,6 @@ impl Agent {
         }
         Ok(())
     }
-
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
 }
 
 /// Identifies one opening of an incident (a reopen starts a new episode).

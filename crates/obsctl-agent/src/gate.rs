@@ -49,11 +49,15 @@ impl Gate {
         Ok(None)
     }
 
-    fn tool_allowed(&self, tool: &str) -> bool {
-        if tool == "command.run" && Run::refusal(&self.config.commands).is_some() {
-            return false;
+    /// Why `tool` may not be used, if it may not: switched off, or not in `agent.allow_tools`.
+    fn tool_refused(&self, tool: &str) -> Option<String> {
+        if tool == "command.run"
+            && let Some(why) = Run::refusal(&self.config.commands)
+        {
+            return Some(why);
         }
-        self.config.agent.allow_tools.as_ref().is_none_or(|list| list.iter().any(|t| t == tool))
+        let listed = self.config.agent.allow_tools.as_ref().is_none_or(|list| list.iter().any(|t| t == tool));
+        (!listed).then(|| format!("tool {tool} is not in agent.allow_tools; add it there to let the agent use it"))
     }
 
     /// Facts that hold for a whole plan, gathered once before its first step (so a plan's
@@ -93,7 +97,7 @@ impl Gate {
         let input = GateInput {
             tool: &step.tool,
             tool_known: tool.is_some(),
-            tool_allowed: self.tool_allowed(&step.tool),
+            tool_refused: self.tool_refused(&step.tool),
             read_only: tool.is_some_and(|t| t.spec().annotations.read_only_hint),
             mode,
             suppressed,
@@ -105,13 +109,7 @@ impl Gate {
             consecutive_failures: self.store.consecutive_failed_fixes(&incident.fingerprint).await?,
             breaker_threshold: a.breaker_failures,
         };
-        let mut decision = decide(&input);
-        if decision.code == "tool_not_allowed"
-            && let Some(why) = (step.tool == "command.run").then(|| Run::refusal(&self.config.commands)).flatten()
-        {
-            decision.reason = why;
-        }
-        Ok((decision, mode))
+        Ok((decide(&input), mode))
     }
 
     /// Appends an audit record; a failure to audit is logged, never swallowed silently.
@@ -137,10 +135,6 @@ impl Gate {
         if let Err(error) = self.store.append_audit(&record).await {
             tracing::error!(%error, subject, "could not write audit record");
         }
-    }
-
-    pub fn config(&self) -> &Arc<Config> {
-        &self.config
     }
 }
 

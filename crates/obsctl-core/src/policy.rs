@@ -49,7 +49,8 @@ impl Mode {
 pub struct GateInput<'a> {
     pub tool: &'a str,
     pub tool_known: bool,
-    pub tool_allowed: bool,
+    /// Why this tool may not be used here (not in `agent.allow_tools`, or switched off), if so.
+    pub tool_refused: Option<String>,
     pub read_only: bool,
     pub mode: Mode,
     /// Why the incident must not be acted on (silence, maintenance, dependency, flapping).
@@ -96,8 +97,8 @@ pub fn decide(input: &GateInput<'_>) -> Decision {
     if !input.tool_known {
         return decision(Deny, "tool_unknown", format!("tool {} is not registered", input.tool));
     }
-    if !input.tool_allowed {
-        return decision(Deny, "tool_not_allowed", format!("tool {} is not in agent.allow_tools", input.tool));
+    if let Some(why) = &input.tool_refused {
+        return decision(Deny, "tool_not_allowed", why.clone());
     }
     if let Some(why) = &input.suppressed {
         return decision(Observe, "suppressed", format!("recorded only: {why}"));
@@ -154,7 +155,7 @@ mod tests {
         GateInput {
             tool: "fs.cleanup",
             tool_known: true,
-            tool_allowed: true,
+            tool_refused: None,
             read_only: false,
             mode: Mode::Auto,
             suppressed: None,
@@ -183,7 +184,7 @@ mod tests {
         check(|i| i.mode = Mode::DryRun, "mode_dry_run", DryRun);
         check(|i| i.mode = Mode::Observe, "mode_observe", Observe);
         check(|i| i.tool_known = false, "tool_unknown", Deny);
-        check(|i| i.tool_allowed = false, "tool_not_allowed", Deny);
+        check(|i| i.tool_refused = Some("not in agent.allow_tools".into()), "tool_not_allowed", Deny);
         check(|i| i.suppressed = Some("silenced".into()), "suppressed", Observe);
         check(|i| i.consecutive_failures = 3, "breaker_open", Escalate);
         check(|i| i.consecutive_failures = 2, "mode_auto", Execute);

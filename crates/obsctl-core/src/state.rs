@@ -92,10 +92,6 @@ impl CheckTracker {
         self.reported
     }
 
-    pub fn consecutive_ok(&self) -> u32 {
-        self.consecutive_ok
-    }
-
     /// Feeds one observation; returns the transition of the reported status, if any.
     pub fn observe(&mut self, ok: bool, now: Timestamp) -> Option<Transition> {
         if ok {

@@ -56,32 +56,28 @@ impl IncidentManager {
         let upstream = self.failing_upstream(&spec.service, status_of).await?;
         let mut incident = match previous {
             Some(mut open) if open.status == IncidentStatus::Open => {
-                open.updated_at = now;
-                open.detail = obs.detail.clone();
-                open.occurrences += 1;
+                bump(&mut open, obs);
                 self.store.update_incident(&open).await?;
                 open
             }
             Some(mut old) if should_reopen(&old, now, self.config.agent.reopen_within) => {
+                bump(&mut old, obs);
                 old.status = IncidentStatus::Open;
-                old.updated_at = now;
                 old.resolved_at = None;
                 old.resolution = None;
-                old.detail = obs.detail.clone();
-                old.occurrences += 1;
                 old.reopen_count += 1;
                 old.upstream_incident = None;
                 self.store.update_incident(&old).await?;
                 let within = obsctl_core::quantity::format_duration(self.config.agent.reopen_within);
-                self.store
-                    .add_event(
-                        &old.id,
-                        "reopened",
-                        &format!("failing again within {within} of resolving: {}", obs.detail),
-                        json!({}),
-                    )
-                    .await?;
-                let _ = self.bus.send(Event::IncidentOpened { incident_id: old.id.clone() });
+                let message = format!("failing again within {within} of resolving: {}", obs.detail);
+                self.tell(
+                    &old.id,
+                    "reopened",
+                    &message,
+                    json!({}),
+                    Event::IncidentOpened { incident_id: old.id.clone() },
+                )
+                .await?;
                 old
             }
             _ => {
@@ -103,74 +99,65 @@ impl IncidentManager {
                     resolution: None,
                 };
                 self.store.insert_incident(&incident).await?;
-                self.store
-                    .add_event(
-                        &incident.id,
-                        "opened",
-                        &format!("{} is {}: {}", spec.id, t.to.as_str(), obs.detail),
-                        json!({"check_id": spec.id}),
-                    )
-                    .await?;
                 tracing::warn!(incident = %incident.id, check = %spec.id, detail = %obs.detail, "incident opened");
-                let _ = self.bus.send(Event::IncidentOpened { incident_id: incident.id.clone() });
+                let message = format!("{} is {}: {}", spec.id, t.to.as_str(), obs.detail);
+                let opened = Event::IncidentOpened { incident_id: incident.id.clone() };
+                self.tell(&incident.id, "opened", &message, json!({"check_id": spec.id}), opened).await?;
                 incident
             }
         };
         if t.to == CheckStatus::Flapping {
-            self.store
-                .add_event(
-                    &incident.id,
-                    "flapping",
-                    &format!("{} is flapping; no actions until it is stable", spec.id),
-                    json!({}),
-                )
-                .await?;
-            let _ = self.bus.send(Event::IncidentUpdated { incident_id: incident.id.clone() });
+            let message = format!("{} is flapping; no actions until it is stable", spec.id);
+            let updated = Event::IncidentUpdated { incident_id: incident.id.clone() };
+            self.tell(&incident.id, "flapping", &message, json!({}), updated).await?;
         }
         if let Some((upstream_id, upstream_service)) = upstream
             && incident.upstream_incident.as_deref() != Some(upstream_id.as_str())
         {
             incident.upstream_incident = Some(upstream_id.clone());
             self.store.update_incident(&incident).await?;
-            self.store
-                .add_event(
-                    &incident.id,
-                    "suppressed",
-                    &format!(
-                        "dependency {upstream_service} is failing (incident {upstream_id}); no action on {}",
-                        spec.service
-                    ),
-                    json!({"upstream_incident": upstream_id, "upstream_service": upstream_service}),
-                )
-                .await?;
-            let _ = self.bus.send(Event::IncidentUpdated { incident_id: incident.id.clone() });
+            let message = format!(
+                "dependency {upstream_service} is failing (incident {upstream_id}); no action on {}",
+                spec.service
+            );
+            let data = json!({"upstream_incident": upstream_id, "upstream_service": upstream_service});
+            let updated = Event::IncidentUpdated { incident_id: incident.id.clone() };
+            self.tell(&incident.id, "suppressed", &message, data, updated).await?;
         }
         Ok(())
     }
 
     /// A failing observation of a check already failing: bump the open incident.
     pub async fn on_repeat_failure(&self, spec: &CheckSpec, obs: &Observation) -> anyhow::Result<()> {
-        let Some(mut open) = self.store.latest_incident_by_fingerprint(&Self::fingerprint(spec)).await? else {
-            return Ok(());
-        };
-        if open.status != IncidentStatus::Open {
-            return Ok(());
-        }
-        open.updated_at = obs.at;
-        open.occurrences += 1;
-        open.detail = obs.detail.clone();
+        let Some(mut open) = self.open_incident(spec).await? else { return Ok(()) };
+        bump(&mut open, obs);
         // No bus event: nothing the agent acts on changed; its sweep retries open incidents.
         self.store.update_incident(&open).await?;
         Ok(())
     }
 
+    /// The check's incident, if it is open.
+    async fn open_incident(&self, spec: &CheckSpec) -> anyhow::Result<Option<Incident>> {
+        let latest = self.store.latest_incident_by_fingerprint(&Self::fingerprint(spec)).await?;
+        Ok(latest.filter(|i| i.status == IncidentStatus::Open))
+    }
+
+    /// Adds a timeline event and announces the change on the bus.
+    async fn tell(
+        &self,
+        incident_id: &str,
+        kind: &str,
+        message: &str,
+        data: serde_json::Value,
+        event: Event,
+    ) -> anyhow::Result<()> {
+        self.store.add_event(incident_id, kind, message, data).await?;
+        let _ = self.bus.send(event);
+        Ok(())
+    }
+
     async fn resolve(&self, spec: &CheckSpec, obs: &Observation) -> anyhow::Result<()> {
-        let Some(mut open) = self.store.latest_incident_by_fingerprint(&Self::fingerprint(spec)).await? else {
-            return Ok(());
-        };
-        if open.status != IncidentStatus::Open {
-            return Ok(());
-        }
+        let Some(mut open) = self.open_incident(spec).await? else { return Ok(()) };
         resolve_incident(self.store.as_ref(), &mut open, obs.at, &format!("recovered: {}", obs.detail)).await?;
         tracing::info!(incident = %open.id, check = %spec.id, "incident resolved");
         let _ = self.bus.send(Event::IncidentResolved { incident_id: open.id });
@@ -204,6 +191,13 @@ impl IncidentManager {
         }
         Ok(None)
     }
+}
+
+/// Records one more failing observation on an incident.
+fn bump(incident: &mut Incident, obs: &Observation) {
+    incident.updated_at = obs.at;
+    incident.detail = obs.detail.clone();
+    incident.occurrences += 1;
 }
 
 /// Marks an incident resolved with a resolution note and a timeline event.

@@ -62,14 +62,6 @@ impl Monitor {
         &self.config
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
-    pub fn bus(&self) -> &broadcast::Sender<Event> {
-        &self.bus
-    }
-
     /// The current status of every check.
     pub fn statuses(&self) -> HashMap<String, CheckStatus> {
         self.trackers.lock().map(|t| t.iter().map(|(id, tr)| (id.clone(), tr.status())).collect()).unwrap_or_default()

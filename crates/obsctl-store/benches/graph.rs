@@ -8,12 +8,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, Outcome};
+use obsctl_core::check::LatencySummary;
 use obsctl_core::incident::{Incident, IncidentStatus};
 use obsctl_core::policy::Mode;
 use obsctl_store::{PostgresStore, SqliteStore, Store, new_id};
@@ -88,15 +88,14 @@ where
     F: FnMut(usize) -> Fut,
     Fut: std::future::Future<Output = usize>,
 {
-    let mut ms = Vec::with_capacity(runs);
+    let mut us = Vec::with_capacity(runs);
     for i in 0..runs {
         let t = Instant::now();
         assert!(f(i).await > 0);
-        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        us.push(t.elapsed().as_micros() as u64);
     }
-    ms.sort_by(f64::total_cmp);
-    let at = |q: f64| ms[((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1];
-    (at(0.5), at(0.99))
+    let summary = LatencySummary::of(&us);
+    (summary.p50_ms, summary.p99_ms)
 }
 
 async fn run(name: &str, store: Arc<dyn Store>, services: usize) {
@@ -127,12 +126,8 @@ fn main() {
         run("sqlite", Arc::new(sqlite), services).await;
         match std::env::var("OBSCTL_TEST_POSTGRES_URL") {
             Ok(url) => {
-                let schema = new_id("bench").replace('-', "_");
-                PostgresStore::admin_execute(&url, &format!("CREATE SCHEMA {schema}")).await.unwrap();
-                let options = sqlx::postgres::PgConnectOptions::from_str(&url)
-                    .unwrap()
-                    .options([("search_path", schema.as_str())]);
-                run("postgres", Arc::new(PostgresStore::connect(options).await.unwrap()), services).await;
+                let (store, schema) = PostgresStore::open_in_new_schema(&url, "bench").await.unwrap();
+                run("postgres", Arc::new(store), services).await;
                 PostgresStore::admin_execute(&url, &format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
             }
             Err(_) => println!("| postgres | skipped: set OBSCTL_TEST_POSTGRES_URL | | |"),

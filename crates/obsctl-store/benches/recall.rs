@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use obsctl_core::Timestamp;
 use obsctl_core::action::Outcome;
+use obsctl_core::check::LatencySummary;
 use obsctl_core::memory::{Episode, EpisodeAction, EpisodeOutcome, FixStep, action_key};
 use obsctl_store::{RecallIndex, RecallQuery, SqliteStore, Store};
 
@@ -131,10 +132,6 @@ fn synthetic(i: usize, rng: &mut Rng) -> Episode {
     }
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
-    sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
-}
-
 fn main() {
     let n = arg("--episodes", 100_000);
     let queries = arg("--queries", 2000);
@@ -172,17 +169,15 @@ fn main() {
             };
             let t = Instant::now();
             let hits = index.search(&q, now).unwrap();
-            latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            latencies.push(t.elapsed().as_micros() as u64);
             assert!(!hits.is_empty());
         }
-        latencies.sort_by(f64::total_cmp);
+        let summary = LatencySummary::of(&latencies);
         println!("| episodes | index build (s) | recall p50 (ms) | recall p99 (ms) | max (ms) | target |");
         println!("|---|---|---|---|---|---|");
         println!(
             "| {n} | {build:.1} | {:.2} | {:.2} | {:.2} | p99 <= 10 ms at 1M |",
-            percentile(&latencies, 0.5),
-            percentile(&latencies, 0.99),
-            percentile(&latencies, 1.0)
+            summary.p50_ms, summary.p99_ms, summary.max_ms
         );
 
         let db = tempfile::tempdir().unwrap();

@@ -8,13 +8,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use obsctl_core::Timestamp;
 use obsctl_core::check::Observation;
-use obsctl_store::{PostgresStore, SqliteStore, Store, new_id};
+use obsctl_store::{PostgresStore, SqliteStore, Store};
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -55,13 +54,8 @@ fn main() {
         run("sqlite (WAL, synchronous=normal)", Arc::new(sqlite), results, batch).await;
         match std::env::var("OBSCTL_TEST_POSTGRES_URL") {
             Ok(url) => {
-                let schema = new_id("bench").replace('-', "_");
-                PostgresStore::admin_execute(&url, &format!("CREATE SCHEMA {schema}")).await.unwrap();
-                let options = sqlx::postgres::PgConnectOptions::from_str(&url)
-                    .unwrap()
-                    .options([("search_path", schema.as_str())]);
-                run("postgres 15 (loopback)", Arc::new(PostgresStore::connect(options).await.unwrap()), results, batch)
-                    .await;
+                let (store, schema) = PostgresStore::open_in_new_schema(&url, "bench").await.unwrap();
+                run("postgres 15 (loopback)", Arc::new(store), results, batch).await;
                 PostgresStore::admin_execute(&url, &format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
             }
             Err(_) => println!("| postgres | skipped: set OBSCTL_TEST_POSTGRES_URL | | | |"),

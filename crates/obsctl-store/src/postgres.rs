@@ -20,7 +20,7 @@ use crate::error::{found, touched};
 use crate::filters::limit_or_default;
 use crate::keys::CheckKeys;
 use crate::rows;
-use crate::{ActionFilter, IncidentFilter, Result, Store, StoreError};
+use crate::{ActionFilter, IncidentFilter, Result, Store, StoreError, new_id};
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -47,6 +47,15 @@ impl PostgresStore {
             .await?;
         migrate::migrate(&pool).await?;
         Ok(Self { pool, keys: CheckKeys::default() })
+    }
+
+    /// Connects in a new, empty schema of its own (named `<prefix>_<unique id>`), so tests and
+    /// benchmarks can share one server without seeing each other; returns the schema's name.
+    pub async fn open_in_new_schema(url: &str, prefix: &str) -> Result<(Self, String)> {
+        let schema = new_id(prefix).replace('-', "_");
+        Self::admin_execute(url, &format!("CREATE SCHEMA {schema}")).await?;
+        let options = PgConnectOptions::from_str(url)?.options([("search_path", schema.as_str())]);
+        Ok((Self::connect(options).await?, schema))
     }
 
     /// Runs one statement on a short-lived connection (test and admin setup, e.g. CREATE SCHEMA).

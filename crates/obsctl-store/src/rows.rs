@@ -58,6 +58,11 @@ pub(crate) fn observation(r: &impl DbRow) -> Result<obsctl_core::check::Observat
     })
 }
 
+/// The optional `outcome` column of an action.
+fn opt_outcome(r: &impl DbRow) -> Result<Option<Outcome>> {
+    r.opt_text("outcome")?.map(|o| Outcome::parse(&o).ok_or_else(|| bad("outcome", &o))).transpose()
+}
+
 pub(crate) fn episode(r: &impl DbRow) -> Result<obsctl_core::memory::Episode> {
     let outcome = r.text("outcome")?;
     Ok(obsctl_core::memory::Episode {
@@ -105,7 +110,6 @@ pub(crate) fn rank_ledger(entries: &mut [obsctl_core::memory::LedgerEntry]) {
 }
 
 pub(crate) fn fix_record(r: &impl DbRow) -> Result<obsctl_core::graph::FixRecord> {
-    let outcome = r.opt_text("outcome")?;
     Ok(obsctl_core::graph::FixRecord {
         incident_id: r.text("incident_id")?,
         kind: r.text("kind")?,
@@ -114,10 +118,7 @@ pub(crate) fn fix_record(r: &impl DbRow) -> Result<obsctl_core::graph::FixRecord
         tool: r.text("tool")?,
         args: json(Some(r.text("args")?))?.unwrap_or_default(),
         state: r.text("state")?,
-        outcome: match outcome {
-            Some(o) => Some(Outcome::parse(&o).ok_or_else(|| bad("outcome", &o))?),
-            None => None,
-        },
+        outcome: opt_outcome(r)?,
         at: Timestamp(r.int("at")?),
     })
 }
@@ -170,7 +171,6 @@ pub(crate) fn event(r: &impl DbRow) -> Result<IncidentEvent> {
 pub(crate) fn action(r: &impl DbRow) -> Result<Action> {
     let state: String = r.text("state")?;
     let mode: String = r.text("mode")?;
-    let outcome: Option<String> = r.opt_text("outcome")?;
     Ok(Action {
         id: r.text("id")?,
         idempotency_key: r.text("idempotency_key")?,
@@ -188,10 +188,7 @@ pub(crate) fn action(r: &impl DbRow) -> Result<Action> {
         state: ActionState::parse(&state).ok_or_else(|| bad("action state", &state))?,
         reason: r.text("reason")?,
         result: json(r.opt_text("result")?)?,
-        outcome: match outcome {
-            Some(o) => Some(Outcome::parse(&o).ok_or_else(|| bad("outcome", &o))?),
-            None => None,
-        },
+        outcome: opt_outcome(r)?,
         created_at: Timestamp(r.int("created_at")?),
         updated_at: Timestamp(r.int("updated_at")?),
         decided_by: r.opt_text("decided_by")?,

@@ -1,6 +1,5 @@
 //! The store conformance suite: every backend must pass every test here.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use obsctl_core::Timestamp;
@@ -63,11 +62,8 @@ pub async fn open_postgres() -> (Arc<dyn Store>, String) {
     let url = std::env::var("OBSCTL_TEST_POSTGRES_URL").expect(
         "OBSCTL_TEST_POSTGRES_URL is not set: run scripts/test, which starts a test Postgres, or point it at one",
     );
-    let schema = obsctl_store::new_id("t").replace('-', "_");
-    let admin = obsctl_store::PostgresStore::admin_execute(&url, &format!("CREATE SCHEMA {schema}")).await;
-    admin.expect("create a test schema");
-    let options = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap().options([("search_path", schema.as_str())]);
-    let store = obsctl_store::PostgresStore::connect(options).await.expect("connect to the test Postgres");
+    let (store, schema) =
+        obsctl_store::PostgresStore::open_in_new_schema(&url, "t").await.expect("connect to the test Postgres");
     (Arc::new(store), schema)
 }
 

@@ -11,9 +11,13 @@ use crate::runtime::Runtime;
 
 pub async fn run(config: Option<&Path>, issue: Option<String>, dry_run: bool, json: bool) -> anyhow::Result<u8> {
     let mut config = crate::settings::load_or_host(config)?;
+    let mut kinds: Vec<&str> = config.checks.iter().map(|c| c.probe.incident_kind()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let known = kinds.join(", ");
     config.checks.retain(|c| issue.as_deref().is_none_or(|k| c.probe.incident_kind() == k));
     if config.checks.is_empty() {
-        anyhow::bail!("no check raises incident kind {:?}", issue.unwrap_or_default());
+        anyhow::bail!("no check raises incident kind {:?}; the checks here raise: {known}", issue.unwrap_or_default());
     }
     for c in &mut config.checks {
         c.fail_after = 1;
