@@ -27,6 +27,8 @@ pub struct Config {
     pub source: String,
     pub server: ServerConfig,
     pub store: StoreConfig,
+    /// Where the fix-history graph lives besides the journal: `None` is the embedded graph.
+    pub graph: Option<BoltConfig>,
     /// The recall index folder (derived data, rebuilt from the store when needed).
     pub memory_index: PathBuf,
     pub agent: AgentConfig,
@@ -53,6 +55,22 @@ pub struct StoreConfig {
     pub url: String,
     /// The Postgres password: from the URL (moved out of it) or `MEMORI_DB_PASSWORD`.
     pub password: Option<Secret>,
+}
+
+/// A Bolt graph server (Neo4j 5, FalkorDB, Memgraph) that mirrors the journal's graph.
+#[derive(Debug, Clone, Serialize)]
+pub struct BoltConfig {
+    /// `host:port`.
+    pub address: String,
+    pub user: String,
+    /// From the URL (moved out of it) or `NEO4J_PASSWORD`; none means no authentication.
+    pub password: Option<Secret>,
+    /// The database queries run in; the server's default when `None`.
+    pub database: Option<String>,
+    /// Bounds connecting and each query.
+    pub timeout: Duration,
+    /// How often the journal's changes are copied to the server.
+    pub sync_interval: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -187,7 +205,13 @@ impl Config {
 
     /// Every secret in the config, for redaction.
     pub fn secrets(&self) -> Vec<&Secret> {
-        let mut out: Vec<&Secret> = self.server.token.iter().chain(self.store.password.iter()).collect();
+        let mut out: Vec<&Secret> = self
+            .server
+            .token
+            .iter()
+            .chain(self.store.password.iter())
+            .chain(self.graph.iter().filter_map(|g| g.password.as_ref()))
+            .collect();
         if let Some(n) = &self.notify.ntfy {
             out.extend(n.token.iter());
         }

@@ -15,7 +15,7 @@ use axum::Router;
 use obsctl_agent::{Agent, ToolRegistry};
 use obsctl_core::config::Config;
 use obsctl_engine::Monitor;
-use obsctl_store::Store;
+use obsctl_store::{GraphMirror, GraphStore, Store};
 
 pub use error::ApiError;
 
@@ -24,6 +24,9 @@ pub use error::ApiError;
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
+    /// The fix-history graph: the store itself, or the Bolt mirror of it.
+    pub graph: Arc<dyn GraphStore>,
+    pub mirror: Option<Arc<GraphMirror>>,
     pub monitor: Arc<Monitor>,
     pub agent: Arc<Agent>,
     pub registry: Arc<ToolRegistry>,

@@ -187,10 +187,47 @@ macro_rules! remember_in_tx {
     }};
 }
 
-/// `GraphStore` for a SQL backend: the same recursive CTEs, with the backend's placeholders
-/// (`$p1`, `$p2`), its integer literal for depth and its executor.
+/// `GraphStore` and `ChangeFeed` for a SQL backend: the same recursive CTEs and keyset reads,
+/// with the backend's placeholders (`$p1`..`$p3`), its integer literal for depth and its executor.
 macro_rules! sql_graph_store {
-    ($ty:ty, pool = $pool:ident, p1 = $p1:literal, p2 = $p2:literal, one = $one:literal) => {
+    ($ty:ty, pool = $pool:ident, p1 = $p1:literal, p2 = $p2:literal, p3 = $p3:literal, one = $one:literal) => {
+        #[async_trait::async_trait]
+        impl crate::ChangeFeed for $ty {
+            async fn incidents_changed(
+                &self,
+                after: (obsctl_core::Timestamp, &str),
+                limit: u32,
+            ) -> crate::Result<Vec<obsctl_core::incident::Incident>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT * FROM incidents WHERE updated_at > ", $p1, " OR (updated_at = ", $p1, " AND id > ", $p2,
+                    ") ORDER BY updated_at, id LIMIT ", $p3
+                ))
+                .bind(after.0.millis())
+                .bind(after.1)
+                .bind(crate::filters::limit_or_default(limit))
+                .fetch_all(&self.$pool)
+                .await?;
+                rows.iter().map(crate::rows::incident).collect()
+            }
+
+            async fn actions_changed(
+                &self,
+                after: (obsctl_core::Timestamp, &str),
+                limit: u32,
+            ) -> crate::Result<Vec<obsctl_core::action::Action>> {
+                let rows = sqlx::query(concat!(
+                    "SELECT * FROM actions WHERE updated_at > ", $p1, " OR (updated_at = ", $p1, " AND id > ", $p2,
+                    ") ORDER BY updated_at, id LIMIT ", $p3
+                ))
+                .bind(after.0.millis())
+                .bind(after.1)
+                .bind(crate::filters::limit_or_default(limit))
+                .fetch_all(&self.$pool)
+                .await?;
+                rows.iter().map(crate::rows::action).collect()
+            }
+        }
+
         #[async_trait::async_trait]
         impl crate::GraphStore for $ty {
             async fn set_dependencies(&self, edges: &[(String, String)]) -> crate::Result<()> {

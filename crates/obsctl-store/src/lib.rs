@@ -5,8 +5,10 @@
 
 #[macro_use]
 mod binds;
+mod bolt;
 mod error;
 mod filters;
+mod graph_mirror;
 mod keys;
 mod postgres;
 mod recall;
@@ -22,8 +24,10 @@ use obsctl_core::incident::{Incident, IncidentEvent, Silence};
 use obsctl_core::memory::{Episode, LedgerEntry};
 use obsctl_core::state::CheckStatus;
 
+pub use bolt::{BoltGraph, MirrorCursor};
 pub use error::StoreError;
 pub use filters::{ActionFilter, IncidentFilter};
+pub use graph_mirror::{GraphMirror, MirrorStatus, SyncReport};
 pub use postgres::PostgresStore;
 pub use recall::{RecallHit, RecallIndex, RecallQuery};
 pub use sqlite::SqliteStore;
@@ -51,6 +55,14 @@ pub trait GraphStore: Send + Sync + 'static {
     async fn blast_radius(&self, service: &str) -> Result<Vec<Reached>>;
 }
 
+/// The journal's change feed: incidents and actions in the order they last changed, read
+/// after a keyset `(updated_at, id)`. The Bolt graph mirror copies the journal with it.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync + 'static {
+    async fn incidents_changed(&self, after: (Timestamp, &str), limit: u32) -> Result<Vec<Incident>>;
+    async fn actions_changed(&self, after: (Timestamp, &str), limit: u32) -> Result<Vec<Action>>;
+}
+
 /// Fixes that resolved incidents like this one (same kind on the same service), best first.
 pub async fn similar_fixes(store: &dyn Store, incident_id: &str) -> Result<Vec<LedgerEntry>> {
     let incident = store.incident(incident_id).await?;
@@ -60,7 +72,7 @@ pub async fn similar_fixes(store: &dyn Store, incident_id: &str) -> Result<Vec<L
 
 /// Everything obsctl persists. Every backend passes the same conformance suite.
 #[async_trait]
-pub trait Store: GraphStore {
+pub trait Store: GraphStore + ChangeFeed {
     /// Appends observations in one transaction, keeping at most `keep_per_check` per check.
     async fn record_observations(&self, batch: &[Observation], keep_per_check: u32) -> Result<()>;
     /// The newest `limit` observations of a check, newest first.

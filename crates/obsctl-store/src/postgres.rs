@@ -424,4 +424,4 @@ impl Store for PostgresStore {
     }
 }
 
-sql_graph_store!(PostgresStore, pool = pool, p1 = "$1", p2 = "$2", one = "1::bigint");
+sql_graph_store!(PostgresStore, pool = pool, p1 = "$1", p2 = "$2", p3 = "$3", one = "1::bigint");

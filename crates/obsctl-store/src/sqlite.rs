@@ -411,4 +411,4 @@ impl Store for SqliteStore {
     }
 }
 
-sql_graph_store!(SqliteStore, pool = writer, p1 = "?1", p2 = "?2", one = "1");
+sql_graph_store!(SqliteStore, pool = writer, p1 = "?1", p2 = "?2", p3 = "?3", one = "1");

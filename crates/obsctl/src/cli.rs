@@ -207,6 +207,12 @@ pub enum GraphCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Copies the journal's changes to the Bolt graph server now ([graph] url); exit 1 when
+    /// it is unreachable.
+    Sync {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]

@@ -14,7 +14,7 @@ use obsctl_core::state::CheckStatus;
 use obsctl_engine::batcher::ObservationBatcher;
 use obsctl_engine::scheduler::{LatenessStats, Scheduler};
 use obsctl_engine::{Monitor, ProbeContext};
-use obsctl_store::{RecallIndex, Store};
+use obsctl_store::{BoltGraph, GraphMirror, GraphStore, RecallIndex, Store};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
 
@@ -35,6 +35,9 @@ impl CheckRunner for MonitorRunner {
 pub struct Runtime {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
+    /// The fix-history graph: the store itself, or a Bolt mirror of it.
+    pub graph: Arc<dyn GraphStore>,
+    pub mirror: Option<Arc<GraphMirror>>,
     pub monitor: Arc<Monitor>,
     pub agent: Arc<Agent>,
     pub registry: Arc<ToolRegistry>,
@@ -57,7 +60,13 @@ impl Runtime {
             .map_err(|e| anyhow::anyhow!("store {}: {e}", config.store.url))?;
         let edges: Vec<(String, String)> =
             config.services.iter().flat_map(|s| s.depends_on.iter().map(|d| (s.name.clone(), d.clone()))).collect();
-        store.set_dependencies(&edges).await?;
+        let mirror =
+            config.graph.as_ref().map(|g| Arc::new(GraphMirror::new(store.clone(), BoltGraph::new(g.clone()))));
+        let graph: Arc<dyn GraphStore> = match &mirror {
+            Some(m) => m.clone(),
+            None => store.clone(),
+        };
+        graph.set_dependencies(&edges).await?;
         let (bus, _) = broadcast::channel(4096);
         let (batcher, sink) = ObservationBatcher::new(store.clone(), config.scheduler.history_per_check);
         let batcher = tokio::spawn(batcher.run());
@@ -78,6 +87,8 @@ impl Runtime {
         Ok(Self {
             config,
             store,
+            graph,
+            mirror,
             monitor,
             agent,
             registry,
@@ -97,7 +108,36 @@ impl Runtime {
         self.lateness = Some(scheduler.stats());
         self.tasks.spawn(scheduler.run());
         self.tasks.spawn(self.agent.clone().run(self.shutdown.subscribe()));
+        if let (Some(mirror), Some(g)) = (&self.mirror, &self.config.graph) {
+            self.tasks.spawn(mirror.clone().run(g.sync_interval, self.shutdown.subscribe()));
+        }
         Ok(())
+    }
+
+    /// What the HTTP surface needs, shared by `serve` and the tests.
+    pub fn app_state(&self) -> obsctl_server::AppState {
+        obsctl_server::AppState {
+            config: self.config.clone(),
+            store: self.store.clone(),
+            graph: self.graph.clone(),
+            mirror: self.mirror.clone(),
+            monitor: self.monitor.clone(),
+            agent: self.agent.clone(),
+            registry: self.registry.clone(),
+        }
+    }
+
+    /// Brings the Bolt mirror up to date before a one-shot command reads the graph; when the
+    /// server is unreachable the answer comes from the embedded graph, with a warning.
+    pub async fn sync_graph(&self) {
+        if let Some(mirror) = &self.mirror
+            && let Err(error) = mirror.sync().await
+        {
+            eprintln!(
+                "warning: graph server {} unreachable ({error}); answering from the embedded graph",
+                mirror.status().address
+            );
+        }
     }
 
     /// The scheduler's start-lateness statistics, once started.

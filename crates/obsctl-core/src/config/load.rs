@@ -63,6 +63,49 @@ impl Validator<'_, '_> {
         }
     }
 
+    /// `[graph] url = "bolt://[user[:password]@]host:port[/database]"`, or `OBSCTL_GRAPH_URL`.
+    fn graph(&mut self, raw: &RawConfig) -> Option<BoltConfig> {
+        let g = &raw.graph;
+        let url = self.env_var("OBSCTL_GRAPH_URL").or_else(|| g.url.as_ref().map(|u| u.get_ref().clone()))?;
+        let span = g.url.as_ref().map(|u| u.span());
+        if !url.starts_with("bolt://") {
+            let fix = if url.starts_with("neo4j") || url.starts_with("bolt+") {
+                "routing and TLS to the graph server are not supported yet; use bolt://host:7687 on a trusted network"
+            } else {
+                "is not a Bolt address; use bolt://host:7687 (or leave [graph] out for the embedded graph)"
+            };
+            self.p.at(span, "graph.url", format!("{url:?}: {fix}"));
+            return None;
+        }
+        let (url, inline_password) = split_password(&url);
+        let rest = &url["bolt://".len()..];
+        let (authority, database) = match rest.split_once('/') {
+            Some((a, db)) if !db.is_empty() => (a, Some(db.to_string())),
+            Some((a, _)) => (a, None),
+            None => (rest, None),
+        };
+        let (user, address) = match authority.rsplit_once('@') {
+            Some((user, address)) => (user.to_string(), address.to_string()),
+            None => ("neo4j".to_string(), authority.to_string()),
+        };
+        let address = if address.contains(':') { address } else { format!("{address}:7687") };
+        if address.starts_with(':') {
+            self.p.at(span, "graph.url", format!("{url:?} names no host; write bolt://host:7687"));
+            return None;
+        }
+        Some(BoltConfig {
+            address,
+            user,
+            password: inline_password
+                .or_else(|| self.env_var("NEO4J_PASSWORD"))
+                .filter(|p| !p.is_empty())
+                .map(Secret::new),
+            database,
+            timeout: self.duration(g.timeout.as_ref(), "graph.timeout", Duration::from_secs(5)),
+            sync_interval: self.duration(g.sync_interval.as_ref(), "graph.sync_interval", Duration::from_secs(2)),
+        })
+    }
+
     fn mode(&mut self, value: Option<&S<String>>, field: &str) -> Option<Mode> {
         let v = value?;
         let mode = Mode::parse(v.get_ref());
@@ -132,6 +175,7 @@ impl Validator<'_, '_> {
             }
         };
 
+        let graph = self.graph(&raw);
         let memory_index = match (&raw.memory.index, store_url.strip_prefix("sqlite://")) {
             (Some(dir), _) => resolve(&base_dir, dir),
             (None, Some(db)) => {
@@ -168,6 +212,7 @@ impl Validator<'_, '_> {
             source: opts.file.to_string(),
             server: ServerConfig { listen, token },
             store: StoreConfig { url: store_url, password: store_password },
+            graph,
             memory_index,
             agent,
             scheduler,
@@ -664,6 +709,34 @@ mode = "yolo"
         assert_eq!(c.server.token.as_ref().map(|t| t.expose()), Some("s3cret-token"));
         assert!(c.commands.enabled);
         assert!(!format!("{c:?}").contains("s3cret-token"));
+    }
+
+    #[test]
+    fn graph_urls_name_host_user_database_and_keep_the_password_out() {
+        let env = HashMap::from([("NEO4J_PASSWORD".to_string(), "neo-pw".to_string())]);
+        let opts = LoadOptions { file: "x.toml", known_tools: TOOLS };
+        assert!(load("", &env, &opts).unwrap().graph.is_none(), "the embedded graph is the default");
+        let full =
+            load("[graph]\nurl = \"bolt://ops:s3cr3t@graph.internal:7688/fixes\"\ntimeout = \"2s\"\n", &env, &opts)
+                .unwrap()
+                .graph
+                .unwrap();
+        assert_eq!((full.address.as_str(), full.user.as_str()), ("graph.internal:7688", "ops"));
+        assert_eq!(
+            (full.database.as_deref(), full.password.as_ref().map(|p| p.expose())),
+            (Some("fixes"), Some("s3cr3t"))
+        );
+        assert_eq!(full.timeout, Duration::from_secs(2));
+        assert!(!format!("{full:?}").contains("s3cr3t"));
+        let short = load("[graph]\nurl = \"bolt://neo\"\n", &env, &opts).unwrap().graph.unwrap();
+        assert_eq!((short.address.as_str(), short.user.as_str(), short.database), ("neo:7687", "neo4j", None));
+        assert_eq!(short.password.as_ref().map(|p| p.expose()), Some("neo-pw"));
+        for (url, says) in
+            [("neo4j://x", "routing and TLS"), ("http://x", "not a Bolt address"), ("bolt://:7687", "no host")]
+        {
+            let err = load(&format!("[graph]\nurl = {url:?}\n"), &env, &opts).unwrap_err();
+            assert!(err.0[0].message.contains(says) && err.to_string().contains("x.toml:2"), "{err}");
+        }
     }
 
     #[test]

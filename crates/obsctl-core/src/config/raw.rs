@@ -18,6 +18,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub memory: RawMemoryIndex,
     #[serde(default)]
+    pub graph: RawGraph,
+    #[serde(default)]
     pub agent: RawAgent,
     #[serde(default)]
     pub scheduler: RawScheduler,
@@ -46,6 +48,14 @@ pub(crate) struct RawServer {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStore {
     pub url: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGraph {
+    pub url: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+    pub sync_interval: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

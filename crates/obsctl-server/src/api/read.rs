@@ -59,6 +59,10 @@ pub async fn status(State(s): State<AppState>) -> Result<StatusBody> {
         checks,
         open_incidents: open.len(),
         pending_approvals: pending.len(),
+        graph: GraphView {
+            backend: if s.mirror.is_some() { "bolt" } else { "embedded" },
+            mirror: s.mirror.as_ref().map(|m| m.status()),
+        },
     }))
 }
 
@@ -201,7 +205,7 @@ pub async fn fix_history(
     Path(name): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Vec<obsctl_core::graph::FixRecord>> {
-    Ok(Json(s.store.fix_history(&name, q.limit.unwrap_or(100)).await?))
+    Ok(Json(s.graph.fix_history(&name, q.limit.unwrap_or(100)).await?))
 }
 
 pub async fn blast_radius(
@@ -211,7 +215,7 @@ pub async fn blast_radius(
     if s.config.service(&name).is_none() {
         return Err(ApiError::not_found(format!("service {name} not found")));
     }
-    Ok(Json(s.store.blast_radius(&name).await?))
+    Ok(Json(s.graph.blast_radius(&name).await?))
 }
 
 pub async fn upstream(
@@ -219,7 +223,7 @@ pub async fn upstream(
     Path(id): Path<String>,
 ) -> Result<Vec<obsctl_core::graph::UpstreamFailure>> {
     s.store.incident(&id).await?;
-    Ok(Json(s.store.upstream_failures(&id).await?))
+    Ok(Json(s.graph.upstream_failures(&id).await?))
 }
 
 pub async fn similar_fixes(

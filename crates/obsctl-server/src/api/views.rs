@@ -19,6 +19,16 @@ pub struct StatusBody {
     pub checks: BTreeMap<String, usize>,
     pub open_incidents: usize,
     pub pending_approvals: usize,
+    pub graph: GraphView,
+}
+
+/// Which graph answers the graph queries.
+#[derive(Serialize, JsonSchema)]
+pub struct GraphView {
+    /// `embedded` (the store) or `bolt` (a mirror in a Bolt server).
+    pub backend: &'static str,
+    /// The Bolt mirror's state: whether it serves queries, and why not.
+    pub mirror: Option<obsctl_store::MirrorStatus>,
 }
 
 #[derive(Serialize, JsonSchema)]

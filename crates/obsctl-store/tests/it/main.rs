@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bolt;
 mod conformance;
 mod fixtures;
 mod recall;

@@ -1,4 +1,4 @@
-//! `obsctl graph history|upstream|blast-radius|similar-fixes`.
+//! `obsctl graph history|upstream|blast-radius|similar-fixes|sync`.
 
 use std::path::Path;
 
@@ -26,10 +26,15 @@ fn print<T: Serialize>(
 
 pub async fn run(config: Option<&Path>, cmd: GraphCommand) -> anyhow::Result<u8> {
     let rt = Runtime::build(crate::settings::load_or_host(config)?, Mode::Auto).await?;
+    if !matches!(cmd, GraphCommand::Sync { .. }) {
+        rt.sync_graph().await;
+    }
     let store = rt.store.as_ref();
+    let graph = rt.graph.as_ref();
+    let mut code = 0;
     match cmd {
         GraphCommand::History { service, limit, json } => print(
-            &store.fix_history(&service, limit).await?,
+            &graph.fix_history(&service, limit).await?,
             json,
             &["AT", "INCIDENT", "KIND", "TOOL", "STATE", "OUTCOME"],
             |f| {
@@ -46,13 +51,13 @@ pub async fn run(config: Option<&Path>, cmd: GraphCommand) -> anyhow::Result<u8>
         )?,
         GraphCommand::Upstream { incident, json } => {
             store.incident(&incident).await?;
-            print(&store.upstream_failures(&incident).await?, json, &["DEPTH", "SERVICE", "INCIDENT", "KIND"], |u| {
+            print(&graph.upstream_failures(&incident).await?, json, &["DEPTH", "SERVICE", "INCIDENT", "KIND"], |u| {
                 vec![u.depth.to_string(), u.service.clone(), u.incident_id.clone(), u.kind.clone()]
             })?
         }
         GraphCommand::BlastRadius { service, json } => {
             anyhow::ensure!(rt.config.service(&service).is_some(), "unknown service {service:?}");
-            print(&store.blast_radius(&service).await?, json, &["DEPTH", "SERVICE"], |r| {
+            print(&graph.blast_radius(&service).await?, json, &["DEPTH", "SERVICE"], |r| {
                 vec![r.depth.to_string(), r.service.clone()]
             })?
         }
@@ -69,7 +74,38 @@ pub async fn run(config: Option<&Path>, cmd: GraphCommand) -> anyhow::Result<u8>
                 ]
             },
         )?,
+        GraphCommand::Sync { json } => code = sync(&rt, json).await?,
     }
     rt.stop().await;
-    Ok(0)
+    Ok(code)
+}
+
+/// `obsctl graph sync`: one sync, and what it copied.
+async fn sync(rt: &Runtime, json: bool) -> anyhow::Result<u8> {
+    let Some(mirror) = &rt.mirror else {
+        anyhow::bail!(
+            "no graph server configured: the embedded graph is the journal itself and needs no sync; set [graph] url = \"bolt://host:7687\" to mirror it"
+        );
+    };
+    let result = mirror.sync().await;
+    let status = mirror.status();
+    if json {
+        let report = result.as_ref().ok();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "copied": report, "status": status }))?);
+    } else {
+        match &result {
+            Ok(r) => println!(
+                "synced {}: {} incidents and {} actions copied{}",
+                status.address,
+                r.incidents,
+                r.actions,
+                if r.dependencies { ", dependencies replaced" } else { "" }
+            ),
+            Err(e) => eprintln!(
+                "graph server {} unreachable: {e}; the embedded graph answers until it returns",
+                status.address
+            ),
+        }
+    }
+    Ok(u8::from(result.is_err()))
 }

@@ -25,13 +25,7 @@ pub async fn serve_until_signal(rt: &mut Runtime) -> anyhow::Result<()> {
         format!("cannot listen on {addr}; is another obsctl running? set [server] listen or --listen")
     })?;
     rt.start().await?;
-    let app = obsctl_server::router(obsctl_server::AppState {
-        config: rt.config.clone(),
-        store: rt.store.clone(),
-        monitor: rt.monitor.clone(),
-        agent: rt.agent.clone(),
-        registry: rt.registry.clone(),
-    });
+    let app = obsctl_server::router(rt.app_state());
     tracing::info!(
         api = %format!("http://{addr}/api/status"),
         checks = rt.config.checks.len(),

@@ -9,13 +9,7 @@ use tower::ServiceExt;
 use crate::support::{API_WITH_FIX, Harness, Target, harness, head};
 
 fn app(h: &Harness) -> axum::Router {
-    obsctl_server::router(obsctl_server::AppState {
-        config: h.rt.config.clone(),
-        store: h.rt.store.clone(),
-        monitor: h.rt.monitor.clone(),
-        agent: h.rt.agent.clone(),
-        registry: h.rt.registry.clone(),
-    })
+    obsctl_server::router(h.rt.app_state())
 }
 
 async fn call(
@@ -57,6 +51,10 @@ async fn reads_report_status_checks_and_incidents() {
     assert_eq!(
         (status["open_incidents"].as_u64(), status["checks"]["failing"].as_u64(), status["agent_mode"].as_str()),
         (Some(1), Some(1), Some("approve"))
+    );
+    assert_eq!(
+        (status["graph"]["backend"].as_str(), &status["graph"]["mirror"]),
+        (Some("embedded"), &serde_json::Value::Null)
     );
     let (_, services) = call(&h, Method::GET, "/api/services", None, None).await;
     assert_eq!((services[0]["name"].as_str(), services[0]["status"].as_str()), (Some("api"), Some("failing")));

@@ -145,3 +145,47 @@ fn demo_closes_both_loops() {
         "{text}"
     );
 }
+
+#[test]
+fn graph_commands_read_the_bolt_mirror_and_fall_back_when_it_is_gone() {
+    let bolt = std::env::var("OBSCTL_TEST_BOLT_ADDR").expect(
+        "OBSCTL_TEST_BOLT_ADDR is not set: run scripts/test, which starts FalkorDB with Bolt on 127.0.0.1:17687",
+    );
+    let unique = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let service = format!("box{unique}");
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    std::fs::write(scratch.join("big.tmp"), vec![0u8; 50_000]).unwrap();
+    let base = format!(
+        "[fs]\nallowed_roots = [\"{s}\"]\n[store]\nurl = \"sqlite://{db}\"\n[[service]]\nname = \"{service}\"\n  [[service.check]]\n  name = \"scratch\"\n  kind = \"disk\"\n  path = \"{s}\"\n  max_size = \"10KB\"\n[[runbook]]\nname = \"clean\"\nwhen = {{ incident = \"disk-full\" }}\nsteps = [{{ tool = \"fs.cleanup\", args = {{ root = \"{s}\" }} }}]\nmode = \"auto\"\n",
+        s = scratch.display(),
+        db = dir.path().join("obsctl.db").display(),
+    );
+    let up = dir.path().join("up.toml");
+    std::fs::write(&up, format!("{base}[graph]\nurl = \"bolt://{bolt}/cli{unique}\"\n")).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let down = dir.path().join("down.toml");
+    std::fs::write(&down, format!("{base}[graph]\nurl = \"bolt://{closed}\"\ntimeout = \"1s\"\n")).unwrap();
+    let run = |cfg: &std::path::Path, args: &[&str]| obsctl().arg("--config").arg(cfg).args(args).output().unwrap();
+
+    let fixed = run(&up, &["agent", "periodic-check"]);
+    assert!(fixed.status.success(), "{}", String::from_utf8_lossy(&fixed.stderr));
+    let synced = run(&up, &["graph", "sync", "--json"]);
+    assert!(synced.status.success(), "{}", String::from_utf8_lossy(&synced.stderr));
+    let body: serde_json::Value = serde_json::from_slice(&synced.stdout).unwrap();
+    assert_eq!(body["status"]["serving"], true, "{body}");
+    let history = run(&up, &["graph", "history", &service]);
+    let text = String::from_utf8_lossy(&history.stdout);
+    assert!(text.lines().nth(1).is_some_and(|l| l.contains("fs.cleanup") && l.contains("fixed")), "{text}");
+    assert!(history.stderr.is_empty(), "{}", String::from_utf8_lossy(&history.stderr));
+
+    // The server is gone: the same answer from the embedded graph, with a warning; sync fails.
+    let fallback = run(&down, &["graph", "history", &service]);
+    assert!(fallback.status.success());
+    assert_eq!(String::from_utf8_lossy(&fallback.stdout), text);
+    assert!(String::from_utf8_lossy(&fallback.stderr).contains("answering from the embedded graph"));
+    let failed = run(&down, &["graph", "sync"]);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("unreachable"));
+}
