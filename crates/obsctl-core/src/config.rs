@@ -46,6 +46,41 @@ pub struct ServerConfig {
     pub listen: String,
     /// Bearer token that mutating API calls must present (`OBSCTL_API_TOKEN`).
     pub token: Option<Secret>,
+    /// People who may log in to the dashboard (the API token also logs in, as an operator).
+    pub users: Vec<DashboardUser>,
+}
+
+impl ServerConfig {
+    /// Whether anyone can log in: a dashboard user or the API token.
+    pub fn has_credentials(&self) -> bool {
+        self.token.is_some() || !self.users.is_empty()
+    }
+}
+
+/// A dashboard login: `[[dashboard.user]]`, or `OBSCTL_DASHBOARD_PASSWORD_HASH` for `admin`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DashboardUser {
+    pub name: String,
+    /// An argon2 PHC string (`$argon2id$…`), from `obsctl dashboard hash-password`.
+    pub password_hash: Secret,
+    pub role: Role,
+}
+
+/// What a dashboard user may do: viewers read, operators also use the controls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Operator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

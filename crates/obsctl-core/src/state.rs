@@ -20,6 +20,16 @@ pub enum CheckStatus {
 }
 
 impl CheckStatus {
+    /// Orders states by how much attention they need: a service shows its worst check's.
+    pub fn severity(self) -> u8 {
+        match self {
+            CheckStatus::Ok => 0,
+            CheckStatus::Unknown => 1,
+            CheckStatus::Flapping => 2,
+            CheckStatus::Failing => 3,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             CheckStatus::Unknown => "unknown",

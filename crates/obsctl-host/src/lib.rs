@@ -119,6 +119,43 @@ pub fn process_rss(pid: u32) -> Option<u64> {
     sys.process(pid).map(|p| p.memory())
 }
 
+/// CPU use over time: whole-host and this process's, as percentages of one core times the core
+/// count (host) or of one core (process), measured between two calls.
+pub struct CpuMeter {
+    sys: sysinfo::System,
+    me: sysinfo::Pid,
+}
+
+impl Default for CpuMeter {
+    fn default() -> Self {
+        let mut sys = sysinfo::System::new();
+        sys.refresh_cpu_usage();
+        let me = sysinfo::Pid::from_u32(std::process::id());
+        let mut meter = CpuMeter { sys, me };
+        meter.refresh_self();
+        meter
+    }
+}
+
+impl CpuMeter {
+    fn refresh_self(&mut self) {
+        let refresh = sysinfo::ProcessRefreshKind::nothing().with_cpu().with_memory();
+        self.sys.refresh_processes_specifics(sysinfo::ProcessesToUpdate::Some(&[self.me]), true, refresh);
+    }
+
+    /// (host CPU %, this process's CPU %, this process's resident bytes) since the last call.
+    pub fn sample(&mut self) -> (f64, f64, u64) {
+        self.sys.refresh_cpu_usage();
+        self.refresh_self();
+        let own = self.sys.process(self.me);
+        (
+            f64::from(self.sys.global_cpu_usage()),
+            own.map(|p| f64::from(p.cpu_usage())).unwrap_or(0.0),
+            own.map(|p| p.memory()).unwrap_or(0),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 
 mod api;
 mod auth;
+pub mod dashboard;
 mod error;
 mod extract;
 mod openapi;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub graph: Arc<dyn GraphStore>,
     pub mirror: Option<Arc<GraphMirror>>,
     pub monitor: Arc<Monitor>,
+    /// The dashboard's sessions, live pushes and resource history.
+    pub ui: Arc<dashboard::Ui>,
     pub agent: Arc<Agent>,
     pub registry: Arc<ToolRegistry>,
 }
@@ -38,6 +41,8 @@ pub fn router(state: AppState) -> Router {
     let doc = Arc::new(doc);
     api.route("/api/openapi.json", axum::routing::get(move || openapi::serve(doc.clone())))
         .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/", axum::routing::get(|| async { axum::response::Redirect::to("/ui/overview") }))
+        .merge(dashboard::routes())
         .fallback(|| async { ApiError::not_found("no such endpoint; see /api/openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

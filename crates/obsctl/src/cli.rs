@@ -75,6 +75,14 @@ pub enum Command {
     /// The fix-history graph: history, root-cause candidates, blast radius, similar fixes.
     #[command(subcommand)]
     Graph(GraphCommand),
+    /// Open the running dashboard in the default browser (or print its URL).
+    Dashboard {
+        #[command(subcommand)]
+        cmd: Option<DashboardCommand>,
+        /// Print the URL instead of opening a browser.
+        #[arg(long)]
+        print: bool,
+    },
     /// The service the demo breaks and fixes (internal).
     #[command(hide = true)]
     DemoService {
@@ -84,6 +92,12 @@ pub enum Command {
         #[arg(long)]
         poison: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+pub enum DashboardCommand {
+    /// Read a password from stdin and print its argon2 hash for [[dashboard.user]] password_hash.
+    HashPassword,
 }
 
 #[derive(Args)]

@@ -2,6 +2,7 @@
 
 mod actions;
 mod config;
+mod dashboard;
 mod demo;
 mod demo_service;
 mod graph;
@@ -12,7 +13,7 @@ mod periodic;
 mod serve;
 mod silence;
 
-use crate::cli::{AgentCommand, Cli, Command, ConfigCommand};
+use crate::cli::{AgentCommand, Cli, Command, ConfigCommand, DashboardCommand};
 
 /// Runs the command; the exit code (0 ok, 1 a check or fix failed).
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -31,6 +32,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Silence(cmd) => silence::run(config, cmd).await,
         Command::Memory(cmd) => memory::run(config, cmd).await,
         Command::Graph(cmd) => graph::run(config, cmd).await,
+        Command::Dashboard { cmd: Some(DashboardCommand::HashPassword), .. } => dashboard::hash_password(),
+        Command::Dashboard { cmd: None, print } => dashboard::open(config, print).await,
         Command::DemoService { port, poison } => demo_service::run(port, poison).await,
     }
 }

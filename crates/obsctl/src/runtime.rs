@@ -42,6 +42,7 @@ pub struct Runtime {
     pub agent: Arc<Agent>,
     pub registry: Arc<ToolRegistry>,
     pub supervisor: Arc<Supervisor>,
+    pub ui: Arc<obsctl_server::dashboard::Ui>,
     pub bus: broadcast::Sender<Event>,
     shutdown: watch::Sender<bool>,
     lateness: Option<Arc<LatenessStats>>,
@@ -93,6 +94,7 @@ impl Runtime {
             agent,
             registry,
             supervisor,
+            ui: Arc::default(),
             bus,
             shutdown,
             lateness: None,
@@ -108,6 +110,10 @@ impl Runtime {
         self.lateness = Some(scheduler.stats());
         self.tasks.spawn(scheduler.run());
         self.tasks.spawn(self.agent.clone().run(self.shutdown.subscribe()));
+        let live = self.ui.live.clone();
+        self.tasks.spawn(live.run(self.app_state(), self.bus.subscribe(), self.shutdown.subscribe()));
+        let resources = self.ui.resources.clone();
+        self.tasks.spawn(resources.run(obsctl_server::dashboard::RESOURCE_INTERVAL, self.shutdown.subscribe()));
         if let (Some(mirror), Some(g)) = (&self.mirror, &self.config.graph) {
             self.tasks.spawn(mirror.clone().run(g.sync_interval, self.shutdown.subscribe()));
         }
@@ -122,6 +128,7 @@ impl Runtime {
             graph: self.graph.clone(),
             mirror: self.mirror.clone(),
             monitor: self.monitor.clone(),
+            ui: self.ui.clone(),
             agent: self.agent.clone(),
             registry: self.registry.clone(),
         }

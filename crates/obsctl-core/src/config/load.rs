@@ -63,6 +63,55 @@ impl Validator<'_, '_> {
         }
     }
 
+    /// `[[dashboard.user]]` entries, plus `admin` (an operator) from `OBSCTL_DASHBOARD_PASSWORD_HASH`.
+    fn dashboard_users(&mut self, raw: &RawConfig) -> Vec<DashboardUser> {
+        let mut users = Vec::new();
+        for (i, u) in raw.dashboard.users.iter().enumerate() {
+            let field = |f: &str| format!("dashboard.user[{i}].{f}");
+            let role = match u.role.as_ref().map(|r| r.get_ref().as_str()) {
+                None | Some("viewer") => Role::Viewer,
+                Some("operator") => Role::Operator,
+                Some(other) => {
+                    let span = u.role.as_ref().map(|r| r.span());
+                    self.p.at(span, field("role"), format!("{other:?} is not a role; use viewer or operator"));
+                    Role::Viewer
+                }
+            };
+            if !u.password_hash.get_ref().starts_with("$argon2") {
+                self.p.at(
+                    Some(u.password_hash.span()),
+                    field("password_hash"),
+                    "is not an argon2 hash; make one with `obsctl dashboard hash-password`",
+                );
+            }
+            if users.iter().any(|x: &DashboardUser| &x.name == u.name.get_ref()) {
+                self.p.at(Some(u.name.span()), field("name"), format!("{:?} is listed twice", u.name.get_ref()));
+            }
+            users.push(DashboardUser {
+                name: u.name.get_ref().clone(),
+                password_hash: Secret::new(u.password_hash.get_ref().clone()),
+                role,
+            });
+        }
+        match self.env_var("OBSCTL_DASHBOARD_PASSWORD_HASH").filter(|h| !h.is_empty()) {
+            Some(hash) if hash.starts_with("$argon2") => {
+                users.retain(|u| u.name != "admin");
+                users.push(DashboardUser {
+                    name: "admin".into(),
+                    password_hash: Secret::new(hash),
+                    role: Role::Operator,
+                });
+            }
+            Some(_) => self.p.at(
+                None,
+                "OBSCTL_DASHBOARD_PASSWORD_HASH",
+                "is not an argon2 hash; make one with `obsctl dashboard hash-password`",
+            ),
+            None => {}
+        }
+        users
+    }
+
     /// `[graph] url = "bolt://[user[:password]@]host:port[/database]"`, or `OBSCTL_GRAPH_URL`.
     fn graph(&mut self, raw: &RawConfig) -> Option<BoltConfig> {
         let g = &raw.graph;
@@ -210,7 +259,7 @@ impl Validator<'_, '_> {
 
         Config {
             source: opts.file.to_string(),
-            server: ServerConfig { listen, token },
+            server: ServerConfig { listen, token, users: self.dashboard_users(&raw) },
             store: StoreConfig { url: store_url, password: store_password },
             graph,
             memory_index,

@@ -20,6 +20,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub graph: RawGraph,
     #[serde(default)]
+    pub dashboard: RawDashboard,
+    #[serde(default)]
     pub agent: RawAgent,
     #[serde(default)]
     pub scheduler: RawScheduler,
@@ -48,6 +50,21 @@ pub(crate) struct RawServer {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStore {
     pub url: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDashboard {
+    #[serde(default, rename = "user")]
+    pub users: Vec<RawDashboardUser>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDashboardUser {
+    pub name: S<String>,
+    pub password_hash: S<String>,
+    pub role: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -18,15 +18,6 @@ use crate::{ApiError, AppState};
 type Result<T> = std::result::Result<Json<T>, ApiError>;
 
 /// failing > flapping > unknown > ok.
-fn severity(s: CheckStatus) -> u8 {
-    match s {
-        CheckStatus::Ok => 0,
-        CheckStatus::Unknown => 1,
-        CheckStatus::Flapping => 2,
-        CheckStatus::Failing => 3,
-    }
-}
-
 fn check_view(spec: &CheckSpec, status: CheckStatus, last: Option<Observation>) -> CheckView {
     CheckView {
         id: spec.id.clone(),
@@ -81,7 +72,7 @@ pub async fn services(State(s): State<AppState>) -> Result<Vec<ServiceView>> {
             let status = checks
                 .iter()
                 .map(|c| statuses.get(&c.id).copied().unwrap_or(CheckStatus::Unknown))
-                .max_by_key(|st| severity(*st))
+                .max_by_key(|st| st.severity())
                 .unwrap_or(CheckStatus::Unknown);
             ServiceView {
                 name: svc.name.clone(),

@@ -1,4 +1,4 @@
-//! `obsctl serve`: scheduler, agent and the JSON API until Ctrl-C or SIGTERM.
+//! `obsctl serve`: scheduler, agent, the JSON API and the dashboard until Ctrl-C or SIGTERM.
 
 use std::path::Path;
 
@@ -21,12 +21,14 @@ pub async fn run(config: Option<&Path>, listen: Option<String>) -> anyhow::Resul
 /// Starts the loops and the API, and waits for Ctrl-C / SIGTERM (shared with `demo --keep-running`).
 pub async fn serve_until_signal(rt: &mut Runtime) -> anyhow::Result<()> {
     let addr = rt.config.server.listen.clone();
+    refuse_open_exposure(&addr, rt.config.server.has_credentials())?;
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| {
         format!("cannot listen on {addr}; is another obsctl running? set [server] listen or --listen")
     })?;
     rt.start().await?;
     let app = obsctl_server::router(rt.app_state());
     tracing::info!(
+        dashboard = %format!("http://{addr}/ui"),
         api = %format!("http://{addr}/api/status"),
         checks = rt.config.checks.len(),
         mode = rt.config.agent.mode.as_str(),
@@ -43,6 +45,20 @@ pub async fn serve_until_signal(rt: &mut Runtime) -> anyhow::Result<()> {
     }));
     wait_for_signal().await;
     tracing::info!("shutting down");
+    Ok(())
+}
+
+/// Listening beyond loopback with no way to log in would publish the dashboard and API to the
+/// network with no owner: refuse, and say how to fix it.
+pub fn refuse_open_exposure(addr: &str, has_credentials: bool) -> anyhow::Result<()> {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_matches(['[', ']']);
+    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    anyhow::ensure!(
+        loopback || has_credentials,
+        "refusing to listen on {addr} without credentials: anyone on the network could read the dashboard; \
+         set OBSCTL_API_TOKEN, add a [[dashboard.user]] (`obsctl dashboard hash-password` makes its hash), \
+         or listen on 127.0.0.1"
+    );
     Ok(())
 }
 

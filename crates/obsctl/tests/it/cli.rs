@@ -189,3 +189,69 @@ fn graph_commands_read_the_bolt_mirror_and_fall_back_when_it_is_gone() {
     assert_eq!(failed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&failed.stderr).contains("unreachable"));
 }
+
+#[test]
+fn serve_refuses_a_public_address_without_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = obsctl()
+        .current_dir(dir.path())
+        .env_remove("OBSCTL_CONFIG")
+        .env_remove("OBSCTL_API_TOKEN")
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to listen on 0.0.0.0:0 without credentials") && err.contains("OBSCTL_API_TOKEN"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dashboard_hash_password_makes_a_hash_the_config_accepts_and_dashboard_prints_the_url() {
+    use std::io::Write;
+    let mut child = obsctl()
+        .args(["dashboard", "hash-password"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"correct horse\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("obsctl.toml");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    std::fs::write(
+        &cfg,
+        format!("[server]\nlisten = \"{addr}\"\n[[dashboard.user]]\nname = \"ops\"\nrole = \"operator\"\npassword_hash = \"{hash}\"\n"),
+    )
+    .unwrap();
+    let check = obsctl().args(["config", "check"]).arg(&cfg).output().unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+
+    // Nothing runs yet: a clear message and exit 1.
+    let none = obsctl().arg("--config").arg(&cfg).args(["dashboard", "--print"]).output().unwrap();
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("obsctl serve"));
+    // With `serve` up, it prints the dashboard's address (no browser here).
+    let mut serve =
+        obsctl().arg("--config").arg(&cfg).arg("serve").stderr(std::process::Stdio::null()).spawn().unwrap();
+    let url = format!("http://{addr}/ui");
+    let mut printed = String::new();
+    for _ in 0..200 {
+        let out = obsctl().arg("--config").arg(&cfg).args(["dashboard", "--print"]).output().unwrap();
+        printed = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert_eq!(printed, url);
+}

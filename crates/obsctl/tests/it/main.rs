@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod browser;
 mod cli;
+mod dashboard;
 mod gate;
 mod loops;
 mod memory;
@@ -12,3 +14,4 @@ mod postgres;
 mod restart;
 mod support;
 mod suppression;
+mod webdriver;

@@ -1,0 +1,133 @@
+//! Service cards: each service's state (ok, failing, flapping, silenced, suppressed by a
+//! dependency, unknown) with its last check, latency sparkline and open incidents. The overview
+//! renders all of them; the live hub re-renders one when it changes.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use obsctl_core::Timestamp;
+use obsctl_core::incident::{Incident, IncidentStatus, Silence};
+use obsctl_core::state::CheckStatus;
+use obsctl_store::IncidentFilter;
+
+use super::charts;
+use crate::AppState;
+
+pub struct Card {
+    pub name: String,
+    /// A CSS class and label: ok, failing, flapping, silenced, suppressed, unknown.
+    pub state: &'static str,
+    pub last_check: String,
+    pub latency: String,
+    pub spark: std::sync::Arc<str>,
+    pub open_incidents: usize,
+}
+
+/// One card, swapped in place by htmx when it arrives over SSE.
+#[derive(Template)]
+#[template(path = "_card.html")]
+pub struct CardFragment<'a> {
+    pub card: &'a Card,
+    pub oob: bool,
+}
+
+/// What every card needs that is not in memory: open incidents and active silences.
+pub struct Context {
+    statuses: HashMap<String, CheckStatus>,
+    open: HashMap<String, Vec<Incident>>,
+    silences: Vec<Silence>,
+    now: Timestamp,
+}
+
+impl Context {
+    pub async fn load(state: &AppState, service: Option<&str>) -> obsctl_store::Result<Self> {
+        let filter = IncidentFilter {
+            status: Some(IncidentStatus::Open),
+            service: service.map(str::to_owned),
+            limit: 10_000,
+            ..Default::default()
+        };
+        let mut open: HashMap<String, Vec<Incident>> = HashMap::new();
+        for i in state.store.list_incidents(&filter).await? {
+            open.entry(i.service.clone()).or_default().push(i);
+        }
+        let now = Timestamp::now();
+        let silences = state.store.silences(Some(now)).await?;
+        Ok(Context { statuses: state.monitor.statuses(), open, silences, now })
+    }
+}
+
+/// Every configured service's card, worst first, then by name.
+pub fn all(state: &AppState, ctx: &Context) -> Vec<Card> {
+    let mut by_service: HashMap<&str, Vec<&str>> = HashMap::new();
+    for c in &state.config.checks {
+        by_service.entry(c.service.as_str()).or_default().push(c.id.as_str());
+    }
+    let mut cards: Vec<Card> = state
+        .config
+        .services
+        .iter()
+        .map(|s| card(state, ctx, &s.name, by_service.get(s.name.as_str()).map(Vec::as_slice).unwrap_or(&[])))
+        .collect();
+    cards.sort_by(|a, b| rank(b.state).cmp(&rank(a.state)).then_with(|| a.name.cmp(&b.name)));
+    cards
+}
+
+/// One service's card as an out-of-band fragment, or `None` for an unknown service.
+pub async fn one(state: &AppState, service: &str) -> anyhow::Result<Option<String>> {
+    if state.config.service(service).is_none() {
+        return Ok(None);
+    }
+    let ctx = Context::load(state, Some(service)).await?;
+    let checks: Vec<&str> =
+        state.config.checks.iter().filter(|c| c.service == service).map(|c| c.id.as_str()).collect();
+    let card = card(state, &ctx, service, &checks);
+    Ok(Some(CardFragment { card: &card, oob: true }.render()?.replace('\n', " ")))
+}
+
+pub fn card(state: &AppState, ctx: &Context, service: &str, checks: &[&str]) -> Card {
+    let worst = checks
+        .iter()
+        .map(|id| ctx.statuses.get(*id).copied().unwrap_or(CheckStatus::Unknown))
+        .max_by_key(|s| s.severity())
+        .unwrap_or(CheckStatus::Unknown);
+    let open = ctx.open.get(service).map(Vec::as_slice).unwrap_or(&[]);
+    let silenced = ctx.silences.iter().any(|s| s.service.as_deref().is_none_or(|x| x == service) && s.kind.is_none());
+    let suppressed = !open.is_empty() && open.iter().all(|i| i.upstream_incident.is_some());
+    let state_name = match worst {
+        _ if silenced => "silenced",
+        CheckStatus::Failing | CheckStatus::Flapping if suppressed => "suppressed",
+        other => other.as_str(),
+    };
+    let recent = state.ui.live.summary(checks);
+    Card {
+        name: service.to_string(),
+        state: state_name,
+        last_check: recent.last_at.map(|at| ago(ctx.now, at)).unwrap_or_else(|| "not yet".into()),
+        latency: recent.last_latency_ms.map(|ms| format!("{} ms", charts::round(ms))).unwrap_or_default(),
+        spark: recent.spark,
+        open_incidents: open.len(),
+    }
+}
+
+fn rank(state: &str) -> u8 {
+    match state {
+        "failing" => 5,
+        "flapping" => 4,
+        "suppressed" => 3,
+        "unknown" => 2,
+        "silenced" => 1,
+        _ => 0,
+    }
+}
+
+/// "12s ago", "3m ago", "2h ago".
+pub fn ago(now: Timestamp, at: Timestamp) -> String {
+    let secs = (now.millis() - at.millis()).max(0) / 1000;
+    match secs {
+        0..60 => format!("{secs}s ago"),
+        60..3600 => format!("{}m ago", secs / 60),
+        3600..86400 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86400),
+    }
+}

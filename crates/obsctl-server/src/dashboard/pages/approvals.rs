@@ -1,0 +1,71 @@
+//! The approval queue: pending plans with what each step would do (its tool's dry-run), to
+//! approve or reject with a reason. The list reloads when actions change (SSE).
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use obsctl_core::action::{Action, ActionState};
+use obsctl_store::ActionFilter;
+
+use crate::AppState;
+use crate::dashboard::session::{Session, Viewer};
+use crate::dashboard::{Chrome, failed, render};
+
+pub struct Pending {
+    action: Action,
+    /// The tool's dry-run output, or why there is none.
+    preview: String,
+}
+
+#[derive(Template)]
+#[template(path = "approvals.html")]
+struct ApprovalsPage {
+    chrome: Chrome,
+    pending: Vec<Pending>,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "_approvals.html")]
+struct ApprovalsList {
+    chrome: Chrome,
+    pending: Vec<Pending>,
+    error: Option<String>,
+}
+
+async fn pending(s: &AppState) -> obsctl_store::Result<Vec<Pending>> {
+    let filter = ActionFilter { states: vec![ActionState::PendingApproval], limit: 200, ..Default::default() };
+    let mut out = Vec::new();
+    for action in s.store.list_actions(&filter).await? {
+        let preview = match s.registry.get(&action.tool) {
+            None => "unknown tool".to_string(),
+            Some(tool) => match tool.dry_run(&action.args).await {
+                Some(Ok(v)) => serde_json::to_string_pretty(&v).unwrap_or_default(),
+                Some(Err(e)) => format!("dry-run failed: {e}"),
+                None => format!("{} has no dry-run; it will be called with these arguments", action.tool),
+            },
+        };
+        out.push(Pending { action, preview });
+    }
+    Ok(out)
+}
+
+pub async fn view_approvals_get(State(s): State<AppState>, Viewer(session): Viewer) -> Response {
+    match pending(&s).await {
+        Ok(pending) => render(&ApprovalsPage { chrome: Chrome::new(&s, &session, "Approvals"), pending, error: None }),
+        Err(e) => failed(e),
+    }
+}
+
+pub async fn view_approvals_list_get(State(s): State<AppState>, Viewer(session): Viewer) -> Response {
+    list(&s, &session, None).await
+}
+
+/// The queue alone: what htmx swaps after a decision (with why it failed, if it did) or an
+/// SSE nudge.
+pub async fn list(s: &AppState, session: &Session, error: Option<String>) -> Response {
+    match pending(s).await {
+        Ok(pending) => render(&ApprovalsList { chrome: Chrome::new(s, session, "Approvals"), pending, error }),
+        Err(e) => failed(e),
+    }
+}

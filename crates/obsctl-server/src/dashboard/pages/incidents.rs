@@ -1,0 +1,129 @@
+//! Incidents: a filtered list that reloads when incidents change (SSE), and an incident's page
+//! with its full timeline (signals, recall, plan and provenance, gate decisions, actions,
+//! verification, outcome), its actions, and resolve-by-hand.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use obsctl_core::action::Action;
+use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus};
+use obsctl_store::{ActionFilter, IncidentFilter};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::dashboard::session::Viewer;
+use crate::dashboard::{Chrome, failed, render};
+
+#[derive(Deserialize, Default)]
+pub struct Filters {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    service: String,
+    #[serde(default)]
+    kind: String,
+}
+
+impl Filters {
+    fn query(&self) -> String {
+        format!("status={}&service={}&kind={}", enc(&self.status), enc(&self.service), enc(&self.kind))
+    }
+
+    fn store_filter(&self) -> IncidentFilter {
+        IncidentFilter {
+            status: IncidentStatus::parse(&self.status),
+            service: Some(self.service.clone()).filter(|s| !s.is_empty()),
+            kind: Some(self.kind.clone()).filter(|s| !s.is_empty()),
+            limit: 200,
+        }
+    }
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "incidents.html")]
+struct IncidentsPage {
+    chrome: Chrome,
+    filters: Filters,
+    query: String,
+    services: Vec<String>,
+    incidents: Vec<Incident>,
+}
+
+#[derive(Template)]
+#[template(path = "_incident_rows.html")]
+struct IncidentRows {
+    incidents: Vec<Incident>,
+}
+
+#[derive(Template)]
+#[template(path = "incident.html")]
+struct IncidentPage {
+    chrome: Chrome,
+    incident: Incident,
+    events: Vec<IncidentEvent>,
+    actions: Vec<Action>,
+}
+
+impl IncidentPage {
+    /// An event's structured data, when it has any, for the reader who wants the detail.
+    fn data(&self, e: &IncidentEvent) -> String {
+        if e.data.is_null() || e.data.as_object().is_some_and(|o| o.is_empty()) {
+            String::new()
+        } else {
+            serde_json::to_string(&e.data).unwrap_or_default()
+        }
+    }
+}
+
+pub async fn view_incidents_get(
+    State(s): State<AppState>,
+    Viewer(session): Viewer,
+    Query(f): Query<Filters>,
+) -> Response {
+    match s.store.list_incidents(&f.store_filter()).await {
+        Ok(incidents) => render(&IncidentsPage {
+            chrome: Chrome::new(&s, &session, "Incidents"),
+            query: f.query(),
+            services: s.config.services.iter().map(|x| x.name.clone()).collect(),
+            filters: f,
+            incidents,
+        }),
+        Err(e) => failed(e),
+    }
+}
+
+pub async fn view_incidents_list_get(State(s): State<AppState>, _viewer: Viewer, Query(f): Query<Filters>) -> Response {
+    match s.store.list_incidents(&f.store_filter()).await {
+        Ok(incidents) => render(&IncidentRows { incidents }),
+        Err(e) => failed(e),
+    }
+}
+
+pub async fn view_incident_get(State(s): State<AppState>, Viewer(session): Viewer, Path(id): Path<String>) -> Response {
+    let incident = match s.store.incident(&id).await {
+        Ok(i) => i,
+        Err(obsctl_store::StoreError::NotFound(_)) => {
+            return (StatusCode::NOT_FOUND, format!("no incident {id}")).into_response();
+        }
+        Err(e) => return failed(e),
+    };
+    let events = match s.store.events(&id).await {
+        Ok(e) => e,
+        Err(e) => return failed(e),
+    };
+    let filter = ActionFilter { incident_id: Some(id.clone()), limit: 200, ..Default::default() };
+    let actions = match s.store.list_actions(&filter).await {
+        Ok(a) => a,
+        Err(e) => return failed(e),
+    };
+    render(&IncidentPage { chrome: Chrome::new(&s, &session, "Incidents"), incident, events, actions })
+}

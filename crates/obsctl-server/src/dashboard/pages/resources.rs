@@ -1,0 +1,68 @@
+//! Resources: host CPU, memory, load and disk per mount, and obsctl's own CPU and memory, as
+//! charts over the sampled history (one sample every 10 s, the last hour).
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+
+use crate::AppState;
+use crate::dashboard::charts::{line_chart, round};
+use crate::dashboard::session::Viewer;
+use crate::dashboard::{Chrome, render};
+
+struct Disk {
+    mount: String,
+    used: String,
+    chart: String,
+}
+
+#[derive(Template)]
+#[template(path = "resources.html")]
+struct ResourcesPage {
+    chrome: Chrome,
+    samples: usize,
+    now: Vec<(&'static str, String)>,
+    cpu: String,
+    memory: String,
+    load: String,
+    own: String,
+    disks: Vec<Disk>,
+}
+
+pub async fn view_resources_get(State(s): State<AppState>, Viewer(session): Viewer) -> Response {
+    let samples = s.ui.resources.samples();
+    let series = |f: &dyn Fn(&super::super::resources::Sample) -> f64| samples.iter().map(f).collect::<Vec<f64>>();
+    let cpu = series(&|x| x.cpu_percent);
+    let mem = series(&|x| 100.0 * x.memory_used as f64 / x.memory_total.max(1) as f64);
+    let load = series(&|x| x.load1);
+    let own_cpu = series(&|x| x.own_cpu_percent);
+    let own_mb = series(&|x| x.own_rss as f64 / 1e6);
+    let mut now = Vec::new();
+    let mut disks = Vec::new();
+    if let Some(last) = samples.last() {
+        now = vec![
+            ("CPU", format!("{}%", round(last.cpu_percent))),
+            ("memory", format!("{:.1} / {:.1} GB", last.memory_used as f64 / 1e9, last.memory_total as f64 / 1e9)),
+            ("load (1 min)", format!("{} on {} cores", round(last.load1), last.cores)),
+            ("obsctl", format!("{}% CPU, {:.1} MB", round(last.own_cpu_percent), last.own_rss as f64 / 1e6)),
+        ];
+        for (mount, used) in &last.disks {
+            let history = series(&|x| x.disks.get(mount).copied().unwrap_or(0.0));
+            disks.push(Disk {
+                mount: mount.clone(),
+                used: format!("{}%", round(*used)),
+                chart: line_chart(&[("mem", &history)], "%", mount),
+            });
+        }
+    }
+    render(&ResourcesPage {
+        chrome: Chrome::new(&s, &session, "Resources"),
+        samples: samples.len(),
+        now,
+        cpu: line_chart(&[("cpu", &cpu)], "%", "host CPU"),
+        memory: line_chart(&[("mem", &mem)], "%", "host memory"),
+        load: line_chart(&[("load", &load)], "", "load average"),
+        own: line_chart(&[("own", &own_cpu), ("mem", &own_mb)], "% CPU / MB", "obsctl"),
+        disks,
+    })
+}

@@ -1,0 +1,101 @@
+//! Service detail: its checks with latency and status over time (run now), its incidents, what
+//! it depends on and what depends on it, and the runbooks that apply to it.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use obsctl_core::incident::Incident;
+use obsctl_core::state::CheckStatus;
+use obsctl_store::IncidentFilter;
+
+use crate::AppState;
+use crate::dashboard::cards::ago;
+use crate::dashboard::charts;
+use crate::dashboard::session::Viewer;
+use crate::dashboard::{Chrome, failed, render};
+
+struct CheckRow {
+    id: String,
+    name: String,
+    kind: &'static str,
+    interval: String,
+    status: &'static str,
+    last: String,
+    detail: String,
+    latency_chart: String,
+    /// One character per observation, oldest first: ▆ ok, ▁ failed.
+    strip: Vec<bool>,
+}
+
+#[derive(Template)]
+#[template(path = "service.html")]
+struct ServicePage {
+    chrome: Chrome,
+    name: String,
+    checks: Vec<CheckRow>,
+    incidents: Vec<Incident>,
+    depends_on: Vec<String>,
+    dependents: Vec<(String, u32)>,
+    runbooks: Vec<(String, String)>,
+}
+
+pub async fn view_service_get(
+    State(s): State<AppState>,
+    Viewer(session): Viewer,
+    Path(name): Path<String>,
+) -> Response {
+    let Some(service) = s.config.service(&name) else {
+        return (StatusCode::NOT_FOUND, format!("no service {name:?}")).into_response();
+    };
+    let statuses = s.monitor.statuses();
+    let now = obsctl_core::Timestamp::now();
+    let mut checks = Vec::new();
+    for spec in s.config.checks.iter().filter(|c| c.service == name) {
+        let recent = match s.store.recent_observations(&spec.id, 120).await {
+            Ok(r) => r,
+            Err(e) => return failed(e),
+        };
+        let latencies: Vec<f64> = recent.iter().rev().map(|o| o.latency_us as f64 / 1000.0).collect();
+        checks.push(CheckRow {
+            id: spec.id.clone(),
+            name: spec.name.clone(),
+            kind: spec.probe.kind(),
+            interval: format!("{:?}", spec.interval),
+            status: statuses.get(&spec.id).copied().unwrap_or(CheckStatus::Unknown).as_str(),
+            last: recent.first().map(|o| ago(now, o.at)).unwrap_or_else(|| "never".into()),
+            detail: recent.first().map(|o| o.detail.clone()).unwrap_or_default(),
+            latency_chart: charts::line_chart(&[("cpu", &latencies)], "ms", "latency"),
+            strip: recent.iter().rev().map(|o| o.ok).collect(),
+        });
+    }
+    let filter = IncidentFilter { service: Some(name.clone()), limit: 20, ..Default::default() };
+    let incidents = match s.store.list_incidents(&filter).await {
+        Ok(i) => i,
+        Err(e) => return failed(e),
+    };
+    let dependents = match s.graph.blast_radius(&name).await {
+        Ok(r) => r.into_iter().map(|r| (r.service, r.depth)).collect(),
+        Err(e) => return failed(e),
+    };
+    let runbooks = s
+        .config
+        .runbooks
+        .iter()
+        .filter(|r| r.when.service.as_deref().is_none_or(|x| x == name))
+        .map(|r| {
+            let steps = r.steps.iter().map(|st| st.tool.as_str()).collect::<Vec<_>>().join(" → ");
+            (format!("{} (when {})", r.name, r.when.incident.as_deref().unwrap_or("any incident")), steps)
+        })
+        .collect();
+    let page = ServicePage {
+        chrome: Chrome::new(&s, &session, "Overview"),
+        name: name.clone(),
+        checks,
+        incidents,
+        depends_on: service.depends_on.clone(),
+        dependents,
+        runbooks,
+    };
+    render(&page)
+}

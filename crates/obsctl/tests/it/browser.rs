@@ -1,0 +1,161 @@
+//! The dashboard in a real headless Chromium, driven over WebDriver: log in, watch a service
+//! turn red live (SSE, no reload), approve a pending fix and watch the incident resolve, reject
+//! another, and check that a viewer cannot act and a CSRF-less POST is refused. The operator
+//! test also takes the README's screenshot.
+
+use crate::support::{Harness, Target, harness, head};
+use crate::webdriver::Browser;
+
+/// Eight services on the target: `api` is the one that breaks (approve mode, a runbook that
+/// POSTs /fix); the rest are TCP checks, one of them against a closed port.
+fn config(target: &Target, closed: std::net::SocketAddr) -> String {
+    let addr = target.url.trim_start_matches("http://");
+    let mut text = format!(
+        "{}[[service]]\nname = \"api\"\ndepends_on = [\"db\", \"cache\"]\n  [[service.check]]\n  name = \"health\"\n  kind = \"http\"\n  url = \"{{url}}/health\"\n  interval = \"500ms\"\n  timeout = \"400ms\"\n  fail_after = 1\n  recover_after = 1\n",
+        head("approve")
+    );
+    for (name, deps, at) in [
+        ("web", "[\"api\"]", addr.to_string()),
+        ("db", "[]", addr.to_string()),
+        ("cache", "[]", addr.to_string()),
+        ("queue", "[]", addr.to_string()),
+        ("search", "[\"db\"]", addr.to_string()),
+        ("worker", "[\"queue\"]", addr.to_string()),
+        ("mailer", "[]", closed.to_string()),
+    ] {
+        text.push_str(&format!(
+            "[[service]]\nname = \"{name}\"\ndepends_on = {deps}\n  [[service.check]]\n  name = \"port\"\n  kind = \"tcp\"\n  address = \"{at}\"\n  interval = \"500ms\"\n  fail_after = 1\n"
+        ));
+    }
+    text.push_str(
+        "[[runbook]]\nname = \"poke\"\nwhen = { incident = \"http-down\", service = \"api\" }\nsteps = [{ tool = \"http.request\", args = { url = \"{url}/fix\", method = \"POST\" } }]\ncooldown = \"0s\"\n",
+    );
+    text.push_str(&format!(
+        "[[dashboard.user]]\nname = \"alice\"\nrole = \"operator\"\npassword_hash = \"{}\"\n[[dashboard.user]]\nname = \"victor\"\nrole = \"viewer\"\npassword_hash = \"{}\"\n",
+        obsctl_server::dashboard::hash_password("alice-pw").unwrap(),
+        obsctl_server::dashboard::hash_password("victor-pw").unwrap(),
+    ));
+    text
+}
+
+/// The runtime running (scheduler, agent, live hub) and the HTTP surface on a real port.
+async fn serving() -> (Target, Harness, String) {
+    let target = Target::start(true).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut h = harness(&config(&target, closed), &target.url, &[("OBSCTL_API_TOKEN", "t0ken-for-tests")]).await;
+    h.rt.start().await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(obsctl_server::serve(listener, obsctl_server::router(h.rt.app_state()), std::future::pending()));
+    (target, h, base)
+}
+
+async fn log_in(b: &Browser, base: &str, user: &str, password: &str) {
+    b.goto(&format!("{base}/ui/login")).await;
+    b.type_into("input[name=user]", user).await;
+    b.type_into("input[name=password]", password).await;
+    b.click("button[type=submit]").await;
+    b.wait_until(&format!("return document.querySelector('#who')?.textContent.startsWith('{user}')"), 10, "logged in")
+        .await;
+}
+
+/// JS: the state of a service's card.
+fn card_state(service: &str) -> String {
+    format!("return document.getElementById('svc-{service}')?.dataset.state")
+}
+
+#[tokio::test]
+async fn an_operator_watches_a_service_fail_live_then_approves_and_rejects_fixes() {
+    let (target, h, base) = serving().await;
+    let b = Browser::start().await;
+    log_in(&b, &base, "alice", "alice-pw").await;
+    b.wait_until(&format!("{} === 'ok'", card_state("api")), 15, "api shows ok").await;
+    b.wait_until(&format!("{} === 'failing'", card_state("mailer")), 15, "mailer shows failing").await;
+    // Mark the page: a reload would lose the mark.
+    b.eval("window.__kept = true; return true").await;
+    b.wait_until("return !!document.querySelector('[sse-connect]') && window.htmx !== undefined", 10, "htmx loaded")
+        .await;
+
+    target.set_healthy(false);
+    b.wait_until(&format!("{} === 'failing'", card_state("api")), 15, "api turns red without a reload").await;
+    assert_eq!(b.eval("return window.__kept === true").await, true, "the page was not reloaded");
+    // The README's screenshot: the overview with one service failing and one down.
+    let png = b.screenshot().await;
+    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
+    std::fs::create_dir_all(&shots).unwrap();
+    std::fs::write(shots.join("dashboard.png"), &png).unwrap();
+    // Dark and light: the toggle flips the theme and the colours with it.
+    let background = "return getComputedStyle(document.body).backgroundColor";
+    let before = b.eval(background).await;
+    b.click("header button[title='light or dark']").await;
+    assert_ne!(b.eval(background).await, before, "the theme toggle changes the colours");
+    // On a phone the page reflows instead of scrolling sideways.
+    b.resize(390, 844).await;
+    b.wait_until("return document.documentElement.scrollWidth <= window.innerWidth", 5, "no sideways scroll at 390 px")
+        .await;
+    b.resize(1280, 900).await;
+
+    // The agent proposes the runbook; approve it in the queue and watch the incident resolve.
+    b.goto(&format!("{base}/ui/approvals")).await;
+    b.type_into("article.pending input[name=reason]", "the runbook is safe").await;
+    b.click("article.pending button.primary").await;
+    b.wait_until("return document.getElementById('queue-empty') !== null", 15, "the queue empties").await;
+    let incident =
+        h.rt.store.list_incidents(&Default::default()).await.unwrap().into_iter().find(|i| i.service == "api").unwrap();
+    b.goto(&format!("{base}/ui/incidents/{}", incident.id)).await;
+    // The incident page follows SSE too, so this also passes when the fix lands after it opened.
+    b.eval("window.__kept = true; return true").await;
+    let resolved = "return document.getElementById('incident-status')?.textContent === 'resolved'";
+    b.wait_until(resolved, 30, "the approved fix resolves the incident").await;
+    assert_eq!(b.eval("return window.__kept === true").await, true, "without a reload");
+    assert!(target.fixes() >= 1);
+    let audit = h.rt.store.audit_log(50).await.unwrap();
+    assert!(audit.iter().any(|r| r.actor == "ui:alice" && r.action == "approve"), "{audit:#?}");
+
+    // It breaks again; this time the operator rejects the fix, with a reason.
+    target.state.fix_works.store(false, std::sync::atomic::Ordering::SeqCst);
+    target.set_healthy(false);
+    b.goto(&format!("{base}/ui/approvals")).await;
+    b.type_into("article.pending input[name=reason]", "not during the deploy").await;
+    b.click("article.pending button.danger").await;
+    b.wait_until("return document.getElementById('queue-empty') !== null", 15, "the rejected plan leaves the queue")
+        .await;
+    let audit = h.rt.store.audit_log(50).await.unwrap();
+    assert!(audit.iter().any(|r| r.actor == "ui:alice" && r.action == "reject" && r.reason == "not during the deploy"));
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_viewer_cannot_approve_and_a_post_without_the_csrf_token_is_refused() {
+    let (target, h, base) = serving().await;
+    target.set_healthy(false);
+    let b = Browser::start().await;
+    log_in(&b, &base, "victor", "victor-pw").await;
+    b.goto(&format!("{base}/ui/approvals")).await;
+    b.wait_until("return document.querySelector('article.pending') !== null", 20, "a plan waits for approval").await;
+    assert_eq!(
+        b.eval("return document.querySelectorAll('article.pending button').length").await,
+        0,
+        "no buttons for a viewer"
+    );
+    let action = b.eval("return document.querySelector('article.pending').dataset.action").await;
+    let action = action.as_str().unwrap();
+    // Even with the page's own CSRF token, a viewer's approval is refused.
+    let csrf_post = format!(
+        "const done = arguments[arguments.length - 1]; return fetch('/ui/actions/{action}/approve', {{method: 'POST', headers: {{'X-CSRF-Token': JSON.parse(document.body.getAttribute('hx-headers'))['X-CSRF-Token']}}}}).then(r => r.status)"
+    );
+    assert_eq!(b.eval(&csrf_post).await, 403);
+    b.close().await;
+
+    // An operator's session without the token (a forged cross-site form) is refused too.
+    let b = Browser::start().await;
+    log_in(&b, &base, "alice", "alice-pw").await;
+    let forged = format!(
+        "return fetch('/ui/actions/{action}/approve', {{method: 'POST', body: new URLSearchParams('reason=x')}}).then(r => r.status)"
+    );
+    assert_eq!(b.eval(&forged).await, 403);
+    let state = h.rt.store.action(action).await.unwrap().state;
+    assert_eq!(state, obsctl_core::action::ActionState::PendingApproval, "nothing was approved");
+    b.close().await;
+}

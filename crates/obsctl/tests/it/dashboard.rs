@@ -1,0 +1,243 @@
+//! The dashboard through `router.oneshot`: logins and sessions, CSRF, roles, every page, the
+//! controls going through the agent and the audit log, and the live SSE stream on a socket.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use obsctl_core::action::ActionState;
+use obsctl_store::ActionFilter;
+use tower::ServiceExt;
+
+use crate::support::{API_WITH_FIX, Harness, Target, harness, head};
+
+const PAGES: [&str; 8] = [
+    "/ui/overview",
+    "/ui/incidents",
+    "/ui/approvals",
+    "/ui/history",
+    "/ui/resources",
+    "/ui/audit",
+    "/ui/config",
+    "/ui/services/api",
+];
+
+/// A harness in approve mode with two dashboard users (an operator and a viewer) and a token.
+async fn with_users() -> (Target, Harness) {
+    let target = Target::start(false).await;
+    let users = format!(
+        "[[dashboard.user]]\nname = \"alice\"\nrole = \"operator\"\npassword_hash = \"{}\"\n[[dashboard.user]]\nname = \"victor\"\nrole = \"viewer\"\npassword_hash = \"{}\"\n",
+        obsctl_server::dashboard::hash_password("alice-pw").unwrap(),
+        obsctl_server::dashboard::hash_password("victor-pw").unwrap(),
+    );
+    let config = format!("{}{API_WITH_FIX}{users}", head("approve"));
+    let h = harness(&config, &target.url, &[("OBSCTL_API_TOKEN", "t0ken-for-tests")]).await;
+    (target, h)
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+async fn send(
+    h: &Harness,
+    method: Method,
+    uri: &str,
+    cookie: Option<&str>,
+    csrf: Option<&str>,
+    form: Option<&str>,
+) -> Reply {
+    let mut req = Request::builder().method(method).uri(uri).header(header::HOST, "127.0.0.1:5555");
+    if let Some(c) = cookie {
+        req = req.header(header::COOKIE, format!("obsctl_session={c}"));
+    }
+    if let Some(t) = csrf {
+        req = req.header("x-csrf-token", t);
+    }
+    if form.is_some() {
+        req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    }
+    let req = req.body(form.map(|f| Body::from(f.to_string())).unwrap_or_else(Body::empty)).unwrap();
+    let resp = obsctl_server::router(h.rt.app_state()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), 16 << 20).await.unwrap();
+    Reply { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+}
+
+/// Logs in and returns (session id, CSRF token).
+async fn login(h: &Harness, user: &str, password: &str) -> (String, String) {
+    let r = send(h, Method::POST, "/ui/login", None, None, Some(&format!("user={user}&password={password}"))).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let cookie = r.headers.get(header::SET_COOKIE).unwrap().to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    let id = cookie.split(';').next().unwrap().trim_start_matches("obsctl_session=").to_string();
+    let page = send(h, Method::GET, "/ui/overview", Some(&id), None, None).await;
+    let csrf = page.body.split(r#""X-CSRF-Token": ""#).nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert_eq!(csrf.len(), 64);
+    (id, csrf)
+}
+
+/// A failing check in approve mode leaves one pending action; returns its id.
+async fn pending_action(h: &Harness) -> String {
+    assert!(!h.run("api/health").await);
+    let incident = h.incident().await;
+    h.rt.agent.handle_incident(&incident.id).await.unwrap();
+    let filter = ActionFilter { states: vec![ActionState::PendingApproval], ..Default::default() };
+    h.rt.store.list_actions(&filter).await.unwrap().remove(0).id
+}
+
+#[tokio::test]
+async fn logins_make_strict_http_only_sessions_and_bad_ones_are_refused() {
+    let (_t, h) = with_users().await;
+    for page in PAGES {
+        let r = send(&h, Method::GET, page, None, None, None).await;
+        assert_eq!(
+            (r.status, r.headers.get(header::LOCATION).map(|l| l.to_str().unwrap())),
+            (StatusCode::SEE_OTHER, Some("/ui/login")),
+            "{page}"
+        );
+    }
+    let wrong = send(&h, Method::POST, "/ui/login", None, None, Some("user=alice&password=nope")).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("wrong user or password"));
+    assert!(
+        send(&h, Method::GET, "/ui/overview", Some("forged-session"), None, None).await.status == StatusCode::SEE_OTHER
+    );
+    // The API token logs in too, as an operator.
+    let (token_session, _) = login(&h, "", "t0ken-for-tests").await;
+    let page = send(&h, Method::GET, "/ui/overview", Some(&token_session), None, None).await;
+    assert!(page.body.contains("api-token · operator"), "{}", page.body);
+    // Logging out needs the CSRF token too, and ends the session.
+    let (session, csrf) = login(&h, "victor", "victor-pw").await;
+    let refused = send(&h, Method::POST, "/ui/logout", Some(&session), None, Some("_csrf=wrong")).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    send(&h, Method::POST, "/ui/logout", Some(&session), None, Some(&format!("_csrf={csrf}"))).await;
+    assert_eq!(send(&h, Method::GET, "/ui/overview", Some(&session), None, None).await.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn every_page_renders_for_a_viewer_with_secrets_hidden() {
+    let (_t, h) = with_users().await;
+    pending_action(&h).await;
+    let (session, _) = login(&h, "victor", "victor-pw").await;
+    for page in PAGES {
+        let r = send(&h, Method::GET, page, Some(&session), None, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{page}: {}", r.body);
+        assert!(r.body.contains("victor · viewer") && r.body.contains("/ui/assets/htmx-2.0.8.min.js"), "{page}");
+        assert!(!r.body.contains("t0ken-for-tests") && !r.body.contains("$argon2"), "{page} leaks a secret");
+        assert!(!r.body.contains("hx-post"), "{page} offers a viewer a control");
+    }
+    let overview = send(&h, Method::GET, "/ui/overview", Some(&session), None, None).await.body;
+    assert!(overview.contains(r#"id="svc-api" class="card st-failing""#), "{overview}");
+    assert!(overview.contains("<b>1</b> pending approval"), "{overview}");
+    let approvals = send(&h, Method::GET, "/ui/approvals", Some(&session), None, None).await.body;
+    assert!(
+        approvals.contains("http.request") && approvals.contains("would_send"),
+        "the dry-run shows what it will do: {approvals}"
+    );
+    let config = send(&h, Method::GET, "/ui/config", Some(&session), None, None).await.body;
+    assert!(config.contains("***"), "secrets show as ***");
+    let unknown = send(&h, Method::GET, "/ui/services/ghost", Some(&session), None, None).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn controls_need_an_operator_and_the_csrf_token_and_are_audited() {
+    let (target, h) = with_users().await;
+    let action = pending_action(&h).await;
+    let approve = format!("/ui/actions/{action}/approve");
+    let (viewer, viewer_csrf) = login(&h, "victor", "victor-pw").await;
+    let (operator, csrf) = login(&h, "alice", "alice-pw").await;
+
+    let as_viewer = send(&h, Method::POST, &approve, Some(&viewer), Some(&viewer_csrf), Some("reason=ok")).await;
+    assert_eq!(as_viewer.status, StatusCode::FORBIDDEN);
+    assert!(as_viewer.body.contains("operator role"));
+    let no_csrf = send(&h, Method::POST, &approve, Some(&operator), None, Some("reason=ok")).await;
+    assert_eq!(no_csrf.status, StatusCode::FORBIDDEN);
+    let wrong_csrf = send(&h, Method::POST, &approve, Some(&operator), Some(&viewer_csrf), Some("reason=ok")).await;
+    assert_eq!(wrong_csrf.status, StatusCode::FORBIDDEN);
+    assert_eq!(h.rt.store.action(&action).await.unwrap().state, ActionState::PendingApproval, "nothing changed");
+
+    let ok = send(&h, Method::POST, &approve, Some(&operator), Some(&csrf), Some("reason=looks+right")).await;
+    assert_eq!(ok.status, StatusCode::OK);
+    assert!(ok.body.contains("Nothing waits for approval"), "{}", ok.body);
+    let approved = h.rt.store.action(&action).await.unwrap();
+    assert_eq!((approved.state, approved.decided_by.as_deref()), (ActionState::Approved, Some("ui:alice")));
+    let audit = h.rt.store.audit_log(10).await.unwrap();
+    assert!(
+        audit.iter().any(|r| r.actor == "ui:alice" && r.action == "approve" && r.reason == "looks right"),
+        "{audit:#?}"
+    );
+    h.rt.agent.run_approved().await.unwrap();
+    assert_eq!(target.fixes(), 1, "the approved plan ran");
+
+    // Run now, silence and resolve, each through the agent.
+    let run = send(&h, Method::POST, "/ui/checks/api/health/run", Some(&operator), Some(&csrf), None).await;
+    assert!(run.body.contains("ok in") && run.body.contains("now ok"), "{}", run.body);
+    let silence = send(
+        &h,
+        Method::POST,
+        "/ui/silences",
+        Some(&operator),
+        Some(&csrf),
+        Some("service=api&duration=2h&reason=deploy"),
+    )
+    .await;
+    assert!(silence.body.contains("silenced until"), "{}", silence.body);
+    let bad =
+        send(&h, Method::POST, "/ui/silences", Some(&operator), Some(&csrf), Some("service=api&duration=2&reason=x"))
+            .await;
+    assert!(bad.body.contains("class=\"error\"") && bad.body.contains("unit"), "{}", bad.body);
+    assert!(h.rt.store.audit_log(20).await.unwrap().iter().any(|r| r.actor == "ui:alice" && r.action == "silence"));
+}
+
+#[tokio::test]
+async fn reject_needs_a_reason_and_is_recorded() {
+    let (_t, h) = with_users().await;
+    let action = pending_action(&h).await;
+    let (operator, csrf) = login(&h, "alice", "alice-pw").await;
+    let reject = format!("/ui/actions/{action}/reject");
+    let empty = send(&h, Method::POST, &reject, Some(&operator), Some(&csrf), Some("reason=")).await;
+    assert!(empty.body.contains("say why it is rejected") && empty.body.contains(&action), "{}", empty.body);
+    let done = send(&h, Method::POST, &reject, Some(&operator), Some(&csrf), Some("reason=not+during+peak")).await;
+    assert!(done.body.contains("Nothing waits for approval"));
+    let a = h.rt.store.action(&action).await.unwrap();
+    assert_eq!((a.state, a.reason.as_str()), (ActionState::Rejected, "not during peak"));
+}
+
+#[tokio::test]
+async fn without_credentials_the_dashboard_is_read_only() {
+    let target = Target::start(false).await;
+    let h = harness(&format!("{}{API_WITH_FIX}", head("approve")), &target.url, &[]).await;
+    let page = send(&h, Method::GET, "/ui/overview", None, None, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Read-only: no dashboard user or API token"), "{}", page.body);
+    let control = send(&h, Method::POST, "/ui/checks/api/health/run", None, Some(""), None).await;
+    assert_eq!(control.status, StatusCode::SEE_OTHER, "controls need a login, which cannot exist");
+}
+
+#[tokio::test]
+async fn state_changes_stream_to_browsers_as_rendered_cards() {
+    let target = Target::start(true).await;
+    let mut h = harness(&format!("{}{API_WITH_FIX}", head("approve")), &target.url, &[]).await;
+    h.rt.start().await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(obsctl_server::serve(listener, obsctl_server::router(h.rt.app_state()), std::future::pending()));
+    let mut stream = reqwest::get(format!("http://{addr}/ui/events")).await.unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    while h.rt.ui.live.listeners() == 0 {
+        tokio::task::yield_now().await;
+    }
+    target.set_healthy(false);
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !seen.contains("st-failing") {
+        let chunk =
+            tokio::time::timeout_at(deadline, stream.chunk()).await.expect("a card within 20 s").unwrap().unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: card") && seen.contains(r#"id="svc-api""#) && seen.contains("hx-swap-oob"), "{seen}");
+    h.rt.stop().await;
+}
