@@ -131,3 +131,37 @@ pub fn ago(now: Timestamp, at: Timestamp) -> String {
         _ => format!("{}d ago", secs / 86400),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fragment SSE sends: swapped out of band by id, state as class and data attribute.
+    #[test]
+    fn a_card_renders_as_an_out_of_band_fragment() {
+        let card = Card {
+            name: "api".into(),
+            state: "failing",
+            last_check: "3s ago".into(),
+            latency: "12.5 ms".into(),
+            spark: "<svg/>".into(),
+            open_incidents: 2,
+        };
+        let html = CardFragment { card: &card, oob: true }.render().unwrap().replace('\n', "");
+        assert_eq!(
+            html,
+            r#"<a id="svc-api" class="card st-failing" href="/ui/services/api" hx-swap-oob="true" data-state="failing"><span class="name">api</span><span class="badge">failing</span><span class="meta">3s ago · 12.5 ms · <b>2 open</b></span><svg/></a>"#
+        );
+        let escaped = Card { name: "<x>".into(), ..card };
+        assert!(CardFragment { card: &escaped, oob: false }.render().unwrap().contains("&#60;x&#62;"));
+    }
+
+    #[test]
+    fn ages_read_naturally() {
+        let now = Timestamp(10_000_000);
+        assert_eq!(ago(now, Timestamp(now.millis() - 12_000)), "12s ago");
+        assert_eq!(ago(now, Timestamp(now.millis() - 180_000)), "3m ago");
+        assert_eq!(ago(now, Timestamp(now.millis() - 7_200_000)), "2h ago");
+        assert_eq!(ago(now, Timestamp(now.millis() + 5_000)), "0s ago");
+    }
+}

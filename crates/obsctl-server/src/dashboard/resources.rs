@@ -83,3 +83,24 @@ impl Resources {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn samples_the_host_and_keeps_a_bounded_history() {
+        let resources = Resources::default();
+        let mut meter = None;
+        for _ in 0..3 {
+            resources.sample(&mut meter).await;
+        }
+        let samples = resources.samples();
+        assert_eq!(samples.len(), 3);
+        let last = samples.last().unwrap();
+        assert!(last.memory_total > 0 && last.memory_used > 0 && last.cores > 0);
+        assert!(last.own_rss > 1_000_000, "this test process uses more than 1 MB: {}", last.own_rss);
+        assert!(!last.disks.is_empty() && last.disks.values().all(|p| (0.0..=100.0).contains(p)));
+        assert!(samples.windows(2).all(|w| w[0].at <= w[1].at));
+    }
+}

@@ -142,7 +142,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         }
     };
     if args.keep_running && code == 0 {
-        n.say(format!("still running: API on http://{}/api/status  (token for mutations: {token})", args.listen));
+        n.say(format!("still running: dashboard on http://{0}/ui and API on http://{0}/api/status", args.listen));
+        n.say(format!("log in to the dashboard (empty user) or call the API with the token {token}"));
         n.say("press Ctrl-C to stop");
         super::serve::serve_until_signal(&mut rt).await?;
     }

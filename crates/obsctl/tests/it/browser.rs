@@ -50,6 +50,12 @@ async fn serving() -> (Target, Harness, String) {
     (target, h, base)
 }
 
+/// Waits until the page's event stream is open (the header's live dot), so what follows is not
+/// raced by the lists' reload on connect.
+async fn wait_live(b: &Browser) {
+    b.wait_until("return document.body.dataset.live === 'yes'", 15, "the live stream connects").await;
+}
+
 async fn log_in(b: &Browser, base: &str, user: &str, password: &str) {
     b.goto(&format!("{base}/ui/login")).await;
     b.type_into("input[name=user]", user).await;
@@ -73,8 +79,7 @@ async fn an_operator_watches_a_service_fail_live_then_approves_and_rejects_fixes
     b.wait_until(&format!("{} === 'failing'", card_state("mailer")), 15, "mailer shows failing").await;
     // Mark the page: a reload would lose the mark.
     b.eval("window.__kept = true; return true").await;
-    b.wait_until("return !!document.querySelector('[sse-connect]') && window.htmx !== undefined", 10, "htmx loaded")
-        .await;
+    wait_live(&b).await;
 
     target.set_healthy(false);
     b.wait_until(&format!("{} === 'failing'", card_state("api")), 15, "api turns red without a reload").await;
@@ -98,6 +103,7 @@ async fn an_operator_watches_a_service_fail_live_then_approves_and_rejects_fixes
 
     // The agent proposes the runbook; approve it in the queue and watch the incident resolve.
     b.goto(&format!("{base}/ui/approvals")).await;
+    wait_live(&b).await;
     b.type_into("article.pending input[name=reason]", "the runbook is safe").await;
     b.click("article.pending button.primary").await;
     b.wait_until("return document.getElementById('queue-empty') !== null", 15, "the queue empties").await;
@@ -117,6 +123,7 @@ async fn an_operator_watches_a_service_fail_live_then_approves_and_rejects_fixes
     target.state.fix_works.store(false, std::sync::atomic::Ordering::SeqCst);
     target.set_healthy(false);
     b.goto(&format!("{base}/ui/approvals")).await;
+    wait_live(&b).await;
     b.type_into("article.pending input[name=reason]", "not during the deploy").await;
     b.click("article.pending button.danger").await;
     b.wait_until("return document.getElementById('queue-empty') !== null", 15, "the rejected plan leaves the queue")

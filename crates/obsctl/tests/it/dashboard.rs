@@ -131,6 +131,8 @@ async fn every_page_renders_for_a_viewer_with_secrets_hidden() {
     let overview = send(&h, Method::GET, "/ui/overview", Some(&session), None, None).await.body;
     assert!(overview.contains(r#"id="svc-api" class="card st-failing""#), "{overview}");
     assert!(overview.contains("<b>1</b> pending approval"), "{overview}");
+    let grid = send(&h, Method::GET, "/ui/overview/grid", Some(&session), None, None).await.body;
+    assert!(grid.contains(r#"id="summary" hx-swap-oob="true""#) && grid.contains(r#"id="svc-api""#), "{grid}");
     let approvals = send(&h, Method::GET, "/ui/approvals", Some(&session), None, None).await.body;
     assert!(
         approvals.contains("http.request") && approvals.contains("would_send"),
@@ -190,6 +192,19 @@ async fn controls_need_an_operator_and_the_csrf_token_and_are_audited() {
             .await;
     assert!(bad.body.contains("class=\"error\"") && bad.body.contains("unit"), "{}", bad.body);
     assert!(h.rt.store.audit_log(20).await.unwrap().iter().any(|r| r.actor == "ui:alice" && r.action == "silence"));
+
+    // Resolve by hand needs a note, and records who and why.
+    target.set_healthy(false);
+    assert!(!h.run("api/health").await);
+    let incident = h.incident().await;
+    let resolve = format!("/ui/incidents/{}/resolve", incident.id);
+    let no_note = send(&h, Method::POST, &resolve, Some(&operator), Some(&csrf), Some("note=")).await;
+    assert!(no_note.body.contains("a note must say why"), "{}", no_note.body);
+    let done = send(&h, Method::POST, &resolve, Some(&operator), Some(&csrf), Some("note=rolled+back")).await;
+    assert_eq!(done.headers.get("hx-refresh").map(|v| v.to_str().unwrap()), Some("true"));
+    let resolved = h.rt.store.incident(&incident.id).await.unwrap();
+    assert_eq!(resolved.status, obsctl_core::incident::IncidentStatus::Resolved);
+    assert!(resolved.resolution.unwrap_or_default().contains("rolled back"));
 }
 
 #[tokio::test]

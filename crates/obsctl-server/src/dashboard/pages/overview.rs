@@ -21,12 +21,30 @@ struct OverviewPage {
     counts: Vec<(&'static str, usize)>,
     pending: usize,
     cards: Vec<Card>,
+    oob: bool,
 }
 
+/// The grid, and the counts above it swapped out of band.
 #[derive(Template)]
 #[template(path = "_grid.html")]
 struct Grid {
+    counts: Vec<(&'static str, usize)>,
+    pending: usize,
     cards: Vec<Card>,
+    oob: bool,
+}
+
+/// Every card, and how many are in each state and wait for approval.
+async fn build(s: &AppState) -> obsctl_store::Result<(Vec<Card>, Vec<(&'static str, usize)>, usize)> {
+    let ctx = Context::load(s, None).await?;
+    let cards = cards::all(s, &ctx);
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for c in &cards {
+        *counts.entry(c.state).or_default() += 1;
+    }
+    let filter = ActionFilter { states: vec![ActionState::PendingApproval], limit: 10_000, ..Default::default() };
+    let pending = s.store.list_actions(&filter).await?.len();
+    Ok((cards, counts.into_iter().collect(), pending))
 }
 
 impl Grid {
@@ -42,34 +60,19 @@ impl OverviewPage {
 }
 
 pub async fn view_overview_get(State(s): State<AppState>, Viewer(session): Viewer) -> Response {
-    let ctx = match Context::load(&s, None).await {
-        Ok(ctx) => ctx,
-        Err(e) => return failed(e),
-    };
-    let cards = cards::all(&s, &ctx);
-    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for c in &cards {
-        *counts.entry(c.state).or_default() += 1;
+    match build(&s).await {
+        Ok((cards, counts, pending)) => {
+            render(&OverviewPage { chrome: Chrome::new(&s, &session, "Overview"), counts, pending, cards, oob: false })
+        }
+        Err(e) => failed(e),
     }
-    let pending = s
-        .store
-        .list_actions(&ActionFilter { states: vec![ActionState::PendingApproval], limit: 10_000, ..Default::default() })
-        .await
-        .map(|a| a.len())
-        .unwrap_or_default();
-    let page = OverviewPage {
-        chrome: Chrome::new(&s, &session, "Overview"),
-        counts: counts.into_iter().collect(),
-        pending,
-        cards,
-    };
-    render(&page)
 }
 
-/// The grid alone, refreshed every 30 s for the sparklines (states arrive over SSE at once).
+/// The grid alone, refreshed every 30 s for the sparklines and counts (states arrive over SSE
+/// at once).
 pub async fn view_overview_grid_get(State(s): State<AppState>, _viewer: Viewer) -> Response {
-    match Context::load(&s, None).await {
-        Ok(ctx) => render(&Grid { cards: cards::all(&s, &ctx) }),
+    match build(&s).await {
+        Ok((cards, counts, pending)) => render(&Grid { counts, pending, cards, oob: true }),
         Err(e) => failed(e),
     }
 }
