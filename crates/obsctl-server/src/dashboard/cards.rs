@@ -110,6 +110,9 @@ pub fn card(state: &AppState, ctx: &Context, service: &str, checks: &[&str]) -> 
     }
 }
 
+/// Every state a card can show, worst first.
+pub const STATES: [&str; 6] = ["failing", "flapping", "suppressed", "unknown", "silenced", "ok"];
+
 fn rank(state: &str) -> u8 {
     match state {
         "failing" => 5,

@@ -25,21 +25,23 @@ pub fn sparkline(values: &[f64], width: u32, height: u32) -> String {
     svg
 }
 
-/// A line chart of one or more series sharing a y axis, with the maximum labelled.
-/// `series` is `(css class, values oldest first)`; `unit` labels the axis.
-pub fn line_chart(series: &[(&str, &[f64])], unit: &str, label: &str) -> String {
-    let (width, height) = (600.0, 140.0);
-    let max = series.iter().flat_map(|(_, v)| v.iter().copied()).fold(0.0_f64, f64::max);
+/// A line chart of one or more series sharing a y axis that runs from 0 to `ceiling` (100 for
+/// percentages) or to the largest value, with that top labelled above the chart (outside the
+/// SVG, which stretches to its box). `series` is `(css class, values oldest first)`.
+pub fn line_chart(series: &[(&str, &[f64])], unit: &str, label: &str, ceiling: Option<f64>) -> String {
+    let (width, height) = (600.0, 100.0);
+    let top = ceiling.unwrap_or_else(|| series.iter().flat_map(|(_, v)| v.iter().copied()).fold(0.0_f64, f64::max));
     let mut svg = format!(
-        r#"<svg class="chart" viewBox="0 0 {width} {height}" preserveAspectRatio="none" role="img" aria-label="{label}">"#
+        r#"<figure class="chart-box"><figcaption>{} {unit}</figcaption><svg class="chart" viewBox="0 0 {width} {height}" preserveAspectRatio="none" role="img" aria-label="{label}">"#,
+        round(top)
     );
     let _ = write!(svg, r#"<line class="axis" x1="0" y1="{height}" x2="{width}" y2="{height}"/>"#);
     for (class, values) in series {
         if values.len() >= 2 {
-            let _ = write!(svg, r#"<polyline class="{class}" points="{}"/>"#, polyline_max(values, width, height, max));
+            let _ = write!(svg, r#"<polyline class="{class}" points="{}"/>"#, polyline_max(values, width, height, top));
         }
     }
-    let _ = write!(svg, r#"<text x="4" y="12">{} {unit}</text></svg>"#, round(max));
+    svg.push_str("</svg></figure>");
     svg
 }
 
@@ -75,7 +77,9 @@ mod tests {
         assert_eq!(sparkline(&[1.0], 60, 16), "");
         let svg = sparkline(&[0.0, 10.0, 5.0], 60, 16);
         assert!(svg.contains(r#"points="0,15 30,1 60,8""#), "{svg}");
-        let chart = line_chart(&[("cpu", &[0.0, 50.0]), ("mem", &[20.0, 25.0])], "%", "host");
-        assert!(chart.contains("50.0 %") && chart.matches("<polyline").count() == 2, "{chart}");
+        let chart = line_chart(&[("cpu", &[0.0, 50.0]), ("mem", &[20.0, 25.0])], "%", "host", None);
+        assert!(chart.contains("<figcaption>50.0 %") && chart.matches("<polyline").count() == 2, "{chart}");
+        let percent = line_chart(&[("cpu", &[0.0, 50.0])], "%", "host", Some(100.0));
+        assert!(percent.contains("<figcaption>100 %") && percent.contains("600.0,50.0"), "{percent}");
     }
 }

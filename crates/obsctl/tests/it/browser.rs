@@ -1,7 +1,7 @@
 //! The dashboard in a real headless Chromium, driven over WebDriver: log in, watch a service
 //! turn red live (SSE, no reload), approve a pending fix and watch the incident resolve, reject
 //! another, and check that a viewer cannot act and a CSRF-less POST is refused. The operator
-//! test also takes the README's screenshot.
+//! test also takes the README's screenshot (`OBSCTL_UPDATE_SCREENSHOT=1 scripts/test browser`).
 
 use crate::support::{Harness, Target, harness, head};
 use crate::webdriver::Browser;
@@ -84,12 +84,17 @@ async fn an_operator_watches_a_service_fail_live_then_approves_and_rejects_fixes
     target.set_healthy(false);
     b.wait_until(&format!("{} === 'failing'", card_state("api")), 15, "api turns red without a reload").await;
     assert_eq!(b.eval("return window.__kept === true").await, true, "the page was not reloaded");
+    let failing = "return document.querySelector('#summary [data-state=failing] b').textContent === '2'";
+    b.wait_until(failing, 5, "the counts follow the live cards").await;
     // The README's screenshot: the overview with one service failing and one down.
     let png = b.screenshot().await;
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
-    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs");
-    std::fs::create_dir_all(&shots).unwrap();
-    std::fs::write(shots.join("dashboard.png"), &png).unwrap();
+    // It lands in the target folder; with OBSCTL_UPDATE_SCREENSHOT=1, in docs/ for the README.
+    std::fs::write(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png"), &png).unwrap();
+    if std::env::var_os("OBSCTL_UPDATE_SCREENSHOT").is_some() {
+        std::fs::write(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/dashboard.png"), &png)
+            .unwrap();
+    }
     // Dark and light: the toggle flips the theme and the colours with it.
     let background = "return getComputedStyle(document.body).backgroundColor";
     let before = b.eval(background).await;

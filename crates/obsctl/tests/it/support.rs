@@ -113,6 +113,8 @@ pub fn head_with_store(mode: &str, store: &str) -> String {
         r#"version = 1
 [store]
 url = "{store}"
+[memory]
+index = "{{dir}}/memory-index"
 [agent.verify]
 attempts = 3
 backoff = "10ms"

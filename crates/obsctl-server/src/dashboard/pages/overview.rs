@@ -1,8 +1,6 @@
 //! Overview: every service as a card (state, last check, latency sparkline, open incidents),
 //! worst first, kept live by SSE card swaps; counts on top.
 
-use std::collections::BTreeMap;
-
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
@@ -38,13 +36,11 @@ struct Grid {
 async fn build(s: &AppState) -> obsctl_store::Result<(Vec<Card>, Vec<(&'static str, usize)>, usize)> {
     let ctx = Context::load(s, None).await?;
     let cards = cards::all(s, &ctx);
-    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for c in &cards {
-        *counts.entry(c.state).or_default() += 1;
-    }
+    // Every state, even at zero, so a count can change in the browser when a card does.
+    let counts = cards::STATES.map(|state| (state, cards.iter().filter(|c| c.state == state).count()));
     let filter = ActionFilter { states: vec![ActionState::PendingApproval], limit: 10_000, ..Default::default() };
     let pending = s.store.list_actions(&filter).await?.len();
-    Ok((cards, counts.into_iter().collect(), pending))
+    Ok((cards, counts.to_vec(), pending))
 }
 
 impl Grid {

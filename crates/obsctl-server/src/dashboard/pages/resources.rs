@@ -51,7 +51,7 @@ pub async fn view_resources_get(State(s): State<AppState>, Viewer(session): View
             disks.push(Disk {
                 mount: mount.clone(),
                 used: format!("{}%", round(*used)),
-                chart: line_chart(&[("mem", &history)], "%", mount),
+                chart: line_chart(&[("mem", &history)], "%", mount, Some(100.0)),
             });
         }
     }
@@ -59,10 +59,10 @@ pub async fn view_resources_get(State(s): State<AppState>, Viewer(session): View
         chrome: Chrome::new(&s, &session, "Resources"),
         samples: samples.len(),
         now,
-        cpu: line_chart(&[("cpu", &cpu)], "%", "host CPU"),
-        memory: line_chart(&[("mem", &mem)], "%", "host memory"),
-        load: line_chart(&[("load", &load)], "", "load average"),
-        own: line_chart(&[("own", &own_cpu), ("mem", &own_mb)], "% CPU / MB", "obsctl"),
+        cpu: line_chart(&[("cpu", &cpu)], "%", "host CPU", Some(100.0)),
+        memory: line_chart(&[("mem", &mem)], "%", "host memory", Some(100.0)),
+        load: line_chart(&[("load", &load)], "", "load average", None),
+        own: line_chart(&[("own", &own_cpu), ("mem", &own_mb)], "% CPU / MB", "obsctl", None),
         disks,
     })
 }

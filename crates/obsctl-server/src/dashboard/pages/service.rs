@@ -65,7 +65,7 @@ pub async fn view_service_get(
             status: statuses.get(&spec.id).copied().unwrap_or(CheckStatus::Unknown).as_str(),
             last: recent.first().map(|o| ago(now, o.at)).unwrap_or_else(|| "never".into()),
             detail: recent.first().map(|o| o.detail.clone()).unwrap_or_default(),
-            latency_chart: charts::line_chart(&[("cpu", &latencies)], "ms", "latency"),
+            latency_chart: charts::line_chart(&[("cpu", &latencies)], "ms", "latency", None),
             strip: recent.iter().rev().map(|o| o.ok).collect(),
         });
     }
