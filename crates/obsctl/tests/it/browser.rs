@@ -82,10 +82,10 @@ async fn an_operator_watches_a_service_fail_live_then_approves_and_rejects_fixes
     wait_live(&b).await;
 
     target.set_healthy(false);
-    b.wait_until(&format!("{} === 'failing'", card_state("api")), 15, "api turns red without a reload").await;
+    b.wait_until(&format!("{} === 'failing'", card_state("api")), 30, "api turns red without a reload").await;
     assert_eq!(b.eval("return window.__kept === true").await, true, "the page was not reloaded");
     let failing = "return document.querySelector('#summary [data-state=failing] b').textContent === '2'";
-    b.wait_until(failing, 5, "the counts follow the live cards").await;
+    b.wait_until(failing, 15, "the counts follow the live cards").await;
     // The README's screenshot: the overview with one service failing and one down.
     let png = b.screenshot().await;
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000);
@@ -111,7 +111,7 @@ async fn an_operator_watches_a_service_fail_live_then_approves_and_rejects_fixes
     wait_live(&b).await;
     b.type_into("article.pending input[name=reason]", "the runbook is safe").await;
     b.click("article.pending button.primary").await;
-    b.wait_until("return document.getElementById('queue-empty') !== null", 15, "the queue empties").await;
+    b.wait_until("return document.getElementById('queue-empty') !== null", 30, "the queue empties").await;
     let incident =
         h.rt.store.list_incidents(&Default::default()).await.unwrap().into_iter().find(|i| i.service == "api").unwrap();
     b.goto(&format!("{base}/ui/incidents/{}", incident.id)).await;
@@ -131,7 +131,7 @@ async fn an_operator_watches_a_service_fail_live_then_approves_and_rejects_fixes
     wait_live(&b).await;
     b.type_into("article.pending input[name=reason]", "not during the deploy").await;
     b.click("article.pending button.danger").await;
-    b.wait_until("return document.getElementById('queue-empty') !== null", 15, "the rejected plan leaves the queue")
+    b.wait_until("return document.getElementById('queue-empty') !== null", 30, "the rejected plan leaves the queue")
         .await;
     let audit = h.rt.store.audit_log(50).await.unwrap();
     assert!(audit.iter().any(|r| r.actor == "ui:alice" && r.action == "reject" && r.reason == "not during the deploy"));

@@ -129,6 +129,7 @@ async fn every_page_renders_for_a_viewer_with_secrets_hidden() {
         assert!(!r.body.contains("hx-post"), "{page} offers a viewer a control");
     }
     let overview = send(&h, Method::GET, "/ui/overview", Some(&session), None, None).await.body;
+    assert!(overview.contains("<title>Overview · obsctl</title>"), "{overview}");
     assert!(overview.contains(r#"id="svc-api" class="card st-failing""#), "{overview}");
     assert!(overview.contains("<b>1</b> pending approval"), "{overview}");
     let grid = send(&h, Method::GET, "/ui/overview/grid", Some(&session), None, None).await.body;
