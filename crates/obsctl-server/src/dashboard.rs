@@ -53,6 +53,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/approvals", get(pages::approvals::view_approvals_get))
         .route("/ui/approvals/list", get(pages::approvals::view_approvals_list_get))
         .route("/ui/history", get(pages::history::view_history_get))
+        .route("/ui/memory", get(pages::memory::view_memory_get))
         .route("/ui/resources", get(pages::resources::view_resources_get))
         .route("/ui/audit", get(pages::audit::view_audit_get))
         .route("/ui/config", get(pages::config::view_config_get))
@@ -74,11 +75,12 @@ pub struct Chrome {
     pub operator: bool,
 }
 
-const NAV: [(&str, &str); 7] = [
+const NAV: [(&str, &str); 8] = [
     ("/ui/overview", "Overview"),
     ("/ui/incidents", "Incidents"),
     ("/ui/approvals", "Approvals"),
     ("/ui/history", "Fix history"),
+    ("/ui/memory", "Memory"),
     ("/ui/resources", "Resources"),
     ("/ui/audit", "Audit"),
     ("/ui/config", "Config"),

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod config;
 pub mod history;
 pub mod incidents;
+pub mod memory;
 pub mod overview;
 pub mod resources;
 pub mod service;

@@ -9,8 +9,9 @@ use tower::ServiceExt;
 
 use crate::support::{API_WITH_FIX, Harness, Target, harness, head};
 
-const PAGES: [&str; 8] = [
+const PAGES: [&str; 9] = [
     "/ui/overview",
+    "/ui/memory?q=health",
     "/ui/incidents",
     "/ui/approvals",
     "/ui/history",
@@ -256,4 +257,22 @@ async fn state_changes_stream_to_browsers_as_rendered_cards() {
     }
     assert!(seen.contains("event: card") && seen.contains(r#"id="svc-api""#) && seen.contains("hx-swap-oob"), "{seen}");
     h.rt.stop().await;
+}
+
+#[tokio::test]
+async fn memory_search_finds_a_remembered_fix_and_explains_it() {
+    let (_target, h) = with_users().await;
+    let action = pending_action(&h).await;
+    let incident = h.rt.store.action(&action).await.unwrap().incident_id;
+    h.rt.agent.approve(&action, "test", "ok").await.unwrap();
+    h.rt.agent.run_approved().await.unwrap();
+    // Remembered as the verified fix resolved it (a second call records nothing new).
+    h.rt.agent.remember(&incident).await.unwrap();
+    assert_eq!(h.rt.store.episode_count().await.unwrap(), 1);
+    let (session, _) = login(&h, "victor", "victor-pw").await;
+    let found = send(&h, Method::GET, "/ui/memory?q=api+health+status+500", Some(&session), None, None).await.body;
+    assert!(found.contains("http-down on api") && found.contains("http.request (fixed)"), "{found}");
+    assert!(found.contains("1 remembered incidents"), "{found}");
+    let none = send(&h, Method::GET, "/ui/memory?q=certificate+expiry+on+ldap", Some(&session), None, None).await.body;
+    assert!(none.contains("No similar incident"), "{none}");
 }

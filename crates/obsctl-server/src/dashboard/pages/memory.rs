@@ -1,0 +1,88 @@
+//! Memory search: past incidents like a free-text description, ranked by the recall index with
+//! each score explained, and what fixed them.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use obsctl_core::Timestamp;
+use obsctl_core::memory::Episode;
+use obsctl_store::{RecallHit, RecallQuery};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::dashboard::session::Viewer;
+use crate::dashboard::{Chrome, failed, render};
+
+#[derive(Deserialize, Default)]
+pub struct Search {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    service: String,
+    #[serde(default)]
+    kind: String,
+}
+
+struct Found {
+    hit: RecallHit,
+    episode: Option<Episode>,
+}
+
+#[derive(Template)]
+#[template(path = "memory.html")]
+struct MemoryPage {
+    chrome: Chrome,
+    search: Search,
+    services: Vec<String>,
+    /// None when the recall index is unavailable.
+    found: Option<Vec<Found>>,
+    episodes: u64,
+}
+
+impl MemoryPage {
+    fn fixes(&self, e: &Episode) -> String {
+        let steps = |a: &obsctl_core::memory::EpisodeAction| {
+            a.steps.iter().map(|s| s.tool.as_str()).collect::<Vec<_>>().join(" → ")
+        };
+        e.actions.iter().map(|a| format!("{} ({})", steps(a), a.outcome.as_str())).collect::<Vec<_>>().join("; ")
+    }
+}
+
+pub async fn view_memory_get(
+    State(s): State<AppState>,
+    Viewer(session): Viewer,
+    Query(search): Query<Search>,
+) -> Response {
+    let episodes = s.store.episode_count().await.unwrap_or(0);
+    let found = match s.agent.recall() {
+        None => None,
+        Some(_) if search.q.trim().is_empty() => Some(Vec::new()),
+        Some(index) => {
+            let query = RecallQuery {
+                text: search.q.clone(),
+                service: Some(search.service.clone()).filter(|x| !x.is_empty()),
+                kind: Some(search.kind.clone()).filter(|x| !x.is_empty()),
+                labels: Default::default(),
+                strict: !search.service.is_empty() || !search.kind.is_empty(),
+                limit: 20,
+            };
+            let hits = match index.search(&query, Timestamp::now()) {
+                Ok(h) => h,
+                Err(e) => return failed(e),
+            };
+            let mut found = Vec::with_capacity(hits.len());
+            for hit in hits {
+                let episode = s.store.episode(&hit.episode_id).await.ok();
+                found.push(Found { hit, episode });
+            }
+            Some(found)
+        }
+    };
+    render(&MemoryPage {
+        chrome: Chrome::new(&s, &session, "Memory"),
+        services: s.config.services.iter().map(|x| x.name.clone()).collect(),
+        search,
+        found,
+        episodes,
+    })
+}
