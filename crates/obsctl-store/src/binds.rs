@@ -190,6 +190,19 @@ macro_rules! remember_in_tx {
 /// `GraphStore` and `ChangeFeed` for a SQL backend: the same recursive CTEs and keyset reads,
 /// with the backend's placeholders (`$p1`..`$p3`), its integer literal for depth and its executor.
 macro_rules! sql_graph_store {
+    // One table's rows changed after the keyset `after`, in change order.
+    (@changed $self:ident, $pool:ident, $table:literal, $map:path, $after:ident, $limit:ident, $p1:literal, $p2:literal, $p3:literal) => {{
+        let rows = sqlx::query(concat!(
+            "SELECT * FROM ", $table, " WHERE updated_at > ", $p1, " OR (updated_at = ", $p1, " AND id > ", $p2,
+            ") ORDER BY updated_at, id LIMIT ", $p3
+        ))
+        .bind($after.0.millis())
+        .bind($after.1)
+        .bind(crate::filters::limit_or_default($limit))
+        .fetch_all(&$self.$pool)
+        .await?;
+        rows.iter().map($map).collect()
+    }};
     ($ty:ty, pool = $pool:ident, p1 = $p1:literal, p2 = $p2:literal, p3 = $p3:literal, one = $one:literal) => {
         #[async_trait::async_trait]
         impl crate::ChangeFeed for $ty {
@@ -198,16 +211,7 @@ macro_rules! sql_graph_store {
                 after: (obsctl_core::Timestamp, &str),
                 limit: u32,
             ) -> crate::Result<Vec<obsctl_core::incident::Incident>> {
-                let rows = sqlx::query(concat!(
-                    "SELECT * FROM incidents WHERE updated_at > ", $p1, " OR (updated_at = ", $p1, " AND id > ", $p2,
-                    ") ORDER BY updated_at, id LIMIT ", $p3
-                ))
-                .bind(after.0.millis())
-                .bind(after.1)
-                .bind(crate::filters::limit_or_default(limit))
-                .fetch_all(&self.$pool)
-                .await?;
-                rows.iter().map(crate::rows::incident).collect()
+                sql_graph_store!(@changed self, $pool, "incidents", crate::rows::incident, after, limit, $p1, $p2, $p3)
             }
 
             async fn actions_changed(
@@ -215,16 +219,7 @@ macro_rules! sql_graph_store {
                 after: (obsctl_core::Timestamp, &str),
                 limit: u32,
             ) -> crate::Result<Vec<obsctl_core::action::Action>> {
-                let rows = sqlx::query(concat!(
-                    "SELECT * FROM actions WHERE updated_at > ", $p1, " OR (updated_at = ", $p1, " AND id > ", $p2,
-                    ") ORDER BY updated_at, id LIMIT ", $p3
-                ))
-                .bind(after.0.millis())
-                .bind(after.1)
-                .bind(crate::filters::limit_or_default(limit))
-                .fetch_all(&self.$pool)
-                .await?;
-                rows.iter().map(crate::rows::action).collect()
+                sql_graph_store!(@changed self, $pool, "actions", crate::rows::action, after, limit, $p1, $p2, $p3)
             }
         }
 

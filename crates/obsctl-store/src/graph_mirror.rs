@@ -69,11 +69,11 @@ impl GraphMirror {
     }
 
     pub fn status(&self) -> MirrorStatus {
-        self.state.lock().map(|s| s.status.clone()).unwrap_or_default()
+        self.lock().status.clone()
     }
 
     fn serving(&self) -> bool {
-        self.state.lock().map(|s| s.status.serving).unwrap_or(false)
+        self.lock().status.serving
     }
 
     /// Copies what changed in the journal since the last sync. On success the Bolt server

@@ -113,7 +113,7 @@ async fn page_weight() {
 
 async fn fan_out(clients: u64, seconds: u64) {
     let dir = tempfile::tempdir().unwrap();
-    let mut rt = runtime(50, dir.path(), "127.0.0.1:9", "127.0.0.1:9").await;
+    let rt = runtime(50, dir.path(), "127.0.0.1:9", "127.0.0.1:9").await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let state = rt.app_state();
@@ -180,7 +180,6 @@ async fn fan_out(clients: u64, seconds: u64) {
         "| SSE fan-out: {changes} card changes to {clients} clients | {:.1} | {:.1} | {complete}/{clients} clients got all {changes} |",
         s.p50_ms, s.p99_ms
     );
-    rt.start().await.ok();
     rt.stop().await;
 }
 

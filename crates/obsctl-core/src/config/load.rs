@@ -11,6 +11,8 @@ use super::raw::{RawConfig, S};
 use super::*;
 use crate::quantity::parse_duration;
 
+mod access;
+
 /// What the loader needs besides the text and the environment.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions<'a> {
@@ -63,98 +65,6 @@ impl Validator<'_, '_> {
         }
     }
 
-    /// `[[dashboard.user]]` entries, plus `admin` (an operator) from `OBSCTL_DASHBOARD_PASSWORD_HASH`.
-    fn dashboard_users(&mut self, raw: &RawConfig) -> Vec<DashboardUser> {
-        let mut users = Vec::new();
-        for (i, u) in raw.dashboard.users.iter().enumerate() {
-            let field = |f: &str| format!("dashboard.user[{i}].{f}");
-            let role = match u.role.as_ref().map(|r| r.get_ref().as_str()) {
-                None | Some("viewer") => Role::Viewer,
-                Some("operator") => Role::Operator,
-                Some(other) => {
-                    let span = u.role.as_ref().map(|r| r.span());
-                    self.p.at(span, field("role"), format!("{other:?} is not a role; use viewer or operator"));
-                    Role::Viewer
-                }
-            };
-            if !u.password_hash.get_ref().starts_with("$argon2") {
-                self.p.at(
-                    Some(u.password_hash.span()),
-                    field("password_hash"),
-                    "is not an argon2 hash; make one with `obsctl dashboard hash-password`",
-                );
-            }
-            if users.iter().any(|x: &DashboardUser| &x.name == u.name.get_ref()) {
-                self.p.at(Some(u.name.span()), field("name"), format!("{:?} is listed twice", u.name.get_ref()));
-            }
-            users.push(DashboardUser {
-                name: u.name.get_ref().clone(),
-                password_hash: Secret::new(u.password_hash.get_ref().clone()),
-                role,
-            });
-        }
-        match self.env_var("OBSCTL_DASHBOARD_PASSWORD_HASH").filter(|h| !h.is_empty()) {
-            Some(hash) if hash.starts_with("$argon2") => {
-                users.retain(|u| u.name != "admin");
-                users.push(DashboardUser {
-                    name: "admin".into(),
-                    password_hash: Secret::new(hash),
-                    role: Role::Operator,
-                });
-            }
-            Some(_) => self.p.at(
-                None,
-                "OBSCTL_DASHBOARD_PASSWORD_HASH",
-                "is not an argon2 hash; make one with `obsctl dashboard hash-password`",
-            ),
-            None => {}
-        }
-        users
-    }
-
-    /// `[graph] url = "bolt://[user[:password]@]host:port[/database]"`, or `OBSCTL_GRAPH_URL`.
-    fn graph(&mut self, raw: &RawConfig) -> Option<BoltConfig> {
-        let g = &raw.graph;
-        let url = self.env_var("OBSCTL_GRAPH_URL").or_else(|| g.url.as_ref().map(|u| u.get_ref().clone()))?;
-        let span = g.url.as_ref().map(|u| u.span());
-        if !url.starts_with("bolt://") {
-            let fix = if url.starts_with("neo4j") || url.starts_with("bolt+") {
-                "routing and TLS to the graph server are not supported yet; use bolt://host:7687 on a trusted network"
-            } else {
-                "is not a Bolt address; use bolt://host:7687 (or leave [graph] out for the embedded graph)"
-            };
-            self.p.at(span, "graph.url", format!("{url:?}: {fix}"));
-            return None;
-        }
-        let (url, inline_password) = split_password(&url);
-        let rest = &url["bolt://".len()..];
-        let (authority, database) = match rest.split_once('/') {
-            Some((a, db)) if !db.is_empty() => (a, Some(db.to_string())),
-            Some((a, _)) => (a, None),
-            None => (rest, None),
-        };
-        let (user, address) = match authority.rsplit_once('@') {
-            Some((user, address)) => (user.to_string(), address.to_string()),
-            None => ("neo4j".to_string(), authority.to_string()),
-        };
-        let address = if address.contains(':') { address } else { format!("{address}:7687") };
-        if address.starts_with(':') {
-            self.p.at(span, "graph.url", format!("{url:?} names no host; write bolt://host:7687"));
-            return None;
-        }
-        Some(BoltConfig {
-            address,
-            user,
-            password: inline_password
-                .or_else(|| self.env_var("NEO4J_PASSWORD"))
-                .filter(|p| !p.is_empty())
-                .map(Secret::new),
-            database,
-            timeout: self.duration(g.timeout.as_ref(), "graph.timeout", Duration::from_secs(5)),
-            sync_interval: self.duration(g.sync_interval.as_ref(), "graph.sync_interval", Duration::from_secs(2)),
-        })
-    }
-
     fn mode(&mut self, value: Option<&S<String>>, field: &str) -> Option<Mode> {
         let v = value?;
         let mode = Mode::parse(v.get_ref());
@@ -198,34 +108,9 @@ impl Validator<'_, '_> {
         let token =
             self.env_var("OBSCTL_API_TOKEN").or(raw.server.token.clone()).filter(|t| !t.is_empty()).map(Secret::new);
 
-        let store_url = self
-            .env_var("OBSCTL_STORE_URL")
-            .or_else(|| raw.store.url.as_ref().map(|u| u.get_ref().clone()))
-            .unwrap_or_else(|| "sqlite://data/obsctl.db".into());
-        let mut store_password = None;
-        let store_url = match store_url.strip_prefix("sqlite://") {
-            Some(path) if !Path::new(path).is_absolute() && !path.starts_with(":memory:") => {
-                format!("sqlite://{}", base_dir.join(path).display())
-            }
-            Some(_) => store_url,
-            None if store_url.starts_with("postgres://") || store_url.starts_with("postgresql://") => {
-                let (url, inline) = split_password(&store_url);
-                store_password = inline.or_else(|| self.env_var("MEMORI_DB_PASSWORD")).map(Secret::new);
-                url
-            }
-            None => {
-                let span = raw.store.url.as_ref().map(|u| u.span());
-                self.p.at(
-                    span,
-                    "store.url",
-                    "is not a supported store; use sqlite://path/to/obsctl.db or postgres://user@host/db",
-                );
-                store_url
-            }
-        };
-
+        let store = self.store(&raw, &base_dir);
         let graph = self.graph(&raw);
-        let memory_index = match (&raw.memory.index, store_url.strip_prefix("sqlite://")) {
+        let memory_index = match (&raw.memory.index, store.url.strip_prefix("sqlite://")) {
             (Some(dir), _) => resolve(&base_dir, dir),
             (None, Some(db)) => {
                 Path::new(db).parent().map(|d| d.join("memory-index")).unwrap_or_else(|| "memory-index".into())
@@ -260,7 +145,7 @@ impl Validator<'_, '_> {
         Config {
             source: opts.file.to_string(),
             server: ServerConfig { listen, token, users: self.dashboard_users(&raw) },
-            store: StoreConfig { url: store_url, password: store_password },
+            store,
             graph,
             memory_index,
             agent,
@@ -574,20 +459,6 @@ fn resolve(base: &Path, path: &str) -> PathBuf {
 }
 
 /// Moves a password out of `scheme://user:password@host/…`, so the URL can be shown.
-fn split_password(url: &str) -> (String, Option<String>) {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return (url.to_string(), None);
-    };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return (url.to_string(), None);
-    };
-    match rest[..at].split_once(':') {
-        Some((user, password)) => (format!("{scheme}://{user}{}", &rest[at..]), Some(password.to_string())),
-        None => (url.to_string(), None),
-    }
-}
-
 /// Words joined by single spaces: the form allow-lists compare.
 pub fn normalize_command(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -758,49 +629,6 @@ mode = "yolo"
         assert_eq!(c.server.token.as_ref().map(|t| t.expose()), Some("s3cret-token"));
         assert!(c.commands.enabled);
         assert!(!format!("{c:?}").contains("s3cret-token"));
-    }
-
-    #[test]
-    fn graph_urls_name_host_user_database_and_keep_the_password_out() {
-        let env = HashMap::from([("NEO4J_PASSWORD".to_string(), "neo-pw".to_string())]);
-        let opts = LoadOptions { file: "x.toml", known_tools: TOOLS };
-        assert!(load("", &env, &opts).unwrap().graph.is_none(), "the embedded graph is the default");
-        let full =
-            load("[graph]\nurl = \"bolt://ops:s3cr3t@graph.internal:7688/fixes\"\ntimeout = \"2s\"\n", &env, &opts)
-                .unwrap()
-                .graph
-                .unwrap();
-        assert_eq!((full.address.as_str(), full.user.as_str()), ("graph.internal:7688", "ops"));
-        assert_eq!(
-            (full.database.as_deref(), full.password.as_ref().map(|p| p.expose())),
-            (Some("fixes"), Some("s3cr3t"))
-        );
-        assert_eq!(full.timeout, Duration::from_secs(2));
-        assert!(!format!("{full:?}").contains("s3cr3t"));
-        let short = load("[graph]\nurl = \"bolt://neo\"\n", &env, &opts).unwrap().graph.unwrap();
-        assert_eq!((short.address.as_str(), short.user.as_str(), short.database), ("neo:7687", "neo4j", None));
-        assert_eq!(short.password.as_ref().map(|p| p.expose()), Some("neo-pw"));
-        for (url, says) in
-            [("neo4j://x", "routing and TLS"), ("http://x", "not a Bolt address"), ("bolt://:7687", "no host")]
-        {
-            let err = load(&format!("[graph]\nurl = {url:?}\n"), &env, &opts).unwrap_err();
-            assert!(err.0[0].message.contains(says) && err.to_string().contains("x.toml:2"), "{err}");
-        }
-    }
-
-    #[test]
-    fn postgres_passwords_leave_the_url() {
-        let env = HashMap::from([("MEMORI_DB_PASSWORD".to_string(), "from-env-pw".to_string())]);
-        let opts = LoadOptions { file: "x.toml", known_tools: TOOLS };
-        let inline =
-            load("[store]\nurl = \"postgres://obs:s3cr3t@db:5432/obsctl?sslmode=disable\"\n", &env, &opts).unwrap();
-        assert_eq!(inline.store.url, "postgres://obs@db:5432/obsctl?sslmode=disable");
-        assert_eq!(inline.store.password.as_ref().map(|p| p.expose()), Some("s3cr3t"));
-        let from_env = load("[store]\nurl = \"postgresql://obs@db/obsctl\"\n", &env, &opts).unwrap();
-        assert_eq!(from_env.store.password.as_ref().map(|p| p.expose()), Some("from-env-pw"));
-        assert!(!format!("{inline:?}").contains("s3cr3t"));
-        let bad = load("[store]\nurl = \"mysql://x\"\n", &env, &opts).unwrap_err();
-        assert!(bad.0[0].message.contains("postgres://"), "{bad}");
     }
 
     #[test]

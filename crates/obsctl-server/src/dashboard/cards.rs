@@ -53,7 +53,18 @@ impl Context {
         }
         let now = Timestamp::now();
         let silences = state.store.silences(Some(now)).await?;
-        Ok(Context { statuses: state.monitor.statuses(), open, silences, now })
+        // One service (a live card) reads only its own checks' states, not a copy of every one.
+        let statuses = match service {
+            Some(name) => state
+                .config
+                .checks
+                .iter()
+                .filter(|c| c.service == name)
+                .map(|c| (c.id.clone(), state.monitor.status(&c.id)))
+                .collect(),
+            None => state.monitor.statuses(),
+        };
+        Ok(Context { statuses, open, silences, now })
     }
 }
 

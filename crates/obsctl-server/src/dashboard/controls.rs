@@ -3,15 +3,17 @@
 //! calls the same agent method as the API and the CLI, so it passes the same gate and lands in
 //! the audit log as `ui:<user>`. All need an operator session and the CSRF header.
 
+use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::HeaderValue;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use obsctl_core::Timestamp;
 use obsctl_core::quantity::parse_duration;
 use serde::Deserialize;
 
 use super::pages::approvals;
+use super::render;
 use super::session::Operator;
 use crate::AppState;
 
@@ -46,13 +48,18 @@ fn by(op: &Operator) -> String {
 }
 
 /// A short message where the control's result goes; errors are marked for the reader.
-fn message(ok: bool, text: impl std::fmt::Display) -> Response {
-    let class = if ok { "ok" } else { "error" };
-    Html(format!(r#"<span class="{class}" role="status">{}</span>"#, escape(&text.to_string()))).into_response()
+#[derive(Template)]
+#[template(
+    source = r#"<span class="{% if ok %}ok{% else %}error{% endif %}" role="status">{{ text }}</span>"#,
+    ext = "html"
+)]
+struct Message {
+    ok: bool,
+    text: String,
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+fn message(ok: bool, text: impl std::fmt::Display) -> Response {
+    render(&Message { ok, text: text.to_string() })
 }
 
 pub async fn view_run_check_post(

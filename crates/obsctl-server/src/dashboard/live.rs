@@ -125,7 +125,7 @@ impl Live {
                 self.record(&observation.check_id, observation.at, observation.latency_us);
             }
             Event::StatusChanged { check_id, .. } => {
-                if let Some(spec) = state.config.checks.iter().find(|c| c.id == check_id) {
+                if let Some(spec) = state.config.check(&check_id) {
                     self.push_card(state, &spec.service).await;
                 }
             }

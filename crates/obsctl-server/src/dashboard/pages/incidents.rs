@@ -9,13 +9,13 @@ use axum::response::{IntoResponse, Response};
 use obsctl_core::action::Action;
 use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus};
 use obsctl_store::{ActionFilter, IncidentFilter};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::dashboard::session::Viewer;
 use crate::dashboard::{Chrome, failed, render};
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Serialize, Default)]
 pub struct Filters {
     #[serde(default)]
     status: String,
@@ -26,8 +26,9 @@ pub struct Filters {
 }
 
 impl Filters {
+    /// The filters as a query string, for the list's reloads.
     fn query(&self) -> String {
-        format!("status={}&service={}&kind={}", enc(&self.status), enc(&self.service), enc(&self.kind))
+        serde_urlencoded::to_string(self).unwrap_or_default()
     }
 
     fn store_filter(&self) -> IncidentFilter {
@@ -38,14 +39,6 @@ impl Filters {
             limit: 200,
         }
     }
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
-        })
-        .collect()
 }
 
 #[derive(Template)]
