@@ -18,7 +18,7 @@ use obsctl_core::policy::{Mode, Verdict};
 use obsctl_store::{ActionFilter, IncidentFilter, RecallIndex, Store, new_id};
 use serde::Serialize;
 use serde_json::json;
-use tokio::sync::{Mutex, broadcast, watch};
+use tokio::sync::{broadcast, watch};
 
 use crate::executor::Executor;
 use crate::gate::{Gate, RETRYABLE_CODES, gate_data};
@@ -47,7 +47,7 @@ pub struct Agent {
     bus: broadcast::Sender<Event>,
     /// No action goes above this mode (`--dry-run` lowers it).
     ceiling: Mode,
-    busy: Mutex<HashSet<String>>,
+    busy: Busy,
     recall: Option<Arc<RecallIndex>>,
     registry: Arc<ToolRegistry>,
 }
@@ -77,7 +77,7 @@ impl Agent {
             runner,
             bus,
             ceiling,
-            busy: Mutex::new(HashSet::new()),
+            busy: Busy::default(),
             recall: None,
             registry,
         }
@@ -112,6 +112,10 @@ impl Agent {
                     Ok(Event::IncidentResolved { incident_id }) => {
                         let me = self.clone();
                         tokio::spawn(async move {
+                            let why = "the incident resolved before its plan ran";
+                            if let Err(error) = me.cancel_waiting(&incident_id, why).await {
+                                tracing::error!(%error, incident = %incident_id, "could not cancel waiting plans");
+                            }
                             if let Err(error) = me.remember(&incident_id).await {
                                 tracing::error!(%error, incident = %incident_id, "could not remember incident");
                             }
@@ -179,7 +183,9 @@ impl Agent {
             return Ok(Some("an action is waiting or running".into()));
         }
         let episode = episode_key(incident);
-        let Some(latest) = actions.first().filter(|a| a.idempotency_key.starts_with(&episode)) else {
+        // A cancelled step never ran: the plan's last word is the step before it.
+        let latest = actions.iter().find(|a| a.state != ActionState::Cancelled);
+        let Some(latest) = latest.filter(|a| a.idempotency_key.starts_with(&episode)) else {
             return Ok(None);
         };
         let code = latest.result.as_ref().and_then(|r| r["gate"].as_str()).unwrap_or("");
@@ -222,13 +228,11 @@ impl Agent {
             outcome: None,
             skipped: None,
         };
-        if !self.busy.lock().await.insert(incident_id.to_string()) {
+        let Some(_guard) = self.busy.enter(incident_id) else {
             report.skipped = Some("already being handled".into());
             return Ok(report);
-        }
-        let result = self.handle_unlocked(incident_id, &mut report).await;
-        self.busy.lock().await.remove(incident_id);
-        result.map(|()| report)
+        };
+        self.handle_unlocked(incident_id, &mut report).await.map(|()| report)
     }
 
     async fn handle_unlocked(&self, incident_id: &str, report: &mut PlanReport) -> anyhow::Result<()> {
@@ -270,7 +274,7 @@ impl Agent {
                 &incident.id,
                 "plan",
                 &format!("{} (confidence {:.2}): {}", plan.provenance, plan.confidence, steps.join(" → ")),
-                json!({"plan_id": plan_id, "plan": plan}),
+                self.executor.scrub(json!({"plan_id": plan_id, "plan": plan})),
             )
             .await?;
         for (i, step) in plan.steps.iter().enumerate() {
@@ -305,7 +309,9 @@ impl Agent {
             let _ = self.bus.send(Event::ActionChanged { action_id: action.id.clone(), state: state.as_str().into() });
             match decision.verdict {
                 Verdict::Execute => {
-                    let done = self.executor.execute(action).await?;
+                    let Some(done) = self.executor.execute(action).await? else {
+                        break; // another worker claimed it and owns the rest of the plan
+                    };
                     let failed = done.state == ActionState::Failed;
                     report.actions.push(done);
                     if failed {
@@ -406,33 +412,106 @@ impl Agent {
         for (_, mut actions) in plans {
             actions.sort_by_key(|a| a.step);
             let incident_id = actions[0].incident_id.clone();
-            if !self.busy.lock().await.insert(incident_id.clone()) {
+            let Some(_guard) = self.busy.enter(&incident_id) else {
                 continue;
-            }
-            let result = self.run_plan_actions(&incident_id, actions).await;
-            self.busy.lock().await.remove(&incident_id);
-            result?;
+            };
+            self.run_plan_actions(&incident_id, actions).await?;
         }
         Ok(())
     }
 
+    /// Runs a plan's approved steps in order. The first is re-gated (the incident must still be
+    /// open, and silences, budgets, breaker and mode are those in force now); each is claimed
+    /// before it runs; a failed step cancels the rest of the plan in one statement.
     async fn run_plan_actions(&self, incident_id: &str, actions: Vec<Action>) -> anyhow::Result<()> {
         let incident = self.store.incident(incident_id).await?;
+        let first = &actions[0];
+        // Steps run in order: while an earlier step is still waiting or running, its owner
+        // continues the plan; after one that did not succeed, nothing more runs.
+        let plan: Vec<Action> = self
+            .store
+            .list_actions(&ActionFilter { incident_id: Some(incident.id.clone()), limit: 1000, ..Default::default() })
+            .await?
+            .into_iter()
+            .filter(|a| a.plan_id == first.plan_id && a.step < first.step && a.state != ActionState::Succeeded)
+            .collect();
+        if let Some(earlier) = plan.iter().min_by_key(|a| a.step) {
+            if !earlier.state.is_active() {
+                let why = format!("step {} ({}) is {}", earlier.step, earlier.tool, earlier.state.as_str());
+                self.cancel_plan(earlier, Some(earlier.step), &why, json!({})).await?;
+            }
+            return Ok(());
+        }
+        let status = self.runner.status(&incident.check_id);
+        if let Some(refusal) = self.gate.regate(&incident, first, status, self.ceiling).await? {
+            let why = format!("re-gated before running: {}", refusal.reason);
+            self.cancel_plan(first, None, &why, json!({"gate": refusal.code})).await?;
+            return Ok(());
+        }
         let mut done = Vec::new();
         for a in actions {
-            // Re-read: another replica or a rejection may have moved it meanwhile.
-            let current = self.store.action(&a.id).await?;
-            if current.state != ActionState::Approved {
-                continue;
-            }
-            let finished = self.executor.execute(current).await?;
+            let Some(finished) = self.executor.execute(a).await? else {
+                break; // another worker claimed this step and owns the rest of the plan
+            };
             let failed = finished.state == ActionState::Failed;
+            if failed {
+                let why = format!("step {} ({}) failed", finished.step, finished.tool);
+                self.cancel_plan(&finished, Some(finished.step), &why, json!({})).await?;
+            }
             done.push(finished);
             if failed {
                 break;
             }
         }
         self.finish_plan(&incident, &done).await?;
+        Ok(())
+    }
+
+    /// Cancels the steps of `action`'s plan that have not run (those after `after_step`, or
+    /// all), atomically, and says so on the timeline and in the audit log.
+    async fn cancel_plan(
+        &self,
+        action: &Action,
+        after_step: Option<u32>,
+        why: &str,
+        data: serde_json::Value,
+    ) -> anyhow::Result<Vec<Action>> {
+        let waiting = [ActionState::PendingApproval, ActionState::Approved];
+        let cancelled = self
+            .store
+            .transition_plan(&action.plan_id, &waiting, after_step, ActionState::Cancelled, why, "agent")
+            .await?;
+        if cancelled.is_empty() {
+            return Ok(cancelled);
+        }
+        let tools: Vec<&str> = cancelled.iter().map(|a| a.tool.as_str()).collect();
+        let message = format!("cancelled {}: {why}", tools.join(" → "));
+        self.store
+            .add_event(&action.incident_id, "cancelled", &message, json!({"plan_id": action.plan_id, "why": data}))
+            .await?;
+        self.gate
+            .audit("agent", "cancel", &action.plan_id, "cancelled", why, json!({"tools": tools, "data": data}))
+            .await;
+        for a in &cancelled {
+            let _ = self.bus.send(Event::ActionChanged { action_id: a.id.clone(), state: a.state.as_str().into() });
+        }
+        Ok(cancelled)
+    }
+
+    /// An incident that ended while a plan waited for approval: nothing of it may run.
+    async fn cancel_waiting(&self, incident_id: &str, why: &str) -> anyhow::Result<()> {
+        let waiting = self
+            .store
+            .list_actions(&ActionFilter {
+                incident_id: Some(incident_id.into()),
+                states: vec![ActionState::PendingApproval, ActionState::Approved],
+                limit: 1000,
+            })
+            .await?;
+        let mut plans = HashSet::new();
+        for a in waiting.iter().filter(|a| plans.insert(a.plan_id.clone())) {
+            self.cancel_plan(a, None, why, json!({})).await?;
+        }
         Ok(())
     }
 
@@ -510,9 +589,34 @@ impl Agent {
                 format!("{} was interrupted by a restart; not re-run; verification: {}", a.tool, outcome.as_str());
             self.store.add_event(&a.incident_id, "outcome", &message, json!({"action_id": a.id})).await?;
             self.gate.audit("agent", "recover", &a.id, outcome.as_str(), &message, json!({})).await;
+            let why = format!("step {} ({}) was interrupted by a restart", a.step, a.tool);
+            self.cancel_plan(&a, Some(a.step), &why, json!({})).await?;
             tracing::warn!(action = %a.id, outcome = outcome.as_str(), "recovered interrupted action");
         }
         Ok(())
+    }
+}
+
+/// The incidents being handled in this process, so two tasks never work one incident at once.
+/// Entering returns a guard that leaves on drop, even if the task panics.
+#[derive(Default)]
+struct Busy(std::sync::Mutex<HashSet<String>>);
+
+struct BusyGuard<'a> {
+    busy: &'a Busy,
+    incident_id: String,
+}
+
+impl Busy {
+    fn enter(&self, incident_id: &str) -> Option<BusyGuard<'_>> {
+        let mut set = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        set.insert(incident_id.to_string()).then(|| BusyGuard { busy: self, incident_id: incident_id.to_string() })
+    }
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        self.busy.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.incident_id);
     }
 }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState};
 use obsctl_core::event::Event;
-use obsctl_core::secret::redact;
-use obsctl_store::Store;
+use obsctl_core::secret::{redact, redact_value};
+use obsctl_store::{Store, StoreError};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
@@ -31,10 +31,9 @@ impl Executor {
         Self { store, registry, bus, secrets }
     }
 
-    fn scrub(&self, value: Value) -> Value {
-        let refs: Vec<&obsctl_core::Secret> = self.secrets.iter().collect();
-        let text = redact(&value.to_string(), &refs);
-        serde_json::from_str(&text).unwrap_or(value)
+    /// Every string of `value` with the configured secrets redacted.
+    pub fn scrub(&self, value: Value) -> Value {
+        redact_value(&value, &self.secrets.iter().collect::<Vec<_>>())
     }
 
     async fn save(&self, action: &mut Action, state: ActionState, result: Option<Value>) -> anyhow::Result<()> {
@@ -46,25 +45,35 @@ impl Executor {
         Ok(())
     }
 
-    /// Runs a journaled, approved action. Refuses anything not in `approved`.
-    pub async fn execute(&self, mut action: Action) -> anyhow::Result<Action> {
-        anyhow::ensure!(
-            action.state == ActionState::Approved,
-            "action {} is {}, not approved",
-            action.id,
-            action.state.as_str()
-        );
+    /// Runs a journaled, approved action. It first claims the action with a compare-and-set
+    /// (`approved` → `running`), so of every process and task that tries, exactly one runs the
+    /// tool; the others get `None` and must leave the plan to the winner.
+    pub async fn execute(&self, action: Action) -> anyhow::Result<Option<Action>> {
+        let by = action.decided_by.clone().unwrap_or_else(|| "agent".into());
+        let mut action = match self
+            .store
+            .transition_action(&action.id, ActionState::Approved, ActionState::Running, &action.reason, &by)
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(StoreError::Conflict(why)) => {
+                tracing::info!(action = %action.id, %why, "action claimed elsewhere; not running it");
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let _ =
+            self.bus.send(Event::ActionChanged { action_id: action.id.clone(), state: action.state.as_str().into() });
         let Some(tool) = self.registry.get(&action.tool).cloned() else {
             let error = json!({"error": format!("tool {} is not registered", action.tool)});
             self.save(&mut action, ActionState::Failed, Some(error)).await?;
-            return Ok(action);
+            return Ok(Some(action));
         };
-        self.save(&mut action, ActionState::Running, None).await?;
         self.store
             .add_event(
                 &action.incident_id,
                 "action",
-                &format!("running {} {}", action.tool, action.args),
+                &format!("running {} {}", action.tool, self.scrub(action.args.clone())),
                 json!({"action_id": action.id}),
             )
             .await?;
@@ -84,7 +93,7 @@ impl Executor {
                 json!({"action_id": action.id, "state": state.as_str()}),
             )
             .await?;
-        Ok(action)
+        Ok(Some(action))
     }
 
     /// Runs the tool's dry-run and records what it said on the (already journaled) action.

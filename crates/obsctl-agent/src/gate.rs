@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use obsctl_core::Timestamp;
-use obsctl_core::action::AuditRecord;
+use obsctl_core::action::{Action, AuditRecord};
 use obsctl_core::config::{Config, Step};
 use obsctl_core::incident::{Incident, IncidentStatus};
-use obsctl_core::policy::{Decision, GateInput, Mode, decide};
+use obsctl_core::policy::{Decision, GateInput, Mode, Verdict, decide};
 use obsctl_core::state::CheckStatus;
 use obsctl_store::Store;
 use serde_json::json;
@@ -89,15 +89,51 @@ impl Gate {
         ceiling: Mode,
         facts: &PlanFacts,
     ) -> anyhow::Result<(Decision, Mode)> {
+        self.decide_tool(incident, plan.mode, &step.tool, ceiling, facts).await
+    }
+
+    /// Decides again, just before it runs, on a step a person approved earlier: the silence,
+    /// budgets, breaker, allow-list and mode in force now apply. `Execute` and `AwaitApproval`
+    /// (the approval is the person's) let it run; anything else is why it must not.
+    pub async fn regate(
+        &self,
+        incident: &Incident,
+        action: &Action,
+        check_status: CheckStatus,
+        ceiling: Mode,
+    ) -> anyhow::Result<Option<Decision>> {
+        if incident.status != IncidentStatus::Open {
+            return Ok(Some(Decision {
+                verdict: Verdict::Deny,
+                code: "incident_resolved",
+                reason: format!("incident {} was resolved before the approved plan ran", incident.id),
+            }));
+        }
+        let runbook = action.runbook.as_ref().and_then(|r| self.config.runbooks.iter().find(|x| &x.name == r));
+        // The cooldown was the plan's to meet when it was queued; a person approved it since.
+        let facts = PlanFacts { suppressed: self.suppression(incident, check_status).await?, cooldown_left: None };
+        let (decision, _) =
+            self.decide_tool(incident, runbook.and_then(|r| r.mode), &action.tool, ceiling, &facts).await?;
+        Ok((!matches!(decision.verdict, Verdict::Execute | Verdict::AwaitApproval)).then_some(decision))
+    }
+
+    async fn decide_tool(
+        &self,
+        incident: &Incident,
+        plan_mode: Option<Mode>,
+        tool_name: &str,
+        ceiling: Mode,
+        facts: &PlanFacts,
+    ) -> anyhow::Result<(Decision, Mode)> {
         let hour_ago = Timestamp::now().minus(Duration::from_secs(3600));
         let a = &self.config.agent;
-        let mode = Mode::effective(a.mode, plan.mode, a.max_mode.min(ceiling));
-        let tool = self.registry.get(&step.tool);
+        let mode = Mode::effective(a.mode, plan_mode, a.max_mode.min(ceiling));
+        let tool = self.registry.get(tool_name);
         let (suppressed, cooldown_left) = (facts.suppressed.clone(), facts.cooldown_left);
         let input = GateInput {
-            tool: &step.tool,
+            tool: tool_name,
             tool_known: tool.is_some(),
-            tool_refused: self.tool_refused(&step.tool),
+            tool_refused: self.tool_refused(tool_name),
             read_only: tool.is_some_and(|t| t.spec().annotations.read_only_hint),
             mode,
             suppressed,

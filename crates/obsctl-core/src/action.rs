@@ -23,10 +23,13 @@ pub enum ActionState {
     Rejected,
     /// Refused by the gate.
     Denied,
+    /// Never ran: an earlier step of its plan failed or was interrupted, the plan was re-gated
+    /// and refused, or its incident ended before it could run.
+    Cancelled,
 }
 
 impl ActionState {
-    pub const ALL: [ActionState; 9] = [
+    pub const ALL: [ActionState; 10] = [
         ActionState::PendingApproval,
         ActionState::Approved,
         ActionState::Running,
@@ -36,6 +39,7 @@ impl ActionState {
         ActionState::Observed,
         ActionState::Rejected,
         ActionState::Denied,
+        ActionState::Cancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +53,7 @@ impl ActionState {
             ActionState::Observed => "observed",
             ActionState::Rejected => "rejected",
             ActionState::Denied => "denied",
+            ActionState::Cancelled => "cancelled",
         }
     }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::secret::Secret;
 use crate::time::Timestamp;
 
 /// A validated check, ready for the scheduler.
@@ -42,9 +43,12 @@ pub enum Probe {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HttpProbe {
+    /// Shown with its userinfo and query values masked: they often carry credentials.
+    #[serde(serialize_with = "crate::secret::serialize_masked_url")]
     pub url: String,
     pub method: String,
-    pub headers: BTreeMap<String, String>,
+    /// Header values are secrets (`Authorization`, API keys): they never print.
+    pub headers: BTreeMap<String, Secret>,
     pub expect_status: Option<u16>,
     pub body_contains: Option<String>,
     pub json_pointer: Option<(String, serde_json::Value)>,

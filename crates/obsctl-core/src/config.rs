@@ -39,13 +39,19 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
     pub checks: Vec<CheckSpec>,
     pub runbooks: Vec<Runbook>,
+    /// Values that `${VAR}` put into the config from variables naming a credential
+    /// (`…TOKEN`, `…PASSWORD`, `…KEY`, …): redacted like every other secret.
+    #[serde(skip)]
+    pub interpolated_secrets: Vec<Secret>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Default)]
 pub struct ServerConfig {
     pub listen: String,
-    /// Bearer token that mutating API calls must present (`OBSCTL_API_TOKEN`).
+    /// Bearer token that API calls must present (`OBSCTL_API_TOKEN`); at least 16 characters.
     pub token: Option<Secret>,
+    /// Host names this server answers to besides loopback ones (DNS-rebinding protection).
+    pub allowed_hosts: Vec<String>,
     /// People who may log in to the dashboard (the API token also logs in, as an operator).
     pub users: Vec<DashboardUser>,
 }
@@ -157,13 +163,15 @@ pub struct NotifyConfig {
 #[derive(Debug, Clone, Serialize)]
 pub struct NtfyConfig {
     pub url: String,
-    pub topic: String,
+    /// Anyone who knows an ntfy topic can read and post to it: it is a secret.
+    pub topic: Secret,
     pub token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct WebhookConfig {
-    pub url: String,
+    /// Webhook URLs carry their credential in the path or query: a secret.
+    pub url: Secret,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -195,7 +203,8 @@ pub struct ServiceConfig {
 pub struct SupervisedProcess {
     pub run: Vec<String>,
     pub cwd: Option<PathBuf>,
-    pub env: BTreeMap<String, String>,
+    /// Values are secrets: a service's environment is where its credentials live.
+    pub env: BTreeMap<String, Secret>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -249,6 +258,17 @@ impl Config {
             .collect();
         if let Some(n) = &self.notify.ntfy {
             out.extend(n.token.iter());
+            out.push(&n.topic);
+        }
+        out.extend(self.notify.webhook.iter().map(|w| &w.url));
+        out.extend(self.interpolated_secrets.iter());
+        for s in &self.services {
+            out.extend(s.process.iter().flat_map(|p| p.env.values()));
+        }
+        for c in &self.checks {
+            if let crate::check::Probe::Http(h) = &c.probe {
+                out.extend(h.headers.values());
+            }
         }
         out
     }

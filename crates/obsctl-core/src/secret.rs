@@ -40,7 +40,7 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// Replaces every occurrence of each non-empty secret in `text` with `***`.
+/// Replaces every occurrence of each secret (of 4 or more bytes) in `text` with `***`.
 pub fn redact(text: &str, secrets: &[&Secret]) -> String {
     let mut out = text.to_string();
     for s in secrets {
@@ -49,6 +49,88 @@ pub fn redact(text: &str, secrets: &[&Secret]) -> String {
         }
     }
     out
+}
+
+/// `redact` applied to every string of a JSON value, keys included. It works on the tree, not on
+/// serialized text, so no secret can survive because a replacement broke the encoding.
+pub fn redact_value(value: &serde_json::Value, secrets: &[&Secret]) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(redact(s, secrets)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| redact_value(v, secrets)).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (redact(k, secrets), redact_value(v, secrets))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// Key names whose values are credentials whatever they hold.
+const SENSITIVE_KEYS: [&str; 9] =
+    ["password", "passwd", "secret", "token", "api_key", "apikey", "authorization", "cookie", "credential"];
+
+/// For showing configuration to people: `redact_value`, plus every value under a key that names a
+/// credential (`password`, `token`, `authorization`, …) and every URL's userinfo and query
+/// values masked.
+pub fn mask_for_display(value: &serde_json::Value, secrets: &[&Secret]) -> serde_json::Value {
+    use serde_json::Value;
+    fn walk(v: &mut Value) {
+        match v {
+            Value::String(s) if s.contains("://") => *s = mask_url(s),
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            Value::Object(map) => {
+                for (k, v) in map.iter_mut() {
+                    let k = k.to_ascii_lowercase();
+                    if SENSITIVE_KEYS.iter().any(|s| k.contains(s)) && !v.is_null() {
+                        *v = Value::String("***".into());
+                    } else {
+                        walk(v);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = redact_value(value, secrets);
+    walk(&mut out);
+    out
+}
+
+/// A URL with its password and query values replaced by `***`:
+/// `https://u:pw@h/p?token=abc&x=1` → `https://u:***@h/p?token=***&x=***`.
+pub fn mask_url(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match head.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+            let authority = match authority.rsplit_once('@') {
+                Some((user, host)) => match user.split_once(':') {
+                    Some((name, _)) => format!("{name}:***@{host}"),
+                    None => format!("{user}@{host}"),
+                },
+                None => authority.to_string(),
+            };
+            format!("{scheme}://{authority}{}", path.map(|p| format!("/{p}")).unwrap_or_default())
+        }
+        None => head.to_string(),
+    };
+    if let Some(q) = query {
+        let masked: Vec<String> = q
+            .split('&')
+            .map(|pair| pair.split_once('=').map_or(pair.to_string(), |(k, _)| format!("{k}=***")))
+            .collect();
+        out.push('?');
+        out.push_str(&masked.join("&"));
+    }
+    out
+}
+
+/// `serialize_with` for URL fields that people see.
+pub fn serialize_masked_url<S: Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&mask_url(url))
 }
 
 #[cfg(test)]
@@ -61,5 +143,32 @@ mod tests {
         assert_eq!(format!("{s} {s:?}"), "*** ***");
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"***\"");
         assert_eq!(redact("token=hunter22;", &[&s]), "token=***;");
+    }
+
+    #[test]
+    fn redacts_every_string_of_a_value_and_never_breaks_it() {
+        // A secret holding a quote: replacing it in serialized JSON would break the encoding.
+        let s = Secret::new("pa\"ss\\word");
+        let value = serde_json::json!({"args": ["--password", "pa\"ss\\word"], "pa\"ss\\word": {"n": 1}});
+        let out = redact_value(&value, &[&s]);
+        assert_eq!(out, serde_json::json!({"args": ["--password", "***"], "***": {"n": 1}}));
+    }
+
+    #[test]
+    fn masks_what_people_should_not_see() {
+        let cases = [
+            ("https://user:pw@example.org/hook?token=abc&x=1", "https://user:***@example.org/hook?token=***&x=***"),
+            ("http://127.0.0.1:8080/health", "http://127.0.0.1:8080/health"),
+            ("postgres://obsctl@db:5432/obsctl", "postgres://obsctl@db:5432/obsctl"),
+        ];
+        for (url, masked) in cases {
+            assert_eq!(mask_url(url), masked);
+        }
+        let config = serde_json::json!({"runbook": [{"args": {"Authorization": "Bearer x", "path": "/tmp", "db_password": "p"}}]});
+        let shown = mask_for_display(&config, &[]);
+        assert_eq!(
+            shown,
+            serde_json::json!({"runbook": [{"args": {"Authorization": "***", "path": "/tmp", "db_password": "***"}}]})
+        );
     }
 }

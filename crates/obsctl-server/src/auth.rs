@@ -1,46 +1,154 @@
-//! Bearer-token auth for mutating endpoints: the `Operator` extractor.
+//! Access to the JSON API. Every request passes `guard` first: its `Host` must be one this
+//! server answers to (a DNS-rebinding page cannot reach a loopback obsctl), and once any
+//! credential is configured every `/api/` request needs the bearer token or a dashboard
+//! session, reads included. Mutations take an `ApiOperator`: the bearer token, never a cookie.
 
-use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use obsctl_core::config::ServerConfig;
+use subtle::ConstantTimeEq;
 
 use crate::{ApiError, AppState};
 
-/// Proof that the request carried the configured API token. Mutating handlers take one.
-pub struct Operator {
+/// Compares in constant time, so timing does not leak a token.
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}
+
+/// The bearer token the request carries, if any.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+fn token_matches(server: &ServerConfig, given: &str) -> bool {
+    server.token.as_ref().is_some_and(|t| same(given.as_bytes(), t.expose().as_bytes()))
+}
+
+/// The host part of a `Host` header value: `[::1]:5555` → `::1`, `example.org:80` → `example.org`.
+fn host_name(value: &str) -> &str {
+    if let Some(rest) = value.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    value.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(value, |(h, _)| h)
+}
+
+/// Whether this server answers to `host`. Bound to loopback it answers only to loopback names
+/// and `[server] allowed_hosts`; bound elsewhere, to any name unless `allowed_hosts` is set.
+pub(crate) fn host_allowed(server: &ServerConfig, host: &str) -> bool {
+    let name = host_name(host).to_ascii_lowercase();
+    if server.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(&name)) {
+        return true;
+    }
+    let loopback_name = name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let listen = host_name(&server.listen);
+    let bound_to_loopback =
+        listen == "localhost" || listen.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if bound_to_loopback || !server.allowed_hosts.is_empty() { loopback_name || name == listen } else { true }
+}
+
+/// Runs before every handler: the Host check, then credentials for `/api/`.
+pub(crate) async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let server = &state.config.server;
+    if let Some(host) = request.headers().get(header::HOST) {
+        let host = host.to_str().unwrap_or("");
+        if !host_allowed(server, host) {
+            return ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "host_not_allowed",
+                format!("this obsctl does not answer to host {host:?}; add it to [server] allowed_hosts"),
+            )
+            .into_response();
+        }
+    }
+    if request.uri().path().starts_with("/api/") && server.has_credentials() {
+        let by_token = bearer(request.headers()).map(|t| token_matches(server, t));
+        let by_session = crate::dashboard::signed_in(request.headers(), &state);
+        match by_token {
+            Some(true) => {}
+            Some(false) => {
+                return ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the bearer token is not valid")
+                    .into_response();
+            }
+            None if by_session => {}
+            None => {
+                return ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "this endpoint needs Authorization: Bearer <token> (or a dashboard session)",
+                )
+                .into_response();
+            }
+        }
+    }
+    next.run(request).await
+}
+
+/// Proof that the request carried the configured API token. Mutating API handlers take one; a
+/// session cookie is not enough, so a cross-site form can never mutate through the API.
+pub struct ApiOperator {
     /// Who to write in the audit log.
     pub name: String,
 }
 
-/// Compares without stopping at the first difference, so timing does not leak the token.
-pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-impl FromRequestParts<AppState> for Operator {
+impl FromRequestParts<AppState> for ApiOperator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(token) = state.config.server.token.as_ref() else {
+        if state.config.server.token.is_none() {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "auth_not_configured",
                 "mutations are disabled until a token is set: set OBSCTL_API_TOKEN or [server] token",
             ));
-        };
-        let given = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        match given {
-            Some(g) if same(g.trim().as_bytes(), token.expose().as_bytes()) => Ok(Operator { name: "api".into() }),
+        }
+        match bearer(&parts.headers) {
+            Some(given) if token_matches(&state.config.server, given) => Ok(ApiOperator { name: "api".into() }),
             Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the bearer token is not valid")),
             None => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "this endpoint needs Authorization: Bearer <token>",
             )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(listen: &str, allowed: &[&str]) -> ServerConfig {
+        ServerConfig {
+            listen: listen.into(),
+            allowed_hosts: allowed.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn host_check() {
+        let cases = [
+            ("127.0.0.1:5555", &[][..], "127.0.0.1:5555", true),
+            ("127.0.0.1:5555", &[], "localhost:5555", true),
+            ("127.0.0.1:5555", &[], "[::1]:5555", true),
+            ("127.0.0.1:5555", &[], "LOCALHOST", true),
+            // A rebinding page's own name on a loopback server.
+            ("127.0.0.1:5555", &[], "attacker.example:5555", false),
+            ("127.0.0.1:5555", &[], "127.0.0.1.attacker.example", false),
+            ("127.0.0.1:5555", &["obsctl.internal"], "obsctl.internal:5555", true),
+            ("0.0.0.0:5555", &[], "anything.example", true),
+            ("0.0.0.0:5555", &["obsctl.corp"], "anything.example", false),
+            ("0.0.0.0:5555", &["obsctl.corp"], "obsctl.corp", true),
+        ];
+        for (listen, allowed, host, expected) in cases {
+            assert_eq!(host_allowed(&server(listen, allowed), host), expected, "{listen} {allowed:?} {host}");
         }
     }
 }

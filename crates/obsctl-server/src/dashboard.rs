@@ -16,10 +16,8 @@ mod session;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use obsctl_core::config::Role;
 
 pub use live::Live;
@@ -27,6 +25,7 @@ pub use resources::{INTERVAL as RESOURCE_INTERVAL, Resources};
 pub use session::{Sessions, hash_password};
 
 use crate::AppState;
+use crate::routing::Routes;
 use session::Session;
 
 /// The dashboard's own state: sessions, live latencies and pushes, resource history.
@@ -37,31 +36,37 @@ pub struct Ui {
     pub resources: Arc<Resources>,
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/ui", get(|| async { Redirect::to("/ui/overview") }))
-        .route("/ui/login", get(login::view_login_get).post(login::view_login_post))
-        .route("/ui/logout", post(login::view_logout_post))
-        .route("/ui/assets/{name}", get(assets::view_asset_get))
-        .route("/ui/events", get(events::view_events_get))
-        .route("/ui/overview", get(pages::overview::view_overview_get))
-        .route("/ui/overview/grid", get(pages::overview::view_overview_grid_get))
-        .route("/ui/services/{name}", get(pages::service::view_service_get))
-        .route("/ui/incidents", get(pages::incidents::view_incidents_get))
-        .route("/ui/incidents/list", get(pages::incidents::view_incidents_list_get))
-        .route("/ui/incidents/{id}", get(pages::incidents::view_incident_get))
-        .route("/ui/approvals", get(pages::approvals::view_approvals_get))
-        .route("/ui/approvals/list", get(pages::approvals::view_approvals_list_get))
-        .route("/ui/history", get(pages::history::view_history_get))
-        .route("/ui/memory", get(pages::memory::view_memory_get))
-        .route("/ui/resources", get(pages::resources::view_resources_get))
-        .route("/ui/audit", get(pages::audit::view_audit_get))
-        .route("/ui/config", get(pages::config::view_config_get))
-        .route("/ui/checks/{service}/{name}/run", post(controls::view_run_check_post))
-        .route("/ui/actions/{id}/approve", post(controls::view_approve_post))
-        .route("/ui/actions/{id}/reject", post(controls::view_reject_post))
-        .route("/ui/incidents/{id}/resolve", post(controls::view_resolve_post))
-        .route("/ui/silences", post(controls::view_silence_post))
+pub(crate) fn routes() -> Routes {
+    Routes::default()
+        .get("/ui", || async { Redirect::to("/ui/overview") })
+        .get("/ui/login", login::view_login_get)
+        .post("/ui/login", login::view_login_post)
+        .post("/ui/logout", login::view_logout_post)
+        .get("/ui/assets/{name}", assets::view_asset_get)
+        .get("/ui/events", events::view_events_get)
+        .get("/ui/overview", pages::overview::view_overview_get)
+        .get("/ui/overview/grid", pages::overview::view_overview_grid_get)
+        .get("/ui/services/{name}", pages::service::view_service_get)
+        .get("/ui/incidents", pages::incidents::view_incidents_get)
+        .get("/ui/incidents/list", pages::incidents::view_incidents_list_get)
+        .get("/ui/incidents/{id}", pages::incidents::view_incident_get)
+        .get("/ui/approvals", pages::approvals::view_approvals_get)
+        .get("/ui/approvals/list", pages::approvals::view_approvals_list_get)
+        .get("/ui/history", pages::history::view_history_get)
+        .get("/ui/memory", pages::memory::view_memory_get)
+        .get("/ui/resources", pages::resources::view_resources_get)
+        .get("/ui/audit", pages::audit::view_audit_get)
+        .get("/ui/config", pages::config::view_config_get)
+        .post("/ui/checks/{service}/{name}/run", controls::view_run_check_post)
+        .post("/ui/actions/{id}/approve", controls::view_approve_post)
+        .post("/ui/actions/{id}/reject", controls::view_reject_post)
+        .post("/ui/incidents/{id}/resolve", controls::view_resolve_post)
+        .post("/ui/silences", controls::view_silence_post)
+}
+
+/// Whether the request carries a live dashboard session (any role).
+pub(crate) fn signed_in(headers: &axum::http::HeaderMap, state: &AppState) -> bool {
+    session::cookie(headers).is_some_and(|id| state.ui.sessions.get(id).is_some())
 }
 
 /// What every page's frame shows: navigation, who is signed in, and the CSRF token htmx sends.

@@ -1,4 +1,5 @@
-//! Every HTTP surface of obsctl: the JSON API (with its generated OpenAPI document) and health.
+//! Every HTTP surface of obsctl: the JSON API (with its generated OpenAPI document), the
+//! dashboard and health, behind one request guard.
 //!
 //! Architecture invariant: only this crate knows HTTP. Handlers call the same agent and
 //! monitor methods the CLI calls, so a control behaves the same from every surface.
@@ -9,6 +10,7 @@ pub mod dashboard;
 mod error;
 mod extract;
 mod openapi;
+mod routing;
 
 use std::sync::Arc;
 
@@ -19,6 +21,7 @@ use obsctl_engine::Monitor;
 use obsctl_store::{GraphMirror, GraphStore, Store};
 
 pub use error::ApiError;
+use routing::Routes;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -35,14 +38,21 @@ pub struct AppState {
     pub registry: Arc<ToolRegistry>,
 }
 
-/// The whole HTTP surface; the server and the tests share it.
-pub fn router(state: AppState) -> Router {
+/// Every route of the HTTP surface, recorded as it is built.
+fn routes() -> Routes {
     let (api, doc) = api::routes().finish();
     let doc = Arc::new(doc);
-    api.route("/api/openapi.json", axum::routing::get(move || openapi::serve(doc.clone())))
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
-        .route("/", axum::routing::get(|| async { axum::response::Redirect::to("/ui/overview") }))
+    api.get("/api/openapi.json", move || openapi::serve(doc.clone()))
+        .get("/healthz", || async { "ok" })
+        .get("/", || async { axum::response::Redirect::to("/ui/overview") })
         .merge(dashboard::routes())
+}
+
+/// The whole HTTP surface; the server and the tests share it. Every request passes
+/// `auth::guard` (Host check; credentials for `/api/`) before its handler.
+pub fn router(state: AppState) -> Router {
+    let (routes, _) = routes().into_parts();
+    routes
         .fallback(|| async { ApiError::not_found("no such endpoint; see /api/openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -51,7 +61,13 @@ pub fn router(state: AppState) -> Router {
                 "this endpoint does not take that method",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard))
         .with_state(state)
+}
+
+/// Every (method, path) the router serves, in registration order: what the auth matrix walks.
+pub fn route_table() -> Vec<(&'static str, &'static str)> {
+    routes().into_parts().1
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.

@@ -3,18 +3,17 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::handler::Handler;
-use axum::routing::MethodRouter;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::error::ErrorBody;
+use crate::routing::Routes;
 
 pub(crate) struct Api {
-    router: Router<AppState>,
+    routes: Routes,
     paths: Map<String, Value>,
     generator: SchemaGenerator,
 }
@@ -30,7 +29,7 @@ pub(crate) struct Op {
 
 impl Api {
     pub fn new() -> Self {
-        Self { router: Router::new(), paths: Map::new(), generator: SchemaSettings::openapi3().into_generator() }
+        Self { routes: Routes::default(), paths: Map::new(), generator: SchemaSettings::openapi3().into_generator() }
     }
 
     pub fn schema<T: JsonSchema>(&mut self) -> Schema {
@@ -59,13 +58,13 @@ impl Api {
         H: Handler<T, AppState>,
         T: 'static,
     {
-        let method_router: MethodRouter<AppState> = match method {
-            "get" => axum::routing::get(handler),
-            "post" => axum::routing::post(handler),
-            "delete" => axum::routing::delete(handler),
-            _ => axum::routing::any(handler),
+        let upper = match method {
+            "get" => "GET",
+            "post" => "POST",
+            "delete" => "DELETE",
+            _ => "ANY",
         };
-        self.router = self.router.route(path, method_router);
+        self.routes = self.routes.add(upper, path, handler);
         let error = self.schema::<ErrorBody>();
         let mut params: Vec<Value> = path
             .split('/')
@@ -87,24 +86,27 @@ impl Api {
         }
         if op.auth {
             operation["security"] = json!([{"bearer": []}]);
+        } else {
+            // Reads need the token (or a dashboard session) once any credential is configured.
+            operation["security"] = json!([{}, {"bearer": []}]);
         }
         let entry = self.paths.entry(path.to_string()).or_insert_with(|| json!({}));
         entry[method] = operation;
         self
     }
 
-    pub fn finish(mut self) -> (Router<AppState>, Value) {
+    pub fn finish(mut self) -> (Routes, Value) {
         let schemas = self.generator.take_definitions(true);
         let doc = json!({
             "openapi": "3.0.3",
-            "info": {"title": "obsctl API", "version": env!("CARGO_PKG_VERSION"), "description": "The obsctl control plane: status, checks, incidents, actions and approvals. Mutations need a bearer token."},
+            "info": {"title": "obsctl API", "version": env!("CARGO_PKG_VERSION"), "description": "The obsctl control plane: status, checks, incidents, actions and approvals. Mutations need the bearer token; once any credential is configured, reads need it (or a dashboard session) too."},
             "paths": self.paths,
             "components": {
                 "schemas": schemas,
                 "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             },
         });
-        (self.router, doc)
+        (self.routes, doc)
     }
 }
 

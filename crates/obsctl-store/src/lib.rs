@@ -108,6 +108,18 @@ pub trait Store: GraphStore + ChangeFeed {
         reason: &str,
         by: &str,
     ) -> Result<Action>;
+    /// Moves every step of a plan that is in one of `from` (and comes after `after_step`, when
+    /// given) to `to`, in one statement: no other writer can see, or leave, half a plan moved.
+    /// Returns the moved steps in step order (empty when none was in `from`).
+    async fn transition_plan(
+        &self,
+        plan_id: &str,
+        from: &[ActionState],
+        after_step: Option<u32>,
+        to: ActionState,
+        reason: &str,
+        by: &str,
+    ) -> Result<Vec<Action>>;
     async fn action(&self, id: &str) -> Result<Action>;
     async fn list_actions(&self, filter: &ActionFilter) -> Result<Vec<Action>>;
     /// Actions whose tool ran (or is running) since `since`, for one service or all.

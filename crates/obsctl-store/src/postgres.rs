@@ -17,7 +17,7 @@ use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::error::{found, touched};
-use crate::filters::limit_or_default;
+use crate::filters::{limit_or_default, state_list};
 use crate::keys::CheckKeys;
 use crate::rows;
 use crate::{ActionFilter, IncidentFilter, Result, Store, StoreError, new_id};
@@ -290,13 +290,39 @@ impl Store for PostgresStore {
         Ok(action)
     }
 
+    async fn transition_plan(
+        &self,
+        plan_id: &str,
+        from: &[ActionState],
+        after_step: Option<u32>,
+        to: ActionState,
+        reason: &str,
+        by: &str,
+    ) -> Result<Vec<Action>> {
+        let rows = sqlx::query(
+            "UPDATE actions SET state = $1, reason = $2, decided_by = $3, updated_at = $4 \
+             WHERE plan_id = $5 AND position(',' || state || ',' in $6) > 0 AND ($7::bigint IS NULL OR step > $7) RETURNING *",
+        )
+        .bind(to.as_str())
+        .bind(reason)
+        .bind(by)
+        .bind(Timestamp::now().millis())
+        .bind(plan_id)
+        .bind(state_list(from))
+        .bind(after_step.map(i64::from))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut moved = rows.iter().map(rows::action).collect::<Result<Vec<_>>>()?;
+        moved.sort_by_key(|a| a.step);
+        Ok(moved)
+    }
+
     async fn action(&self, id: &str) -> Result<Action> {
         self.fetch_action(id).await
     }
 
     async fn list_actions(&self, f: &ActionFilter) -> Result<Vec<Action>> {
-        let states = (!f.states.is_empty())
-            .then(|| format!(",{},", f.states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")));
+        let states = state_list(&f.states);
         let rows = sqlx::query(
             "SELECT * FROM actions WHERE ($1::text IS NULL OR position(',' || state || ',' in $1) > 0) \
              AND ($2::text IS NULL OR incident_id = $2) ORDER BY created_at DESC, seq DESC LIMIT $3",

@@ -18,7 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::error::{found, touched};
-use crate::filters::limit_or_default;
+use crate::filters::{limit_or_default, state_list};
 use crate::keys::CheckKeys;
 use crate::rows;
 use crate::{ActionFilter, IncidentFilter, Result, Store, StoreError};
@@ -273,14 +273,40 @@ impl Store for SqliteStore {
         Ok(action)
     }
 
+    async fn transition_plan(
+        &self,
+        plan_id: &str,
+        from: &[ActionState],
+        after_step: Option<u32>,
+        to: ActionState,
+        reason: &str,
+        by: &str,
+    ) -> Result<Vec<Action>> {
+        let rows = sqlx::query(
+            "UPDATE actions SET state = ?1, reason = ?2, decided_by = ?3, updated_at = ?4 \
+             WHERE plan_id = ?5 AND instr(?6, ',' || state || ',') > 0 AND (?7 IS NULL OR step > ?7) RETURNING *",
+        )
+        .bind(to.as_str())
+        .bind(reason)
+        .bind(by)
+        .bind(Timestamp::now().millis())
+        .bind(plan_id)
+        .bind(state_list(from))
+        .bind(after_step.map(i64::from))
+        .fetch_all(&self.writer)
+        .await?;
+        let mut moved = rows.iter().map(rows::action).collect::<Result<Vec<_>>>()?;
+        moved.sort_by_key(|a| a.step);
+        Ok(moved)
+    }
+
     async fn action(&self, id: &str) -> Result<Action> {
         let row = sqlx::query("SELECT * FROM actions WHERE id = ?").bind(id).fetch_one(&self.reader).await;
         rows::action(&found(row, "action", id)?)
     }
 
     async fn list_actions(&self, f: &ActionFilter) -> Result<Vec<Action>> {
-        let states = (!f.states.is_empty())
-            .then(|| format!(",{},", f.states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")));
+        let states = state_list(&f.states);
         let rows = sqlx::query(
             "SELECT * FROM actions WHERE (?1 IS NULL OR instr(?1, ',' || state || ',') > 0) AND (?2 IS NULL OR incident_id = ?2) \
              ORDER BY created_at DESC, rowid DESC LIMIT ?3",

@@ -15,7 +15,9 @@ use super::{Agent, PlanReport};
 use crate::planner::Plan;
 
 impl Agent {
-    /// Moves every pending step of the action's plan from `pending_approval` to `to`.
+    /// Moves every pending step of the action's plan from `pending_approval` to `to`, in one
+    /// statement, so a racing approve, reject or resolve can never leave half a plan approved.
+    /// A plan whose incident has ended is cancelled instead of approved.
     async fn decide_plan(
         &self,
         action_id: &str,
@@ -24,23 +26,25 @@ impl Agent {
         reason: &str,
     ) -> Result<Vec<Action>, StoreError> {
         let action = self.store.action(action_id).await?;
+        let not_pending = |a: &Action| {
+            StoreError::Conflict(format!("action {action_id} is {}, not pending_approval", a.state.as_str()))
+        };
         if action.state != ActionState::PendingApproval {
+            return Err(not_pending(&action));
+        }
+        if to == ActionState::Approved && self.store.incident(&action.incident_id).await?.status != IncidentStatus::Open
+        {
+            let why = "the incident resolved before its plan was approved";
+            self.cancel_plan(&action, None, why, json!({})).await.map_err(|e| StoreError::Backend(e.to_string()))?;
             return Err(StoreError::Conflict(format!(
-                "action {action_id} is {}, not pending_approval",
-                action.state.as_str()
+                "incident {} is resolved; its pending plan was cancelled instead",
+                action.incident_id
             )));
         }
-        let siblings = self
-            .store
-            .list_actions(&ActionFilter {
-                incident_id: Some(action.incident_id.clone()),
-                states: vec![ActionState::PendingApproval],
-                limit: 1000,
-            })
-            .await?;
-        let mut changed = Vec::new();
-        for a in siblings.into_iter().filter(|a| a.plan_id == action.plan_id) {
-            changed.push(self.store.transition_action(&a.id, ActionState::PendingApproval, to, reason, by).await?);
+        let pending = [ActionState::PendingApproval];
+        let mut changed = self.store.transition_plan(&action.plan_id, &pending, None, to, reason, by).await?;
+        if changed.is_empty() {
+            return Err(not_pending(&self.store.action(action_id).await?));
         }
         changed.sort_by_key(|a| a.step);
         let (verb, control) =
@@ -117,19 +121,15 @@ impl Agent {
             .store
             .list_actions(&ActionFilter {
                 incident_id: Some(incident_id.into()),
-                states: vec![ActionState::PendingApproval],
+                states: vec![ActionState::PendingApproval, ActionState::Approved],
                 limit: 1000,
             })
             .await?;
-        for a in pending {
+        let mut plans = std::collections::HashSet::new();
+        for a in pending.iter().filter(|a| plans.insert(a.plan_id.clone())) {
+            let waiting = [ActionState::PendingApproval, ActionState::Approved];
             self.store
-                .transition_action(
-                    &a.id,
-                    ActionState::PendingApproval,
-                    ActionState::Rejected,
-                    "incident resolved by hand",
-                    by,
-                )
+                .transition_plan(&a.plan_id, &waiting, None, ActionState::Rejected, "incident resolved by hand", by)
                 .await?;
         }
         let now = Timestamp::now();
@@ -170,9 +170,9 @@ impl Agent {
             outcome: None,
             skipped: None,
         };
-        if !self.busy.lock().await.insert(incident_id.to_string()) {
+        let Some(_guard) = self.busy.enter(incident_id) else {
             return Err(StoreError::Conflict(format!("incident {incident_id} is being handled; try again")).into());
-        }
+        };
         let active = self.plan_actions(incident_id).await.map(|a| a.iter().any(|a| a.state.is_active()));
         let result = match active {
             Ok(true) => {
@@ -196,7 +196,6 @@ impl Agent {
             }
             Err(e) => Err(e),
         };
-        self.busy.lock().await.remove(incident_id);
         result.map(|()| report)
     }
 }

@@ -58,7 +58,7 @@ impl Agent {
             };
             self.store.insert_action(&action).await?;
             let done = self.executor.execute(action).await?;
-            if done.state == ActionState::Failed {
+            if done.is_some_and(|d| d.state == ActionState::Failed) {
                 tracing::error!(incident = %incident.id, tool, "escalation notice failed");
             }
         }

@@ -60,7 +60,7 @@ impl Webhook {
     fn url(&self, a: &WebhookArgs) -> Result<String, ToolError> {
         a.url
             .clone()
-            .or_else(|| self.config.as_ref().map(|c| c.url.clone()))
+            .or_else(|| self.config.as_ref().map(|c| c.url.expose().to_string()))
             .ok_or_else(|| ToolError::InvalidArgs("no url given and no [notify.webhook] configured".into()))
     }
 }
@@ -125,7 +125,7 @@ impl Ntfy {
         let topic = a
             .topic
             .clone()
-            .or_else(|| self.config.as_ref().map(|c| c.topic.clone()))
+            .or_else(|| self.config.as_ref().map(|c| c.topic.expose().to_string()))
             .ok_or_else(|| ToolError::InvalidArgs("no topic given and no [notify.ntfy] configured".into()))?;
         if topic.is_empty() || topic.contains('/') {
             return Err(ToolError::InvalidArgs(format!("topic {topic:?} is not a valid ntfy topic")));

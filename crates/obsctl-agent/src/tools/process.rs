@@ -68,7 +68,12 @@ impl Supervisor {
             None => (Stdio::null(), Stdio::null()),
         };
         let mut cmd = Command::new(program);
-        cmd.args(args).envs(&p.env).stdin(Stdio::null()).stdout(out).stderr(err).kill_on_drop(true);
+        cmd.args(args)
+            .envs(p.env.iter().map(|(k, v)| (k, v.expose())))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true);
         if let Some(cwd) = &p.cwd {
             cmd.current_dir(cwd);
         }

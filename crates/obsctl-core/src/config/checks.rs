@@ -8,6 +8,7 @@ use super::load::normalize_command;
 use super::raw::{RawCheck, S};
 use crate::check::{CheckSpec, DiskProbe, HttpProbe, Probe, ProcessProbe, ProcessTarget};
 use crate::quantity::{parse_duration, parse_size};
+use crate::secret::Secret;
 
 const KINDS: &[&str] = &["http", "tcp", "disk", "process", "command", "memory", "load"];
 
@@ -217,7 +218,11 @@ fn http(x: &mut Ctx<'_, '_>, c: &RawCheck, kspan: std::ops::Range<usize>) -> Opt
     let mut probe = HttpProbe {
         url,
         method,
-        headers: c.headers.as_ref().map(|h| h.get_ref().clone()).unwrap_or_default(),
+        headers: c
+            .headers
+            .as_ref()
+            .map(|h| h.get_ref().iter().map(|(k, v)| (k.clone(), Secret::new(v.clone()))).collect())
+            .unwrap_or_default(),
         expect_status: Some(200),
         body_contains: None,
         json_pointer: None,

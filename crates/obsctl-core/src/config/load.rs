@@ -27,7 +27,8 @@ pub(crate) const CURRENT_VERSION: i64 = 1;
 /// Loads a config. Precedence: defaults < file < `OBSCTL_*` variables in `env`.
 pub fn load(text: &str, env: &HashMap<String, String>, opts: &LoadOptions<'_>) -> Result<Config, ConfigErrors> {
     let mut problems = Problems::new(opts.file, text);
-    let text = interpolate(text, env, &mut problems);
+    let mut interpolated_secrets = Vec::new();
+    let text = interpolate(text, env, &mut problems, &mut interpolated_secrets);
     let raw: RawConfig = match toml::from_str(&text) {
         Ok(raw) => raw,
         Err(e) => {
@@ -44,7 +45,8 @@ pub fn load(text: &str, env: &HashMap<String, String>, opts: &LoadOptions<'_>) -
         }
     };
     let mut v = Validator { p: problems, env };
-    let config = v.config(raw, opts);
+    let mut config = v.config(raw, opts);
+    config.interpolated_secrets = interpolated_secrets.into_iter().map(Secret::new).collect();
     v.p.finish().map(|()| config)
 }
 
@@ -105,8 +107,7 @@ impl Validator<'_, '_> {
                 format!("{listen:?} is not an address; write host:port, e.g. \"127.0.0.1:5555\""),
             );
         }
-        let token =
-            self.env_var("OBSCTL_API_TOKEN").or(raw.server.token.clone()).filter(|t| !t.is_empty()).map(Secret::new);
+        let token = self.api_token(&raw);
 
         let store = self.store(&raw, &base_dir);
         let graph = self.graph(&raw);
@@ -125,10 +126,10 @@ impl Validator<'_, '_> {
         let notify = NotifyConfig {
             ntfy: raw.notify.ntfy.as_ref().map(|n| NtfyConfig {
                 url: n.url.as_ref().map(|u| u.get_ref().clone()).unwrap_or_else(|| "https://ntfy.sh".into()),
-                topic: n.topic.get_ref().clone(),
+                topic: Secret::new(n.topic.get_ref().clone()),
                 token: n.token.clone().filter(|t| !t.is_empty()).map(Secret::new),
             }),
-            webhook: raw.notify.webhook.as_ref().map(|w| WebhookConfig { url: w.url.get_ref().clone() }),
+            webhook: raw.notify.webhook.as_ref().map(|w| WebhookConfig { url: Secret::new(w.url.get_ref().clone()) }),
         };
         let fs =
             FsConfig { allowed_roots: raw.fs.allowed_roots.iter().map(|r| resolve(&base_dir, r.get_ref())).collect() };
@@ -144,7 +145,12 @@ impl Validator<'_, '_> {
 
         Config {
             source: opts.file.to_string(),
-            server: ServerConfig { listen, token, users: self.dashboard_users(&raw) },
+            server: ServerConfig {
+                listen,
+                token,
+                allowed_hosts: raw.server.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+                users: self.dashboard_users(&raw),
+            },
             store,
             graph,
             memory_index,
@@ -156,6 +162,7 @@ impl Validator<'_, '_> {
             services,
             checks,
             runbooks,
+            interpolated_secrets: Vec::new(),
         }
     }
 
@@ -306,7 +313,7 @@ impl Validator<'_, '_> {
                 process: s.process.as_ref().map(|p| SupervisedProcess {
                     run: p.run.get_ref().clone(),
                     cwd: p.cwd.as_ref().map(|c| resolve(base_dir, c)),
-                    env: p.env.clone(),
+                    env: p.env.iter().map(|(k, v)| (k.clone(), Secret::new(v.clone()))).collect(),
                 }),
                 restart_command: s.restart_command.as_ref().map(|r| r.get_ref().clone()),
             });
@@ -620,15 +627,23 @@ mode = "yolo"
     fn environment_overrides_the_file() {
         let env = HashMap::from([
             ("OBSCTL_AGENT_MODE".to_string(), "auto".to_string()),
-            ("OBSCTL_API_TOKEN".to_string(), "s3cret-token".to_string()),
+            ("OBSCTL_API_TOKEN".to_string(), "s3cret-token-0123".to_string()),
             ("ENABLE_UNIX_TOOLS".to_string(), "true".to_string()),
         ]);
         let c =
             load("[agent]\nmode = \"observe\"\n", &env, &LoadOptions { file: "x.toml", known_tools: TOOLS }).unwrap();
         assert_eq!(c.agent.mode, Mode::Auto);
-        assert_eq!(c.server.token.as_ref().map(|t| t.expose()), Some("s3cret-token"));
+        assert_eq!(c.server.token.as_ref().map(|t| t.expose()), Some("s3cret-token-0123"));
         assert!(c.commands.enabled);
-        assert!(!format!("{c:?}").contains("s3cret-token"));
+        assert!(!format!("{c:?}").contains("s3cret-token-0123"));
+    }
+
+    #[test]
+    fn a_short_api_token_is_refused_with_the_fix() {
+        check_errors(
+            "[server]\ntoken = \"short\"\n",
+            &[(2, "server.token", "the API token has 5 characters; use at least 16")],
+        );
     }
 
     #[test]

@@ -43,7 +43,9 @@ pub(crate) struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawServer {
     pub listen: Option<S<String>>,
-    pub token: Option<String>,
+    pub token: Option<S<String>>,
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -16,7 +16,7 @@ pub(super) async fn probe(p: &HttpProbe, timeout: Duration, ctx: &ProbeContext) 
     };
     let mut req = client.request(method, &p.url).timeout(timeout);
     for (k, v) in &p.headers {
-        req = req.header(k, v);
+        req = req.header(k, v.expose());
     }
     let started = Instant::now();
     let mut resp = match req.send().await {

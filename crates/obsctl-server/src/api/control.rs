@@ -1,4 +1,4 @@
-//! Mutating handlers: each needs an `Operator` (bearer token) and calls the agent's controls.
+//! Mutating handlers: each needs an `ApiOperator` (the bearer token) and calls the agent's controls.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -9,7 +9,7 @@ use obsctl_core::incident::{Incident, Silence};
 use obsctl_core::quantity::parse_duration;
 
 use super::views::*;
-use crate::auth::Operator;
+use crate::auth::ApiOperator;
 use crate::extract::Body;
 use crate::{ApiError, AppState};
 
@@ -17,7 +17,7 @@ type Result<T> = std::result::Result<Json<T>, ApiError>;
 
 pub async fn run_check(
     State(s): State<AppState>,
-    _op: Operator,
+    _op: ApiOperator,
     Path((service, name)): Path<(String, String)>,
 ) -> Result<RunResult> {
     let id = format!("{service}/{name}");
@@ -28,7 +28,7 @@ pub async fn run_check(
 
 pub async fn approve(
     State(s): State<AppState>,
-    op: Operator,
+    op: ApiOperator,
     Path(id): Path<String>,
     Body(req): Body<DecisionRequest>,
 ) -> Result<Vec<Action>> {
@@ -37,7 +37,7 @@ pub async fn approve(
 
 pub async fn reject(
     State(s): State<AppState>,
-    op: Operator,
+    op: ApiOperator,
     Path(id): Path<String>,
     Body(req): Body<DecisionRequest>,
 ) -> Result<Vec<Action>> {
@@ -46,7 +46,7 @@ pub async fn reject(
 
 pub async fn resolve(
     State(s): State<AppState>,
-    op: Operator,
+    op: ApiOperator,
     Path(id): Path<String>,
     Body(req): Body<ResolveRequest>,
 ) -> Result<Incident> {
@@ -59,7 +59,7 @@ pub async fn resolve(
 
 pub async fn propose(
     State(s): State<AppState>,
-    op: Operator,
+    op: ApiOperator,
     Path(id): Path<String>,
     Body(req): Body<ProposeRequest>,
 ) -> Result<ProposeResponse> {
@@ -74,7 +74,7 @@ pub async fn propose(
     Ok(Json(ProposeResponse { actions: report.actions, outcome: report.outcome }))
 }
 
-pub async fn silence(State(s): State<AppState>, op: Operator, Body(req): Body<SilenceRequest>) -> Result<Silence> {
+pub async fn silence(State(s): State<AppState>, op: ApiOperator, Body(req): Body<SilenceRequest>) -> Result<Silence> {
     let duration = parse_duration(&req.duration).map_err(|e| ApiError::invalid(format!("duration {e}")))?;
     let starts_at =
         match req.starts_at.as_deref() {
@@ -94,7 +94,7 @@ pub async fn silence(State(s): State<AppState>, op: Operator, Body(req): Body<Si
     Ok(Json(s.agent.silence(req.service, req.kind, starts_at, duration, &req.reason, &op.name).await?))
 }
 
-pub async fn unsilence(State(s): State<AppState>, op: Operator, Path(id): Path<String>) -> Result<Deleted> {
+pub async fn unsilence(State(s): State<AppState>, op: ApiOperator, Path(id): Path<String>) -> Result<Deleted> {
     s.agent.unsilence(&id, &op.name).await?;
     Ok(Json(Deleted { deleted: id }))
 }

@@ -8,6 +8,7 @@ use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, AuditRecord};
 use obsctl_core::check::{CheckSpec, LatencySummary, Observation};
 use obsctl_core::incident::{Incident, IncidentStatus, Silence};
+use obsctl_core::secret::redact_value;
 use obsctl_core::state::CheckStatus;
 use obsctl_store::{ActionFilter, IncidentFilter};
 
@@ -131,6 +132,7 @@ pub async fn incident(State(s): State<AppState>, Path(id): Path<String>) -> Resu
     let mut actions =
         s.store.list_actions(&ActionFilter { incident_id: Some(id), limit: 1000, ..Default::default() }).await?;
     actions.reverse();
+    let actions = actions.into_iter().map(|a| shown(&s, a)).collect();
     Ok(Json(IncidentDetail { incident, events, actions }))
 }
 
@@ -142,13 +144,19 @@ pub async fn actions(State(s): State<AppState>, Query(q): Query<ActionQuery>) ->
                 .ok_or_else(|| ApiError::invalid(format!("state {text:?} is not an action state")))?,
         );
     }
-    Ok(Json(
-        s.store.list_actions(&ActionFilter { states, incident_id: q.incident, limit: q.limit.unwrap_or(100) }).await?,
-    ))
+    let filter = ActionFilter { states, incident_id: q.incident, limit: q.limit.unwrap_or(100) };
+    Ok(Json(s.store.list_actions(&filter).await?.into_iter().map(|a| shown(&s, a)).collect()))
 }
 
 pub async fn action(State(s): State<AppState>, Path(id): Path<String>) -> Result<Action> {
-    Ok(Json(s.store.action(&id).await?))
+    Ok(Json(shown(&s, s.store.action(&id).await?)))
+}
+
+/// An action as callers see it: the journal keeps the arguments the tool needs, callers get
+/// them with every configured secret redacted (results were redacted when they were stored).
+fn shown(s: &AppState, mut action: Action) -> Action {
+    action.args = redact_value(&action.args, &s.config.secrets());
+    action
 }
 
 pub async fn silences(State(s): State<AppState>, Query(q): Query<SilenceQuery>) -> Result<Vec<Silence>> {

@@ -24,6 +24,8 @@ macro_rules! conformance_suite {
                 events_keep_order,
                 idempotency_key_is_unique,
                 transition_is_compare_and_set,
+                plan_moves_whole_or_not_at_all,
+                racing_plan_decisions_never_split_a_plan,
                 counts_budgets_and_cooldowns,
                 breaker_counts_failed_plans_back_to_the_last_fix,
                 audit_is_newest_first,
@@ -161,6 +163,82 @@ async fn transition_is_compare_and_set(s: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(approved.len(), 1);
+}
+
+/// A plan of three steps (0, 1, 2) in `state`, plus a step of another plan.
+async fn three_step_plan(s: &Arc<dyn Store>, state: ActionState) -> obsctl_core::incident::Incident {
+    let inc = incident("inc-a", "api", 10);
+    s.insert_incident(&inc).await.unwrap();
+    for step in 0..3u32 {
+        let mut a = action(&format!("act-{step}"), &inc, "plan-1", state);
+        a.step = step;
+        s.insert_action(&a).await.unwrap();
+    }
+    s.insert_action(&action("act-other", &inc, "plan-2", state)).await.unwrap();
+    inc
+}
+
+async fn plan_moves_whole_or_not_at_all(s: Arc<dyn Store>) {
+    three_step_plan(&s, ActionState::PendingApproval).await;
+    let moved = s
+        .transition_plan("plan-1", &[ActionState::PendingApproval], None, ActionState::Approved, "ok", "alice")
+        .await
+        .unwrap();
+    let steps: Vec<(u32, ActionState)> = moved.iter().map(|a| (a.step, a.state)).collect();
+    assert_eq!(steps, [(0, ActionState::Approved), (1, ActionState::Approved), (2, ActionState::Approved)]);
+    assert_eq!(moved[0].decided_by.as_deref(), Some("alice"));
+    // The other plan is untouched; a second move of the same plan finds nothing to move.
+    assert_eq!(s.action("act-other").await.unwrap().state, ActionState::PendingApproval);
+    let again = s
+        .transition_plan("plan-1", &[ActionState::PendingApproval], None, ActionState::Rejected, "no", "bob")
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+    // Cancelling what comes after step 0 leaves step 0 as it was.
+    let cancelled = s
+        .transition_plan(
+            "plan-1",
+            &[ActionState::Approved, ActionState::PendingApproval],
+            Some(0),
+            ActionState::Cancelled,
+            "step 0 failed",
+            "agent",
+        )
+        .await
+        .unwrap();
+    assert_eq!(cancelled.iter().map(|a| a.step).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(s.action("act-0").await.unwrap().state, ActionState::Approved);
+    assert_eq!(s.action("act-2").await.unwrap().state, ActionState::Cancelled);
+}
+
+async fn racing_plan_decisions_never_split_a_plan(s: Arc<dyn Store>) {
+    for round in 0..10 {
+        let inc = incident(&format!("inc-{round}"), "api", 10);
+        s.insert_incident(&inc).await.unwrap();
+        let plan = format!("plan-{round}");
+        for step in 0..3u32 {
+            let mut a = action(&format!("act-{round}-{step}"), &inc, &plan, ActionState::PendingApproval);
+            a.step = step;
+            s.insert_action(&a).await.unwrap();
+        }
+        let move_to = |to: ActionState| {
+            let (s, plan) = (s.clone(), plan.clone());
+            tokio::spawn(async move {
+                s.transition_plan(&plan, &[ActionState::PendingApproval], None, to, "", "race").await
+            })
+        };
+        let (a, b) = (move_to(ActionState::Approved), move_to(ActionState::Rejected));
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        // Exactly one side moves the plan (the other finds nothing pending, or on Postgres may be
+        // chosen as a deadlock victim and roll back); never both, never half.
+        let moved = a.as_ref().map_or(0, Vec::len) + b.as_ref().map_or(0, Vec::len);
+        assert_eq!(moved, 3, "round {round}: {a:?} {b:?}");
+        let mut states = std::collections::BTreeSet::new();
+        for step in 0..3 {
+            states.insert(s.action(&format!("act-{round}-{step}")).await.unwrap().state.as_str());
+        }
+        assert_eq!(states.len(), 1, "round {round}: a plan was split: {states:?}");
+    }
 }
 
 async fn counts_budgets_and_cooldowns(s: Arc<dyn Store>) {

@@ -8,6 +8,8 @@ use tower::ServiceExt;
 
 use crate::support::{API_WITH_FIX, Harness, Target, harness, head};
 
+const TOKEN: &str = "t0ken-for-the-tests";
+
 fn app(h: &Harness) -> axum::Router {
     obsctl_server::router(h.rt.app_state())
 }
@@ -35,9 +37,12 @@ async fn call(
 
 async fn approve_mode() -> (Target, Harness) {
     let target = Target::start(false).await;
-    let h =
-        harness(&format!("{}{API_WITH_FIX}", head("approve")), &target.url, &[("OBSCTL_API_TOKEN", "t0ken-for-tests")])
-            .await;
+    let h = harness(
+        &format!("{}{API_WITH_FIX}", head("approve")),
+        &target.url,
+        &[("OBSCTL_API_TOKEN", "t0ken-for-the-tests")],
+    )
+    .await;
     (target, h)
 }
 
@@ -46,7 +51,7 @@ async fn reads_report_status_checks_and_incidents() {
     let (_target, h) = approve_mode().await;
     assert!(!h.run("api/health").await);
     h.rt.monitor.flush().await;
-    let (code, status) = call(&h, Method::GET, "/api/status", None, None).await;
+    let (code, status) = call(&h, Method::GET, "/api/status", Some(TOKEN), None).await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(
         (status["open_incidents"].as_u64(), status["checks"]["failing"].as_u64(), status["agent_mode"].as_str()),
@@ -56,16 +61,16 @@ async fn reads_report_status_checks_and_incidents() {
         (status["graph"]["backend"].as_str(), &status["graph"]["mirror"]),
         (Some("embedded"), &serde_json::Value::Null)
     );
-    let (_, services) = call(&h, Method::GET, "/api/services", None, None).await;
+    let (_, services) = call(&h, Method::GET, "/api/services", Some(TOKEN), None).await;
     assert_eq!((services[0]["name"].as_str(), services[0]["status"].as_str()), (Some("api"), Some("failing")));
-    let (_, check) = call(&h, Method::GET, "/api/checks/api/health?limit=5", None, None).await;
+    let (_, check) = call(&h, Method::GET, "/api/checks/api/health?limit=5", Some(TOKEN), None).await;
     assert_eq!(check["recent"].as_array().unwrap().len(), 1);
     assert_eq!(check["latency"]["count"], 1);
-    let (_, list) = call(&h, Method::GET, "/api/incidents?status=open", None, None).await;
+    let (_, list) = call(&h, Method::GET, "/api/incidents?status=open", Some(TOKEN), None).await;
     let id = list[0]["id"].as_str().unwrap().to_string();
-    let (_, detail) = call(&h, Method::GET, &format!("/api/incidents/{id}"), None, None).await;
+    let (_, detail) = call(&h, Method::GET, &format!("/api/incidents/{id}"), Some(TOKEN), None).await;
     assert_eq!(detail["events"][0]["kind"], "opened");
-    let (_, tools) = call(&h, Method::GET, "/api/tools", None, None).await;
+    let (_, tools) = call(&h, Method::GET, "/api/tools", Some(TOKEN), None).await;
     let cleanup = tools.as_array().unwrap().iter().find(|t| t["name"] == "fs.cleanup").unwrap();
     assert_eq!(cleanup["annotations"]["destructiveHint"], true);
     assert_eq!(cleanup["inputSchema"]["required"][0], "root");
@@ -78,7 +83,7 @@ async fn approval_through_the_api_needs_the_token_and_then_fixes() {
     let incident = h.incident().await;
     let report = h.rt.agent.handle_incident(&incident.id).await.unwrap();
     let id = &report.actions[0].id;
-    let (_, pending) = call(&h, Method::GET, "/api/actions?state=pending_approval", None, None).await;
+    let (_, pending) = call(&h, Method::GET, "/api/actions?state=pending_approval", Some(TOKEN), None).await;
     assert_eq!(pending[0]["id"], id.as_str());
 
     let uri = format!("/api/actions/{id}/approve");
@@ -86,18 +91,18 @@ async fn approval_through_the_api_needs_the_token_and_then_fixes() {
     assert_eq!((code, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
     let (code, body) = call(&h, Method::POST, &uri, Some("wrong"), Some("{}")).await;
     assert_eq!((code, body["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
-    let (code, body) = call(&h, Method::POST, &uri, Some("t0ken-for-tests"), Some("{\"reason\": 5}")).await;
+    let (code, body) = call(&h, Method::POST, &uri, Some("t0ken-for-the-tests"), Some("{\"reason\": 5}")).await;
     assert_eq!((code, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
-    let (code, body) = call(&h, Method::POST, &uri, Some("t0ken-for-tests"), Some("{\"reason\": \"go\"}")).await;
+    let (code, body) = call(&h, Method::POST, &uri, Some("t0ken-for-the-tests"), Some("{\"reason\": \"go\"}")).await;
     assert_eq!(code, StatusCode::OK, "{body}");
     assert_eq!(body[0]["state"], "approved");
-    let (code, body) = call(&h, Method::POST, &uri, Some("t0ken-for-tests"), Some("{}")).await;
+    let (code, body) = call(&h, Method::POST, &uri, Some("t0ken-for-the-tests"), Some("{}")).await;
     assert_eq!((code, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
 
     h.rt.agent.run_approved().await.unwrap();
     assert_eq!(target.fixes(), 1);
     assert_eq!(h.rt.store.action(id).await.unwrap().state, ActionState::Succeeded);
-    let (_, audit) = call(&h, Method::GET, "/api/audit?limit=50", None, None).await;
+    let (_, audit) = call(&h, Method::GET, "/api/audit?limit=50", Some(TOKEN), None).await;
     assert!(audit.as_array().unwrap().iter().any(|r| r["action"] == "approve" && r["actor"] == "api"));
 }
 
@@ -106,18 +111,18 @@ async fn errors_are_json_with_stable_codes() {
     let (_target, h) = approve_mode().await;
     type Case<'a> = (Method, &'a str, Option<&'a str>, Option<&'a str>, StatusCode, &'a str);
     let cases: &[Case] = &[
-        (Method::GET, "/api/incidents/nope", None, None, StatusCode::NOT_FOUND, "not_found"),
-        (Method::GET, "/api/actions/nope", None, None, StatusCode::NOT_FOUND, "not_found"),
-        (Method::GET, "/api/checks/api/nope", None, None, StatusCode::NOT_FOUND, "not_found"),
-        (Method::GET, "/api/incidents?status=weird", None, None, StatusCode::BAD_REQUEST, "invalid_request"),
-        (Method::GET, "/api/incidents?limit=-1", None, None, StatusCode::BAD_REQUEST, "invalid_request"),
-        (Method::GET, "/api/actions?state=bogus", None, None, StatusCode::BAD_REQUEST, "invalid_request"),
+        (Method::GET, "/api/incidents/nope", Some(TOKEN), None, StatusCode::NOT_FOUND, "not_found"),
+        (Method::GET, "/api/actions/nope", Some(TOKEN), None, StatusCode::NOT_FOUND, "not_found"),
+        (Method::GET, "/api/checks/api/nope", Some(TOKEN), None, StatusCode::NOT_FOUND, "not_found"),
+        (Method::GET, "/api/incidents?status=weird", Some(TOKEN), None, StatusCode::BAD_REQUEST, "invalid_request"),
+        (Method::GET, "/api/incidents?limit=-1", Some(TOKEN), None, StatusCode::BAD_REQUEST, "invalid_request"),
+        (Method::GET, "/api/actions?state=bogus", Some(TOKEN), None, StatusCode::BAD_REQUEST, "invalid_request"),
         (Method::GET, "/nowhere", None, None, StatusCode::NOT_FOUND, "not_found"),
-        (Method::DELETE, "/api/status", None, None, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        (Method::DELETE, "/api/status", Some(TOKEN), None, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
         (
             Method::POST,
             "/api/actions/nope/approve",
-            Some("t0ken-for-tests"),
+            Some("t0ken-for-the-tests"),
             Some("{}"),
             StatusCode::NOT_FOUND,
             "not_found",
@@ -125,7 +130,7 @@ async fn errors_are_json_with_stable_codes() {
         (
             Method::POST,
             "/api/actions/nope/approve",
-            Some("t0ken-for-tests"),
+            Some("t0ken-for-the-tests"),
             Some("not json"),
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -133,7 +138,7 @@ async fn errors_are_json_with_stable_codes() {
         (
             Method::POST,
             "/api/silences",
-            Some("t0ken-for-tests"),
+            Some("t0ken-for-the-tests"),
             Some("{\"duration\": \"10\", \"reason\": \"x\"}"),
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -141,7 +146,7 @@ async fn errors_are_json_with_stable_codes() {
         (
             Method::POST,
             "/api/silences",
-            Some("t0ken-for-tests"),
+            Some("t0ken-for-the-tests"),
             Some("{\"service\": \"ghost\", \"duration\": \"1h\", \"reason\": \"x\"}"),
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -149,7 +154,7 @@ async fn errors_are_json_with_stable_codes() {
         (
             Method::POST,
             "/api/silences",
-            Some("t0ken-for-tests"),
+            Some("t0ken-for-the-tests"),
             Some("{\"duration\": \"1h\", \"reason\": \"x\", \"extra\": 1}"),
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -157,12 +162,12 @@ async fn errors_are_json_with_stable_codes() {
         (
             Method::POST,
             "/api/incidents/nope/resolve",
-            Some("t0ken-for-tests"),
+            Some("t0ken-for-the-tests"),
             Some("{\"note\": \"done\"}"),
             StatusCode::NOT_FOUND,
             "not_found",
         ),
-        (Method::DELETE, "/api/silences/nope", Some("t0ken-for-tests"), None, StatusCode::NOT_FOUND, "not_found"),
+        (Method::DELETE, "/api/silences/nope", Some("t0ken-for-the-tests"), None, StatusCode::NOT_FOUND, "not_found"),
     ];
     for (method, uri, token, body, status, code) in cases {
         let (got, json) = call(&h, method.clone(), uri, *token, *body).await;
@@ -182,7 +187,7 @@ async fn without_a_token_mutations_are_refused() {
 #[tokio::test]
 async fn silence_run_and_resolve_controls_work() {
     let (_target, h) = approve_mode().await;
-    let tok = Some("t0ken-for-tests");
+    let tok = Some("t0ken-for-the-tests");
     let (code, run) = call(&h, Method::POST, "/api/checks/api/health/run", tok, None).await;
     assert_eq!((code, run["observation"]["ok"].as_bool()), (StatusCode::OK, Some(false)));
     let (code, silence) = call(
@@ -194,7 +199,7 @@ async fn silence_run_and_resolve_controls_work() {
     )
     .await;
     assert_eq!(code, StatusCode::OK, "{silence}");
-    let (_, active) = call(&h, Method::GET, "/api/silences?active=true", None, None).await;
+    let (_, active) = call(&h, Method::GET, "/api/silences?active=true", Some(TOKEN), None).await;
     assert_eq!(active.as_array().unwrap().len(), 1);
     let id = h.incident().await.id;
     let (code, _) =
@@ -214,7 +219,7 @@ async fn silence_run_and_resolve_controls_work() {
 #[tokio::test]
 async fn the_openapi_document_lists_every_route() {
     let (_target, h) = approve_mode().await;
-    let (code, doc) = call(&h, Method::GET, "/api/openapi.json", None, None).await;
+    let (code, doc) = call(&h, Method::GET, "/api/openapi.json", Some(TOKEN), None).await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.0.3");
     let paths = doc["paths"].as_object().unwrap();
@@ -235,13 +240,16 @@ async fn the_openapi_document_lists_every_route() {
 #[tokio::test]
 async fn a_person_proposes_a_fix_and_memory_shows_it() {
     let target = Target::start(false).await;
-    let h =
-        harness(&format!("{}{API_WITH_FIX}", head("auto")), &target.url, &[("OBSCTL_API_TOKEN", "t0ken-for-tests")])
-            .await;
+    let h = harness(
+        &format!("{}{API_WITH_FIX}", head("auto")),
+        &target.url,
+        &[("OBSCTL_API_TOKEN", "t0ken-for-the-tests")],
+    )
+    .await;
     assert!(!h.run("api/health").await);
     let id = h.incident().await.id;
     let uri = format!("/api/incidents/{id}/propose");
-    let tok = Some("t0ken-for-tests");
+    let tok = Some("t0ken-for-the-tests");
     let (code, body) = call(&h, Method::POST, &uri, tok, Some(r#"{"steps": [{"tool": "nope.tool"}]}"#)).await;
     assert_eq!((code, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
     let (code, _) = call(&h, Method::POST, &uri, None, Some(r#"{"steps": []}"#)).await;
@@ -260,19 +268,19 @@ async fn a_person_proposes_a_fix_and_memory_shows_it() {
         "resolved incidents take no plans"
     );
 
-    let (_, ledger) = call(&h, Method::GET, "/api/memory/ledger?cluster=http-down@api", None, None).await;
+    let (_, ledger) = call(&h, Method::GET, "/api/memory/ledger?cluster=http-down@api", Some(TOKEN), None).await;
     assert_eq!((ledger[0]["attempts"].as_u64(), ledger[0]["successes"].as_u64()), (Some(1), Some(1)));
     let episode = ledger[0]["episodes"][0].as_str().unwrap().to_string();
-    let (code, ep) = call(&h, Method::GET, &format!("/api/memory/episodes/{episode}"), None, None).await;
+    let (code, ep) = call(&h, Method::GET, &format!("/api/memory/episodes/{episode}"), Some(TOKEN), None).await;
     assert_eq!((code, ep["outcome"].as_str()), (StatusCode::OK, Some("fixed")));
-    let (code, _) = call(&h, Method::GET, "/api/memory/episodes/nope", None, None).await;
+    let (code, _) = call(&h, Method::GET, "/api/memory/episodes/nope", Some(TOKEN), None).await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     let (code, hits) =
-        call(&h, Method::GET, "/api/memory/search?q=api%20health%20status%20500&limit=3", None, None).await;
+        call(&h, Method::GET, "/api/memory/search?q=api%20health%20status%20500&limit=3", Some(TOKEN), None).await;
     assert_eq!((code, hits[0]["episode_id"].as_str()), (StatusCode::OK, Some(episode.as_str())), "{hits}");
-    let (_, none) = call(&h, Method::GET, "/api/memory/search?q=status%20500&service=db", None, None).await;
+    let (_, none) = call(&h, Method::GET, "/api/memory/search?q=status%20500&service=db", Some(TOKEN), None).await;
     assert_eq!(none, serde_json::json!([]));
-    let (code, _) = call(&h, Method::GET, "/api/memory/search", None, None).await;
+    let (code, _) = call(&h, Method::GET, "/api/memory/search", Some(TOKEN), None).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
 }
 
@@ -291,17 +299,18 @@ async fn the_graph_answers_root_cause_blast_radius_and_history() {
     let open = h.open_incidents().await;
     let (api_inc, db_inc) =
         (open.iter().find(|i| i.service == "api").unwrap(), open.iter().find(|i| i.service == "db").unwrap());
-    let (code, up) = call(&h, Method::GET, &format!("/api/graph/incidents/{}/upstream", api_inc.id), None, None).await;
+    let (code, up) =
+        call(&h, Method::GET, &format!("/api/graph/incidents/{}/upstream", api_inc.id), Some(TOKEN), None).await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(
         (up[0]["service"].as_str(), up[0]["incident_id"].as_str(), up[0]["depth"].as_u64()),
         (Some("db"), Some(db_inc.id.as_str()), Some(1))
     );
-    let (_, radius) = call(&h, Method::GET, "/api/graph/services/db/blast-radius", None, None).await;
+    let (_, radius) = call(&h, Method::GET, "/api/graph/services/db/blast-radius", Some(TOKEN), None).await;
     assert_eq!(radius, serde_json::json!([{"service": "api", "depth": 1}]));
-    let (code, _) = call(&h, Method::GET, "/api/graph/services/ghost/blast-radius", None, None).await;
+    let (code, _) = call(&h, Method::GET, "/api/graph/services/ghost/blast-radius", Some(TOKEN), None).await;
     assert_eq!(code, StatusCode::NOT_FOUND);
-    let (code, _) = call(&h, Method::GET, "/api/graph/incidents/nope/upstream", None, None).await;
+    let (code, _) = call(&h, Method::GET, "/api/graph/incidents/nope/upstream", Some(TOKEN), None).await;
     assert_eq!(code, StatusCode::NOT_FOUND);
 
     // Once db recovers, api's fix runs; history and similar fixes show it.
@@ -310,9 +319,9 @@ async fn the_graph_answers_root_cause_blast_radius_and_history() {
     let report = h.rt.agent.handle_incident(&api_inc.id).await.unwrap();
     assert_eq!(report.outcome, Some(obsctl_core::action::Outcome::Fixed), "{report:#?}");
     drop(db_port);
-    let (_, history) = call(&h, Method::GET, "/api/graph/services/api/history", None, None).await;
+    let (_, history) = call(&h, Method::GET, "/api/graph/services/api/history", Some(TOKEN), None).await;
     assert_eq!((history[0]["tool"].as_str(), history[0]["outcome"].as_str()), (Some("http.request"), Some("fixed")));
     let (_, similar) =
-        call(&h, Method::GET, &format!("/api/graph/incidents/{}/similar-fixes", api_inc.id), None, None).await;
+        call(&h, Method::GET, &format!("/api/graph/incidents/{}/similar-fixes", api_inc.id), Some(TOKEN), None).await;
     assert_eq!(similar[0]["successes"], 1);
 }

@@ -42,7 +42,7 @@ fn config(target: &Target, closed: std::net::SocketAddr) -> String {
 async fn serving() -> (Target, Harness, String) {
     let target = Target::start(true).await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let mut h = harness(&config(&target, closed), &target.url, &[("OBSCTL_API_TOKEN", "t0ken-for-tests")]).await;
+    let mut h = harness(&config(&target, closed), &target.url, &[("OBSCTL_API_TOKEN", "t0ken-for-the-tests")]).await;
     h.rt.start().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

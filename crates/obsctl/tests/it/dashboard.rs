@@ -30,7 +30,7 @@ async fn with_users() -> (Target, Harness) {
         obsctl_server::dashboard::hash_password("victor-pw").unwrap(),
     );
     let config = format!("{}{API_WITH_FIX}{users}", head("approve"));
-    let h = harness(&config, &target.url, &[("OBSCTL_API_TOKEN", "t0ken-for-tests")]).await;
+    let h = harness(&config, &target.url, &[("OBSCTL_API_TOKEN", "t0ken-for-the-tests")]).await;
     (target, h)
 }
 
@@ -106,7 +106,7 @@ async fn logins_make_strict_http_only_sessions_and_bad_ones_are_refused() {
         send(&h, Method::GET, "/ui/overview", Some("forged-session"), None, None).await.status == StatusCode::SEE_OTHER
     );
     // The API token logs in too, as an operator.
-    let (token_session, _) = login(&h, "", "t0ken-for-tests").await;
+    let (token_session, _) = login(&h, "", "t0ken-for-the-tests").await;
     let page = send(&h, Method::GET, "/ui/overview", Some(&token_session), None, None).await;
     assert!(page.body.contains("api-token · operator"), "{}", page.body);
     // Logging out needs the CSRF token too, and ends the session.
@@ -126,7 +126,7 @@ async fn every_page_renders_for_a_viewer_with_secrets_hidden() {
         let r = send(&h, Method::GET, page, Some(&session), None, None).await;
         assert_eq!(r.status, StatusCode::OK, "{page}: {}", r.body);
         assert!(r.body.contains("victor · viewer") && r.body.contains("/ui/assets/htmx-2.0.8.min.js"), "{page}");
-        assert!(!r.body.contains("t0ken-for-tests") && !r.body.contains("$argon2"), "{page} leaks a secret");
+        assert!(!r.body.contains("t0ken-for-the-tests") && !r.body.contains("$argon2"), "{page} leaks a secret");
         assert!(!r.body.contains("hx-post"), "{page} offers a viewer a control");
     }
     let overview = send(&h, Method::GET, "/ui/overview", Some(&session), None, None).await.body;

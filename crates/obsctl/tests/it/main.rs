@@ -4,9 +4,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod auth_matrix;
 mod browser;
 mod cli;
 mod dashboard;
+mod exactly_once;
 mod gate;
 mod loops;
 mod memory;

@@ -8,6 +8,9 @@ use super::super::raw::RawConfig;
 use super::Validator;
 use crate::config::*;
 
+/// The shortest API token accepted.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
 impl Validator<'_, '_> {
     /// `[store] url` or `OBSCTL_STORE_URL`: SQLite (relative paths beside the config file) or
     /// Postgres (password from the URL or `MEMORI_DB_PASSWORD`).
@@ -81,6 +84,32 @@ impl Validator<'_, '_> {
             timeout: self.duration(g.timeout.as_ref(), "graph.timeout", Duration::from_secs(5)),
             sync_interval: self.duration(g.sync_interval.as_ref(), "graph.sync_interval", Duration::from_secs(2)),
         })
+    }
+
+    /// The API token, from `OBSCTL_API_TOKEN` or `[server] token`; a short one is refused,
+    /// since it guards every endpoint and tools that act on the host.
+    pub(super) fn api_token(&mut self, raw: &RawConfig) -> Option<Secret> {
+        let (token, span) = match self.env_var("OBSCTL_API_TOKEN") {
+            Some(t) => (t, None),
+            None => {
+                let t = raw.server.token.as_ref()?;
+                (t.get_ref().clone(), Some(t.span()))
+            }
+        };
+        if token.is_empty() {
+            return None;
+        }
+        if token.chars().count() < MIN_TOKEN_CHARS {
+            self.p.at(
+                span,
+                "server.token",
+                format!(
+                    "the API token has {} characters; use at least {MIN_TOKEN_CHARS}, e.g. the output of `openssl rand -hex 32`",
+                    token.chars().count()
+                ),
+            );
+        }
+        Some(Secret::new(token))
     }
 
     /// `[[dashboard.user]]` entries, plus `admin` (an operator) from `OBSCTL_DASHBOARD_PASSWORD_HASH`.
