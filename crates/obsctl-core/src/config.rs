@@ -174,6 +174,19 @@ pub struct WebhookConfig {
     pub url: Secret,
 }
 
+/// Folders that may never be an `fs.allowed_roots` entry: `/` and the system's own.
+pub const SYSTEM_FOLDERS: [&str; 16] = [
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/opt", "/proc", "/root", "/run", "/sbin", "/sys",
+    "/usr", "/var",
+];
+
+/// Whether `path` is `/` or a system folder, compared as written (callers canonicalize first
+/// when they can; the loader, which does no IO, also catches `/etc/`, `//etc` and `/etc/.`).
+pub fn is_system_folder(path: &std::path::Path) -> bool {
+    let normal: PathBuf = path.components().collect();
+    SYSTEM_FOLDERS.iter().any(|s| normal == std::path::Path::new(s))
+}
+
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct FsConfig {
     /// `fs.*` tools act only below these folders.

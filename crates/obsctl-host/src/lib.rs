@@ -2,7 +2,11 @@
 //! through `sysinfo`, shared by the disk probe and the `fs.*` tools. Blocking: call from
 //! `spawn_blocking`.
 
+mod confined;
+
 use std::path::{Path, PathBuf};
+
+pub use confined::delete_file_below;
 
 /// Stop walking a folder after this many entries, so a huge tree cannot stall a caller.
 pub const MAX_ENTRIES: usize = 1_000_000;

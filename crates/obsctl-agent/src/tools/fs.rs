@@ -12,14 +12,20 @@ use serde_json::{Value, json};
 
 use super::{Annotations, Tool, ToolError, ToolResult, ToolSpec, parse_args};
 
-/// The canonical form of `path` if it lies inside one of `roots`, else a refusal.
-pub(crate) fn confine(path: &str, roots: &[PathBuf]) -> Result<PathBuf, ToolError> {
+/// The canonical form of `path` and of the allowed root it lies in, else a refusal. A root
+/// that is `/` or a system folder (after resolving links) never counts.
+pub(crate) fn confine(path: &str, roots: &[PathBuf]) -> Result<(PathBuf, PathBuf), ToolError> {
     let canonical = Path::new(path).canonicalize().map_err(|e| ToolError::Failed(format!("{path}: {e}")))?;
-    let inside = roots.iter().filter_map(|r| r.canonicalize().ok()).any(|r| canonical.starts_with(&r));
-    if inside {
-        Ok(canonical)
-    } else {
-        Err(ToolError::Refused(format!("{path} is outside the allowed roots (fs.allowed_roots)")))
+    let root = roots
+        .iter()
+        .filter_map(|r| r.canonicalize().ok())
+        .filter(|r| !obsctl_core::config::is_system_folder(r))
+        .find(|r| canonical.starts_with(r));
+    match root {
+        Some(root) => Ok((canonical, root)),
+        None => Err(ToolError::Refused(format!(
+            "{path} is outside the allowed roots (fs.allowed_roots; system folders never count)"
+        ))),
     }
 }
 
@@ -62,7 +68,7 @@ impl Tool for Usage {
 
     async fn call(&self, args: &Value) -> ToolResult {
         let a: UsageArgs = parse_args(args)?;
-        let path = confine(&a.path, &self.roots)?;
+        let (path, _) = confine(&a.path, &self.roots)?;
         blocking(move || {
             let (bytes, complete) = obsctl_host::folder_size(&path);
             let fs = obsctl_host::filesystem_of(&path);
@@ -111,7 +117,7 @@ impl Cleanup {
 
     async fn plan(&self, args: &Value) -> Result<Selection, ToolError> {
         let a: CleanupArgs = parse_args(args)?;
-        let root = confine(&a.root, &self.roots)?;
+        let (root, allowed) = confine(&a.root, &self.roots)?;
         let glob = globset::Glob::new(a.glob.as_deref().unwrap_or("**/*"))
             .map_err(|e| ToolError::InvalidArgs(format!("glob: {e}")))?
             .compile_matcher();
@@ -133,15 +139,21 @@ impl Cleanup {
             .map(parse_size)
             .transpose()
             .map_err(|e| ToolError::InvalidArgs(format!("target_free: {e}")))?;
-        tokio::task::spawn_blocking(move || select(&root, &glob, older_than, target_size, target_free))
-            .await
-            .map_err(|e| ToolError::Failed(format!("task failed: {e}")))
+        tokio::task::spawn_blocking(move || {
+            let mut selection = select(&root, &glob, older_than, target_size, target_free);
+            selection.allowed_root = allowed;
+            selection
+        })
+        .await
+        .map_err(|e| ToolError::Failed(format!("task failed: {e}")))
     }
 }
 
 /// The files a cleanup would delete, in order, and why it stops there.
 struct Selection {
     root: PathBuf,
+    /// The allowed root that holds `root`: deletion walks from it by handles.
+    allowed_root: PathBuf,
     files: Vec<(PathBuf, u64)>,
     folder_bytes: u64,
     note: String,
@@ -214,7 +226,7 @@ fn select(
     if !complete {
         note.push_str(&format!("; only the first {} entries were examined", obsctl_host::MAX_ENTRIES));
     }
-    Selection { root: root.to_path_buf(), files: picked, folder_bytes, note }
+    Selection { root: root.to_path_buf(), allowed_root: root.to_path_buf(), files: picked, folder_bytes, note }
 }
 
 #[async_trait]
@@ -225,17 +237,17 @@ impl Tool for Cleanup {
 
     async fn call(&self, args: &Value) -> ToolResult {
         let selection = self.plan(args).await?;
-        let roots = self.roots.clone();
         blocking(move || {
             let mut failures = Vec::new();
             for (path, _) in &selection.files {
-                // Re-check at delete time: the file must still be a regular file inside a root.
-                let still_safe = path.symlink_metadata().is_ok_and(|m| m.is_file())
-                    && path.parent().is_some_and(|p| confine(&p.to_string_lossy(), &roots).is_ok());
-                if !still_safe {
-                    failures.push(format!("{}: changed since selection; skipped", path.display()));
-                } else if let Err(e) = std::fs::remove_file(path) {
-                    failures.push(format!("{}: {e}", path.display()));
+                // Deleted through directory handles from the allowed root: a folder swapped for
+                // a symlink since the selection fails here instead of leading outside.
+                let outcome = match path.strip_prefix(&selection.allowed_root) {
+                    Ok(relative) => obsctl_host::delete_file_below(&selection.allowed_root, relative),
+                    Err(_) => Err(std::io::Error::other("outside the allowed root")),
+                };
+                if let Err(e) = outcome {
+                    failures.push(format!("{}: {e}; skipped", path.display()));
                 }
             }
             if !failures.is_empty() && failures.len() == selection.files.len() {
@@ -248,5 +260,53 @@ impl Tool for Cleanup {
 
     async fn dry_run(&self, args: &Value) -> Option<ToolResult> {
         Some(self.plan(args).await.map(|s| s.report(false, &[])))
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// A writer inside the root keeps swapping a folder for a symlink to a folder outside it
+    /// while cleanups run: nothing outside the root may ever be deleted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_folder_swapped_for_a_symlink_never_leads_a_cleanup_outside_the_root() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let (sub, parked) = (root.path().join("sub"), root.path().join("parked"));
+        let tool = Cleanup::new(vec![root.path().to_path_buf()]);
+        let args = json!({"root": root.path()});
+        for round in 0..20 {
+            std::fs::create_dir_all(&sub).unwrap();
+            for i in 0..200 {
+                std::fs::write(sub.join(format!("f{i}")), b"inside").unwrap();
+                std::fs::write(outside.path().join(format!("f{i}")), b"outside").unwrap();
+            }
+            let stop = Arc::new(AtomicBool::new(false));
+            let swapper = {
+                let (stop, sub, parked, target) =
+                    (stop.clone(), sub.clone(), parked.clone(), outside.path().to_path_buf());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        if std::fs::rename(&sub, &parked).is_ok() {
+                            let _ = std::os::unix::fs::symlink(&target, &sub);
+                            std::thread::yield_now();
+                            let _ = std::fs::remove_file(&sub);
+                            let _ = std::fs::rename(&parked, &sub);
+                        }
+                    }
+                })
+            };
+            let _ = tool.call(&args).await;
+            stop.store(true, Ordering::Relaxed);
+            swapper.join().unwrap();
+            let left = (0..200).filter(|i| outside.path().join(format!("f{i}")).exists()).count();
+            assert_eq!(left, 200, "round {round}: {} files outside the root were deleted", 200 - left);
+        }
     }
 }

@@ -133,6 +133,18 @@ impl Validator<'_, '_> {
         };
         let fs =
             FsConfig { allowed_roots: raw.fs.allowed_roots.iter().map(|r| resolve(&base_dir, r.get_ref())).collect() };
+        for (i, (root, raw_root)) in fs.allowed_roots.iter().zip(&raw.fs.allowed_roots).enumerate() {
+            if is_system_folder(root) {
+                self.p.at(
+                    Some(raw_root.span()),
+                    format!("fs.allowed_roots[{i}]"),
+                    format!(
+                        "{:?} is a system folder; name the folder to clean, e.g. \"/var/tmp/uploads\"",
+                        root.display().to_string()
+                    ),
+                );
+            }
+        }
         let commands = CommandsConfig {
             enabled: self.env_var("ENABLE_UNIX_TOOLS").is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes")),
             allow: raw.commands.allow.iter().map(|c| normalize_command(c)).collect(),
@@ -636,6 +648,14 @@ mode = "yolo"
         assert_eq!(c.server.token.as_ref().map(|t| t.expose()), Some("s3cret-token-0123"));
         assert!(c.commands.enabled);
         assert!(!format!("{c:?}").contains("s3cret-token-0123"));
+    }
+
+    #[test]
+    fn system_folders_are_never_cleanup_roots() {
+        check_errors(
+            "[fs]\nallowed_roots = [\"/tmp/ok\", \"/\", \"/etc/\"]\n",
+            &[(2, "fs.allowed_roots[1]", "is a system folder"), (2, "fs.allowed_roots[2]", "is a system folder")],
+        );
     }
 
     #[test]
