@@ -15,7 +15,7 @@ use serde::Serialize;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use interpolate::parse_dotenv;
-pub use load::{LoadOptions, load, normalize_command};
+pub use load::{LoadOptions, load};
 
 use crate::check::CheckSpec;
 use crate::policy::Mode;
@@ -197,8 +197,17 @@ pub struct FsConfig {
 pub struct CommandsConfig {
     /// `ENABLE_UNIX_TOOLS=true`: the `command.run` tool exists at all.
     pub enabled: bool,
-    /// Exact command lines (words joined by one space) that may run.
-    pub allow: Vec<String>,
+    /// Exact argument vectors that may run: compared element by element, never as joined text.
+    pub allow: Vec<Vec<String>>,
+    /// The only environment commands get (besides a default `PATH`); values are secrets.
+    pub env: BTreeMap<String, Secret>,
+}
+
+impl CommandsConfig {
+    /// Whether exactly this argv is allow-listed.
+    pub fn allows(&self, argv: &[String]) -> bool {
+        self.allow.iter().any(|a| a == argv)
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

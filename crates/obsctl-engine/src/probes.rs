@@ -105,7 +105,7 @@ async fn dispatch(probe: &Probe, timeout: Duration, ctx: &ProbeContext) -> Probe
         Probe::Tcp { address } => tcp::probe(address).await,
         Probe::Disk(p) => disk::probe(p.clone()).await,
         Probe::Process(p) => process::probe(p.clone()).await,
-        Probe::Command { run } => command::probe(run).await,
+        Probe::Command { run } => command::probe(run, timeout).await,
         Probe::Memory { max_used_percent } => host::memory(*max_used_percent).await,
         Probe::Load { max_per_core } => host::load(*max_per_core).await,
     }

@@ -1,12 +1,14 @@
 //! Facts about the host obsctl runs on (filesystems, folder sizes, memory, load), portable
 //! through `sysinfo`, shared by the disk probe and the `fs.*` tools. Blocking: call from
-//! `spawn_blocking`.
+//! `spawn_blocking` (except `run_bounded`, which is async).
 
 mod confined;
+mod run;
 
 use std::path::{Path, PathBuf};
 
 pub use confined::delete_file_below;
+pub use run::{DEFAULT_PATH, RunError, RunOutput, run_bounded};
 
 /// Stop walking a folder after this many entries, so a huge tree cannot stall a caller.
 pub const MAX_ENTRIES: usize = 1_000_000;

@@ -1,10 +1,14 @@
-//! `command.run`: an exact, allow-listed command line. Off unless `ENABLE_UNIX_TOOLS=true`.
+//! `command.run`: an exact, allow-listed argument vector, run without a shell in a cleared
+//! environment with bounded output. Off unless `ENABLE_UNIX_TOOLS=true`.
 
-use std::process::Stdio;
+/// Bytes of each output stream kept (the end of it).
+const OUTPUT_TAIL: usize = 4096;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
-use obsctl_core::config::{CommandsConfig, normalize_command};
+use obsctl_core::config::CommandsConfig;
+use obsctl_host::run_bounded;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -14,7 +18,7 @@ use super::{Annotations, Tool, ToolError, ToolResult, ToolSpec, parse_args};
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunArgs {
-    /// Program and arguments; the words joined by spaces must equal an entry of [commands] allow.
+    /// Program and arguments; must equal an entry of [commands] allow element by element.
     pub command: Vec<String>,
     /// Seconds before the command is killed (default 60, at most 600).
     #[serde(default)]
@@ -45,15 +49,14 @@ impl Run {
         (!config.enabled).then(|| "command.run is off; set ENABLE_UNIX_TOOLS=true to enable it".to_string())
     }
 
-    fn allowed(&self, a: &RunArgs) -> Result<String, ToolError> {
+    fn allowed(&self, a: &RunArgs) -> Result<(), ToolError> {
         if let Some(why) = Self::refusal(&self.config) {
             return Err(ToolError::Refused(why));
         }
-        let line = normalize_command(&a.command.join(" "));
-        if !self.config.allow.contains(&line) {
-            return Err(ToolError::Refused(format!("{line:?} is not in [commands] allow")));
+        if !self.config.allows(&a.command) {
+            return Err(ToolError::Refused(format!("{:?} is not in [commands] allow", a.command)));
         }
-        Ok(line)
+        Ok(())
     }
 }
 
@@ -66,31 +69,47 @@ impl Tool for Run {
     async fn call(&self, args: &Value) -> ToolResult {
         let a: RunArgs = parse_args(args)?;
         self.allowed(&a)?;
-        let Some((program, rest)) = a.command.split_first() else {
-            return Err(ToolError::InvalidArgs("empty command".into()));
-        };
-        let child = tokio::process::Command::new(program)
-            .args(rest)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .output();
+        let env: Vec<(String, String)> =
+            self.config.env.iter().map(|(k, v)| (k.clone(), v.expose().to_string())).collect();
         let timeout = Duration::from_secs(a.timeout_seconds.unwrap_or(60).min(600));
-        let out = tokio::time::timeout(timeout, child)
-            .await
-            .map_err(|_| ToolError::Failed(format!("timed out after {}s", timeout.as_secs())))?
-            .map_err(|e| ToolError::Failed(format!("cannot run {program}: {e}")))?;
-        let tail = |b: &[u8]| String::from_utf8_lossy(&b[b.len().saturating_sub(4096)..]).into_owned();
-        let result = json!({"exit_code": out.status.code(), "stdout": tail(&out.stdout), "stderr": tail(&out.stderr)});
+        let out =
+            run_bounded(&a.command, &env, timeout, OUTPUT_TAIL).await.map_err(|e| ToolError::Failed(e.to_string()))?;
+        let result = json!({"exit_code": out.status.code(), "stdout": out.stdout, "stderr": out.stderr});
         if out.status.success() {
             Ok(result)
         } else {
-            Err(ToolError::Failed(format!("exit {:?}: {}", out.status.code(), tail(&out.stderr))))
+            Err(ToolError::Failed(format!("exit {:?}: {}", out.status.code(), out.stderr)))
         }
     }
 
     async fn dry_run(&self, args: &Value) -> Option<ToolResult> {
-        Some(parse_args::<RunArgs>(args).and_then(|a| Ok(json!({"would_run": self.allowed(&a)?}))))
+        Some(parse_args::<RunArgs>(args).and_then(|a| {
+            self.allowed(&a)?;
+            Ok(json!({"would_run": a.command}))
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn tool(allow: &[&[&str]]) -> Run {
+        let allow = allow.iter().map(|a| a.iter().map(|w| w.to_string()).collect()).collect();
+        Run::new(CommandsConfig { enabled: true, allow, env: Default::default() })
+    }
+
+    #[tokio::test]
+    async fn the_allow_list_compares_argument_vectors_not_joined_text() {
+        let t = tool(&[&["sh", "-c", "echo id"]]);
+        // The same words joined by a space, but another program text: refused.
+        for argv in [json!(["sh", "-c", "echo\nid"]), json!(["sh", "-c", "echo", "id"]), json!(["sh", "-c echo id"])] {
+            let err = t.call(&json!({"command": argv})).await.unwrap_err();
+            assert!(err.to_string().contains("not in [commands] allow"), "{argv}: {err}");
+        }
+        let ok = t.call(&json!({"command": ["sh", "-c", "echo id"]})).await.unwrap();
+        assert_eq!(ok["stdout"], "id\n");
     }
 }

@@ -68,7 +68,10 @@ impl Supervisor {
             None => (Stdio::null(), Stdio::null()),
         };
         let mut cmd = Command::new(program);
+        // Only what the config names (and a default PATH): never obsctl's own credentials.
         cmd.args(args)
+            .env_clear()
+            .env("PATH", obsctl_host::DEFAULT_PATH)
             .envs(p.env.iter().map(|(k, v)| (k, v.expose())))
             .stdin(Stdio::null())
             .stdout(out)
@@ -118,21 +121,14 @@ impl Supervisor {
                 Ok(json!({"service": service, "old_pid": old_pid, "pid": pid}))
             }
             Some(Restartable::Command(c)) => {
-                let Some((program, args)) = c.split_first() else {
-                    return Err(ToolError::Failed("empty restart_command".into()));
-                };
-                let out = tokio::time::timeout(
-                    Duration::from_secs(120),
-                    Command::new(program).args(args).stdin(Stdio::null()).kill_on_drop(true).output(),
-                )
-                .await
-                .map_err(|_| ToolError::Failed("restart command timed out after 120s".into()))?
-                .map_err(|e| ToolError::Failed(format!("cannot run {program}: {e}")))?;
+                let out = obsctl_host::run_bounded(c, &[], Duration::from_secs(120), 4096)
+                    .await
+                    .map_err(|e| ToolError::Failed(format!("restart command: {e}")))?;
                 if !out.status.success() {
                     return Err(ToolError::Failed(format!(
                         "restart command exited {:?}: {}",
                         out.status.code(),
-                        String::from_utf8_lossy(&out.stderr).trim()
+                        out.stderr.trim()
                     )));
                 }
                 Ok(json!({"service": service, "command": c, "exit_code": 0}))

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use super::CommandsConfig;
 use super::error::Problems;
-use super::load::normalize_command;
 use super::raw::{RawCheck, S};
 use crate::check::{CheckSpec, DiskProbe, HttpProbe, Probe, ProcessProbe, ProcessTarget};
 use crate::quantity::{parse_duration, parse_size};
@@ -151,14 +150,16 @@ pub(crate) fn build_check(
                 x.err(kspan, "run", "is required for this kind; add e.g. run = [\"pg_isready\", \"-q\"]");
                 return None;
             };
-            let line = normalize_command(&run.get_ref().join(" "));
             if run.get_ref().is_empty() {
                 x.err(run.span(), "run", "is empty; give the program and its arguments");
-            } else if !commands.allow.contains(&line) {
+            } else if !commands.allows(run.get_ref()) {
                 x.err(
                     run.span(),
                     "run",
-                    format!("{line:?} is not allow-listed; add it to [commands] allow = [...] to let it run"),
+                    format!(
+                        "{:?} is not allow-listed; add it to [commands] allow = [...] to let it run",
+                        run.get_ref()
+                    ),
                 );
             }
             Some(Probe::Command { run: run.get_ref().clone() })

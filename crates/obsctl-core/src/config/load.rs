@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::checks::build_check;
 use super::error::{ConfigErrors, Problems};
 use super::interpolate::interpolate;
-use super::raw::{RawConfig, S};
+use super::raw::{RawAllowEntry, RawConfig, S};
 use super::*;
 use crate::quantity::parse_duration;
 
@@ -147,7 +147,16 @@ impl Validator<'_, '_> {
         }
         let commands = CommandsConfig {
             enabled: self.env_var("ENABLE_UNIX_TOOLS").is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes")),
-            allow: raw.commands.allow.iter().map(|c| normalize_command(c)).collect(),
+            allow: raw
+                .commands
+                .allow
+                .iter()
+                .map(|entry| match entry {
+                    RawAllowEntry::Argv(argv) => argv.clone(),
+                    RawAllowEntry::Line(line) => line.split_whitespace().map(str::to_string).collect(),
+                })
+                .collect(),
+            env: raw.commands.env.iter().map(|(k, v)| (k.clone(), Secret::new(v.clone()))).collect(),
         };
 
         let (services, mut checks) = self.services(&raw, &base_dir, &commands);
@@ -479,10 +488,6 @@ fn resolve(base: &Path, path: &str) -> PathBuf {
 
 /// Moves a password out of `scheme://user:password@host/…`, so the URL can be shown.
 /// Words joined by single spaces: the form allow-lists compare.
-pub fn normalize_command(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// A cycle through `start`, as the list of names along it (first = last).
 fn find_cycle<'a>(graph: &BTreeMap<&'a str, &'a [String]>, start: &'a str) -> Option<Vec<String>> {
     fn walk<'a>(

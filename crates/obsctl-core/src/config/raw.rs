@@ -154,7 +154,17 @@ pub(crate) struct RawFs {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawCommands {
     #[serde(default)]
-    pub allow: Vec<String>,
+    pub allow: Vec<RawAllowEntry>,
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+/// An allow-list entry: an exact argv array, or a line whose words (split on white space) are one.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawAllowEntry {
+    Argv(Vec<String>),
+    Line(String),
 }
 
 #[derive(Debug, Deserialize)]

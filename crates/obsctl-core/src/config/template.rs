@@ -40,8 +40,10 @@ history_per_check = 1000                  # results kept per check
 allowed_roots = ["/tmp/obsctl-demo"]      # fs.cleanup never acts outside these
 
 [commands]
-allow = []                                # exact command lines for `command` checks and command.run
+allow = []                                # exact argv arrays (or lines of plain words) for `command`
+                                          # checks and command.run, e.g. [["systemctl", "restart", "nginx"]]
                                           # (command.run also needs ENABLE_UNIX_TOOLS=true)
+# env = { PATH = "/usr/bin:/bin" }        # the only environment commands get (default: a system PATH)
 
 # [notify.ntfy]
 # url = "https://ntfy.sh"

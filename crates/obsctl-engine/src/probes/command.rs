@@ -1,25 +1,13 @@
-//! The command probe: an allow-listed command (checked at config load) that must exit 0.
-
-use std::process::Stdio;
+//! The command probe: an allow-listed command (checked at config load) that must exit 0,
+//! run like `command.run` (no shell, cleared environment, bounded output).
 
 use super::{ProbeOutcome, truncate};
 
-pub(super) async fn probe(run: &[String]) -> ProbeOutcome {
-    let Some((program, args)) = run.split_first() else {
-        return ProbeOutcome::fail("empty command");
-    };
-    let child = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output()
-        .await;
-    match child {
+pub(super) async fn probe(run: &[String], timeout: std::time::Duration) -> ProbeOutcome {
+    match obsctl_host::run_bounded(run, &[], timeout, 4096).await {
         Ok(out) => {
             let text = if out.stdout.is_empty() { &out.stderr } else { &out.stdout };
-            let mut first = String::from_utf8_lossy(text).lines().next().unwrap_or("").trim().to_string();
+            let mut first = text.lines().next().unwrap_or("").trim().to_string();
             truncate(&mut first, 200);
             match out.status.code() {
                 Some(0) => ProbeOutcome::pass(format!("exit 0 {first}").trim().to_string()),
@@ -27,6 +15,6 @@ pub(super) async fn probe(run: &[String]) -> ProbeOutcome {
                 None => ProbeOutcome::fail("killed by a signal"),
             }
         }
-        Err(e) => ProbeOutcome::fail(format!("cannot run {program}: {e}")),
+        Err(e) => ProbeOutcome::fail(e.to_string()),
     }
 }

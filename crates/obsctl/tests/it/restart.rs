@@ -16,7 +16,7 @@ mode = "auto"
 attempts = 2
 backoff = "10ms"
 [commands]
-allow = ["test -e {dir}/healthy", "sh -c echo run >> {dir}/marker; sleep 30"]
+allow = ["test -e {dir}/healthy", ["sh", "-c", "echo run >> {dir}/marker; sleep 30"]]
 [[service]]
 name = "job"
   [[service.check]]
