@@ -10,6 +10,7 @@ pub mod process;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use obsctl_core::config::Config;
@@ -89,7 +90,14 @@ impl ToolRegistry {
     /// Every builtin tool, configured from `config`.
     pub fn builtin(config: &Config, supervisor: Arc<process::Supervisor>) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::limited(3)).no_proxy().build()?;
+        // Bounded, so one slow endpoint cannot hold a tool (and the plan behind it) for ever;
+        // `http.request` sets its own per-call timeout on top.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .no_proxy()
+            .build()?;
         let mut r = Self::default();
         r.register(Arc::new(fs::Usage::new(config.fs.allowed_roots.clone())));
         r.register(Arc::new(fs::Cleanup::new(config.fs.allowed_roots.clone())));

@@ -12,6 +12,7 @@ mod login;
 mod pages;
 mod resources;
 mod session;
+mod throttle;
 
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ use session::Session;
 #[derive(Default)]
 pub struct Ui {
     pub sessions: Sessions,
+    pub logins: throttle::Throttle,
     pub live: Arc<Live>,
     pub resources: Arc<Resources>,
 }

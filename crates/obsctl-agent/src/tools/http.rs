@@ -86,7 +86,7 @@ impl Tool for Request {
         if let Some(body) = a.body {
             req = req.body(body);
         }
-        let resp = req.send().await.map_err(|e| ToolError::Failed(format!("request failed: {e}")))?;
+        let resp = req.send().await.map_err(|e| ToolError::Failed(format!("request failed: {}", e.without_url())))?;
         let status = resp.status().as_u16();
         let (body, truncated) = bounded_body(resp, MAX_BODY).await;
         let result = json!({"status": status, "body": body, "truncated": truncated});

@@ -12,7 +12,8 @@ use super::{Annotations, Tool, ToolError, ToolResult, ToolSpec, parse_args};
 const NOTIFY: Annotations = Annotations { read_only_hint: false, destructive_hint: false, idempotent_hint: false };
 
 async fn check_status(resp: Result<reqwest::Response, reqwest::Error>, what: &str) -> ToolResult {
-    let resp = resp.map_err(|e| ToolError::Failed(format!("{what}: {e}")))?;
+    // The URL is left out of the message: a webhook's URL is its credential.
+    let resp = resp.map_err(|e| ToolError::Failed(format!("{what}: {}", e.without_url())))?;
     let status = resp.status().as_u16();
     let (body, _) = bounded_body(resp, 4096).await;
     if status >= 300 {

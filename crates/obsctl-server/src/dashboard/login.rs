@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::render;
 use super::session;
+use super::throttle::Refused;
 use crate::AppState;
 
 #[derive(Template)]
@@ -40,14 +41,37 @@ pub async fn view_login_post(State(s): State<AppState>, headers: HeaderMap, Form
     if !same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-site login refused").into_response();
     }
-    match session::authenticate(&s.config.server, form.user.trim(), &form.password) {
+    let user = form.user.trim().to_string();
+    let permit = match s.ui.logins.admit(&user) {
+        Ok(permit) => permit,
+        Err(refused) => {
+            tracing::warn!(user, ?refused, "dashboard login throttled");
+            let wait = match refused {
+                Refused::LockedOut(left) => {
+                    format!("too many failed logins for this name; try again in {}s", left.as_secs() + 1)
+                }
+                Refused::Busy => "too many logins at once; try again in a moment".to_string(),
+            };
+            return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "30")], wait).into_response();
+        }
+    };
+    let (config, name, password) = (s.config.clone(), user.clone(), form.password);
+    let checked = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        session::authenticate(&config.server, &name, &password)
+    })
+    .await
+    .ok()
+    .flatten();
+    s.ui.logins.record(&user, checked.is_some());
+    match checked {
         Some((user, role)) => {
             let id = s.ui.sessions.create(&user, role);
             tracing::info!(user, role = role.as_str(), "dashboard login");
             ([(header::SET_COOKIE, session::set_cookie(Some(&id)))], Redirect::to("/ui/overview")).into_response()
         }
         None => {
-            tracing::warn!(user = form.user.trim(), "dashboard login refused");
+            tracing::warn!(user, "dashboard login refused");
             let page =
                 LoginPage { error: Some("wrong user or password"), configured: s.config.server.has_credentials() };
             (StatusCode::UNAUTHORIZED, render(&page)).into_response()

@@ -81,16 +81,28 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 }
 
 /// Checks a login: a configured user's password, or the API token (as the operator `api-token`).
+/// Slow (argon2): call it off the async workers.
 pub fn authenticate(server: &ServerConfig, user: &str, password: &str) -> Option<(String, Role)> {
     if let Some(u) = server.users.iter().find(|u| u.name == user) {
         let hash = PasswordHash::new(u.password_hash.expose()).ok()?;
         return Argon2::default().verify_password(password.as_bytes(), &hash).is_ok().then(|| (u.name.clone(), u.role));
+    }
+    // An unknown name costs the same argon2 work as a known one, so timing does not tell
+    // which names exist.
+    if let Ok(hash) = PasswordHash::new(unknown_user_hash()) {
+        let _ = Argon2::default().verify_password(password.as_bytes(), &hash);
     }
     let token = server.token.as_ref()?;
     (user.is_empty() || user == "api-token")
         .then_some(())
         .filter(|()| same(password.as_bytes(), token.expose().as_bytes()))
         .map(|()| ("api-token".to_string(), Role::Operator))
+}
+
+/// A hash no password matches in practice, made once, checked for unknown names.
+fn unknown_user_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash_password(&random_token()).unwrap_or_default())
 }
 
 /// The session cookie's value, if the request carries one.

@@ -276,3 +276,85 @@ async fn memory_search_finds_a_remembered_fix_and_explains_it() {
     let none = send(&h, Method::GET, "/ui/memory?q=certificate+expiry+on+ldap", Some(&session), None, None).await.body;
     assert!(none.contains("No similar incident"), "{none}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_flood_is_refused_cheaply_while_a_real_login_succeeds() {
+    let (_t, h) = with_users().await;
+    let h = std::sync::Arc::new(h);
+    let started = std::time::Instant::now();
+    let flood: Vec<_> = (0..200)
+        .map(|i| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                let user = if i % 2 == 0 { "alice" } else { "mallory" };
+                send(&h, Method::POST, "/ui/login", None, None, Some(&format!("user={user}&password=guess{i}")))
+                    .await
+                    .status
+            })
+        })
+        .collect();
+    let mut statuses = std::collections::BTreeMap::new();
+    for f in flood {
+        *statuses.entry(f.await.unwrap().as_u16()).or_insert(0) += 1;
+    }
+    let flood_time = started.elapsed();
+    // Most guesses never reach argon2: refused at once (429), and none got in.
+    assert!(statuses.get(&429).copied().unwrap_or(0) >= 150, "{statuses:?}");
+    assert_eq!(statuses.get(&303), None, "{statuses:?}");
+    // alice's name is locked out by the guesses against it; victor logs in within a second.
+    let r = send(&h, Method::POST, "/ui/login", None, None, Some("user=alice&password=alice-pw")).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    let real = std::time::Instant::now();
+    let r = send(&h, Method::POST, "/ui/login", None, None, Some("user=victor&password=victor-pw")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let real = real.elapsed();
+    assert!(real < std::time::Duration::from_secs(1), "{real:?}");
+    println!("login flood: 200 requests in {flood_time:?}: {statuses:?}; a real login after it took {real:?}");
+}
+
+#[tokio::test]
+async fn the_config_page_shows_no_credential_of_any_kind() {
+    let target = Target::start(true).await;
+    let config = format!(
+        r#"{}
+[notify.webhook]
+url = "{{url}}/hook/wh-secret-path"
+[notify.ntfy]
+topic = "topic-secret-name"
+[[service]]
+name = "web"
+process = {{ run = ["sleep", "1"], env = {{ DB_URL = "postgres://u:env-secret-pw@db/x" }} }}
+  [[service.check]]
+  name = "health"
+  kind = "http"
+  url = "{{url}}/health?token=query-secret-value"
+  headers = {{ Authorization = "Bearer header-secret-value" }}
+[[runbook]]
+name = "hook"
+when = {{ incident = "http-down" }}
+steps = [{{ tool = "http.request", args = {{ url = "{{url}}/fix", headers = {{ X-Api-Key = "${{HOOK_API_KEY}}" }} }} }}]
+"#,
+        head("approve")
+    );
+    let h = harness(
+        &config,
+        &target.url,
+        &[("HOOK_API_KEY", "interpolated-secret"), ("OBSCTL_API_TOKEN", "t0ken-for-the-tests")],
+    )
+    .await;
+    let id = h.rt.app_state().ui.sessions.create("victor", obsctl_core::config::Role::Viewer);
+    let page = send(&h, Method::GET, "/ui/config", Some(&id), None, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("/health?token=***"), "{}", page.body);
+    for secret in [
+        "wh-secret-path",
+        "topic-secret-name",
+        "env-secret-pw",
+        "query-secret-value",
+        "header-secret-value",
+        "interpolated-secret",
+        "t0ken-for-the-tests",
+    ] {
+        assert!(!page.body.contains(secret), "{secret} is on the config page");
+    }
+}
