@@ -476,10 +476,9 @@ impl Agent {
         why: &str,
         data: serde_json::Value,
     ) -> anyhow::Result<Vec<Action>> {
-        let waiting = [ActionState::PendingApproval, ActionState::Approved];
         let cancelled = self
             .store
-            .transition_plan(&action.plan_id, &waiting, after_step, ActionState::Cancelled, why, "agent")
+            .transition_plan(&action.plan_id, &WAITING, after_step, ActionState::Cancelled, why, "agent")
             .await?;
         if cancelled.is_empty() {
             return Ok(cancelled);
@@ -498,19 +497,24 @@ impl Agent {
         Ok(cancelled)
     }
 
-    /// An incident that ended while a plan waited for approval: nothing of it may run.
-    async fn cancel_waiting(&self, incident_id: &str, why: &str) -> anyhow::Result<()> {
+    /// One step of each of the incident's plans that still wait (for approval or to run).
+    async fn waiting_plans(&self, incident_id: &str) -> Result<Vec<Action>, obsctl_store::StoreError> {
         let waiting = self
             .store
             .list_actions(&ActionFilter {
                 incident_id: Some(incident_id.into()),
-                states: vec![ActionState::PendingApproval, ActionState::Approved],
+                states: WAITING.to_vec(),
                 limit: 1000,
             })
             .await?;
         let mut plans = HashSet::new();
-        for a in waiting.iter().filter(|a| plans.insert(a.plan_id.clone())) {
-            self.cancel_plan(a, None, why, json!({})).await?;
+        Ok(waiting.into_iter().filter(|a| plans.insert(a.plan_id.clone())).collect())
+    }
+
+    /// An incident that ended while a plan waited for approval: nothing of it may run.
+    async fn cancel_waiting(&self, incident_id: &str, why: &str) -> anyhow::Result<()> {
+        for a in self.waiting_plans(incident_id).await? {
+            self.cancel_plan(&a, None, why, json!({})).await?;
         }
         Ok(())
     }
@@ -596,6 +600,9 @@ impl Agent {
         Ok(())
     }
 }
+
+/// States of a step that has not run yet.
+const WAITING: [ActionState; 2] = [ActionState::PendingApproval, ActionState::Approved];
 
 /// The incidents being handled in this process, so two tasks never work one incident at once.
 /// Entering returns a guard that leaves on drop, even if the task panics.

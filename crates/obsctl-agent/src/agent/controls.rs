@@ -8,7 +8,7 @@ use obsctl_core::action::{Action, ActionState};
 use obsctl_core::config::Step;
 use obsctl_core::event::Event;
 use obsctl_core::incident::{IncidentStatus, Silence};
-use obsctl_store::{ActionFilter, StoreError, new_id};
+use obsctl_store::{StoreError, new_id};
 use serde_json::json;
 
 use super::{Agent, PlanReport};
@@ -117,20 +117,9 @@ impl Agent {
         if incident.status != IncidentStatus::Open {
             return Err(StoreError::Conflict(format!("incident {incident_id} is already resolved")));
         }
-        let pending = self
-            .store
-            .list_actions(&ActionFilter {
-                incident_id: Some(incident_id.into()),
-                states: vec![ActionState::PendingApproval, ActionState::Approved],
-                limit: 1000,
-            })
-            .await?;
-        let mut plans = std::collections::HashSet::new();
-        for a in pending.iter().filter(|a| plans.insert(a.plan_id.clone())) {
-            let waiting = [ActionState::PendingApproval, ActionState::Approved];
-            self.store
-                .transition_plan(&a.plan_id, &waiting, None, ActionState::Rejected, "incident resolved by hand", by)
-                .await?;
+        for a in self.waiting_plans(incident_id).await? {
+            let why = "incident resolved by hand";
+            self.store.transition_plan(&a.plan_id, &super::WAITING, None, ActionState::Rejected, why, by).await?;
         }
         let now = Timestamp::now();
         incident.status = IncidentStatus::Resolved;
