@@ -22,6 +22,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::executor::Executor;
 use crate::gate::{Gate, RETRYABLE_CODES, gate_data};
+use crate::leadership::Leadership;
 use crate::planner::{MemoryPlanner, Plan, PlanContext, PlannerChain, RunbookPlanner};
 use crate::tools::ToolRegistry;
 use crate::verify::{CheckRunner, verify};
@@ -35,6 +36,8 @@ pub struct PlanReport {
     pub outcome: Option<Outcome>,
     /// Why nothing was planned, when nothing was.
     pub skipped: Option<String>,
+    /// The process (holder of the agent lease) the approved steps were left to, if not run here.
+    pub handed_to: Option<String>,
 }
 
 pub struct Agent {
@@ -50,6 +53,14 @@ pub struct Agent {
     busy: Busy,
     recall: Option<Arc<RecallIndex>>,
     registry: Arc<ToolRegistry>,
+    /// In `serve`: act only while holding the agent lease.
+    leadership: std::sync::OnceLock<Arc<Leadership>>,
+    /// Whether `running` actions were recovered since the lease was last taken.
+    recovered: std::sync::atomic::AtomicBool,
+    /// A sweep is under way (they never overlap).
+    sweeping: std::sync::atomic::AtomicBool,
+    /// In a CLI beside a `serve`: approved steps are journaled for it, never run here.
+    hand_off: std::sync::OnceLock<String>,
 }
 
 impl Agent {
@@ -80,6 +91,10 @@ impl Agent {
             busy: Busy::default(),
             recall: None,
             registry,
+            leadership: std::sync::OnceLock::new(),
+            recovered: std::sync::atomic::AtomicBool::new(false),
+            sweeping: std::sync::atomic::AtomicBool::new(false),
+            hand_off: std::sync::OnceLock::new(),
         }
     }
 
@@ -94,17 +109,50 @@ impl Agent {
         self.recall.as_ref()
     }
 
+    /// Makes this agent act only while `leadership` holds the agent lease (set once, by `serve`).
+    pub fn lead_with(&self, leadership: Arc<Leadership>) {
+        let _ = self.leadership.set(leadership);
+    }
+
+    /// Leaves every approved step to `holder` (a `serve` holding the agent lease) instead of
+    /// running it here: the CLI's way to act beside a running `serve`.
+    pub fn hand_off_to(&self, holder: String) {
+        let _ = self.hand_off.set(holder);
+    }
+
+    /// Whether this process may act now; on taking the lease, in-flight actions are recovered first.
+    async fn acting(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let Some(leadership) = self.leadership.get() else {
+            return true;
+        };
+        if !leadership.held() {
+            self.recovered.store(false, Ordering::SeqCst);
+            return false;
+        }
+        if !self.recovered.swap(true, Ordering::SeqCst)
+            && let Err(error) = self.recover().await
+        {
+            self.recovered.store(false, Ordering::SeqCst);
+            tracing::error!(%error, "could not recover in-flight actions");
+            return false;
+        }
+        true
+    }
+
     /// Runs until shutdown: resumes in-flight work, then reacts to incidents and approvals,
     /// with a periodic sweep as a safety net for missed events.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut events = self.bus.subscribe();
-        if let Err(error) = self.recover().await {
+        if self.leadership.get().is_none()
+            && let Err(error) = self.recover().await
+        {
             tracing::error!(%error, "could not recover in-flight actions");
         }
         let mut sweep = tokio::time::interval(Duration::from_secs(2));
         loop {
             tokio::select! {
-                ev = events.recv() => match ev {
+                ev = events.recv() => if !self.acting().await { continue } else { match ev {
                     Ok(Event::IncidentOpened { incident_id } | Event::IncidentUpdated { incident_id }) => {
                         let me = self.clone();
                         tokio::spawn(async move { me.handle_logged(&incident_id).await });
@@ -126,13 +174,27 @@ impl Agent {
                         tokio::spawn(async move { me.run_approved_logged().await });
                     }
                     Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.sweep().await,
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.spawn_sweep(),
                     Err(broadcast::error::RecvError::Closed) => return,
-                },
-                _ = sweep.tick() => self.sweep().await,
+                }},
+                _ = sweep.tick() => if self.acting().await { self.spawn_sweep() },
                 _ = shutdown.changed() => return,
             }
         }
+    }
+
+    /// Sweeps off the select loop (tools and verification can take long; the loop must keep
+    /// hearing events and shutdown), one sweep at a time.
+    fn spawn_sweep(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.sweeping.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            me.sweep().await;
+            me.sweeping.store(false, Ordering::SeqCst);
+        });
     }
 
     async fn handle_logged(&self, incident_id: &str) {
@@ -227,6 +289,7 @@ impl Agent {
             actions: Vec::new(),
             outcome: None,
             skipped: None,
+            handed_to: None,
         };
         let Some(_guard) = self.busy.enter(incident_id) else {
             report.skipped = Some("already being handled".into());
@@ -308,6 +371,10 @@ impl Agent {
             self.store.insert_action(&action).await?;
             let _ = self.bus.send(Event::ActionChanged { action_id: action.id.clone(), state: state.as_str().into() });
             match decision.verdict {
+                Verdict::Execute if self.hand_off.get().is_some() => {
+                    // Journaled `approved` for the lease holder, which runs the plan in order.
+                    report.actions.push(action);
+                }
                 Verdict::Execute => {
                     let Some(done) = self.executor.execute(action).await? else {
                         break; // another worker claimed it and owns the rest of the plan
@@ -349,6 +416,14 @@ impl Agent {
             }
         }
         report.plan = Some(plan);
+        if let Some(holder) =
+            self.hand_off.get().filter(|_| report.actions.iter().any(|a| a.state == ActionState::Approved))
+        {
+            let message = format!("approved steps left to {holder}, which holds the agent lease and runs them");
+            self.store.add_event(&incident.id, "handed_off", &message, json!({"holder": holder})).await?;
+            report.handed_to = Some(holder.clone());
+            return Ok(());
+        }
         report.outcome = self.finish_plan(&incident, &report.actions).await?;
         Ok(())
     }

@@ -7,10 +7,12 @@
 pub mod agent;
 pub mod executor;
 pub mod gate;
+pub mod leadership;
 pub mod planner;
 pub mod tools;
 pub mod verify;
 
 pub use agent::Agent;
+pub use leadership::{Leadership, live_holder};
 pub use tools::{Tool, ToolRegistry, ToolSpec};
 pub use verify::CheckRunner;

@@ -148,6 +148,14 @@ pub trait Store: GraphStore + ChangeFeed {
     /// Ledger entries of one cluster, or all: best success rate first, then most attempts.
     async fn ledger(&self, cluster: Option<&str>) -> Result<Vec<LedgerEntry>>;
 
+    /// Takes or renews the lease `name` for `holder` until `until`: granted when it is free,
+    /// expired at `now`, or already `holder`'s. Returns whether `holder` holds it now.
+    async fn try_lease(&self, name: &str, holder: &str, now: Timestamp, until: Timestamp) -> Result<bool>;
+    /// Who holds the lease `name` and until when, expired or not.
+    async fn lease(&self, name: &str) -> Result<Option<(String, Timestamp)>>;
+    /// Gives the lease up if `holder` has it.
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
+
     /// Commits what is pending and closes connections; the store is unusable afterwards.
     async fn close(&self);
 }

@@ -6,6 +6,7 @@ mod dashboard;
 mod demo;
 mod demo_service;
 mod graph;
+mod handoff;
 mod health;
 mod incidents;
 mod memory;

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use obsctl_agent::leadership::LEASE_TTL;
 use obsctl_agent::tools::process::Supervisor;
-use obsctl_agent::{Agent, CheckRunner, ToolRegistry};
+use obsctl_agent::{Agent, CheckRunner, Leadership, ToolRegistry};
 use obsctl_core::config::Config;
 use obsctl_core::event::Event;
 use obsctl_core::policy::Mode;
@@ -17,6 +18,9 @@ use obsctl_engine::{Monitor, ProbeContext};
 use obsctl_store::{BoltGraph, GraphMirror, GraphStore, RecallIndex, Store};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinSet;
+
+/// How long `stop` waits for the loops to finish.
+const STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Lets the agent verify through the monitor, so verification runs feed the incident manager.
 struct MonitorRunner(Arc<Monitor>);
@@ -103,8 +107,18 @@ impl Runtime {
         })
     }
 
-    /// Starts supervised services, the scheduler and the agent loop.
+    /// Starts supervised services, the scheduler and the agent loop. The agent acts only while
+    /// this process holds the store's agent lease (taken here when free, renewed in the
+    /// background), so two `serve`s on one store never both act.
     pub async fn start(&mut self) -> anyhow::Result<()> {
+        let holder = format!("serve pid {} ({})", std::process::id(), obsctl_store::new_id("lease"));
+        let leadership = Arc::new(Leadership::new(self.store.clone(), holder, LEASE_TTL));
+        if !leadership.tick().await {
+            let other = obsctl_agent::live_holder(self.store.as_ref()).await?.unwrap_or_default();
+            tracing::warn!(holder = %other, "another obsctl holds the agent lease on this store: checking and serving, not acting, until it stops");
+        }
+        self.agent.lead_with(leadership.clone());
+        self.tasks.spawn(leadership.run(self.shutdown.subscribe()));
         self.supervisor.start_all().await?;
         let scheduler = Scheduler::new(self.monitor.clone(), self.shutdown.subscribe());
         self.lateness = Some(scheduler.stats());
@@ -159,7 +173,13 @@ impl Runtime {
     /// Stops the loops, the supervised services and the writer, committing what is pending.
     pub async fn stop(mut self) {
         let _ = self.shutdown.send(true);
-        while self.tasks.join_next().await.is_some() {}
+        // Bounded: a loop stuck in a slow call must not hold the process open.
+        let drained =
+            tokio::time::timeout(STOP_TIMEOUT, async { while self.tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!(after = ?STOP_TIMEOUT, "some tasks did not stop in time; abandoning them");
+            self.tasks.abort_all();
+        }
         self.supervisor.stop_all().await;
         self.monitor.flush().await;
         drop(self.agent);

@@ -158,6 +158,7 @@ impl Agent {
             actions: Vec::new(),
             outcome: None,
             skipped: None,
+            handed_to: None,
         };
         let Some(_guard) = self.busy.enter(incident_id) else {
             return Err(StoreError::Conflict(format!("incident {incident_id} is being handled; try again")).into());

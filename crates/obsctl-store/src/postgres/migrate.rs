@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/postgres/0003_graph.sql")),
     (4, include_str!("../../migrations/postgres/0004_action_read_only.sql")),
     (5, include_str!("../../migrations/postgres/0005_change_feed.sql")),
+    (6, include_str!("../../migrations/postgres/0006_leases.sql")),
 ];
 
 /// An arbitrary constant naming obsctl's migration lock.

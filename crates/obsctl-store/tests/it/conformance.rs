@@ -26,6 +26,7 @@ macro_rules! conformance_suite {
                 transition_is_compare_and_set,
                 plan_moves_whole_or_not_at_all,
                 racing_plan_decisions_never_split_a_plan,
+                a_lease_has_one_holder_until_it_expires,
                 counts_budgets_and_cooldowns,
                 breaker_counts_failed_plans_back_to_the_last_fix,
                 audit_is_newest_first,
@@ -239,6 +240,37 @@ async fn racing_plan_decisions_never_split_a_plan(s: Arc<dyn Store>) {
         }
         assert_eq!(states.len(), 1, "round {round}: a plan was split: {states:?}");
     }
+}
+
+async fn a_lease_has_one_holder_until_it_expires(s: Arc<dyn Store>) {
+    let t = |ms: i64| Timestamp(1_000_000 + ms);
+    assert_eq!(s.lease("agent").await.unwrap(), None);
+    assert!(s.try_lease("agent", "a", t(0), t(15_000)).await.unwrap());
+    // Another holder is refused while it is live; the holder renews.
+    assert!(!s.try_lease("agent", "b", t(5_000), t(20_000)).await.unwrap());
+    assert!(s.try_lease("agent", "a", t(10_000), t(25_000)).await.unwrap());
+    assert_eq!(s.lease("agent").await.unwrap(), Some(("a".to_string(), t(25_000))));
+    // Once it has expired, another takes it over, and the old holder cannot renew.
+    assert!(s.try_lease("agent", "b", t(26_000), t(41_000)).await.unwrap());
+    assert!(!s.try_lease("agent", "a", t(27_000), t(42_000)).await.unwrap());
+    // Releasing is the holder's alone; then anyone may take it.
+    s.release_lease("agent", "a").await.unwrap();
+    assert_eq!(s.lease("agent").await.unwrap().map(|l| l.0), Some("b".to_string()));
+    s.release_lease("agent", "b").await.unwrap();
+    assert!(s.try_lease("agent", "a", t(28_000), t(43_000)).await.unwrap());
+    // Racing takers of a free lease: exactly one wins.
+    s.release_lease("agent", "a").await.unwrap();
+    let takers: Vec<_> = (0..8)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { s.try_lease("agent", &format!("r{i}"), t(30_000), t(45_000)).await.unwrap() })
+        })
+        .collect();
+    let mut won = 0;
+    for taker in takers {
+        won += usize::from(taker.await.unwrap());
+    }
+    assert_eq!(won, 1);
 }
 
 async fn counts_budgets_and_cooldowns(s: Arc<dyn Store>) {

@@ -6,6 +6,7 @@ use obsctl_core::action::ActionState;
 use obsctl_core::policy::Mode;
 use obsctl_store::ActionFilter;
 
+use super::handoff;
 use crate::cli::ActionsCommand;
 use crate::render::table;
 use crate::runtime::Runtime;
@@ -45,16 +46,12 @@ pub async fn run(config: Option<&Path>, cmd: ActionsCommand) -> anyhow::Result<u
                 approved.iter().map(|a| a.tool.as_str()).collect::<Vec<_>>().join(" → ")
             );
             if now {
-                rt.agent.run_approved().await?;
-                for a in &approved {
-                    let done = rt.store.action(&a.id).await?;
-                    println!(
-                        "  {} [{}] outcome {}",
-                        done.tool,
-                        done.state.as_str(),
-                        done.outcome.map(|o| o.as_str()).unwrap_or("-")
-                    );
+                let ids: Vec<String> = approved.iter().map(|a| a.id.clone()).collect();
+                match handoff::serve_holder(&rt).await? {
+                    Some(holder) => handoff::announce(&holder),
+                    None => rt.agent.run_approved().await?,
                 }
+                handoff::print(&handoff::wait_for(&rt, &ids).await?);
             } else {
                 println!("a running `obsctl serve` executes it within seconds (or pass --now)");
             }
@@ -65,9 +62,17 @@ pub async fn run(config: Option<&Path>, cmd: ActionsCommand) -> anyhow::Result<u
                 serde_json::from_str(&args).map_err(|e| anyhow::anyhow!("--args is not JSON: {e}"))?;
             anyhow::ensure!(rt.registry.get(&tool).is_some(), "unknown tool {tool:?}; see GET /api/tools");
             let steps = vec![obsctl_core::config::Step { tool, args }];
+            if let Some(holder) = handoff::serve_holder(&rt).await? {
+                rt.agent.hand_off_to(holder);
+            }
             let report = rt.agent.propose(&incident, steps, "cli", &reason).await?;
             for a in &report.actions {
                 println!("{} {} [{}] {}", a.tool, a.args, a.state.as_str(), a.reason);
+            }
+            if let Some(holder) = &report.handed_to {
+                handoff::announce(holder);
+                let ids: Vec<String> = report.actions.iter().map(|a| a.id.clone()).collect();
+                handoff::print(&handoff::wait_for(&rt, &ids).await?);
             }
             if let Some(o) = report.outcome {
                 println!("outcome: {}", o.as_str());

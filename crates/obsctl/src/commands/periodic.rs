@@ -5,8 +5,9 @@ use std::path::Path;
 
 use obsctl_core::incident::IncidentStatus;
 use obsctl_core::policy::Mode;
-use obsctl_store::IncidentFilter;
+use obsctl_store::{ActionFilter, IncidentFilter};
 
+use super::handoff;
 use crate::runtime::Runtime;
 
 pub async fn run(config: Option<&Path>, issue: Option<String>, dry_run: bool, json: bool) -> anyhow::Result<u8> {
@@ -25,6 +26,11 @@ pub async fn run(config: Option<&Path>, issue: Option<String>, dry_run: bool, js
     }
     let ceiling = if dry_run { Mode::DryRun } else { Mode::Auto };
     let rt = Runtime::build(config, ceiling).await?;
+    if let Some(holder) = handoff::serve_holder(&rt).await? {
+        let code = serve_view(&rt, &holder, json).await;
+        rt.stop().await;
+        return code;
+    }
     rt.supervisor.start_all().await?;
     rt.agent.recover().await?;
     let mut failing = Vec::new();
@@ -89,4 +95,35 @@ pub async fn run(config: Option<&Path>, issue: Option<String>, dry_run: bool, js
     }
     rt.stop().await;
     Ok(u8::from(unresolved > 0 && !dry_run || (dry_run && !failing.is_empty())))
+}
+
+/// Beside a running `serve`, a second pass would race it (a second copy of supervised services,
+/// its running actions taken for interrupted ones): show what it sees instead, exit 1 if open.
+async fn serve_view(rt: &Runtime, holder: &str, json: bool) -> anyhow::Result<u8> {
+    let open = rt
+        .store
+        .list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), limit: 1000, ..Default::default() })
+        .await?;
+    let open: Vec<_> = open.into_iter().filter(|i| rt.config.check(&i.check_id).is_some()).collect();
+    let mut views = Vec::new();
+    for incident in open {
+        let filter = ActionFilter { incident_id: Some(incident.id.clone()), limit: 5, ..Default::default() };
+        let actions = rt.store.list_actions(&filter).await?;
+        views.push((incident, actions));
+    }
+    if json {
+        let open: Vec<_> = views.iter().map(|(i, a)| serde_json::json!({"incident": i, "actions": a})).collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"handed_to": holder, "open": open}))?);
+    } else {
+        println!("{holder} holds the agent lease on this store: it runs the checks and acts; not racing it.");
+        println!("what it sees now:");
+        for (incident, actions) in &views {
+            println!("incident {} {} ({})", incident.id, incident.fingerprint, incident.title);
+            for a in actions {
+                println!("  {} [{}] {}", a.tool, a.state.as_str(), a.reason);
+            }
+        }
+        println!("{} incident(s) open", views.len());
+    }
+    Ok(u8::from(!views.is_empty()))
 }

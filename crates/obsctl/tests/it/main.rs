@@ -10,6 +10,7 @@ mod cli;
 mod dashboard;
 mod exactly_once;
 mod gate;
+mod handoff;
 mod loops;
 mod memory;
 mod postgres;
