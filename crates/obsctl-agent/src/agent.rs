@@ -366,6 +366,9 @@ impl Agent {
             let mut action = self.new_action(&incident, &plan, &plan_id, i, mode, state, &decision.reason);
             if matches!(state, ActionState::Denied | ActionState::Observed) {
                 action.result = Some(data);
+            } else if state == ActionState::PendingApproval {
+                // The approval queue shows this, computed once here rather than on every view.
+                action.result = Some(self.executor.preview(&action).await);
             }
             // Journal before act: the row is committed before any tool runs.
             self.store.insert_action(&action).await?;
@@ -390,7 +393,7 @@ impl Agent {
                 Verdict::AwaitApproval => {
                     report.actions.push(action);
                     for j in i + 1..plan.steps.len() {
-                        let queued = self.new_action(
+                        let mut queued = self.new_action(
                             &incident,
                             &plan,
                             &plan_id,
@@ -399,6 +402,7 @@ impl Agent {
                             ActionState::PendingApproval,
                             &decision.reason,
                         );
+                        queued.result = Some(self.executor.preview(&queued).await);
                         self.store.insert_action(&queued).await?;
                         report.actions.push(queued);
                     }

@@ -96,8 +96,9 @@ impl Executor {
         Ok(Some(action))
     }
 
-    /// Runs the tool's dry-run and records what it said on the (already journaled) action.
-    pub async fn dry_run(&self, mut action: Action) -> anyhow::Result<Action> {
+    /// What the tool's dry-run says about the action (`{"dry_run": …}` or `{"dry_run_error": …}`),
+    /// secrets redacted. Read-only: it changes nothing, here or in the world.
+    pub async fn preview(&self, action: &Action) -> Value {
         let result = match self.registry.get(&action.tool) {
             Some(tool) => match tool.dry_run(&action.args).await {
                 Some(Ok(v)) => json!({"dry_run": v}),
@@ -110,6 +111,12 @@ impl Executor {
                 json!({"dry_run_error": ToolError::Refused(format!("tool {} is not registered", action.tool)).to_string()})
             }
         };
+        self.scrub(result)
+    }
+
+    /// Runs the tool's dry-run and records what it said on the (already journaled) action.
+    pub async fn dry_run(&self, mut action: Action) -> anyhow::Result<Action> {
+        let result = self.preview(&action).await;
         self.save(&mut action, ActionState::DryRun, Some(result)).await?;
         Ok(action)
     }

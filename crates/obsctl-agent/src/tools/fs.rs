@@ -149,6 +149,9 @@ impl Cleanup {
     }
 }
 
+/// How many files (and failures) a cleanup report lists by name.
+const LISTED: usize = 100;
+
 /// The files a cleanup would delete, in order, and why it stops there.
 struct Selection {
     root: PathBuf,
@@ -164,17 +167,21 @@ impl Selection {
         self.files.iter().map(|(_, n)| n).sum()
     }
 
+    /// What the journal, the timeline and the approval queue show: the totals, and the first
+    /// `LISTED` files and failures (a cleanup may select a million files).
     fn report(&self, deleted: bool, failures: &[String]) -> Value {
         json!({
             "root": self.root,
             "deleted": deleted,
-            "files": self.files.iter().map(|(p, n)| json!({"path": p, "bytes": n})).collect::<Vec<_>>(),
+            "files": self.files.iter().take(LISTED).map(|(p, n)| json!({"path": p, "bytes": n})).collect::<Vec<_>>(),
+            "files_not_listed": self.files.len().saturating_sub(LISTED),
             "count": self.files.len(),
             "bytes": self.bytes(),
             "size": format_size(self.bytes()),
             "folder_bytes_before": self.folder_bytes,
             "note": self.note,
-            "failures": failures,
+            "failures": failures.iter().take(LISTED).collect::<Vec<_>>(),
+            "failure_count": failures.len(),
         })
     }
 }
@@ -251,7 +258,12 @@ impl Tool for Cleanup {
                 }
             }
             if !failures.is_empty() && failures.len() == selection.files.len() {
-                return Err(ToolError::Failed(format!("could not delete any file: {}", failures.join("; "))));
+                let shown: Vec<&str> = failures.iter().take(5).map(String::as_str).collect();
+                return Err(ToolError::Failed(format!(
+                    "could not delete any of {} files: {}",
+                    failures.len(),
+                    shown.join("; ")
+                )));
             }
             Ok(selection.report(true, &failures))
         })
@@ -271,6 +283,20 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_big_cleanup_reports_totals_and_lists_only_the_first_files() {
+        let root = tempfile::tempdir().unwrap();
+        for i in 0..250 {
+            std::fs::write(root.path().join(format!("f{i}")), b"x").unwrap();
+        }
+        let tool = Cleanup::new(vec![root.path().to_path_buf()]);
+        let report = tool.call(&json!({"root": root.path()})).await.unwrap();
+        assert_eq!(report["count"], 250);
+        assert_eq!(report["files"].as_array().unwrap().len(), LISTED);
+        assert_eq!(report["files_not_listed"], 150);
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
+    }
 
     /// A writer inside the root keeps swapping a folder for a symlink to a folder outside it
     /// while cleanups run: nothing outside the root may ever be deleted.

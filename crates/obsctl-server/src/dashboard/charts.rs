@@ -31,6 +31,9 @@ pub fn sparkline(values: &[f64], width: u32, height: u32) -> String {
 pub fn line_chart(series: &[(&str, &[f64])], unit: &str, label: &str, ceiling: Option<f64>) -> String {
     let (width, height) = (600.0, 100.0);
     let top = ceiling.unwrap_or_else(|| series.iter().flat_map(|(_, v)| v.iter().copied()).fold(0.0_f64, f64::max));
+    // Labels can come from the host (a mount path may hold `<` or `"`): escaped like a template.
+    let Ok(label) = askama::filters::escape(label, askama::filters::Html);
+    let Ok(unit) = askama::filters::escape(unit, askama::filters::Html);
     let mut svg = format!(
         r#"<figure class="chart-box"><figcaption>{} {unit}</figcaption><svg class="chart" viewBox="0 0 {width} {height}" preserveAspectRatio="none" role="img" aria-label="{label}">"#,
         round(top)
@@ -80,6 +83,8 @@ mod tests {
         let chart = line_chart(&[("cpu", &[0.0, 50.0]), ("mem", &[20.0, 25.0])], "%", "host", None);
         assert!(chart.contains("<figcaption>50.0 %") && chart.matches("<polyline").count() == 2, "{chart}");
         let percent = line_chart(&[("cpu", &[0.0, 50.0])], "%", "host", Some(100.0));
+        let hostile = line_chart(&[("mem", &[1.0, 2.0])], "%", "/mnt/\"><script>x</script>", Some(100.0));
+        assert!(!hostile.contains("<script>") && hostile.contains("&#60;script&#62;"), "{hostile}");
         assert!(percent.contains("<figcaption>100 %") && percent.contains("600.0,50.0"), "{percent}");
     }
 }

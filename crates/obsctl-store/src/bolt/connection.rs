@@ -17,6 +17,8 @@ const MAGIC: [u8; 4] = [0x60, 0x60, 0xB0, 0x17];
 const PROPOSALS: [[u8; 4]; 4] = [[0, 3, 4, 5], [0, 0, 0, 5], [0, 0, 4, 4], [0; 4]];
 /// Chunks are at most this long; a message is its chunks followed by an empty one.
 const MAX_CHUNK: usize = 0xFFFF;
+/// The largest message accepted from a server: a hostile or broken one cannot fill memory.
+pub const MAX_MESSAGE: usize = 32 << 20;
 
 const HELLO: u8 = 0x01;
 const RESET: u8 = 0x0F;
@@ -208,6 +210,9 @@ impl Connection {
                 break;
             }
             let start = body.len();
+            if start + len > MAX_MESSAGE {
+                return Err(protocol(&format!("a message over {} MiB; refused", MAX_MESSAGE >> 20)));
+            }
             body.resize(start + len, 0);
             self.stream.read_exact(&mut body[start..]).await.map_err(|e| io("read", e))?;
         }

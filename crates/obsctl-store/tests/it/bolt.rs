@@ -195,6 +195,35 @@ async fn unknown_names_answer_nothing_and_an_unreachable_server_fails_in_time() 
     assert!(err.contains("bolt: connect"), "{err}");
 }
 
+#[tokio::test]
+async fn a_server_that_never_ends_its_message_is_refused_without_filling_memory() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let server = tokio::spawn(async move {
+        // Every connection (the client retries once) gets the same treatment.
+        let mut most = 0usize;
+        while let Ok(Ok((mut socket, _))) = tokio::time::timeout(Duration::from_secs(2), listener.accept()).await {
+            let mut handshake = [0u8; 20];
+            socket.read_exact(&mut handshake).await.unwrap();
+            socket.write_all(&[0, 0, 4, 5]).await.unwrap(); // Bolt 5.4
+            // Then one message of endless full chunks, never the empty chunk that ends it.
+            let chunk = [&[0xFFu8, 0xFF][..], &[0u8; 0xFFFF][..]].concat();
+            let mut sent = 0usize;
+            while sent < 256 << 20 && socket.write_all(&chunk).await.is_ok() {
+                sent += chunk.len();
+            }
+            most = most.max(sent);
+        }
+        most
+    });
+    let hostile = BoltGraph::new(BoltConfig { timeout: Duration::from_secs(5), ..target(address) });
+    let err = hostile.blast_radius("api").await.unwrap_err().to_string();
+    assert!(err.contains("MiB; refused"), "{err}");
+    let sent = server.await.unwrap();
+    assert!(sent < 128 << 20, "the client kept reading: {sent} bytes");
+}
+
 /// A TCP proxy to the graph server that can be cut (every connection dropped, new ones
 /// refused) and restored: the server going away and coming back, as the mirror sees it.
 struct Proxy {

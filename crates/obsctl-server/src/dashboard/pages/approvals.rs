@@ -1,5 +1,5 @@
-//! The approval queue: pending plans with what each step would do (its tool's dry-run), to
-//! approve or reject with a reason. The list reloads when actions change (SSE).
+//! The approval queue: pending plans with what each step would do (its tool's dry-run, taken
+//! when the step was queued), to approve or reject with a reason. The list reloads when actions change (SSE).
 
 use askama::Template;
 use axum::extract::State;
@@ -37,13 +37,11 @@ async fn pending(s: &AppState) -> obsctl_store::Result<Vec<Pending>> {
     let filter = ActionFilter { states: vec![ActionState::PendingApproval], limit: 200, ..Default::default() };
     let mut out = Vec::new();
     for action in s.store.list_actions(&filter).await? {
-        let preview = match s.registry.get(&action.tool) {
-            None => "unknown tool".to_string(),
-            Some(tool) => match tool.dry_run(&action.args).await {
-                Some(Ok(v)) => serde_json::to_string_pretty(&v).unwrap_or_default(),
-                Some(Err(e)) => format!("dry-run failed: {e}"),
-                None => format!("{} has no dry-run; it will be called with these arguments", action.tool),
-            },
+        // The dry-run was taken once, when the step was queued: a page view runs nothing.
+        let preview = match action.result.as_ref() {
+            Some(r) if r.get("dry_run").is_some() => serde_json::to_string_pretty(&r["dry_run"]).unwrap_or_default(),
+            Some(r) if r.get("dry_run_error").is_some() => format!("dry-run failed: {}", r["dry_run_error"]),
+            _ => format!("{} has no recorded dry-run; it will be called with these arguments", action.tool),
         };
         out.push(Pending { action, preview });
     }
