@@ -50,6 +50,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(what) => Self::not_found(format!("{what} not found")),
             StoreError::Conflict(why) => Self::new(StatusCode::CONFLICT, "conflict", why),
+            StoreError::Invalid(why) => Self::invalid(why),
             other => Self::internal(other),
         }
     }

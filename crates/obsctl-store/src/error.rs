@@ -6,6 +6,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A control's input is not acceptable; the message says what to change.
+    #[error("{0}")]
+    Invalid(String),
     #[error("store backend: {0}")]
     Backend(String),
 }

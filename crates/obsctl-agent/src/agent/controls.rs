@@ -80,6 +80,19 @@ impl Agent {
         reason: &str,
         by: &str,
     ) -> Result<Silence, StoreError> {
+        let reason = reason.trim();
+        if service.is_none() && kind.is_none() {
+            return Err(invalid("name a service, an incident kind, or both: obsctl has no global silence"));
+        }
+        if let Some(svc) = service.as_deref().filter(|s| self.config.service(s).is_none()) {
+            return Err(invalid(&format!("unknown service {svc:?}")));
+        }
+        if duration.is_zero() {
+            return Err(invalid("a silence needs a duration longer than zero, e.g. \"2h\""));
+        }
+        if reason.is_empty() {
+            return Err(invalid("a silence needs a reason saying why"));
+        }
         let starts_at = starts_at.unwrap_or_else(Timestamp::now);
         let silence = Silence {
             id: new_id("sil"),
@@ -113,6 +126,10 @@ impl Agent {
 
     /// Resolves an incident by hand with a note; its pending actions are rejected.
     pub async fn resolve_by_hand(&self, incident_id: &str, by: &str, note: &str) -> Result<(), StoreError> {
+        let note = note.trim();
+        if note.is_empty() {
+            return Err(invalid("a note must say why the incident is resolved"));
+        }
         let mut incident = self.store.incident(incident_id).await?;
         if incident.status != IncidentStatus::Open {
             return Err(StoreError::Conflict(format!("incident {incident_id} is already resolved")));
@@ -150,7 +167,10 @@ impl Agent {
             return Err(StoreError::Conflict(format!("incident {incident_id} is resolved")).into());
         }
         if steps.is_empty() {
-            return Err(StoreError::Conflict("a plan needs at least one step".into()).into());
+            return Err(invalid("a plan needs at least one step").into());
+        }
+        if let Some(unknown) = steps.iter().find(|st| self.registry.get(&st.tool).is_none()) {
+            return Err(invalid(&format!("unknown tool {:?}; GET /api/tools lists them", unknown.tool)).into());
         }
         let mut report = PlanReport {
             incident_id: incident_id.into(),
@@ -188,4 +208,10 @@ impl Agent {
         };
         result.map(|()| report)
     }
+}
+
+/// Input a control refuses, with what to change. Every surface (CLI, API, dashboard) gets the
+/// same checks because they live here.
+fn invalid(why: &str) -> StoreError {
+    StoreError::Invalid(why.to_string())
 }

@@ -50,9 +50,6 @@ pub async fn resolve(
     Path(id): Path<String>,
     Body(req): Body<ResolveRequest>,
 ) -> Result<Incident> {
-    if req.note.trim().is_empty() {
-        return Err(ApiError::invalid("note must say why the incident is resolved"));
-    }
     s.agent.resolve_by_hand(&id, &op.name, &req.note).await?;
     Ok(Json(s.store.incident(&id).await?))
 }
@@ -63,12 +60,6 @@ pub async fn propose(
     Path(id): Path<String>,
     Body(req): Body<ProposeRequest>,
 ) -> Result<ProposeResponse> {
-    if req.steps.is_empty() {
-        return Err(ApiError::invalid("steps must name at least one tool"));
-    }
-    if let Some(unknown) = req.steps.iter().find(|st| s.registry.get(&st.tool).is_none()) {
-        return Err(ApiError::invalid(format!("unknown tool {:?}; GET /api/tools lists them", unknown.tool)));
-    }
     let steps = req.steps.into_iter().map(|st| Step { tool: st.tool, args: st.args }).collect();
     let report = s.agent.propose(&id, steps, &op.name, req.reason.as_deref().unwrap_or("")).await?;
     Ok(Json(ProposeResponse { actions: report.actions, outcome: report.outcome }))
@@ -83,14 +74,6 @@ pub async fn silence(State(s): State<AppState>, op: ApiOperator, Body(req): Body
                 ApiError::invalid(format!("starts_at {t:?} is not RFC 3339, e.g. 2026-11-28T22:00:00Z"))
             })?),
         };
-    if let Some(svc) = &req.service
-        && s.config.service(svc).is_none()
-    {
-        return Err(ApiError::invalid(format!("unknown service {svc:?}")));
-    }
-    if req.reason.trim().is_empty() {
-        return Err(ApiError::invalid("reason must say why"));
-    }
     Ok(Json(s.agent.silence(req.service, req.kind, starts_at, duration, &req.reason, &op.name).await?))
 }
 

@@ -117,9 +117,6 @@ pub async fn view_resolve_post(
     Path(id): Path<String>,
     Form(form): Form<Note>,
 ) -> Response {
-    if form.note.trim().is_empty() {
-        return message(false, "a note must say why the incident is resolved");
-    }
     match s.agent.resolve_by_hand(&id, &by(&op), form.note.trim()).await {
         Ok(()) => {
             let mut resp = message(true, "resolved");
@@ -144,17 +141,6 @@ pub async fn view_silence_post(State(s): State<AppState>, op: Operator, Form(for
     };
     let service = Some(form.service.trim().to_string()).filter(|x| !x.is_empty());
     let kind = Some(form.kind.trim().to_string()).filter(|x| !x.is_empty());
-    if service.is_none() && kind.is_none() {
-        return message(false, "name a service, a kind, or both");
-    }
-    if let Some(svc) = &service
-        && s.config.service(svc).is_none()
-    {
-        return message(false, format!("unknown service {svc:?}"));
-    }
-    if form.reason.trim().is_empty() {
-        return message(false, "say why");
-    }
     match s.agent.silence(service, kind, starts_at, duration, form.reason.trim(), &by(&op)).await {
         Ok(silence) => message(true, format!("silenced until {} ({})", silence.ends_at, silence.id)),
         Err(e) => message(false, format!("not silenced: {e}")),

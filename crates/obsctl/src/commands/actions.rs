@@ -60,7 +60,6 @@ pub async fn run(config: Option<&Path>, cmd: ActionsCommand) -> anyhow::Result<u
         ActionsCommand::Propose { incident, tool, args, reason } => {
             let args: serde_json::Value =
                 serde_json::from_str(&args).map_err(|e| anyhow::anyhow!("--args is not JSON: {e}"))?;
-            anyhow::ensure!(rt.registry.get(&tool).is_some(), "unknown tool {tool:?}; see GET /api/tools");
             let steps = vec![obsctl_core::config::Step { tool, args }];
             if let Some(holder) = handoff::serve_holder(&rt).await? {
                 rt.agent.hand_off_to(holder);

@@ -22,11 +22,6 @@ pub async fn run(config: Option<&Path>, cmd: SilenceCommand) -> anyhow::Result<u
                         anyhow::anyhow!("--starts-at {t:?} is not RFC 3339, e.g. 2026-11-28T22:00:00Z")
                     })?),
                 };
-            if let Some(s) = &service
-                && rt.config.service(s).is_none()
-            {
-                anyhow::bail!("unknown service {s:?}");
-            }
             let s = rt.agent.silence(service, kind, starts, d, &reason, "cli").await?;
             println!("silenced {} from {} until {}", s.id, s.starts_at, s.ends_at);
         }

@@ -152,6 +152,15 @@ async fn errors_are_json_with_stable_codes() {
             "invalid_request",
         ),
         (
+            // A global silence: refused here exactly as on the dashboard (the check is the agent's).
+            Method::POST,
+            "/api/silences",
+            Some("t0ken-for-the-tests"),
+            Some("{\"duration\": \"1h\", \"reason\": \"x\"}"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
             Method::POST,
             "/api/silences",
             Some("t0ken-for-the-tests"),
