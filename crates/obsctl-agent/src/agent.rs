@@ -1,7 +1,7 @@
 //! The agent loop: for each open incident, plan (runbook → …), gate each step, journal it,
 //! execute or queue it, verify the fix and record the outcome; escalate when it cannot.
 
-mod controls;
+pub(crate) mod controls;
 mod escalate;
 mod remember;
 

@@ -113,10 +113,12 @@ impl Planner for MemoryPlanner {
     async fn plan(&self, ctx: &PlanContext<'_>) -> anyhow::Result<Option<Plan>> {
         let cluster = cluster(&ctx.incident.kind, &ctx.incident.service);
         let ledger = self.store.ledger(Some(&cluster)).await?;
-        let Some(best) = ledger
-            .into_iter()
-            .find(|e| e.attempts >= self.min_attempts && e.success_rate() >= self.min_success && self.mutates(e))
-        else {
+        let Some(best) = ledger.into_iter().find(|e| {
+            e.attempts >= self.min_attempts
+                && e.success_rate() >= self.min_success
+                && self.mutates(e)
+                && !e.steps.iter().any(|s| s.args.to_string().contains(REDACTED))
+        }) else {
             return Ok(None);
         };
         let tools: Vec<&str> = best.steps.iter().map(|s| s.tool.as_str()).collect();
@@ -141,6 +143,10 @@ impl Planner for MemoryPlanner {
         }))
     }
 }
+
+/// What redaction leaves in place of a secret: a fix remembered with one cannot be replayed
+/// (memory never holds secrets; such fixes belong in a runbook).
+const REDACTED: &str = "***";
 
 /// Asks each planner in order; the first plan wins.
 pub struct PlannerChain {

@@ -49,12 +49,21 @@ pub struct FixStep {
 /// One fix attempt (a plan's executed steps) inside an episode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EpisodeAction {
+    /// The tools and their arguments, secrets redacted.
     pub steps: Vec<FixStep>,
     /// The steps' canonical form: what the ledger counts.
     pub action_key: String,
     pub outcome: Outcome,
     /// From incident opened to this attempt's verified fix, when it fixed.
     pub time_to_recover_ms: Option<i64>,
+    /// Whether the ledger learns from it: false for a person's one-off proposal, which only
+    /// becomes a remembered fix when they say so (`--remember`, `remember_as_fix`).
+    #[serde(default = "learns")]
+    pub learn: bool,
+}
+
+fn learns() -> bool {
+    true
 }
 
 /// What one ended incident teaches.
@@ -205,6 +214,7 @@ mod tests {
     #[test]
     fn learning_counts_attempts_and_keeps_evidence() {
         let fix = |outcome, ttr| EpisodeAction {
+            learn: true,
             steps: vec![step("process.restart", serde_json::json!({"service": "api"}))],
             action_key: "k".into(),
             outcome,

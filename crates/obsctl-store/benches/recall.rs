@@ -119,6 +119,7 @@ fn synthetic(i: usize, rng: &mut Rng) -> Episode {
         labels: [("team".to_string(), format!("team-{}", rng.next(8)))].into(),
         text,
         actions: vec![EpisodeAction {
+            learn: true,
             action_key: action_key(&steps),
             steps,
             outcome: Outcome::Fixed,

@@ -175,7 +175,7 @@ macro_rules! remember_in_tx {
         if inserted.rows_affected() == 0 {
             return Ok(false);
         }
-        for attempt in &e.actions {
+        for attempt in e.actions.iter().filter(|a| a.learn) {
             let previous =
                 sqlx::query($select).bind(&e.cluster).bind(&attempt.action_key).fetch_optional(&mut *tx).await?;
             let previous = previous.as_ref().map(rows::ledger).transpose()?;

@@ -190,6 +190,10 @@ pub enum ActionsCommand {
         args: String,
         #[arg(long, default_value = "")]
         reason: String,
+        /// Let memory learn this as a fix for similar incidents (it may then be proposed, and
+        /// in `auto` mode run, without a person); without it, this is a one-off.
+        #[arg(long)]
+        remember: bool,
     },
 }
 

@@ -155,12 +155,15 @@ impl Agent {
 
     /// A person proposes a plan for an open incident. It passes the same gate as the agent's
     /// own plans (in `approve` mode it waits in the queue; in `auto` it runs and is verified).
+    /// Memory learns from it only when `remember` says so: a one-off fix (a command someone
+    /// ran once) must not become an automatic one after two successes.
     pub async fn propose(
         &self,
         incident_id: &str,
         steps: Vec<Step>,
         by: &str,
         reason: &str,
+        remember: bool,
     ) -> anyhow::Result<PlanReport> {
         let incident = self.store.incident(incident_id).await?;
         if incident.status != IncidentStatus::Open {
@@ -190,7 +193,7 @@ impl Agent {
             }
             Ok(false) => {
                 let plan = Plan {
-                    planner: "operator",
+                    planner: if remember { REMEMBERED_PROPOSAL } else { ONE_OFF_PROPOSAL },
                     runbook: None,
                     provenance: format!(
                         "proposed by {by}{}",
@@ -209,6 +212,11 @@ impl Agent {
         result.map(|()| report)
     }
 }
+
+/// The planner of a person's proposal that memory does not learn from.
+pub(crate) const ONE_OFF_PROPOSAL: &str = "operator";
+/// The planner of a person's proposal to remember as a fix.
+pub(crate) const REMEMBERED_PROPOSAL: &str = "operator:remember";
 
 /// Input a control refuses, with what to change. Every surface (CLI, API, dashboard) gets the
 /// same checks because they live here.

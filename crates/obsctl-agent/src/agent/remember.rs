@@ -7,10 +7,11 @@ use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, Outcome};
 use obsctl_core::incident::{Incident, IncidentStatus};
 use obsctl_core::memory::{Episode, EpisodeAction, EpisodeOutcome, FixStep, action_key, cluster, content_hash};
-use obsctl_core::secret::redact;
+use obsctl_core::secret::{redact, redact_value};
 use obsctl_store::{ActionFilter, RecallHit, RecallQuery};
 use serde_json::json;
 
+use super::controls::ONE_OFF_PROPOSAL;
 use super::{Agent, episode_key};
 
 /// Timeline events whose text describes the trouble (not what obsctl did about it).
@@ -99,6 +100,7 @@ impl Agent {
         actions: &[&Action],
         events: &[obsctl_core::incident::IncidentEvent],
     ) -> Episode {
+        let secrets = self.config.secrets();
         let mut plans: BTreeMap<&str, Vec<&Action>> = BTreeMap::new();
         for a in actions.iter().filter(|a| a.state.was_executed()) {
             plans.entry(a.plan_id.as_str()).or_default().push(a);
@@ -110,9 +112,13 @@ impl Agent {
                 // Verification gives every executed step of a plan the same outcome.
                 let outcome = steps.iter().find_map(|a| a.outcome).unwrap_or(Outcome::NotFixed);
                 let fixed_at = steps.iter().map(|a| a.updated_at).max().unwrap_or(incident.opened_at);
-                let steps: Vec<FixStep> =
-                    steps.iter().map(|a| FixStep { tool: a.tool.clone(), args: a.args.clone() }).collect();
+                let learn = steps.first().is_none_or(|a| a.planner != ONE_OFF_PROPOSAL);
+                let steps: Vec<FixStep> = steps
+                    .iter()
+                    .map(|a| FixStep { tool: a.tool.clone(), args: redact_value(&a.args, &secrets) })
+                    .collect();
                 EpisodeAction {
+                    learn,
                     action_key: action_key(&steps),
                     steps,
                     outcome,
@@ -133,7 +139,6 @@ impl Agent {
         let mut text = vec![incident.title.clone(), incident.detail.clone()];
         text.extend(events.iter().filter(|e| SYMPTOM_EVENTS.contains(&e.kind.as_str())).map(|e| e.message.clone()));
         text.dedup();
-        let secrets = self.config.secrets();
         let ended_at = incident.resolved_at.unwrap_or(incident.updated_at);
         let labels = self.labels(incident);
         let mut episode = Episode {

@@ -61,7 +61,8 @@ pub async fn propose(
     Body(req): Body<ProposeRequest>,
 ) -> Result<ProposeResponse> {
     let steps = req.steps.into_iter().map(|st| Step { tool: st.tool, args: st.args }).collect();
-    let report = s.agent.propose(&id, steps, &op.name, req.reason.as_deref().unwrap_or("")).await?;
+    let report =
+        s.agent.propose(&id, steps, &op.name, req.reason.as_deref().unwrap_or(""), req.remember_as_fix).await?;
     Ok(Json(ProposeResponse { actions: report.actions, outcome: report.outcome }))
 }
 

@@ -164,6 +164,9 @@ pub struct ProposeRequest {
     pub steps: Vec<ProposedStep>,
     #[serde(default)]
     pub reason: Option<String>,
+    /// Let memory learn this as a fix for similar incidents (default: a one-off).
+    #[serde(default)]
+    pub remember_as_fix: bool,
 }
 
 #[derive(Serialize, JsonSchema)]

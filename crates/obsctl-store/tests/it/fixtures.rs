@@ -84,6 +84,7 @@ pub fn episode(
         labels: [("team".to_string(), "web".to_string())].into(),
         text: format!("{service} health failing: status 500 ({id})"),
         actions: vec![EpisodeAction {
+            learn: true,
             action_key: action_key(&steps),
             steps,
             outcome,

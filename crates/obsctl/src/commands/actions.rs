@@ -57,14 +57,14 @@ pub async fn run(config: Option<&Path>, cmd: ActionsCommand) -> anyhow::Result<u
             }
             0
         }
-        ActionsCommand::Propose { incident, tool, args, reason } => {
+        ActionsCommand::Propose { incident, tool, args, reason, remember } => {
             let args: serde_json::Value =
                 serde_json::from_str(&args).map_err(|e| anyhow::anyhow!("--args is not JSON: {e}"))?;
             let steps = vec![obsctl_core::config::Step { tool, args }];
             if let Some(holder) = handoff::serve_holder(&rt).await? {
                 rt.agent.hand_off_to(holder);
             }
-            let report = rt.agent.propose(&incident, steps, "cli", &reason).await?;
+            let report = rt.agent.propose(&incident, steps, "cli", &reason, remember).await?;
             for a in &report.actions {
                 println!("{} {} [{}] {}", a.tool, a.args, a.state.as_str(), a.reason);
             }

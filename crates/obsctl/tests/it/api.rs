@@ -264,12 +264,12 @@ async fn a_person_proposes_a_fix_and_memory_shows_it() {
     let (code, _) = call(&h, Method::POST, &uri, None, Some(r#"{"steps": []}"#)).await;
     assert_eq!(code, StatusCode::UNAUTHORIZED);
     let fix = format!(
-        r#"{{"steps": [{{"tool": "http.request", "args": {{"url": "{}/fix", "method": "POST"}}}}], "reason": "known issue"}}"#,
+        r#"{{"steps": [{{"tool": "http.request", "args": {{"url": "{}/fix", "method": "POST"}}}}], "reason": "known issue", "remember_as_fix": true}}"#,
         target.url
     );
     let (code, body) = call(&h, Method::POST, &uri, tok, Some(&fix)).await;
     assert_eq!((code, body["outcome"].as_str()), (StatusCode::OK, Some("fixed")), "{body}");
-    assert_eq!(body["actions"][0]["planner"], "operator");
+    assert_eq!(body["actions"][0]["planner"], "operator:remember");
     let (code, body) = call(&h, Method::POST, &uri, tok, Some(&fix)).await;
     assert_eq!(
         (code, body["error"]["code"].as_str()),
