@@ -630,7 +630,7 @@ impl Agent {
                 executed[0].runbook.as_deref().unwrap_or(executed[0].planner.as_str()),
                 tools.join(", ")
             ));
-            self.store.update_incident(&current).await?;
+            self.store.update_incident(&current, IncidentStatus::Resolved).await?;
         }
         // The actions' outcome is what observers (the ledger, the demo, the breaker) key on,
         // so it is written after the timeline and the resolution it summarises.

@@ -10,7 +10,7 @@ use obsctl_core::config::Config;
 use obsctl_core::event::Event;
 use obsctl_core::incident::{Incident, IncidentStatus, fingerprint, should_reopen};
 use obsctl_core::state::{CheckStatus, Transition};
-use obsctl_store::{Store, new_id};
+use obsctl_store::{Store, StoreError, new_id};
 use serde_json::json;
 use tokio::sync::broadcast;
 
@@ -57,7 +57,7 @@ impl IncidentManager {
         let mut incident = match previous {
             Some(mut open) if open.status == IncidentStatus::Open => {
                 bump(&mut open, obs);
-                self.store.update_incident(&open).await?;
+                self.store.update_incident(&open, IncidentStatus::Open).await?;
                 open
             }
             Some(mut old) if should_reopen(&old, now, self.config.agent.reopen_within) => {
@@ -67,7 +67,7 @@ impl IncidentManager {
                 old.resolution = None;
                 old.reopen_count += 1;
                 old.upstream_incident = None;
-                self.store.update_incident(&old).await?;
+                self.store.update_incident(&old, IncidentStatus::Resolved).await?;
                 let within = obsctl_core::quantity::format_duration(self.config.agent.reopen_within);
                 let message = format!("failing again within {within} of resolving: {}", obs.detail);
                 self.tell(
@@ -115,7 +115,7 @@ impl IncidentManager {
             && incident.upstream_incident.as_deref() != Some(upstream_id.as_str())
         {
             incident.upstream_incident = Some(upstream_id.clone());
-            self.store.update_incident(&incident).await?;
+            self.store.update_incident(&incident, IncidentStatus::Open).await?;
             let message = format!(
                 "dependency {upstream_service} is failing (incident {upstream_id}); no action on {}",
                 spec.service
@@ -132,8 +132,11 @@ impl IncidentManager {
         let Some(mut open) = self.open_incident(spec).await? else { return Ok(()) };
         bump(&mut open, obs);
         // No bus event: nothing the agent acts on changed; its sweep retries open incidents.
-        self.store.update_incident(&open).await?;
-        Ok(())
+        match self.store.update_incident(&open, IncidentStatus::Open).await {
+            // Resolved by hand meanwhile: the person's word stands; the next failure reopens.
+            Err(StoreError::Conflict(_)) => Ok(()),
+            other => Ok(other?),
+        }
     }
 
     /// The check's incident, if it is open.
@@ -158,7 +161,14 @@ impl IncidentManager {
 
     async fn resolve(&self, spec: &CheckSpec, obs: &Observation) -> anyhow::Result<()> {
         let Some(mut open) = self.open_incident(spec).await? else { return Ok(()) };
-        resolve_incident(self.store.as_ref(), &mut open, obs.at, &format!("recovered: {}", obs.detail)).await?;
+        let resolution = format!("recovered: {}", obs.detail);
+        if let Err(e) = resolve_incident(self.store.as_ref(), &mut open, obs.at, &resolution).await {
+            // Resolved by hand meanwhile: nothing left to do.
+            return match e.downcast_ref::<StoreError>() {
+                Some(StoreError::Conflict(_)) => Ok(()),
+                _ => Err(e),
+            };
+        }
         tracing::info!(incident = %open.id, check = %spec.id, "incident resolved");
         let _ = self.bus.send(Event::IncidentResolved { incident_id: open.id });
         Ok(())
@@ -211,7 +221,7 @@ pub async fn resolve_incident(
     incident.resolved_at = Some(at);
     incident.updated_at = at;
     incident.resolution = Some(resolution.to_string());
-    store.update_incident(incident).await?;
+    store.update_incident(incident, IncidentStatus::Open).await?;
     store.add_event(&incident.id, "resolved", resolution, json!({})).await?;
     Ok(())
 }

@@ -39,6 +39,26 @@ macro_rules! bind_incident_update {
     };
 }
 
+/// `update_incident` for a backend: the conditional update, then `NotFound` or `Conflict` when
+/// it touched nothing.
+macro_rules! update_incident_if {
+    ($self:ident, $pool:expr, $sql:literal, $i:expr, $expected:expr, $exists:literal) => {{
+        let done = bind_incident_update!(sqlx::query($sql), $i).bind($expected.as_str()).execute($pool).await?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        let status: Option<String> = sqlx::query_scalar($exists).bind(&$i.id).fetch_optional($pool).await?;
+        match status {
+            None => Err(StoreError::NotFound(format!("incident {}", $i.id))),
+            Some(now) => Err(StoreError::Conflict(format!(
+                "incident {} is {now} now, not {}; it changed meanwhile",
+                $i.id,
+                $expected.as_str()
+            ))),
+        }
+    }};
+}
+
 /// Binds an `Action` in the column order of the insert: id … decided_by (19 values).
 macro_rules! bind_action_insert {
     ($q:expr, $a:expr) => {

@@ -20,7 +20,7 @@ use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, AuditRecord};
 use obsctl_core::check::Observation;
 use obsctl_core::graph::{FixRecord, Reached, UpstreamFailure};
-use obsctl_core::incident::{Incident, IncidentEvent, Silence};
+use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus, Silence};
 use obsctl_core::memory::{Episode, LedgerEntry};
 use obsctl_core::state::CheckStatus;
 
@@ -83,7 +83,9 @@ pub trait Store: GraphStore + ChangeFeed {
     async fn check_statuses(&self) -> Result<Vec<(String, CheckStatus, Timestamp)>>;
 
     async fn insert_incident(&self, incident: &Incident) -> Result<()>;
-    async fn update_incident(&self, incident: &Incident) -> Result<()>;
+    /// Writes the incident only if its stored status is still `expected` (what the caller read),
+    /// else `Conflict`: a bump or a recovery can never undo a concurrent resolve by hand.
+    async fn update_incident(&self, incident: &Incident, expected: IncidentStatus) -> Result<()>;
     async fn incident(&self, id: &str) -> Result<Incident>;
     async fn latest_incident_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Incident>>;
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>>;

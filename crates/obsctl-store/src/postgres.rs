@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, AuditRecord};
 use obsctl_core::check::Observation;
-use obsctl_core::incident::{Incident, IncidentEvent, Silence};
+use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus, Silence};
 use obsctl_core::memory::{Episode, LedgerEntry};
 use obsctl_core::state::CheckStatus;
 use sqlx::Row;
@@ -177,14 +177,16 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn update_incident(&self, i: &Incident) -> Result<()> {
-        let done = bind_incident_update!(sqlx::query(
+    async fn update_incident(&self, i: &Incident, expected: IncidentStatus) -> Result<()> {
+        update_incident_if!(
+            self,
+            &self.pool,
             "UPDATE incidents SET status = $1, title = $2, detail = $3, updated_at = $4, resolved_at = $5, occurrences = $6, \
-             reopen_count = $7, upstream_incident = $8, resolution = $9 WHERE id = $10",
-        ), i)
-        .execute(&self.pool)
-        .await?;
-        touched(done.rows_affected(), "incident", &i.id)
+             reopen_count = $7, upstream_incident = $8, resolution = $9 WHERE id = $10 AND status = $11",
+            i,
+            expected,
+            "SELECT status FROM incidents WHERE id = $1"
+        )
     }
 
     async fn incident(&self, id: &str) -> Result<Incident> {

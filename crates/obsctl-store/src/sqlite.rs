@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, AuditRecord};
 use obsctl_core::check::Observation;
-use obsctl_core::incident::{Incident, IncidentEvent, Silence};
+use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus, Silence};
 use obsctl_core::memory::{Episode, LedgerEntry};
 use obsctl_core::state::CheckStatus;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -158,14 +158,16 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn update_incident(&self, i: &Incident) -> Result<()> {
-        let done = bind_incident_update!(sqlx::query(
+    async fn update_incident(&self, i: &Incident, expected: IncidentStatus) -> Result<()> {
+        update_incident_if!(
+            self,
+            &self.writer,
             "UPDATE incidents SET status = ?, title = ?, detail = ?, updated_at = ?, resolved_at = ?, occurrences = ?, \
-             reopen_count = ?, upstream_incident = ?, resolution = ? WHERE id = ?",
-        ), i)
-        .execute(&self.writer)
-        .await?;
-        touched(done.rows_affected(), "incident", &i.id)
+             reopen_count = ?, upstream_incident = ?, resolution = ? WHERE id = ? AND status = ?",
+            i,
+            expected,
+            "SELECT status FROM incidents WHERE id = ?"
+        )
     }
 
     async fn incident(&self, id: &str) -> Result<Incident> {

@@ -143,7 +143,7 @@ impl Agent {
         incident.resolved_at = Some(now);
         incident.updated_at = now;
         incident.resolution = Some(format!("resolved by {by}: {note}"));
-        self.store.update_incident(&incident).await?;
+        self.store.update_incident(&incident, IncidentStatus::Open).await?;
         self.store.add_event(incident_id, "resolved", &format!("resolved by {by}: {note}"), json!({"by": by})).await?;
         self.gate.audit(by, "resolve", incident_id, "resolved", note, json!({})).await;
         let _ = self.bus.send(Event::IncidentResolved { incident_id: incident_id.into() });

@@ -107,7 +107,14 @@ async fn incidents_round_trip_and_filter(s: Arc<dyn Store>) {
     a.updated_at = Timestamp(30);
     a.upstream_incident = Some("inc-b".into());
     a.resolution = Some("recovered".into());
-    s.update_incident(&a).await.unwrap();
+    s.update_incident(&a, IncidentStatus::Open).await.unwrap();
+    assert_eq!(s.incident("inc-a").await.unwrap(), a);
+    // A writer that read it open (a bump racing a resolve by hand) cannot undo the resolve.
+    let mut stale = a.clone();
+    stale.status = IncidentStatus::Open;
+    stale.occurrences += 1;
+    let lost = s.update_incident(&stale, IncidentStatus::Open).await;
+    assert!(matches!(lost, Err(StoreError::Conflict(_))), "{lost:?}");
     assert_eq!(s.incident("inc-a").await.unwrap(), a);
     let open =
         s.list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), ..Default::default() }).await.unwrap();
@@ -353,7 +360,8 @@ async fn unknown_ids_are_not_found(s: Arc<dyn Store>) {
         s.transition_action("nope", ActionState::PendingApproval, ActionState::Approved, "", "x").await,
         Err(StoreError::NotFound(_))
     ));
-    assert!(matches!(s.update_incident(&incident("ghost", "api", 1)).await, Err(StoreError::NotFound(_))));
+    let ghost = s.update_incident(&incident("ghost", "api", 1), IncidentStatus::Open).await;
+    assert!(matches!(ghost, Err(StoreError::NotFound(_))));
 }
 
 #[tokio::test]
