@@ -9,6 +9,7 @@ mod auth;
 pub mod dashboard;
 mod error;
 mod extract;
+mod listener;
 mod openapi;
 mod routing;
 
@@ -70,11 +71,4 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
     routes().into_parts().1
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
-}
+pub use listener::{HEADER_READ_TIMEOUT, Limits, MAX_CONNECTIONS, serve, serve_with};
