@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 use crate::policy::Mode;
 use crate::time::Timestamp;
 
+/// The planner of escalation notices: journaled like actions, but never a fix (budgets, the
+/// breaker and the fix history leave them out).
+pub const ESCALATION_PLANNER: &str = "escalation";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionState {

@@ -263,10 +263,11 @@ macro_rules! sql_graph_store {
                 let rows = sqlx::query(concat!(
                     "SELECT a.incident_id, i.kind, i.opened_at, a.id AS action_id, a.tool, a.args, a.state, a.outcome, ",
                     "a.updated_at AS at FROM actions a JOIN incidents i ON i.id = a.incident_id ",
-                    "WHERE a.service = ", $p1, " AND a.planner != 'escalation' ORDER BY a.created_at DESC, a.id DESC LIMIT ", $p2
+                    "WHERE a.service = ", $p1, " AND a.planner != ", $p3, " ORDER BY a.created_at DESC, a.id DESC LIMIT ", $p2
                 ))
                 .bind(service)
                 .bind(crate::filters::limit_or_default(limit))
+                .bind(obsctl_core::action::ESCALATION_PLANNER)
                 .fetch_all(&self.$pool)
                 .await?;
                 rows.iter().map(crate::rows::fix_record).collect()

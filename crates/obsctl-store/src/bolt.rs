@@ -73,7 +73,7 @@ const WRITE_OUTCOMES: &str = "UNWIND $rows AS r \
     MERGE (a)-[:RESULTED_IN]->(o)";
 
 const FIX_HISTORY: &str = "MATCH (i:Incident)-[:REMEDIATED_BY]->(a:Action {service: $service}) \
-    WHERE a.planner <> 'escalation' \
+    WHERE a.planner <> $escalation \
     OPTIONAL MATCH (a)-[:RESULTED_IN]->(o:Outcome) \
     RETURN i.id AS incident_id, i.kind AS kind, i.opened_at AS opened_at, a.id AS action_id, a.tool AS tool, \
         a.args AS args, a.state AS state, o.name AS outcome, a.updated_at AS at, a.created_at AS created_at \
@@ -271,7 +271,12 @@ impl GraphStore for BoltGraph {
 
     async fn fix_history(&self, service: &str, limit: u32) -> Result<Vec<FixRecord>> {
         let limit = crate::filters::limit_or_default(limit);
-        let records = self.query(FIX_HISTORY, map([("service", service.into()), ("limit", limit.into())])).await?;
+        let params = map([
+            ("service", service.into()),
+            ("limit", limit.into()),
+            ("escalation", obsctl_core::action::ESCALATION_PLANNER.into()),
+        ]);
+        let records = self.query(FIX_HISTORY, params).await?;
         records.iter().map(rows::fix_record).collect()
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use obsctl_core::Timestamp;
-use obsctl_core::action::{Action, ActionState, AuditRecord};
+use obsctl_core::action::{Action, ActionState, AuditRecord, ESCALATION_PLANNER};
 use obsctl_core::check::Observation;
 use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus, Silence};
 use obsctl_core::memory::{Episode, LedgerEntry};
@@ -339,11 +339,12 @@ impl Store for PostgresStore {
 
     async fn count_executed_since(&self, service: Option<&str>, since: Timestamp) -> Result<u32> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM actions WHERE state IN ('running', 'succeeded', 'failed') AND planner != 'escalation' AND read_only = 0 \
+            "SELECT COUNT(*) FROM actions WHERE state IN ('running', 'succeeded', 'failed') AND planner != $3 AND read_only = 0 \
              AND created_at >= $1 AND ($2::text IS NULL OR service = $2)",
         )
         .bind(since.millis())
         .bind(service)
+        .bind(ESCALATION_PLANNER)
         .fetch_one(&self.pool)
         .await?;
         Ok(n as u32)
@@ -361,14 +362,15 @@ impl Store for PostgresStore {
     }
 
     async fn consecutive_failed_fixes(&self, fingerprint: &str) -> Result<u32> {
-        let outcomes: Vec<(String, String)> = sqlx::query_as(
-            "SELECT plan_id, MIN(outcome) FROM actions WHERE fingerprint = $1 AND outcome IS NOT NULL \
+        let outcomes: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT plan_id, MAX(CASE WHEN outcome = 'fixed' THEN 1::bigint ELSE 0::bigint END) FROM actions WHERE fingerprint = $1 AND outcome IS NOT NULL \
              GROUP BY plan_id ORDER BY MAX(updated_at) DESC, MAX(seq) DESC LIMIT 100",
         )
         .bind(fingerprint)
         .fetch_all(&self.pool)
         .await?;
-        Ok(outcomes.iter().take_while(|(_, o)| o != "fixed").count() as u32)
+        // Per plan, whether any step was verified fixed; counted back to the last fix.
+        Ok(outcomes.iter().take_while(|(_, fixed)| *fixed == 0).count() as u32)
     }
 
     async fn append_audit(&self, r: &AuditRecord) -> Result<i64> {

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::{Agent, episode_key};
 
 /// The `planner` of escalation notices.
-pub(crate) const PLANNER: &str = "escalation";
+pub(crate) use obsctl_core::action::ESCALATION_PLANNER as PLANNER;
 
 impl Agent {
     pub(crate) async fn escalate(&self, incident: &Incident, reason: &str) -> anyhow::Result<()> {
