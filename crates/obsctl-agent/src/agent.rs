@@ -507,17 +507,13 @@ impl Agent {
         let first = &actions[0];
         // Steps run in order: while an earlier step is still waiting or running, its owner
         // continues the plan; after one that did not succeed, nothing more runs.
-        let plan: Vec<Action> = self
-            .store
-            .list_actions(&ActionFilter { incident_id: Some(incident.id.clone()), limit: 1000, ..Default::default() })
-            .await?
-            .into_iter()
-            .filter(|a| a.plan_id == first.plan_id && a.step < first.step && a.state != ActionState::Succeeded)
-            .collect();
-        if let Some(earlier) = plan.iter().min_by_key(|a| a.step) {
-            if !earlier.state.is_active() {
-                let why = format!("step {} ({}) is {}", earlier.step, earlier.tool, earlier.state.as_str());
-                self.cancel_plan(earlier, Some(earlier.step), &why, json!({})).await?;
+        let earlier: Vec<Action> =
+            self.plan_steps(&incident.id, &first.plan_id).await?.into_iter().filter(|a| a.step < first.step).collect();
+        if let Some(blocker) = earlier.iter().find(|a| a.state != ActionState::Succeeded) {
+            if !blocker.state.is_active() {
+                let why = format!("step {} ({}) is {}", blocker.step, blocker.tool, blocker.state.as_str());
+                self.cancel_plan(blocker, Some(blocker.step), &why, json!({})).await?;
+                self.settle_plan(&incident, &first.plan_id).await?;
             }
             return Ok(());
         }
@@ -525,9 +521,11 @@ impl Agent {
         if let Some(refusal) = self.gate.regate(&incident, first, status, self.ceiling).await? {
             let why = format!("re-gated before running: {}", refusal.reason);
             self.cancel_plan(first, None, &why, json!({"gate": refusal.code})).await?;
+            self.settle_plan(&incident, &first.plan_id).await?;
             return Ok(());
         }
-        let mut done = Vec::new();
+        // Earlier steps that ran before a restart are verified with the rest.
+        let mut done: Vec<Action> = earlier.into_iter().filter(|a| a.outcome.is_none()).collect();
         for a in actions {
             let Some(finished) = self.executor.execute(a).await? else {
                 break; // another worker claimed this step and owns the rest of the plan
@@ -543,6 +541,35 @@ impl Agent {
             }
         }
         self.finish_plan(&incident, &done).await?;
+        Ok(())
+    }
+
+    /// A plan's steps in step order.
+    async fn plan_steps(&self, incident_id: &str, plan_id: &str) -> anyhow::Result<Vec<Action>> {
+        let mut steps: Vec<Action> = self
+            .store
+            .list_actions(&ActionFilter { incident_id: Some(incident_id.into()), limit: 1000, ..Default::default() })
+            .await?
+            .into_iter()
+            .filter(|a| a.plan_id == plan_id)
+            .collect();
+        steps.sort_by_key(|a| a.step);
+        Ok(steps)
+    }
+
+    /// A plan that ended early (cancelled, or cut short by a crash) may have run steps whose
+    /// effect was never verified: verify them now, so the outcome is recorded and the opening
+    /// can be remembered.
+    pub(crate) async fn settle_plan(&self, incident: &Incident, plan_id: &str) -> anyhow::Result<()> {
+        let unverified: Vec<Action> = self
+            .plan_steps(&incident.id, plan_id)
+            .await?
+            .into_iter()
+            .filter(|a| a.planner != escalate::PLANNER && a.state.was_executed() && a.outcome.is_none())
+            .collect();
+        if !unverified.is_empty() && !unverified.iter().any(|a| a.state == ActionState::Running) {
+            self.finish_plan(incident, &unverified).await?;
+        }
         Ok(())
     }
 
@@ -674,9 +701,10 @@ impl Agent {
             self.gate.audit("agent", "recover", &a.id, outcome.as_str(), &message, json!({})).await;
             let why = format!("step {} ({}) was interrupted by a restart", a.step, a.tool);
             self.cancel_plan(&a, Some(a.step), &why, json!({})).await?;
+            self.settle_plan(&incident, &a.plan_id).await?;
             tracing::warn!(action = %a.id, outcome = outcome.as_str(), "recovered interrupted action");
         }
-        Ok(())
+        self.catch_up().await
     }
 }
 

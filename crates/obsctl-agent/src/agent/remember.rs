@@ -8,11 +8,19 @@ use obsctl_core::action::{Action, Outcome};
 use obsctl_core::incident::{Incident, IncidentStatus};
 use obsctl_core::memory::{Episode, EpisodeAction, EpisodeOutcome, FixStep, action_key, cluster, content_hash};
 use obsctl_core::secret::{redact, redact_value};
-use obsctl_store::{ActionFilter, RecallHit, RecallQuery};
+use obsctl_store::{ActionFilter, IncidentFilter, RecallHit, RecallQuery};
 use serde_json::json;
 
 use super::controls::ONE_OFF_PROPOSAL;
 use super::{Agent, episode_key};
+
+/// How many of the newest resolved incidents `catch_up` looks at.
+const CATCH_UP: u32 = 500;
+
+/// The episode of an incident's latest opening.
+fn episode_id(incident: &Incident) -> String {
+    format!("ep-{}-r{}", incident.id, incident.reopen_count)
+}
 
 /// Timeline events whose text describes the trouble (not what obsctl did about it).
 const SYMPTOM_EVENTS: &[&str] = &["opened", "reopened", "flapping", "suppressed", "note"];
@@ -51,6 +59,42 @@ impl Agent {
         } else {
             Ok(None)
         }
+    }
+
+    /// After a restart or on taking the lease: incidents that ended while no agent finished with
+    /// them (killed between the resolve and the remember) get their waiting plans withdrawn,
+    /// their executed steps verified, and their episode recorded now. Looks at the newest
+    /// `CATCH_UP` resolved incidents.
+    pub(crate) async fn catch_up(&self) -> anyhow::Result<()> {
+        let filter = IncidentFilter { status: Some(IncidentStatus::Resolved), limit: CATCH_UP, ..Default::default() };
+        for incident in self.store.list_incidents(&filter).await? {
+            if self.store.episode(&episode_id(&incident)).await.is_ok() {
+                continue;
+            }
+            self.cancel_waiting(&incident.id, "the incident resolved before its plan ran").await?;
+            let prefix = format!("{}/", episode_key(&incident));
+            let actions = self
+                .store
+                .list_actions(&ActionFilter {
+                    incident_id: Some(incident.id.clone()),
+                    limit: 1000,
+                    ..Default::default()
+                })
+                .await?;
+            let mut plans: Vec<&str> = actions
+                .iter()
+                .filter(|a| a.idempotency_key.starts_with(&prefix) && a.state.was_executed() && a.outcome.is_none())
+                .map(|a| a.plan_id.as_str())
+                .collect();
+            plans.dedup();
+            for plan_id in plans {
+                self.settle_plan(&incident, plan_id).await?;
+            }
+            if let Some(episode) = self.remember(&incident.id).await? {
+                tracing::info!(episode = %episode.id, "remembered an incident that ended during a restart");
+            }
+        }
+        Ok(())
     }
 
     /// Puts the most similar past episodes on the timeline, once per opening.
@@ -142,7 +186,7 @@ impl Agent {
         let ended_at = incident.resolved_at.unwrap_or(incident.updated_at);
         let labels = self.labels(incident);
         let mut episode = Episode {
-            id: format!("ep-{}-r{}", incident.id, incident.reopen_count),
+            id: episode_id(incident),
             incident_id: incident.id.clone(),
             fingerprint: incident.fingerprint.clone(),
             cluster: cluster(&incident.kind, &incident.service),

@@ -146,3 +146,44 @@ async fn resolving_by_hand_withdraws_an_approved_plan_that_has_not_run() {
             .unwrap();
     assert!(left.is_empty());
 }
+
+#[tokio::test]
+async fn an_incident_that_ended_while_no_agent_listened_is_withdrawn_and_remembered_on_recovery() {
+    let (target, h, actions) = two_step_plan(PASSES, "").await;
+    // The service recovers while nothing listens to the bus (as when serve was killed between
+    // the resolve and the remember): the plan still waits and no episode exists.
+    target.set_healthy(true);
+    assert!(h.run("api/health").await);
+    let incident_id = &actions[0].incident_id;
+    let episode = format!("ep-{incident_id}-r0");
+    assert!(h.rt.store.episode(&episode).await.is_err());
+    assert_eq!(states(h.rt.store.as_ref(), &actions).await, [ActionState::PendingApproval; 2]);
+    // Taking over (recover) catches up: the plan is withdrawn and the opening remembered.
+    h.rt.agent.recover().await.unwrap();
+    assert_eq!(states(h.rt.store.as_ref(), &actions).await, [ActionState::Cancelled, ActionState::Cancelled]);
+    assert!(h.rt.store.episode(&episode).await.is_ok());
+    assert_eq!(target.fixes(), 0);
+}
+
+#[tokio::test]
+async fn steps_run_before_a_restart_are_verified_with_the_rest_of_their_plan() {
+    let (target, h, actions) = two_step_plan(PASSES, "").await;
+    h.rt.agent.approve(&actions[0].id, "alice", "").await.unwrap();
+    // As a crash leaves it: step 0 ran and succeeded, step 1 still approved, no outcome yet.
+    let claimed =
+        h.rt.store.transition_action(&actions[0].id, ActionState::Approved, ActionState::Running, "", "agent");
+    let mut step0 = claimed.await.unwrap();
+    step0.state = ActionState::Succeeded;
+    h.rt.store.update_action(&step0).await.unwrap();
+    h.rt.agent.run_approved().await.unwrap();
+    assert_eq!(target.fixes(), 1);
+    let done: Vec<_> = {
+        let mut v = Vec::new();
+        for a in &actions {
+            v.push(h.rt.store.action(&a.id).await.unwrap().outcome);
+        }
+        v
+    };
+    assert_eq!(done, [Some(obsctl_core::action::Outcome::Fixed); 2], "every executed step gets the verified outcome");
+    assert!(h.rt.store.episode(&format!("ep-{}-r0", actions[0].incident_id)).await.is_ok());
+}
