@@ -154,6 +154,60 @@ mod tests {
         assert_eq!(out, serde_json::json!({"args": ["--password", "***"], "***": {"n": 1}}));
     }
 
+    mod properties {
+        use proptest::prelude::*;
+        use serde_json::Value;
+
+        use super::super::*;
+
+        /// Every string of a value, keys included.
+        fn strings(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::String(s) => out.push(s.clone()),
+                Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+                Value::Object(map) => map.iter().for_each(|(k, v)| {
+                    out.push(k.clone());
+                    strings(v, out)
+                }),
+                _ => {}
+            }
+        }
+
+        fn tree(secret: String) -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                any::<String>().prop_map(Value::String),
+                (any::<String>(), any::<String>()).prop_map(move |(a, b)| Value::String(format!("{a}{secret}{b}"))),
+                any::<i64>().prop_map(Value::from),
+                Just(Value::Null),
+            ];
+            leaf.prop_recursive(4, 32, 6, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                    proptest::collection::btree_map(any::<String>(), inner, 0..6)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn no_secret_survives_anywhere_in_a_value(
+                (secret, value) in "[a-zA-Z0-9]{4,12}".prop_flat_map(|s| (Just(s.clone()), tree(s)))
+            ) {
+                let s = Secret::new(secret.clone());
+                let mut all = Vec::new();
+                strings(&redact_value(&value, &[&s]), &mut all);
+                prop_assert!(all.iter().all(|text| !text.contains(&secret)), "{secret} survived in {all:?}");
+            }
+
+            #[test]
+            fn masked_urls_keep_no_query_value(host in "[a-z]{1,10}", key in "[a-z]{1,6}", v in "[A-Z0-9]{6,20}", tail in any::<String>()) {
+                let masked = mask_url(&format!("https://{host}/p?{key}={v}&x{tail}"));
+                prop_assert!(!masked.contains(&format!("={v}")), "{masked}");
+            }
+        }
+    }
+
     #[test]
     fn masks_what_people_should_not_see() {
         let cases = [

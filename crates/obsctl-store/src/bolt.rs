@@ -3,7 +3,7 @@
 //! stays the source of truth.
 
 mod connection;
-mod packstream;
+pub(crate) mod packstream;
 mod pool;
 mod quoting;
 

@@ -34,6 +34,24 @@ pub use sqlite::SqliteStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Entry points for the fuzz targets in `fuzz/` (compiled only under `--cfg fuzzing`).
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    /// Decodes PackStream; whatever decodes must encode and decode again to the same bytes.
+    pub fn packstream_round_trip(input: &[u8]) {
+        use crate::bolt::packstream::{decode, encode};
+        if let Ok((value, _)) = decode(input) {
+            let mut once = Vec::new();
+            encode(&value, &mut once);
+            let (again, rest) = decode(&once).expect("what we encode decodes");
+            assert!(rest.is_empty());
+            let mut twice = Vec::new();
+            encode(&again, &mut twice);
+            assert_eq!(once, twice);
+        }
+    }
+}
+
 /// A new globally unique, time-ordered id with a readable prefix, e.g. `inc-0193…`.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())

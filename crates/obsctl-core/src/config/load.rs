@@ -686,4 +686,47 @@ mode = "yolo"
             let _ = load_text(text);
         }
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Fragments of real configs, so generated text gets past the TOML parser often.
+        const FRAGMENTS: [&str; 16] = [
+            "version = 1\n",
+            "[server]\nlisten = \"127.0.0.1:5555\"\n",
+            "token = \"${OBSCTL_API_TOKEN:-}\"\n",
+            "[agent]\nmode = \"auto\"\n",
+            "[[service]]\nname = \"api\"\n",
+            "  [[service.check]]\n  kind = \"http\"\n",
+            "  url = \"http://127.0.0.1:8080/health\"\n",
+            "  interval = \"10\"\n",
+            "[[runbook]]\nname = \"r\"\n",
+            "steps = [{ tool = \"fs.cleanup\", args = { root = \"/\" } }]\n",
+            "[fs]\nallowed_roots = [\"/etc\"]\n",
+            "[commands]\nallow = [[\"sh\", \"-c\", \"x\"], \"true\"]\n",
+            "depends_on = [\"api\"]\n",
+            "${UNSET}",
+            "\"",
+            "[",
+        ];
+
+        proptest! {
+            #[test]
+            fn loading_never_panics_and_errors_name_the_file(text in any::<String>()) {
+                if let Err(e) = load(&text, &HashMap::new(), &LoadOptions { file: "p.toml", known_tools: TOOLS }) {
+                    prop_assert!(!e.0.is_empty() && e.0.iter().all(|p| p.file == "p.toml"));
+                }
+            }
+
+            #[test]
+            fn configs_made_of_real_fragments_load_or_explain(parts in proptest::collection::vec(0..FRAGMENTS.len(), 0..24)) {
+                let text: String = parts.iter().map(|&i| FRAGMENTS[i]).collect();
+                if let Err(e) = load(&text, &HashMap::new(), &LoadOptions { file: "p.toml", known_tools: TOOLS }) {
+                    prop_assert!(e.0.iter().all(|p| p.file == "p.toml" && !p.message.is_empty()), "{e}");
+                }
+            }
+        }
+    }
 }

@@ -316,4 +316,54 @@ mod tests {
         assert!(decode(&[0x91; 100]).is_err());
         assert!(decode(&[]).is_err());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(Value::Int),
+                any::<f64>().prop_filter("NaN never equals itself", |f| !f.is_nan()).prop_map(Value::Float),
+                any::<String>().prop_map(Value::String),
+                proptest::collection::vec(any::<u8>(), 0..300).prop_map(Value::Bytes),
+            ];
+            leaf.prop_recursive(4, 64, 20, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..20).prop_map(Value::List),
+                    proptest::collection::vec((any::<String>(), inner.clone()), 0..20).prop_map(Value::Map),
+                    (any::<u8>(), proptest::collection::vec(inner, 0..15)).prop_map(|(t, f)| Value::Struct(t, f)),
+                ]
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn every_value_round_trips(v in value()) {
+                let mut out = Vec::new();
+                encode(&v, &mut out);
+                prop_assert_eq!(out.len(), encoded_len(&v));
+                let (back, rest) = decode(&out).expect("decodes");
+                prop_assert!(rest.is_empty());
+                prop_assert_eq!(back, v);
+            }
+
+            #[test]
+            fn any_bytes_decode_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                // Whatever decodes encodes to bytes that decode and encode to the same bytes.
+                if let Ok((v, _)) = decode(&bytes) {
+                    let mut once = Vec::new();
+                    encode(&v, &mut once);
+                    let (again, rest) = decode(&once).expect("what we encode decodes");
+                    prop_assert!(rest.is_empty());
+                    let mut twice = Vec::new();
+                    encode(&again, &mut twice);
+                    prop_assert_eq!(once, twice);
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,21 @@
+//! The config loader, `${VAR}` interpolation and `.env` parsing on arbitrary input: an error
+//! that names the file and field, never a panic. Input: `.env` text, a NUL, then the TOML.
+#![no_main]
+
+use std::collections::HashMap;
+
+use libfuzzer_sys::fuzz_target;
+use obsctl_core::config::{LoadOptions, load, parse_dotenv};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let (dotenv, toml) = text.split_once('\0').unwrap_or(("", text));
+    let env: HashMap<String, String> = parse_dotenv(dotenv);
+    let opts = LoadOptions { file: "fuzz.toml", known_tools: obsctl_agent::tools::BUILTIN_TOOLS };
+    if let Err(errors) = load(toml, &env, &opts) {
+        assert!(!errors.0.is_empty(), "an error with no problem in it");
+        for e in &errors.0 {
+            assert_eq!(e.file, "fuzz.toml");
+        }
+    }
+});
