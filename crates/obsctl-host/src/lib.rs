@@ -116,6 +116,11 @@ pub fn processes_named(name: &str) -> Vec<(u32, u64)> {
         .collect()
 }
 
+/// This machine's host name (`localhost` when it cannot be read).
+pub fn host_name() -> String {
+    sysinfo::System::host_name().unwrap_or_else(|| "localhost".to_string())
+}
+
 /// The resident bytes of a running process, or `None` when there is no such process.
 pub fn process_rss(pid: u32) -> Option<u64> {
     let mut sys = sysinfo::System::new();

@@ -39,9 +39,13 @@ pub struct AppState {
     pub registry: Arc<ToolRegistry>,
 }
 
-/// Every route of the HTTP surface, recorded as it is built.
-fn routes() -> Routes {
-    let (api, doc) = api::routes().finish();
+/// Every route of the HTTP surface, recorded as it is built; with a state, the OpenAPI
+/// document is narrowed to its registry and config.
+fn routes(state: Option<&AppState>) -> Routes {
+    let (api, mut doc) = api::routes().finish();
+    if let Some(state) = state {
+        openapi::specialize(&mut doc, state);
+    }
     let doc = Arc::new(doc);
     api.get("/api/openapi.json", move || openapi::serve(doc.clone()))
         .get("/healthz", || async { "ok" })
@@ -52,7 +56,7 @@ fn routes() -> Routes {
 /// The whole HTTP surface; the server and the tests share it. Every request passes
 /// `auth::guard` (Host check; credentials for `/api/`) before its handler.
 pub fn router(state: AppState) -> Router {
-    let (routes, _) = routes().into_parts();
+    let (routes, _) = routes(Some(&state)).into_parts();
     routes
         .fallback(|| async { ApiError::not_found("no such endpoint; see /api/openapi.json") })
         .method_not_allowed_fallback(|| async {
@@ -68,7 +72,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Every (method, path) the router serves, in registration order: what the auth matrix walks.
 pub fn route_table() -> Vec<(&'static str, &'static str)> {
-    routes().into_parts().1
+    routes(None).into_parts().1
 }
 
 pub use listener::{HEADER_READ_TIMEOUT, Limits, MAX_CONNECTIONS, serve, serve_with};

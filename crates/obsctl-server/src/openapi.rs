@@ -36,9 +36,14 @@ impl Api {
         self.generator.subschema_for::<T>()
     }
 
-    /// Query parameters described by the fields of `Q`.
+    /// Query parameters described by the fields of `Q`, required where `Q` requires them.
     pub fn query<Q: JsonSchema>(&mut self) -> Vec<Value> {
-        let root = SchemaGenerator::default().into_root_schema_for::<Q>();
+        let root = self.generator.root_schema_for::<Q>();
+        let required: Vec<&str> = root
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         let props = root.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
         props
             .into_iter()
@@ -47,8 +52,10 @@ impl Api {
                 let mut schema = schema;
                 if let Some(o) = schema.as_object_mut() {
                     o.remove("description");
+                    o.remove("nullable"); // an absent parameter is how a query says "none"
                 }
-                json!({"name": name, "in": "query", "required": false, "schema": schema, "description": description})
+                let required = required.contains(&name.as_str());
+                json!({"name": name, "in": "query", "required": required, "schema": schema, "description": description})
             })
             .collect()
     }
@@ -96,17 +103,81 @@ impl Api {
     }
 
     pub fn finish(mut self) -> (Routes, Value) {
-        let schemas = self.generator.take_definitions(true);
+        let mut schemas = Value::Object(self.generator.take_definitions(true));
+        let mut paths = Value::Object(std::mem::take(&mut self.paths));
+        only_schema_objects(&mut schemas);
+        only_schema_objects(&mut paths);
         let doc = json!({
             "openapi": "3.0.3",
             "info": {"title": "obsctl API", "version": env!("CARGO_PKG_VERSION"), "description": "The obsctl control plane: status, checks, incidents, actions and approvals. Mutations need the bearer token; once any credential is configured, reads need it (or a dashboard session) too."},
-            "paths": self.paths,
+            "paths": paths,
             "components": {
                 "schemas": schemas,
                 "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             },
         });
         (self.routes, doc)
+    }
+}
+
+/// OpenAPI 3.0 has no boolean schemas: `true` (any value, which schemars writes for a JSON
+/// value) becomes `{}` wherever a schema stands.
+fn only_schema_objects(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                if child.as_bool() == Some(true) && matches!(key.as_str(), "items" | "schema" | "additionalProperties")
+                {
+                    *child = json!({});
+                } else if key == "properties"
+                    && let Some(props) = child.as_object_mut()
+                {
+                    for p in props.values_mut() {
+                        if p.as_bool() == Some(true) {
+                            *p = json!({});
+                        } else {
+                            only_schema_objects(p);
+                        }
+                    }
+                } else {
+                    only_schema_objects(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(only_schema_objects),
+        _ => {}
+    }
+}
+
+/// Narrows the document to this installation: the tools its registry has and the services and
+/// checks its config names, so every value the document allows is one the server accepts.
+pub(crate) fn specialize(doc: &mut Value, state: &AppState) {
+    let tools: Vec<Value> = state.registry.specs().iter().map(|t| json!(t.name)).collect();
+    let services: Vec<Value> = state.config.services.iter().map(|s| json!(s.name)).collect();
+    let checks: Vec<Value> = state.config.checks.iter().map(|c| json!(c.name)).collect();
+    let schemas = &mut doc["components"]["schemas"];
+    if let Some(tool) = schemas.pointer_mut("/ProposedStep/properties/tool") {
+        tool["enum"] = Value::Array(tools);
+    }
+    for pointer in ["/SilenceRequest/properties/service", "/SilenceRequest/anyOf/0/properties/service"] {
+        if let Some(service) = schemas.pointer_mut(pointer) {
+            service["enum"] = Value::Array(services.clone());
+        }
+    }
+    let Some(paths) = doc["paths"].as_object_mut() else { return };
+    for (path, item) in paths.iter_mut() {
+        let Some(ops) = item.as_object_mut() else { continue };
+        for op in ops.values_mut() {
+            let Some(params) = op["parameters"].as_array_mut() else { continue };
+            for p in params.iter_mut().filter(|p| p["in"] == "path") {
+                let names = match (p["name"].as_str(), path.starts_with("/api/checks/")) {
+                    (Some("service"), true) => &services,
+                    (Some("name"), true) => &checks,
+                    _ => continue,
+                };
+                p["schema"]["enum"] = Value::Array(names.clone());
+            }
+        }
     }
 }
 

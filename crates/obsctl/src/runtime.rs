@@ -111,8 +111,7 @@ impl Runtime {
     /// this process holds the store's agent lease (taken here when free, renewed in the
     /// background), so two `serve`s on one store never both act.
     pub async fn start(&mut self) -> anyhow::Result<()> {
-        let holder = format!("serve pid {} ({})", std::process::id(), obsctl_store::new_id("lease"));
-        let leadership = Arc::new(Leadership::new(self.store.clone(), holder, LEASE_TTL));
+        let leadership = Arc::new(Leadership::new(self.store.clone(), LEASE_TTL));
         if !leadership.tick().await {
             let other = obsctl_agent::live_holder(self.store.as_ref()).await?.unwrap_or_default();
             tracing::warn!(holder = %other, "another obsctl holds the agent lease on this store: checking and serving, not acting, until it stops");

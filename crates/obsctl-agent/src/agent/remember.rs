@@ -34,18 +34,25 @@ impl Agent {
             return Ok(None);
         }
         let episode_prefix = format!("{}/", episode_key(&incident));
-        let all = self
-            .store
-            .list_actions(&ActionFilter { incident_id: Some(incident.id.clone()), limit: 1000, ..Default::default() })
-            .await?;
-        let mine: Vec<&Action> = all
-            .iter()
-            .filter(|a| a.idempotency_key.starts_with(&episode_prefix) && a.planner != super::escalate::PLANNER)
-            .collect();
-        // Not yet: a fix is still running or awaiting its verified outcome.
-        if mine.iter().any(|a| a.state.is_active() || (a.state.was_executed() && a.outcome.is_none())) {
+        let mut all = self.opening_actions(&incident, &episode_prefix).await?;
+        // Not yet: a fix is still waiting or running; its owner remembers when it is done.
+        if all.iter().any(|a| a.state.is_active()) {
             return Ok(None);
         }
+        // Steps that ran but were never verified (their plan was cut short by a crash) and that
+        // no task owns any more: verify them now, unless this incident is being handled (its
+        // handler records the outcome and remembers).
+        let mut unverified: Vec<String> =
+            all.iter().filter(|a| a.state.was_executed() && a.outcome.is_none()).map(|a| a.plan_id.clone()).collect();
+        if !unverified.is_empty() {
+            let Some(_handling) = self.busy.enter(&incident.id) else { return Ok(None) };
+            unverified.dedup();
+            for plan_id in &unverified {
+                Box::pin(self.settle_plan(&incident, plan_id)).await?;
+            }
+            all = self.opening_actions(&incident, &episode_prefix).await?;
+        }
+        let mine: Vec<&Action> = all.iter().collect();
         let events = self.store.events(&incident.id).await?;
         let episode = self.episode_of(&incident, &mine, &events);
         if self.store.remember(&episode).await? {
@@ -61,9 +68,21 @@ impl Agent {
         }
     }
 
+    /// The actions of the incident's current opening, escalation notices left out.
+    async fn opening_actions(&self, incident: &Incident, episode_prefix: &str) -> anyhow::Result<Vec<Action>> {
+        let all = self
+            .store
+            .list_actions(&ActionFilter { incident_id: Some(incident.id.clone()), limit: 1000, ..Default::default() })
+            .await?;
+        Ok(all
+            .into_iter()
+            .filter(|a| a.idempotency_key.starts_with(episode_prefix) && a.planner != super::escalate::PLANNER)
+            .collect())
+    }
+
     /// After a restart or on taking the lease: incidents that ended while no agent finished with
-    /// them (killed between the resolve and the remember) get their waiting plans withdrawn,
-    /// their executed steps verified, and their episode recorded now. Looks at the newest
+    /// them (killed between the resolve and the remember) get their waiting plans withdrawn and
+    /// their episode recorded now (`remember` verifies what ran unverified). Looks at the newest
     /// `CATCH_UP` resolved incidents.
     pub(crate) async fn catch_up(&self) -> anyhow::Result<()> {
         let filter = IncidentFilter { status: Some(IncidentStatus::Resolved), limit: CATCH_UP, ..Default::default() };
@@ -72,24 +91,6 @@ impl Agent {
                 continue;
             }
             self.cancel_waiting(&incident.id, "the incident resolved before its plan ran").await?;
-            let prefix = format!("{}/", episode_key(&incident));
-            let actions = self
-                .store
-                .list_actions(&ActionFilter {
-                    incident_id: Some(incident.id.clone()),
-                    limit: 1000,
-                    ..Default::default()
-                })
-                .await?;
-            let mut plans: Vec<&str> = actions
-                .iter()
-                .filter(|a| a.idempotency_key.starts_with(&prefix) && a.state.was_executed() && a.outcome.is_none())
-                .map(|a| a.plan_id.as_str())
-                .collect();
-            plans.dedup();
-            for plan_id in plans {
-                self.settle_plan(&incident, plan_id).await?;
-            }
             if let Some(episode) = self.remember(&incident.id).await? {
                 tracing::info!(episode = %episode.id, "remembered an incident that ended during a restart");
             }

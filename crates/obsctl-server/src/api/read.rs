@@ -108,21 +108,14 @@ pub async fn check(
 ) -> Result<CheckDetail> {
     let id = format!("{service}/{name}");
     let spec = s.config.check(&id).ok_or_else(|| ApiError::not_found(format!("check {id} not found")))?;
-    let recent = s.store.recent_observations(&id, q.limit.unwrap_or(100)).await?;
+    let recent = s.store.recent_observations(&id, Limit::or(q.limit, 100)).await?;
     let latency = LatencySummary::of(&recent.iter().map(|o| o.latency_us).collect::<Vec<_>>());
     let view = check_view(spec, s.monitor.status(&id), recent.first().cloned());
     Ok(Json(CheckDetail { check: view, recent, latency }))
 }
 
 pub async fn incidents(State(s): State<AppState>, Query(q): Query<IncidentQuery>) -> Result<Vec<Incident>> {
-    let status = match q.status.as_deref() {
-        None => None,
-        Some(text) => Some(
-            IncidentStatus::parse(text)
-                .ok_or_else(|| ApiError::invalid(format!("status {text:?} is not open or resolved")))?,
-        ),
-    };
-    let filter = IncidentFilter { status, service: q.service, kind: q.kind, limit: q.limit.unwrap_or(100) };
+    let filter = IncidentFilter { status: q.status, service: q.service, kind: q.kind, limit: Limit::or(q.limit, 100) };
     Ok(Json(s.store.list_incidents(&filter).await?))
 }
 
@@ -144,7 +137,7 @@ pub async fn actions(State(s): State<AppState>, Query(q): Query<ActionQuery>) ->
                 .ok_or_else(|| ApiError::invalid(format!("state {text:?} is not an action state")))?,
         );
     }
-    let filter = ActionFilter { states, incident_id: q.incident, limit: q.limit.unwrap_or(100) };
+    let filter = ActionFilter { states, incident_id: q.incident, limit: Limit::or(q.limit, 100) };
     Ok(Json(s.store.list_actions(&filter).await?.into_iter().map(|a| shown(&s, a)).collect()))
 }
 
@@ -165,7 +158,7 @@ pub async fn silences(State(s): State<AppState>, Query(q): Query<SilenceQuery>) 
 }
 
 pub async fn audit(State(s): State<AppState>, Query(q): Query<LimitQuery>) -> Result<Vec<AuditRecord>> {
-    Ok(Json(s.store.audit_log(q.limit.unwrap_or(100)).await?))
+    Ok(Json(s.store.audit_log(Limit::or(q.limit, 100)).await?))
 }
 
 pub async fn ledger(
@@ -194,7 +187,7 @@ pub async fn recall(State(s): State<AppState>, Query(q): Query<RecallParams>) ->
         kind: q.kind,
         labels: Default::default(),
         strict,
-        limit: q.limit.unwrap_or(10).min(100),
+        limit: Limit::or(q.limit, 10).min(100) as usize,
     };
     Ok(Json(index.search(&query, Timestamp::now())?))
 }
@@ -204,7 +197,7 @@ pub async fn fix_history(
     Path(name): Path<String>,
     Query(q): Query<HistoryQuery>,
 ) -> Result<Vec<obsctl_core::graph::FixRecord>> {
-    Ok(Json(s.graph.fix_history(&name, q.limit.unwrap_or(100)).await?))
+    Ok(Json(s.graph.fix_history(&name, Limit::or(q.limit, 100)).await?))
 }
 
 pub async fn blast_radius(

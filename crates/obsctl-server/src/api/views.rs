@@ -79,30 +79,70 @@ pub struct Deleted {
     pub deleted: String,
 }
 
+/// A list's length limit, 0 to 10,000 (0 means the default); larger is refused, not capped.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit(u32);
+
+impl Limit {
+    pub const MAX: u32 = 10_000;
+
+    pub fn or(limit: Option<Limit>, default: u32) -> u32 {
+        limit.map_or(default, |l| l.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = u32::deserialize(d)?;
+        if n > Self::MAX {
+            return Err(serde::de::Error::custom(format!("limit {n} is over {}", Self::MAX)));
+        }
+        Ok(Limit(n))
+    }
+}
+
+impl JsonSchema for Limit {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Limit".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "integer", "format": "uint32", "minimum": 0, "maximum": Limit::MAX})
+    }
+}
+
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
-    /// Results to return (default 100).
-    pub limit: Option<u32>,
+    /// At most this many (default 100).
+    pub limit: Option<Limit>,
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentQuery {
-    /// `open` or `resolved`.
-    pub status: Option<String>,
+    pub status: Option<obsctl_core::incident::IncidentStatus>,
     pub service: Option<String>,
     pub kind: Option<String>,
-    pub limit: Option<u32>,
+    /// At most this many (default 100).
+    pub limit: Option<Limit>,
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionQuery {
     /// e.g. `pending_approval`; several separated by commas.
+    #[schemars(regex(
+        pattern = r"^((pending_approval|approved|running|succeeded|failed|dry_run|observed|rejected|denied|cancelled)(,(pending_approval|approved|running|succeeded|failed|dry_run|observed|rejected|denied|cancelled))*)?$"
+    ))]
     pub state: Option<String>,
     pub incident: Option<String>,
-    pub limit: Option<u32>,
+    /// At most this many (default 100).
+    pub limit: Option<Limit>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -115,7 +155,8 @@ pub struct SilenceQuery {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitQuery {
-    pub limit: Option<u32>,
+    /// At most this many (default 100).
+    pub limit: Option<Limit>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -128,6 +169,8 @@ pub struct DecisionRequest {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveRequest {
+    /// Why it is resolved: some text, not only white space.
+    #[schemars(regex(pattern = r"\S"))]
     pub note: String,
 }
 
@@ -147,12 +190,14 @@ pub struct RecallParams {
     pub service: Option<String>,
     /// Only episodes of this incident kind.
     pub kind: Option<String>,
-    pub limit: Option<usize>,
+    /// At most this many (default 10; more than 100 counts as 100).
+    pub limit: Option<Limit>,
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProposedStep {
+    /// A tool of the registry (`GET /api/tools`).
     pub tool: String,
     #[serde(default)]
     pub args: serde_json::Value,
@@ -161,6 +206,7 @@ pub struct ProposedStep {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProposeRequest {
+    #[schemars(length(min = 1))]
     pub steps: Vec<ProposedStep>,
     #[serde(default)]
     pub reason: Option<String>,
@@ -177,16 +223,27 @@ pub struct ProposeResponse {
     pub outcome: Option<obsctl_core::action::Outcome>,
 }
 
+/// A silence names a service, an incident kind, or both (there is no global silence).
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [
+    {"required": ["service"], "properties": {"service": {"type": "string"}}},
+    {"required": ["kind"], "properties": {"kind": {"type": "string"}}}
+]))]
 pub struct SilenceRequest {
-    /// Service to silence; absent means every service.
+    /// A configured service; absent means every service of `kind`.
     pub service: Option<String>,
-    /// Incident kind to silence, e.g. `disk-full`; absent means every kind.
+    /// Incident kind to silence, e.g. `disk-full`; absent means every kind on `service`.
     pub kind: Option<String>,
-    /// How long, e.g. `2h`.
+    /// How long, e.g. `2h` (any humantime duration over zero is accepted).
+    #[schemars(regex(pattern = r"^[1-9][0-9]{0,5}(ms|s|m|h|d)$"))]
     pub duration: String,
-    /// RFC 3339 start for a maintenance window; absent means now.
+    /// Start of a maintenance window, RFC 3339 in UTC (`Z`); absent means now.
+    #[schemars(regex(
+        pattern = r"^(19[7-9][0-9]|[2-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z$"
+    ))]
     pub starts_at: Option<String>,
+    /// Why: some text, not only white space.
+    #[schemars(regex(pattern = r"\S"))]
     pub reason: String,
 }
