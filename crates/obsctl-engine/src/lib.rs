@@ -1,4 +1,5 @@
-//! The obsctl engine: probes, the scheduler, the check state tracker and the incident manager.
+//! The obsctl engine: probes, the scheduler, the monitor (one path from a probe result to check
+//! state, observations, events and incidents), the observation batcher and the incident manager.
 
 pub mod batcher;
 pub mod incidents;

@@ -1,6 +1,6 @@
-//! The bind lists for each write, shared by every SQL backend (their SQL differs only in
-//! placeholder syntax; the values and their order are the same). Macros, because each
-//! backend's query type is different.
+//! What the SQL backends share, as macros because each backend's query type differs: the bind
+//! list of each write (their SQL differs only in placeholder syntax), the conditional incident
+//! update, the one transaction that remembers an episode, and the graph and change-feed queries.
 
 /// Binds an `Incident` in the column order of the insert: id … resolution (15 values).
 macro_rules! bind_incident_insert {

@@ -1,4 +1,5 @@
-//! Persistence for obsctl: the `Store` trait every backend implements, and the SQLite backend.
+//! Persistence for obsctl: the `Store` trait and its SQLite and Postgres backends, the
+//! fix-history graph (embedded SQL, or mirrored to a Bolt server), the recall index and leases.
 //!
 //! Architecture invariant: only this crate knows SQL. Callers see domain types from
 //! `obsctl-core` and `StoreError`, never a driver type.

@@ -1,5 +1,6 @@
-//! Human controls: approve or reject a queued plan, silence, resolve by hand. The CLI, the API
-//! and (later) the dashboard all call these, so each control has one code path and one audit.
+//! Human controls: approve or reject a queued plan, silence, resolve by hand, propose a plan.
+//! The CLI, the API and the dashboard all call these, so each control has one code path, one
+//! set of input checks and one audit.
 
 use std::time::Duration;
 
