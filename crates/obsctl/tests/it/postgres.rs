@@ -42,3 +42,42 @@ async fn the_loop_closes_with_state_in_postgres() {
         (1, ActionState::Succeeded, Some(Outcome::Fixed))
     );
 }
+
+#[tokio::test]
+async fn two_replicas_on_one_postgres_run_each_action_once() {
+    let url = fresh_database().await;
+    let target = Target::start(false).await;
+    let config = format!("{}{API_WITH_FIX}", head_with_store("auto", &url));
+    let mut a = harness(&config, &target.url, &[]).await;
+    let mut b = harness(&config, &target.url, &[]).await;
+    // Both run everything: scheduler, monitor, agent. Only the agent-lease holder acts.
+    a.rt.start().await.unwrap();
+    b.rt.start().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let open = a.open_incidents().await;
+        if target.fixes() >= 1 && open.is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never fixed: {} fixes, open {open:#?}", target.fixes());
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Let any second copy that would run do so, then compare the world with the journal.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let actions = a.rt.store.list_actions(&ActionFilter { limit: 1000, ..Default::default() }).await.unwrap();
+    let executed = actions.iter().filter(|x| x.tool == "http.request" && x.state.was_executed()).count();
+    assert_eq!(
+        target.fixes(),
+        executed,
+        "the target saw {} fixes for {executed} journaled: {actions:#?}",
+        target.fixes()
+    );
+    // One agent acted: each opening of each incident was fixed by one plan, not one per replica.
+    let incidents = a.rt.store.list_incidents(&Default::default()).await.unwrap();
+    let openings: u32 = incidents.iter().map(|i| i.reopen_count + 1).sum();
+    assert_eq!(executed, openings as usize, "{actions:#?}");
+    let holder = a.rt.store.lease("agent").await.unwrap().expect("one replica holds the agent lease");
+    assert!(holder.0.starts_with("serve:"), "{holder:?}");
+    a.rt.stop().await;
+    b.rt.stop().await;
+}
