@@ -11,6 +11,12 @@ use axum::http::{Method, Request};
 use libfuzzer_sys::fuzz_target;
 use tower::ServiceExt;
 
+/// Building the router (and its OpenAPI document) once; each input gets a clone.
+fn router() -> &'static axum::Router {
+    static ROUTER: std::sync::OnceLock<axum::Router> = std::sync::OnceLock::new();
+    ROUTER.get_or_init(|| obsctl_server::router(support::world().rt.app_state()))
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else { return };
     let w = support::world();
@@ -36,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
         return; // not a valid URI: the HTTP layer refuses it before obsctl sees it
     };
     let status = w.tokio.block_on(async {
-        let response = obsctl_server::router(w.rt.app_state()).oneshot(request).await.expect("infallible");
+        let response = router().clone().oneshot(request).await.expect("infallible");
         let status = response.status();
         let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
         if !status.is_success() {
