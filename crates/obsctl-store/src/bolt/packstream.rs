@@ -271,6 +271,22 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Whatever `input` decodes to encodes to bytes that decode and encode to the same bytes: the
+/// property the fuzz target and the property test check. Panics when it does not hold.
+#[cfg(any(test, fuzzing))]
+#[allow(clippy::expect_used)] // a checker: failing loudly is its job
+pub(crate) fn assert_reencodes_stably(input: &[u8]) {
+    if let Ok((value, _)) = decode(input) {
+        let mut once = Vec::new();
+        encode(&value, &mut once);
+        let (again, rest) = decode(&once).expect("what we encode decodes");
+        assert!(rest.is_empty());
+        let mut twice = Vec::new();
+        encode(&again, &mut twice);
+        assert_eq!(once, twice);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,16 +369,7 @@ mod tests {
 
             #[test]
             fn any_bytes_decode_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-                // Whatever decodes encodes to bytes that decode and encode to the same bytes.
-                if let Ok((v, _)) = decode(&bytes) {
-                    let mut once = Vec::new();
-                    encode(&v, &mut once);
-                    let (again, rest) = decode(&once).expect("what we encode decodes");
-                    prop_assert!(rest.is_empty());
-                    let mut twice = Vec::new();
-                    encode(&again, &mut twice);
-                    prop_assert_eq!(once, twice);
-                }
+                assert_reencodes_stably(&bytes);
             }
         }
     }
