@@ -12,6 +12,8 @@ pub const TOKEN: &str = "fuzz-token-0123456789";
 pub struct World {
     pub tokio: tokio::runtime::Runtime,
     pub rt: Runtime,
+    /// An open incident for controls to aim at (`api_bodies`; `tool_args` has no use for it).
+    #[allow(dead_code)]
     pub incident: String,
     _dir: tempfile::TempDir,
 }

@@ -1,0 +1,411 @@
+//! Executing plans: each step gated and journaled before it runs, approved steps run in order
+//! and claimed one by one, a failed or interrupted step cancelling the rest, plans that ended
+//! early settled (their executed steps verified), outcomes recorded, and recovery after a
+//! restart (running actions verified, never re-run).
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use obsctl_core::Timestamp;
+use obsctl_core::action::{Action, ActionState, Outcome};
+use obsctl_core::event::Event;
+use obsctl_core::incident::{Incident, IncidentStatus};
+use obsctl_core::policy::{Mode, Verdict};
+use obsctl_store::{ActionFilter, new_id};
+use serde_json::json;
+
+use super::{Agent, PlanReport, WAITING, episode_key, escalate};
+use crate::gate::gate_data;
+use crate::planner::Plan;
+use crate::verify::verify;
+
+impl Agent {
+    /// Gates, journals and runs a plan's steps in order, then verifies and records the outcome.
+    /// `actor` is who the gate decisions are audited for (`agent`, or the operator proposing).
+    pub(super) async fn run_plan(
+        &self,
+        incident: &Incident,
+        plan: Plan,
+        actor: &str,
+        report: &mut PlanReport,
+    ) -> anyhow::Result<()> {
+        let incident = incident.clone();
+        let suppressed = self.gate.suppression(&incident, self.runner.status(&incident.check_id)).await?;
+        let facts = self.gate.plan_facts(&incident, &plan, suppressed).await?;
+        let plan_id = new_id("plan");
+        let steps: Vec<String> = plan.steps.iter().map(|s| s.tool.clone()).collect();
+        self.store
+            .add_event(
+                &incident.id,
+                "plan",
+                &format!("{} (confidence {:.2}): {}", plan.provenance, plan.confidence, steps.join(" → ")),
+                self.executor.scrub(json!({"plan_id": plan_id, "plan": plan})),
+            )
+            .await?;
+        for (i, step) in plan.steps.iter().enumerate() {
+            let (decision, mode) = self.gate.decide(&incident, &plan, step, self.ceiling, &facts).await?;
+            let data = gate_data(&decision, mode, step);
+            self.gate
+                .audit(
+                    actor,
+                    "gate",
+                    &incident.id,
+                    &format!("{:?}", decision.verdict).to_lowercase(),
+                    &decision.reason,
+                    data.clone(),
+                )
+                .await;
+            self.store
+                .add_event(&incident.id, "gate", &format!("{}: {}", step.tool, decision.reason), data.clone())
+                .await?;
+            let state = match decision.verdict {
+                Verdict::Execute => ActionState::Approved,
+                Verdict::DryRun => ActionState::DryRun,
+                Verdict::Observe => ActionState::Observed,
+                Verdict::AwaitApproval => ActionState::PendingApproval,
+                Verdict::Deny | Verdict::Escalate => ActionState::Denied,
+            };
+            let mut action = self.new_action(&incident, &plan, &plan_id, i, mode, state, &decision.reason);
+            if matches!(state, ActionState::Denied | ActionState::Observed) {
+                action.result = Some(data);
+            } else if state == ActionState::PendingApproval {
+                // The approval queue shows this, computed once here rather than on every view.
+                action.result = Some(self.executor.preview(&action).await);
+            }
+            // Journal before act: the row is committed before any tool runs.
+            self.store.insert_action(&action).await?;
+            let _ = self.bus.send(Event::ActionChanged { action_id: action.id.clone(), state: state.as_str().into() });
+            match decision.verdict {
+                Verdict::Execute if self.hand_off.get().is_some() => {
+                    // Journaled `approved` for the lease holder, which runs the plan in order.
+                    report.actions.push(action);
+                }
+                Verdict::Execute => {
+                    let Some(done) = self.executor.execute(action).await? else {
+                        break; // another worker claimed it and owns the rest of the plan
+                    };
+                    let failed = done.state == ActionState::Failed;
+                    report.actions.push(done);
+                    if failed {
+                        break;
+                    }
+                }
+                Verdict::DryRun => report.actions.push(self.executor.dry_run(action).await?),
+                Verdict::Observe => report.actions.push(action),
+                Verdict::AwaitApproval => {
+                    report.actions.push(action);
+                    for j in i + 1..plan.steps.len() {
+                        let mut queued = self.new_action(
+                            &incident,
+                            &plan,
+                            &plan_id,
+                            j,
+                            mode,
+                            ActionState::PendingApproval,
+                            &decision.reason,
+                        );
+                        queued.result = Some(self.executor.preview(&queued).await);
+                        self.store.insert_action(&queued).await?;
+                        report.actions.push(queued);
+                    }
+                    break;
+                }
+                Verdict::Deny => {
+                    report.actions.push(action);
+                    break;
+                }
+                Verdict::Escalate => {
+                    report.actions.push(action);
+                    self.escalate(&incident, &decision.reason).await?;
+                    break;
+                }
+            }
+        }
+        report.plan = Some(plan);
+        if let Some(holder) =
+            self.hand_off.get().filter(|_| report.actions.iter().any(|a| a.state == ActionState::Approved))
+        {
+            let message = format!("approved steps left to {holder}, which holds the agent lease and runs them");
+            self.store.add_event(&incident.id, "handed_off", &message, json!({"holder": holder})).await?;
+            report.handed_to = Some(holder.clone());
+            return Ok(());
+        }
+        report.outcome = self.finish_plan(&incident, &report.actions).await?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new_action(
+        &self,
+        incident: &Incident,
+        plan: &Plan,
+        plan_id: &str,
+        step: usize,
+        mode: Mode,
+        state: ActionState,
+        reason: &str,
+    ) -> Action {
+        let now = Timestamp::now();
+        Action {
+            id: new_id("act"),
+            idempotency_key: format!("{}/{plan_id}/{step}", episode_key(incident)),
+            incident_id: incident.id.clone(),
+            service: incident.service.clone(),
+            fingerprint: incident.fingerprint.clone(),
+            plan_id: plan_id.into(),
+            planner: plan.planner.into(),
+            runbook: plan.runbook.clone(),
+            step: step as u32,
+            tool: plan.steps[step].tool.clone(),
+            args: plan.steps[step].args.clone(),
+            read_only: self.registry.get(&plan.steps[step].tool).is_some_and(|t| t.spec().annotations.read_only_hint),
+            mode,
+            state,
+            reason: reason.into(),
+            result: None,
+            outcome: None,
+            created_at: now,
+            updated_at: now,
+            decided_by: Some("agent".into()),
+        }
+    }
+
+    pub(super) async fn note_no_plan(&self, incident: &Incident) -> anyhow::Result<()> {
+        let events = self.store.events(&incident.id).await?;
+        if !events.iter().any(|e| e.kind == "no_plan" && e.at >= incident.updated_at.minus(Duration::from_secs(3600))) {
+            self.store
+                .add_event(&incident.id, "no_plan", "no runbook matches this incident; a person must look", json!({}))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Executes approved actions plan by plan, in step order (after approval, or found at start-up).
+    pub async fn run_approved(&self) -> anyhow::Result<()> {
+        let approved = self
+            .store
+            .list_actions(&ActionFilter { states: vec![ActionState::Approved], limit: 1000, ..Default::default() })
+            .await?;
+        let mut plans: BTreeMap<String, Vec<Action>> = BTreeMap::new();
+        for a in approved.into_iter().filter(|a| a.planner != escalate::PLANNER) {
+            plans.entry(a.plan_id.clone()).or_default().push(a);
+        }
+        for (_, mut actions) in plans {
+            actions.sort_by_key(|a| a.step);
+            let incident_id = actions[0].incident_id.clone();
+            let Some(_guard) = self.busy.enter(&incident_id) else {
+                continue;
+            };
+            self.run_plan_actions(&incident_id, actions).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs a plan's approved steps in order. The first is re-gated (the incident must still be
+    /// open, and silences, budgets, breaker and mode are those in force now); each is claimed
+    /// before it runs; a failed step cancels the rest of the plan in one statement.
+    pub(super) async fn run_plan_actions(&self, incident_id: &str, actions: Vec<Action>) -> anyhow::Result<()> {
+        let incident = self.store.incident(incident_id).await?;
+        let first = &actions[0];
+        // Steps run in order: while an earlier step is still waiting or running, its owner
+        // continues the plan; after one that did not succeed, nothing more runs.
+        let earlier: Vec<Action> =
+            self.plan_steps(&incident.id, &first.plan_id).await?.into_iter().filter(|a| a.step < first.step).collect();
+        if let Some(blocker) = earlier.iter().find(|a| a.state != ActionState::Succeeded) {
+            if !blocker.state.is_active() {
+                let why = format!("step {} ({}) is {}", blocker.step, blocker.tool, blocker.state.as_str());
+                self.cancel_plan(blocker, Some(blocker.step), &why, json!({})).await?;
+                self.settle_plan(&incident, &first.plan_id).await?;
+            }
+            return Ok(());
+        }
+        let status = self.runner.status(&incident.check_id);
+        if let Some(refusal) = self.gate.regate(&incident, first, status, self.ceiling).await? {
+            let why = format!("re-gated before running: {}", refusal.reason);
+            self.cancel_plan(first, None, &why, json!({"gate": refusal.code})).await?;
+            self.settle_plan(&incident, &first.plan_id).await?;
+            return Ok(());
+        }
+        // Earlier steps that ran before a restart are verified with the rest.
+        let mut done: Vec<Action> = earlier.into_iter().filter(|a| a.outcome.is_none()).collect();
+        for a in actions {
+            let Some(finished) = self.executor.execute(a).await? else {
+                break; // another worker claimed this step and owns the rest of the plan
+            };
+            let failed = finished.state == ActionState::Failed;
+            if failed {
+                let why = format!("step {} ({}) failed", finished.step, finished.tool);
+                self.cancel_plan(&finished, Some(finished.step), &why, json!({})).await?;
+            }
+            done.push(finished);
+            if failed {
+                break;
+            }
+        }
+        self.finish_plan(&incident, &done).await?;
+        Ok(())
+    }
+
+    /// A plan's steps in step order.
+    pub(super) async fn plan_steps(&self, incident_id: &str, plan_id: &str) -> anyhow::Result<Vec<Action>> {
+        let mut steps: Vec<Action> = self
+            .store
+            .list_actions(&ActionFilter { incident_id: Some(incident_id.into()), limit: 1000, ..Default::default() })
+            .await?
+            .into_iter()
+            .filter(|a| a.plan_id == plan_id)
+            .collect();
+        steps.sort_by_key(|a| a.step);
+        Ok(steps)
+    }
+
+    /// A plan that ended early (cancelled, or cut short by a crash) may have run steps whose
+    /// effect was never verified: verify them now, so the outcome is recorded and the opening
+    /// can be remembered.
+    pub(crate) async fn settle_plan(&self, incident: &Incident, plan_id: &str) -> anyhow::Result<()> {
+        let unverified: Vec<Action> = self
+            .plan_steps(&incident.id, plan_id)
+            .await?
+            .into_iter()
+            .filter(|a| a.planner != escalate::PLANNER && a.state.was_executed() && a.outcome.is_none())
+            .collect();
+        if !unverified.is_empty() && !unverified.iter().any(|a| a.state == ActionState::Running) {
+            self.finish_plan(incident, &unverified).await?;
+        }
+        Ok(())
+    }
+
+    /// Cancels the steps of `action`'s plan that have not run (those after `after_step`, or
+    /// all), atomically, and says so on the timeline and in the audit log.
+    pub(super) async fn cancel_plan(
+        &self,
+        action: &Action,
+        after_step: Option<u32>,
+        why: &str,
+        data: serde_json::Value,
+    ) -> anyhow::Result<Vec<Action>> {
+        let cancelled = self
+            .store
+            .transition_plan(&action.plan_id, &WAITING, after_step, ActionState::Cancelled, why, "agent")
+            .await?;
+        if cancelled.is_empty() {
+            return Ok(cancelled);
+        }
+        let tools: Vec<&str> = cancelled.iter().map(|a| a.tool.as_str()).collect();
+        let message = format!("cancelled {}: {why}", tools.join(" → "));
+        self.store
+            .add_event(&action.incident_id, "cancelled", &message, json!({"plan_id": action.plan_id, "why": data}))
+            .await?;
+        self.gate
+            .audit("agent", "cancel", &action.plan_id, "cancelled", why, json!({"tools": tools, "data": data}))
+            .await;
+        for a in &cancelled {
+            let _ = self.bus.send(Event::ActionChanged { action_id: a.id.clone(), state: a.state.as_str().into() });
+        }
+        Ok(cancelled)
+    }
+
+    /// One step of each of the incident's plans that still wait (for approval or to run).
+    pub(super) async fn waiting_plans(&self, incident_id: &str) -> Result<Vec<Action>, obsctl_store::StoreError> {
+        let waiting = self
+            .store
+            .list_actions(&ActionFilter {
+                incident_id: Some(incident_id.into()),
+                states: WAITING.to_vec(),
+                limit: 1000,
+            })
+            .await?;
+        let mut plans = HashSet::new();
+        Ok(waiting.into_iter().filter(|a| plans.insert(a.plan_id.clone())).collect())
+    }
+
+    /// An incident that ended while a plan waited for approval: nothing of it may run.
+    pub(super) async fn cancel_waiting(&self, incident_id: &str, why: &str) -> anyhow::Result<()> {
+        for a in self.waiting_plans(incident_id).await? {
+            self.cancel_plan(&a, None, why, json!({})).await?;
+        }
+        Ok(())
+    }
+
+    /// After a plan's steps ran: verify if any tool ran, record the outcome, escalate a failure.
+    pub(super) async fn finish_plan(&self, incident: &Incident, actions: &[Action]) -> anyhow::Result<Option<Outcome>> {
+        let executed: Vec<&Action> = actions.iter().filter(|a| a.state.was_executed()).collect();
+        if executed.is_empty() {
+            return Ok(None);
+        }
+        let any_failed = executed.iter().any(|a| a.state == ActionState::Failed);
+        let (outcome, attempts) = if any_failed {
+            (Outcome::NotFixed, 0)
+        } else {
+            verify(self.runner.as_ref(), &incident.check_id, &self.config.agent.verify).await
+        };
+        let tools: Vec<&str> = executed.iter().map(|a| a.tool.as_str()).collect();
+        let message = match outcome {
+            Outcome::Fixed => format!("verified fixed after {attempts} check run(s) by {}", tools.join(", ")),
+            Outcome::Partial => {
+                format!("partially fixed: the check passed at times but did not recover within {attempts} runs")
+            }
+            Outcome::NotFixed if any_failed => "not fixed: a step failed".to_string(),
+            Outcome::NotFixed => format!("not fixed: the check still fails after {attempts} runs"),
+        };
+        self.store
+            .add_event(&incident.id, "outcome", &message, json!({"outcome": outcome, "attempts": attempts}))
+            .await?;
+        tracing::info!(incident = %incident.id, outcome = outcome.as_str(), "fix verified");
+        let mut current = self.store.incident(&incident.id).await?;
+        if outcome == Outcome::Fixed && current.status == IncidentStatus::Resolved {
+            current.resolution = Some(format!(
+                "fixed by {}: {}",
+                executed[0].runbook.as_deref().unwrap_or(executed[0].planner.as_str()),
+                tools.join(", ")
+            ));
+            self.store.update_incident(&current, IncidentStatus::Resolved).await?;
+        }
+        // The actions' outcome is what observers (the ledger, the demo, the breaker) key on,
+        // so it is written after the timeline and the resolution it summarises.
+        for a in &executed {
+            let mut a = (*a).clone();
+            a.outcome = Some(outcome);
+            a.updated_at = Timestamp::now();
+            self.store.update_action(&a).await?;
+        }
+        if outcome == Outcome::Fixed && current.status == IncidentStatus::Resolved {
+            let _ = self.bus.send(Event::IncidentResolved { incident_id: current.id.clone() });
+        }
+        if outcome != Outcome::Fixed {
+            self.escalate(&current, &message).await?;
+        }
+        if current.status == IncidentStatus::Resolved {
+            self.remember(&current.id).await?;
+        }
+        Ok(Some(outcome))
+    }
+
+    /// Resumes after a restart: an action found `running` is verified, never re-run.
+    pub async fn recover(&self) -> anyhow::Result<()> {
+        let running = self
+            .store
+            .list_actions(&ActionFilter { states: vec![ActionState::Running], limit: 1000, ..Default::default() })
+            .await?;
+        for mut a in running {
+            let incident = self.store.incident(&a.incident_id).await?;
+            let (outcome, attempts) = verify(self.runner.as_ref(), &incident.check_id, &self.config.agent.verify).await;
+            a.state = if outcome == Outcome::Fixed { ActionState::Succeeded } else { ActionState::Failed };
+            a.outcome = Some(outcome);
+            a.result = Some(
+                json!({"recovered": "found running at start-up; not re-run", "verified": outcome, "attempts": attempts}),
+            );
+            a.updated_at = Timestamp::now();
+            self.store.update_action(&a).await?;
+            let message =
+                format!("{} was interrupted by a restart; not re-run; verification: {}", a.tool, outcome.as_str());
+            self.store.add_event(&a.incident_id, "outcome", &message, json!({"action_id": a.id})).await?;
+            self.gate.audit("agent", "recover", &a.id, outcome.as_str(), &message, json!({})).await;
+            let why = format!("step {} ({}) was interrupted by a restart", a.step, a.tool);
+            self.cancel_plan(&a, Some(a.step), &why, json!({})).await?;
+            self.settle_plan(&incident, &a.plan_id).await?;
+            tracing::warn!(action = %a.id, outcome = outcome.as_str(), "recovered interrupted action");
+        }
+        self.catch_up().await
+    }
+}
