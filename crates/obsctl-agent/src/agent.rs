@@ -346,6 +346,41 @@ impl Drop for BusyGuard<'_> {
     }
 }
 
+/// A new journal entry for `step` of plan `plan_id` on the incident's current opening:
+/// `approved` in `auto` mode, decided by the agent, until the caller says otherwise.
+fn step_action(
+    incident: &Incident,
+    plan_id: &str,
+    planner: &str,
+    step: usize,
+    tool: &str,
+    args: serde_json::Value,
+) -> Action {
+    let now = Timestamp::now();
+    Action {
+        id: obsctl_store::new_id("act"),
+        idempotency_key: format!("{}/{plan_id}/{step}", episode_key(incident)),
+        incident_id: incident.id.clone(),
+        service: incident.service.clone(),
+        fingerprint: incident.fingerprint.clone(),
+        plan_id: plan_id.into(),
+        planner: planner.into(),
+        runbook: None,
+        step: step as u32,
+        tool: tool.into(),
+        args,
+        read_only: false,
+        mode: Mode::Auto,
+        state: ActionState::Approved,
+        reason: String::new(),
+        result: None,
+        outcome: None,
+        created_at: now,
+        updated_at: now,
+        decided_by: Some("agent".into()),
+    }
+}
+
 /// Identifies one opening of an incident (a reopen starts a new episode).
 fn episode_key(incident: &Incident) -> String {
     format!("{}/r{}", incident.id, incident.reopen_count)

@@ -2,14 +2,12 @@
 //! notifiers. Notices are journaled and audited like any action, but are not held back by
 //! mode or budgets: they are how the gate asks for help.
 
-use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState};
 use obsctl_core::incident::Incident;
-use obsctl_core::policy::Mode;
 use obsctl_store::new_id;
 use serde_json::json;
 
-use super::{Agent, episode_key};
+use super::{Agent, step_action};
 
 /// The `planner` of escalation notices.
 pub(crate) use obsctl_core::action::ESCALATION_PLANNER as PLANNER;
@@ -33,28 +31,9 @@ impl Agent {
         }
         let plan_id = new_id("esc");
         for (step, (tool, args)) in notices.into_iter().enumerate() {
-            let now = Timestamp::now();
             let action = Action {
-                id: new_id("act"),
-                idempotency_key: format!("{}/{plan_id}/{step}", episode_key(incident)),
-                incident_id: incident.id.clone(),
-                service: incident.service.clone(),
-                fingerprint: incident.fingerprint.clone(),
-                plan_id: plan_id.clone(),
-                planner: PLANNER.into(),
-                runbook: None,
-                step: step as u32,
-                tool: tool.into(),
-                args,
-                read_only: false,
-                mode: Mode::Auto,
-                state: ActionState::Approved,
                 reason: format!("escalation: {reason}"),
-                result: None,
-                outcome: None,
-                created_at: now,
-                updated_at: now,
-                decided_by: Some("agent".into()),
+                ..step_action(incident, &plan_id, PLANNER, step, tool, args)
             };
             self.store.insert_action(&action).await?;
             let done = self.executor.execute(action).await?;

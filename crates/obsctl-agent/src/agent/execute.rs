@@ -14,7 +14,7 @@ use obsctl_core::policy::{Mode, Verdict};
 use obsctl_store::{ActionFilter, new_id};
 use serde_json::json;
 
-use super::{Agent, PlanReport, WAITING, episode_key, escalate};
+use super::{Agent, PlanReport, WAITING, escalate, step_action};
 use crate::gate::gate_data;
 use crate::planner::Plan;
 use crate::verify::verify;
@@ -145,28 +145,14 @@ impl Agent {
         state: ActionState,
         reason: &str,
     ) -> Action {
-        let now = Timestamp::now();
+        let tool = &plan.steps[step].tool;
         Action {
-            id: new_id("act"),
-            idempotency_key: format!("{}/{plan_id}/{step}", episode_key(incident)),
-            incident_id: incident.id.clone(),
-            service: incident.service.clone(),
-            fingerprint: incident.fingerprint.clone(),
-            plan_id: plan_id.into(),
-            planner: plan.planner.into(),
             runbook: plan.runbook.clone(),
-            step: step as u32,
-            tool: plan.steps[step].tool.clone(),
-            args: plan.steps[step].args.clone(),
-            read_only: self.registry.get(&plan.steps[step].tool).is_some_and(|t| t.spec().annotations.read_only_hint),
+            read_only: self.registry.get(tool).is_some_and(|t| t.spec().annotations.read_only_hint),
             mode,
             state,
             reason: reason.into(),
-            result: None,
-            outcome: None,
-            created_at: now,
-            updated_at: now,
-            decided_by: Some("agent".into()),
+            ..step_action(incident, plan_id, plan.planner, step, tool, plan.steps[step].args.clone())
         }
     }
 
