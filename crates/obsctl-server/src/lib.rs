@@ -67,6 +67,8 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard))
+        // A span per request (method, path, status, latency) at debug level: `OBSCTL_LOG=tower_http=debug`.
+        .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 
