@@ -10,7 +10,7 @@ use obsctl_core::config::Config;
 use obsctl_core::event::Event;
 use obsctl_core::incident::{Incident, IncidentStatus, fingerprint, should_reopen};
 use obsctl_core::state::{CheckStatus, Transition};
-use obsctl_store::{Store, StoreError, new_id};
+use obsctl_store::{IncidentFilter, Store, StoreError, new_id};
 use serde_json::json;
 use tokio::sync::broadcast;
 
@@ -159,18 +159,29 @@ impl IncidentManager {
         Ok(())
     }
 
+    /// Resolves every open incident of the check. Normally there is one; two monitors on one
+    /// store (replicas) can each open one in the same instant, and neither may stay open for
+    /// ever once the check recovers.
     async fn resolve(&self, spec: &CheckSpec, obs: &Observation) -> anyhow::Result<()> {
-        let Some(mut open) = self.open_incident(spec).await? else { return Ok(()) };
+        let fp = Self::fingerprint(spec);
+        let filter = IncidentFilter {
+            status: Some(IncidentStatus::Open),
+            service: Some(spec.service.clone()),
+            kind: Some(spec.probe.incident_kind().to_string()),
+            limit: 100,
+        };
         let resolution = format!("recovered: {}", obs.detail);
-        if let Err(e) = resolve_incident(self.store.as_ref(), &mut open, obs.at, &resolution).await {
-            // Resolved by hand meanwhile: nothing left to do.
-            return match e.downcast_ref::<StoreError>() {
-                Some(StoreError::Conflict(_)) => Ok(()),
-                _ => Err(e),
-            };
+        for mut open in self.store.list_incidents(&filter).await?.into_iter().filter(|i| i.fingerprint == fp) {
+            if let Err(e) = resolve_incident(self.store.as_ref(), &mut open, obs.at, &resolution).await {
+                // Resolved by hand (or by another replica) meanwhile: nothing left to do.
+                match e.downcast_ref::<StoreError>() {
+                    Some(StoreError::Conflict(_)) => continue,
+                    _ => return Err(e),
+                }
+            }
+            tracing::info!(incident = %open.id, check = %spec.id, "incident resolved");
+            let _ = self.bus.send(Event::IncidentResolved { incident_id: open.id });
         }
-        tracing::info!(incident = %open.id, check = %spec.id, "incident resolved");
-        let _ = self.bus.send(Event::IncidentResolved { incident_id: open.id });
         Ok(())
     }
 

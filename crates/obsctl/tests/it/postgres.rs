@@ -72,10 +72,13 @@ async fn two_replicas_on_one_postgres_run_each_action_once() {
         "the target saw {} fixes for {executed} journaled: {actions:#?}",
         target.fixes()
     );
-    // One agent acted: each opening of each incident was fixed by one plan, not one per replica.
+    // One agent acted: never more than one plan per opening of an incident, not one per replica.
+    // (Both monitors may open an incident for the check in the same instant, issue 13; the
+    // recovery resolves every one of them.)
     let incidents = a.rt.store.list_incidents(&Default::default()).await.unwrap();
     let openings: u32 = incidents.iter().map(|i| i.reopen_count + 1).sum();
-    assert_eq!(executed, openings as usize, "{actions:#?}");
+    assert!(executed >= 1 && executed <= openings as usize, "{executed} fixes for {openings} openings: {actions:#?}");
+    assert!(incidents.iter().all(|i| i.status == obsctl_core::incident::IncidentStatus::Resolved), "{incidents:#?}");
     let holder = a.rt.store.lease("agent").await.unwrap().expect("one replica holds the agent lease");
     assert!(holder.0.starts_with("serve:"), "{holder:?}");
     a.rt.stop().await;
