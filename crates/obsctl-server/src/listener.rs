@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tower_http::add_extension::AddExtension;
 
 /// Connections served at once; the dashboard's live stream holds one per open browser tab.
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -53,7 +55,7 @@ pub async fn serve_with(
     let mut shutdown = std::pin::pin!(shutdown);
     let (stopping, stop_seen) = tokio::sync::watch::channel(false);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(error) => {
@@ -70,7 +72,8 @@ pub async fn serve_with(
             tracing::warn!(max = limits.max_connections, "connection limit reached; closing a new connection");
             continue;
         };
-        let service = TowerToHyperService::new(app.clone());
+        // Every request carries its client's address, as `ConnectInfo` (login throttling).
+        let service = TowerToHyperService::new(AddExtension::new(app.clone(), ConnectInfo(peer)));
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
@@ -112,7 +115,13 @@ mod tests {
     async fn start(limits: Limits) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        // Answers with the client's address the listener saw.
+        let app = Router::new().route(
+            "/",
+            axum::routing::get(|peer: axum::Extension<ConnectInfo<std::net::SocketAddr>>| async move {
+                format!("from {}", peer.0.0)
+            }),
+        );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(serve_with(listener, app, async move { drop(stopped.await) }, limits));
         (addr, stop)
@@ -148,7 +157,10 @@ mod tests {
         let (addr, stop) = start(limits).await;
         let mut first = TcpStream::connect(addr).await.unwrap();
         let mut second = TcpStream::connect(addr).await.unwrap();
-        assert!(get(&mut first).await.starts_with("HTTP/1.1 200"));
+        let answer = get(&mut first).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        // Every request carries the client's address (what login throttling counts by).
+        assert!(answer.ends_with(&format!("from {}", first.local_addr().unwrap())), "{answer}");
         assert!(get(&mut second).await.starts_with("HTTP/1.1 200"));
         let mut third = TcpStream::connect(addr).await.unwrap();
         assert!(closed_within(&mut third, Duration::from_secs(2)).await, "a third connection was kept");

@@ -2,10 +2,12 @@
 //! token, then starts a session cookie.
 
 use askama::Template;
-use axum::Form;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use serde::Deserialize;
 
 use super::render;
@@ -37,22 +39,36 @@ pub async fn view_login_get(State(s): State<AppState>) -> Response {
     render(&LoginPage { error: None, configured: s.config.server.has_credentials() })
 }
 
-pub async fn view_login_post(State(s): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+/// The client's address, as the listener saw it (absent when the router is called directly).
+type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
+
+pub async fn view_login_post(
+    State(s): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
     if !same_origin(&headers) {
         return (StatusCode::FORBIDDEN, "cross-site login refused").into_response();
     }
     let user = form.user.trim().to_string();
-    let permit = match s.ui.logins.admit(&user) {
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let permit = match s.ui.logins.admit(&user, peer) {
         Ok(permit) => permit,
         Err(refused) => {
-            tracing::warn!(user, ?refused, "dashboard login throttled");
+            tracing::warn!(user, ?peer, ?refused, "dashboard login throttled");
+            let retry_after = refused.retry_after();
             let wait = match refused {
-                Refused::LockedOut(left) => {
-                    format!("too many failed logins for this name; try again in {}s", left.as_secs() + 1)
+                Refused::NameLockedOut(_) => {
+                    format!("too many failed logins for this name; try again in {retry_after}s")
+                }
+                Refused::PeerLockedOut(_) => {
+                    format!("too many failed logins from your address; try again in {retry_after}s")
                 }
                 Refused::Busy => "too many logins at once; try again in a moment".to_string(),
             };
-            return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, "30")], wait).into_response();
+            return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry_after.to_string())], wait)
+                .into_response();
         }
     };
     let (config, name, password) = (s.config.clone(), user.clone(), form.password);
@@ -63,7 +79,7 @@ pub async fn view_login_post(State(s): State<AppState>, headers: HeaderMap, Form
     .await
     .ok()
     .flatten();
-    s.ui.logins.record(&user, checked.is_some());
+    s.ui.logins.record(&user, peer, checked.is_some());
     match checked {
         Some((user, role)) => {
             let id = s.ui.sessions.create(&user, role);

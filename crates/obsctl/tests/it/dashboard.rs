@@ -48,6 +48,19 @@ async fn send(
     csrf: Option<&str>,
     form: Option<&str>,
 ) -> Reply {
+    send_from(h, None, method, uri, cookie, csrf, form).await
+}
+
+/// `send` as if from `peer` (the address the listener would put on the request).
+async fn send_from(
+    h: &Harness,
+    peer: Option<&str>,
+    method: Method,
+    uri: &str,
+    cookie: Option<&str>,
+    csrf: Option<&str>,
+    form: Option<&str>,
+) -> Reply {
     let mut req = Request::builder().method(method).uri(uri).header(header::HOST, "127.0.0.1:5555");
     if let Some(c) = cookie {
         req = req.header(header::COOKIE, format!("obsctl_session={c}"));
@@ -58,7 +71,11 @@ async fn send(
     if form.is_some() {
         req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     }
-    let req = req.body(form.map(|f| Body::from(f.to_string())).unwrap_or_else(Body::empty)).unwrap();
+    let mut req = req.body(form.map(|f| Body::from(f.to_string())).unwrap_or_else(Body::empty)).unwrap();
+    if let Some(peer) = peer {
+        let addr: std::net::SocketAddr = peer.parse().unwrap();
+        req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+    }
     let resp = obsctl_server::router(h.rt.app_state()).oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
@@ -316,6 +333,28 @@ async fn a_login_flood_is_refused_cheaply_while_a_real_login_succeeds() {
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
     assert!(r.headers.contains_key(header::RETRY_AFTER) && r.body.contains("too many failed logins"), "{}", r.body);
     println!("login flood: 200 requests in {flood_time:?}: {statuses:?}; a real login after it took {real:?}");
+}
+
+#[tokio::test]
+async fn an_address_that_keeps_failing_is_locked_out_whatever_names_it_tries() {
+    let (_t, h) = with_users().await;
+    let guesser = Some("10.9.8.7:40000");
+    for i in 0..20 {
+        let body = format!("user=name{i}&password=guess");
+        let r = send_from(&h, guesser, Method::POST, "/ui/login", None, None, Some(&body)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}: {}", r.body);
+    }
+    // The 21st try is refused before any password check, even with a right password.
+    let r = send_from(&h, guesser, Method::POST, "/ui/login", None, None, Some("user=victor&password=victor-pw")).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert!(r.body.contains("from your address"), "{}", r.body);
+    let retry: u64 = r.headers[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((25..=31).contains(&retry), "{retry}");
+    // The same user from elsewhere still gets in.
+    let elsewhere = Some("10.9.8.6:40000");
+    let r =
+        send_from(&h, elsewhere, Method::POST, "/ui/login", None, None, Some("user=victor&password=victor-pw")).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
 }
 
 #[tokio::test]
