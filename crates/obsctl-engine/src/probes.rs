@@ -23,20 +23,16 @@ pub struct ProbeContext {
 }
 
 fn client_builder() -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
+    obsctl_host::http_client()
         .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
         .tls_info(true)
         .pool_max_idle_per_host(32)
         .pool_idle_timeout(Duration::from_secs(30))
         .tcp_nodelay(true)
-        .user_agent(concat!("obsctl/", env!("CARGO_PKG_VERSION")))
 }
 
 impl ProbeContext {
     pub fn new() -> anyhow::Result<Self> {
-        // One crypto provider for the whole process; a second install is a harmless no-op.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         Ok(Self { http: client_builder().build()?, with_ca: Arc::default() })
     }
 

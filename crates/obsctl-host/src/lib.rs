@@ -1,13 +1,16 @@
 //! Facts about the host obsctl runs on (filesystems, folder sizes, memory, load), portable
-//! through `sysinfo`, shared by the disk probe and the `fs.*` tools. Blocking: call from
-//! `spawn_blocking` (except `run_bounded`, which is async).
+//! through `sysinfo`, shared by the disk probe and the `fs.*` tools, and the ways obsctl
+//! reaches out (bounded commands, the HTTP client). Blocking: call from `spawn_blocking`
+//! (except `run_bounded`, which is async).
 
 mod confined;
+mod http_client;
 mod run;
 
 use std::path::{Path, PathBuf};
 
 pub use confined::delete_file_below;
+pub use http_client::http_client;
 pub use run::{DEFAULT_PATH, RunError, RunOutput, run_bounded};
 
 /// Stop walking a folder after this many entries, so a huge tree cannot stall a caller.

@@ -58,7 +58,7 @@ fn stop(mut child: Child) {
 
 async fn wait_for_http(url: &str) -> Duration {
     let started = Instant::now();
-    let client = reqwest::Client::new();
+    let client = obsctl_host::http_client().build().unwrap();
     loop {
         if client.get(url).send().await.is_ok() {
             return started.elapsed();
@@ -175,7 +175,7 @@ async fn blackbox(exe: &str, probes: u64, ours: f64) {
         .unwrap();
     let probe_url = format!("http://127.0.0.1:{port}/probe?module=http_2xx&target={url}");
     wait_for_http(&probe_url).await;
-    let client = reqwest::Client::new();
+    let client = obsctl_host::http_client().build().unwrap();
     let pid = bb.id().to_string();
     let (cpu0, t0) = (cpu_seconds(&pid), Instant::now());
     let workers = 8;
@@ -211,7 +211,6 @@ fn main() {
     let exe = env!("CARGO_BIN_EXE_obsctl");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let ours = probe_engine(exe, arg("--checks", 10_000), arg("--interval", 10), arg("--seconds", 60)).await;
         idle_serve(exe).await;
         blackbox(exe, arg("--peer-probes", 20_000), ours).await;

@@ -23,7 +23,6 @@ fn init_logging(cli: &Cli) {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -13,7 +13,8 @@ pub async fn open(config: Option<&Path>, print: bool) -> anyhow::Result<u8> {
         _ => listen.clone(),
     };
     let url = format!("http://{host}/ui");
-    let running = reqwest::Client::new()
+    let running = obsctl_host::http_client()
+        .build()?
         .get(format!("http://{host}/healthz"))
         .timeout(std::time::Duration::from_secs(2))
         .send()

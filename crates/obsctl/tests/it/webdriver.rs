@@ -32,7 +32,7 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .expect("start chromedriver");
-        let http = reqwest::Client::new();
+        let http = obsctl_host::http_client().build().unwrap();
         let base = format!("http://127.0.0.1:{port}");
         let ready = async {
             loop {

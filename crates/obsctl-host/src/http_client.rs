@@ -1,0 +1,26 @@
+//! The one way obsctl builds an outgoing HTTP client. reqwest takes rustls' process-wide crypto
+//! provider, so it is installed here, once, before any client is built (ring: no C toolchain
+//! beyond cc, and the only provider `deny.toml` allows).
+
+use std::sync::Once;
+
+/// A client builder with the crypto provider in place and obsctl's user agent; no proxy from
+/// the environment (a check must reach what it names). Callers add their own timeouts.
+pub fn http_client() -> reqwest::ClientBuilder {
+    static PROVIDER: Once = Once::new();
+    PROVIDER.call_once(|| {
+        // Another install first (an embedding program's) is fine: any provider will do.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder().no_proxy().user_agent(concat!("obsctl/", env!("CARGO_PKG_VERSION")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clients_build_without_any_other_setup() {
+        assert!(super::http_client().build().is_ok());
+        assert!(super::http_client().build().is_ok());
+        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
+    }
+}
