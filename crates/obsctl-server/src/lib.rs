@@ -7,6 +7,7 @@
 mod api;
 mod auth;
 pub mod dashboard;
+mod deadline;
 mod error;
 mod extract;
 mod listener;
@@ -54,7 +55,8 @@ fn routes(state: Option<&AppState>) -> Routes {
 }
 
 /// The whole HTTP surface; the server and the tests share it. Every request passes
-/// `auth::guard` (Host check; credentials for `/api/`) before its handler.
+/// `auth::guard` (Host check; credentials for `/api/`) before its handler, and a read has
+/// `deadline::READ_DEADLINE` to answer.
 pub fn router(state: AppState) -> Router {
     let (routes, _) = routes(Some(&state)).into_parts();
     routes
@@ -67,6 +69,7 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard))
+        .layer(axum::middleware::from_fn_with_state(deadline::READ_DEADLINE, deadline::bound_reads))
         // A span per request (method, path, status, latency) at debug level: `OBSCTL_LOG=tower_http=debug`.
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
