@@ -251,7 +251,7 @@ impl Agent {
         let Some(latest) = latest.filter(|a| a.idempotency_key.starts_with(&episode)) else {
             return Ok(None);
         };
-        let code = latest.result.as_ref().and_then(|r| r["gate"].as_str()).unwrap_or("");
+        let code = latest.gate.as_deref().unwrap_or("");
         let runbook = latest.runbook.as_ref().and_then(|r| self.config.runbooks.iter().find(|x| &x.name == r));
         let handled = || Ok(Some(format!("already handled this opening ({})", latest.state.as_str())));
         match latest.state {
@@ -373,6 +373,7 @@ fn step_action(
         mode: Mode::Auto,
         state: ActionState::Approved,
         reason: String::new(),
+        gate: None,
         result: None,
         outcome: None,
         created_at: now,

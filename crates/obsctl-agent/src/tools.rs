@@ -89,14 +89,12 @@ pub struct ToolRegistry {
 impl ToolRegistry {
     /// Every builtin tool, configured from `config`.
     pub fn builtin(config: &Config, supervisor: Arc<process::Supervisor>) -> anyhow::Result<Self> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         // Bounded, so one slow endpoint cannot hold a tool (and the plan behind it) for ever;
         // `http.request` sets its own per-call timeout on top.
-        let http = reqwest::Client::builder()
+        let http = obsctl_host::http_client()
             .redirect(reqwest::redirect::Policy::limited(3))
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
-            .no_proxy()
             .build()?;
         let mut r = Self::default();
         r.register(Arc::new(fs::Usage::new(config.fs.allowed_roots.clone())));

@@ -129,6 +129,10 @@ pub struct Action {
     pub state: ActionState,
     /// Why the gate decided as it did, or why a person approved or rejected.
     pub reason: String,
+    /// The gate's code for its decision on this step (`cooldown`, `budget_service`,
+    /// `suppressed`, `mode_approve`, …); none for entries the gate did not decide.
+    #[serde(default)]
+    pub gate: Option<String>,
     pub result: Option<serde_json::Value>,
     pub outcome: Option<Outcome>,
     pub created_at: Timestamp,

@@ -79,6 +79,7 @@ async fn seed(store: &dyn Store, services: usize, p: &str) -> Vec<String> {
                     created_at: Timestamp((k * 5 + a) as i64),
                     updated_at: Timestamp((k * 5 + a) as i64),
                     decided_by: None,
+                    gate: None,
                 };
                 store.insert_action(&action).await.unwrap();
             }

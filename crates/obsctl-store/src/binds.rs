@@ -59,7 +59,7 @@ macro_rules! update_incident_if {
     }};
 }
 
-/// Binds an `Action` in the column order of the insert: id … decided_by (19 values).
+/// Binds an `Action` in the column order of the insert: id … read_only, gate (21 values).
 macro_rules! bind_action_insert {
     ($q:expr, $a:expr) => {
         $q.bind(&$a.id)
@@ -82,6 +82,7 @@ macro_rules! bind_action_insert {
             .bind($a.updated_at.millis())
             .bind(&$a.decided_by)
             .bind(i64::from($a.read_only))
+            .bind(&$a.gate)
     };
 }
 

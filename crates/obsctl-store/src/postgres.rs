@@ -247,8 +247,8 @@ impl Store for PostgresStore {
     async fn insert_action(&self, a: &Action) -> Result<()> {
         bind_action_insert!(sqlx::query(
             "INSERT INTO actions (id, idempotency_key, incident_id, service, fingerprint, plan_id, planner, runbook, step, tool, \
-             args, mode, state, reason, result, outcome, created_at, updated_at, decided_by, read_only) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)",
+             args, mode, state, reason, result, outcome, created_at, updated_at, decided_by, read_only, gate) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
         ), a)
         .execute(&self.pool)
         .await?;

@@ -192,6 +192,7 @@ pub(crate) fn action(r: &impl DbRow) -> Result<Action> {
         created_at: Timestamp(r.int("created_at")?),
         updated_at: Timestamp(r.int("updated_at")?),
         decided_by: r.opt_text("decided_by")?,
+        gate: r.opt_text("gate")?,
     })
 }
 

@@ -230,7 +230,7 @@ impl Store for SqliteStore {
     async fn insert_action(&self, a: &Action) -> Result<()> {
         bind_action_insert!(sqlx::query(
             "INSERT INTO actions (id, idempotency_key, incident_id, service, fingerprint, plan_id, planner, runbook, step, tool, \
-             args, mode, state, reason, result, outcome, created_at, updated_at, decided_by, read_only) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             args, mode, state, reason, result, outcome, created_at, updated_at, decided_by, read_only, gate) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         ), a)
         .execute(&self.writer)
         .await?;

@@ -10,7 +10,7 @@ use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, Outcome};
 use obsctl_core::event::Event;
 use obsctl_core::incident::{Incident, IncidentStatus};
-use obsctl_core::policy::{Mode, Verdict};
+use obsctl_core::policy::{Decision, Mode, Verdict};
 use obsctl_store::{ActionFilter, new_id};
 use serde_json::json;
 
@@ -65,7 +65,7 @@ impl Agent {
                 Verdict::AwaitApproval => ActionState::PendingApproval,
                 Verdict::Deny | Verdict::Escalate => ActionState::Denied,
             };
-            let mut action = self.new_action(&incident, &plan, &plan_id, i, mode, state, &decision.reason);
+            let mut action = self.new_action(&incident, &plan, &plan_id, i, mode, state, &decision);
             if matches!(state, ActionState::Denied | ActionState::Observed) {
                 action.result = Some(data);
             } else if state == ActionState::PendingApproval {
@@ -102,7 +102,7 @@ impl Agent {
                             j,
                             mode,
                             ActionState::PendingApproval,
-                            &decision.reason,
+                            &decision,
                         );
                         queued.result = Some(self.executor.preview(&queued).await);
                         self.store.insert_action(&queued).await?;
@@ -143,7 +143,7 @@ impl Agent {
         step: usize,
         mode: Mode,
         state: ActionState,
-        reason: &str,
+        decision: &Decision,
     ) -> Action {
         let tool = &plan.steps[step].tool;
         Action {
@@ -151,7 +151,8 @@ impl Agent {
             read_only: self.registry.get(tool).is_some_and(|t| t.spec().annotations.read_only_hint),
             mode,
             state,
-            reason: reason.into(),
+            reason: decision.reason.clone(),
+            gate: Some(decision.code.into()),
             ..step_action(incident, plan_id, plan.planner, step, tool, plan.steps[step].args.clone())
         }
     }

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../migrations/postgres/0004_action_read_only.sql")),
     (5, include_str!("../../migrations/postgres/0005_change_feed.sql")),
     (6, include_str!("../../migrations/postgres/0006_leases.sql")),
+    (7, include_str!("../../migrations/postgres/0007_action_gate.sql")),
 ];
 
 /// An arbitrary constant naming obsctl's migration lock.

@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../migrations/sqlite/0004_action_read_only.sql")),
     (5, include_str!("../../migrations/sqlite/0005_change_feed.sql")),
     (6, include_str!("../../migrations/sqlite/0006_leases.sql")),
+    (7, include_str!("../../migrations/sqlite/0007_action_gate.sql")),
 ];
 
 pub(crate) async fn migrate(pool: &SqlitePool) -> Result<()> {

@@ -59,6 +59,7 @@ pub fn action(id: &str, incident: &Incident, plan: &str, state: ActionState) -> 
         created_at: now,
         updated_at: now,
         decided_by: None,
+        gate: Some("mode_auto".into()),
     }
 }
 
