@@ -5,6 +5,7 @@
 pub(crate) mod controls;
 mod escalate;
 mod execute;
+mod investigate;
 mod remember;
 
 use std::collections::{BTreeMap, HashSet};

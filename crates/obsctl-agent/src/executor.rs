@@ -96,6 +96,26 @@ impl Executor {
         Ok(Some(action))
     }
 
+    /// Runs a read-only tool outside any plan (an MCP client's call, an investigation). Refused
+    /// unless the tool's annotations say it only reads: whatever changes the world runs only
+    /// through `execute`. The result and any error are redacted.
+    pub async fn read(&self, name: &str, args: &Value) -> Result<Value, ToolError> {
+        let tool =
+            self.registry.get(name).ok_or_else(|| ToolError::Refused(format!("tool {name} is not registered")))?;
+        if !tool.spec().annotations.read_only_hint {
+            return Err(ToolError::Refused(format!(
+                "{name} changes things: it runs only as a step of a plan that passed the gate"
+            )));
+        }
+        let secrets: Vec<_> = self.secrets.iter().collect();
+        match tool.call(args).await {
+            Ok(value) => Ok(self.scrub(value)),
+            Err(ToolError::InvalidArgs(e)) => Err(ToolError::InvalidArgs(redact(&e, &secrets))),
+            Err(ToolError::Refused(e)) => Err(ToolError::Refused(redact(&e, &secrets))),
+            Err(ToolError::Failed(e)) => Err(ToolError::Failed(redact(&e, &secrets))),
+        }
+    }
+
     /// What the tool's dry-run says about the action (`{"dry_run": …}` or `{"dry_run_error": …}`),
     /// secrets redacted. Read-only: it changes nothing, here or in the world.
     pub async fn preview(&self, action: &Action) -> Value {

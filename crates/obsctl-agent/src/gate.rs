@@ -50,7 +50,7 @@ impl Gate {
     }
 
     /// Why `tool` may not be used, if it may not: switched off, or not in `agent.allow_tools`.
-    fn tool_refused(&self, tool: &str) -> Option<String> {
+    pub(crate) fn tool_refused(&self, tool: &str) -> Option<String> {
         if tool == "command.run"
             && let Some(why) = Run::refusal(&self.config.commands)
         {

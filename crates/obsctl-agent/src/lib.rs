@@ -2,7 +2,8 @@
 //! gate, journals it, runs it through an MCP-shaped tool, verifies it and records the outcome.
 //!
 //! Architecture invariant: the executor is the only code that calls `Tool::call`, and it does
-//! so only for an action the gate approved and the store has journaled.
+//! so only for an action the gate approved and the store has journaled, or for a tool whose
+//! annotations say it only reads (`Agent::read_tool`: audited, never journaled).
 
 pub mod agent;
 pub mod executor;

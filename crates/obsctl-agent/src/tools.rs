@@ -25,6 +25,8 @@ pub struct Annotations {
     pub read_only_hint: bool,
     pub destructive_hint: bool,
     pub idempotent_hint: bool,
+    /// It reaches beyond this host and obsctl's own state (other servers, people).
+    pub open_world_hint: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -26,6 +26,7 @@ pub struct Config {
     /// The file this came from, for messages.
     pub source: String,
     pub server: ServerConfig,
+    pub mcp: McpConfig,
     pub store: StoreConfig,
     /// Where the fix-history graph lives besides the journal: `None` is the embedded graph.
     pub graph: Option<BoltConfig>,
@@ -61,6 +62,22 @@ impl ServerConfig {
     pub fn has_credentials(&self) -> bool {
         self.token.is_some() || !self.users.is_empty()
     }
+}
+
+/// The MCP gateway: obsctl's tools and control plane for other agents, over streamable HTTP
+/// inside `serve` (`obsctl mcp` serves the same over stdio).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct McpConfig {
+    /// Where `serve` answers MCP at `/mcp` (`OBSCTL_MCP_LISTEN`); `None` when `listen = "off"`.
+    pub listen: Option<String>,
+    /// Bearer token MCP clients present (`OBSCTL_MCP_TOKEN`); at least 16 characters. The API
+    /// token is accepted too.
+    pub token: Option<Secret>,
+}
+
+impl McpConfig {
+    /// The default gateway address, the original system's gateway port.
+    pub const DEFAULT_LISTEN: &str = "127.0.0.1:8433";
 }
 
 /// A dashboard login: `[[dashboard.user]]`, or `OBSCTL_DASHBOARD_PASSWORD_HASH` for `admin`.
@@ -275,6 +292,7 @@ impl Config {
             .server
             .token
             .iter()
+            .chain(self.mcp.token.iter())
             .chain(self.store.password.iter())
             .chain(self.graph.iter().filter_map(|g| g.password.as_ref()))
             .collect();

@@ -1,8 +1,8 @@
 //! The JSON API's routes: each registered once, with its documentation, in `routes`.
 
-mod control;
-mod read;
-mod views;
+pub(crate) mod control;
+pub(crate) mod read;
+pub(crate) mod views;
 
 use obsctl_core::action::{Action, AuditRecord};
 use obsctl_core::incident::{Incident, Silence};

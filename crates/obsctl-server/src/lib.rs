@@ -11,6 +11,7 @@ mod deadline;
 mod error;
 mod extract;
 mod listener;
+pub mod mcp;
 mod openapi;
 mod routing;
 

@@ -136,7 +136,7 @@ async fn idle_serve(exe: &str) {
     let port = free_port();
     let started = Instant::now();
     let serve = Command::new(exe)
-        .args(["-q", "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["-q", "serve", "--listen", &format!("127.0.0.1:{port}"), "--mcp-listen", "127.0.0.1:0"])
         .current_dir(dir.path())
         .env_remove("OBSCTL_CONFIG")
         .stdout(Stdio::null())

@@ -113,7 +113,7 @@ fn start(obsctl: &Path, dir: &Path) -> Serve {
         Command::new(obsctl)
             .args(["-q", "--config"])
             .arg(dir.join("obsctl.toml"))
-            .arg("serve")
+            .args(["serve", "--mcp-listen", "127.0.0.1:0"])
             .env("ENABLE_UNIX_TOOLS", "true")
             .env("OBSCTL_API_TOKEN", TOKEN)
             .stdout(Stdio::null())

@@ -53,7 +53,12 @@ pub enum Command {
         /// Address for the API (overrides [server] listen).
         #[arg(long)]
         listen: Option<String>,
+        /// Address for the MCP gateway (overrides [mcp] listen; `off` switches it off).
+        #[arg(long)]
+        mcp_listen: Option<String>,
     },
+    /// The MCP gateway on stdin/stdout, for assistants that start obsctl themselves.
+    Mcp,
     /// Run every check once and print a table; exits 1 if any fails.
     Health {
         #[arg(long)]

@@ -9,6 +9,7 @@ mod graph;
 mod handoff;
 mod health;
 mod incidents;
+mod mcp;
 mod memory;
 mod periodic;
 mod serve;
@@ -23,7 +24,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Demo(args) => demo::run(args).await,
         Command::Init { dir, force } => config::init(&dir, force),
         Command::Config(ConfigCommand::Check { file }) => config::check(file.as_deref().or(config)),
-        Command::Serve { listen } => serve::run(config, listen).await,
+        Command::Serve { listen, mcp_listen } => serve::run(config, listen, mcp_listen).await,
+        Command::Mcp => mcp::run(config).await,
         Command::Health { json } => health::run(config, json).await,
         Command::Agent(AgentCommand::PeriodicCheck { issue, dry_run, json }) => {
             periodic::run(config, issue, dry_run, json).await

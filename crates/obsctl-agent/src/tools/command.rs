@@ -32,7 +32,12 @@ pub struct Run {
 
 impl Run {
     pub fn new(config: CommandsConfig) -> Self {
-        let annotations = Annotations { read_only_hint: false, destructive_hint: true, idempotent_hint: false };
+        let annotations = Annotations {
+            read_only_hint: false,
+            destructive_hint: true,
+            idempotent_hint: false,
+            open_world_hint: true,
+        };
         Self {
             config,
             spec: ToolSpec::new::<RunArgs>(

@@ -47,7 +47,12 @@ pub struct Usage {
 
 impl Usage {
     pub fn new(roots: Vec<PathBuf>) -> Self {
-        let annotations = Annotations { read_only_hint: true, destructive_hint: false, idempotent_hint: true };
+        let annotations = Annotations {
+            read_only_hint: true,
+            destructive_hint: false,
+            idempotent_hint: true,
+            open_world_hint: false,
+        };
         Self {
             roots,
             spec: ToolSpec::new::<UsageArgs>(
@@ -110,7 +115,12 @@ pub struct Cleanup {
 
 impl Cleanup {
     pub fn new(roots: Vec<PathBuf>) -> Self {
-        let annotations = Annotations { read_only_hint: false, destructive_hint: true, idempotent_hint: true };
+        let annotations = Annotations {
+            read_only_hint: false,
+            destructive_hint: true,
+            idempotent_hint: true,
+            open_world_hint: false,
+        };
         let description = "Delete files matching a glob (oldest first, optionally older than a duration) inside an allowed root, until the folder is under a target size or the filesystem has a target free space. Never follows symlinks.";
         Self { roots, spec: ToolSpec::new::<CleanupArgs>("fs.cleanup", description, annotations, true) }
     }

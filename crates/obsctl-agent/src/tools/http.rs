@@ -36,7 +36,12 @@ pub struct Request {
 
 impl Request {
     pub fn new(http: reqwest::Client) -> Self {
-        let annotations = Annotations { read_only_hint: false, destructive_hint: false, idempotent_hint: false };
+        let annotations = Annotations {
+            read_only_hint: false,
+            destructive_hint: false,
+            idempotent_hint: false,
+            open_world_hint: true,
+        };
         Self {
             http,
             spec: ToolSpec::new::<RequestArgs>(

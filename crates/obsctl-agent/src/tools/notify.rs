@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use super::http::bounded_body;
 use super::{Annotations, Tool, ToolError, ToolResult, ToolSpec, parse_args};
 
-const NOTIFY: Annotations = Annotations { read_only_hint: false, destructive_hint: false, idempotent_hint: false };
+const NOTIFY: Annotations =
+    Annotations { read_only_hint: false, destructive_hint: false, idempotent_hint: false, open_world_hint: true };
 
 async fn check_status(resp: Result<reqwest::Response, reqwest::Error>, what: &str) -> ToolResult {
     // The URL is left out of the message: a webhook's URL is its credential.

@@ -166,7 +166,12 @@ pub struct Restart {
 
 impl Restart {
     pub fn new(supervisor: std::sync::Arc<Supervisor>) -> Self {
-        let annotations = Annotations { read_only_hint: false, destructive_hint: true, idempotent_hint: true };
+        let annotations = Annotations {
+            read_only_hint: false,
+            destructive_hint: true,
+            idempotent_hint: true,
+            open_world_hint: false,
+        };
         let description = "Restart a service: obsctl's own supervised process, or the service's restart_command.";
         Self { supervisor, spec: ToolSpec::new::<RestartArgs>("process.restart", description, annotations, true) }
     }

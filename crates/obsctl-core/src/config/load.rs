@@ -108,6 +108,7 @@ impl Validator<'_, '_> {
             );
         }
         let token = self.api_token(&raw);
+        let mcp = self.mcp(&raw);
 
         let store = self.store(&raw, &base_dir);
         let graph = self.graph(&raw);
@@ -172,6 +173,7 @@ impl Validator<'_, '_> {
                 allowed_hosts: raw.server.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
                 users: self.dashboard_users(&raw),
             },
+            mcp,
             store,
             graph,
             memory_index,
@@ -185,6 +187,27 @@ impl Validator<'_, '_> {
             runbooks,
             interpolated_secrets: Vec::new(),
         }
+    }
+
+    /// `[mcp]`: the gateway's address (`"off"` switches it off) and token.
+    fn mcp(&mut self, raw: &RawConfig) -> McpConfig {
+        let listen = self.env_var("OBSCTL_MCP_LISTEN").unwrap_or_else(|| {
+            raw.mcp.listen.as_ref().map(|l| l.get_ref().clone()).unwrap_or_else(|| McpConfig::DEFAULT_LISTEN.into())
+        });
+        let listen = match listen.as_str() {
+            "off" => None,
+            addr if addr.parse::<std::net::SocketAddr>().is_ok() => Some(listen),
+            _ => {
+                let span = raw.mcp.listen.as_ref().map(|l| l.span());
+                self.p.at(
+                    span,
+                    "mcp.listen",
+                    format!("{listen:?} is not an address; write host:port, e.g. \"127.0.0.1:8433\", or \"off\""),
+                );
+                None
+            }
+        };
+        McpConfig { listen, token: self.mcp_token(raw) }
     }
 
     fn agent(&mut self, raw: &RawConfig, opts: &LoadOptions<'_>) -> AgentConfig {
@@ -669,6 +692,23 @@ mode = "yolo"
             "[server]\ntoken = \"short\"\n",
             &[(2, "server.token", "the API token has 5 characters; use at least 16")],
         );
+    }
+
+    #[test]
+    fn the_mcp_gateway_has_a_default_address_a_switch_and_a_checked_token() {
+        let c = load_text("").unwrap();
+        assert_eq!(c.mcp.listen.as_deref(), Some("127.0.0.1:8433"));
+        assert!(c.mcp.token.is_none());
+        let c = load_text("[mcp]\nlisten = \"off\"\ntoken = \"mcp-token-0123456789\"\n").unwrap();
+        assert_eq!(c.mcp.listen, None);
+        assert!(c.secrets().iter().any(|s| s.expose() == "mcp-token-0123456789"));
+        check_errors(
+            "[mcp]\nlisten = \"8433\"\ntoken = \"short\"\n",
+            &[(2, "mcp.listen", "is not an address"), (3, "mcp.token", "the MCP token has 5 characters")],
+        );
+        let env = HashMap::from([("OBSCTL_MCP_LISTEN".to_string(), "127.0.0.1:0".to_string())]);
+        let c = load("", &env, &LoadOptions { file: "x.toml", known_tools: TOOLS }).unwrap();
+        assert_eq!(c.mcp.listen.as_deref(), Some("127.0.0.1:0"));
     }
 
     #[test]

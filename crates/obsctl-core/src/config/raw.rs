@@ -14,6 +14,8 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub server: RawServer,
     #[serde(default)]
+    pub mcp: RawMcp,
+    #[serde(default)]
     pub store: RawStore,
     #[serde(default)]
     pub memory: RawMemoryIndex,
@@ -46,6 +48,13 @@ pub(crate) struct RawServer {
     pub token: Option<S<String>>,
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMcp {
+    pub listen: Option<S<String>>,
+    pub token: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -20,6 +20,11 @@ pub async fn run_check(
     _op: ApiOperator,
     Path((service, name)): Path<(String, String)>,
 ) -> Result<RunResult> {
+    run(&s, &service, &name).await
+}
+
+/// Runs check `service/name` now (the API's and the MCP gateway's `run_check`).
+pub(crate) async fn run(s: &AppState, service: &str, name: &str) -> Result<RunResult> {
     let id = format!("{service}/{name}");
     let (observation, status) =
         s.monitor.run_check(&id).await.ok_or_else(|| ApiError::not_found(format!("check {id} not found")))?;

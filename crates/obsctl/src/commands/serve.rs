@@ -1,4 +1,5 @@
-//! `obsctl serve`: scheduler, agent, the JSON API and the dashboard until Ctrl-C or SIGTERM.
+//! `obsctl serve`: scheduler, agent, the JSON API, the dashboard and the MCP gateway until
+//! Ctrl-C or SIGTERM.
 
 use std::path::Path;
 
@@ -7,10 +8,19 @@ use obsctl_core::policy::Mode;
 
 use crate::runtime::Runtime;
 
-pub async fn run(config: Option<&Path>, listen: Option<String>) -> anyhow::Result<u8> {
+pub async fn run(config: Option<&Path>, listen: Option<String>, mcp_listen: Option<String>) -> anyhow::Result<u8> {
     let mut config = crate::settings::load_or_host(config)?;
     if let Some(l) = listen {
         config.server.listen = l;
+    }
+    match mcp_listen.as_deref() {
+        None => {}
+        Some("off") => config.mcp.listen = None,
+        Some(addr) => {
+            addr.parse::<std::net::SocketAddr>()
+                .map_err(|_| anyhow::anyhow!("--mcp-listen {addr:?} is not host:port (or off)"))?;
+            config.mcp.listen = Some(addr.to_string());
+        }
     }
     let mut rt = Runtime::build(config, Mode::Auto).await?;
     serve_until_signal(&mut rt).await?;
@@ -25,7 +35,25 @@ pub async fn serve_until_signal(rt: &mut Runtime) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| {
         format!("cannot listen on {addr}; is another obsctl running? set [server] listen or --listen")
     })?;
+    let gateway = match &rt.config.mcp.listen {
+        Some(addr) => {
+            let credentials = !obsctl_server::mcp::gateway_credentials(&rt.app_state()).is_empty();
+            refuse_open_gateway(addr, credentials)?;
+            let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen on {addr} for the MCP gateway; set [mcp] listen, --mcp-listen, or off")
+            })?;
+            Some(listener)
+        }
+        None => None,
+    };
     rt.start().await?;
+    if let Some(listener) = gateway {
+        let mut stop = rt.shutdown_signal();
+        tracing::info!(mcp = %format!("http://{}/mcp", listener.local_addr()?), "MCP gateway serving");
+        tokio::spawn(obsctl_server::mcp::serve_http(rt.app_state(), listener, async move {
+            let _ = stop.changed().await;
+        }));
+    }
     let app = obsctl_server::router(rt.app_state());
     tracing::info!(
         dashboard = %format!("http://{addr}/ui"),
@@ -51,15 +79,28 @@ pub async fn serve_until_signal(rt: &mut Runtime) -> anyhow::Result<()> {
 /// Listening beyond loopback with no way to log in would publish the dashboard and API to the
 /// network with no owner: refuse, and say how to fix it.
 pub fn refuse_open_exposure(addr: &str, has_credentials: bool) -> anyhow::Result<()> {
-    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_matches(['[', ']']);
-    let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
     anyhow::ensure!(
-        loopback || has_credentials,
+        is_loopback(addr) || has_credentials,
         "refusing to listen on {addr} without credentials: anyone on the network could read the dashboard; \
          set OBSCTL_API_TOKEN, add a [[dashboard.user]] (`obsctl dashboard hash-password` makes its hash), \
          or listen on 127.0.0.1"
     );
     Ok(())
+}
+
+/// The gateway lets clients propose actions: beyond loopback it needs a token.
+fn refuse_open_gateway(addr: &str, has_token: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        is_loopback(addr) || has_token,
+        "refusing to open the MCP gateway on {addr} without a token: anyone on the network could call obsctl's \
+         tools; set OBSCTL_MCP_TOKEN (or OBSCTL_API_TOKEN), or [mcp] listen = \"127.0.0.1:8433\""
+    );
+    Ok(())
+}
+
+fn is_loopback(addr: &str) -> bool {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_matches(['[', ']']);
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 async fn wait_for_signal() {

@@ -209,6 +209,47 @@ fn serve_refuses_a_public_address_without_credentials() {
 }
 
 #[test]
+fn serve_refuses_an_mcp_gateway_beyond_loopback_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |extra_env: Option<(&str, &str)>| {
+        let mut cmd = obsctl();
+        cmd.current_dir(dir.path())
+            .env_remove("OBSCTL_CONFIG")
+            .env_remove("OBSCTL_API_TOKEN")
+            .env_remove("OBSCTL_MCP_TOKEN")
+            .args(["serve", "--listen", "127.0.0.1:0", "--mcp-listen", "0.0.0.0:0"]);
+        if let Some((k, v)) = extra_env {
+            cmd.env(k, v);
+        }
+        cmd
+    };
+    let out = serve(None).output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing to open the MCP gateway on 0.0.0.0:0 without a token"), "{err}");
+    assert!(err.contains("OBSCTL_MCP_TOKEN"), "{err}");
+    // With a token it opens: it is still running after the refusal would have happened.
+    let mut running = serve(Some(("OBSCTL_MCP_TOKEN", "mcp-token-0123456789")))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(running.stderr.take().unwrap());
+    let mut line = String::new();
+    let mut saw = String::new();
+    while std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0 {
+        saw.push_str(&line);
+        if line.contains("MCP gateway serving") {
+            break;
+        }
+        line.clear();
+    }
+    let _ = running.kill();
+    let _ = running.wait();
+    assert!(saw.contains("MCP gateway serving") && saw.contains("/mcp"), "{saw}");
+}
+
+#[test]
 fn dashboard_hash_password_makes_a_hash_the_config_accepts_and_dashboard_prints_the_url() {
     use std::io::Write;
     let mut child = obsctl()
@@ -239,8 +280,13 @@ fn dashboard_hash_password_makes_a_hash_the_config_accepts_and_dashboard_prints_
     assert_eq!(none.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&none.stderr).contains("obsctl serve"));
     // With `serve` up, it prints the dashboard's address (no browser here).
-    let mut serve =
-        obsctl().arg("--config").arg(&cfg).arg("serve").stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut serve = obsctl()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["serve", "--mcp-listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let url = format!("http://{addr}/ui");
     let mut printed = String::new();
     for _ in 0..200 {

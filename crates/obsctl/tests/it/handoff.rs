@@ -98,7 +98,14 @@ process = {{ run = ["{exe}", "demo-service", "--port", "{web_port}", "--poison",
     )
     .unwrap();
     let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-    let serve = Serve(obsctl(dir.path()).arg("serve").stdout(Stdio::null()).stderr(log).spawn().unwrap());
+    let serve = Serve(
+        obsctl(dir.path())
+            .args(["serve", "--mcp-listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
     eventually(30, "web to come up under serve", || async { healthy(web_port).await.then_some(()) }).await;
     let db = format!("sqlite://{}/obsctl.db", dir.path().display());
     let store = SqliteStore::open(&db).await.unwrap();

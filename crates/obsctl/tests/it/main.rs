@@ -12,6 +12,7 @@ mod exactly_once;
 mod gate;
 mod handoff;
 mod loops;
+mod mcp;
 mod memory;
 mod postgres;
 mod restart;

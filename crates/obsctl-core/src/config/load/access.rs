@@ -1,10 +1,10 @@
 //! Where obsctl keeps its data and who may get in: the store and graph URLs (passwords moved
-//! out of them into secrets) and the dashboard's logins.
+//! out of them into secrets), the API and MCP tokens and the dashboard's logins.
 
 use std::path::Path;
 use std::time::Duration;
 
-use super::super::raw::RawConfig;
+use super::super::raw::{RawConfig, S};
 use super::Validator;
 use crate::config::*;
 
@@ -89,12 +89,19 @@ impl Validator<'_, '_> {
     /// The API token, from `OBSCTL_API_TOKEN` or `[server] token`; a short one is refused,
     /// since it guards every endpoint and tools that act on the host.
     pub(super) fn api_token(&mut self, raw: &RawConfig) -> Option<Secret> {
-        let (token, span) = match self.env_var("OBSCTL_API_TOKEN") {
+        self.token("OBSCTL_API_TOKEN", raw.server.token.as_ref(), "server.token", "API")
+    }
+
+    /// The MCP gateway's token, from `OBSCTL_MCP_TOKEN` or `[mcp] token`, held to the same length.
+    pub(super) fn mcp_token(&mut self, raw: &RawConfig) -> Option<Secret> {
+        self.token("OBSCTL_MCP_TOKEN", raw.mcp.token.as_ref(), "mcp.token", "MCP")
+    }
+
+    /// A bearer token from `var` or the config `field`; empty means none.
+    fn token(&mut self, var: &str, raw: Option<&S<String>>, field: &str, what: &str) -> Option<Secret> {
+        let (token, span) = match self.env_var(var) {
             Some(t) => (t, None),
-            None => {
-                let t = raw.server.token.as_ref()?;
-                (t.get_ref().clone(), Some(t.span()))
-            }
+            None => (raw?.get_ref().clone(), raw.map(|t| t.span())),
         };
         if token.is_empty() {
             return None;
@@ -102,9 +109,9 @@ impl Validator<'_, '_> {
         if token.chars().count() < MIN_TOKEN_CHARS {
             self.p.at(
                 span,
-                "server.token",
+                field,
                 format!(
-                    "the API token has {} characters; use at least {MIN_TOKEN_CHARS}, e.g. the output of `openssl rand -hex 32`",
+                    "the {what} token has {} characters; use at least {MIN_TOKEN_CHARS}, e.g. the output of `openssl rand -hex 32`",
                     token.chars().count()
                 ),
             );

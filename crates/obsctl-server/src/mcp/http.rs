@@ -1,0 +1,94 @@
+//! The gateway over streamable HTTP: `/mcp` on `[mcp] listen`, served by the same listener as
+//! the API (header deadline, connection cap). Every request passes `guard` first: its `Host`
+//! must be one this gateway answers to (DNS rebinding), and once a token is configured (the MCP
+//! token or the API token) every request needs `Authorization: Bearer <token>`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use obsctl_core::Secret;
+use obsctl_core::config::ServerConfig;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::net::TcpListener;
+
+use super::Gateway;
+use crate::auth::{bearer, host_allowed, same};
+use crate::{ApiError, AppState};
+
+/// What a request to the gateway is checked against.
+#[derive(Clone)]
+struct Access {
+    /// `listen` is the gateway's address; `allowed_hosts` those of `[server]`.
+    hosts: Arc<ServerConfig>,
+    tokens: Arc<Vec<Secret>>,
+}
+
+/// The tokens the gateway accepts: `[mcp] token` and the API token. Empty means open (then
+/// `serve` binds it to loopback only).
+pub fn gateway_credentials(state: &AppState) -> Vec<Secret> {
+    state.config.mcp.token.iter().chain(state.config.server.token.iter()).cloned().collect()
+}
+
+/// The gateway's router: `/mcp` behind `guard`.
+pub fn router(state: AppState, listen: &str) -> Router {
+    let access = Access {
+        hosts: Arc::new(ServerConfig {
+            listen: listen.to_string(),
+            allowed_hosts: state.config.server.allowed_hosts.clone(),
+            ..ServerConfig::default()
+        }),
+        tokens: Arc::new(gateway_credentials(&state)),
+    };
+    // Host and Origin are checked by `guard`, the same way as the API's.
+    let config = StreamableHttpServerConfig::default().disable_allowed_hosts();
+    let service = StreamableHttpService::new(
+        move || Ok(Gateway::new(state.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    Router::new().nest_service("/mcp", service).layer(axum::middleware::from_fn_with_state(access, guard))
+}
+
+async fn guard(State(access): State<Access>, request: Request, next: Next) -> Response {
+    if let Some(host) = request.headers().get(header::HOST) {
+        let host = host.to_str().unwrap_or("");
+        if !host_allowed(&access.hosts, host) {
+            return ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "host_not_allowed",
+                format!("this gateway does not answer to host {host:?}; add it to [server] allowed_hosts"),
+            )
+            .into_response();
+        }
+    }
+    if !access.tokens.is_empty() {
+        let given = bearer(request.headers());
+        let valid = given.is_some_and(|g| access.tokens.iter().any(|t| same(g.as_bytes(), t.expose().as_bytes())));
+        if !valid {
+            let mut response = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the MCP gateway needs Authorization: Bearer <token> ([mcp] token or the API token)",
+            )
+            .into_response();
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    }
+    next.run(request).await
+}
+
+/// Serves the gateway on `listener` until `shutdown` resolves.
+pub async fn serve_http(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listen = listener.local_addr()?.to_string();
+    crate::serve(listener, router(state, &listen), shutdown).await
+}
