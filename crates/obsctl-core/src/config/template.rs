@@ -6,8 +6,12 @@ pub const STARTER_TOML: &str = r#"# obsctl configuration. Validate with `obsctl 
 version = 1
 
 [server]
-listen = "127.0.0.1:5555"                 # JSON API (and, later, the dashboard)
-token = "${OBSCTL_API_TOKEN:-}"            # bearer token for mutating API calls
+listen = "127.0.0.1:5555"                 # JSON API and dashboard
+token = "${OBSCTL_API_TOKEN:-}"            # bearer token (at least 16 characters); once set, every API call needs it
+
+[mcp]
+listen = "127.0.0.1:8433"                 # MCP gateway for other agents (/mcp); "off" switches it off
+token = "${OBSCTL_MCP_TOKEN:-}"            # bearer token MCP clients present (the API token works too)
 
 [store]
 url = "sqlite://data/obsctl.db"           # relative to this file
