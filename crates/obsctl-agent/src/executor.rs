@@ -64,7 +64,7 @@ impl Executor {
         };
         let _ =
             self.bus.send(Event::ActionChanged { action_id: action.id.clone(), state: action.state.as_str().into() });
-        let Some(tool) = self.registry.get(&action.tool).cloned() else {
+        let Some(tool) = self.registry.get(&action.tool) else {
             let error = json!({"error": format!("tool {} is not registered", action.tool)});
             self.save(&mut action, ActionState::Failed, Some(error)).await?;
             return Ok(Some(action));

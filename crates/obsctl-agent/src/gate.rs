@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, AuditRecord};
-use obsctl_core::config::{Config, Step};
+use obsctl_core::config::{Config, Step, ToolPolicy};
 use obsctl_core::incident::{Incident, IncidentStatus};
 use obsctl_core::policy::{Decision, GateInput, Mode, Verdict, decide};
 use obsctl_core::state::CheckStatus;
@@ -57,7 +57,28 @@ impl Gate {
             return Some(why);
         }
         let listed = self.config.agent.allow_tools.as_ref().is_none_or(|list| list.iter().any(|t| t == tool));
-        (!listed).then(|| format!("tool {tool} is not in agent.allow_tools; add it there to let the agent use it"))
+        if !listed {
+            return Some(format!("tool {tool} is not in agent.allow_tools; add it there to let the agent use it"));
+        }
+        let imported =
+            self.imported_policy(tool, self.registry.get(tool).is_some_and(|t| t.spec().annotations.read_only_hint));
+        (imported == Some(ToolPolicy::Deny)).then(|| format!("tool {tool} is denied by its [[mcp_server]] policy"))
+    }
+
+    /// The `[[mcp_server]]` policy of an imported tool; `None` for builtin tools.
+    fn imported_policy(&self, tool: &str, read_only: bool) -> Option<ToolPolicy> {
+        let (server, name) = tool.split_once('.')?;
+        let server = self.config.mcp_servers.iter().find(|s| s.name == server)?;
+        Some(server.policy_for(name, read_only))
+    }
+
+    /// The highest mode `tool` may run in: an imported tool whose policy is `approve` always
+    /// waits for a person.
+    fn tool_ceiling(&self, tool: &str, read_only: bool) -> Mode {
+        match self.imported_policy(tool, read_only) {
+            Some(ToolPolicy::Approve) => Mode::Approve,
+            _ => Mode::Auto,
+        }
     }
 
     /// Facts that hold for a whole plan, gathered once before its first step (so a plan's
@@ -127,14 +148,16 @@ impl Gate {
     ) -> anyhow::Result<(Decision, Mode)> {
         let hour_ago = Timestamp::now().minus(Duration::from_secs(3600));
         let a = &self.config.agent;
-        let mode = Mode::effective(a.mode, plan_mode, a.max_mode.min(ceiling));
         let tool = self.registry.get(tool_name);
+        let read_only = tool.as_ref().is_some_and(|t| t.spec().annotations.read_only_hint);
+        let cap = a.max_mode.min(ceiling).min(self.tool_ceiling(tool_name, read_only));
+        let mode = Mode::effective(a.mode, plan_mode, cap);
         let (suppressed, cooldown_left) = (facts.suppressed.clone(), facts.cooldown_left);
         let input = GateInput {
             tool: tool_name,
             tool_known: tool.is_some(),
             tool_refused: self.tool_refused(tool_name),
-            read_only: tool.is_some_and(|t| t.spec().annotations.read_only_hint),
+            read_only,
             mode,
             suppressed,
             service_actions_last_hour: self.store.count_executed_since(Some(&incident.service), hour_ago).await?,

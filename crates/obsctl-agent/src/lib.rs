@@ -9,6 +9,7 @@ pub mod agent;
 pub mod executor;
 pub mod gate;
 pub mod leadership;
+pub mod mcp_client;
 pub mod planner;
 pub mod tools;
 pub mod verify;

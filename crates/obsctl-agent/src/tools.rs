@@ -9,7 +9,7 @@ pub mod notify;
 pub mod process;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -32,8 +32,8 @@ pub struct Annotations {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolSpec {
-    pub name: &'static str,
-    pub description: &'static str,
+    pub name: String,
+    pub description: String,
     pub input_schema: Value,
     pub annotations: Annotations,
     /// Whether `dry_run` says exactly what `call` would do.
@@ -42,12 +42,18 @@ pub struct ToolSpec {
 
 impl ToolSpec {
     pub fn new<A: schemars::JsonSchema>(
-        name: &'static str,
-        description: &'static str,
+        name: &str,
+        description: &str,
         annotations: Annotations,
         has_dry_run: bool,
     ) -> Self {
-        Self { name, description, input_schema: schemars::schema_for!(A).to_value(), annotations, has_dry_run }
+        Self {
+            name: name.into(),
+            description: description.into(),
+            input_schema: schemars::schema_for!(A).to_value(),
+            annotations,
+            has_dry_run,
+        }
     }
 }
 
@@ -85,7 +91,10 @@ pub const BUILTIN_TOOLS: &[&str] =
 
 #[derive(Default)]
 pub struct ToolRegistry {
-    tools: BTreeMap<&'static str, Arc<dyn Tool>>,
+    builtin: BTreeMap<String, Arc<dyn Tool>>,
+    /// Tools of external MCP servers, `<server>.<tool>`: replaced as their servers connect,
+    /// withdrawn while they are down.
+    imported: RwLock<BTreeMap<String, Arc<dyn Tool>>>,
 }
 
 impl ToolRegistry {
@@ -110,14 +119,34 @@ impl ToolRegistry {
     }
 
     pub fn register(&mut self, tool: Arc<dyn Tool>) {
-        self.tools.insert(tool.spec().name, tool);
+        self.builtin.insert(tool.spec().name.clone(), tool);
     }
 
-    pub fn get(&self, name: &str) -> Option<&Arc<dyn Tool>> {
-        self.tools.get(name)
+    fn imported(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<dyn Tool>>> {
+        self.imported.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn specs(&self) -> Vec<&ToolSpec> {
-        self.tools.values().map(|t| t.spec()).collect()
+    /// Makes `tools` the tools of external server `server`, replacing what it had.
+    pub fn import(&self, server: &str, tools: Vec<Arc<dyn Tool>>) {
+        let mut imported = self.imported.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let prefix = format!("{server}.");
+        imported.retain(|name, _| !name.starts_with(&prefix));
+        imported.extend(tools.into_iter().map(|t| (t.spec().name.clone(), t)));
+    }
+
+    /// Withdraws every tool of external server `server` (it is down).
+    pub fn withdraw(&self, server: &str) {
+        self.import(server, Vec::new());
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Tool>> {
+        self.builtin.get(name).cloned().or_else(|| self.imported().get(name).cloned())
+    }
+
+    /// Every tool's spec: the builtin ones, then those imported now.
+    pub fn specs(&self) -> Vec<ToolSpec> {
+        let mut specs: Vec<ToolSpec> = self.builtin.values().map(|t| t.spec().clone()).collect();
+        specs.extend(self.imported().values().map(|t| t.spec().clone()));
+        specs
     }
 }

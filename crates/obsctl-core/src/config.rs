@@ -27,6 +27,8 @@ pub struct Config {
     pub source: String,
     pub server: ServerConfig,
     pub mcp: McpConfig,
+    /// External MCP servers whose tools join the registry.
+    pub mcp_servers: Vec<McpServerConfig>,
     pub store: StoreConfig,
     /// Where the fix-history graph lives besides the journal: `None` is the embedded graph.
     pub graph: Option<BoltConfig>,
@@ -78,6 +80,65 @@ pub struct McpConfig {
 impl McpConfig {
     /// The default gateway address, the original system's gateway port.
     pub const DEFAULT_LISTEN: &str = "127.0.0.1:8433";
+}
+
+/// An external MCP server (`[[mcp_server]]`) whose tools join the registry as `<name>.<tool>`.
+#[derive(Debug, Clone, Serialize)]
+pub struct McpServerConfig {
+    pub name: String,
+    pub transport: McpTransport,
+    /// Policy for the server's tools not named in `tools`; `None`: by annotation (a tool that
+    /// says it only reads is allowed, any other needs approval).
+    pub policy: Option<ToolPolicy>,
+    /// Policy per tool, by the server's own tool name.
+    pub tools: BTreeMap<String, ToolPolicy>,
+    /// Bound on one tool call.
+    pub timeout: Duration,
+}
+
+impl McpServerConfig {
+    /// The policy for the server's tool `tool` (its own name), given whether it says it only reads.
+    pub fn policy_for(&self, tool: &str, read_only: bool) -> ToolPolicy {
+        self.tools.get(tool).copied().or(self.policy).unwrap_or(if read_only {
+            ToolPolicy::Allow
+        } else {
+            ToolPolicy::Approve
+        })
+    }
+}
+
+/// How obsctl reaches an external MCP server.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum McpTransport {
+    /// Started and supervised by obsctl, spoken to over stdin/stdout. It gets a cleared
+    /// environment: `PATH`, `HOME` and `env`.
+    Stdio { command: String, args: Vec<String>, env: BTreeMap<String, Secret> },
+    /// Streamable HTTP at `url`, with `headers` on every request.
+    Http { url: String, headers: BTreeMap<String, Secret> },
+}
+
+/// What obsctl lets an imported tool do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolPolicy {
+    /// Like a builtin tool: the gate's mode decides.
+    Allow,
+    /// Always needs a person's approval (the mode is capped at `approve`).
+    Approve,
+    /// Never imported.
+    Deny,
+}
+
+impl ToolPolicy {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "allow" => Some(Self::Allow),
+            "approve" => Some(Self::Approve),
+            "deny" => Some(Self::Deny),
+            _ => None,
+        }
+    }
 }
 
 /// A dashboard login: `[[dashboard.user]]`, or `OBSCTL_DASHBOARD_PASSWORD_HASH` for `admin`.
@@ -304,6 +365,12 @@ impl Config {
         out.extend(self.interpolated_secrets.iter());
         for s in &self.services {
             out.extend(s.process.iter().flat_map(|p| p.env.values()));
+        }
+        for m in &self.mcp_servers {
+            match &m.transport {
+                McpTransport::Stdio { env, .. } => out.extend(env.values()),
+                McpTransport::Http { headers, .. } => out.extend(headers.values()),
+            }
         }
         for c in &self.checks {
             if let crate::check::Probe::Http(h) = &c.probe {

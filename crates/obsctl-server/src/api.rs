@@ -127,6 +127,14 @@ pub(crate) fn routes() -> Api {
     route!(
         api,
         "get",
+        "/api/mcp/servers",
+        read::mcp_servers,
+        "External MCP servers: up or down, and the tools each gives",
+        Vec<obsctl_agent::mcp_client::ServerStatus>
+    );
+    route!(
+        api,
+        "get",
         "/api/graph/services/{name}/history",
         read::fix_history,
         "Actions taken on a service's incidents and their outcomes, newest first",

@@ -39,6 +39,8 @@ pub struct AppState {
     pub ui: Arc<dashboard::Ui>,
     pub agent: Arc<Agent>,
     pub registry: Arc<ToolRegistry>,
+    /// External MCP servers and their state.
+    pub mcp_servers: Arc<obsctl_agent::mcp_client::McpServers>,
 }
 
 /// Every route of the HTTP surface, recorded as it is built; with a state, the OpenAPI

@@ -57,8 +57,12 @@ pub enum Command {
         #[arg(long)]
         mcp_listen: Option<String>,
     },
-    /// The MCP gateway on stdin/stdout, for assistants that start obsctl themselves.
-    Mcp,
+    /// The MCP gateway on stdin/stdout, for assistants that start obsctl themselves; `mcp
+    /// servers` shows the external MCP servers and their tools.
+    Mcp {
+        #[command(subcommand)]
+        cmd: Option<McpCommand>,
+    },
     /// Run every check once and print a table; exits 1 if any fails.
     Health {
         #[arg(long)]
@@ -96,6 +100,15 @@ pub enum Command {
         /// Once this file appears (if it was absent at start), /health answers 500 until a restart.
         #[arg(long)]
         poison: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum McpCommand {
+    /// Connect every [[mcp_server]] once and show whether it is up and which tools it gives.
+    Servers {
+        #[arg(long)]
+        json: bool,
     },
 }
 

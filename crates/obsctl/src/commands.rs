@@ -15,7 +15,7 @@ mod periodic;
 mod serve;
 mod silence;
 
-use crate::cli::{AgentCommand, Cli, Command, ConfigCommand, DashboardCommand};
+use crate::cli::{AgentCommand, Cli, Command, ConfigCommand, DashboardCommand, McpCommand};
 
 /// Runs the command; the exit code (0 ok, 1 a check or fix failed).
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -25,7 +25,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Init { dir, force } => config::init(&dir, force),
         Command::Config(ConfigCommand::Check { file }) => config::check(file.as_deref().or(config)),
         Command::Serve { listen, mcp_listen } => serve::run(config, listen, mcp_listen).await,
-        Command::Mcp => mcp::run(config).await,
+        Command::Mcp { cmd: None } => mcp::run(config).await,
+        Command::Mcp { cmd: Some(McpCommand::Servers { json }) } => mcp::servers(config, json).await,
         Command::Health { json } => health::run(config, json).await,
         Command::Agent(AgentCommand::PeriodicCheck { issue, dry_run, json }) => {
             periodic::run(config, issue, dry_run, json).await

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use obsctl_agent::leadership::LEASE_TTL;
+use obsctl_agent::mcp_client::McpServers;
 use obsctl_agent::tools::process::Supervisor;
 use obsctl_agent::{Agent, CheckRunner, Leadership, ToolRegistry};
 use obsctl_core::config::Config;
@@ -46,6 +47,9 @@ pub struct Runtime {
     pub agent: Arc<Agent>,
     pub registry: Arc<ToolRegistry>,
     pub supervisor: Arc<Supervisor>,
+    /// External MCP servers, connected by `connect_tools`.
+    pub mcp_servers: Arc<McpServers>,
+    tools_connected: bool,
     pub ui: Arc<obsctl_server::dashboard::Ui>,
     pub bus: broadcast::Sender<Event>,
     shutdown: watch::Sender<bool>,
@@ -81,6 +85,8 @@ impl Runtime {
             config.store.url.strip_prefix("sqlite://").and_then(|p| PathBuf::from(p).parent().map(|d| d.join("logs")));
         let supervisor = Arc::new(Supervisor::new(&config, log_dir));
         let registry = Arc::new(ToolRegistry::builtin(&config, supervisor.clone())?);
+        let secrets = config.secrets().into_iter().cloned().collect();
+        let mcp_servers = Arc::new(McpServers::new(config.mcp_servers.clone(), registry.clone(), secrets));
         let runner = Arc::new(MonitorRunner(monitor.clone()));
         let mut agent = Agent::new(config.clone(), store.clone(), registry.clone(), runner, bus.clone(), ceiling);
         match RecallIndex::open_or_rebuild(&config.memory_index, store.as_ref()).await {
@@ -98,6 +104,8 @@ impl Runtime {
             agent,
             registry,
             supervisor,
+            mcp_servers,
+            tools_connected: false,
             ui: Arc::default(),
             bus,
             shutdown,
@@ -119,6 +127,7 @@ impl Runtime {
         self.agent.lead_with(leadership.clone());
         self.tasks.spawn(leadership.run(self.shutdown.subscribe()));
         self.supervisor.start_all().await?;
+        self.connect_tools().await;
         let scheduler = Scheduler::new(self.monitor.clone(), self.shutdown.subscribe());
         self.lateness = Some(scheduler.stats());
         self.tasks.spawn(scheduler.run());
@@ -133,6 +142,18 @@ impl Runtime {
         Ok(())
     }
 
+    /// Connects the external MCP servers and keeps them connected until `stop`, after waiting
+    /// for each first attempt (their tools are in the registry once they answer). Only what
+    /// acts needs them: `serve`, `mcp`, `periodic-check`, `actions propose` and `approve --now`.
+    pub async fn connect_tools(&mut self) {
+        if self.tools_connected || self.config.mcp_servers.is_empty() {
+            return;
+        }
+        self.tools_connected = true;
+        self.tasks.spawn(self.mcp_servers.clone().run(self.shutdown.subscribe()));
+        self.mcp_servers.ready().await;
+    }
+
     /// What the HTTP surface needs, shared by `serve` and the tests.
     pub fn app_state(&self) -> obsctl_server::AppState {
         obsctl_server::AppState {
@@ -144,6 +165,7 @@ impl Runtime {
             ui: self.ui.clone(),
             agent: self.agent.clone(),
             registry: self.registry.clone(),
+            mcp_servers: self.mcp_servers.clone(),
         }
     }
 

@@ -12,6 +12,7 @@ use super::*;
 use crate::quantity::parse_duration;
 
 mod access;
+mod mcp_servers;
 
 /// What the loader needs besides the text and the environment.
 #[derive(Debug, Clone, Default)]
@@ -44,7 +45,7 @@ pub fn load(text: &str, env: &HashMap<String, String>, opts: &LoadOptions<'_>) -
             return Err(problems.finish().err().unwrap_or(ConfigErrors(Vec::new())));
         }
     };
-    let mut v = Validator { p: problems, env };
+    let mut v = Validator { p: problems, env, external: Vec::new() };
     let mut config = v.config(raw, opts);
     config.interpolated_secrets = interpolated_secrets.into_iter().map(Secret::new).collect();
     v.p.finish().map(|()| config)
@@ -53,9 +54,20 @@ pub fn load(text: &str, env: &HashMap<String, String>, opts: &LoadOptions<'_>) -
 struct Validator<'a, 'e> {
     p: Problems<'a>,
     env: &'e HashMap<String, String>,
+    /// Names of the external MCP servers: `<name>.<tool>` is a tool known only once connected.
+    external: Vec<String>,
 }
 
 impl Validator<'_, '_> {
+    /// Whether `tool` names a builtin tool or one of a configured external server.
+    fn known_tool(&self, tool: &str, opts: &LoadOptions<'_>) -> bool {
+        opts.known_tools.is_empty()
+            || opts.known_tools.contains(&tool)
+            || tool
+                .split_once('.')
+                .is_some_and(|(server, name)| !name.is_empty() && self.external.iter().any(|e| e == server))
+    }
+
     fn duration(&mut self, value: Option<&S<String>>, field: &str, default: Duration) -> Duration {
         let Some(v) = value else { return default };
         match parse_duration(v.get_ref()) {
@@ -109,6 +121,8 @@ impl Validator<'_, '_> {
         }
         let token = self.api_token(&raw);
         let mcp = self.mcp(&raw);
+        let mcp_servers = self.mcp_servers(&raw);
+        self.external = mcp_servers.iter().map(|s| s.name.clone()).collect();
 
         let store = self.store(&raw, &base_dir);
         let graph = self.graph(&raw);
@@ -174,6 +188,7 @@ impl Validator<'_, '_> {
                 users: self.dashboard_users(&raw),
             },
             mcp,
+            mcp_servers,
             store,
             graph,
             memory_index,
@@ -223,7 +238,7 @@ impl Validator<'_, '_> {
         };
         if let Some(tools) = &a.allow_tools {
             for t in tools {
-                if !opts.known_tools.is_empty() && !opts.known_tools.contains(&t.get_ref().as_str()) {
+                if !self.known_tool(t.get_ref(), opts) {
                     self.p.at(Some(t.span()), "agent.allow_tools", unknown_tool(t.get_ref(), opts.known_tools));
                 }
             }
@@ -447,7 +462,7 @@ impl Validator<'_, '_> {
             let mut steps = Vec::new();
             for (j, s) in r.steps.get_ref().iter().enumerate() {
                 let tool = s.tool.get_ref();
-                if !opts.known_tools.is_empty() && !opts.known_tools.contains(&tool.as_str()) {
+                if !self.known_tool(tool, opts) {
                     self.p.at(
                         Some(s.tool.span()),
                         format!("{path}.steps[{j}].tool"),

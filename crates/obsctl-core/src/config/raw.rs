@@ -39,6 +39,26 @@ pub(crate) struct RawConfig {
     pub checks: Vec<RawCheck>,
     #[serde(default, rename = "runbook")]
     pub runbooks: Vec<RawRunbook>,
+    #[serde(default, rename = "mcp_server")]
+    pub mcp_servers: Vec<RawMcpServer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMcpServer {
+    pub name: S<String>,
+    pub command: Option<S<String>>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub url: Option<S<String>>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub policy: Option<S<String>>,
+    #[serde(default)]
+    pub tools: BTreeMap<String, S<String>>,
+    pub timeout: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

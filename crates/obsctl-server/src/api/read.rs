@@ -228,3 +228,7 @@ pub async fn similar_fixes(
 pub async fn tools(State(s): State<AppState>) -> Result<Vec<serde_json::Value>> {
     Ok(Json(s.registry.specs().into_iter().map(|t| serde_json::to_value(t).unwrap_or_default()).collect()))
 }
+
+pub async fn mcp_servers(State(s): State<AppState>) -> Result<Vec<obsctl_agent::mcp_client::ServerStatus>> {
+    Ok(Json(s.mcp_servers.statuses()))
+}

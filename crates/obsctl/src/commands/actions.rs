@@ -12,7 +12,7 @@ use crate::render::table;
 use crate::runtime::Runtime;
 
 pub async fn run(config: Option<&Path>, cmd: ActionsCommand) -> anyhow::Result<u8> {
-    let rt = Runtime::build(crate::settings::load_or_host(config)?, Mode::Auto).await?;
+    let mut rt = Runtime::build(crate::settings::load_or_host(config)?, Mode::Auto).await?;
     let code = match cmd {
         ActionsCommand::List { pending, json } => {
             let states = if pending { vec![ActionState::PendingApproval] } else { Vec::new() };
@@ -49,7 +49,10 @@ pub async fn run(config: Option<&Path>, cmd: ActionsCommand) -> anyhow::Result<u
                 let ids: Vec<String> = approved.iter().map(|a| a.id.clone()).collect();
                 match handoff::serve_holder(&rt).await? {
                     Some(holder) => handoff::announce(&holder),
-                    None => rt.agent.run_approved().await?,
+                    None => {
+                        rt.connect_tools().await;
+                        rt.agent.run_approved().await?
+                    }
                 }
                 handoff::print(&handoff::wait_for(&rt, &ids).await?);
             } else {
@@ -63,6 +66,8 @@ pub async fn run(config: Option<&Path>, cmd: ActionsCommand) -> anyhow::Result<u
             let steps = vec![obsctl_core::config::Step { tool, args }];
             if let Some(holder) = handoff::serve_holder(&rt).await? {
                 rt.agent.hand_off_to(holder);
+            } else {
+                rt.connect_tools().await;
             }
             let report = rt.agent.propose(&incident, steps, "cli", &reason, remember).await?;
             for a in &report.actions {

@@ -25,13 +25,14 @@ pub async fn run(config: Option<&Path>, issue: Option<String>, dry_run: bool, js
         c.recover_after = 1;
     }
     let ceiling = if dry_run { Mode::DryRun } else { Mode::Auto };
-    let rt = Runtime::build(config, ceiling).await?;
+    let mut rt = Runtime::build(config, ceiling).await?;
     if let Some(holder) = handoff::serve_holder(&rt).await? {
         let code = serve_view(&rt, &holder, json).await;
         rt.stop().await;
         return code;
     }
     rt.supervisor.start_all().await?;
+    rt.connect_tools().await;
     rt.agent.recover().await?;
     let mut failing = Vec::new();
     for c in rt.config.checks.clone() {

@@ -13,6 +13,7 @@ mod gate;
 mod handoff;
 mod loops;
 mod mcp;
+mod mcp_servers;
 mod memory;
 mod postgres;
 mod restart;

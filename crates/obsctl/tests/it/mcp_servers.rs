@@ -1,0 +1,153 @@
+//! External MCP servers as gated tools, against the official reference servers from npm
+//! (`@modelcontextprotocol/server-filesystem` over stdio, `server-everything` over streamable
+//! HTTP; `scripts/test` installs them and sets `OBSCTL_TEST_MCP_SERVERS`): import with schemas
+//! and annotations, policy, a gated call, re-export through the gateway, and a server killed and
+//! coming back.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use obsctl_core::action::ActionState;
+use obsctl_core::config::Step;
+use serde_json::json;
+
+use crate::support::{Harness, Target, harness, head};
+
+/// Where the reference servers are installed (`node_modules/@modelcontextprotocol`).
+fn servers() -> PathBuf {
+    let dir = std::env::var("OBSCTL_TEST_MCP_SERVERS").expect(
+        "OBSCTL_TEST_MCP_SERVERS is not set: run scripts/test, which installs the reference MCP servers from npm",
+    );
+    PathBuf::from(dir)
+}
+
+fn script(package: &str) -> String {
+    servers().join(package).join("dist/index.js").display().to_string()
+}
+
+const CHECKED_API: &str = r#"
+[[service]]
+name = "api"
+  [[service.check]]
+  name = "health"
+  kind = "http"
+  url = "{url}/health"
+  fail_after = 1
+"#;
+
+/// Waits for `what` (bounded), polling: the condition is a server's state seen from outside.
+async fn until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn status(h: &Harness, name: &str) -> obsctl_agent::mcp_client::ServerStatus {
+    h.rt.mcp_servers.statuses().into_iter().find(|s| s.name == name).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdio_server_s_tools_are_imported_with_policy_and_pass_the_gate() {
+    let target = Target::start(false).await;
+    let root = tempfile::tempdir().unwrap();
+    let root_path = root.path().canonicalize().unwrap().display().to_string();
+    std::fs::write(root.path().join("notes.txt"), "disk filled by rotated logs").unwrap();
+    let body = format!(
+        "{}{CHECKED_API}\n[[mcp_server]]\nname = \"files\"\ncommand = \"node\"\nargs = [\"{}\", \"{root_path}\"]\ntools = {{ move_file = \"deny\" }}\n",
+        head("auto"),
+        script("server-filesystem")
+    );
+    let mut h = harness(&body, &target.url, &[]).await;
+    h.rt.connect_tools().await;
+
+    // Imported as files.<tool> with the server's schema and annotations; move_file left out.
+    let files = status(&h, "files");
+    assert_eq!((files.state, files.transport), ("up", "stdio"), "{files:?}");
+    assert!(files.tools.contains(&"files.read_text_file".to_string()), "{files:?}");
+    assert_eq!(files.denied, vec!["files.move_file".to_string()]);
+    assert!(h.rt.registry.get("files.move_file").is_none());
+    let read = h.rt.registry.get("files.read_text_file").unwrap();
+    assert!(read.spec().annotations.read_only_hint && !read.spec().annotations.open_world_hint);
+    assert_eq!(read.spec().input_schema["required"][0], "path");
+    let write = h.rt.registry.get("files.write_file").unwrap();
+    assert!(write.spec().annotations.destructive_hint && !write.spec().annotations.read_only_hint);
+
+    // Re-exported by the gateway (obsctl as the gated front door), with incident_id added.
+    let gateway = obsctl_server::mcp::Gateway::new(h.rt.app_state());
+    let tools = gateway.tools();
+    let exported = tools.iter().find(|t| t.name == "files.write_file").unwrap();
+    assert_eq!(exported.annotations.as_ref().unwrap().destructive_hint, Some(true));
+    assert!(exported.input_schema["required"].as_array().unwrap().contains(&json!("incident_id")));
+
+    // A read-only tool reads at once (audited); a path outside the server's root is its error.
+    let notes = root.path().join("notes.txt").canonicalize().unwrap().display().to_string();
+    let text = h.rt.agent.read_tool("files.read_text_file", &json!({"path": notes}), "test").await.unwrap();
+    assert_eq!(text["text"], "disk filled by rotated logs");
+    let outside = h.rt.agent.read_tool("files.read_text_file", &json!({"path": "/etc/hostname"}), "test").await;
+    assert!(outside.is_err(), "{outside:?}");
+
+    // A tool that changes things waits for a person even in auto mode (default policy for a
+    // tool not annotated read-only), and runs once approved.
+    assert!(!h.run("api/health").await);
+    let incident = h.incident().await;
+    let written = root.path().join("runbook.md").display().to_string();
+    let steps =
+        vec![Step { tool: "files.write_file".into(), args: json!({"path": written, "content": "restart api"}) }];
+    let report = h.rt.agent.propose(&incident.id, steps, "ops", "write the note", false).await.unwrap();
+    let action = &report.actions[0];
+    assert_eq!(action.state, ActionState::PendingApproval, "{action:#?}");
+    assert!(!root.path().join("runbook.md").exists());
+    h.rt.agent.approve(&action.id, "ops", "fine").await.unwrap();
+    h.rt.agent.run_approved().await.unwrap();
+    assert_eq!(std::fs::read_to_string(root.path().join("runbook.md")).unwrap(), "restart api");
+    assert_eq!(h.rt.store.action(&action.id).await.unwrap().state, ActionState::Succeeded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_server_that_dies_is_marked_down_and_comes_back() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let start = || {
+        tokio::process::Command::new("node")
+            .args([script("server-everything").as_str(), "streamableHttp"])
+            .env("PORT", port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+    let listening = || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    let mut server = start();
+    until("server-everything to listen", Duration::from_secs(20), listening).await;
+    let body = format!(
+        "{}\n[[mcp_server]]\nname = \"everything\"\nurl = \"http://127.0.0.1:{port}/mcp\"\ntimeout = \"5s\"\n",
+        head("approve")
+    );
+    let mut h = harness(&body, "http://unused", &[]).await;
+    h.rt.connect_tools().await;
+    let everything = status(&h, "everything");
+    assert_eq!((everything.state, everything.transport), ("up", "http"), "{everything:?}");
+    assert!(h.rt.registry.get("everything.echo").is_some());
+    let echo = h.rt.agent.read_tool("everything.echo", &json!({"message": "hello"}), "test").await.unwrap();
+    assert!(echo["text"].as_str().unwrap().contains("hello"), "{echo}");
+    // Arguments that fail the server's schema come back as its error, with the reason.
+    let bad = h.rt.agent.read_tool("everything.echo", &json!({"message": 5}), "test").await.unwrap_err();
+    assert!(bad.to_string().to_lowercase().contains("message"), "{bad}");
+
+    // Killed: marked down with a reason, its tools withdrawn, the rest unaffected.
+    server.kill().await.unwrap();
+    until("the server to be seen down", Duration::from_secs(30), || status(&h, "everything").state == "down").await;
+    assert!(h.rt.registry.get("everything.echo").is_none());
+    assert!(status(&h, "everything").error.is_some());
+    assert!(h.rt.registry.get("fs.usage").is_some());
+    let gone = h.rt.agent.read_tool("everything.echo", &json!({"message": "x"}), "test").await.unwrap_err();
+    assert!(gone.to_string().contains("not registered"), "{gone}");
+
+    // Back: reconnected with backoff, its tools return.
+    let _server = start();
+    until("server-everything to listen again", Duration::from_secs(20), listening).await;
+    until("the server to be seen up", Duration::from_secs(30), || status(&h, "everything").state == "up").await;
+    assert!(h.rt.registry.get("everything.echo").is_some());
+}
