@@ -151,3 +151,35 @@ async fn an_http_server_that_dies_is_marked_down_and_comes_back() {
     until("the server to be seen up", Duration::from_secs(30), || status(&h, "everything").state == "up").await;
     assert!(h.rt.registry.get("everything.echo").is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_hangs_or_floods_is_bounded_and_the_rest_keeps_working() {
+    let server = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/misbehaving_mcp_server.py");
+    // The interpreter that has the SDK (servers start with a cleared environment and a system PATH).
+    let python =
+        std::process::Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().unwrap();
+    let python = String::from_utf8(python.stdout).unwrap().trim().to_string();
+    let body = format!(
+        "{}\n[[mcp_server]]\nname = \"odd\"\ncommand = \"{python}\"\nargs = [\"{server}\"]\ntimeout = \"1s\"\n",
+        head("approve")
+    );
+    let mut h = harness(&body, "http://unused", &[]).await;
+    h.rt.connect_tools().await;
+    assert_eq!(status(&h, "odd").state, "up", "{:?}", status(&h, "odd"));
+
+    let started = Instant::now();
+    let hung = h.rt.agent.read_tool("odd.hang", &json!({}), "test").await.unwrap_err();
+    assert!(hung.to_string().contains("no answer within 1s"), "{hung}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+
+    let flood = h.rt.agent.read_tool("odd.flood", &json!({"megabytes": 4}), "test").await.unwrap();
+    assert_eq!(flood["truncated"], true);
+    assert_eq!(flood["text"].as_str().unwrap().len(), 64 * 1024);
+    // Past the transport's 16 MiB line limit the answer is dropped unread (memory stays
+    // bounded): the call times out, and the server stays up and usable.
+    let huge = h.rt.agent.read_tool("odd.flood", &json!({"megabytes": 20}), "test").await.unwrap_err();
+    assert!(huge.to_string().contains("no answer within 1s"), "{huge}");
+    let ok = h.rt.agent.read_tool("odd.ok", &json!({}), "test").await.unwrap();
+    assert_eq!(ok["text"], "fine");
+    assert_eq!(status(&h, "odd").state, "up");
+}
