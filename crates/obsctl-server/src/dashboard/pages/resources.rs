@@ -1,5 +1,6 @@
 //! Resources: host CPU, memory, load and disk per mount, and obsctl's own CPU and memory, as
-//! charts over the sampled history (one sample every 10 s, the last hour).
+//! charts over the sampled history (one sample every 10 s, the last hour); and the external MCP
+//! servers, up or down, with their tools.
 
 use askama::Template;
 use axum::extract::State;
@@ -27,6 +28,7 @@ struct ResourcesPage {
     load: String,
     own: String,
     disks: Vec<Disk>,
+    mcp_servers: Vec<obsctl_agent::mcp_client::ServerStatus>,
 }
 
 pub async fn view_resources_get(State(s): State<AppState>, Viewer(session): Viewer) -> Response {
@@ -64,5 +66,6 @@ pub async fn view_resources_get(State(s): State<AppState>, Viewer(session): View
         load: line_chart(&[("load", &load)], "", "load average", None),
         own: line_chart(&[("own", &own_cpu), ("mem", &own_mb)], "% CPU / MB", "obsctl", None),
         disks,
+        mcp_servers: s.mcp_servers.statuses(),
     })
 }
