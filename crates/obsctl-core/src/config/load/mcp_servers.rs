@@ -9,7 +9,7 @@ use super::Validator;
 use crate::config::*;
 
 /// Names an external server may not take: its tools would shadow the builtin ones.
-const RESERVED: &[&str] = &["fs", "http", "notify", "process", "command", "obsctl", "docker", "github"];
+const RESERVED: &[&str] = &["fs", "http", "notify", "process", "command", "obsctl", "docker"];
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Validator<'_, '_> {
