@@ -6,6 +6,7 @@ pub(crate) mod controls;
 mod escalate;
 mod execute;
 mod investigate;
+mod llm_plan;
 mod remember;
 
 use std::collections::{BTreeMap, HashSet};
@@ -63,6 +64,8 @@ pub struct Agent {
     sweeping: std::sync::atomic::AtomicBool,
     /// In a CLI beside a `serve`: approved steps are journaled for it, never run here.
     hand_off: std::sync::OnceLock<String>,
+    /// The LLM planner's model, when `[llm]` is configured.
+    llm: Option<crate::llm::LlmClient>,
 }
 
 impl Agent {
@@ -81,6 +84,13 @@ impl Agent {
         let gate = Gate::new(config.clone(), store.clone(), registry.clone());
         let secrets = config.secrets().into_iter().cloned().collect();
         let executor = Executor::new(store.clone(), registry.clone(), bus.clone(), secrets);
+        let llm = config.llm.clone().and_then(|c| match crate::llm::LlmClient::new(c) {
+            Ok(client) => Some(client),
+            Err(error) => {
+                tracing::error!(%error, "cannot build the LLM client; the LLM planner is off");
+                None
+            }
+        });
         Self {
             config,
             store,
@@ -97,6 +107,7 @@ impl Agent {
             recovered: std::sync::atomic::AtomicBool::new(false),
             sweeping: std::sync::atomic::AtomicBool::new(false),
             hand_off: std::sync::OnceLock::new(),
+            llm,
         }
     }
 
@@ -312,9 +323,17 @@ impl Agent {
         }
         let labels = self.labels(&incident);
         self.note_recall(&incident, &labels).await?;
-        let Some(plan) = self.planners.plan(&PlanContext { incident: &incident, labels: &labels }).await? else {
+        let mut plan = self.planners.plan(&PlanContext { incident: &incident, labels: &labels }).await?;
+        if plan.is_none() {
+            // The model comes last: consulted only when runbooks and memory have nothing.
+            plan = self.llm_plan(&incident).await.unwrap_or_else(|error| {
+                tracing::error!(%error, incident = %incident.id, "the LLM planner failed");
+                None
+            });
+        }
+        let Some(plan) = plan else {
             self.note_no_plan(&incident).await?;
-            report.skipped = Some("no runbook matches and memory has no proven fix".into());
+            report.skipped = Some("no runbook matches, memory has no proven fix and no model proposed one".into());
             return Ok(());
         };
         self.run_plan(&incident, plan, "agent", report).await

@@ -9,6 +9,7 @@ pub mod agent;
 pub mod executor;
 pub mod gate;
 pub mod leadership;
+pub mod llm;
 pub mod mcp_client;
 pub mod planner;
 pub mod tools;

@@ -2,6 +2,7 @@
 //! optional dry-run, all in one registry that the gate, the executor and (later) the MCP
 //! server share.
 
+pub mod args_check;
 pub mod command;
 pub mod fs;
 pub mod http;

@@ -29,6 +29,8 @@ pub struct Config {
     pub mcp: McpConfig,
     /// External MCP servers whose tools join the registry.
     pub mcp_servers: Vec<McpServerConfig>,
+    /// The LLM planner, when configured.
+    pub llm: Option<LlmConfig>,
     pub store: StoreConfig,
     /// Where the fix-history graph lives besides the journal: `None` is the embedded graph.
     pub graph: Option<BoltConfig>,
@@ -209,6 +211,35 @@ pub struct AgentConfig {
     pub default_cooldown: Duration,
 }
 
+/// The LLM planner (`[llm]`): an OpenAI-compatible endpoint, consulted for an incident no
+/// runbook or remembered fix covers. Off unless `base_url` and `model` are set.
+#[derive(Debug, Clone, Serialize)]
+pub struct LlmConfig {
+    /// e.g. `https://api.openai.com/v1`, `http://127.0.0.1:8080/v1` (llama.cpp, vLLM, Ollama).
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Option<Secret>,
+    pub api: LlmApi,
+    /// Bound on one request to the model.
+    pub timeout: Duration,
+    /// Model turns per incident (each may call read-only tools).
+    pub max_steps: u32,
+    /// Tokens (prompt and completion, as the provider reports them) per incident.
+    pub max_tokens: u64,
+    /// Tokens the model may write per turn.
+    pub max_completion_tokens: u32,
+}
+
+/// Which endpoint the model is spoken to through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmApi {
+    /// `/chat/completions` with tool calling.
+    Chat,
+    /// `/completions`, for models without tool calling: a JSON plan is asked for and checked.
+    Completions,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyConfig {
     pub attempts: u32,
@@ -354,6 +385,7 @@ impl Config {
             .token
             .iter()
             .chain(self.mcp.token.iter())
+            .chain(self.llm.iter().filter_map(|l| l.api_key.as_ref()))
             .chain(self.store.password.iter())
             .chain(self.graph.iter().filter_map(|g| g.password.as_ref()))
             .collect();
@@ -363,6 +395,7 @@ impl Config {
         }
         out.extend(self.notify.webhook.iter().map(|w| &w.url));
         out.extend(self.interpolated_secrets.iter());
+        out.extend(self.commands.env.values());
         for s in &self.services {
             out.extend(s.process.iter().flat_map(|p| p.env.values()));
         }

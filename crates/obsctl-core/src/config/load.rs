@@ -12,6 +12,7 @@ use super::*;
 use crate::quantity::parse_duration;
 
 mod access;
+mod llm;
 mod mcp_servers;
 
 /// What the loader needs besides the text and the environment.
@@ -122,6 +123,7 @@ impl Validator<'_, '_> {
         let token = self.api_token(&raw);
         let mcp = self.mcp(&raw);
         let mcp_servers = self.mcp_servers(&raw);
+        let llm = self.llm(&raw);
         self.external = mcp_servers.iter().map(|s| s.name.clone()).collect();
 
         let store = self.store(&raw, &base_dir);
@@ -189,6 +191,7 @@ impl Validator<'_, '_> {
             },
             mcp,
             mcp_servers,
+            llm,
             store,
             graph,
             memory_index,

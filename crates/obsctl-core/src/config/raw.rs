@@ -41,6 +41,20 @@ pub(crate) struct RawConfig {
     pub runbooks: Vec<RawRunbook>,
     #[serde(default, rename = "mcp_server")]
     pub mcp_servers: Vec<RawMcpServer>,
+    pub llm: Option<RawLlm>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLlm {
+    pub base_url: Option<S<String>>,
+    pub model: Option<S<String>>,
+    pub api_key: Option<S<String>>,
+    pub api: Option<S<String>>,
+    pub timeout: Option<S<String>>,
+    pub max_steps: Option<u32>,
+    pub max_tokens: Option<u64>,
+    pub max_completion_tokens: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -11,6 +11,7 @@ mod dashboard;
 mod exactly_once;
 mod gate;
 mod handoff;
+mod llm;
 mod loops;
 mod mcp;
 mod mcp_servers;

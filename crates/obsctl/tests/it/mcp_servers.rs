@@ -44,21 +44,6 @@ async fn until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// A page or API answer as a signed-in viewer sees it.
-async fn get(h: &Harness, uri: &str) -> String {
-    use tower::ServiceExt;
-    let session = h.rt.app_state().ui.sessions.create("viewer", obsctl_core::config::Role::Viewer);
-    let req = axum::http::Request::builder()
-        .uri(uri)
-        .header("host", "127.0.0.1")
-        .header("cookie", format!("obsctl_session={session}"))
-        .body(axum::body::Body::empty())
-        .unwrap();
-    let resp = obsctl_server::router(h.rt.app_state()).oneshot(req).await.unwrap();
-    assert_eq!(resp.status(), 200, "{uri}");
-    String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 22).await.unwrap().to_vec()).unwrap()
-}
-
 fn status(h: &Harness, name: &str) -> obsctl_agent::mcp_client::ServerStatus {
     h.rt.mcp_servers.statuses().into_iter().find(|s| s.name == name).unwrap()
 }
@@ -97,9 +82,9 @@ async fn a_stdio_server_s_tools_are_imported_with_policy_and_pass_the_gate() {
     assert!(exported.input_schema["required"].as_array().unwrap().contains(&json!("incident_id")));
 
     // The dashboard and the API show it up, with its tools.
-    let page = get(&h, "/ui/resources").await;
+    let page = h.viewer_get("/ui/resources").await;
     assert!(page.contains("<td>files</td>") && page.contains("<span class=\"state up\">up</span>"), "{page}");
-    let api: serde_json::Value = serde_json::from_str(&get(&h, "/api/mcp/servers").await).unwrap();
+    let api: serde_json::Value = serde_json::from_str(&h.viewer_get("/api/mcp/servers").await).unwrap();
     assert_eq!((api[0]["name"].as_str(), api[0]["state"].as_str()), (Some("files"), Some("up")));
 
     // A read-only tool reads at once (audited); a path outside the server's root is its error.

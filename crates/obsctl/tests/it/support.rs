@@ -176,6 +176,21 @@ impl Harness {
         open.into_iter().next().unwrap()
     }
 
+    /// A page or API answer as a signed-in dashboard viewer gets it (status 200 asserted).
+    pub async fn viewer_get(&self, uri: &str) -> String {
+        use tower::ServiceExt;
+        let session = self.rt.app_state().ui.sessions.create("viewer", obsctl_core::config::Role::Viewer);
+        let req = axum::http::Request::builder()
+            .uri(uri)
+            .header("host", "127.0.0.1")
+            .header("cookie", format!("obsctl_session={session}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = obsctl_server::router(self.rt.app_state()).oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), 200, "{uri}");
+        String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 22).await.unwrap().to_vec()).unwrap()
+    }
+
     pub async fn event_kinds(&self, incident_id: &str) -> Vec<String> {
         self.rt.store.events(incident_id).await.unwrap().into_iter().map(|e| e.kind).collect()
     }
