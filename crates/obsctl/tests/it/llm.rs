@@ -275,3 +275,32 @@ async fn without_tool_calling_a_json_plan_is_asked_for_and_checked() {
         assert!(events[0].message.contains(why), "{why}: {}", events[0].message);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_check_dry_run_shows_what_the_model_would_do_and_why() {
+    let target = Target::start(false).await;
+    let fix = format!("{{\"url\": \"{}/fix\", \"method\": \"POST\"}}", target.url);
+    let model = Model::start(vec![call("http__request", &fix, "POST /fix restarts the stuck worker.")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}[llm]\nbase_url = \"{}\"\nmodel = \"scripted\"\n[[service]]\nname = \"api\"\n  [[service.check]]\n  name = \"health\"\n  kind = \"http\"\n  url = \"{}/health\"\n",
+        head("auto"),
+        model.url,
+        target.url
+    )
+    .replace("{dir}", &dir.path().display().to_string());
+    let cfg = dir.path().join("obsctl.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_obsctl"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["-q", "agent", "periodic-check", "--dry-run"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("scripted proposed: POST /fix restarts the stuck worker."), "{stdout}");
+    assert!(stdout.contains("http.request") && stdout.contains("[dry_run]"), "{stdout}");
+    assert_eq!(target.fixes(), 0, "a dry run executed the fix");
+    assert_eq!(model.requests().len(), 1);
+}
