@@ -307,7 +307,7 @@ impl Agent {
             .collect();
         let data = self.redacted(json!({
             "model": model, "api": llm.config().api, "outcome": outcome, "error": error, "retry_at": retry_at,
-            "turns": x.turns, "tokens": x.usage, "latency_ms": x.latency.as_millis() as u64, "exchange": messages,
+            "turns": x.turns, "tokens": x.usage, "latency_ms": (x.latency.as_secs_f64() * 10_000.0).round() / 10.0, "exchange": messages,
         }));
         let message = obsctl_core::secret::redact(&message, &self.config.secrets());
         self.store.add_event(&incident.id, "llm", &message, data).await?;
