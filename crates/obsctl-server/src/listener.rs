@@ -68,6 +68,10 @@ pub async fn serve_with(
             _ = &mut shutdown => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
+        // Answers go out at once: without this, a response written in two pieces (headers,
+        // then a streamed body, as MCP's streamable HTTP does) waits 40 ms for the client's
+        // delayed ACK (Nagle's algorithm).
+        let _ = stream.set_nodelay(true);
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tracing::warn!(max = limits.max_connections, "connection limit reached; closing a new connection");
             continue;
