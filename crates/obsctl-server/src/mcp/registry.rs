@@ -8,6 +8,7 @@ use std::sync::Arc;
 use obsctl_agent::ToolRegistry;
 use obsctl_agent::agent::PlanReport;
 use obsctl_agent::tools::ToolError;
+use obsctl_agent::tools::args_check::check_args;
 use obsctl_core::action::ActionState;
 use obsctl_core::config::Step;
 use obsctl_core::secret::redact_value;
@@ -92,6 +93,12 @@ pub(super) async fn call(state: &AppState, name: &str, mut args: Value, caller: 
         );
         return json_result(json!({"error": {"code": "invalid_arguments", "message": message}}), true);
     };
+    if let Some(schema) = state.registry.get(name).map(|t| t.spec().input_schema.clone())
+        && let Err(why) = check_args(&schema, &args)
+    {
+        let message = format!("invalid arguments for {name}: {why}");
+        return json_result(json!({"error": {"code": "invalid_arguments", "message": message}}), true);
+    }
     let steps = vec![Step { tool: name.into(), args }];
     match state.agent.propose(incident_id, steps, caller, "called over MCP", false).await {
         Ok(report) => {

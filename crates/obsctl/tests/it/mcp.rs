@@ -63,6 +63,7 @@ async fn over_http_a_destructive_call_waits_for_a_person_and_reads_answer_at_onc
         {"tool": "http.request", "args": {"url": format!("{}/fix", target.url)}},
         {"tool": "obsctl.incidents", "args": {"limit": 99999}},
         {"tool": "no.such_tool"},
+        {"tool": "http.request", "args": {"incident_id": incident.id, "url": 5}},
     ]);
     let read = format!("obsctl://incidents/{}", incident.id);
     let args = [
@@ -137,6 +138,10 @@ async fn over_http_a_destructive_call_waits_for_a_person_and_reads_answer_at_onc
     assert!(structured(&report, 5)["error"]["message"].as_str().unwrap().contains("incident_id"));
     assert_eq!(structured(&report, 6)["error"]["code"], "invalid_request");
     assert!(call(&report, 7)["exception"].as_str().unwrap().contains("unknown tool"), "{:#}", call(&report, 7));
+    assert_eq!(structured(&report, 8)["error"]["code"], "invalid_arguments", "{:#}", call(&report, 8));
+    assert!(structured(&report, 8)["error"]["message"].as_str().unwrap().contains("\"url\" must be string"));
+    // Only the valid proposal was journaled.
+    assert_eq!(h.rt.store.list_actions(&ActionFilter { limit: 10, ..Default::default() }).await.unwrap().len(), 1);
 
     // Resources and the prompt.
     assert!(report["resources"].as_array().unwrap().iter().any(|r| r["uri"] == read.as_str()));
@@ -177,6 +182,24 @@ async fn over_http_no_token_no_entry() {
     assert_eq!(r.status(), 401);
     assert_eq!(r.headers()["www-authenticate"], "Bearer");
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "unauthorized");
+    // Malformed MCP messages get a JSON-RPC or HTTP error, never a crash; the gateway still answers.
+    for (body, content_type) in [
+        ("{not json", "application/json"),
+        ("{\"jsonrpc\": \"2.0\", \"id\": 1}", "application/json"),
+        ("[]", "application/json"),
+        ("hello", "text/plain"),
+    ] {
+        let r = http
+            .post(&url)
+            .bearer_auth(MCP_TOKEN)
+            .header("content-type", content_type)
+            .header("accept", "application/json, text/event-stream")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{body}: {}", r.status());
+    }
     // A page that rebinds a name to loopback is refused by its Host.
     let r = http.post(&url).header("host", "evil.example:8433").bearer_auth(MCP_TOKEN).body("{}").send().await.unwrap();
     assert_eq!(r.status(), 421);
