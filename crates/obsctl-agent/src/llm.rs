@@ -84,13 +84,21 @@ pub struct Turn {
 pub struct LlmClient {
     config: LlmConfig,
     http: reqwest::Client,
+    /// `[llm] redact`, compiled.
+    redact: Vec<regex::Regex>,
 }
 
 impl LlmClient {
     pub fn new(config: LlmConfig) -> anyhow::Result<Self> {
         let http =
             obsctl_host::http_client().connect_timeout(Duration::from_secs(5)).timeout(config.timeout).build()?;
-        Ok(Self { config, http })
+        let redact = config.redact.iter().map(|p| regex::Regex::new(p)).collect::<Result<_, _>>()?;
+        Ok(Self { config, http, redact })
+    }
+
+    /// The configured patterns whose matches never reach the model.
+    pub fn redact_patterns(&self) -> &[regex::Regex] {
+        &self.redact
     }
 
     pub fn config(&self) -> &LlmConfig {

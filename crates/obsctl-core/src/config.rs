@@ -228,6 +228,9 @@ pub struct LlmConfig {
     pub max_tokens: u64,
     /// Tokens the model may write per turn.
     pub max_completion_tokens: u32,
+    /// Regular expressions whose matches are replaced with `***` in everything sent to the
+    /// model, beyond the configured secrets (e.g. `AKIA[0-9A-Z]{16}`).
+    pub redact: Vec<String>,
 }
 
 /// Which endpoint the model is spoken to through.

@@ -65,6 +65,19 @@ pub fn redact_value(value: &serde_json::Value, secrets: &[&Secret]) -> serde_jso
     }
 }
 
+/// Every match of any of `patterns` in every string of a JSON value (keys included) replaced
+/// with `***`: configured shapes of sensitive text (`[llm] redact`), beyond the known secrets.
+pub fn redact_patterns(value: &serde_json::Value, patterns: &[regex::Regex]) -> serde_json::Value {
+    use serde_json::Value;
+    let text = |s: &str| patterns.iter().fold(s.to_string(), |acc, re| re.replace_all(&acc, "***").into_owned());
+    match value {
+        Value::String(s) => Value::String(text(s)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| redact_patterns(v, patterns)).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (text(k), redact_patterns(v, patterns))).collect()),
+        other => other.clone(),
+    }
+}
+
 /// Key names whose values are credentials whatever they hold.
 const SENSITIVE_KEYS: [&str; 9] =
     ["password", "passwd", "secret", "token", "api_key", "apikey", "authorization", "cookie", "credential"];

@@ -14,7 +14,7 @@ use std::time::Duration;
 use obsctl_core::Timestamp;
 use obsctl_core::config::{LlmApi, Step};
 use obsctl_core::incident::Incident;
-use obsctl_core::secret::redact_value;
+use obsctl_core::secret::{redact_patterns, redact_value};
 use serde_json::{Value, json};
 
 use super::Agent;
@@ -116,8 +116,13 @@ impl Agent {
         Ok(last.data["retry_at"].as_i64().is_some_and(|at| Timestamp::now().millis() >= at))
     }
 
+    /// `value` with every configured secret and every `[llm] redact` match replaced.
     fn redacted(&self, value: Value) -> Value {
-        redact_value(&value, &self.config.secrets())
+        let value = redact_value(&value, &self.config.secrets());
+        match &self.llm {
+            Some(llm) if !llm.redact_patterns().is_empty() => redact_patterns(&value, llm.redact_patterns()),
+            _ => value,
+        }
     }
 
     /// What the model is told about the incident.
@@ -309,7 +314,7 @@ impl Agent {
             "model": model, "api": llm.config().api, "outcome": outcome, "error": error, "retry_at": retry_at,
             "turns": x.turns, "tokens": x.usage, "latency_ms": (x.latency.as_secs_f64() * 10_000.0).round() / 10.0, "exchange": messages,
         }));
-        let message = obsctl_core::secret::redact(&message, &self.config.secrets());
+        let message = self.redacted(json!(message)).as_str().unwrap_or_default().to_string();
         self.store.add_event(&incident.id, "llm", &message, data).await?;
         Ok(())
     }

@@ -55,6 +55,8 @@ pub(crate) struct RawLlm {
     pub max_steps: Option<u32>,
     pub max_tokens: Option<u64>,
     pub max_completion_tokens: Option<u32>,
+    #[serde(default)]
+    pub redact: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -53,6 +53,17 @@ impl Validator<'_, '_> {
             },
         };
         let timeout = self.duration(r.and_then(|r| r.timeout.as_ref()), "llm.timeout", Duration::from_secs(60));
+        let mut redact = Vec::new();
+        for (i, pattern) in r.map(|r| r.redact.as_slice()).unwrap_or_default().iter().enumerate() {
+            match regex::Regex::new(pattern.get_ref()) {
+                Ok(_) => redact.push(pattern.get_ref().clone()),
+                Err(e) => self.p.at(
+                    Some(pattern.span()),
+                    format!("llm.redact[{i}]"),
+                    format!("is not a regular expression: {}", e.to_string().lines().last().unwrap_or("")),
+                ),
+            }
+        }
         Some(LlmConfig {
             base_url: base_url.trim_end_matches('/').to_string(),
             model,
@@ -62,6 +73,7 @@ impl Validator<'_, '_> {
             max_steps: r.and_then(|r| r.max_steps).unwrap_or(6).clamp(1, 50),
             max_tokens: r.and_then(|r| r.max_tokens).unwrap_or(32_000),
             max_completion_tokens: r.and_then(|r| r.max_completion_tokens).unwrap_or(1024),
+            redact,
         })
     }
 }
@@ -113,7 +125,10 @@ mod tests {
     fn half_a_config_and_bad_values_are_refused() {
         let err = with_env("[llm]\nmodel = \"m\"\n", &[]).unwrap_err();
         assert!(err.contains("llm.base_url") && err.contains("is missing"), "{err}");
-        let err = with_env("[llm]\nbase_url = \"ftp://x\"\nmodel = \"m\"\napi = \"magic\"\n", &[]).unwrap_err();
+        let err =
+            with_env("[llm]\nbase_url = \"ftp://x\"\nmodel = \"m\"\napi = \"magic\"\nredact = [\"AKIA[\"]\n", &[])
+                .unwrap_err();
         assert!(err.contains("not an http(s) URL") && err.contains("is not an API"), "{err}");
+        assert!(err.contains("llm.redact[0]: is not a regular expression"), "{err}");
     }
 }
