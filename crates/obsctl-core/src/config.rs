@@ -48,6 +48,9 @@ pub struct Config {
     /// (`…TOKEN`, `…PASSWORD`, `…KEY`, …): redacted like every other secret.
     #[serde(skip)]
     pub interpolated_secrets: Vec<Secret>,
+    /// Where each check is in `checks`, by id: `check` runs for every probe.
+    #[serde(skip)]
+    check_index: std::collections::HashMap<String, usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -377,8 +380,18 @@ impl Config {
         self.services.iter().find(|s| s.name == name)
     }
 
+    /// The check `id`: by the index `load` builds (every probe asks, so with 10,000 checks a
+    /// scan was most of the scheduler's CPU), by a scan when `checks` changed since.
     pub fn check(&self, id: &str) -> Option<&CheckSpec> {
-        self.checks.iter().find(|c| c.id == id)
+        match self.check_index.get(id).and_then(|&i| self.checks.get(i)) {
+            Some(c) if c.id == id => Some(c),
+            _ => self.checks.iter().find(|c| c.id == id),
+        }
+    }
+
+    /// Indexes `checks` by id (`load` calls it; call it again after changing `checks`).
+    pub fn index_checks(&mut self) {
+        self.check_index = self.checks.iter().enumerate().map(|(i, c)| (c.id.clone(), i)).collect();
     }
 
     /// Every secret in the config, for redaction.

@@ -49,6 +49,7 @@ pub fn load(text: &str, env: &HashMap<String, String>, opts: &LoadOptions<'_>) -
     let mut v = Validator { p: problems, env, external: Vec::new() };
     let mut config = v.config(raw, opts);
     config.interpolated_secrets = interpolated_secrets.into_iter().map(Secret::new).collect();
+    config.index_checks();
     v.p.finish().map(|()| config)
 }
 
@@ -204,6 +205,7 @@ impl Validator<'_, '_> {
             checks,
             runbooks,
             interpolated_secrets: Vec::new(),
+            check_index: Default::default(),
         }
     }
 
@@ -727,6 +729,19 @@ mode = "yolo"
         let env = HashMap::from([("OBSCTL_MCP_LISTEN".to_string(), "127.0.0.1:0".to_string())]);
         let c = load("", &env, &LoadOptions { file: "x.toml", known_tools: TOOLS }).unwrap();
         assert_eq!(c.mcp.listen.as_deref(), Some("127.0.0.1:0"));
+    }
+
+    #[test]
+    fn checks_are_found_by_id_even_after_the_list_changes() {
+        let text = "[[service]]\nname = \"a\"\n  [[service.check]]\n  name = \"x\"\n  kind = \"tcp\"\n  address = \"127.0.0.1:1\"\n  [[service.check]]\n  name = \"y\"\n  kind = \"tcp\"\n  address = \"127.0.0.1:2\"\n";
+        let mut c = load_text(text).unwrap();
+        assert_eq!(c.check("a/y").map(|s| s.name.as_str()), Some("y"));
+        assert!(c.check("a/z").is_none());
+        c.checks.remove(0);
+        assert_eq!(c.check("a/y").map(|s| s.name.as_str()), Some("y"));
+        assert!(c.check("a/x").is_none());
+        c.index_checks();
+        assert_eq!(c.check("a/y").map(|s| s.name.as_str()), Some("y"));
     }
 
     #[test]
