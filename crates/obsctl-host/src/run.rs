@@ -33,7 +33,9 @@ pub enum RunError {
 /// Reads a stream to its end, keeping only its last `keep` bytes.
 async fn tail(mut stream: impl AsyncRead + Unpin, keep: usize) -> std::io::Result<Vec<u8>> {
     let mut kept = Vec::with_capacity(keep.min(64 * 1024));
-    let mut buf = [0u8; 8192];
+    // On the heap: an array here would sit inside every probe's future (the command probe is
+    // one variant of all of them), 16 KB for each of 10,000 scheduled checks.
+    let mut buf = vec![0u8; 8192];
     loop {
         let n = stream.read(&mut buf).await?;
         if n == 0 {
