@@ -1,7 +1,8 @@
 """A stdio MCP server on the official Python SDK that misbehaves on purpose, for the obsctl
-tests: one tool never answers, one floods its answer, one reads fine."""
+tests: one tool never answers, one floods its answer, one kills the server, one reads fine."""
 
 import asyncio
+import os
 
 from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
@@ -21,6 +22,12 @@ async def hang() -> str:
 def flood(megabytes: int = 4) -> str:
     """Answers with megabytes of text."""
     return "x" * (megabytes * 1024 * 1024)
+
+
+@server.tool(annotations=READS)
+def crash() -> str:
+    """Ends the server's process at once."""
+    os._exit(3)
 
 
 @server.tool(annotations=READS)

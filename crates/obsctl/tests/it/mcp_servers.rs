@@ -159,7 +159,7 @@ async fn an_http_server_that_dies_is_marked_down_and_comes_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_hangs_or_floods_is_bounded_and_the_rest_keeps_working() {
+async fn a_server_that_hangs_floods_or_dies_is_bounded_and_started_again() {
     let server = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/misbehaving_mcp_server.py");
     // The interpreter that has the SDK (servers start with a cleared environment and a system PATH).
     let python =
@@ -188,4 +188,12 @@ async fn a_server_that_hangs_or_floods_is_bounded_and_the_rest_keeps_working() {
     let ok = h.rt.agent.read_tool("odd.ok", &json!({}), "test").await.unwrap();
     assert_eq!(ok["text"], "fine");
     assert_eq!(status(&h, "odd").state, "up");
+
+    // A stdio server whose process dies is marked down, then started again.
+    let crashed = h.rt.agent.read_tool("odd.crash", &json!({}), "test").await;
+    assert!(crashed.is_err(), "{crashed:?}");
+    until("the crashed server to be seen down", Duration::from_secs(10), || status(&h, "odd").state != "up").await;
+    until("the server to be started again", Duration::from_secs(30), || status(&h, "odd").state == "up").await;
+    let ok = h.rt.agent.read_tool("odd.ok", &json!({}), "test").await.unwrap();
+    assert_eq!(ok["text"], "fine");
 }
