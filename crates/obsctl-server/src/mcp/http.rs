@@ -20,6 +20,10 @@ use super::Gateway;
 use crate::auth::{bearer, host_allowed, same};
 use crate::{ApiError, AppState};
 
+/// Of a refused request's body, at most this much is read, for at most this long.
+const REFUSED_BODY_MAX: usize = 64 * 1024;
+const REFUSED_BODY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What a request to the gateway is checked against.
 #[derive(Clone)]
 struct Access {
@@ -70,6 +74,11 @@ async fn guard(State(access): State<Access>, request: Request, next: Next) -> Re
         let given = bearer(request.headers());
         let valid = given.is_some_and(|g| access.tokens.iter().any(|t| same(g.as_bytes(), t.expose().as_bytes())));
         if !valid {
+            // Read (a bounded part of) what the client is still sending before answering, so it
+            // gets the 401 instead of a connection closed under its request.
+            let _ =
+                tokio::time::timeout(REFUSED_BODY_WAIT, axum::body::to_bytes(request.into_body(), REFUSED_BODY_MAX))
+                    .await;
             let mut response = ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
