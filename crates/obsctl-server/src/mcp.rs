@@ -47,11 +47,11 @@ impl Gateway {
     /// Calls tool `name` for `caller`. A failure the caller should read comes back as a result
     /// with `is_error`; only an unknown tool is a protocol error.
     pub async fn call(&self, name: &str, args: Value, caller: &str) -> Result<CallToolResult, ErrorData> {
-        if let Some(result) = self.catalog.call(&self.state, name, args.clone(), caller).await {
+        if let Some(result) = self.catalog.call(&self.state, name, &args, caller).await {
             return Ok(result);
         }
-        if self.state.registry.get(name).is_some() {
-            return Ok(registry::call(&self.state, name, args, caller).await);
+        if let Some(tool) = self.state.registry.get(name) {
+            return Ok(registry::call(&self.state, tool.as_ref(), args, caller).await);
         }
         Err(ErrorData::invalid_params(format!("unknown tool {name:?}; tools/list names every tool"), None))
     }

@@ -209,27 +209,6 @@ impl Validator<'_, '_> {
         }
     }
 
-    /// `[mcp]`: the gateway's address (`"off"` switches it off) and token.
-    fn mcp(&mut self, raw: &RawConfig) -> McpConfig {
-        let listen = self.env_var("OBSCTL_MCP_LISTEN").unwrap_or_else(|| {
-            raw.mcp.listen.as_ref().map(|l| l.get_ref().clone()).unwrap_or_else(|| McpConfig::DEFAULT_LISTEN.into())
-        });
-        let listen = match listen.as_str() {
-            "off" => None,
-            addr if addr.parse::<std::net::SocketAddr>().is_ok() => Some(listen),
-            _ => {
-                let span = raw.mcp.listen.as_ref().map(|l| l.span());
-                self.p.at(
-                    span,
-                    "mcp.listen",
-                    format!("{listen:?} is not an address; write host:port, e.g. \"127.0.0.1:8433\", or \"off\""),
-                );
-                None
-            }
-        };
-        McpConfig { listen, token: self.mcp_token(raw) }
-    }
-
     fn agent(&mut self, raw: &RawConfig, opts: &LoadOptions<'_>) -> AgentConfig {
         let a = &raw.agent;
         let env_mode = self.env_var("OBSCTL_AGENT_MODE");

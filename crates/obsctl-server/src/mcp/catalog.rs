@@ -212,9 +212,9 @@ impl Catalog {
     }
 
     /// The answer of control tool `name`, or `None` when it is not one.
-    pub async fn call(&self, state: &AppState, name: &str, args: Value, caller: &str) -> Option<CallToolResult> {
+    pub async fn call(&self, state: &AppState, name: &str, args: &Value, caller: &str) -> Option<CallToolResult> {
         let tool = self.tools.iter().find(|t| t.tool.name == name)?;
-        Some(match (tool.handler)(state.clone(), args, caller.to_string()).await {
+        Some(match (tool.handler)(state.clone(), args.clone(), caller.to_string()).await {
             Ok(value) => {
                 let failed = value.get("status").and_then(Value::as_str).is_some_and(super::registry::is_failure);
                 json_result(value, failed)

@@ -71,9 +71,15 @@ fn with_incident_id(schema: &mut serde_json::Map<String, Value>) {
 }
 
 /// Calls registry tool `name` for `caller`.
-pub(super) async fn call(state: &AppState, name: &str, mut args: Value, caller: &str) -> CallToolResult {
-    let read_only = state.registry.get(name).is_some_and(|t| t.spec().annotations.read_only_hint);
-    if read_only {
+pub(super) async fn call(
+    state: &AppState,
+    tool: &dyn obsctl_agent::Tool,
+    mut args: Value,
+    caller: &str,
+) -> CallToolResult {
+    let spec = tool.spec();
+    let name = spec.name.as_str();
+    if spec.annotations.read_only_hint {
         return match state.agent.read_tool(name, &args, caller).await {
             Ok(value) => json_result(value, false),
             Err(e) => {
@@ -93,9 +99,7 @@ pub(super) async fn call(state: &AppState, name: &str, mut args: Value, caller: 
         );
         return json_result(json!({"error": {"code": "invalid_arguments", "message": message}}), true);
     };
-    if let Some(schema) = state.registry.get(name).map(|t| t.spec().input_schema.clone())
-        && let Err(why) = check_args(&schema, &args)
-    {
+    if let Err(why) = check_args(&spec.input_schema, &args) {
         let message = format!("invalid arguments for {name}: {why}");
         return json_result(json!({"error": {"code": "invalid_arguments", "message": message}}), true);
     }

@@ -5,11 +5,13 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use obsctl_core::action::{ActionState, Outcome};
 use obsctl_core::incident::IncidentStatus;
 use obsctl_store::{ActionFilter, IncidentFilter, SqliteStore, Store};
+
+use crate::support::eventually;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -19,18 +21,6 @@ fn obsctl(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_obsctl"));
     cmd.arg("--config").arg(dir.join("obsctl.toml")).env("OBSCTL_API_TOKEN", "t0ken-for-the-tests");
     cmd
-}
-
-/// Polls `probe` every 50 ms until it returns `Some`, for at most `secs` seconds.
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(secs: u64, what: &str, probe: impl Fn() -> F) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Whether `GET /health` answers 200 (plain HTTP/1.0 over a socket).

@@ -11,7 +11,7 @@ use axum::response::IntoResponse;
 use obsctl_core::action::ActionState;
 use serde_json::{Value, json};
 
-use crate::support::{Harness, Target, harness, head};
+use crate::support::{API_CHECK, Harness, Target, config_file, harness, head};
 
 const SECRET: &str = "planted-secret-4d9f2c";
 /// Matches the configured `[llm] redact` pattern.
@@ -101,8 +101,7 @@ async fn setup(mode: &str, model: &Model, llm_extra: &str) -> (Target, Harness, 
     let target = Target::start(false).await;
     let body = format!(
         "{}[fs]\nallowed_roots = [\"{{dir}}\"]\n[commands]\nenv = {{ DEPLOY_TOKEN = \"{SECRET}\" }}\n\
-         [llm]\nbase_url = \"{}\"\nmodel = \"scripted\"\napi_key = \"sk-test-key-123\"\nmax_steps = 3\nredact = [\"AKIA[0-9A-Z]{{16}}\"]\n{llm_extra}\n\
-         [[service]]\nname = \"api\"\n  [[service.check]]\n  name = \"health\"\n  kind = \"http\"\n  url = \"{{url}}/health\"\n  fail_after = 1\n",
+         [llm]\nbase_url = \"{}\"\nmodel = \"scripted\"\napi_key = \"sk-test-key-123\"\nmax_steps = 3\nredact = [\"AKIA[0-9A-Z]{{16}}\"]\n{llm_extra}\n{API_CHECK}",
         head(mode),
         model.url
     );
@@ -287,15 +286,8 @@ async fn periodic_check_dry_run_shows_what_the_model_would_do_and_why() {
     let fix = format!("{{\"url\": \"{}/fix\", \"method\": \"POST\"}}", target.url);
     let model = Model::start(vec![call("http__request", &fix, "POST /fix restarts the stuck worker.")]).await;
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "{}[llm]\nbase_url = \"{}\"\nmodel = \"scripted\"\n[[service]]\nname = \"api\"\n  [[service.check]]\n  name = \"health\"\n  kind = \"http\"\n  url = \"{}/health\"\n",
-        head("auto"),
-        model.url,
-        target.url
-    )
-    .replace("{dir}", &dir.path().display().to_string());
-    let cfg = dir.path().join("obsctl.toml");
-    std::fs::write(&cfg, text).unwrap();
+    let body = format!("{}[llm]\nbase_url = \"{}\"\nmodel = \"scripted\"\n{API_CHECK}", head("auto"), model.url);
+    let cfg = config_file(&body, &target.url, dir.path());
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_obsctl"))
         .arg("--config")
         .arg(&cfg)

@@ -7,7 +7,7 @@ use obsctl_core::action::ActionState;
 use obsctl_store::{ActionFilter, SqliteStore, Store};
 use serde_json::{Value, json};
 
-use crate::support::{API_WITH_FIX, Harness, Target, harness, head};
+use crate::support::{API_CHECK, API_WITH_FIX, Harness, Target, config_file, harness, head};
 
 const MCP_TOKEN: &str = "mcp-token-for-the-tests";
 
@@ -209,14 +209,7 @@ async fn over_http_no_token_no_entry() {
 async fn over_stdio_an_assistant_lists_reads_and_queues_without_a_token() {
     let target = Target::start(false).await;
     let dir = tempfile::tempdir().unwrap();
-    let text = format!(
-        "{}\n[[service]]\nname = \"api\"\n  [[service.check]]\n  name = \"health\"\n  kind = \"http\"\n  url = \"{{url}}/health\"\n",
-        head("approve")
-    )
-    .replace("{url}", &target.url)
-    .replace("{dir}", &dir.path().display().to_string());
-    let cfg = dir.path().join("obsctl.toml");
-    std::fs::write(&cfg, text).unwrap();
+    let cfg = config_file(&format!("{}{API_CHECK}", head("approve")), &target.url, dir.path());
     let exe = env!("CARGO_BIN_EXE_obsctl");
     // A failing check opens an incident (no runbook: nothing is planned for it).
     let out = std::process::Command::new(exe)

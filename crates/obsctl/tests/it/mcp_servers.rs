@@ -11,7 +11,7 @@ use obsctl_core::action::ActionState;
 use obsctl_core::config::Step;
 use serde_json::json;
 
-use crate::support::{Harness, Target, harness, head};
+use crate::support::{API_CHECK, Harness, Target, eventually, harness, head};
 
 /// Where the reference servers are installed (`node_modules/@modelcontextprotocol`).
 fn servers() -> PathBuf {
@@ -25,25 +25,6 @@ fn script(package: &str) -> String {
     servers().join(package).join("dist/index.js").display().to_string()
 }
 
-const CHECKED_API: &str = r#"
-[[service]]
-name = "api"
-  [[service.check]]
-  name = "health"
-  kind = "http"
-  url = "{url}/health"
-  fail_after = 1
-"#;
-
-/// Waits for `what` (bounded), polling: the condition is a server's state seen from outside.
-async fn until(what: &str, within: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn status(h: &Harness, name: &str) -> obsctl_agent::mcp_client::ServerStatus {
     h.rt.mcp_servers.statuses().into_iter().find(|s| s.name == name).unwrap()
 }
@@ -55,7 +36,7 @@ async fn a_stdio_server_s_tools_are_imported_with_policy_and_pass_the_gate() {
     let root_path = root.path().canonicalize().unwrap().display().to_string();
     std::fs::write(root.path().join("notes.txt"), "disk filled by rotated logs").unwrap();
     let body = format!(
-        "{}{CHECKED_API}\n[[mcp_server]]\nname = \"files\"\ncommand = \"node\"\nargs = [\"{}\", \"{root_path}\"]\ntools = {{ move_file = \"deny\" }}\n",
+        "{}{API_CHECK}\n[[mcp_server]]\nname = \"files\"\ncommand = \"node\"\nargs = [\"{}\", \"{root_path}\"]\ntools = {{ move_file = \"deny\" }}\n",
         head("auto"),
         script("server-filesystem")
     );
@@ -126,7 +107,7 @@ async fn an_http_server_that_dies_is_marked_down_and_comes_back() {
     };
     let listening = || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
     let mut server = start();
-    until("server-everything to listen", Duration::from_secs(20), listening).await;
+    eventually(20, "server-everything to listen", || async { listening().then_some(()) }).await;
     let body = format!(
         "{}\n[[mcp_server]]\nname = \"everything\"\nurl = \"http://127.0.0.1:{port}/mcp\"\ntimeout = \"5s\"\n",
         head("approve")
@@ -144,7 +125,8 @@ async fn an_http_server_that_dies_is_marked_down_and_comes_back() {
 
     // Killed: marked down with a reason, its tools withdrawn, the rest unaffected.
     server.kill().await.unwrap();
-    until("the server to be seen down", Duration::from_secs(30), || status(&h, "everything").state == "down").await;
+    eventually(30, "the server to be seen down", || async { (status(&h, "everything").state == "down").then_some(()) })
+        .await;
     assert!(h.rt.registry.get("everything.echo").is_none());
     assert!(status(&h, "everything").error.is_some());
     assert!(h.rt.registry.get("fs.usage").is_some());
@@ -153,8 +135,9 @@ async fn an_http_server_that_dies_is_marked_down_and_comes_back() {
 
     // Back: reconnected with backoff, its tools return.
     let _server = start();
-    until("server-everything to listen again", Duration::from_secs(20), listening).await;
-    until("the server to be seen up", Duration::from_secs(30), || status(&h, "everything").state == "up").await;
+    eventually(20, "server-everything to listen again", || async { listening().then_some(()) }).await;
+    eventually(30, "the server to be seen up", || async { (status(&h, "everything").state == "up").then_some(()) })
+        .await;
     assert!(h.rt.registry.get("everything.echo").is_some());
 }
 
@@ -192,8 +175,10 @@ async fn a_server_that_hangs_floods_or_dies_is_bounded_and_started_again() {
     // A stdio server whose process dies is marked down, then started again.
     let crashed = h.rt.agent.read_tool("odd.crash", &json!({}), "test").await;
     assert!(crashed.is_err(), "{crashed:?}");
-    until("the crashed server to be seen down", Duration::from_secs(10), || status(&h, "odd").state != "up").await;
-    until("the server to be started again", Duration::from_secs(30), || status(&h, "odd").state == "up").await;
+    eventually(10, "the crashed server to be seen down", || async { (status(&h, "odd").state != "up").then_some(()) })
+        .await;
+    eventually(30, "the server to be started again", || async { (status(&h, "odd").state == "up").then_some(()) })
+        .await;
     let ok = h.rt.agent.read_tool("odd.ok", &json!({}), "test").await.unwrap();
     assert_eq!(ok["text"], "fine");
 }

@@ -125,6 +125,18 @@ mode = "{mode}"
     )
 }
 
+/// An `api` service with an HTTP health check on the target, and no runbook (for what a
+/// runbook does not cover: a person's proposal, the LLM planner, MCP clients).
+pub const API_CHECK: &str = r#"
+[[service]]
+name = "api"
+  [[service.check]]
+  name = "health"
+  kind = "http"
+  url = "{url}/health"
+  fail_after = 1
+"#;
+
 /// An `api` service with an HTTP health check on the target, and a runbook that POSTs /fix.
 pub const API_WITH_FIX: &str = r#"
 [[service]]
@@ -145,9 +157,38 @@ steps = [{ tool = "http.request", args = { url = "{url}/fix", method = "POST" } 
 cooldown = "0s"
 "#;
 
+/// `body` with `{url}` and `{dir}` filled in.
+fn fill(body: &str, url: &str, dir: &std::path::Path) -> String {
+    body.replace("{url}", url).replace("{dir}", &dir.display().to_string())
+}
+
+/// Writes `body` (with `{url}` and `{dir}` filled in) as `dir/obsctl.toml`, for tests that run
+/// the obsctl binary; returns the file.
+pub fn config_file(body: &str, url: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let file = dir.join("obsctl.toml");
+    std::fs::write(&file, fill(body, url, dir)).unwrap();
+    file
+}
+
+/// Polls `probe` every 50 ms until it returns `Some`, for at most `secs` seconds.
+pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    secs: u64,
+    what: &str,
+    probe: impl Fn() -> F,
+) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 pub async fn harness(body: &str, url: &str, env: &[(&str, &str)]) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let text = body.replace("{url}", url).replace("{dir}", &dir.path().display().to_string());
+    let text = fill(body, url, dir.path());
     let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let config = load(&text, &env, &LoadOptions { file: "test.toml", known_tools: obsctl_agent::tools::BUILTIN_TOOLS })
         .unwrap_or_else(|e| panic!("{e}\n{text}"));

@@ -92,6 +92,27 @@ impl Validator<'_, '_> {
         self.token("OBSCTL_API_TOKEN", raw.server.token.as_ref(), "server.token", "API")
     }
 
+    /// `[mcp]`: the gateway's address (`"off"` switches it off) and token.
+    pub(super) fn mcp(&mut self, raw: &RawConfig) -> McpConfig {
+        let listen = self.env_var("OBSCTL_MCP_LISTEN").unwrap_or_else(|| {
+            raw.mcp.listen.as_ref().map(|l| l.get_ref().clone()).unwrap_or_else(|| McpConfig::DEFAULT_LISTEN.into())
+        });
+        let listen = match listen.as_str() {
+            "off" => None,
+            addr if addr.parse::<std::net::SocketAddr>().is_ok() => Some(listen),
+            _ => {
+                let span = raw.mcp.listen.as_ref().map(|l| l.span());
+                self.p.at(
+                    span,
+                    "mcp.listen",
+                    format!("{listen:?} is not an address; write host:port, e.g. \"127.0.0.1:8433\", or \"off\""),
+                );
+                None
+            }
+        };
+        McpConfig { listen, token: self.mcp_token(raw) }
+    }
+
     /// The MCP gateway's token, from `OBSCTL_MCP_TOKEN` or `[mcp] token`, held to the same length.
     pub(super) fn mcp_token(&mut self, raw: &RawConfig) -> Option<Secret> {
         self.token("OBSCTL_MCP_TOKEN", raw.mcp.token.as_ref(), "mcp.token", "MCP")
