@@ -286,12 +286,16 @@ impl Agent {
             .then(|| format!("last attempt {}s ago; cooldown {}s", since.as_secs(), cooldown.as_secs())))
     }
 
-    fn labels(&self, incident: &Incident) -> BTreeMap<String, String> {
+    /// The labels runbooks match: the service's, then the check's or the alert's over them.
+    async fn labels(&self, incident: &Incident) -> anyhow::Result<BTreeMap<String, String>> {
         let mut labels = self.config.service(&incident.service).map(|s| s.labels.clone()).unwrap_or_default();
         if let Some(check) = self.config.check(&incident.check_id) {
             labels.extend(check.labels.clone());
+        } else if let Some((source, fingerprint)) = obsctl_core::alert::parse_check_id(&incident.check_id) {
+            let alert = self.store.alerts_by_fingerprint(source, &[fingerprint.to_string()]).await?;
+            labels.extend(alert.into_iter().flat_map(|r| r.alert.labels));
         }
-        labels
+        Ok(labels)
     }
 
     /// Decides and acts on one incident once: the core of `periodic-check` and the loop.
@@ -321,7 +325,7 @@ impl Agent {
             report.skipped = Some(why);
             return Ok(());
         }
-        let labels = self.labels(&incident);
+        let labels = self.labels(&incident).await?;
         self.note_recall(&incident, &labels).await?;
         let mut plan = self.planners.plan(&PlanContext { incident: &incident, labels: &labels }).await?;
         if plan.is_none() {

@@ -33,12 +33,120 @@ pub struct CheckSpec {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Probe {
     Http(HttpProbe),
-    Tcp { address: String },
+    Tcp {
+        address: String,
+    },
     Disk(DiskProbe),
     Process(ProcessProbe),
-    Command { run: Vec<String> },
-    Memory { max_used_percent: f64 },
-    Load { max_per_core: f64 },
+    Command {
+        run: Vec<String>,
+    },
+    Memory {
+        max_used_percent: f64,
+    },
+    Load {
+        max_per_core: f64,
+    },
+    /// An instant PromQL query; every result's value must be within `min`..`max`.
+    Prometheus(PromQueryProbe),
+    /// A Prometheus, Alertmanager, Loki, Tempo, Mimir or Grafana answering its readiness endpoint.
+    Ready {
+        endpoint: Endpoint,
+        flavor: StackFlavor,
+    },
+    /// An OpenTelemetry collector: its health endpoint and its own metrics.
+    OtelCollector(CollectorProbe),
+    /// A service's metrics, logs or traces arrived within a window.
+    TelemetryFreshness(FreshnessProbe),
+}
+
+/// An HTTP endpoint of the observability stack, with the headers it needs (a token, a tenant).
+#[derive(Debug, Clone, Serialize)]
+pub struct Endpoint {
+    #[serde(serialize_with = "crate::secret::serialize_masked_url")]
+    pub url: String,
+    pub headers: BTreeMap<String, Secret>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PromQueryProbe {
+    /// Prometheus (or Mimir, Thanos, VictoriaMetrics) base URL.
+    pub endpoint: Endpoint,
+    pub query: String,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// Whether a query that returns nothing passes.
+    pub empty_ok: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StackFlavor {
+    Prometheus,
+    Alertmanager,
+    Loki,
+    Tempo,
+    Mimir,
+    Grafana,
+}
+
+impl StackFlavor {
+    pub const ALL: [StackFlavor; 6] = [
+        StackFlavor::Prometheus,
+        StackFlavor::Alertmanager,
+        StackFlavor::Loki,
+        StackFlavor::Tempo,
+        StackFlavor::Mimir,
+        StackFlavor::Grafana,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StackFlavor::Prometheus => "prometheus",
+            StackFlavor::Alertmanager => "alertmanager",
+            StackFlavor::Loki => "loki",
+            StackFlavor::Tempo => "tempo",
+            StackFlavor::Mimir => "mimir",
+            StackFlavor::Grafana => "grafana",
+        }
+    }
+
+    /// The path each answers readiness on, as its documentation gives it.
+    pub fn ready_path(self) -> &'static str {
+        match self {
+            StackFlavor::Prometheus | StackFlavor::Alertmanager => "/-/ready",
+            StackFlavor::Loki | StackFlavor::Tempo | StackFlavor::Mimir => "/ready",
+            StackFlavor::Grafana => "/api/health",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectorProbe {
+    /// The health_check extension's endpoint (e.g. `http://otelcol:13133/`).
+    pub health: Endpoint,
+    /// The collector's own metrics (e.g. `http://otelcol:8888/metrics`).
+    pub metrics_url: String,
+    /// An exporter queue fuller than this share of its capacity fails the check.
+    pub max_queue_ratio: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TelemetrySignal {
+    Metrics,
+    Logs,
+    Traces,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FreshnessProbe {
+    /// Prometheus for metrics, Loki for logs, Tempo for traces.
+    pub endpoint: Endpoint,
+    pub signal: TelemetrySignal,
+    /// A PromQL series selector, a LogQL stream selector or a TraceQL query.
+    pub query: String,
+    pub within: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -93,6 +201,10 @@ impl Probe {
             Probe::Command { .. } => "command",
             Probe::Memory { .. } => "memory",
             Probe::Load { .. } => "load",
+            Probe::Prometheus(_) => "prometheus",
+            Probe::Ready { .. } => "ready",
+            Probe::OtelCollector(_) => "otel_collector",
+            Probe::TelemetryFreshness(_) => "telemetry_freshness",
         }
     }
 
@@ -106,6 +218,10 @@ impl Probe {
             Probe::Command { .. } => "command-failed",
             Probe::Memory { .. } => "memory-high",
             Probe::Load { .. } => "load-high",
+            Probe::Prometheus(_) => "metric-threshold",
+            Probe::Ready { .. } => "stack-not-ready",
+            Probe::OtelCollector(_) => "collector-degraded",
+            Probe::TelemetryFreshness(_) => "telemetry-missing",
         }
     }
 }

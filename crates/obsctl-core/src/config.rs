@@ -31,6 +31,8 @@ pub struct Config {
     pub mcp_servers: Vec<McpServerConfig>,
     /// The LLM planner, when configured.
     pub llm: Option<LlmConfig>,
+    /// Alerts taken in from Alertmanager, Grafana and the generic event endpoint.
+    pub alerts: AlertsConfig,
     pub store: StoreConfig,
     /// Where the fix-history graph lives besides the journal: `None` is the embedded graph.
     pub graph: Option<BoltConfig>,
@@ -212,6 +214,65 @@ pub struct AgentConfig {
     pub memory: MemoryConfig,
     pub reopen_within: Duration,
     pub default_cooldown: Duration,
+}
+
+/// `[alerts]`: how alerts from outside become incidents, and who may send them.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertsConfig {
+    /// The label naming an alert's service (`service`); an alert without it is kept under
+    /// [`AlertsConfig::UNKNOWN_SERVICE`].
+    pub service_label: String,
+    /// `alertname` → incident kind; an alert not listed keeps its `alertname` as its kind.
+    pub kinds: BTreeMap<String, String>,
+    /// The largest request body taken, in bytes.
+    pub max_body: usize,
+    /// Requests of one source handled at once; more get 429 (the sender retries), so a flood
+    /// from one source cannot starve the others.
+    pub max_in_flight: usize,
+    /// A source's own credential; a source without one takes the API token (when it is set).
+    pub auth: BTreeMap<crate::alert::AlertSource, AlertAuth>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            service_label: "service".into(),
+            kinds: BTreeMap::new(),
+            max_body: 1 << 20,
+            max_in_flight: 8,
+            auth: BTreeMap::new(),
+        }
+    }
+}
+
+impl AlertsConfig {
+    pub const UNKNOWN_SERVICE: &str = "unknown";
+
+    /// The service an alert is about: its service label, or `unknown`.
+    pub fn service_of(&self, labels: &BTreeMap<String, String>) -> String {
+        labels
+            .get(&self.service_label)
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .unwrap_or_else(|| Self::UNKNOWN_SERVICE.into())
+    }
+
+    /// The incident kind an alert raises: the mapped kind of its `alertname`, the `alertname`
+    /// itself, or `alert` when it has none.
+    pub fn kind_of(&self, labels: &BTreeMap<String, String>) -> String {
+        match labels.get("alertname").filter(|n| !n.is_empty()) {
+            Some(name) => self.kinds.get(name).unwrap_or(name).clone(),
+            None => "alert".into(),
+        }
+    }
+}
+
+/// How a source proves itself on its webhook.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertAuth {
+    Bearer(Secret),
+    Basic { username: String, password: Secret },
 }
 
 /// The LLM planner (`[llm]`): an OpenAI-compatible endpoint, consulted for an incident no
@@ -412,6 +473,10 @@ impl Config {
         out.extend(self.notify.webhook.iter().map(|w| &w.url));
         out.extend(self.interpolated_secrets.iter());
         out.extend(self.commands.env.values());
+        out.extend(self.alerts.auth.values().map(|a| match a {
+            AlertAuth::Bearer(token) => token,
+            AlertAuth::Basic { password, .. } => password,
+        }));
         for s in &self.services {
             out.extend(s.process.iter().flat_map(|p| p.env.values()));
         }

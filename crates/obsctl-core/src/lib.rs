@@ -5,6 +5,7 @@
 //! plain function.
 
 pub mod action;
+pub mod alert;
 pub mod check;
 pub mod config;
 pub mod der;

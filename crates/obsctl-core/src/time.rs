@@ -41,12 +41,30 @@ impl Timestamp {
         humantime::format_rfc3339_seconds(t).to_string()
     }
 
-    /// Parses RFC 3339 (`2026-11-28T07:04:16Z`).
+    /// Parses RFC 3339 in UTC (`2026-11-28T07:04:16Z`) or with an offset
+    /// (`2026-11-28T09:04:16.157+02:00`, as Grafana sends).
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
-        let t = humantime::parse_rfc3339_weak(text).ok()?;
+        let (utc, offset_minutes) = split_offset(text.trim())?;
+        let t = humantime::parse_rfc3339_weak(utc).ok()?;
         let d = t.duration_since(UNIX_EPOCH).ok()?;
-        Some(Self(d.as_millis() as i64))
+        Some(Self(d.as_millis() as i64 - offset_minutes * 60_000))
     }
+}
+
+/// The date-time without its zone, and the zone's offset east of UTC in minutes.
+fn split_offset(text: &str) -> Option<(&str, i64)> {
+    if let Some(utc) = text.strip_suffix('Z').or_else(|| text.strip_suffix('z')) {
+        return Some((utc, 0));
+    }
+    let (time_part_start, _) = text.char_indices().find(|(_, c)| *c == 'T' || *c == 't' || *c == ' ')?;
+    let (at, sign) = text[time_part_start..].char_indices().find_map(|(i, c)| match c {
+        '+' => Some((time_part_start + i, 1)),
+        '-' => Some((time_part_start + i, -1)),
+        _ => None,
+    })?;
+    let (hours, minutes) = text[at + 1..].split_once(':')?;
+    let (hours, minutes): (i64, i64) = (hours.parse().ok()?, minutes.parse().ok()?);
+    (hours < 24 && minutes < 60).then_some((&text[..at], sign * (hours * 60 + minutes)))
 }
 
 impl std::fmt::Display for Timestamp {
@@ -64,6 +82,18 @@ mod tests {
         let t = Timestamp(1_764_313_456_000);
         assert_eq!(t.rfc3339(), "2025-11-28T07:04:16Z");
         assert_eq!(Timestamp::parse_rfc3339(&t.rfc3339()), Some(t));
+    }
+
+    #[test]
+    fn rfc3339_with_offsets_and_fractions() {
+        let utc = Timestamp::parse_rfc3339("2021-10-12T07:51:03.157Z").unwrap();
+        assert_eq!(Timestamp::parse_rfc3339("2021-10-12T09:51:03.157076+02:00"), Some(utc));
+        assert_eq!(Timestamp::parse_rfc3339("2021-10-12T02:21:03.157-05:30"), Some(utc));
+        assert_eq!(Timestamp::parse_rfc3339("2021-10-12T07:51:03.157+00:00"), Some(utc));
+        assert_eq!(utc.rfc3339(), "2021-10-12T07:51:03Z");
+        for bad in ["yesterday", "2021-10-12T09:51:03+25:00", "2021-10-12T09:51:03+0200x", ""] {
+            assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     #[test]

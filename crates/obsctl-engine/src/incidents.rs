@@ -14,6 +14,22 @@ use obsctl_store::{IncidentFilter, Store, StoreError, new_id};
 use serde_json::json;
 use tokio::sync::broadcast;
 
+/// A failure, whatever raised it (a check, an alert), as the incident manager takes it.
+pub struct Signal<'a> {
+    /// The deduplication key (`service/check/kind`).
+    pub fingerprint: String,
+    pub service: &'a str,
+    pub check_id: &'a str,
+    pub kind: &'a str,
+    /// The title of a new incident.
+    pub title: String,
+    pub detail: &'a str,
+    pub at: Timestamp,
+    /// The `opened` timeline event's message and data.
+    pub message: String,
+    pub data: serde_json::Value,
+}
+
 pub struct IncidentManager {
     config: Arc<Config>,
     store: Arc<dyn Store>,
@@ -50,62 +66,21 @@ impl IncidentManager {
         obs: &Observation,
         status_of: &(dyn Fn(&str) -> CheckStatus + Sync),
     ) -> anyhow::Result<()> {
-        let fp = Self::fingerprint(spec);
-        let now = obs.at;
-        let previous = self.store.latest_incident_by_fingerprint(&fp).await?;
         let upstream = self.failing_upstream(&spec.service, status_of).await?;
-        let mut incident = match previous {
-            Some(mut open) if open.status == IncidentStatus::Open => {
-                bump(&mut open, obs);
-                self.store.update_incident(&open, IncidentStatus::Open).await?;
-                open
-            }
-            Some(mut old) if should_reopen(&old, now, self.config.agent.reopen_within) => {
-                bump(&mut old, obs);
-                old.status = IncidentStatus::Open;
-                old.resolved_at = None;
-                old.resolution = None;
-                old.reopen_count += 1;
-                old.upstream_incident = None;
-                self.store.update_incident(&old, IncidentStatus::Resolved).await?;
-                let within = obsctl_core::quantity::format_duration(self.config.agent.reopen_within);
-                let message = format!("failing again within {within} of resolving: {}", obs.detail);
-                self.tell(
-                    &old.id,
-                    "reopened",
-                    &message,
-                    json!({}),
-                    Event::IncidentOpened { incident_id: old.id.clone() },
-                )
-                .await?;
-                old
-            }
-            _ => {
-                let incident = Incident {
-                    id: new_id("inc"),
-                    fingerprint: fp,
-                    service: spec.service.clone(),
-                    check_id: spec.id.clone(),
-                    kind: spec.probe.incident_kind().to_string(),
-                    status: IncidentStatus::Open,
-                    title: format!("{} {} on {}", spec.name, spec.probe.incident_kind(), spec.service),
-                    detail: obs.detail.clone(),
-                    opened_at: now,
-                    updated_at: now,
-                    resolved_at: None,
-                    occurrences: 1,
-                    reopen_count: 0,
-                    upstream_incident: None,
-                    resolution: None,
-                };
-                self.store.insert_incident(&incident).await?;
-                tracing::warn!(incident = %incident.id, check = %spec.id, detail = %obs.detail, "incident opened");
-                let message = format!("{} is {}: {}", spec.id, t.to.as_str(), obs.detail);
-                let opened = Event::IncidentOpened { incident_id: incident.id.clone() };
-                self.tell(&incident.id, "opened", &message, json!({"check_id": spec.id}), opened).await?;
-                incident
-            }
-        };
+        let kind = spec.probe.incident_kind();
+        let mut incident = self
+            .raise(Signal {
+                fingerprint: Self::fingerprint(spec),
+                service: &spec.service,
+                check_id: &spec.id,
+                kind,
+                title: format!("{} {kind} on {}", spec.name, spec.service),
+                detail: &obs.detail,
+                at: obs.at,
+                message: format!("{} is {}: {}", spec.id, t.to.as_str(), obs.detail),
+                data: json!({"check_id": spec.id}),
+            })
+            .await?;
         if t.to == CheckStatus::Flapping {
             let message = format!("{} is flapping; no actions until it is stable", spec.id);
             let updated = Event::IncidentUpdated { incident_id: incident.id.clone() };
@@ -127,10 +102,61 @@ impl IncidentManager {
         Ok(())
     }
 
+    /// Opens an incident for a failure, or counts it on the open one, or reopens the last one
+    /// when it resolved within `reopen_within`; announces what it did.
+    pub async fn raise(&self, signal: Signal<'_>) -> anyhow::Result<Incident> {
+        let previous = self.store.latest_incident_by_fingerprint(&signal.fingerprint).await?;
+        Ok(match previous {
+            Some(mut open) if open.status == IncidentStatus::Open => {
+                bump(&mut open, signal.detail, signal.at);
+                self.store.update_incident(&open, IncidentStatus::Open).await?;
+                open
+            }
+            Some(mut old) if should_reopen(&old, signal.at, self.config.agent.reopen_within) => {
+                bump(&mut old, signal.detail, signal.at);
+                old.status = IncidentStatus::Open;
+                old.resolved_at = None;
+                old.resolution = None;
+                old.reopen_count += 1;
+                old.upstream_incident = None;
+                self.store.update_incident(&old, IncidentStatus::Resolved).await?;
+                let within = obsctl_core::quantity::format_duration(self.config.agent.reopen_within);
+                let message = format!("failing again within {within} of resolving: {}", signal.detail);
+                let reopened = Event::IncidentOpened { incident_id: old.id.clone() };
+                self.tell(&old.id, "reopened", &message, json!({}), reopened).await?;
+                old
+            }
+            _ => {
+                let incident = Incident {
+                    id: new_id("inc"),
+                    fingerprint: signal.fingerprint,
+                    service: signal.service.to_string(),
+                    check_id: signal.check_id.to_string(),
+                    kind: signal.kind.to_string(),
+                    status: IncidentStatus::Open,
+                    title: signal.title,
+                    detail: signal.detail.to_string(),
+                    opened_at: signal.at,
+                    updated_at: signal.at,
+                    resolved_at: None,
+                    occurrences: 1,
+                    reopen_count: 0,
+                    upstream_incident: None,
+                    resolution: None,
+                };
+                self.store.insert_incident(&incident).await?;
+                tracing::warn!(incident = %incident.id, check = %signal.check_id, detail = %signal.detail, "incident opened");
+                let opened = Event::IncidentOpened { incident_id: incident.id.clone() };
+                self.tell(&incident.id, "opened", &signal.message, signal.data, opened).await?;
+                incident
+            }
+        })
+    }
+
     /// A failing observation of a check already failing: bump the open incident.
     pub async fn on_repeat_failure(&self, spec: &CheckSpec, obs: &Observation) -> anyhow::Result<()> {
         let Some(mut open) = self.open_incident(spec).await? else { return Ok(()) };
-        bump(&mut open, obs);
+        bump(&mut open, &obs.detail, obs.at);
         // No bus event: nothing the agent acts on changed; its sweep retries open incidents.
         match self.store.update_incident(&open, IncidentStatus::Open).await {
             // Resolved by hand meanwhile: the person's word stands; the next failure reopens.
@@ -145,8 +171,13 @@ impl IncidentManager {
         Ok(latest.filter(|i| i.status == IncidentStatus::Open))
     }
 
+    /// Announces a change on the bus.
+    pub fn announce(&self, event: Event) {
+        let _ = self.bus.send(event);
+    }
+
     /// Adds a timeline event and announces the change on the bus.
-    async fn tell(
+    pub async fn tell(
         &self,
         incident_id: &str,
         kind: &str,
@@ -214,10 +245,10 @@ impl IncidentManager {
     }
 }
 
-/// Records one more failing observation on an incident.
-fn bump(incident: &mut Incident, obs: &Observation) {
-    incident.updated_at = obs.at;
-    incident.detail = obs.detail.clone();
+/// Records one more failure on an incident.
+fn bump(incident: &mut Incident, detail: &str, at: Timestamp) {
+    incident.updated_at = at;
+    incident.detail = detail.to_string();
     incident.occurrences += 1;
 }
 

@@ -1,6 +1,7 @@
 //! The obsctl engine: probes, the scheduler, the monitor (one path from a probe result to check
 //! state, observations, events and incidents), the observation batcher and the incident manager.
 
+pub mod alerts;
 pub mod batcher;
 pub mod incidents;
 pub mod monitor;

@@ -1,10 +1,13 @@
 //! Probes: run one check once and say whether it passed, with a human-readable detail.
 
+mod collector;
 mod command;
 mod disk;
+mod freshness;
 mod host;
 mod http;
 mod process;
+mod stack;
 mod tcp;
 
 use std::collections::HashMap;
@@ -20,6 +23,8 @@ use obsctl_core::check::{CheckSpec, Observation, Probe};
 pub struct ProbeContext {
     pub http: reqwest::Client,
     with_ca: Arc<Mutex<HashMap<String, reqwest::Client>>>,
+    /// Collector counters from the last run, to tell which rose.
+    counters: Arc<collector::CounterMemory>,
 }
 
 fn client_builder() -> reqwest::ClientBuilder {
@@ -33,7 +38,12 @@ fn client_builder() -> reqwest::ClientBuilder {
 
 impl ProbeContext {
     pub fn new() -> anyhow::Result<Self> {
-        Ok(Self { http: client_builder().build()?, with_ca: Arc::default() })
+        Ok(Self { http: client_builder().build()?, with_ca: Arc::default(), counters: Arc::default() })
+    }
+
+    /// Keeps a collector's counters for its next run; returns those of its last one.
+    pub(crate) fn remember_samples(&self, url: &str, samples: &[collector::Sample]) -> Option<HashMap<String, f64>> {
+        self.counters.swap(url, samples)
     }
 
     /// The client for a check: the shared one, or one that also trusts `ca_file`.
@@ -104,6 +114,10 @@ async fn dispatch(probe: &Probe, timeout: Duration, ctx: &ProbeContext) -> Probe
         Probe::Command { run } => command::probe(run, timeout).await,
         Probe::Memory { max_used_percent } => host::memory(*max_used_percent).await,
         Probe::Load { max_per_core } => host::load(*max_per_core).await,
+        Probe::Prometheus(p) => stack::prometheus(p, timeout, ctx).await,
+        Probe::Ready { endpoint, flavor } => stack::ready(endpoint, *flavor, timeout, ctx).await,
+        Probe::OtelCollector(p) => collector::probe(p, timeout, ctx).await,
+        Probe::TelemetryFreshness(p) => freshness::probe(p, timeout, ctx).await,
     }
 }
 

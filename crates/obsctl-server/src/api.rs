@@ -1,5 +1,6 @@
 //! The JSON API's routes: each registered once, with its documentation, in `routes`.
 
+pub(crate) mod alerts;
 pub(crate) mod control;
 pub(crate) mod read;
 pub(crate) mod views;
@@ -122,6 +123,51 @@ pub(crate) fn routes() -> Api {
         body = SilenceRequest
     );
     route!(api, "delete", "/api/silences/{id}", control::unsilence, "End a silence", Deleted, auth);
+    route!(
+        api,
+        "post",
+        "/api/v1/alerts/alertmanager",
+        alerts::alertmanager,
+        "Alertmanager's webhook (version 4): firing alerts open incidents, resolved ones resolve them",
+        obsctl_engine::alerts::IntakeReport,
+        body = obsctl_engine::alerts::wire::Notification
+    );
+    route!(
+        api,
+        "post",
+        "/api/v1/alerts/grafana",
+        alerts::grafana,
+        "Grafana-managed alerting's webhook (version 1)",
+        obsctl_engine::alerts::IntakeReport,
+        body = obsctl_engine::alerts::wire::Notification
+    );
+    route!(
+        api,
+        "post",
+        "/api/v1/alerts/generic",
+        alerts::generic,
+        "A generic event, or an array of them: something is wrong (firing) or fine again (resolved)",
+        obsctl_engine::alerts::IntakeReport,
+        body = obsctl_engine::alerts::wire::GenericBody
+    );
+    route!(
+        api,
+        "get",
+        "/api/alerts",
+        alerts::list,
+        "Alerts received, by last delivery, newest first; kept whatever their service",
+        Vec<obsctl_core::alert::AlertRecord>,
+        query = AlertQuery
+    );
+    route!(
+        api,
+        "get",
+        "/api/alerts/deliveries",
+        alerts::deliveries,
+        "Webhook requests received, newest first, with the alerts each left out (truncated)",
+        Vec<obsctl_core::alert::AlertDelivery>,
+        query = LimitQuery
+    );
     route!(api, "get", "/api/audit", read::audit, "The audit log, newest first", Vec<AuditRecord>, query = LimitQuery);
     route!(api, "get", "/api/tools", read::tools, "The tool registry: MCP-shaped specs", Vec<serde_json::Value>);
     route!(

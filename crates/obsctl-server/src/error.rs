@@ -24,11 +24,18 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// A header the answer carries (`Retry-After`, `WWW-Authenticate`).
+    pub header: Option<(axum::http::HeaderName, &'static str)>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code, message: message.into(), header: None }
+    }
+
+    pub fn with_header(mut self, name: axum::http::HeaderName, value: &'static str) -> Self {
+        self.header = Some((name, value));
+        self
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -68,6 +75,10 @@ impl From<anyhow::Error> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { error: ErrorDetail { code: self.code.into(), message: self.message } };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some((name, value)) = self.header {
+            response.headers_mut().insert(name, axum::http::HeaderValue::from_static(value));
+        }
+        response
     }
 }

@@ -35,6 +35,7 @@ pub struct AppState {
     pub graph: Arc<dyn GraphStore>,
     pub mirror: Option<Arc<GraphMirror>>,
     pub monitor: Arc<Monitor>,
+    pub alerts: Arc<obsctl_engine::alerts::AlertIntake>,
     /// The dashboard's sessions, live pushes and resource history.
     pub ui: Arc<dashboard::Ui>,
     pub agent: Arc<Agent>,

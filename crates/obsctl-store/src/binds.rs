@@ -125,6 +125,53 @@ macro_rules! bind_silence_insert {
     };
 }
 
+/// Binds an `AlertRecord` in column order: source … deliveries (14 values).
+macro_rules! bind_alert_upsert {
+    ($q:expr, $r:expr) => {
+        $q.bind($r.alert.source.as_str())
+            .bind(&$r.alert.fingerprint)
+            .bind($r.alert.status.as_str())
+            .bind(&$r.service)
+            .bind(&$r.kind)
+            .bind(serde_json::to_string(&$r.alert.labels)?)
+            .bind(serde_json::to_string(&$r.alert.annotations)?)
+            .bind($r.alert.starts_at.map(|t| t.millis()))
+            .bind($r.alert.ends_at.map(|t| t.millis()))
+            .bind(&$r.alert.source_url)
+            .bind(&$r.incident_id)
+            .bind($r.first_seen.millis())
+            .bind($r.last_seen.millis())
+            .bind(i64::from($r.deliveries))
+    };
+}
+
+/// Binds an `AlertDelivery`: source, received_at, receiver, group_key, alerts, truncated.
+macro_rules! bind_alert_delivery {
+    ($q:expr, $d:expr) => {
+        $q.bind($d.source.as_str())
+            .bind($d.received_at.millis())
+            .bind(&$d.receiver)
+            .bind(&$d.group_key)
+            .bind(i64::from($d.alerts))
+            .bind(i64::from($d.truncated))
+    };
+}
+
+/// The upsert of an alert record; `$values` is the backend's 14 placeholders.
+macro_rules! alert_upsert_sql {
+    ($values:literal) => {
+        concat!(
+            "INSERT INTO alerts (source, fingerprint, status, service, kind, labels, annotations, starts_at, ends_at, \
+             source_url, incident_id, first_seen, last_seen, deliveries) VALUES ",
+            $values,
+            " ON CONFLICT (source, fingerprint) DO UPDATE SET status = excluded.status, service = excluded.service, \
+             kind = excluded.kind, labels = excluded.labels, annotations = excluded.annotations, \
+             starts_at = excluded.starts_at, ends_at = excluded.ends_at, source_url = excluded.source_url, \
+             incident_id = excluded.incident_id, last_seen = excluded.last_seen, deliveries = excluded.deliveries"
+        )
+    };
+}
+
 /// Binds an `Episode` in column order: id … content_hash (14 values).
 macro_rules! bind_episode_insert {
     ($q:expr, $e:expr) => {

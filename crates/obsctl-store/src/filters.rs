@@ -28,3 +28,12 @@ pub(crate) fn limit_or_default(limit: u32) -> i64 {
 pub(crate) fn state_list(states: &[ActionState]) -> Option<String> {
     (!states.is_empty()).then(|| format!(",{},", states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")))
 }
+
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    pub status: Option<obsctl_core::alert::AlertStatus>,
+    pub source: Option<obsctl_core::alert::AlertSource>,
+    pub service: Option<String>,
+    /// At most this many, newest first; 0 means 100.
+    pub limit: u32,
+}

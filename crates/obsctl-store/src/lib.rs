@@ -19,6 +19,7 @@ mod sqlite;
 use async_trait::async_trait;
 use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, AuditRecord};
+use obsctl_core::alert::{AlertDelivery, AlertRecord, AlertSource};
 use obsctl_core::check::Observation;
 use obsctl_core::graph::{FixRecord, Reached, UpstreamFailure};
 use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus, Silence};
@@ -27,7 +28,7 @@ use obsctl_core::state::CheckStatus;
 
 pub use bolt::{BoltGraph, MirrorCursor};
 pub use error::StoreError;
-pub use filters::{ActionFilter, IncidentFilter};
+pub use filters::{ActionFilter, AlertFilter, IncidentFilter};
 pub use graph_mirror::{GraphMirror, MirrorStatus, SyncReport};
 pub use postgres::PostgresStore;
 pub use recall::{RecallHit, RecallIndex, RecallQuery};
@@ -93,6 +94,14 @@ pub trait Store: GraphStore + ChangeFeed {
     async fn check_statuses(&self) -> Result<Vec<(String, CheckStatus, Timestamp)>>;
 
     async fn insert_incident(&self, incident: &Incident) -> Result<()>;
+    /// The stored records of these alerts of one source (those it has).
+    async fn alerts_by_fingerprint(&self, source: AlertSource, fingerprints: &[String]) -> Result<Vec<AlertRecord>>;
+    /// Records one webhook request and writes its alerts' records, in one transaction.
+    async fn save_alerts(&self, delivery: &AlertDelivery, records: &[AlertRecord]) -> Result<()>;
+    /// Alerts by last delivery, newest first.
+    async fn list_alerts(&self, filter: &AlertFilter) -> Result<Vec<AlertRecord>>;
+    /// The newest webhook requests, newest first.
+    async fn alert_deliveries(&self, limit: u32) -> Result<Vec<AlertDelivery>>;
     /// Writes the incident only if its stored status is still `expected` (what the caller read),
     /// else `Conflict`: a bump or a recovery can never undo a concurrent resolve by hand.
     async fn update_incident(&self, incident: &Incident, expected: IncidentStatus) -> Result<()>;

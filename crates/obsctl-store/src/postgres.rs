@@ -9,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, AuditRecord, ESCALATION_PLANNER};
+use obsctl_core::alert::{AlertDelivery, AlertRecord, AlertSource};
 use obsctl_core::check::Observation;
 use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus, Silence};
 use obsctl_core::memory::{Episode, LedgerEntry};
@@ -20,7 +21,7 @@ use crate::error::{found, touched};
 use crate::filters::{limit_or_default, state_list};
 use crate::keys::CheckKeys;
 use crate::rows;
-use crate::{ActionFilter, IncidentFilter, Result, Store, StoreError, new_id};
+use crate::{ActionFilter, AlertFilter, IncidentFilter, Result, Store, StoreError, new_id};
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -175,6 +176,46 @@ impl Store for PostgresStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn alerts_by_fingerprint(&self, source: AlertSource, fingerprints: &[String]) -> Result<Vec<AlertRecord>> {
+        let rows = sqlx::query("SELECT * FROM alerts WHERE source = $1 AND fingerprint = ANY($2::text[])")
+            .bind(source.as_str())
+            .bind(fingerprints)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::alert).collect()
+    }
+
+    async fn save_alerts(&self, delivery: &AlertDelivery, records: &[AlertRecord]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        bind_alert_delivery!(sqlx::query("INSERT INTO alert_deliveries (source, received_at, receiver, group_key, alerts, truncated) VALUES ($1,$2,$3,$4,$5,$6)"), delivery).execute(&mut *tx).await?;
+        for r in records {
+            bind_alert_upsert!(sqlx::query(alert_upsert_sql!("($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)")), r)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_alerts(&self, f: &AlertFilter) -> Result<Vec<AlertRecord>> {
+        let rows = sqlx::query("SELECT * FROM alerts WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR source = $2) AND ($3::text IS NULL OR service = $3) ORDER BY last_seen DESC, fingerprint LIMIT $4")
+            .bind(f.status.map(|s| s.as_str()))
+            .bind(f.source.map(|s| s.as_str()))
+            .bind(&f.service)
+            .bind(limit_or_default(f.limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::alert).collect()
+    }
+
+    async fn alert_deliveries(&self, limit: u32) -> Result<Vec<AlertDelivery>> {
+        let rows = sqlx::query("SELECT * FROM alert_deliveries ORDER BY id DESC LIMIT $1")
+            .bind(limit_or_default(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::alert_delivery).collect()
     }
 
     async fn update_incident(&self, i: &Incident, expected: IncidentStatus) -> Result<()> {

@@ -220,3 +220,41 @@ pub(crate) fn silence(r: &impl DbRow) -> Result<Silence> {
         created_by: r.text("created_by")?,
     })
 }
+
+fn alert_source(text: &str) -> Result<obsctl_core::alert::AlertSource> {
+    obsctl_core::alert::AlertSource::parse(text).ok_or_else(|| bad("alert source", text))
+}
+
+pub(crate) fn alert(r: &impl DbRow) -> Result<obsctl_core::alert::AlertRecord> {
+    use obsctl_core::alert::{Alert, AlertRecord, AlertStatus};
+    let status = r.text("status")?;
+    Ok(AlertRecord {
+        alert: Alert {
+            source: alert_source(&r.text("source")?)?,
+            fingerprint: r.text("fingerprint")?,
+            status: AlertStatus::parse(&status).ok_or_else(|| bad("alert status", &status))?,
+            labels: serde_json::from_str(&r.text("labels")?)?,
+            annotations: serde_json::from_str(&r.text("annotations")?)?,
+            starts_at: r.opt_int("starts_at")?.map(Timestamp),
+            ends_at: r.opt_int("ends_at")?.map(Timestamp),
+            source_url: r.opt_text("source_url")?,
+        },
+        service: r.text("service")?,
+        kind: r.text("kind")?,
+        incident_id: r.opt_text("incident_id")?,
+        first_seen: Timestamp(r.int("first_seen")?),
+        last_seen: Timestamp(r.int("last_seen")?),
+        deliveries: r.int("deliveries")? as u32,
+    })
+}
+
+pub(crate) fn alert_delivery(r: &impl DbRow) -> Result<obsctl_core::alert::AlertDelivery> {
+    Ok(obsctl_core::alert::AlertDelivery {
+        source: alert_source(&r.text("source")?)?,
+        received_at: Timestamp(r.int("received_at")?),
+        receiver: r.text("receiver")?,
+        group_key: r.text("group_key")?,
+        alerts: r.int("alerts")? as u32,
+        truncated: r.int("truncated")? as u32,
+    })
+}

@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, AuditRecord, ESCALATION_PLANNER};
+use obsctl_core::alert::{AlertDelivery, AlertRecord, AlertSource};
 use obsctl_core::check::Observation;
 use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus, Silence};
 use obsctl_core::memory::{Episode, LedgerEntry};
@@ -21,7 +22,7 @@ use crate::error::{found, touched};
 use crate::filters::{limit_or_default, state_list};
 use crate::keys::CheckKeys;
 use crate::rows;
-use crate::{ActionFilter, IncidentFilter, Result, Store, StoreError};
+use crate::{ActionFilter, AlertFilter, IncidentFilter, Result, Store, StoreError};
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -156,6 +157,47 @@ impl Store for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(())
+    }
+
+    async fn alerts_by_fingerprint(&self, source: AlertSource, fingerprints: &[String]) -> Result<Vec<AlertRecord>> {
+        let rows =
+            sqlx::query("SELECT * FROM alerts WHERE source = ? AND fingerprint IN (SELECT value FROM json_each(?))")
+                .bind(source.as_str())
+                .bind(serde_json::to_string(fingerprints)?)
+                .fetch_all(&self.reader)
+                .await?;
+        rows.iter().map(rows::alert).collect()
+    }
+
+    async fn save_alerts(&self, delivery: &AlertDelivery, records: &[AlertRecord]) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        bind_alert_delivery!(sqlx::query("INSERT INTO alert_deliveries (source, received_at, receiver, group_key, alerts, truncated) VALUES (?,?,?,?,?,?)"), delivery).execute(&mut *tx).await?;
+        for r in records {
+            bind_alert_upsert!(sqlx::query(alert_upsert_sql!("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)")), r)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_alerts(&self, f: &AlertFilter) -> Result<Vec<AlertRecord>> {
+        let rows = sqlx::query("SELECT * FROM alerts WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR source = ?2) AND (?3 IS NULL OR service = ?3) ORDER BY last_seen DESC, fingerprint LIMIT ?4")
+            .bind(f.status.map(|s| s.as_str()))
+            .bind(f.source.map(|s| s.as_str()))
+            .bind(&f.service)
+            .bind(limit_or_default(f.limit))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(rows::alert).collect()
+    }
+
+    async fn alert_deliveries(&self, limit: u32) -> Result<Vec<AlertDelivery>> {
+        let rows = sqlx::query("SELECT * FROM alert_deliveries ORDER BY id DESC LIMIT ?")
+            .bind(limit_or_default(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(rows::alert_delivery).collect()
     }
 
     async fn update_incident(&self, i: &Incident, expected: IncidentStatus) -> Result<()> {

@@ -13,6 +13,7 @@ use obsctl_core::config::Config;
 use obsctl_core::event::Event;
 use obsctl_core::policy::Mode;
 use obsctl_core::state::CheckStatus;
+use obsctl_engine::alerts::AlertIntake;
 use obsctl_engine::batcher::ObservationBatcher;
 use obsctl_engine::scheduler::{LatenessStats, Scheduler};
 use obsctl_engine::{Monitor, ProbeContext};
@@ -24,16 +25,24 @@ use tokio::task::JoinSet;
 const STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Lets the agent verify through the monitor, so verification runs feed the incident manager.
-struct MonitorRunner(Arc<Monitor>);
+/// An alert's incident is verified by its source: ok once the alert no longer fires.
+struct MonitorRunner(Arc<Monitor>, Arc<AlertIntake>);
 
 #[async_trait]
 impl CheckRunner for MonitorRunner {
     async fn run_check(&self, check_id: &str) -> Option<(bool, CheckStatus)> {
+        if obsctl_core::alert::parse_check_id(check_id).is_some() {
+            let status = self.1.status(check_id);
+            return Some((status == CheckStatus::Ok, status));
+        }
         self.0.run_check(check_id).await.map(|(obs, status)| (obs.ok, status))
     }
 
     fn status(&self, check_id: &str) -> CheckStatus {
-        self.0.status(check_id)
+        match obsctl_core::alert::parse_check_id(check_id) {
+            Some(_) => self.1.status(check_id),
+            None => self.0.status(check_id),
+        }
     }
 }
 
@@ -44,6 +53,8 @@ pub struct Runtime {
     pub graph: Arc<dyn GraphStore>,
     pub mirror: Option<Arc<GraphMirror>>,
     pub monitor: Arc<Monitor>,
+    /// Alerts from Alertmanager, Grafana and generic events.
+    pub alerts: Arc<AlertIntake>,
     pub agent: Arc<Agent>,
     pub registry: Arc<ToolRegistry>,
     pub supervisor: Arc<Supervisor>,
@@ -87,7 +98,8 @@ impl Runtime {
         let registry = Arc::new(ToolRegistry::builtin(&config, supervisor.clone())?);
         let secrets = config.secrets().into_iter().cloned().collect();
         let mcp_servers = Arc::new(McpServers::new(config.mcp_servers.clone(), registry.clone(), secrets));
-        let runner = Arc::new(MonitorRunner(monitor.clone()));
+        let alerts = Arc::new(AlertIntake::open(config.clone(), store.clone(), bus.clone()).await?);
+        let runner = Arc::new(MonitorRunner(monitor.clone(), alerts.clone()));
         let mut agent = Agent::new(config.clone(), store.clone(), registry.clone(), runner, bus.clone(), ceiling);
         match RecallIndex::open_or_rebuild(&config.memory_index, store.as_ref()).await {
             Ok(index) => agent = agent.with_recall(Arc::new(index)),
@@ -101,6 +113,7 @@ impl Runtime {
             graph,
             mirror,
             monitor,
+            alerts,
             agent,
             registry,
             supervisor,
@@ -162,6 +175,7 @@ impl Runtime {
             graph: self.graph.clone(),
             mirror: self.mirror.clone(),
             monitor: self.monitor.clone(),
+            alerts: self.alerts.clone(),
             ui: self.ui.clone(),
             agent: self.agent.clone(),
             registry: self.registry.clone(),

@@ -23,7 +23,7 @@ fn episode_id(incident: &Incident) -> String {
 }
 
 /// Timeline events whose text describes the trouble (not what obsctl did about it).
-const SYMPTOM_EVENTS: &[&str] = &["opened", "reopened", "flapping", "suppressed", "note"];
+const SYMPTOM_EVENTS: &[&str] = &["opened", "reopened", "flapping", "suppressed", "note", "alert"];
 
 impl Agent {
     /// Remembers the incident's latest opening if it has ended and nothing is left to verify.
@@ -54,7 +54,8 @@ impl Agent {
         }
         let mine: Vec<&Action> = all.iter().collect();
         let events = self.store.events(&incident.id).await?;
-        let episode = self.episode_of(&incident, &mine, &events);
+        let labels = self.labels(&incident).await?;
+        let episode = self.episode_of(&incident, &mine, &events, labels);
         if self.store.remember(&episode).await? {
             tracing::info!(episode = %episode.id, outcome = episode.outcome.as_str(), "remembered incident");
             if let Some(index) = &self.recall
@@ -144,6 +145,7 @@ impl Agent {
         incident: &Incident,
         actions: &[&Action],
         events: &[obsctl_core::incident::IncidentEvent],
+        labels: BTreeMap<String, String>,
     ) -> Episode {
         let secrets = self.config.secrets();
         let mut plans: BTreeMap<&str, Vec<&Action>> = BTreeMap::new();
@@ -185,7 +187,6 @@ impl Agent {
         text.extend(events.iter().filter(|e| SYMPTOM_EVENTS.contains(&e.kind.as_str())).map(|e| e.message.clone()));
         text.dedup();
         let ended_at = incident.resolved_at.unwrap_or(incident.updated_at);
-        let labels = self.labels(incident);
         let mut episode = Episode {
             id: episode_id(incident),
             incident_id: incident.id.clone(),

@@ -9,7 +9,21 @@ use crate::check::{CheckSpec, DiskProbe, HttpProbe, Probe, ProcessProbe, Process
 use crate::quantity::{parse_duration, parse_size};
 use crate::secret::Secret;
 
-const KINDS: &[&str] = &["http", "tcp", "disk", "process", "command", "memory", "load"];
+mod stack;
+
+const KINDS: &[&str] = &[
+    "http",
+    "tcp",
+    "disk",
+    "process",
+    "command",
+    "memory",
+    "load",
+    "prometheus",
+    "ready",
+    "otel_collector",
+    "telemetry_freshness",
+];
 
 /// Fields each kind reads besides the common ones.
 fn kind_fields(kind: &str) -> &'static [&'static str] {
@@ -21,6 +35,10 @@ fn kind_fields(kind: &str) -> &'static [&'static str] {
         "command" => &["run"],
         "memory" => &["max_used_percent"],
         "load" => &["max_per_core"],
+        "prometheus" => &["url", "headers", "query", "min", "max", "on_empty"],
+        "ready" => &["url", "headers", "flavor"],
+        "otel_collector" => &["url", "headers", "metrics_url", "max_queue_ratio"],
+        "telemetry_freshness" => &["url", "headers", "signal", "query", "within"],
         _ => &[],
     }
 }
@@ -48,6 +66,15 @@ fn present_fields(c: &RawCheck) -> Vec<(&'static str, std::ops::Range<usize>)> {
         ("max_rss", span(&c.max_rss)),
         ("run", span(&c.run)),
         ("max_per_core", span(&c.max_per_core)),
+        ("query", span(&c.query)),
+        ("min", span(&c.min)),
+        ("max", span(&c.max)),
+        ("on_empty", span(&c.on_empty)),
+        ("flavor", span(&c.flavor)),
+        ("metrics_url", span(&c.metrics_url)),
+        ("max_queue_ratio", span(&c.max_queue_ratio)),
+        ("signal", span(&c.signal)),
+        ("within", span(&c.within)),
     ]
     .into_iter()
     .filter_map(|(name, s)| s.map(|s| (name, s)))
@@ -172,6 +199,10 @@ pub(crate) fn build_check(
             };
             Some(Probe::Load { max_per_core: *m.get_ref() })
         }
+        "prometheus" => stack::prometheus(&mut x, c, kspan),
+        "ready" => stack::ready(&mut x, c, kspan),
+        "otel_collector" => stack::collector(&mut x, c, kspan),
+        "telemetry_freshness" => stack::freshness(&mut x, c, kspan),
         _ => None,
     }?;
     let name = c.name.as_ref().map(|n| n.get_ref().clone()).unwrap_or_else(|| kind.to_string());
@@ -202,13 +233,35 @@ fn percent(x: &mut Ctx<'_, '_>, v: Option<&S<f64>>, kspan: std::ops::Range<usize
     Some(*v.get_ref())
 }
 
-fn http(x: &mut Ctx<'_, '_>, c: &RawCheck, kspan: std::ops::Range<usize>) -> Option<Probe> {
-    let url = x.required(c.url.as_ref(), kspan, "url", "\"http://127.0.0.1:8080/health\"")?.to_string();
-    if let Some(u) = &c.url
-        && !(url.starts_with("http://") || url.starts_with("https://"))
-    {
-        x.err(u.span(), "url", format!("{url:?} must start with http:// or https://"));
+impl Ctx<'_, '_> {
+    /// A required http(s) URL field.
+    fn url(
+        &mut self,
+        v: Option<&S<String>>,
+        kspan: std::ops::Range<usize>,
+        field: &str,
+        example: &str,
+    ) -> Option<String> {
+        let url = self.required(v, kspan, field, example)?.to_string();
+        if let Some(u) = v
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            self.err(u.span(), field, format!("{url:?} must start with http:// or https://"));
+        }
+        Some(url)
     }
+
+    /// The check's headers, as secrets.
+    fn headers(&self, c: &RawCheck) -> std::collections::BTreeMap<String, Secret> {
+        c.headers
+            .as_ref()
+            .map(|h| h.get_ref().iter().map(|(k, v)| (k.clone(), Secret::new(v.clone()))).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn http(x: &mut Ctx<'_, '_>, c: &RawCheck, kspan: std::ops::Range<usize>) -> Option<Probe> {
+    let url = x.url(c.url.as_ref(), kspan, "url", "\"http://127.0.0.1:8080/health\"")?;
     let method = c.method.as_ref().map(|m| m.get_ref().to_ascii_uppercase()).unwrap_or_else(|| "GET".into());
     if let Some(m) = &c.method
         && !["GET", "HEAD", "POST", "PUT", "OPTIONS"].contains(&method.as_str())
@@ -219,11 +272,7 @@ fn http(x: &mut Ctx<'_, '_>, c: &RawCheck, kspan: std::ops::Range<usize>) -> Opt
     let mut probe = HttpProbe {
         url,
         method,
-        headers: c
-            .headers
-            .as_ref()
-            .map(|h| h.get_ref().iter().map(|(k, v)| (k.clone(), Secret::new(v.clone()))).collect())
-            .unwrap_or_default(),
+        headers: x.headers(c),
         expect_status: Some(200),
         body_contains: None,
         json_pointer: None,

@@ -12,6 +12,7 @@ use super::*;
 use crate::quantity::parse_duration;
 
 mod access;
+mod alerts;
 mod llm;
 mod mcp_servers;
 
@@ -58,6 +59,32 @@ struct Validator<'a, 'e> {
     env: &'e HashMap<String, String>,
     /// Names of the external MCP servers: `<name>.<tool>` is a tool known only once connected.
     external: Vec<String>,
+}
+
+/// The check kind `kind` is probably a typo of: close to one but not one, nor an alert kind
+/// mapped in `[alerts.kinds]`. Any other kind is taken as an alert's `alertname`.
+fn misspelt_kind(kind: &str, alerts: &AlertsConfig) -> Option<&'static str> {
+    if INCIDENT_KINDS.contains(&kind) || alerts.kinds.values().any(|k| k == kind) {
+        return None;
+    }
+    let normal = kind.to_ascii_lowercase().replace('_', "-");
+    INCIDENT_KINDS.iter().copied().find(|known| *known == normal || edit_distance(known, &normal) <= 2)
+}
+
+/// Levenshtein distance over bytes.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != cb)).min(row[j] + 1).min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 impl Validator<'_, '_> {
@@ -125,6 +152,7 @@ impl Validator<'_, '_> {
         let mcp = self.mcp(&raw);
         let mcp_servers = self.mcp_servers(&raw);
         let llm = self.llm(&raw);
+        let alerts = self.alerts(&raw);
         self.external = mcp_servers.iter().map(|s| s.name.clone()).collect();
 
         let store = self.store(&raw, &base_dir);
@@ -179,7 +207,7 @@ impl Validator<'_, '_> {
 
         let (services, mut checks) = self.services(&raw, &base_dir, &commands);
         self.top_level_checks(&raw, &services, &commands, &mut checks);
-        let runbooks = self.runbooks(&raw, &services, opts);
+        let runbooks = self.runbooks(&raw, &services, &alerts, opts);
         self.dependency_cycles(&raw, &services);
 
         Config {
@@ -193,6 +221,7 @@ impl Validator<'_, '_> {
             mcp,
             mcp_servers,
             llm,
+            alerts,
             store,
             graph,
             memory_index,
@@ -406,7 +435,13 @@ impl Validator<'_, '_> {
         }
     }
 
-    fn runbooks(&mut self, raw: &RawConfig, services: &[ServiceConfig], opts: &LoadOptions<'_>) -> Vec<Runbook> {
+    fn runbooks(
+        &mut self,
+        raw: &RawConfig,
+        services: &[ServiceConfig],
+        alerts: &AlertsConfig,
+        opts: &LoadOptions<'_>,
+    ) -> Vec<Runbook> {
         let mut out = Vec::new();
         let mut seen = HashSet::new();
         for (i, r) in raw.runbooks.iter().enumerate() {
@@ -428,12 +463,16 @@ impl Validator<'_, '_> {
                 );
             }
             if let Some(k) = &r.when.incident
-                && !INCIDENT_KINDS.contains(&k.get_ref().as_str())
+                && let Some(meant) = misspelt_kind(k.get_ref(), alerts)
             {
                 self.p.at(
                     Some(k.span()),
                     format!("{path}.when.incident"),
-                    format!("unknown incident kind {:?}; use one of {}", k.get_ref(), INCIDENT_KINDS.join(", ")),
+                    format!(
+                        "unknown incident kind {:?}; did you mean {meant:?}? Check kinds are {}; an alert's kind is its alertname (or its [alerts.kinds] entry)",
+                        k.get_ref(),
+                        INCIDENT_KINDS.join(", ")
+                    ),
                 );
             }
             if r.steps.get_ref().is_empty() {
@@ -492,8 +531,19 @@ impl Validator<'_, '_> {
 }
 
 /// Incident kinds checks can raise, for runbook matchers.
-pub(crate) const INCIDENT_KINDS: &[&str] =
-    &["http-down", "tcp-down", "disk-full", "process-missing", "command-failed", "memory-high", "load-high"];
+pub(crate) const INCIDENT_KINDS: &[&str] = &[
+    "http-down",
+    "tcp-down",
+    "disk-full",
+    "process-missing",
+    "command-failed",
+    "memory-high",
+    "load-high",
+    "metric-threshold",
+    "stack-not-ready",
+    "collector-degraded",
+    "telemetry-missing",
+];
 
 fn unknown_tool(tool: &str, known: &[&str]) -> String {
     format!("unknown tool {tool:?}; known tools: {}", known.join(", "))

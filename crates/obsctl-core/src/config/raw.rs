@@ -42,6 +42,29 @@ pub(crate) struct RawConfig {
     #[serde(default, rename = "mcp_server")]
     pub mcp_servers: Vec<RawMcpServer>,
     pub llm: Option<RawLlm>,
+    #[serde(default)]
+    pub alerts: RawAlerts,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAlerts {
+    pub service_label: Option<S<String>>,
+    #[serde(default)]
+    pub kinds: BTreeMap<String, String>,
+    pub max_body: Option<S<String>>,
+    pub max_in_flight: Option<u32>,
+    pub alertmanager: Option<RawAlertSource>,
+    pub grafana: Option<RawAlertSource>,
+    pub generic: Option<RawAlertSource>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAlertSource {
+    pub token: Option<S<String>>,
+    pub username: Option<S<String>>,
+    pub password: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -274,6 +297,16 @@ pub(crate) struct RawCheck {
     pub run: Option<S<Vec<String>>>,
     // load
     pub max_per_core: Option<S<f64>>,
+    // prometheus, ready, otel_collector, telemetry_freshness
+    pub query: Option<S<String>>,
+    pub min: Option<S<f64>>,
+    pub max: Option<S<f64>>,
+    pub on_empty: Option<S<String>>,
+    pub flavor: Option<S<String>>,
+    pub metrics_url: Option<S<String>>,
+    pub max_queue_ratio: Option<S<f64>>,
+    pub signal: Option<S<String>>,
+    pub within: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

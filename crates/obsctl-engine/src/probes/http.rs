@@ -100,7 +100,7 @@ pub(super) async fn probe(p: &HttpProbe, timeout: Duration, ctx: &ProbeContext) 
 }
 
 /// A short reason for a transport error, without the URL repeated.
-fn describe(e: &reqwest::Error) -> String {
+pub(super) fn describe(e: &reqwest::Error) -> String {
     let mut msg = if e.is_timeout() {
         "timed out".to_string()
     } else if e.is_connect() {

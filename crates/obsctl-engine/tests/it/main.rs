@@ -6,4 +6,5 @@
 mod batcher;
 mod probes;
 mod servers;
+mod stack;
 mod tls;

@@ -8,7 +8,7 @@ use obsctl_engine::{ProbeContext, probes};
 
 use crate::servers;
 
-fn spec(probe: Probe, timeout_ms: u64) -> CheckSpec {
+pub fn spec(probe: Probe, timeout_ms: u64) -> CheckSpec {
     CheckSpec {
         id: "svc/check".into(),
         service: "svc".into(),

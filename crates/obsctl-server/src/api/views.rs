@@ -134,6 +134,16 @@ pub struct IncidentQuery {
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct AlertQuery {
+    pub status: Option<obsctl_core::alert::AlertStatus>,
+    pub source: Option<obsctl_core::alert::AlertSource>,
+    pub service: Option<String>,
+    /// At most this many (default 100).
+    pub limit: Option<Limit>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ActionQuery {
     /// e.g. `pending_approval`; several separated by commas.
     #[schemars(regex(

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/postgres/0005_change_feed.sql")),
     (6, include_str!("../../migrations/postgres/0006_leases.sql")),
     (7, include_str!("../../migrations/postgres/0007_action_gate.sql")),
+    (8, include_str!("../../migrations/postgres/0008_alerts.sql")),
 ];
 
 /// An arbitrary constant naming obsctl's migration lock.

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/sqlite/0005_change_feed.sql")),
     (6, include_str!("../../migrations/sqlite/0006_leases.sql")),
     (7, include_str!("../../migrations/sqlite/0007_action_gate.sql")),
+    (8, include_str!("../../migrations/sqlite/0008_alerts.sql")),
 ];
 
 pub(crate) async fn migrate(pool: &SqlitePool) -> Result<()> {

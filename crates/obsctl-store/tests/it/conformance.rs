@@ -7,7 +7,7 @@ use obsctl_core::action::{ActionState, AuditRecord, Outcome};
 use obsctl_core::graph::{Reached, UpstreamFailure};
 use obsctl_core::incident::{IncidentStatus, Silence};
 use obsctl_core::state::CheckStatus;
-use obsctl_store::{ActionFilter, IncidentFilter, Store, StoreError};
+use obsctl_store::{ActionFilter, AlertFilter, IncidentFilter, Store, StoreError};
 
 use crate::fixtures::{action, episode, incident, observation};
 
@@ -31,6 +31,7 @@ macro_rules! conformance_suite {
                 breaker_counts_failed_plans_back_to_the_last_fix,
                 audit_is_newest_first,
                 silences_filter_by_time,
+                alerts_upsert_by_source_and_fingerprint,
                 unknown_ids_are_not_found,
                 remember_is_idempotent_and_feeds_the_ledger,
                 ledger_ranks_by_success_rate,
@@ -351,6 +352,52 @@ async fn silences_filter_by_time(s: Arc<dyn Store>) {
     assert_eq!(s.silences(None).await.unwrap().len(), 1);
     s.delete_silence("sil-1").await.unwrap();
     assert!(matches!(s.delete_silence("sil-1").await, Err(StoreError::NotFound(_))));
+}
+
+async fn alerts_upsert_by_source_and_fingerprint(s: Arc<dyn Store>) {
+    use obsctl_core::alert::{Alert, AlertDelivery, AlertRecord, AlertSource, AlertStatus};
+    let record = |source: AlertSource, fp: &str, status: AlertStatus, seen: i64| AlertRecord {
+        alert: Alert {
+            source,
+            fingerprint: fp.into(),
+            status,
+            labels: [("alertname".to_string(), "Down".to_string()), ("job".into(), "it's \"quoted\"".into())].into(),
+            annotations: [("summary".to_string(), "api is down".to_string())].into(),
+            starts_at: Some(Timestamp(10)),
+            ends_at: None,
+            source_url: Some("http://prometheus:9090/graph?g0.expr=up".into()),
+        },
+        service: "api".into(),
+        kind: "Down".into(),
+        incident_id: Some("inc-1".into()),
+        first_seen: Timestamp(100),
+        last_seen: Timestamp(seen),
+        deliveries: 1,
+    };
+    let delivery = |truncated| AlertDelivery {
+        source: AlertSource::Alertmanager,
+        received_at: Timestamp(100),
+        receiver: "obsctl".into(),
+        group_key: "{}:{alertname=\"Down\"}".into(),
+        alerts: 2,
+        truncated,
+    };
+    let am = record(AlertSource::Alertmanager, "f1", AlertStatus::Firing, 100);
+    let grafana = record(AlertSource::Grafana, "f1", AlertStatus::Firing, 101);
+    s.save_alerts(&delivery(0), &[am.clone(), grafana.clone()]).await.unwrap();
+    let mut resolved = record(AlertSource::Alertmanager, "f1", AlertStatus::Resolved, 200);
+    resolved.deliveries = 2;
+    resolved.alert.ends_at = Some(Timestamp(190));
+    s.save_alerts(&delivery(3), std::slice::from_ref(&resolved)).await.unwrap();
+
+    let by_fp = s.alerts_by_fingerprint(AlertSource::Alertmanager, &["f1".into(), "nope".into()]).await.unwrap();
+    assert_eq!(by_fp, vec![resolved.clone()], "one row per source and fingerprint, the last write wins");
+    let all = s.list_alerts(&AlertFilter::default()).await.unwrap();
+    assert_eq!(all, vec![resolved.clone(), grafana.clone()], "newest delivery first");
+    let firing = AlertFilter { status: Some(AlertStatus::Firing), ..Default::default() };
+    assert_eq!(s.list_alerts(&firing).await.unwrap(), vec![grafana]);
+    let deliveries = s.alert_deliveries(10).await.unwrap();
+    assert_eq!(deliveries, vec![delivery(3), delivery(0)], "every request is kept, truncated counts included");
 }
 
 async fn unknown_ids_are_not_found(s: Arc<dyn Store>) {

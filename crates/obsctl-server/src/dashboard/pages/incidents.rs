@@ -68,6 +68,17 @@ struct IncidentPage {
 
 impl IncidentPage {
     /// An event's structured data, when it has any, for the reader who wants the detail.
+    /// For an alert's incident: its source and the link back to it (http(s) only, so a
+    /// sender cannot plant a `javascript:` link).
+    fn source(&self) -> Option<(&'static str, String)> {
+        let (source, _) = obsctl_core::alert::parse_check_id(&self.incident.check_id)?;
+        let url = self.events.iter().find_map(|e| e.data.get("source_url")?.as_str().map(str::to_string));
+        Some((
+            source.as_str(),
+            url.filter(|u| u.starts_with("http://") || u.starts_with("https://")).unwrap_or_default(),
+        ))
+    }
+
     fn data(&self, e: &IncidentEvent) -> String {
         if e.data.is_null() || e.data.as_object().is_some_and(|o| o.is_empty()) {
             String::new()

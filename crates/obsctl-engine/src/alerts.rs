@@ -1,0 +1,253 @@
+//! Alert ingestion: a webhook body becomes alert records and incident changes. A firing alert
+//! opens (or reopens) an incident through the same manager as a failing check, its annotations
+//! go on the timeline, a resolved alert resolves it, and a repeated delivery changes nothing
+//! but its count. Every alert is kept, whatever its service.
+
+pub mod wire;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use obsctl_core::Timestamp;
+use obsctl_core::alert::{self, Alert, AlertChange, AlertDelivery, AlertRecord, AlertSource, AlertStatus};
+use obsctl_core::config::Config;
+use obsctl_core::event::Event;
+use obsctl_core::incident::{IncidentStatus, fingerprint};
+use obsctl_core::state::CheckStatus;
+use obsctl_store::{AlertFilter, Store, StoreError};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use crate::incidents::{IncidentManager, Signal, resolve_incident};
+pub use wire::WireError;
+
+/// What one delivery did, as the webhook answers it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct IntakeReport {
+    pub received: u32,
+    pub opened: u32,
+    pub resolved: u32,
+    /// Deliveries of an alert in the state already recorded (idempotent repeats).
+    pub repeated: u32,
+    /// Deliveries older than what is recorded (late retries): kept, not applied.
+    pub stale: u32,
+    /// Alerts the source left out (`truncatedAlerts`).
+    pub truncated: u32,
+    /// The incidents this delivery touched.
+    pub incidents: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+pub struct AlertIntake {
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    incidents: IncidentManager,
+    /// One delivery at a time: each reads its alerts' records, then writes them.
+    turn: tokio::sync::Mutex<()>,
+    /// Check ids (`alert:<source>:<fingerprint>`) of alerts firing now, for the verifier.
+    firing: RwLock<HashSet<String>>,
+    /// Requests in flight per source (`[alerts] max_in_flight`).
+    slots: HashMap<AlertSource, Arc<tokio::sync::Semaphore>>,
+}
+
+impl AlertIntake {
+    /// The intake, knowing which alerts were firing when the process last stopped.
+    pub async fn open(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        bus: broadcast::Sender<Event>,
+    ) -> anyhow::Result<Self> {
+        let filter = AlertFilter { status: Some(AlertStatus::Firing), limit: 10_000, ..Default::default() };
+        let firing = store
+            .list_alerts(&filter)
+            .await?
+            .iter()
+            .map(|r| alert::check_id(r.alert.source, &r.alert.fingerprint))
+            .collect();
+        let incidents = IncidentManager::new(config.clone(), store.clone(), bus);
+        let slots = AlertSource::ALL
+            .into_iter()
+            .map(|s| (s, Arc::new(tokio::sync::Semaphore::new(config.alerts.max_in_flight))))
+            .collect();
+        Ok(Self { config, store, incidents, turn: tokio::sync::Mutex::new(()), firing: RwLock::new(firing), slots })
+    }
+
+    /// A place for one more request of `source`, or `None` when it already has
+    /// `max_in_flight` (the sender is told to retry): a flooding source waits on itself alone.
+    pub fn admit(&self, source: AlertSource) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.slots.get(&source)?.clone().try_acquire_owned().ok()
+    }
+
+    /// An alert incident's status as a check's: failing while its alert fires, else ok.
+    pub fn status(&self, check_id: &str) -> CheckStatus {
+        match self.firing.read() {
+            Ok(firing) if firing.contains(check_id) => CheckStatus::Failing,
+            _ => CheckStatus::Ok,
+        }
+    }
+
+    /// Takes one webhook body from `source`. A body that does not parse changes nothing.
+    pub async fn ingest(&self, source: AlertSource, body: &[u8]) -> Result<IntakeReport, IntakeError> {
+        let now = Timestamp::now();
+        let parsed = wire::parse(source, body, now, &self.config.alerts.service_label)?;
+        let delivery = AlertDelivery {
+            source,
+            received_at: now,
+            receiver: parsed.receiver,
+            group_key: parsed.group_key,
+            alerts: parsed.alerts.len() as u32,
+            truncated: parsed.truncated,
+        };
+        let mut report =
+            IntakeReport { received: delivery.alerts, truncated: delivery.truncated, ..Default::default() };
+        if delivery.truncated > 0 {
+            tracing::warn!(
+                source = source.as_str(),
+                truncated = delivery.truncated,
+                "the alert source left alerts out of a notification (max_alerts)"
+            );
+        }
+        let _turn = self.turn.lock().await;
+        let fingerprints: Vec<String> = parsed.alerts.iter().map(|a| a.fingerprint.clone()).collect();
+        let mut records: HashMap<String, AlertRecord> = self
+            .store
+            .alerts_by_fingerprint(source, &fingerprints)
+            .await
+            .map_err(anyhow::Error::from)?
+            .into_iter()
+            .map(|r| (r.alert.fingerprint.clone(), r))
+            .collect();
+        let mut touched = Vec::new();
+        for incoming in parsed.alerts {
+            let previous = records.get(&incoming.fingerprint);
+            let change = alert::change(previous, &incoming);
+            let mut record = self.record(previous, incoming, change, now);
+            match change {
+                AlertChange::Opens => {
+                    record.incident_id = Some(self.open_incident(&record, now).await?);
+                    report.opened += 1;
+                }
+                AlertChange::Resolves => {
+                    if self.resolve(&record, now).await? {
+                        report.resolved += 1;
+                    }
+                }
+                AlertChange::Repeats => report.repeated += 1,
+                AlertChange::Stale => report.stale += 1,
+            }
+            report.incidents.extend(record.incident_id.clone().filter(|id| !report.incidents.contains(id)));
+            if !touched.contains(&record.alert.fingerprint) {
+                touched.push(record.alert.fingerprint.clone());
+            }
+            records.insert(record.alert.fingerprint.clone(), record);
+        }
+        let changed: Vec<AlertRecord> = touched.iter().filter_map(|fp| records.remove(fp)).collect();
+        self.store.save_alerts(&delivery, &changed).await.map_err(anyhow::Error::from)?;
+        if let Ok(mut firing) = self.firing.write() {
+            for r in &changed {
+                let id = alert::check_id(source, &r.alert.fingerprint);
+                match r.alert.status {
+                    AlertStatus::Firing => firing.insert(id),
+                    AlertStatus::Resolved => firing.remove(&id),
+                };
+            }
+        }
+        Ok(report)
+    }
+
+    /// The record after this delivery: a stale delivery leaves the alert as it was.
+    fn record(
+        &self,
+        previous: Option<&AlertRecord>,
+        incoming: Alert,
+        change: AlertChange,
+        now: Timestamp,
+    ) -> AlertRecord {
+        let alerts = &self.config.alerts;
+        match previous {
+            Some(p) => {
+                let mut next = p.clone();
+                if change != AlertChange::Stale {
+                    next.service = alerts.service_of(&incoming.labels);
+                    next.kind = alerts.kind_of(&incoming.labels);
+                    next.alert = incoming;
+                }
+                next.last_seen = now;
+                next.deliveries += 1;
+                next
+            }
+            None => AlertRecord {
+                service: alerts.service_of(&incoming.labels),
+                kind: alerts.kind_of(&incoming.labels),
+                alert: incoming,
+                incident_id: None,
+                first_seen: now,
+                last_seen: now,
+                deliveries: 1,
+            },
+        }
+    }
+
+    /// Opens or reopens the alert's incident and puts its annotations on the timeline.
+    async fn open_incident(&self, r: &AlertRecord, now: Timestamp) -> anyhow::Result<String> {
+        let a = &r.alert;
+        let check_id = alert::check_id(a.source, &a.fingerprint);
+        let summary = a.annotations.get("summary").or(a.annotations.get("description")).cloned();
+        let detail = summary.clone().unwrap_or_else(|| format!("{} firing", r.kind));
+        let data = json!({
+            "check_id": check_id, "source": a.source.as_str(), "fingerprint": a.fingerprint,
+            "labels": a.labels, "source_url": a.source_url, "starts_at": a.starts_at,
+        });
+        let incident = self
+            .incidents
+            .raise(Signal {
+                fingerprint: fingerprint(&r.service, &check_id, &r.kind),
+                service: &r.service,
+                check_id: &check_id,
+                kind: &r.kind,
+                title: summary.unwrap_or_else(|| format!("{} on {}", r.kind, r.service)),
+                detail: &detail,
+                at: now,
+                message: format!("{} alert {} is firing: {detail}", a.source.as_str(), r.kind),
+                data,
+            })
+            .await?;
+        if !a.annotations.is_empty() {
+            let text = ["summary", "description", "runbook_url"]
+                .iter()
+                .filter_map(|k| a.annotations.get(*k).map(|v| format!("{k}: {v}")))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let data = json!({"annotations": a.annotations, "source_url": a.source_url});
+            self.store.add_event(&incident.id, "alert", &text, data).await?;
+        }
+        Ok(incident.id)
+    }
+
+    /// Resolves the alert's incident if it is still open; whether it did.
+    async fn resolve(&self, r: &AlertRecord, now: Timestamp) -> anyhow::Result<bool> {
+        let Some(id) = &r.incident_id else { return Ok(false) };
+        let mut incident = self.store.incident(id).await?;
+        if incident.status != IncidentStatus::Open {
+            return Ok(false);
+        }
+        let resolution = format!("resolved at the source ({})", r.alert.source.as_str());
+        match resolve_incident(self.store.as_ref(), &mut incident, now, &resolution).await {
+            Ok(()) => {}
+            // Resolved by hand meanwhile.
+            Err(e) if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Conflict(_))) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        tracing::info!(incident = %id, source = r.alert.source.as_str(), "incident resolved by its alert");
+        self.incidents.announce(Event::IncidentResolved { incident_id: id.clone() });
+        Ok(true)
+    }
+}

@@ -1,0 +1,89 @@
+//! The telemetry freshness probe: did a service's metrics (Prometheus), logs (Loki) or traces
+//! (Tempo) arrive within the window? A collector can report healthy while nothing arrives.
+
+use std::time::Duration;
+
+use obsctl_core::Timestamp;
+use obsctl_core::check::{FreshnessProbe, TelemetrySignal};
+use obsctl_core::quantity::format_duration;
+use serde_json::Value;
+
+use super::stack::{fetch, prometheus_result};
+use super::{ProbeContext, ProbeOutcome};
+
+pub(super) async fn probe(p: &FreshnessProbe, timeout: Duration, ctx: &ProbeContext) -> ProbeOutcome {
+    let now = Timestamp::now();
+    let window = format_duration(p.within);
+    let newest = match p.signal {
+        TelemetrySignal::Metrics => metrics(p, timeout, ctx).await,
+        TelemetrySignal::Logs => logs(p, now, timeout, ctx).await,
+        TelemetrySignal::Traces => traces(p, now, timeout, ctx).await,
+    };
+    let what = match p.signal {
+        TelemetrySignal::Metrics => "metrics",
+        TelemetrySignal::Logs => "logs",
+        TelemetrySignal::Traces => "traces",
+    };
+    match newest {
+        Err(e) => ProbeOutcome::fail(format!("{what}: {e}")),
+        Ok(None) => ProbeOutcome::fail(format!("no {what} matching {} in the last {window}", p.query)),
+        Ok(Some(Some(at))) => ProbeOutcome::pass(format!("{what} arrived {}s ago", now.since(at).as_secs())),
+        Ok(Some(None)) => ProbeOutcome::pass(format!("{what} arrived within the last {window}")),
+    }
+}
+
+/// `Some(Some(t))`: data, the newest at `t`; `Some(None)`: data, time unknown; `None`: none.
+type Newest = Result<Option<Option<Timestamp>>, String>;
+
+async fn metrics(p: &FreshnessProbe, timeout: Duration, ctx: &ProbeContext) -> Newest {
+    let query = format!("count(last_over_time({}[{}s]))", p.query, p.within.as_secs().max(1));
+    let url = format!("{}/api/v1/query", p.endpoint.url);
+    let (status, body) = fetch(ctx, &p.endpoint, &url, &[("query", &query)], timeout).await?;
+    let result = prometheus_result(status, &body)?;
+    let series =
+        result.get(0).and_then(|s| s["value"].get(1)).and_then(Value::as_str).and_then(|v| v.parse::<f64>().ok());
+    Ok(series.filter(|n| *n > 0.0).map(|_| None))
+}
+
+async fn logs(p: &FreshnessProbe, now: Timestamp, timeout: Duration, ctx: &ProbeContext) -> Newest {
+    let url = format!("{}/loki/api/v1/query_range", p.endpoint.url);
+    let nanos = |t: Timestamp| (i128::from(t.millis()) * 1_000_000).to_string();
+    let (start, end) = (nanos(now.minus(p.within)), nanos(now));
+    let params =
+        [("query", p.query.as_str()), ("start", &start), ("end", &end), ("limit", "1"), ("direction", "backward")];
+    let (status, body) = fetch(ctx, &p.endpoint, &url, &params, timeout).await?;
+    let result = prometheus_result(status, &body)?;
+    let newest = result
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|stream| stream["values"].as_array().into_iter().flatten())
+        .filter_map(|v| v.get(0)?.as_str()?.parse::<i128>().ok())
+        .max();
+    Ok(newest.map(|ns| Some(Timestamp((ns / 1_000_000) as i64))))
+}
+
+async fn traces(p: &FreshnessProbe, now: Timestamp, timeout: Duration, ctx: &ProbeContext) -> Newest {
+    let url = format!("{}/api/search", p.endpoint.url);
+    let seconds = |t: Timestamp| (t.millis() / 1000).to_string();
+    let (start, end) = (seconds(now.minus(p.within)), seconds(now));
+    let params = [("q", p.query.as_str()), ("start", &start), ("end", &end), ("limit", "20")];
+    let (status, body) = fetch(ctx, &p.endpoint, &url, &params, timeout).await?;
+    if status != 200 {
+        return Err(format!(
+            "search failed: status {status}: {}",
+            String::from_utf8_lossy(&body).trim().chars().take(200).collect::<String>()
+        ));
+    }
+    let doc: Value = serde_json::from_slice(&body).map_err(|_| "the answer is not Tempo search JSON".to_string())?;
+    let traces = doc["traces"].as_array().cloned().unwrap_or_default();
+    if traces.is_empty() {
+        return Ok(None);
+    }
+    let newest = traces
+        .iter()
+        .filter_map(|t| t["startTimeUnixNano"].as_str()?.parse::<i128>().ok())
+        .max()
+        .map(|ns| Timestamp((ns / 1_000_000) as i64));
+    Ok(Some(newest))
+}

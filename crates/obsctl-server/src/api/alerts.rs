@@ -1,0 +1,129 @@
+//! The alert webhooks (Alertmanager, Grafana, generic events) and the alerts kept from them.
+//! A webhook authenticates itself here, not in the guard: its source's own credential (bearer
+//! or basic) or the API token; with no credential configured anywhere it is open, like the rest.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use obsctl_core::alert::{AlertDelivery, AlertRecord, AlertSource};
+use obsctl_core::config::{AlertAuth, Config};
+use obsctl_engine::alerts::{IntakeError, IntakeReport, WireError};
+use obsctl_store::AlertFilter;
+
+use super::views::{AlertQuery, Limit, LimitQuery};
+use crate::auth::{bearer, same};
+use crate::extract::Query;
+use crate::{ApiError, AppState};
+
+/// Where the webhooks live; the guard leaves their credentials to `authorized`.
+pub(crate) const WEBHOOK_PREFIX: &str = "/api/v1/alerts/";
+
+pub async fn alertmanager(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    receive(s, AlertSource::Alertmanager, headers, body).await
+}
+
+pub async fn grafana(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    receive(s, AlertSource::Grafana, headers, body).await
+}
+
+pub async fn generic(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    receive(s, AlertSource::Generic, headers, body).await
+}
+
+pub async fn list(State(s): State<AppState>, Query(q): Query<AlertQuery>) -> Result<Json<Vec<AlertRecord>>, ApiError> {
+    let filter = AlertFilter { status: q.status, source: q.source, service: q.service, limit: Limit::or(q.limit, 100) };
+    Ok(Json(s.store.list_alerts(&filter).await?))
+}
+
+pub async fn deliveries(
+    State(s): State<AppState>,
+    Query(q): Query<LimitQuery>,
+) -> Result<Json<Vec<AlertDelivery>>, ApiError> {
+    Ok(Json(s.store.alert_deliveries(Limit::or(q.limit, 100)).await?))
+}
+
+async fn receive(s: AppState, source: AlertSource, headers: HeaderMap, body: Body) -> Response {
+    match take(&s, source, &headers, body).await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn take(s: &AppState, source: AlertSource, headers: &HeaderMap, body: Body) -> Result<IntakeReport, ApiError> {
+    authorized(&s.config, source, headers)?;
+    let Some(_slot) = s.alerts.admit(source) else {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            format!("{} already has [alerts] max_in_flight requests being handled; retry", source.as_str()),
+        )
+        .with_header(header::RETRY_AFTER, "1"));
+    };
+    let max = s.config.alerts.max_body;
+    let bytes = axum::body::to_bytes(body, max).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the body is over [alerts] max_body ({max} bytes); lower the sender's max_alerts or raise max_body"
+            ),
+        )
+    })?;
+    s.alerts.ingest(source, &bytes).await.map_err(|e| match e {
+        IntakeError::Wire(WireError::Json(m)) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", m),
+        IntakeError::Wire(WireError::Version(m)) => ApiError::new(StatusCode::BAD_REQUEST, "unsupported_version", m),
+        IntakeError::Wire(WireError::Invalid(m)) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_alert", m),
+        IntakeError::Internal(e) => ApiError::internal(e),
+    })
+}
+
+/// Whether the request carries what `source` needs: its own credential or the API token.
+fn authorized(config: &Config, source: AlertSource, headers: &HeaderMap) -> Result<(), ApiError> {
+    let api_token = config.server.token.as_ref();
+    let by_api_token =
+        matches!((bearer(headers), api_token), (Some(given), Some(t)) if same(given.as_bytes(), t.expose().as_bytes()));
+    let own = config.alerts.auth.get(&source);
+    let ok = by_api_token
+        || match own {
+            Some(AlertAuth::Bearer(token)) => {
+                bearer(headers).is_some_and(|g| same(g.as_bytes(), token.expose().as_bytes()))
+            }
+            Some(AlertAuth::Basic { username, password }) => basic(headers).is_some_and(|(u, p)| {
+                same(u.as_bytes(), username.as_bytes()) & same(p.as_bytes(), password.expose().as_bytes())
+            }),
+            // Open only while nothing at all is configured.
+            None => api_token.is_none() && !config.server.has_credentials() && config.alerts.auth.is_empty(),
+        };
+    if ok {
+        return Ok(());
+    }
+    let name = source.as_str();
+    let message = match own {
+        Some(AlertAuth::Basic { .. }) => {
+            format!("the {name} webhook needs its basic credentials ([alerts.{name}] username and password)")
+        }
+        Some(AlertAuth::Bearer(_)) => format!("the {name} webhook needs Authorization: Bearer <[alerts.{name}] token>"),
+        None if api_token.is_some() => {
+            format!("the {name} webhook needs Authorization: Bearer <API token>, or its own [alerts.{name}] token")
+        }
+        None => format!(
+            "credentials are configured, so the {name} webhook needs one: set [alerts.{name}] token (or username and password), or the API token"
+        ),
+    };
+    let error = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
+    Err(match own {
+        Some(AlertAuth::Basic { .. }) => error.with_header(header::WWW_AUTHENTICATE, "Basic realm=\"obsctl alerts\""),
+        _ => error,
+    })
+}
+
+/// The user and password of a basic `Authorization` header.
+fn basic(headers: &HeaderMap) -> Option<(String, String)> {
+    let encoded = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let (user, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}

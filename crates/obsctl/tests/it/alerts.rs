@@ -1,0 +1,341 @@
+//! Alert ingestion: the webhooks through the router (idempotence, resolution, runbooks on
+//! alert kinds and labels, auth per source, bad input, a flooding source), and a real
+//! Alertmanager (Debian's `prometheus-alertmanager`) posting to a real obsctl listener.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use obsctl_core::alert::{AlertSource, AlertStatus};
+use obsctl_core::incident::IncidentStatus;
+use obsctl_store::{AlertFilter, IncidentFilter};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::support::{Harness, Target, eventually, harness, head};
+
+const AM_FIXTURE: &str = include_str!("../../../obsctl-engine/tests/fixtures/alertmanager-webhook-v4.json");
+const GRAFANA_FIXTURE: &str = include_str!("../../../obsctl-engine/tests/fixtures/grafana-webhook.json");
+const TOKEN: &str = "api-t0ken-for-the-tests";
+
+async fn post(
+    h: &Harness,
+    path: &str,
+    auth: Option<&str>,
+    body: impl Into<Body>,
+) -> (StatusCode, Value, Option<String>) {
+    let mut req = Request::builder().method("POST").uri(path).header("content-type", "application/json");
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    let resp = obsctl_server::router(h.rt.app_state()).oneshot(req.body(body.into()).unwrap()).await.unwrap();
+    let status = resp.status();
+    let challenge = resp.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_string());
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null), challenge)
+}
+
+/// An Alertmanager body with one alert.
+fn am_body(status: &str, fingerprint: &str, starts_at: &str, labels: Value) -> String {
+    json!({
+        "version": "4", "status": status, "receiver": "obsctl", "groupKey": "{}:{}", "truncatedAlerts": 0,
+        "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am:9093",
+        "alerts": [{
+            "status": status, "labels": labels,
+            "annotations": {"summary": "checkout 5xx above 5%", "runbook_url": "https://runbooks.example/5xx"},
+            "startsAt": starts_at, "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph?g0.expr=x", "fingerprint": fingerprint
+        }]
+    })
+    .to_string()
+}
+
+fn checkout() -> Value {
+    json!({"alertname": "HighErrorRate", "service": "checkout", "severity": "page"})
+}
+
+#[tokio::test]
+async fn an_alert_opens_one_incident_however_often_it_comes_and_resolving_it_resolves_the_incident() {
+    let h = harness(&head("observe"), "", &[]).await;
+    let (code, report, _) = post(&h, "/api/v1/alerts/alertmanager", None, AM_FIXTURE).await;
+    assert_eq!(code, StatusCode::OK, "{report}");
+    // The fixture: checkout firing, cart resolved (never seen firing: kept, no incident).
+    assert_eq!(
+        (report["received"].as_u64(), report["opened"].as_u64(), report["truncated"].as_u64()),
+        (Some(2), Some(1), Some(2))
+    );
+    let incident = h.incident().await;
+    assert_eq!((incident.service.as_str(), incident.kind.as_str()), ("checkout", "HighErrorRate"));
+    assert_eq!(incident.check_id, "alert:alertmanager:b7d2c1a3f0e94d21");
+    assert_eq!(incident.title, "checkout answers 7.2% of requests with 5xx");
+    let events = h.rt.store.events(&incident.id).await.unwrap();
+    let alert = events.iter().find(|e| e.kind == "alert").expect("the annotations are on the timeline");
+    assert!(alert.message.contains("runbook_url: https://runbooks.example/high-error-rate"), "{}", alert.message);
+    let opened = events.iter().find(|e| e.kind == "opened").unwrap();
+    assert!(opened.data["source_url"].as_str().unwrap().starts_with("http://prometheus.local:9090/graph"));
+
+    // The same notification again, twice: one incident still, counted as repeats.
+    for _ in 0..2 {
+        let (_, again, _) = post(&h, "/api/v1/alerts/alertmanager", None, AM_FIXTURE).await;
+        assert_eq!((again["opened"].as_u64(), again["repeated"].as_u64()), (Some(0), Some(2)));
+    }
+    assert_eq!(h.rt.store.list_incidents(&IncidentFilter::default()).await.unwrap().len(), 1);
+    let kept = h.rt.store.list_alerts(&AlertFilter::default()).await.unwrap();
+    assert_eq!(kept.len(), 2, "the resolved cart alert is kept too");
+    assert!(kept.iter().all(|r| r.deliveries == 3));
+    let deliveries = h.rt.store.alert_deliveries(10).await.unwrap();
+    assert_eq!((deliveries.len(), deliveries[0].truncated), (3, 2), "truncatedAlerts is recorded");
+
+    // Resolved: the incident resolves; the late firing retry of the same episode changes nothing.
+    let resolved = am_body("resolved", "b7d2c1a3f0e94d21", "2025-11-29T09:58:30.123Z", checkout());
+    let (_, report, _) = post(&h, "/api/v1/alerts/alertmanager", None, resolved).await;
+    assert_eq!(report["resolved"].as_u64(), Some(1));
+    let incident = h.rt.store.incident(&incident.id).await.unwrap();
+    assert_eq!(incident.status, IncidentStatus::Resolved);
+    assert_eq!(incident.resolution.as_deref(), Some("resolved at the source (alertmanager)"));
+    let late = am_body("firing", "b7d2c1a3f0e94d21", "2025-11-29T09:58:30.123Z", checkout());
+    let (_, report, _) = post(&h, "/api/v1/alerts/alertmanager", None, late).await;
+    assert_eq!((report["stale"].as_u64(), report["opened"].as_u64()), (Some(1), Some(0)));
+    assert!(h.open_incidents().await.is_empty());
+    // Firing again later: the same incident reopens (within reopen_within).
+    let again = am_body("firing", "b7d2c1a3f0e94d21", "2025-11-29T10:30:00Z", checkout());
+    let (_, report, _) = post(&h, "/api/v1/alerts/alertmanager", None, again).await;
+    assert_eq!(report["opened"].as_u64(), Some(1));
+    let reopened = h.incident().await;
+    assert_eq!((reopened.id, reopened.reopen_count), (incident.id, 1));
+}
+
+#[tokio::test]
+async fn grafana_and_generic_alerts_become_incidents_with_a_link_back() {
+    let h = harness(&head("observe"), "", &[]).await;
+    let (code, report, _) = post(&h, "/api/v1/alerts/grafana", None, GRAFANA_FIXTURE).await;
+    assert_eq!((code, report["opened"].as_u64()), (StatusCode::OK, Some(1)), "{report}");
+    let generic =
+        json!({"kind": "queue-backlog", "summary": "invoices queue is 10k deep", "url": "http://queue/admin"});
+    let (code, report, _) = post(&h, "/api/v1/alerts/generic", None, generic.to_string()).await;
+    assert_eq!((code, report["opened"].as_u64()), (StatusCode::OK, Some(1)), "{report}");
+    let open = h.open_incidents().await;
+    let grafana = open.iter().find(|i| i.kind == "CheckoutLatency").unwrap();
+    let page = h.viewer_get(&format!("/ui/incidents/{}", grafana.id)).await;
+    assert!(
+        page.contains("http://grafana.local:3000/d/abc/checkout?viewPanel=2"),
+        "the incident page links to the panel"
+    );
+    // A service obsctl does not know, and an event with none: kept and shown, never dropped.
+    let queue = open.iter().find(|i| i.kind == "queue-backlog").unwrap();
+    assert_eq!(queue.service, "unknown");
+    let listed = h.viewer_get("/api/alerts?source=generic").await;
+    assert!(listed.contains("invoices queue is 10k deep"), "{listed}");
+    let resolved = json!({"kind": "queue-backlog", "status": "resolved"});
+    let (_, report, _) = post(&h, "/api/v1/alerts/generic", None, resolved.to_string()).await;
+    assert_eq!(report["resolved"].as_u64(), Some(1), "{report}");
+}
+
+#[tokio::test]
+async fn a_runbook_matches_an_alerts_kind_and_labels_and_the_fix_is_verified_by_the_source() {
+    let target = Target::start(true).await;
+    let body = format!(
+        r#"{}
+[agent.verify]
+attempts = 2
+backoff = "10ms"
+max_backoff = "10ms"
+
+[alerts.kinds]
+HighErrorRate = "error-rate"
+
+[[runbook]]
+name = "roll back checkout"
+when = {{ incident = "error-rate", labels = {{ severity = "page" }} }}
+steps = [{{ tool = "http.request", args = {{ url = "{{url}}/fix", method = "POST" }} }}]
+"#,
+        head("auto").replace("[agent.verify]\nattempts = 3\nbackoff = \"10ms\"\nmax_backoff = \"20ms\"\n", "")
+    );
+    let h = harness(&body, &target.url, &[]).await;
+    let firing = am_body("firing", "fp-1", "2025-11-29T09:58:30Z", checkout());
+    post(&h, "/api/v1/alerts/alertmanager", None, firing).await;
+    let incident = h.incident().await;
+    assert_eq!(incident.kind, "error-rate", "the kinds table maps the alertname");
+    let report = h.rt.agent.handle_incident(&incident.id).await.unwrap();
+    assert_eq!(report.plan.as_ref().map(|p| p.planner), Some("runbook"), "{report:?}");
+    assert_eq!(target.fixes(), 1, "the runbook's step ran");
+    // Still firing at the source: the fix is not (yet) verified.
+    assert_eq!(report.outcome.map(|o| o.as_str()), Some("not_fixed"), "{report:?}");
+    // A second alert without the label the runbook wants: no plan.
+    let other =
+        am_body("firing", "fp-2", "2025-11-29T09:58:30Z", json!({"alertname": "HighErrorRate", "service": "cart"}));
+    post(&h, "/api/v1/alerts/alertmanager", None, other).await;
+    let cart = h.open_incidents().await.into_iter().find(|i| i.service == "cart").unwrap();
+    let report = h.rt.agent.handle_incident(&cart.id).await.unwrap();
+    assert!(report.plan.is_none(), "{report:?}");
+}
+
+#[tokio::test]
+async fn each_source_needs_its_own_credential_or_the_api_token() {
+    let body = format!(
+        "{}\n[alerts.alertmanager]\nusername = \"am\"\npassword = \"am-password-0123456\"\n[alerts.generic]\ntoken = \"generic-t0ken-0123456\"\n",
+        head("observe")
+    );
+    let h = harness(&body, "", &[("OBSCTL_API_TOKEN", TOKEN)]).await;
+    let basic = |user: &str, pass: &str| {
+        use base64::Engine as _;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+    };
+    let am = "/api/v1/alerts/alertmanager";
+    let (code, error, challenge) = post(&h, am, None, AM_FIXTURE).await;
+    assert_eq!((code, error["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+    assert_eq!(challenge.as_deref(), Some("Basic realm=\"obsctl alerts\""));
+    assert_eq!(post(&h, am, Some(&basic("am", "wrong-password-0000")), AM_FIXTURE).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(post(&h, am, Some(&basic("am", "am-password-0123456")), AM_FIXTURE).await.0, StatusCode::OK);
+    assert_eq!(post(&h, am, Some(&format!("Bearer {TOKEN}")), AM_FIXTURE).await.0, StatusCode::OK);
+    // Grafana has no credential of its own: the API token, nothing else.
+    let grafana = "/api/v1/alerts/grafana";
+    let (code, error, _) = post(&h, grafana, None, GRAFANA_FIXTURE).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    assert!(error["error"]["message"].as_str().unwrap().contains("[alerts.grafana] token"), "{error}");
+    assert_eq!(
+        post(&h, grafana, Some("Bearer generic-t0ken-0123456"), GRAFANA_FIXTURE).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(post(&h, grafana, Some(&format!("Bearer {TOKEN}")), GRAFANA_FIXTURE).await.0, StatusCode::OK);
+    let generic = r#"{"kind":"x"}"#;
+    assert_eq!(
+        post(&h, "/api/v1/alerts/generic", Some("Bearer generic-t0ken-0123456"), generic).await.0,
+        StatusCode::OK
+    );
+    // Reading what was received is a read like any other: it needs the API token.
+    let resp = obsctl_server::router(h.rt.app_state())
+        .oneshot(Request::builder().uri("/api/alerts").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn bad_bodies_get_a_clear_4xx_and_change_nothing() {
+    let body = format!("{}\n[alerts]\nmax_body = \"4KiB\"\n", head("observe"));
+    let h = harness(&body, "", &[]).await;
+    let am = "/api/v1/alerts/alertmanager";
+    let huge = am_body("firing", "f", "2025-11-29T09:58:30Z", json!({"alertname": "x".repeat(5000)}));
+    let cases: [(&str, String, StatusCode, &str); 6] = [
+        (am, "{\"version\":\"4\",".into(), StatusCode::BAD_REQUEST, "invalid_json"),
+        (am, r#"{"version":"3","alerts":[]}"#.into(), StatusCode::BAD_REQUEST, "unsupported_version"),
+        (
+            am,
+            r#"{"version":"4","alerts":[{"status":"firing"},{"status":"maybe"}]}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_alert",
+        ),
+        (am, huge, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        (
+            "/api/v1/alerts/grafana",
+            AM_FIXTURE.replace("\"4\"", "\"1\"").replace("\"status\": \"firing\"", "\"status\": 7"),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        ("/api/v1/alerts/generic", r#"{"kind":"x","severity":"high"}"#.into(), StatusCode::BAD_REQUEST, "invalid_json"),
+    ];
+    for (path, body, status, code) in cases {
+        let (got, error, _) = post(&h, path, None, body.clone()).await;
+        assert_eq!((got, error["error"]["code"].as_str()), (status, Some(code)), "{path} {body:.80}: {error}");
+        assert!(!error["error"]["message"].as_str().unwrap().is_empty());
+    }
+    // A body with one bad alert among good ones is refused whole: nothing half-applied.
+    assert!(h.rt.store.list_alerts(&AlertFilter::default()).await.unwrap().is_empty());
+    assert!(h.open_incidents().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_source_that_floods_is_told_to_retry_and_the_others_are_not() {
+    let body = format!("{}\n[alerts]\nmax_in_flight = 1\n", head("observe"));
+    let h = harness(&body, "", &[]).await;
+    let busy = h.rt.alerts.admit(AlertSource::Alertmanager).expect("a free slot");
+    let resp = obsctl_server::router(h.rt.app_state())
+        .oneshot(Request::post("/api/v1/alerts/alertmanager").body(Body::from(AM_FIXTURE)).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "1");
+    assert_eq!(post(&h, "/api/v1/alerts/grafana", None, GRAFANA_FIXTURE).await.0, StatusCode::OK);
+    drop(busy);
+    assert_eq!(post(&h, "/api/v1/alerts/alertmanager", None, AM_FIXTURE).await.0, StatusCode::OK);
+}
+
+/// A real Alertmanager on loopback, notifying obsctl's webhook with the API token.
+struct Alertmanager {
+    url: String,
+    _child: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    async fn start(webhook: &str, token: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = format!(
+            "route:\n  receiver: obsctl\n  group_by: ['alertname', 'service']\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 2s\n\
+             receivers:\n- name: obsctl\n  webhook_configs:\n  - url: {webhook}\n    send_resolved: true\n    http_config:\n      authorization:\n        credentials: {token}\n"
+        );
+        std::fs::write(dir.path().join("am.yml"), config).unwrap();
+        let child = tokio::process::Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", dir.path().join("am.yml").display()))
+            .arg(format!("--storage.path={}", dir.path().display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("Debian's prometheus-alertmanager (scripts/test installs it)");
+        let url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        eventually(30, "Alertmanager ready", || async {
+            client.get(format!("{url}/-/ready")).send().await.ok().filter(|r| r.status().is_success())
+        })
+        .await;
+        Self { url, _child: child, _dir: dir }
+    }
+
+    async fn post(&self, alerts: Value) {
+        let resp =
+            reqwest::Client::new().post(format!("{}/api/v2/alerts", self.url)).json(&alerts).send().await.unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn a_real_alertmanager_opens_repeats_and_resolves_an_incident() {
+    let h = harness(&head("observe"), "", &[("OBSCTL_API_TOKEN", TOKEN)]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(obsctl_server::serve(listener, obsctl_server::router(h.rt.app_state()), std::future::pending()));
+    let am = Alertmanager::start(&format!("http://{addr}/api/v1/alerts/alertmanager"), TOKEN).await;
+    let alert = json!({
+        "labels": {"alertname": "HighErrorRate", "service": "checkout", "severity": "page"},
+        "annotations": {"summary": "checkout 5xx above 5%"},
+        "generatorURL": "http://prometheus.local:9090/graph"
+    });
+    am.post(json!([alert])).await;
+    let incident =
+        eventually(30, "the incident to open", || async { h.open_incidents().await.into_iter().next() }).await;
+    assert_eq!((incident.service.as_str(), incident.kind.as_str()), ("checkout", "HighErrorRate"));
+    // Alertmanager repeats the notification (repeat_interval 2s) and we send the alert again.
+    am.post(json!([alert])).await;
+    let repeated = eventually(30, "a repeated notification", || async {
+        let alerts = h.rt.store.list_alerts(&AlertFilter::default()).await.unwrap();
+        alerts.into_iter().find(|r| r.deliveries >= 2)
+    })
+    .await;
+    assert_eq!(repeated.incident_id.as_deref(), Some(incident.id.as_str()));
+    assert_eq!(h.rt.store.list_incidents(&IncidentFilter::default()).await.unwrap().len(), 1, "still one incident");
+    // Resolve it at Alertmanager: an end time in the past.
+    let mut resolved = alert.clone();
+    resolved["endsAt"] = json!(obsctl_core::Timestamp::now().rfc3339());
+    am.post(json!([resolved])).await;
+    let closed = eventually(30, "the incident to resolve", || async {
+        let i = h.rt.store.incident(&incident.id).await.unwrap();
+        (i.status == IncidentStatus::Resolved).then_some(i)
+    })
+    .await;
+    assert_eq!(closed.resolution.as_deref(), Some("resolved at the source (alertmanager)"));
+    let stored = h.rt.store.list_alerts(&AlertFilter::default()).await.unwrap();
+    assert_eq!((stored.len(), stored[0].alert.status), (1, AlertStatus::Resolved));
+}
