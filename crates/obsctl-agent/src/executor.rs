@@ -84,6 +84,8 @@ impl Executor {
             Err(e) => (ActionState::Failed, json!({"error": e.to_string()}), format!("{} failed: {e}", action.tool)),
         };
         self.save(&mut action, state, Some(value)).await?;
+        let labels = obsctl_core::metrics::ActionLabels { tool: action.tool.clone(), outcome: state.as_str().into() };
+        obsctl_core::metrics::metrics().actions.get_or_create(&labels).inc();
         let message = redact(&message, &self.secrets.iter().collect::<Vec<_>>());
         self.store
             .add_event(

@@ -110,7 +110,10 @@ impl Gate {
         ceiling: Mode,
         facts: &PlanFacts,
     ) -> anyhow::Result<(Decision, Mode)> {
-        self.decide_tool(incident, plan.mode, &step.tool, ceiling, facts).await
+        let decided = self.decide_tool(incident, plan.mode, &step.tool, ceiling, facts).await?;
+        let verdict = obsctl_core::metrics::VerdictLabels { verdict: decided.0.verdict.as_str() };
+        obsctl_core::metrics::metrics().gate_decisions.get_or_create(&verdict).inc();
+        Ok(decided)
     }
 
     /// Decides again, just before it runs, on a step a person approved earlier: the silence,

@@ -13,6 +13,7 @@ pub mod event;
 pub mod graph;
 pub mod incident;
 pub mod memory;
+pub mod metrics;
 pub mod policy;
 pub mod quantity;
 pub mod secret;

@@ -78,6 +78,19 @@ pub enum Verdict {
     Escalate,
 }
 
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Execute => "execute",
+            Verdict::DryRun => "dry_run",
+            Verdict::Observe => "observe",
+            Verdict::AwaitApproval => "await_approval",
+            Verdict::Deny => "deny",
+            Verdict::Escalate => "escalate",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Decision {
     pub verdict: Verdict,

@@ -150,7 +150,9 @@ impl AlertIntake {
             records.insert(record.alert.fingerprint.clone(), record);
         }
         let changed: Vec<AlertRecord> = touched.iter().filter_map(|fp| records.remove(fp)).collect();
+        let started = std::time::Instant::now();
         self.store.save_alerts(&delivery, &changed).await.map_err(anyhow::Error::from)?;
+        obsctl_core::metrics::metrics().store_write("alerts", started.elapsed());
         if let Ok(mut firing) = self.firing.write() {
             for r in &changed {
                 let id = alert::check_id(source, &r.alert.fingerprint);

@@ -87,9 +87,11 @@ impl ObservationBatcher {
         if batch.is_empty() {
             return;
         }
+        let started = std::time::Instant::now();
         if let Err(error) = self.store.record_observations(batch, self.keep_per_check).await {
             tracing::error!(%error, count = batch.len(), "could not store observations");
         }
+        obsctl_core::metrics::metrics().store_write("observations", started.elapsed());
         batch.clear();
     }
 }

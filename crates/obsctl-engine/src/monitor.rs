@@ -79,6 +79,8 @@ impl Monitor {
     pub async fn run_check(&self, check_id: &str) -> Option<(Observation, CheckStatus)> {
         let spec = self.config.check(check_id)?;
         let obs = probes::run(spec, &self.probes).await;
+        let took = std::time::Duration::from_micros(obs.latency_us);
+        obsctl_core::metrics::metrics().check_run(spec.probe.kind(), obs.ok, took);
         let status = self.ingest(spec, obs.clone()).await;
         Some((obs, status))
     }

@@ -26,6 +26,7 @@ impl LatenessStats {
         let i = (late.as_millis() as usize).min(self.buckets.len() - 1);
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         self.runs.fetch_add(1, Ordering::Relaxed);
+        obsctl_core::metrics::metrics().scheduler_lateness.observe(late.as_secs_f64());
     }
 
     pub fn runs(&self) -> u64 {

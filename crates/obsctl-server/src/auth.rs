@@ -69,7 +69,8 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
     }
     // A webhook checks its source's own credential (or the API token) in its handler.
     let webhook = request.uri().path().starts_with(crate::api::alerts::WEBHOOK_PREFIX);
-    if request.uri().path().starts_with("/api/") && server.has_credentials() && !webhook {
+    let api = request.uri().path().starts_with("/api/") || request.uri().path() == "/metrics";
+    if api && server.has_credentials() && !webhook {
         let by_token = bearer(request.headers()).map(|t| token_matches(server, t));
         let by_session = crate::dashboard::signed_in(request.headers(), &state);
         match by_token {

@@ -54,8 +54,28 @@ fn routes(state: Option<&AppState>) -> Routes {
     let doc = Arc::new(doc);
     api.get("/api/openapi.json", move || openapi::serve(doc.clone()))
         .get("/healthz", || async { "ok" })
+        .get("/metrics", metrics)
         .get("/", || async { axum::response::Redirect::to("/ui/overview") })
         .merge(dashboard::routes())
+}
+
+/// obsctl's own metrics (OpenMetrics text), the open-incident gauge read from the store first.
+async fn metrics(axum::extract::State(s): axum::extract::State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let open = obsctl_store::IncidentFilter {
+        status: Some(obsctl_core::incident::IncidentStatus::Open),
+        limit: 10_000,
+        ..Default::default()
+    };
+    let m = obsctl_core::metrics::metrics();
+    match s.store.list_incidents(&open).await {
+        Ok(list) => {
+            m.incidents_open.set(list.len() as i64);
+        }
+        Err(error) => tracing::warn!(%error, "/metrics: could not count open incidents"),
+    }
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    ([(axum::http::header::CONTENT_TYPE, content_type)], m.encode()).into_response()
 }
 
 /// The whole HTTP surface; the server and the tests share it. Every request passes

@@ -122,8 +122,10 @@ impl Agent {
         };
         // Earlier openings of this same incident are fair evidence; only this opening is not.
         let own = format!("ep-{}-r{}", incident.id, incident.reopen_count);
-        let hits: Vec<RecallHit> =
-            index.search(&query, Timestamp::now())?.into_iter().filter(|h| h.episode_id != own).take(3).collect();
+        let started = std::time::Instant::now();
+        let found = index.search(&query, Timestamp::now())?;
+        obsctl_core::metrics::metrics().recall_duration.observe(started.elapsed().as_secs_f64());
+        let hits: Vec<RecallHit> = found.into_iter().filter(|h| h.episode_id != own).take(3).collect();
         if hits.is_empty() {
             return Ok(());
         }

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use obsctl_core::alert::{AlertDelivery, AlertRecord, AlertSource};
 use obsctl_core::config::{AlertAuth, Config};
+use obsctl_core::metrics::WebhookLabels;
 use obsctl_engine::alerts::{IntakeError, IntakeReport, WireError};
 use obsctl_store::AlertFilter;
 
@@ -46,10 +47,13 @@ pub async fn deliveries(
 }
 
 async fn receive(s: AppState, source: AlertSource, headers: HeaderMap, body: Body) -> Response {
-    match take(&s, source, &headers, body).await {
+    let response = match take(&s, source, &headers, body).await {
         Ok(report) => Json(report).into_response(),
         Err(e) => e.into_response(),
-    }
+    };
+    let labels = WebhookLabels { source: source.as_str().into(), status: response.status().as_u16() };
+    obsctl_core::metrics::metrics().webhook_requests.get_or_create(&labels).inc();
+    response
 }
 
 async fn take(s: &AppState, source: AlertSource, headers: &HeaderMap, body: Body) -> Result<IntakeReport, ApiError> {

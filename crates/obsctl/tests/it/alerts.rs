@@ -207,6 +207,25 @@ async fn each_source_needs_its_own_credential_or_the_api_token() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    // So is /metrics, which counts the webhook requests by source and status.
+    let metrics = |auth: Option<&str>| {
+        let mut req = Request::builder().uri("/metrics");
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        obsctl_server::router(h.rt.app_state()).oneshot(req.body(Body::empty()).unwrap())
+    };
+    assert_eq!(metrics(None).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let resp = metrics(Some(&format!("Bearer {TOKEN}"))).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+    for line in [
+        "obsctl_webhook_requests_total{source=\"alertmanager\",status=\"401\"} 2",
+        "obsctl_webhook_requests_total{source=\"alertmanager\",status=\"200\"} 2",
+        "obsctl_incidents_open 3",
+    ] {
+        assert!(text.contains(line), "{line} missing from\n{text}");
+    }
 }
 
 #[tokio::test]
@@ -259,6 +278,19 @@ async fn a_source_that_floods_is_told_to_retry_and_the_others_are_not() {
     assert_eq!(post(&h, "/api/v1/alerts/alertmanager", None, AM_FIXTURE).await.0, StatusCode::OK);
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits for `<url>/-/ready` to answer 200.
+async fn ready(url: &str, what: &str) {
+    let client = reqwest::Client::new();
+    eventually(60, &format!("{what} ready"), || async {
+        client.get(format!("{url}/-/ready")).send().await.ok().filter(|r| r.status().is_success())
+    })
+    .await;
+}
+
 /// A real Alertmanager on loopback, notifying obsctl's webhook with the API token.
 struct Alertmanager {
     url: String,
@@ -268,8 +300,11 @@ struct Alertmanager {
 
 impl Alertmanager {
     async fn start(webhook: &str, token: &str) -> Self {
+        Self::start_on(free_port(), webhook, token).await
+    }
+
+    async fn start_on(port: u16, webhook: &str, token: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let config = format!(
             "route:\n  receiver: obsctl\n  group_by: ['alertname', 'service']\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 2s\n\
              receivers:\n- name: obsctl\n  webhook_configs:\n  - url: {webhook}\n    send_resolved: true\n    http_config:\n      authorization:\n        credentials: {token}\n"
@@ -286,11 +321,7 @@ impl Alertmanager {
             .spawn()
             .expect("Debian's prometheus-alertmanager (scripts/test installs it)");
         let url = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        eventually(30, "Alertmanager ready", || async {
-            client.get(format!("{url}/-/ready")).send().await.ok().filter(|r| r.status().is_success())
-        })
-        .await;
+        ready(&url, "Alertmanager").await;
         Self { url, _child: child, _dir: dir }
     }
 
@@ -338,4 +369,109 @@ async fn a_real_alertmanager_opens_repeats_and_resolves_an_incident() {
     assert_eq!(closed.resolution.as_deref(), Some("resolved at the source (alertmanager)"));
     let stored = h.rt.store.list_alerts(&AlertFilter::default()).await.unwrap();
     assert_eq!((stored.len(), stored[0].alert.status), (1, AlertStatus::Resolved));
+}
+
+/// A real Prometheus scraping obsctl's `/metrics` (with the API token), evaluating one rule
+/// every second and sending to Alertmanager.
+struct Prometheus {
+    _child: tokio::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    async fn start(port: u16, obsctl: &str, alertmanager: &str, token: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = "groups:\n- name: obsctl\n  interval: 1s\n  rules:\n  - alert: ObsctlChecksFailing\n    \
+                     expr: sum(obsctl_checks_runs_total{result=\"failed\"}) > 0\n    \
+                     labels: { service: obsctl, severity: page }\n    \
+                     annotations: { summary: obsctl sees failing checks }\n";
+        std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
+        let config = format!(
+            "global: {{ scrape_interval: 1s, evaluation_interval: 1s }}\nrule_files: [{rules}]\n\
+             alerting:\n  alertmanagers:\n  - static_configs: [{{ targets: ['{am}'] }}]\n\
+             scrape_configs:\n- job_name: obsctl\n  authorization: {{ credentials: {token} }}\n  static_configs: [{{ targets: ['{obsctl}'] }}]\n",
+            rules = dir.path().join("rules.yml").display(),
+            am = alertmanager.trim_start_matches("http://"),
+        );
+        std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
+        let child = tokio::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // Its first notification can be lost before Alertmanager is discovered.
+            .arg("--rules.alert.resend-delay=5s")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("Debian's prometheus (scripts/test installs it)");
+        ready(&format!("http://127.0.0.1:{port}"), "Prometheus").await;
+        Self { _child: child, _dir: dir }
+    }
+}
+
+#[tokio::test]
+async fn a_prometheus_rule_on_obsctls_own_metrics_fires_through_alertmanager_into_an_incident() {
+    let (prom_port, am_port) = (free_port(), free_port());
+    let prom = format!("http://127.0.0.1:{prom_port}");
+    let body = format!(
+        r#"{}
+[[service]]
+name = "web"
+  [[service.check]]
+  name = "down"
+  kind = "http"
+  url = "http://{closed}/"
+  fail_after = 1
+[[service]]
+name = "observability"
+  [[service.check]]
+  name = "prometheus"
+  kind = "ready"
+  flavor = "prometheus"
+  url = "{prom}"
+  [[service.check]]
+  name = "alertmanager"
+  kind = "ready"
+  flavor = "alertmanager"
+  url = "http://127.0.0.1:{am_port}"
+  [[service.check]]
+  name = "no-failed-checks"
+  kind = "prometheus"
+  url = "{prom}"
+  query = 'sum(obsctl_checks_runs_total{{result="failed"}})'
+  max = 0
+  on_empty = "ok"
+  [[service.check]]
+  name = "obsctl-metrics-arrive"
+  kind = "telemetry_freshness"
+  signal = "metrics"
+  url = "{prom}"
+  query = 'obsctl_checks_runs_total'
+  within = "1m"
+"#,
+        head("observe"),
+        closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap(),
+    );
+    let h = harness(&body, "", &[("OBSCTL_API_TOKEN", TOKEN)]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(obsctl_server::serve(listener, obsctl_server::router(h.rt.app_state()), std::future::pending()));
+    let am = Alertmanager::start_on(am_port, &format!("http://{addr}/api/v1/alerts/alertmanager"), TOKEN).await;
+    let _prometheus = Prometheus::start(prom_port, &addr.to_string(), &am.url, TOKEN).await;
+    assert!(h.run("observability/prometheus").await && h.run("observability/alertmanager").await);
+    assert!(!h.run("web/down").await, "a failing check, counted in obsctl_checks_runs_total");
+
+    // Prometheus scrapes it, its rule fires, Alertmanager posts it: an incident opens.
+    let incident = eventually(60, "the rule's alert to open an incident", || async {
+        h.open_incidents().await.into_iter().find(|i| i.kind == "ObsctlChecksFailing")
+    })
+    .await;
+    assert_eq!((incident.service.as_str(), incident.title.as_str()), ("obsctl", "obsctl sees failing checks"));
+    // The PromQL check sees the same series through the real Prometheus, and the freshness
+    // check sees obsctl's own metrics arriving.
+    let failing = h.rt.monitor.run_check("observability/no-failed-checks").await.unwrap().0;
+    assert!(!failing.ok && failing.detail.contains("not at most 0"), "{}", failing.detail);
+    let fresh = h.rt.monitor.run_check("observability/obsctl-metrics-arrive").await.unwrap().0;
+    assert!(fresh.ok, "{}", fresh.detail);
 }

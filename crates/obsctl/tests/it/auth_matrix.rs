@@ -70,7 +70,8 @@ fn expect(method: &str, path: &str, caller: Caller) -> Expect {
     if public(method, path) {
         return Served;
     }
-    let api = path.starts_with("/api/");
+    // /metrics is read like the API: Prometheus scrapes it with the bearer token.
+    let api = path.starts_with("/api/") || path == "/metrics";
     let read = method == "GET";
     match (api, read, caller) {
         // The API: reads take the token or any session; mutations only the token.
