@@ -41,30 +41,73 @@ impl Timestamp {
         humantime::format_rfc3339_seconds(t).to_string()
     }
 
-    /// Parses RFC 3339 in UTC (`2026-11-28T07:04:16Z`) or with an offset
-    /// (`2026-11-28T09:04:16.157+02:00`, as Grafana sends).
+    /// Parses RFC 3339 (`2026-11-28T07:04:16Z`, `2026-11-28T09:04:16.157+02:00` as Grafana
+    /// sends, any year from 0000 to 9999).
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
-        let (utc, offset_minutes) = split_offset(text.trim())?;
-        let t = humantime::parse_rfc3339_weak(utc).ok()?;
-        let d = t.duration_since(UNIX_EPOCH).ok()?;
-        Some(Self(d.as_millis() as i64 - offset_minutes * 60_000))
+        let b = text.trim().as_bytes();
+        let num = |range: std::ops::Range<usize>| -> Option<i64> {
+            let digits = b.get(range)?;
+            digits.iter().all(u8::is_ascii_digit).then(|| digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+        };
+        let sep = |i: usize, allowed: &[u8]| b.get(i).is_some_and(|c| allowed.contains(c));
+        if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
+            return None;
+        }
+        let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if !(1..=12).contains(&month)
+            || day < 1
+            || day > days_in_month(year, month)
+            || hour > 23
+            || minute > 59
+            || second > 60
+        {
+            return None;
+        }
+        let mut i = 19;
+        let mut millis = 0;
+        if sep(i, b".") {
+            let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits == 0 {
+                return None;
+            }
+            millis = num(i + 1..i + 1 + digits.min(3))? * 10_i64.pow(3 - digits.min(3) as u32);
+            i += 1 + digits;
+        }
+        let offset_minutes = match b.get(i..)? {
+            b"Z" | b"z" => 0,
+            [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+                let (h, m) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+                if h > 23 || m > 59 {
+                    return None;
+                }
+                if *sign == b'+' { h * 60 + m } else { -(h * 60 + m) }
+            }
+            _ => return None,
+        };
+        let days = days_from_civil(year, month, day);
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+        Some(Self(seconds * 1000 + millis))
     }
 }
 
-/// The date-time without its zone, and the zone's offset east of UTC in minutes.
-fn split_offset(text: &str) -> Option<(&str, i64)> {
-    if let Some(utc) = text.strip_suffix('Z').or_else(|| text.strip_suffix('z')) {
-        return Some((utc, 0));
+/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
     }
-    let (time_part_start, _) = text.char_indices().find(|(_, c)| *c == 'T' || *c == 't' || *c == ' ')?;
-    let (at, sign) = text[time_part_start..].char_indices().find_map(|(i, c)| match c {
-        '+' => Some((time_part_start + i, 1)),
-        '-' => Some((time_part_start + i, -1)),
-        _ => None,
-    })?;
-    let (hours, minutes) = text[at + 1..].split_once(':')?;
-    let (hours, minutes): (i64, i64) = (hours.parse().ok()?, minutes.parse().ok()?);
-    (hours < 24 && minutes < 60).then_some((&text[..at], sign * (hours * 60 + minutes)))
 }
 
 impl std::fmt::Display for Timestamp {
@@ -91,7 +134,18 @@ mod tests {
         assert_eq!(Timestamp::parse_rfc3339("2021-10-12T02:21:03.157-05:30"), Some(utc));
         assert_eq!(Timestamp::parse_rfc3339("2021-10-12T07:51:03.157+00:00"), Some(utc));
         assert_eq!(utc.rfc3339(), "2021-10-12T07:51:03Z");
-        for bad in ["yesterday", "2021-10-12T09:51:03+25:00", "2021-10-12T09:51:03+0200x", ""] {
+        assert_eq!(Timestamp::parse_rfc3339("1969-12-31T23:59:59Z"), Some(Timestamp(-1000)));
+        assert_eq!(Timestamp::parse_rfc3339("2024-02-29T00:00:00Z"), Some(Timestamp(1_709_164_800_000)));
+        assert!(Timestamp::parse_rfc3339("0231-08-25T03:51:12.041Z").is_some_and(|t| t.millis() < 0));
+        for bad in [
+            "yesterday",
+            "2021-10-12T09:51:03+25:00",
+            "2021-10-12T09:51:03+0200x",
+            "",
+            "2023-02-29T00:00:00Z",
+            "2021-10-12T09:51:03",
+            "2021-13-01T00:00:00Z",
+        ] {
             assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
         }
     }

@@ -130,7 +130,7 @@ pub(crate) fn routes() -> Api {
         alerts::alertmanager,
         "Alertmanager's webhook (version 4): firing alerts open incidents, resolved ones resolve them",
         obsctl_engine::alerts::IntakeReport,
-        body = obsctl_engine::alerts::wire::Notification
+        body = obsctl_engine::alerts::wire::AlertmanagerNotification
     );
     route!(
         api,
@@ -139,7 +139,7 @@ pub(crate) fn routes() -> Api {
         alerts::grafana,
         "Grafana-managed alerting's webhook (version 1)",
         obsctl_engine::alerts::IntakeReport,
-        body = obsctl_engine::alerts::wire::Notification
+        body = obsctl_engine::alerts::wire::GrafanaNotification
     );
     route!(
         api,

@@ -37,30 +37,40 @@ pub const MAX_CLOCK_SKEW: std::time::Duration = std::time::Duration::from_secs(3
 
 /// A notification from Alertmanager (`version: "4"`) or Grafana (`version: "1"`); the fields
 /// obsctl reads (`status`, `groupLabels`, `commonLabels`, `externalURL`, … are accepted too).
-#[derive(Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Notification {
-    pub version: Option<String>,
-    #[serde(default)]
-    pub receiver: String,
-    #[serde(default)]
-    pub group_key: String,
-    #[serde(default)]
-    pub truncated_alerts: u32,
-    pub alerts: Vec<WireAlert>,
+/// One struct per source, so each one's documented schema names its own version.
+macro_rules! notification {
+    ($name:ident, $version:literal) => {
+        #[derive(Deserialize, schemars::JsonSchema)]
+        #[serde(rename_all = "camelCase")]
+        pub struct $name {
+            #[schemars(regex(pattern = $version))]
+            pub version: String,
+            #[serde(default)]
+            pub receiver: String,
+            #[serde(default)]
+            pub group_key: String,
+            #[serde(default)]
+            pub truncated_alerts: u32,
+            pub alerts: Vec<WireAlert>,
+        }
+    };
 }
+notification!(AlertmanagerNotification, "^4$");
+notification!(GrafanaNotification, "^1$");
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WireAlert {
     /// `firing` or `resolved`.
+    #[schemars(regex(pattern = "^(firing|resolved)$"))]
     pub status: String,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
-    /// RFC 3339.
+    #[schemars(extend("format" = "date-time"))]
     pub starts_at: Option<String>,
+    #[schemars(extend("format" = "date-time"))]
     pub ends_at: Option<String>,
     #[serde(rename = "generatorURL")]
     pub generator_url: Option<String>,
@@ -79,10 +89,12 @@ pub struct WireAlert {
 #[serde(deny_unknown_fields)]
 pub struct GenericEvent {
     /// The incident kind, e.g. `queue-backlog`.
+    #[schemars(regex(pattern = "\\S"))]
     pub kind: String,
     pub service: Option<String>,
     /// `firing` (the default) or `resolved`.
     #[serde(default = "firing")]
+    #[schemars(regex(pattern = "^(firing|resolved)$"))]
     pub status: String,
     pub summary: Option<String>,
     pub description: Option<String>,
@@ -121,7 +133,8 @@ fn json_error(e: serde_json::Error) -> WireError {
 }
 
 fn notification(source: AlertSource, body: &[u8], now: Timestamp) -> Result<Parsed, WireError> {
-    let n: Notification = serde_json::from_slice(body).map_err(|e| {
+    // Both sources' bodies have the same fields; only the version told apart below differs.
+    let n: AlertmanagerNotification = serde_json::from_slice(body).map_err(|e| {
         // A legacy Grafana body has no `alerts`: say what to do rather than "missing field".
         if source == AlertSource::Grafana && serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v.get("ruleName").is_some()) {
             WireError::Version("this is Grafana's legacy alerting webhook; use a Grafana-managed alerting webhook contact point (version 1)".into())
@@ -130,10 +143,10 @@ fn notification(source: AlertSource, body: &[u8], now: Timestamp) -> Result<Pars
         }
     })?;
     let expected = if source == AlertSource::Alertmanager { "4" } else { "1" };
-    if n.version.as_deref() != Some(expected) {
+    if n.version != expected {
         return Err(WireError::Version(format!(
             "version {:?} is not supported on this endpoint; {} sends version \"{expected}\"",
-            n.version.unwrap_or_default(),
+            n.version,
             source.as_str()
         )));
     }
@@ -164,7 +177,7 @@ fn notification(source: AlertSource, body: &[u8], now: Timestamp) -> Result<Pars
 /// An RFC 3339 time; the zero time Alertmanager sends for "none" (`0001-01-01T00:00:00Z`) is none.
 fn time(text: Option<&str>, field: &str) -> Result<Option<Timestamp>, WireError> {
     match text {
-        None | Some("") => Ok(None),
+        None => Ok(None),
         Some(t) if t.starts_with("0001-01-01") => Ok(None),
         Some(t) => Timestamp::parse_rfc3339(t)
             .map(Some)
@@ -254,7 +267,7 @@ mod tests {
         let cases = [
             ("{", "not valid JSON"),
             (r#"{"version":"3","alerts":[]}"#, "version \"3\" is not supported"),
-            (r#"{"alerts":[]}"#, "version \"\" is not supported"),
+            (r#"{"alerts":[]}"#, "missing field `version`"),
             (r#"{"version":"4"}"#, "missing field `alerts`"),
             (r#"{"version":"4","alerts":[{"labels":{}}]}"#, "missing field `status`"),
             (r#"{"version":"4","alerts":[{"status":"pending"}]}"#, "alerts[0].status is \"pending\""),
