@@ -50,7 +50,7 @@ macro_rules! notification {
             #[serde(default)]
             pub group_key: String,
             #[serde(default)]
-            pub truncated_alerts: u32,
+            pub truncated_alerts: u64,
             pub alerts: Vec<WireAlert>,
         }
     };
@@ -171,7 +171,8 @@ fn notification(source: AlertSource, body: &[u8], now: Timestamp) -> Result<Pars
             source_url,
         });
     }
-    Ok(Parsed { receiver: n.receiver, group_key: n.group_key, truncated: n.truncated_alerts, alerts })
+    let truncated = u32::try_from(n.truncated_alerts).unwrap_or(u32::MAX);
+    Ok(Parsed { receiver: n.receiver, group_key: n.group_key, truncated, alerts })
 }
 
 /// An RFC 3339 time; the zero time Alertmanager sends for "none" (`0001-01-01T00:00:00Z`) is none.
