@@ -139,6 +139,16 @@ pub enum TelemetrySignal {
     Traces,
 }
 
+impl TelemetrySignal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TelemetrySignal::Metrics => "metrics",
+            TelemetrySignal::Logs => "logs",
+            TelemetrySignal::Traces => "traces",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct FreshnessProbe {
     /// Prometheus for metrics, Loki for logs, Tempo for traces.

@@ -19,11 +19,7 @@ pub(super) async fn probe(p: &FreshnessProbe, timeout: Duration, ctx: &ProbeCont
         TelemetrySignal::Logs => logs(p, now, timeout, ctx).await,
         TelemetrySignal::Traces => traces(p, now, timeout, ctx).await,
     };
-    let what = match p.signal {
-        TelemetrySignal::Metrics => "metrics",
-        TelemetrySignal::Logs => "logs",
-        TelemetrySignal::Traces => "traces",
-    };
+    let what = p.signal.as_str();
     match newest {
         Err(e) => ProbeOutcome::fail(format!("{what}: {e}")),
         Ok(None) => ProbeOutcome::fail(format!("no {what} matching {} in the last {window}", p.query)),

@@ -134,11 +134,6 @@ async fn a_runbook_matches_an_alerts_kind_and_labels_and_the_fix_is_verified_by_
     let target = Target::start(true).await;
     let body = format!(
         r#"{}
-[agent.verify]
-attempts = 2
-backoff = "10ms"
-max_backoff = "10ms"
-
 [alerts.kinds]
 HighErrorRate = "error-rate"
 
@@ -147,7 +142,7 @@ name = "roll back checkout"
 when = {{ incident = "error-rate", labels = {{ severity = "page" }} }}
 steps = [{{ tool = "http.request", args = {{ url = "{{url}}/fix", method = "POST" }} }}]
 "#,
-        head("auto").replace("[agent.verify]\nattempts = 3\nbackoff = \"10ms\"\nmax_backoff = \"20ms\"\n", "")
+        head("auto")
     );
     let h = harness(&body, &target.url, &[]).await;
     let firing = am_body("firing", "fp-1", "2025-11-29T09:58:30Z", checkout());

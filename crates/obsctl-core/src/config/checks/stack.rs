@@ -74,10 +74,9 @@ pub(super) fn collector(x: &mut Ctx<'_, '_>, c: &RawCheck, kspan: Range<usize>) 
 }
 
 pub(super) fn freshness(x: &mut Ctx<'_, '_>, c: &RawCheck, kspan: Range<usize>) -> Option<Probe> {
+    let signals = [TelemetrySignal::Metrics, TelemetrySignal::Logs, TelemetrySignal::Traces];
     let signal = match x.required(c.signal.as_ref(), kspan.clone(), "signal", "\"traces\"")? {
-        "metrics" => TelemetrySignal::Metrics,
-        "logs" => TelemetrySignal::Logs,
-        "traces" => TelemetrySignal::Traces,
+        name if let Some(s) = signals.into_iter().find(|s| s.as_str() == name) => s,
         other => {
             if let Some(s) = &c.signal {
                 x.err(s.span(), "signal", format!("{other:?} is not a signal; use metrics, logs or traces"));
