@@ -176,6 +176,29 @@ pub struct HttpProbe {
     pub max_body_bytes: usize,
     /// A PEM file of extra CA certificates to trust (a private CA), besides the system's.
     pub ca_file: Option<String>,
+    pub connection: Connection,
+}
+
+/// Whether an HTTP check opens a new connection each run or reuses a kept-alive one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Connection {
+    /// The default: each run resolves the name, connects and (for https) shakes hands, as a
+    /// new client of the service would, and asks the server to close afterwards.
+    Fresh,
+    /// Runs share kept-alive connections: cheaper for many frequent checks, but a run then
+    /// tests neither DNS, nor connect, nor the TLS handshake.
+    Reuse,
+}
+
+impl Connection {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "fresh" => Some(Connection::Fresh),
+            "reuse" => Some(Connection::Reuse),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

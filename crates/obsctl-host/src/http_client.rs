@@ -15,6 +15,25 @@ pub fn http_client() -> reqwest::ClientBuilder {
     reqwest::Client::builder().no_proxy().user_agent(concat!("obsctl/", env!("CARGO_PKG_VERSION")))
 }
 
+/// A short reason for a transport error, without the URL repeated.
+pub fn describe_error(e: &reqwest::Error) -> String {
+    let mut msg = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "connection failed".to_string()
+    } else if e.is_body() || e.is_decode() {
+        "bad response body".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg = format!("{msg}: {s}");
+        source = s.source();
+    }
+    msg
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -10,7 +10,7 @@ mod run;
 use std::path::{Path, PathBuf};
 
 pub use confined::delete_file_below;
-pub use http_client::http_client;
+pub use http_client::{describe_error, http_client};
 pub use run::{DEFAULT_PATH, RunError, RunOutput, run_bounded};
 
 /// Stop walking a folder after this many entries, so a huge tree cannot stall a caller.

@@ -5,7 +5,9 @@
 //! The HTTP target is `obsctl demo-service` in its own process, so its CPU is not counted.
 //! Reported: CPU used by obsctl (cores) over the measured window, peak RSS, start lateness
 //! percentiles from the scheduler's histogram, probes per second and per CPU-second; then the
-//! RSS and start-up time of `obsctl serve` watching this host with no config; then, when
+//! RSS and start-up time of `obsctl serve` watching this host with no config. The engine runs
+//! twice: with `connection = "fresh"` (the default: a new connection per probe, as
+//! blackbox_exporter opens) and with `connection = "reuse"` (kept-alive connections). Then, when
 //! Debian's `prometheus-blackbox-exporter` is installed, blackbox's probes per CPU-second on the
 //! same target (driven through its `/probe` endpoint; only blackbox's own CPU is counted, and
 //! it neither schedules nor stores anything, so the comparison favours it).
@@ -82,8 +84,8 @@ async fn start_target(exe: &str, dir: &Path) -> (Child, String) {
     (target, url)
 }
 
-/// Runs the engine over `checks` HTTP checks; returns its probes per CPU-second.
-async fn probe_engine(exe: &str, checks: u64, interval: u64, seconds: u64) -> f64 {
+/// Runs the engine over `checks` HTTP checks with `connection`; returns its probes per CPU-second.
+async fn probe_engine(exe: &str, connection: &str, checks: u64, interval: u64, seconds: u64) -> f64 {
     let dir = tempfile::tempdir().unwrap();
     let (target, url) = start_target(exe, dir.path()).await;
     let mut text = format!(
@@ -91,7 +93,7 @@ async fn probe_engine(exe: &str, checks: u64, interval: u64, seconds: u64) -> f6
         dir.path().display()
     );
     for i in 0..checks {
-        text.push_str(&format!("  [[service.check]]\n  name = \"c{i}\"\n  kind = \"http\"\n  url = \"{url}?c={i}\"\n  interval = \"{interval}s\"\n  timeout = \"2s\"\n"));
+        text.push_str(&format!("  [[service.check]]\n  name = \"c{i}\"\n  kind = \"http\"\n  url = \"{url}?c={i}\"\n  interval = \"{interval}s\"\n  timeout = \"2s\"\n  connection = \"{connection}\"\n"));
     }
     let config = load(
         &text,
@@ -111,7 +113,7 @@ async fn probe_engine(exe: &str, checks: u64, interval: u64, seconds: u64) -> f6
     let probes = (runs1 - runs0) as f64;
     let per_cpu_second = probes / (cpu1 - cpu0).max(1e-9);
     println!(
-        "## probe engine: {checks} HTTP checks every {interval}s, measured {seconds}s after a {}s warm-up",
+        "## probe engine: {checks} HTTP checks every {interval}s, connection = {connection}, measured {seconds}s after a {}s warm-up",
         interval + 2
     );
     println!("| metric | value | target |");
@@ -156,7 +158,7 @@ async fn idle_serve(exe: &str) {
 }
 
 /// blackbox_exporter's probes per CPU-second on the same kind of target, printed beside ours.
-async fn blackbox(exe: &str, probes: u64, ours: f64) {
+async fn blackbox(exe: &str, probes: u64, fresh: f64, reuse: f64) {
     let Some(bin) = which("prometheus-blackbox-exporter") else {
         println!("## blackbox_exporter: not installed (apt-get install prometheus-blackbox-exporter); skipped");
         return;
@@ -198,10 +200,14 @@ async fn blackbox(exe: &str, probes: u64, ours: f64) {
     let (cpu, wall) = (cpu_seconds(&pid) - cpu0, t0.elapsed().as_secs_f64());
     let theirs = succeeded as f64 / cpu.max(1e-9);
     println!("## side by side: blackbox_exporter on the same target");
-    println!("| metric | obsctl | blackbox_exporter |");
-    println!("|---|---|---|");
-    println!("| probes per CPU-second | {ours:.0} | {theirs:.0} |");
-    println!("| ratio (target >= 2x) | {:.1}x | |", ours / theirs.max(1e-9));
+    println!("| metric | obsctl, fresh | obsctl, reuse | blackbox_exporter |");
+    println!("|---|---|---|---|");
+    println!("| probes per CPU-second | {fresh:.0} | {reuse:.0} | {theirs:.0} |");
+    println!(
+        "| ratio to blackbox (target >= 2x) | {:.1}x | {:.1}x | |",
+        fresh / theirs.max(1e-9),
+        reuse / theirs.max(1e-9)
+    );
     println!("({succeeded} of {probes} blackbox probes succeeded in {wall:.1}s using {cpu:.2} CPU-seconds)");
     stop(bb);
     stop(target);
@@ -211,8 +217,10 @@ fn main() {
     let exe = env!("CARGO_BIN_EXE_obsctl");
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let ours = probe_engine(exe, arg("--checks", 10_000), arg("--interval", 10), arg("--seconds", 60)).await;
+        let (checks, interval, seconds) = (arg("--checks", 10_000), arg("--interval", 10), arg("--seconds", 60));
+        let fresh = probe_engine(exe, "fresh", checks, interval, seconds).await;
+        let reuse = probe_engine(exe, "reuse", checks, interval, seconds).await;
         idle_serve(exe).await;
-        blackbox(exe, arg("--peer-probes", 20_000), ours).await;
+        blackbox(exe, arg("--peer-probes", 20_000), fresh, reuse).await;
     });
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::CommandsConfig;
 use super::error::Problems;
 use super::raw::{RawCheck, S};
-use crate::check::{CheckSpec, DiskProbe, HttpProbe, Probe, ProcessProbe, ProcessTarget};
+use crate::check::{CheckSpec, Connection, DiskProbe, HttpProbe, Probe, ProcessProbe, ProcessTarget};
 use crate::quantity::{parse_duration, parse_size};
 use crate::secret::Secret;
 
@@ -28,7 +28,7 @@ const KINDS: &[&str] = &[
 /// Fields each kind reads besides the common ones.
 fn kind_fields(kind: &str) -> &'static [&'static str] {
     match kind {
-        "http" => &["url", "method", "headers", "expect", "max_body", "ca_file"],
+        "http" => &["url", "method", "headers", "expect", "max_body", "ca_file", "connection"],
         "tcp" => &["address"],
         "disk" => &["path", "max_used_percent", "min_free", "max_size"],
         "process" => &["process", "pid_file", "pid", "max_rss"],
@@ -55,6 +55,7 @@ fn present_fields(c: &RawCheck) -> Vec<(&'static str, std::ops::Range<usize>)> {
         ("expect", span(&c.expect)),
         ("max_body", span(&c.max_body)),
         ("ca_file", span(&c.ca_file)),
+        ("connection", span(&c.connection)),
         ("address", span(&c.address)),
         ("path", span(&c.path)),
         ("max_used_percent", span(&c.max_used_percent)),
@@ -280,7 +281,18 @@ fn http(x: &mut Ctx<'_, '_>, c: &RawCheck, kspan: std::ops::Range<usize>) -> Opt
         cert_days_left_over: None,
         max_body_bytes: max_body,
         ca_file: c.ca_file.as_ref().map(|f| f.get_ref().clone()),
+        connection: Connection::Fresh,
     };
+    if let Some(v) = &c.connection {
+        match Connection::parse(v.get_ref()) {
+            Some(connection) => probe.connection = connection,
+            None => x.err(
+                v.span(),
+                "connection",
+                format!("{:?} is not a connection policy; use fresh (a new connection each run) or reuse", v.get_ref()),
+            ),
+        }
+    }
     if let Some(f) = &c.ca_file
         && !probe.url.starts_with("https://")
     {

@@ -281,6 +281,7 @@ pub(crate) struct RawCheck {
     pub expect: Option<S<RawExpect>>,
     pub max_body: Option<S<String>>,
     pub ca_file: Option<S<String>>,
+    pub connection: Option<S<String>>,
     // tcp
     pub address: Option<S<String>>,
     // disk

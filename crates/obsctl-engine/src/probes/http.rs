@@ -3,10 +3,11 @@
 use std::time::{Duration, Instant};
 
 use obsctl_core::Timestamp;
-use obsctl_core::check::HttpProbe;
+use obsctl_core::check::{Connection, HttpProbe};
 use obsctl_core::der::cert_not_after;
 
 use super::{ProbeContext, ProbeOutcome};
+pub(super) use obsctl_host::describe_error as describe;
 
 pub(super) async fn probe(p: &HttpProbe, timeout: Duration, ctx: &ProbeContext) -> ProbeOutcome {
     let method = reqwest::Method::from_bytes(p.method.as_bytes()).unwrap_or(reqwest::Method::GET);
@@ -17,6 +18,11 @@ pub(super) async fn probe(p: &HttpProbe, timeout: Duration, ctx: &ProbeContext) 
     let mut req = client.request(method, &p.url).timeout(timeout);
     for (k, v) in &p.headers {
         req = req.header(k, v.expose());
+    }
+    if p.connection == Connection::Fresh {
+        // The connection is not pooled after this response, and the server closes first, so
+        // the probing side keeps no TIME_WAIT socket per run.
+        req = req.header(reqwest::header::CONNECTION, "close");
     }
     let started = Instant::now();
     let mut resp = match req.send().await {
@@ -97,23 +103,4 @@ pub(super) async fn probe(p: &HttpProbe, timeout: Duration, ctx: &ProbeContext) 
     } else {
         ProbeOutcome::fail(problems.join("; "))
     }
-}
-
-/// A short reason for a transport error, without the URL repeated.
-pub(super) fn describe(e: &reqwest::Error) -> String {
-    let mut msg = if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "connection failed".to_string()
-    } else if e.is_body() || e.is_decode() {
-        "bad response body".to_string()
-    } else {
-        "request failed".to_string()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg = format!("{msg}: {s}");
-        source = s.source();
-    }
-    msg
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use obsctl_core::check::{CheckSpec, DiskProbe, HttpProbe, Probe, ProcessProbe, ProcessTarget};
+use obsctl_core::check::{CheckSpec, Connection, DiskProbe, HttpProbe, Probe, ProcessProbe, ProcessTarget};
 use obsctl_engine::{ProbeContext, probes};
 
 use crate::servers;
@@ -37,6 +37,7 @@ pub fn http(url: &str) -> HttpProbe {
         cert_days_left_over: None,
         max_body_bytes: 64 * 1024,
         ca_file: None,
+        connection: Connection::Reuse,
     }
 }
 
@@ -50,6 +51,21 @@ async fn check(probe: Probe, ok: bool, part: &str) {
     let (got, detail) = run(probe, 2000).await;
     assert_eq!(got, ok, "{detail}");
     assert!(detail.contains(part), "{detail:?} lacks {part:?}");
+}
+
+#[tokio::test]
+async fn fresh_opens_a_connection_per_run_and_reuse_keeps_one() {
+    use std::sync::atomic::Ordering;
+    let ctx = ProbeContext::new().unwrap();
+    for (connection, want) in [(Connection::Fresh, 5), (Connection::Reuse, 1)] {
+        let (url, accepted) = servers::counting().await;
+        let probe = spec(Probe::Http(HttpProbe { connection, ..http(&url) }), 2000);
+        for _ in 0..5 {
+            let o = probes::run(&probe, &ctx).await;
+            assert!(o.ok, "{}", o.detail);
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), want, "{connection:?}");
+    }
 }
 
 #[tokio::test]

@@ -70,3 +70,36 @@ pub async fn fixed(status: u16, body: &'static str) -> String {
     })
     .await
 }
+
+/// A keep-alive HTTP/1.1 server answering 200 to every request; it counts the connections it
+/// accepted and closes one when its request says `connection: close`.
+pub async fn counting() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while let Ok(n @ 1..) = sock.read(&mut chunk).await {
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                        buf.drain(..end + 4);
+                        let close = head.contains("connection: close");
+                        let reply = if close { "connection: close\r\n" } else { "" };
+                        let resp = format!("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n{reply}\r\nok");
+                        if sock.write_all(resp.as_bytes()).await.is_err() || close {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), accepted)
+}
