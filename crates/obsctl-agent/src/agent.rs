@@ -9,7 +9,7 @@ mod investigate;
 mod llm_plan;
 mod remember;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,7 +66,18 @@ pub struct Agent {
     hand_off: std::sync::OnceLock<String>,
     /// The LLM planner's model, when `[llm]` is configured.
     llm: Option<crate::llm::LlmClient>,
+    /// Where each remembered opening's trace goes, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+    traces: Option<crate::trace_export::TraceExporter>,
+    /// Open incidents nothing could plan for at their last look, and when: sweeps pass them by
+    /// for `QUIET` (an alert storm leaves thousands open); a change to one is heard at once.
+    quiet: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
+
+/// How long a sweep leaves an incident that had no plan.
+const QUIET: Duration = Duration::from_secs(30);
+
+/// Incidents the event loop plans at the same time.
+const PLANNING_AT_ONCE: usize = 4;
 
 impl Agent {
     pub fn new(
@@ -108,6 +119,8 @@ impl Agent {
             sweeping: std::sync::atomic::AtomicBool::new(false),
             hand_off: std::sync::OnceLock::new(),
             llm,
+            traces: None,
+            quiet: std::sync::Mutex::default(),
         }
     }
 
@@ -115,6 +128,12 @@ impl Agent {
     /// the most similar past episodes on its timeline.
     pub fn with_recall(mut self, index: Arc<RecallIndex>) -> Self {
         self.recall = Some(index);
+        self
+    }
+
+    /// Adds the trace exporter: every opening remembered here is sent as one trace.
+    pub fn with_traces(mut self, exporter: crate::trace_export::TraceExporter) -> Self {
+        self.traces = Some(exporter);
         self
     }
 
@@ -163,12 +182,18 @@ impl Agent {
             tracing::error!(%error, "could not recover in-flight actions");
         }
         let mut sweep = tokio::time::interval(Duration::from_secs(2));
+        // Incidents planned at once: an alert storm opens thousands in seconds, and planning
+        // them all together would queue the intake's writes behind theirs.
+        let planning = Arc::new(tokio::sync::Semaphore::new(PLANNING_AT_ONCE));
         loop {
             tokio::select! {
                 ev = events.recv() => if !self.acting().await { continue } else { match ev {
                     Ok(Event::IncidentOpened { incident_id } | Event::IncidentUpdated { incident_id }) => {
-                        let me = self.clone();
-                        tokio::spawn(async move { me.handle_logged(&incident_id).await });
+                        let (me, planning) = (self.clone(), planning.clone());
+                        tokio::spawn(async move {
+                            let Ok(_permit) = planning.acquire_owned().await else { return };
+                            me.handle_logged(&incident_id).await
+                        });
                     }
                     Ok(Event::IncidentResolved { incident_id }) => {
                         let me = self.clone();
@@ -222,7 +247,8 @@ impl Agent {
         }
     }
 
-    /// One pass over every open incident and every approved action.
+    /// One pass over every approved action and every open incident (but those that had no plan
+    /// less than `QUIET` ago).
     pub async fn sweep(&self) {
         self.run_approved_logged().await;
         match self
@@ -231,8 +257,14 @@ impl Agent {
             .await
         {
             Ok(open) => {
-                for i in open {
-                    self.handle_logged(&i.id).await;
+                let due: Vec<String> = {
+                    let mut quiet = self.quiet.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let ids: HashSet<&str> = open.iter().map(|i| i.id.as_str()).collect();
+                    quiet.retain(|id, since| ids.contains(id.as_str()) && since.elapsed() < QUIET);
+                    open.into_iter().map(|i| i.id).filter(|id| !quiet.contains_key(id)).collect()
+                };
+                for id in due {
+                    self.handle_logged(&id).await;
                 }
             }
             Err(error) => tracing::error!(%error, "could not list open incidents"),
@@ -336,6 +368,10 @@ impl Agent {
             });
         }
         let Some(plan) = plan else {
+            self.quiet
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(incident.id.clone(), std::time::Instant::now());
             self.note_no_plan(&incident).await?;
             report.skipped = Some("no runbook matches, memory has no proven fix and no model proposed one".into());
             return Ok(());

@@ -13,6 +13,7 @@ pub mod llm;
 pub mod mcp_client;
 pub mod planner;
 pub mod tools;
+pub mod trace_export;
 pub mod verify;
 
 pub use agent::Agent;

@@ -33,6 +33,8 @@ pub struct Config {
     pub llm: Option<LlmConfig>,
     /// Alerts taken in from Alertmanager, Grafana and the generic event endpoint.
     pub alerts: AlertsConfig,
+    /// Where obsctl sends its own traces (`OTEL_EXPORTER_OTLP_ENDPOINT`), when set.
+    pub otlp: Option<OtlpConfig>,
     pub store: StoreConfig,
     /// Where the fix-history graph lives besides the journal: `None` is the embedded graph.
     pub graph: Option<BoltConfig>,
@@ -214,6 +216,19 @@ pub struct AgentConfig {
     pub memory: MemoryConfig,
     pub reopen_within: Duration,
     pub default_cooldown: Duration,
+}
+
+/// obsctl's own traces over OTLP/HTTP, from the standard `OTEL_*` variables.
+#[derive(Debug, Clone, Serialize)]
+pub struct OtlpConfig {
+    /// The full traces URL (`…/v1/traces`).
+    pub traces_url: String,
+    /// `OTEL_EXPORTER_OTLP_HEADERS`: often a vendor's API key, so secrets.
+    pub headers: BTreeMap<String, Secret>,
+    pub timeout: Duration,
+    /// The resource every span is sent under: `service.name` (`OTEL_SERVICE_NAME`, default
+    /// `obsctl`), `service.version` and `OTEL_RESOURCE_ATTRIBUTES`.
+    pub resource: Vec<(String, String)>,
 }
 
 /// `[alerts]`: how alerts from outside become incidents, and who may send them.
@@ -473,6 +488,7 @@ impl Config {
         out.extend(self.notify.webhook.iter().map(|w| &w.url));
         out.extend(self.interpolated_secrets.iter());
         out.extend(self.commands.env.values());
+        out.extend(self.otlp.iter().flat_map(|o| o.headers.values()));
         out.extend(self.alerts.auth.values().map(|a| match a {
             AlertAuth::Bearer(token) => token,
             AlertAuth::Basic { password, .. } => password,

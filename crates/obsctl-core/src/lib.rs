@@ -19,6 +19,7 @@ pub mod quantity;
 pub mod secret;
 pub mod state;
 pub mod time;
+pub mod trace;
 
 pub use secret::Secret;
 pub use time::Timestamp;

@@ -48,6 +48,12 @@ pub struct StoreWriteLabels {
     pub op: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExportLabels {
+    /// `sent`, `failed` (the collector refused or stayed unreachable) or `dropped` (queue full).
+    pub result: &'static str,
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// 1 ms to about 33 s, doubling.
@@ -66,6 +72,7 @@ pub struct Metrics {
     pub webhook_requests: Family<WebhookLabels, Counter>,
     pub store_write_duration: Histograms<StoreWriteLabels>,
     pub recall_duration: Histogram,
+    pub traces_exported: Family<ExportLabels, Counter>,
 }
 
 impl Metrics {
@@ -81,6 +88,7 @@ impl Metrics {
             webhook_requests: Family::default(),
             store_write_duration: Family::new_with_constructor(latency_histogram),
             recall_duration: latency_histogram(),
+            traces_exported: Family::default(),
             registry: Registry::default(),
         };
         registry.register("obsctl_checks_runs", "Check runs by kind and result", m.check_runs.clone());
@@ -104,6 +112,11 @@ impl Metrics {
             m.store_write_duration.clone(),
         );
         registry.register("obsctl_recall_duration_seconds", "Time a recall query took", m.recall_duration.clone());
+        registry.register(
+            "obsctl_otlp_traces",
+            "Incident traces exported over OTLP, by result",
+            m.traces_exported.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -119,6 +132,10 @@ impl Metrics {
         let result = if ok { "ok" } else { "failed" };
         self.check_runs.get_or_create(&CheckResultLabels { kind: kind.into(), result }).inc();
         self.probe_duration.get_or_create(&CheckLabels { kind: kind.into() }).observe(took.as_secs_f64());
+    }
+
+    pub fn traces_exported(&self, result: &'static str, traces: usize) {
+        self.traces_exported.get_or_create(&ExportLabels { result }).inc_by(traces as u64);
     }
 
     pub fn store_write(&self, op: &'static str, took: Duration) {

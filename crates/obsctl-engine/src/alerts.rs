@@ -3,6 +3,7 @@
 //! go on the timeline, a resolved alert resolves it, and a repeated delivery changes nothing
 //! but its count. Every alert is kept, whatever its service.
 
+mod signal;
 pub mod wire;
 
 use std::collections::{HashMap, HashSet};
@@ -12,14 +13,14 @@ use obsctl_core::Timestamp;
 use obsctl_core::alert::{self, Alert, AlertChange, AlertDelivery, AlertRecord, AlertSource, AlertStatus};
 use obsctl_core::config::Config;
 use obsctl_core::event::Event;
-use obsctl_core::incident::{IncidentStatus, fingerprint};
+use obsctl_core::incident::{Incident, IncidentStatus, fingerprint, should_reopen};
 use obsctl_core::state::CheckStatus;
-use obsctl_store::{AlertFilter, Store, StoreError};
+use obsctl_store::{AlertFilter, NewEvent, OpenedIncident, Store, StoreError};
 use serde::Serialize;
-use serde_json::json;
 use tokio::sync::broadcast;
 
-use crate::incidents::{IncidentManager, Signal, resolve_incident};
+use crate::incidents::{IncidentManager, resolve_incident, suppressed_note};
+use signal::AlertSignal;
 pub use wire::WireError;
 
 /// What one delivery did, as the webhook answers it.
@@ -125,14 +126,53 @@ impl AlertIntake {
             .into_iter()
             .map(|r| (r.alert.fingerprint.clone(), r))
             .collect();
+        // New incidents are written with the records, in one transaction. Changes to existing
+        // incidents (a count, a reopen, a resolve) come first and the records after: a crash in
+        // between leaves the records as they were, so the source's retry applies the same change
+        // again (idempotent) instead of finding it already recorded and doing nothing.
+        // The latest incident of every alert that may open one, in one read.
+        let candidates: Vec<String> = parsed
+            .alerts
+            .iter()
+            .filter(|a| a.status == AlertStatus::Firing)
+            .map(|a| {
+                let (service, kind) = (self.config.alerts.service_of(&a.labels), self.config.alerts.kind_of(&a.labels));
+                fingerprint(&service, &alert::check_id(source, &a.fingerprint), &kind)
+            })
+            .collect();
+        let mut latest: HashMap<String, Incident> = self
+            .store
+            .latest_incidents_by_fingerprint(&candidates)
+            .await
+            .map_err(anyhow::Error::from)?
+            .into_iter()
+            .map(|i| (i.fingerprint.clone(), i))
+            .collect();
+        let mut opened: Vec<OpenedIncident> = Vec::new();
         let mut touched = Vec::new();
+        let (mut seen, mut reported) = (HashSet::new(), HashSet::new());
         for incoming in parsed.alerts {
             let previous = records.get(&incoming.fingerprint);
             let change = alert::change(previous, &incoming);
             let mut record = self.record(previous, incoming, change, now);
             match change {
                 AlertChange::Opens => {
-                    record.incident_id = Some(self.open_incident(&record, now).await?);
+                    let sig = AlertSignal::of(&record);
+                    let reopens = latest.get(&sig.fingerprint).is_some_and(|i| {
+                        i.status == IncidentStatus::Open || should_reopen(i, now, self.config.agent.reopen_within)
+                    });
+                    // Counting on an open incident or reopening one changes what is stored, one
+                    // alert at a time; a new incident is written with the delivery.
+                    let id = if reopens {
+                        self.raise(&record, &sig, now).await?
+                    } else {
+                        let new = self.new_incident(&record, &sig, now).await?;
+                        latest.insert(sig.fingerprint.clone(), new.incident.clone());
+                        let id = new.incident.id.clone();
+                        opened.push(new);
+                        id
+                    };
+                    record.incident_id = Some(id);
                     report.opened += 1;
                 }
                 AlertChange::Resolves => {
@@ -143,15 +183,19 @@ impl AlertIntake {
                 AlertChange::Repeats => report.repeated += 1,
                 AlertChange::Stale => report.stale += 1,
             }
-            report.incidents.extend(record.incident_id.clone().filter(|id| !report.incidents.contains(id)));
-            if !touched.contains(&record.alert.fingerprint) {
+            if let Some(id) = &record.incident_id
+                && reported.insert(id.clone())
+            {
+                report.incidents.push(id.clone());
+            }
+            if seen.insert(record.alert.fingerprint.clone()) {
                 touched.push(record.alert.fingerprint.clone());
             }
             records.insert(record.alert.fingerprint.clone(), record);
         }
         let changed: Vec<AlertRecord> = touched.iter().filter_map(|fp| records.remove(fp)).collect();
         let started = std::time::Instant::now();
-        self.store.save_alerts(&delivery, &changed).await.map_err(anyhow::Error::from)?;
+        self.store.save_alerts(&delivery, &changed, &opened).await.map_err(anyhow::Error::from)?;
         obsctl_core::metrics::metrics().store_write("alerts", started.elapsed());
         if let Ok(mut firing) = self.firing.write() {
             for r in &changed {
@@ -161,6 +205,11 @@ impl AlertIntake {
                     AlertStatus::Resolved => firing.remove(&id),
                 };
             }
+        }
+        for new in &opened {
+            let i = &new.incident;
+            tracing::warn!(incident = %i.id, check = %i.check_id, detail = %i.detail, "incident opened");
+            self.incidents.announce(Event::IncidentOpened { incident_id: i.id.clone() });
         }
         Ok(report)
     }
@@ -198,40 +247,29 @@ impl AlertIntake {
         }
     }
 
-    /// Opens or reopens the alert's incident and puts its annotations on the timeline.
-    async fn open_incident(&self, r: &AlertRecord, now: Timestamp) -> anyhow::Result<String> {
-        let a = &r.alert;
-        let check_id = alert::check_id(a.source, &a.fingerprint);
-        let summary = a.annotations.get("summary").or(a.annotations.get("description")).cloned();
-        let detail = summary.clone().unwrap_or_else(|| format!("{} firing", r.kind));
-        let data = json!({
-            "check_id": check_id, "source": a.source.as_str(), "fingerprint": a.fingerprint,
-            "labels": a.labels, "source_url": a.source_url, "starts_at": a.starts_at,
-        });
-        let incident = self
-            .incidents
-            .raise(Signal {
-                fingerprint: fingerprint(&r.service, &check_id, &r.kind),
-                service: &r.service,
-                check_id: &check_id,
-                kind: &r.kind,
-                title: summary.unwrap_or_else(|| format!("{} on {}", r.kind, r.service)),
-                detail: &detail,
-                at: now,
-                message: format!("{} alert {} is firing: {detail}", a.source.as_str(), r.kind),
-                data,
-            })
-            .await?;
-        if !a.annotations.is_empty() {
-            let text = ["summary", "description", "runbook_url"]
-                .iter()
-                .filter_map(|k| a.annotations.get(*k).map(|v| format!("{k}: {v}")))
-                .collect::<Vec<_>>()
-                .join("\n");
-            let data = json!({"annotations": a.annotations, "source_url": a.source_url});
-            self.store.add_event(&incident.id, "alert", &text, data).await?;
+    /// Opens or reopens the alert's incident and puts its annotations on the timeline, now.
+    async fn raise(&self, r: &AlertRecord, sig: &AlertSignal, now: Timestamp) -> anyhow::Result<String> {
+        let mut incident = self.incidents.raise(sig.signal(r, now)).await?;
+        self.incidents.suppress_under_upstream(&mut incident).await?;
+        if let Some(note) = &sig.annotations {
+            self.store.add_event(&incident.id, &note.kind, &note.message, note.data.clone()).await?;
         }
         Ok(incident.id)
+    }
+
+    /// A new incident for the alert, to be written with the delivery: opened, suppressed when a
+    /// dependency of its service is failing, annotated.
+    async fn new_incident(&self, r: &AlertRecord, sig: &AlertSignal, now: Timestamp) -> anyhow::Result<OpenedIncident> {
+        let signal = sig.signal(r, now);
+        let mut incident = IncidentManager::new_incident(&signal);
+        let mut events = vec![NewEvent { kind: "opened".into(), message: signal.message, data: signal.data }];
+        if let Some((upstream_id, upstream_service)) = self.incidents.failing_upstream(&incident.service).await? {
+            let (message, data) = suppressed_note(&incident.service, &upstream_id, &upstream_service);
+            events.push(NewEvent { kind: "suppressed".into(), message, data });
+            incident.upstream_incident = Some(upstream_id);
+        }
+        events.extend(sig.annotations.clone());
+        Ok(OpenedIncident { incident, events })
     }
 
     /// Resolves the alert's incident if it is still open; whether it did.

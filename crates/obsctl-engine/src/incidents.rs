@@ -41,15 +41,9 @@ impl IncidentManager {
         Self { config, store, bus }
     }
 
-    pub async fn on_transition(
-        &self,
-        spec: &CheckSpec,
-        t: Transition,
-        obs: &Observation,
-        status_of: &(dyn Fn(&str) -> CheckStatus + Sync),
-    ) -> anyhow::Result<()> {
+    pub async fn on_transition(&self, spec: &CheckSpec, t: Transition, obs: &Observation) -> anyhow::Result<()> {
         match t.to {
-            CheckStatus::Failing | CheckStatus::Flapping => self.on_failure(spec, t, obs, status_of).await,
+            CheckStatus::Failing | CheckStatus::Flapping => self.on_failure(spec, t, obs).await,
             CheckStatus::Ok => self.resolve(spec, obs).await,
             CheckStatus::Unknown => Ok(()),
         }
@@ -59,14 +53,7 @@ impl IncidentManager {
         fingerprint(&spec.service, &spec.name, spec.probe.incident_kind())
     }
 
-    async fn on_failure(
-        &self,
-        spec: &CheckSpec,
-        t: Transition,
-        obs: &Observation,
-        status_of: &(dyn Fn(&str) -> CheckStatus + Sync),
-    ) -> anyhow::Result<()> {
-        let upstream = self.failing_upstream(&spec.service, status_of).await?;
+    async fn on_failure(&self, spec: &CheckSpec, t: Transition, obs: &Observation) -> anyhow::Result<()> {
         let kind = spec.probe.incident_kind();
         let mut incident = self
             .raise(Signal {
@@ -78,7 +65,7 @@ impl IncidentManager {
                 detail: &obs.detail,
                 at: obs.at,
                 message: format!("{} is {}: {}", spec.id, t.to.as_str(), obs.detail),
-                data: json!({"check_id": spec.id}),
+                data: json!({"check_id": spec.id, "latency_us": obs.latency_us}),
             })
             .await?;
         if t.to == CheckStatus::Flapping {
@@ -86,20 +73,44 @@ impl IncidentManager {
             let updated = Event::IncidentUpdated { incident_id: incident.id.clone() };
             self.tell(&incident.id, "flapping", &message, json!({}), updated).await?;
         }
-        if let Some((upstream_id, upstream_service)) = upstream
-            && incident.upstream_incident.as_deref() != Some(upstream_id.as_str())
-        {
-            incident.upstream_incident = Some(upstream_id.clone());
-            self.store.update_incident(&incident, IncidentStatus::Open).await?;
-            let message = format!(
-                "dependency {upstream_service} is failing (incident {upstream_id}); no action on {}",
-                spec.service
-            );
-            let data = json!({"upstream_incident": upstream_id, "upstream_service": upstream_service});
-            let updated = Event::IncidentUpdated { incident_id: incident.id.clone() };
-            self.tell(&incident.id, "suppressed", &message, data, updated).await?;
+        self.suppress_under_upstream(&mut incident).await
+    }
+
+    /// Marks `incident` as explained by a failing dependency of its service (an open incident
+    /// of a service it depends on, directly or not): the gate takes no action on it.
+    pub async fn suppress_under_upstream(&self, incident: &mut Incident) -> anyhow::Result<()> {
+        let Some((upstream_id, upstream_service)) = self.failing_upstream(&incident.service).await? else {
+            return Ok(());
+        };
+        if incident.upstream_incident.as_deref() == Some(upstream_id.as_str()) {
+            return Ok(());
         }
-        Ok(())
+        incident.upstream_incident = Some(upstream_id.clone());
+        self.store.update_incident(incident, IncidentStatus::Open).await?;
+        let (message, data) = suppressed_note(&incident.service, &upstream_id, &upstream_service);
+        let updated = Event::IncidentUpdated { incident_id: incident.id.clone() };
+        self.tell(&incident.id, "suppressed", &message, data, updated).await
+    }
+
+    /// The incident a signal opens when none of its fingerprint is open or reopens (no IO).
+    pub fn new_incident(signal: &Signal<'_>) -> Incident {
+        Incident {
+            id: new_id("inc"),
+            fingerprint: signal.fingerprint.clone(),
+            service: signal.service.to_string(),
+            check_id: signal.check_id.to_string(),
+            kind: signal.kind.to_string(),
+            status: IncidentStatus::Open,
+            title: signal.title.clone(),
+            detail: signal.detail.to_string(),
+            opened_at: signal.at,
+            updated_at: signal.at,
+            resolved_at: None,
+            occurrences: 1,
+            reopen_count: 0,
+            upstream_incident: None,
+            resolution: None,
+        }
     }
 
     /// Opens an incident for a failure, or counts it on the open one, or reopens the last one
@@ -123,27 +134,11 @@ impl IncidentManager {
                 let within = obsctl_core::quantity::format_duration(self.config.agent.reopen_within);
                 let message = format!("failing again within {within} of resolving: {}", signal.detail);
                 let reopened = Event::IncidentOpened { incident_id: old.id.clone() };
-                self.tell(&old.id, "reopened", &message, json!({}), reopened).await?;
+                self.tell(&old.id, "reopened", &message, signal.data, reopened).await?;
                 old
             }
             _ => {
-                let incident = Incident {
-                    id: new_id("inc"),
-                    fingerprint: signal.fingerprint,
-                    service: signal.service.to_string(),
-                    check_id: signal.check_id.to_string(),
-                    kind: signal.kind.to_string(),
-                    status: IncidentStatus::Open,
-                    title: signal.title,
-                    detail: signal.detail.to_string(),
-                    opened_at: signal.at,
-                    updated_at: signal.at,
-                    resolved_at: None,
-                    occurrences: 1,
-                    reopen_count: 0,
-                    upstream_incident: None,
-                    resolution: None,
-                };
+                let incident = Self::new_incident(&signal);
                 self.store.insert_incident(&incident).await?;
                 tracing::warn!(incident = %incident.id, check = %signal.check_id, detail = %signal.detail, "incident opened");
                 let opened = Event::IncidentOpened { incident_id: incident.id.clone() };
@@ -217,11 +212,9 @@ impl IncidentManager {
     }
 
     /// The open incident of the nearest failing dependency (transitively), if any.
-    async fn failing_upstream(
-        &self,
-        service: &str,
-        status_of: &(dyn Fn(&str) -> CheckStatus + Sync),
-    ) -> anyhow::Result<Option<(String, String)>> {
+    /// The first dependency (breadth first) with an open incident, from a check or an alert:
+    /// its incident id and service.
+    pub(crate) async fn failing_upstream(&self, service: &str) -> anyhow::Result<Option<(String, String)>> {
         let mut queue: VecDeque<&str> =
             self.config.service(service).map(|s| s.depends_on.iter().map(String::as_str).collect()).unwrap_or_default();
         let mut seen = HashSet::new();
@@ -229,13 +222,14 @@ impl IncidentManager {
             if !seen.insert(dep) {
                 continue;
             }
-            for check in self.config.checks.iter().filter(|c| c.service == dep) {
-                if matches!(status_of(&check.id), CheckStatus::Failing | CheckStatus::Flapping)
-                    && let Some(inc) = self.store.latest_incident_by_fingerprint(&Self::fingerprint(check)).await?
-                    && inc.status == IncidentStatus::Open
-                {
-                    return Ok(Some((inc.id, dep.to_string())));
-                }
+            let filter = IncidentFilter {
+                status: Some(IncidentStatus::Open),
+                service: Some(dep.to_string()),
+                limit: 1,
+                ..Default::default()
+            };
+            if let Some(open) = self.store.list_incidents(&filter).await?.into_iter().next() {
+                return Ok(Some((open.id, dep.to_string())));
             }
             if let Some(s) = self.config.service(dep) {
                 queue.extend(s.depends_on.iter().map(String::as_str));
@@ -243,6 +237,12 @@ impl IncidentManager {
         }
         Ok(None)
     }
+}
+
+/// The `suppressed` timeline entry of an incident that `upstream_id` of `upstream_service` explains.
+pub(crate) fn suppressed_note(service: &str, upstream_id: &str, upstream_service: &str) -> (String, serde_json::Value) {
+    let message = format!("dependency {upstream_service} is failing (incident {upstream_id}); no action on {service}");
+    (message, json!({"upstream_incident": upstream_id, "upstream_service": upstream_service}))
 }
 
 /// Records one more failure on an incident.

@@ -104,8 +104,7 @@ impl Monitor {
                 tracing::error!(%error, check = %spec.id, "could not save check status");
             }
             let _ = self.bus.send(Event::StatusChanged { check_id: spec.id.clone(), from: t.from, to: t.to });
-            let status_of = |id: &str| self.status(id);
-            if let Err(error) = self.incidents.on_transition(spec, t, &obs, &status_of).await {
+            if let Err(error) = self.incidents.on_transition(spec, t, &obs).await {
                 tracing::error!(%error, check = %spec.id, "incident update failed");
             }
         } else if settled_failing && let Err(error) = self.incidents.on_repeat_failure(spec, &obs).await {

@@ -2,24 +2,45 @@
 //! list of each write (their SQL differs only in placeholder syntax), the conditional incident
 //! update, the one transaction that remembers an episode, and the graph and change-feed queries.
 
-/// Binds an `Incident` in the column order of the insert: id … resolution (15 values).
+/// Binds an `Incident` in the column order of `INCIDENT_INSERT`: id … resolution (15 values).
+/// `$bind` is `push_bind` on a multi-row insert's row.
 macro_rules! bind_incident_insert {
-    ($q:expr, $i:expr) => {
-        $q.bind(&$i.id)
-            .bind(&$i.fingerprint)
-            .bind(&$i.service)
-            .bind(&$i.check_id)
-            .bind(&$i.kind)
-            .bind($i.status.as_str())
-            .bind(&$i.title)
-            .bind(&$i.detail)
-            .bind($i.opened_at.millis())
-            .bind($i.updated_at.millis())
-            .bind($i.resolved_at.map(Timestamp::millis))
-            .bind(i64::from($i.occurrences))
-            .bind(i64::from($i.reopen_count))
-            .bind(&$i.upstream_incident)
-            .bind(&$i.resolution)
+    ($q:expr, $i:expr, $bind:ident) => {
+        $q.$bind(&$i.id)
+            .$bind(&$i.fingerprint)
+            .$bind(&$i.service)
+            .$bind(&$i.check_id)
+            .$bind(&$i.kind)
+            .$bind($i.status.as_str())
+            .$bind(&$i.title)
+            .$bind(&$i.detail)
+            .$bind($i.opened_at.millis())
+            .$bind($i.updated_at.millis())
+            .$bind($i.resolved_at.map(Timestamp::millis))
+            .$bind(i64::from($i.occurrences))
+            .$bind(i64::from($i.reopen_count))
+            .$bind(&$i.upstream_incident)
+            .$bind(&$i.resolution)
+    };
+}
+
+/// Rows in one multi-row INSERT: 15 columns × 500 rows stays far under SQLite's 32,766 and
+/// Postgres' 65,535 bound values.
+pub(crate) const ROWS_PER_INSERT: usize = 500;
+
+pub(crate) const INCIDENT_INSERT: &str = "INSERT INTO incidents (id, fingerprint, service, check_id, kind, status, \
+     title, detail, opened_at, updated_at, resolved_at, occurrences, reopen_count, upstream_incident, resolution) ";
+
+/// Inserts incidents (`&Incident`s) on `$exec` (evaluated per statement), 500 rows a statement.
+macro_rules! insert_incidents {
+    ($db:ty, $exec:expr, $incidents:expr) => {
+        for chunk in $incidents.chunks(crate::binds::ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<$db>::new(crate::binds::INCIDENT_INSERT);
+            q.push_values(chunk, |mut b, i| {
+                bind_incident_insert!(b, i, push_bind);
+            });
+            q.build().execute($exec).await?;
+        }
     };
 }
 
@@ -125,26 +146,6 @@ macro_rules! bind_silence_insert {
     };
 }
 
-/// Binds an `AlertRecord` in column order: source … deliveries (14 values).
-macro_rules! bind_alert_upsert {
-    ($q:expr, $r:expr) => {
-        $q.bind($r.alert.source.as_str())
-            .bind(&$r.alert.fingerprint)
-            .bind($r.alert.status.as_str())
-            .bind(&$r.service)
-            .bind(&$r.kind)
-            .bind(serde_json::to_string(&$r.alert.labels)?)
-            .bind(serde_json::to_string(&$r.alert.annotations)?)
-            .bind($r.alert.starts_at.map(|t| t.millis()))
-            .bind($r.alert.ends_at.map(|t| t.millis()))
-            .bind(&$r.alert.source_url)
-            .bind(&$r.incident_id)
-            .bind($r.first_seen.millis())
-            .bind($r.last_seen.millis())
-            .bind(i64::from($r.deliveries))
-    };
-}
-
 /// Binds an `AlertDelivery`: source, received_at, receiver, group_key, alerts, truncated.
 macro_rules! bind_alert_delivery {
     ($q:expr, $d:expr) => {
@@ -157,19 +158,63 @@ macro_rules! bind_alert_delivery {
     };
 }
 
-/// The upsert of an alert record; `$values` is the backend's 14 placeholders.
-macro_rules! alert_upsert_sql {
-    ($values:literal) => {
-        concat!(
-            "INSERT INTO alerts (source, fingerprint, status, service, kind, labels, annotations, starts_at, ends_at, \
-             source_url, incident_id, first_seen, last_seen, deliveries) VALUES ",
-            $values,
-            " ON CONFLICT (source, fingerprint) DO UPDATE SET status = excluded.status, service = excluded.service, \
-             kind = excluded.kind, labels = excluded.labels, annotations = excluded.annotations, \
-             starts_at = excluded.starts_at, ends_at = excluded.ends_at, source_url = excluded.source_url, \
-             incident_id = excluded.incident_id, last_seen = excluded.last_seen, deliveries = excluded.deliveries"
-        )
-    };
+pub(crate) const ALERT_INSERT: &str = "INSERT INTO alerts (source, fingerprint, status, service, kind, labels, \
+     annotations, starts_at, ends_at, source_url, incident_id, first_seen, last_seen, deliveries) ";
+
+pub(crate) const ALERT_UPSERT: &str = " ON CONFLICT (source, fingerprint) DO UPDATE SET status = excluded.status, \
+     service = excluded.service, kind = excluded.kind, labels = excluded.labels, annotations = excluded.annotations, \
+     starts_at = excluded.starts_at, ends_at = excluded.ends_at, source_url = excluded.source_url, \
+     incident_id = excluded.incident_id, last_seen = excluded.last_seen, deliveries = excluded.deliveries";
+
+pub(crate) const EVENT_INSERT: &str = "INSERT INTO incident_events (incident_id, at, kind, message, data) ";
+
+/// The body of `save_alerts` inside the backend's transaction `$tx`: the delivery, then the new
+/// incidents, their timeline entries and the alert records, each in multi-row statements (a
+/// round trip per statement is what a delivery of new alerts would otherwise spend its time on).
+macro_rules! save_alerts_in_tx {
+    ($db:ty, $tx:ident, $delivery:expr, $records:expr, $opened:expr, $delivery_sql:expr) => {{
+        use crate::binds::{ALERT_INSERT, ALERT_UPSERT, EVENT_INSERT, ROWS_PER_INSERT};
+        bind_alert_delivery!(sqlx::query($delivery_sql), $delivery).execute(&mut *$tx).await?;
+        let incidents: Vec<&Incident> = $opened.iter().map(|o| &o.incident).collect();
+        insert_incidents!($db, &mut *$tx, incidents);
+        let at = Timestamp::now().millis();
+        let events: Vec<(&str, &crate::NewEvent, String)> = $opened
+            .iter()
+            .flat_map(|o| o.events.iter().map(move |e| (o.incident.id.as_str(), e, e.data.to_string())))
+            .collect();
+        for chunk in events.chunks(ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<$db>::new(EVENT_INSERT);
+            q.push_values(chunk, |mut b, (id, e, data)| {
+                b.push_bind(*id).push_bind(at).push_bind(&e.kind).push_bind(&e.message).push_bind(data);
+            });
+            q.build().execute(&mut *$tx).await?;
+        }
+        let maps: Vec<(String, String)> = $records
+            .iter()
+            .map(|r| Ok((serde_json::to_string(&r.alert.labels)?, serde_json::to_string(&r.alert.annotations)?)))
+            .collect::<Result<_>>()?;
+        for (chunk, maps) in $records.chunks(ROWS_PER_INSERT).zip(maps.chunks(ROWS_PER_INSERT)) {
+            let mut q = sqlx::QueryBuilder::<$db>::new(ALERT_INSERT);
+            q.push_values(chunk.iter().zip(maps), |mut b, (r, (labels, annotations))| {
+                b.push_bind(r.alert.source.as_str())
+                    .push_bind(&r.alert.fingerprint)
+                    .push_bind(r.alert.status.as_str())
+                    .push_bind(&r.service)
+                    .push_bind(&r.kind)
+                    .push_bind(labels)
+                    .push_bind(annotations)
+                    .push_bind(r.alert.starts_at.map(|t| t.millis()))
+                    .push_bind(r.alert.ends_at.map(|t| t.millis()))
+                    .push_bind(&r.alert.source_url)
+                    .push_bind(&r.incident_id)
+                    .push_bind(r.first_seen.millis())
+                    .push_bind(r.last_seen.millis())
+                    .push_bind(i64::from(r.deliveries));
+            });
+            q.push(ALERT_UPSERT);
+            q.build().execute(&mut *$tx).await?;
+        }
+    }};
 }
 
 /// Binds an `Episode` in column order: id … content_hash (14 values).

@@ -82,6 +82,27 @@ pub async fn similar_fixes(store: &dyn Store, incident_id: &str) -> Result<Vec<L
 }
 
 /// Everything obsctl persists. Every backend passes the same conformance suite.
+/// A new incident with its first timeline entries, written together (see `Store::save_alerts`).
+#[derive(Debug, Clone)]
+pub struct OpenedIncident {
+    pub incident: Incident,
+    pub events: Vec<NewEvent>,
+}
+
+/// A timeline entry to add; the store stamps its id and time.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub kind: String,
+    pub message: String,
+    pub data: serde_json::Value,
+}
+
+/// The latest of `incidents` per fingerprint, given them newest first.
+pub(crate) fn latest_per_fingerprint(incidents: Vec<Incident>) -> Vec<Incident> {
+    let mut seen = std::collections::HashSet::new();
+    incidents.into_iter().filter(|i| seen.insert(i.fingerprint.clone())).collect()
+}
+
 #[async_trait]
 pub trait Store: GraphStore + ChangeFeed {
     /// Appends observations in one transaction, keeping at most `keep_per_check` per check.
@@ -96,8 +117,15 @@ pub trait Store: GraphStore + ChangeFeed {
     async fn insert_incident(&self, incident: &Incident) -> Result<()>;
     /// The stored records of these alerts of one source (those it has).
     async fn alerts_by_fingerprint(&self, source: AlertSource, fingerprints: &[String]) -> Result<Vec<AlertRecord>>;
-    /// Records one webhook request and writes its alerts' records, in one transaction.
-    async fn save_alerts(&self, delivery: &AlertDelivery, records: &[AlertRecord]) -> Result<()>;
+    /// Records one webhook request and writes its alerts' records, with the incidents it opened
+    /// (and their first timeline entries), in one transaction: an alert is never recorded
+    /// without its new incident, nor the incident without its alert.
+    async fn save_alerts(
+        &self,
+        delivery: &AlertDelivery,
+        records: &[AlertRecord],
+        opened: &[OpenedIncident],
+    ) -> Result<()>;
     /// Alerts by last delivery, newest first.
     async fn list_alerts(&self, filter: &AlertFilter) -> Result<Vec<AlertRecord>>;
     /// The newest webhook requests, newest first.
@@ -107,6 +135,8 @@ pub trait Store: GraphStore + ChangeFeed {
     async fn update_incident(&self, incident: &Incident, expected: IncidentStatus) -> Result<()>;
     async fn incident(&self, id: &str) -> Result<Incident>;
     async fn latest_incident_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Incident>>;
+    /// The latest incident of each of these fingerprints (those that have one), in one query.
+    async fn latest_incidents_by_fingerprint(&self, fingerprints: &[String]) -> Result<Vec<Incident>>;
     async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>>;
     async fn add_event(
         &self,

@@ -21,7 +21,7 @@ use crate::error::{found, touched};
 use crate::filters::{limit_or_default, state_list};
 use crate::keys::CheckKeys;
 use crate::rows;
-use crate::{ActionFilter, AlertFilter, IncidentFilter, Result, Store, StoreError, new_id};
+use crate::{ActionFilter, AlertFilter, IncidentFilter, OpenedIncident, Result, Store, StoreError, new_id};
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -169,12 +169,7 @@ impl Store for PostgresStore {
     }
 
     async fn insert_incident(&self, i: &Incident) -> Result<()> {
-        bind_incident_insert!(sqlx::query(
-            "INSERT INTO incidents (id, fingerprint, service, check_id, kind, status, title, detail, opened_at, updated_at, \
-             resolved_at, occurrences, reopen_count, upstream_incident, resolution) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
-        ), i)
-        .execute(&self.pool)
-        .await?;
+        insert_incidents!(sqlx::Postgres, &self.pool, [i]);
         Ok(())
     }
 
@@ -187,14 +182,21 @@ impl Store for PostgresStore {
         rows.iter().map(rows::alert).collect()
     }
 
-    async fn save_alerts(&self, delivery: &AlertDelivery, records: &[AlertRecord]) -> Result<()> {
+    async fn save_alerts(
+        &self,
+        delivery: &AlertDelivery,
+        records: &[AlertRecord],
+        opened: &[OpenedIncident],
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        bind_alert_delivery!(sqlx::query("INSERT INTO alert_deliveries (source, received_at, receiver, group_key, alerts, truncated) VALUES ($1,$2,$3,$4,$5,$6)"), delivery).execute(&mut *tx).await?;
-        for r in records {
-            bind_alert_upsert!(sqlx::query(alert_upsert_sql!("($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)")), r)
-                .execute(&mut *tx)
-                .await?;
-        }
+        save_alerts_in_tx!(
+            sqlx::Postgres,
+            tx,
+            delivery,
+            records,
+            opened,
+            "INSERT INTO alert_deliveries (source, received_at, receiver, group_key, alerts, truncated) VALUES ($1,$2,$3,$4,$5,$6)"
+        );
         tx.commit().await?;
         Ok(())
     }
@@ -242,6 +244,16 @@ impl Store for PostgresStore {
                 .fetch_optional(&self.pool)
                 .await?;
         row.as_ref().map(rows::incident).transpose()
+    }
+
+    async fn latest_incidents_by_fingerprint(&self, fingerprints: &[String]) -> Result<Vec<Incident>> {
+        let rows = sqlx::query(
+            "SELECT * FROM incidents WHERE fingerprint = ANY($1::text[]) ORDER BY opened_at DESC, seq DESC",
+        )
+        .bind(fingerprints)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(crate::latest_per_fingerprint(rows.iter().map(rows::incident).collect::<Result<_>>()?))
     }
 
     async fn list_incidents(&self, f: &IncidentFilter) -> Result<Vec<Incident>> {

@@ -22,7 +22,7 @@ use crate::error::{found, touched};
 use crate::filters::{limit_or_default, state_list};
 use crate::keys::CheckKeys;
 use crate::rows;
-use crate::{ActionFilter, AlertFilter, IncidentFilter, Result, Store, StoreError};
+use crate::{ActionFilter, AlertFilter, IncidentFilter, OpenedIncident, Result, Store, StoreError};
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -150,12 +150,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_incident(&self, i: &Incident) -> Result<()> {
-        bind_incident_insert!(sqlx::query(
-            "INSERT INTO incidents (id, fingerprint, service, check_id, kind, status, title, detail, opened_at, updated_at, \
-             resolved_at, occurrences, reopen_count, upstream_incident, resolution) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        ), i)
-        .execute(&self.writer)
-        .await?;
+        insert_incidents!(sqlx::Sqlite, &self.writer, [i]);
         Ok(())
     }
 
@@ -169,14 +164,21 @@ impl Store for SqliteStore {
         rows.iter().map(rows::alert).collect()
     }
 
-    async fn save_alerts(&self, delivery: &AlertDelivery, records: &[AlertRecord]) -> Result<()> {
+    async fn save_alerts(
+        &self,
+        delivery: &AlertDelivery,
+        records: &[AlertRecord],
+        opened: &[OpenedIncident],
+    ) -> Result<()> {
         let mut tx = self.writer.begin().await?;
-        bind_alert_delivery!(sqlx::query("INSERT INTO alert_deliveries (source, received_at, receiver, group_key, alerts, truncated) VALUES (?,?,?,?,?,?)"), delivery).execute(&mut *tx).await?;
-        for r in records {
-            bind_alert_upsert!(sqlx::query(alert_upsert_sql!("(?,?,?,?,?,?,?,?,?,?,?,?,?,?)")), r)
-                .execute(&mut *tx)
-                .await?;
-        }
+        save_alerts_in_tx!(
+            sqlx::Sqlite,
+            tx,
+            delivery,
+            records,
+            opened,
+            "INSERT INTO alert_deliveries (source, received_at, receiver, group_key, alerts, truncated) VALUES (?,?,?,?,?,?)"
+        );
         tx.commit().await?;
         Ok(())
     }
@@ -224,6 +226,16 @@ impl Store for SqliteStore {
                 .fetch_optional(&self.writer)
                 .await?;
         row.as_ref().map(rows::incident).transpose()
+    }
+
+    async fn latest_incidents_by_fingerprint(&self, fingerprints: &[String]) -> Result<Vec<Incident>> {
+        let rows = sqlx::query(
+            "SELECT * FROM incidents WHERE fingerprint IN (SELECT value FROM json_each(?)) ORDER BY opened_at DESC, rowid DESC",
+        )
+        .bind(serde_json::to_string(fingerprints)?)
+        .fetch_all(&self.writer)
+        .await?;
+        Ok(crate::latest_per_fingerprint(rows.iter().map(rows::incident).collect::<Result<_>>()?))
     }
 
     async fn list_incidents(&self, f: &IncidentFilter) -> Result<Vec<Incident>> {

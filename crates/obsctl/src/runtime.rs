@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use obsctl_agent::leadership::LEASE_TTL;
 use obsctl_agent::mcp_client::McpServers;
 use obsctl_agent::tools::process::Supervisor;
+use obsctl_agent::trace_export::{ExportTask, TraceExporter};
 use obsctl_agent::{Agent, CheckRunner, Leadership, ToolRegistry};
 use obsctl_core::config::Config;
 use obsctl_core::event::Event;
@@ -67,6 +68,8 @@ pub struct Runtime {
     lateness: Option<Arc<LatenessStats>>,
     tasks: JoinSet<()>,
     batcher: Option<tokio::task::JoinHandle<()>>,
+    /// The OTLP trace sender, stopped after the agent so its last traces go out.
+    traces: Option<ExportTask>,
 }
 
 impl Runtime {
@@ -105,6 +108,12 @@ impl Runtime {
             Ok(index) => agent = agent.with_recall(Arc::new(index)),
             Err(error) => tracing::warn!(%error, dir = %config.memory_index.display(), "running without recall"),
         }
+        let mut traces = None;
+        if let Some(otlp) = config.otlp.clone() {
+            let (exporter, task) = TraceExporter::start(otlp)?;
+            agent = agent.with_traces(exporter);
+            traces = Some(task);
+        }
         let agent = Arc::new(agent);
         let (shutdown, _) = watch::channel(false);
         Ok(Self {
@@ -125,6 +134,7 @@ impl Runtime {
             lateness: None,
             tasks: JoinSet::new(),
             batcher: Some(batcher),
+            traces,
         })
     }
 
@@ -216,6 +226,9 @@ impl Runtime {
             self.tasks.abort_all();
         }
         self.supervisor.stop_all().await;
+        if let Some(traces) = self.traces.take() {
+            traces.finish(STOP_TIMEOUT).await;
+        }
         self.monitor.flush().await;
         drop(self.agent);
         drop(self.monitor);

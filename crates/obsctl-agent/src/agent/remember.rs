@@ -8,6 +8,7 @@ use obsctl_core::action::{Action, Outcome};
 use obsctl_core::incident::{Incident, IncidentStatus};
 use obsctl_core::memory::{Episode, EpisodeAction, EpisodeOutcome, FixStep, action_key, cluster, content_hash};
 use obsctl_core::secret::{redact, redact_value};
+use obsctl_core::trace::incident_trace;
 use obsctl_store::{ActionFilter, IncidentFilter, RecallHit, RecallQuery};
 use serde_json::json;
 
@@ -58,6 +59,12 @@ impl Agent {
         let episode = self.episode_of(&incident, &mine, &events, labels);
         if self.store.remember(&episode).await? {
             tracing::info!(episode = %episode.id, outcome = episode.outcome.as_str(), "remembered incident");
+            if let Some(exporter) = &self.traces {
+                let secrets = self.config.secrets();
+                let trace = incident_trace(&episode.id, &incident, &events, &all, episode.outcome, &secrets);
+                tracing::info!(episode = %episode.id, trace_id = %trace.trace_id_hex(), "incident trace queued for export");
+                exporter.offer(trace);
+            }
             if let Some(index) = &self.recall
                 && let Err(error) = index.add(std::slice::from_ref(&episode))
             {

@@ -15,6 +15,7 @@ mod access;
 mod alerts;
 mod llm;
 mod mcp_servers;
+mod otlp;
 mod runbooks;
 
 /// What the loader needs besides the text and the environment.
@@ -128,6 +129,7 @@ impl Validator<'_, '_> {
         let mcp_servers = self.mcp_servers(&raw);
         let llm = self.llm(&raw);
         let alerts = self.alerts(&raw);
+        let otlp = self.otlp();
         self.external = mcp_servers.iter().map(|s| s.name.clone()).collect();
 
         let store = self.store(&raw, &base_dir);
@@ -197,6 +199,7 @@ impl Validator<'_, '_> {
             mcp_servers,
             llm,
             alerts,
+            otlp,
             store,
             graph,
             memory_index,

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use obsctl_core::Timestamp;
 use obsctl_core::action::{ActionState, AuditRecord, Outcome};
 use obsctl_core::graph::{Reached, UpstreamFailure};
-use obsctl_core::incident::{IncidentStatus, Silence};
+use obsctl_core::incident::{IncidentStatus, Silence, fingerprint};
 use obsctl_core::state::CheckStatus;
-use obsctl_store::{ActionFilter, AlertFilter, IncidentFilter, Store, StoreError};
+use obsctl_store::{ActionFilter, AlertFilter, IncidentFilter, NewEvent, OpenedIncident, Store, StoreError};
+use serde_json::json;
 
 use crate::fixtures::{action, episode, incident, observation};
 
@@ -384,11 +385,41 @@ async fn alerts_upsert_by_source_and_fingerprint(s: Arc<dyn Store>) {
     };
     let am = record(AlertSource::Alertmanager, "f1", AlertStatus::Firing, 100);
     let grafana = record(AlertSource::Grafana, "f1", AlertStatus::Firing, 101);
-    s.save_alerts(&delivery(0), &[am.clone(), grafana.clone()]).await.unwrap();
+    // The first delivery opens inc-1 with it, in the same transaction.
+    let opened = OpenedIncident {
+        incident: incident("inc-1", "api", 100),
+        events: vec![
+            NewEvent {
+                kind: "opened".into(),
+                message: "alertmanager alert Down is firing".into(),
+                data: json!({"fingerprint": "f1"}),
+            },
+            NewEvent { kind: "alert".into(), message: "summary: api is down".into(), data: json!({}) },
+        ],
+    };
+    s.save_alerts(&delivery(0), &[am.clone(), grafana.clone()], std::slice::from_ref(&opened)).await.unwrap();
+    assert_eq!(s.incident("inc-1").await.unwrap(), opened.incident);
+    let events = s.events("inc-1").await.unwrap();
+    let kinds: Vec<(&str, &str)> = events.iter().map(|e| (e.kind.as_str(), e.message.as_str())).collect();
+    assert_eq!(kinds, [("opened", "alertmanager alert Down is firing"), ("alert", "summary: api is down")]);
+    assert_eq!(events[0].data["fingerprint"], "f1");
+    // A later incident of the same fingerprint is the latest; other fingerprints are not mixed in.
+    s.insert_incident(&incident("inc-2", "api", 300)).await.unwrap();
+    s.insert_incident(&incident("inc-3", "db", 50)).await.unwrap();
+    let fps = [fingerprint("api", "health", "http-down"), fingerprint("db", "health", "http-down"), "none".into()];
+    let mut latest: Vec<String> =
+        s.latest_incidents_by_fingerprint(&fps).await.unwrap().into_iter().map(|i| i.id).collect();
+    latest.sort();
+    assert_eq!(latest, ["inc-2", "inc-3"]);
+    // A delivery whose incident cannot be written leaves nothing behind, its alerts included.
+    let clash = OpenedIncident { incident: incident("inc-1", "api", 400), events: vec![] };
+    let other = record(AlertSource::Generic, "f9", AlertStatus::Firing, 150);
+    assert!(s.save_alerts(&delivery(0), std::slice::from_ref(&other), &[clash]).await.is_err());
+    assert!(s.alerts_by_fingerprint(AlertSource::Generic, &["f9".into()]).await.unwrap().is_empty());
     let mut resolved = record(AlertSource::Alertmanager, "f1", AlertStatus::Resolved, 200);
     resolved.deliveries = 2;
     resolved.alert.ends_at = Some(Timestamp(190));
-    s.save_alerts(&delivery(3), std::slice::from_ref(&resolved)).await.unwrap();
+    s.save_alerts(&delivery(3), std::slice::from_ref(&resolved), &[]).await.unwrap();
 
     let by_fp = s.alerts_by_fingerprint(AlertSource::Alertmanager, &["f1".into(), "nope".into()]).await.unwrap();
     assert_eq!(by_fp, vec![resolved.clone()], "one row per source and fingerprint, the last write wins");

@@ -2,6 +2,8 @@
 //! alert kinds and labels, auth per source, bad input, a flooding source), and a real
 //! Alertmanager (Debian's `prometheus-alertmanager`) posting to a real obsctl listener.
 
+use std::collections::HashSet;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use obsctl_core::alert::{AlertSource, AlertStatus};
@@ -10,7 +12,7 @@ use obsctl_store::{AlertFilter, IncidentFilter};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::support::{Harness, Target, eventually, harness, head};
+use crate::support::{API_WITH_FIX, Harness, Target, eventually, free_port, harness, head};
 
 const AM_FIXTURE: &str = include_str!("../../../obsctl-engine/tests/fixtures/alertmanager-webhook-v4.json");
 const GRAFANA_FIXTURE: &str = include_str!("../../../obsctl-engine/tests/fixtures/grafana-webhook.json");
@@ -50,6 +52,88 @@ fn am_body(status: &str, fingerprint: &str, starts_at: &str, labels: Value) -> S
 
 fn checkout() -> Value {
     json!({"alertname": "HighErrorRate", "service": "checkout", "severity": "page"})
+}
+
+#[tokio::test]
+async fn a_failing_dependency_suppresses_alerts_and_an_alert_suppresses_dependents() {
+    let target = Target::start(false).await;
+    let api = API_WITH_FIX.replacen("name = \"api\"", "name = \"api\"\ndepends_on = [\"db\"]", 1);
+    let body = format!(
+        "{}{api}\n[[service]]\nname = \"db\"\n[[service]]\nname = \"web\"\ndepends_on = [\"api\"]\n",
+        head("auto")
+    );
+    let h = harness(&body, &target.url, &[]).await;
+    // The database's alert fires: an incident of db, nothing above it to explain it.
+    let db = json!({"alertname": "PostgresDown", "service": "db"});
+    post(&h, "/api/v1/alerts/alertmanager", None, am_body("firing", "db0000000000000f", "2026-11-30T00:00:00Z", db))
+        .await;
+    let db_incident = h.open_incidents().await.into_iter().find(|i| i.service == "db").unwrap();
+    assert_eq!(db_incident.upstream_incident, None);
+    // The API's health check then fails: explained by the database's alert, so no action.
+    assert!(!h.run("api/health").await);
+    let api_incident = h.open_incidents().await.into_iter().find(|i| i.service == "api").unwrap();
+    assert_eq!(api_incident.upstream_incident.as_deref(), Some(db_incident.id.as_str()));
+    let report = h.rt.agent.handle_incident(&api_incident.id).await.unwrap();
+    assert_eq!(report.actions[0].state, obsctl_core::action::ActionState::Observed);
+    assert!(report.actions[0].reason.contains("dependency db is failing"), "{}", report.actions[0].reason);
+    assert_eq!(target.fixes(), 0);
+    // An alert on web (which depends on api, which depends on db) is suppressed too.
+    let web = json!({"alertname": "HighLatency", "service": "web"});
+    post(&h, "/api/v1/alerts/alertmanager", None, am_body("firing", "web000000000000f", "2026-11-30T00:00:00Z", web))
+        .await;
+    let web_incident = h.open_incidents().await.into_iter().find(|i| i.service == "web").unwrap();
+    assert!(web_incident.upstream_incident.is_some());
+    assert!(h.event_kinds(&web_incident.id).await.contains(&"suppressed".to_string()));
+}
+
+#[tokio::test]
+async fn a_large_delivery_opens_each_new_incident_and_reopens_the_old_one_in_one_go() {
+    let h = harness(&head("observe"), "", &[]).await;
+    let labels =
+        |n: usize| json!({"alertname": "DiskFull", "service": format!("svc-{}", n % 7), "node": n.to_string()});
+    let alert = |n: usize, status: &str, starts: &str| {
+        json!({"status": status, "labels": labels(n), "annotations": {"summary": format!("disk full on node {n}")},
+               "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z", "fingerprint": format!("{n:016x}")})
+    };
+    let body = |alerts: Vec<Value>| {
+        json!({"version": "4", "status": "firing", "receiver": "obsctl", "groupKey": "{}:{}", "truncatedAlerts": 0,
+               "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am:9093",
+               "alerts": alerts})
+        .to_string()
+    };
+    // Alert 0 fires and resolves: its incident is resolved, within the reopen window.
+    for status in ["firing", "resolved"] {
+        let (code, report, _) =
+            post(&h, "/api/v1/alerts/alertmanager", None, body(vec![alert(0, status, "2026-11-30T00:00:00Z")])).await;
+        assert_eq!(code, StatusCode::OK, "{report}");
+    }
+    let first = h.rt.store.list_incidents(&IncidentFilter::default()).await.unwrap().remove(0);
+    assert_eq!(first.status, IncidentStatus::Resolved);
+    let mut bus = h.rt.bus.subscribe();
+    // One delivery: alert 0 fires again (a new episode) beside 299 new alerts.
+    let mut alerts = vec![alert(0, "firing", "2026-11-30T01:00:00Z")];
+    alerts.extend((1..300).map(|n| alert(n, "firing", "2026-11-30T01:00:00Z")));
+    let (code, report, _) = post(&h, "/api/v1/alerts/alertmanager", None, body(alerts)).await;
+    assert_eq!(code, StatusCode::OK, "{report}");
+    assert_eq!((report["opened"].as_u64(), report["incidents"].as_array().unwrap().len()), (Some(300), 300));
+    let open = h.open_incidents_all().await;
+    assert_eq!(open.len(), 300, "one incident per alert");
+    let reopened = open.iter().find(|i| i.id == first.id).expect("alert 0 reopened its incident");
+    assert_eq!(reopened.reopen_count, 1);
+    for incident in open.iter().filter(|i| i.id != first.id).take(5) {
+        assert_eq!(h.event_kinds(&incident.id).await, ["opened", "alert"]);
+        assert!(incident.title.starts_with("disk full on node"));
+    }
+    let mut announced = HashSet::new();
+    while let Ok(event) = bus.try_recv() {
+        if let obsctl_core::event::Event::IncidentOpened { incident_id } = event {
+            announced.insert(incident_id);
+        }
+    }
+    assert_eq!(announced.len(), 300, "the agent hears of every opened incident");
+    let stored = h.rt.store.list_alerts(&AlertFilter { limit: 1000, ..Default::default() }).await.unwrap();
+    assert_eq!(stored.len(), 300);
+    assert!(stored.iter().all(|r| r.incident_id.is_some() && r.alert.status == AlertStatus::Firing));
 }
 
 #[tokio::test]
@@ -273,10 +357,6 @@ async fn a_source_that_floods_is_told_to_retry_and_the_others_are_not() {
     assert_eq!(post(&h, "/api/v1/alerts/alertmanager", None, AM_FIXTURE).await.0, StatusCode::OK);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Waits for `<url>/-/ready` to answer 200.
 async fn ready(url: &str, what: &str) {
     let client = reqwest::Client::new();
@@ -362,8 +442,13 @@ async fn a_real_alertmanager_opens_repeats_and_resolves_an_incident() {
     })
     .await;
     assert_eq!(closed.resolution.as_deref(), Some("resolved at the source (alertmanager)"));
-    let stored = h.rt.store.list_alerts(&AlertFilter::default()).await.unwrap();
-    assert_eq!((stored.len(), stored[0].alert.status), (1, AlertStatus::Resolved));
+    // The alert's record is written after its incident changed (see `AlertIntake::ingest`).
+    let stored = eventually(10, "the alert recorded as resolved", || async {
+        let stored = h.rt.store.list_alerts(&AlertFilter::default()).await.unwrap();
+        (stored.first().map(|r| r.alert.status) == Some(AlertStatus::Resolved)).then_some(stored)
+    })
+    .await;
+    assert_eq!(stored.len(), 1);
 }
 
 /// A real Prometheus scraping obsctl's `/metrics` (with the API token), evaluating one rule

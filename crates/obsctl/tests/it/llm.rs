@@ -301,3 +301,20 @@ async fn periodic_check_dry_run_shows_what_the_model_would_do_and_why() {
     assert_eq!(target.fixes(), 0, "a dry run executed the fix");
     assert_eq!(model.requests().len(), 1);
 }
+
+#[tokio::test]
+async fn sweeps_leave_an_incident_nothing_could_plan_for_a_while_but_a_change_is_heard_at_once() {
+    // The model is rate limited and says to try again at once: due again on the next look.
+    let model = Model::start(vec![error(429, Some(0), "slow down", "rate_limit"); 4]).await;
+    let (_target, h, incident) = setup("auto", &model, "").await;
+    assert!(h.rt.agent.handle_incident(&incident).await.unwrap().plan.is_none());
+    let asked = model.requests().len();
+    assert!(asked > 0);
+    // The periodic sweep passes it by (an alert storm can leave thousands like it open)...
+    h.rt.agent.sweep().await;
+    h.rt.agent.sweep().await;
+    assert_eq!(model.requests().len(), asked, "a sweep planned an incident that had no plan a moment ago");
+    // ...while a change to it (the bus's event calls this) is looked at at once.
+    h.rt.agent.handle_incident(&incident).await.unwrap();
+    assert!(model.requests().len() > asked, "the model was not asked again");
+}

@@ -17,6 +17,7 @@ mod loops;
 mod mcp;
 mod mcp_servers;
 mod memory;
+mod otlp;
 mod postgres;
 mod restart;
 mod support;

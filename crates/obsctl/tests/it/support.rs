@@ -170,6 +170,11 @@ pub fn config_file(body: &str, url: &str, dir: &std::path::Path) -> std::path::P
     file
 }
 
+/// A loopback port that was free a moment ago, for a server the test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 /// Polls `probe` every 50 ms until it returns `Some`, for at most `secs` seconds.
 pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
     secs: u64,
@@ -208,6 +213,12 @@ impl Harness {
             .list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), ..Default::default() })
             .await
             .unwrap()
+    }
+
+    /// Every open incident, however many.
+    pub async fn open_incidents_all(&self) -> Vec<Incident> {
+        let filter = IncidentFilter { status: Some(IncidentStatus::Open), limit: 10_000, ..Default::default() };
+        self.rt.store.list_incidents(&filter).await.unwrap()
     }
 
     /// The only open incident.
