@@ -69,6 +69,7 @@ labels = { team = "platform" }
   interval = "10s"
   timeout = "2s"
   expect = { status = 200, latency_under = "500ms" }
+  # connection = "reuse"     # keep connections alive between runs (default "fresh": DNS, connect and TLS each run)
   fail_after = 3
   recover_after = 2
 
