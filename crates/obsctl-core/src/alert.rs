@@ -148,14 +148,8 @@ pub fn parse_check_id(check_id: &str) -> Option<(AlertSource, &str)> {
 /// A fingerprint from the labels, for sources that send none: FNV-1a over the sorted pairs,
 /// stable across versions and processes.
 pub fn label_fingerprint(labels: &BTreeMap<String, String>) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for (k, v) in labels {
-        for byte in k.bytes().chain([0xff]).chain(v.bytes()).chain([0xfe]) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    format!("{hash:016x}")
+    let pairs = labels.iter().flat_map(|(k, v)| k.bytes().chain([0xff]).chain(v.bytes()).chain([0xfe]));
+    format!("{:016x}", crate::hash::fnv1a(crate::hash::FNV_OFFSET, pairs))
 }
 
 #[cfg(test)]

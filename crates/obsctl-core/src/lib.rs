@@ -11,6 +11,7 @@ pub mod config;
 pub mod der;
 pub mod event;
 pub mod graph;
+pub mod hash;
 pub mod incident;
 pub mod memory;
 pub mod metrics;

@@ -180,8 +180,7 @@ fn canonical(v: &serde_json::Value) -> String {
 
 /// FNV-1a 64 of `bytes`, as 16 hex digits.
 pub fn content_hash(bytes: &[u8]) -> String {
-    let h = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
-    format!("{h:016x}")
+    format!("{:016x}", crate::hash::fnv1a(crate::hash::FNV_OFFSET, bytes.iter().copied()))
 }
 
 /// Median of `values`; the lower middle for an even count.

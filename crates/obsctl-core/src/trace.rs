@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::{Value, json};
 
 use crate::action::{Action, ActionState};
+use crate::hash::{FNV_OFFSET, fnv1a, hex};
 use crate::incident::{Incident, IncidentEvent};
 use crate::memory::EpisodeOutcome;
 use crate::secret::{Secret, redact};
@@ -224,23 +225,15 @@ impl<'a> Ids<'a> {
 
     fn trace(&self) -> [u8; 16] {
         let mut id = [0u8; 16];
-        id[..8].copy_from_slice(&fnv(0xcbf2_9ce4_8422_2325, self.0.as_bytes()).to_be_bytes());
-        id[8..].copy_from_slice(&(fnv(0x6c62_272e_07bb_0142, self.0.as_bytes()) | 1).to_be_bytes());
+        id[..8].copy_from_slice(&fnv1a(FNV_OFFSET, self.0.bytes()).to_be_bytes());
+        id[8..].copy_from_slice(&(fnv1a(0x6c62_272e_07bb_0142, self.0.bytes()) | 1).to_be_bytes());
         id
     }
 
     fn span(&self, index: usize) -> [u8; 8] {
-        let seed = fnv(0x8422_2325_cbf2_9ce4, self.0.as_bytes());
-        (fnv(seed, &(index as u64).to_be_bytes()) | 1).to_be_bytes()
+        let seed = fnv1a(0x8422_2325_cbf2_9ce4, self.0.bytes());
+        (fnv1a(seed, (index as u64).to_be_bytes()) | 1).to_be_bytes()
     }
-}
-
-fn fnv(offset: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(offset, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The OTLP/JSON `ExportTraceServiceRequest` for `traces`, under one resource.

@@ -13,7 +13,7 @@ use obsctl_core::Timestamp;
 use obsctl_core::alert::{self, Alert, AlertChange, AlertDelivery, AlertRecord, AlertSource, AlertStatus};
 use obsctl_core::config::Config;
 use obsctl_core::event::Event;
-use obsctl_core::incident::{Incident, IncidentStatus, fingerprint, should_reopen};
+use obsctl_core::incident::{Incident, IncidentStatus, should_reopen};
 use obsctl_core::state::CheckStatus;
 use obsctl_store::{AlertFilter, NewEvent, OpenedIncident, Store, StoreError};
 use serde::Serialize;
@@ -126,18 +126,19 @@ impl AlertIntake {
             .into_iter()
             .map(|r| (r.alert.fingerprint.clone(), r))
             .collect();
-        // New incidents are written with the records, in one transaction. Changes to existing
-        // incidents (a count, a reopen, a resolve) come first and the records after: a crash in
-        // between leaves the records as they were, so the source's retry applies the same change
-        // again (idempotent) instead of finding it already recorded and doing nothing.
         // The latest incident of every alert that may open one, in one read.
+        let alerts = &self.config.alerts;
         let candidates: Vec<String> = parsed
             .alerts
             .iter()
             .filter(|a| a.status == AlertStatus::Firing)
             .map(|a| {
-                let (service, kind) = (self.config.alerts.service_of(&a.labels), self.config.alerts.kind_of(&a.labels));
-                fingerprint(&service, &alert::check_id(source, &a.fingerprint), &kind)
+                signal::incident_fingerprint(
+                    &alerts.service_of(&a.labels),
+                    &alerts.kind_of(&a.labels),
+                    source,
+                    &a.fingerprint,
+                )
             })
             .collect();
         let mut latest: HashMap<String, Incident> = self
@@ -148,6 +149,10 @@ impl AlertIntake {
             .into_iter()
             .map(|i| (i.fingerprint.clone(), i))
             .collect();
+        // New incidents are written with the records, in one transaction. Changes to existing
+        // incidents (a count, a reopen, a resolve) come first and the records after: a crash in
+        // between leaves the records as they were, so the source's retry applies the same change
+        // again (idempotent) instead of finding it already recorded and doing nothing.
         let mut opened: Vec<OpenedIncident> = Vec::new();
         let mut touched = Vec::new();
         let (mut seen, mut reported) = (HashSet::new(), HashSet::new());

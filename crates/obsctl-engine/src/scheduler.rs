@@ -87,7 +87,7 @@ struct Jitter(u64);
 
 impl Jitter {
     fn new(seed: &str) -> Self {
-        Self(seed.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)) | 1)
+        Self(obsctl_core::hash::fnv1a(obsctl_core::hash::FNV_OFFSET, seed.bytes()) | 1)
     }
 
     fn next_below(&mut self, max: Duration) -> Duration {

@@ -2,7 +2,7 @@
 //! `opened` entry) and the timeline note its annotations make.
 
 use obsctl_core::Timestamp;
-use obsctl_core::alert::{self, AlertRecord};
+use obsctl_core::alert::{self, AlertRecord, AlertSource};
 use obsctl_core::incident::fingerprint;
 use obsctl_store::NewEvent;
 use serde_json::json;
@@ -19,6 +19,12 @@ pub(super) struct AlertSignal {
     data: serde_json::Value,
     /// Summary, description and runbook URL, when the alert has any.
     pub annotations: Option<NewEvent>,
+}
+
+/// The fingerprint of the incident an alert of `service` and `kind` raises:
+/// `<service>/alert:<source>:<fingerprint>/<kind>`.
+pub(super) fn incident_fingerprint(service: &str, kind: &str, source: AlertSource, alert_fingerprint: &str) -> String {
+    fingerprint(service, &alert::check_id(source, alert_fingerprint), kind)
 }
 
 impl AlertSignal {
@@ -41,7 +47,7 @@ impl AlertSignal {
             data: json!({"annotations": a.annotations, "source_url": a.source_url}),
         });
         Self {
-            fingerprint: fingerprint(&r.service, &check_id, &r.kind),
+            fingerprint: incident_fingerprint(&r.service, &r.kind, a.source, &a.fingerprint),
             title: summary.unwrap_or_else(|| format!("{} on {}", r.kind, r.service)),
             message: format!("{} alert {} is firing: {detail}", a.source.as_str(), r.kind),
             check_id,

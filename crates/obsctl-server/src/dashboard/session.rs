@@ -68,7 +68,7 @@ fn random_token() -> String {
     // The OS random source failing is not recoverable; a fixed token would be a vulnerability.
     #[allow(clippy::expect_used)]
     getrandom::fill(&mut bytes).expect("the operating system's random source is unavailable");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    obsctl_core::hash::hex(&bytes)
 }
 
 /// An argon2id PHC string for `password`, for `[[dashboard.user]] password_hash`.
