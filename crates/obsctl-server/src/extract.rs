@@ -6,14 +6,19 @@ use serde::de::DeserializeOwned;
 
 use crate::ApiError;
 
+/// A JSON object body. Every request body of the API is an object: serde would also fill a
+/// struct from an array (`[]` as an empty request), which the schema does not allow.
 pub struct Body<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Body(v)),
+        match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(v)) if v.is_object() => serde_json::from_value(v).map(Body).map_err(|e| {
+                ApiError::invalid(format!("Failed to deserialize the JSON body into the target type: {e}"))
+            }),
+            Ok(_) => Err(ApiError::invalid("the body must be a JSON object, e.g. {\"reason\": \"…\"}")),
             Err(e) => Err(ApiError::invalid(e.body_text())),
         }
     }

@@ -49,8 +49,10 @@ macro_rules! notification {
             pub receiver: String,
             #[serde(default)]
             pub group_key: String,
+            /// Alerts the sender left out; the schema bounds it as it is stored (u32).
             #[serde(default)]
-            pub truncated_alerts: u64,
+            #[schemars(range(max = 4294967295u32))]
+            pub truncated_alerts: u32,
             pub alerts: Vec<WireAlert>,
         }
     };
@@ -171,8 +173,7 @@ fn notification(source: AlertSource, body: &[u8], now: Timestamp) -> Result<Pars
             source_url,
         });
     }
-    let truncated = u32::try_from(n.truncated_alerts).unwrap_or(u32::MAX);
-    Ok(Parsed { receiver: n.receiver, group_key: n.group_key, truncated, alerts })
+    Ok(Parsed { receiver: n.receiver, group_key: n.group_key, truncated: n.truncated_alerts, alerts })
 }
 
 /// An RFC 3339 time; the zero time Alertmanager sends for "none" (`0001-01-01T00:00:00Z`) is none.
@@ -252,6 +253,13 @@ mod tests {
         assert_eq!(a.ends_at, None, "the zero time is no time");
         assert!(a.source_url.as_deref().unwrap().starts_with("http://prometheus"));
         assert_eq!(p.alerts[1].status, AlertStatus::Resolved);
+    }
+
+    #[test]
+    fn truncated_alerts_is_taken_up_to_what_the_schema_allows() {
+        let body = |n: &str| format!(r#"{{"version": "4", "truncatedAlerts": {n}, "alerts": []}}"#);
+        assert_eq!(am(&body("4294967295")).unwrap().truncated, u32::MAX);
+        assert!(am(&body("4294967296")).is_err(), "above the schema's maximum");
     }
 
     #[test]
