@@ -4,6 +4,7 @@
 
 pub mod args_check;
 pub mod command;
+pub mod docker;
 pub mod fs;
 pub mod http;
 pub mod notify;
@@ -87,8 +88,23 @@ pub fn parse_args<A: DeserializeOwned>(args: &Value) -> Result<A, ToolError> {
 }
 
 /// Names of every builtin tool, known before a config is loaded (for config validation).
-pub const BUILTIN_TOOLS: &[&str] =
-    &["fs.usage", "fs.cleanup", "http.request", "notify.webhook", "notify.ntfy", "process.restart", "command.run"];
+pub const BUILTIN_TOOLS: &[&str] = &[
+    "fs.usage",
+    "fs.cleanup",
+    "http.request",
+    "notify.webhook",
+    "notify.ntfy",
+    "process.restart",
+    "command.run",
+    "docker.list",
+    "docker.inspect",
+    "docker.logs",
+    "docker.start",
+    "docker.stop",
+    "docker.restart",
+    "docker.disk_usage",
+    "docker.prune",
+];
 
 #[derive(Default)]
 pub struct ToolRegistry {
@@ -100,7 +116,11 @@ pub struct ToolRegistry {
 
 impl ToolRegistry {
     /// Every builtin tool, configured from `config`.
-    pub fn builtin(config: &Config, supervisor: Arc<process::Supervisor>) -> anyhow::Result<Self> {
+    pub fn builtin(
+        config: &Config,
+        supervisor: Arc<process::Supervisor>,
+        engine: &Arc<obsctl_host::docker::Engine>,
+    ) -> anyhow::Result<Self> {
         // Bounded, so one slow endpoint cannot hold a tool (and the plan behind it) for ever;
         // `http.request` sets its own per-call timeout on top.
         let http = obsctl_host::http_client()
@@ -116,6 +136,7 @@ impl ToolRegistry {
         r.register(Arc::new(notify::Ntfy::new(http, config.notify.ntfy.clone())));
         r.register(Arc::new(process::Restart::new(supervisor)));
         r.register(Arc::new(command::Run::new(config.commands.clone())));
+        docker::tools(engine).into_iter().for_each(|t| r.register(t));
         Ok(r)
     }
 

@@ -58,6 +58,66 @@ pub enum Probe {
     OtelCollector(CollectorProbe),
     /// A service's metrics, logs or traces arrived within a window.
     TelemetryFreshness(FreshnessProbe),
+    /// Containers on the Docker (or Podman) engine are up, healthy and not crash-looping.
+    Docker(DockerProbe),
+    /// A command run in a throwaway container from a named image exits 0.
+    DockerRun(DockerRunProbe),
+}
+
+/// Which containers a `docker` check watches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerSelector {
+    /// One container by name.
+    Name(String),
+    /// Every container with this label (`key` or `key=value`); at least one must exist.
+    Label { key: String, value: Option<String> },
+    /// Every service of a Compose project (its `com.docker.compose.project` label).
+    Compose { project: String, services: Vec<String> },
+}
+
+impl std::fmt::Display for ContainerSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ContainerSelector::Name(n) => write!(f, "container {n:?}"),
+            ContainerSelector::Label { key, value: Some(v) } => write!(f, "containers labelled {key}={v}"),
+            ContainerSelector::Label { key, value: None } => write!(f, "containers labelled {key}"),
+            ContainerSelector::Compose { project, .. } => write!(f, "compose project {project:?}"),
+        }
+    }
+}
+
+/// What Docker accepts as a container name (or id): a letter or digit, then letters, digits,
+/// `_`, `.` and `-`.
+pub fn valid_container_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.len() <= 128
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DockerProbe {
+    pub select: ContainerSelector,
+    /// A container whose healthcheck says `unhealthy` fails the check (when it has one).
+    pub require_healthy: bool,
+    /// More crashes than this within `restart_window` fail the check as `container-restarting`.
+    pub max_restarts: u32,
+    pub restart_window: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DockerRunProbe {
+    pub image: String,
+    pub run: Vec<String>,
+    /// Values may be secrets; they never print.
+    pub env: BTreeMap<String, Secret>,
+    /// `none` (the default: no network), `bridge`, `host` or a network's name.
+    pub network: String,
+    /// `host:container` (read-only unless `:rw` is written).
+    pub mounts: Vec<String>,
+    pub cpus: f64,
+    pub memory: u64,
 }
 
 /// An HTTP endpoint of the observability stack, with the headers it needs (a token, a tenant).
@@ -238,10 +298,31 @@ impl Probe {
             Probe::Ready { .. } => "ready",
             Probe::OtelCollector(_) => "otel_collector",
             Probe::TelemetryFreshness(_) => "telemetry_freshness",
+            Probe::Docker(_) => "docker",
+            Probe::DockerRun(_) => "docker_run",
         }
     }
 
-    /// The incident kind a failure of this probe raises, e.g. `http-down`, `disk-full`.
+    /// Every incident kind a check can raise, for runbook matchers.
+    pub const INCIDENT_KINDS: &[&str] = &[
+        "http-down",
+        "tcp-down",
+        "disk-full",
+        "process-missing",
+        "command-failed",
+        "memory-high",
+        "load-high",
+        "metric-threshold",
+        "stack-not-ready",
+        "collector-degraded",
+        "telemetry-missing",
+        "container-down",
+        "container-unhealthy",
+        "container-restarting",
+    ];
+
+    /// The incident kind a failure of this probe raises, e.g. `http-down`, `disk-full`; a
+    /// `docker` check's failure names its own (down, unhealthy or restarting), this is the first.
     pub fn incident_kind(&self) -> &'static str {
         match self {
             Probe::Http(_) => "http-down",
@@ -255,6 +336,8 @@ impl Probe {
             Probe::Ready { .. } => "stack-not-ready",
             Probe::OtelCollector(_) => "collector-degraded",
             Probe::TelemetryFreshness(_) => "telemetry-missing",
+            Probe::Docker(_) => "container-down",
+            Probe::DockerRun(_) => "command-failed",
         }
     }
 }
@@ -269,6 +352,14 @@ pub struct Observation {
     pub latency_us: u64,
     /// What was seen, e.g. `status 500 (expected 200)` or `92.1% used (max 90%)`.
     pub detail: String,
+    /// The probe could not look (its engine was unreachable): neither a pass nor a failure,
+    /// so the check is `unknown` and no incident opens. Not stored: history keeps it as failed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unknown: bool,
+    /// The incident kind a failure raises when the probe names a narrower one than its check's
+    /// (`container-unhealthy` rather than `container-down`). Not stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_kind: Option<String>,
 }
 
 /// Latency percentiles over a check's recent history, in milliseconds.
@@ -300,6 +391,16 @@ impl LatencySummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn container_names_are_what_docker_accepts() {
+        for good in ["shop-web", "db_1", "a.b", "X9", "4f1c9a0e2b7d"] {
+            assert!(valid_container_name(good), "{good}");
+        }
+        for bad in ["", "-web", "web app", "we$b", "../etc", "名前", &"a".repeat(129)] {
+            assert!(!valid_container_name(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn percentiles_use_nearest_rank() {

@@ -7,6 +7,8 @@ mod load;
 mod raw;
 pub mod template;
 
+pub use interpolate::names_a_secret;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,6 +37,8 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// Where obsctl sends its own traces (`OTEL_EXPORTER_OTLP_ENDPOINT`), when set.
     pub otlp: Option<OtlpConfig>,
+    /// The Docker (or Podman) engine that `docker` checks and tools talk to.
+    pub docker: DockerConfig,
     pub store: StoreConfig,
     /// Where the fix-history graph lives besides the journal: `None` is the embedded graph.
     pub graph: Option<BoltConfig>,
@@ -55,6 +59,31 @@ pub struct Config {
     /// Where each check is in `checks`, by id: `check` runs for every probe.
     #[serde(skip)]
     check_index: std::collections::HashMap<String, usize>,
+}
+
+/// Where the container engine is (`DOCKER_HOST`, `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DockerConfig {
+    pub host: String,
+    /// Client certificates for a remote engine over TLS.
+    pub tls: Option<DockerTls>,
+}
+
+impl DockerConfig {
+    pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        Self { host: Self::DEFAULT_HOST.to_string(), tls: None }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DockerTls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -503,8 +532,13 @@ impl Config {
             }
         }
         for c in &self.checks {
-            if let crate::check::Probe::Http(h) = &c.probe {
-                out.extend(h.headers.values());
+            match &c.probe {
+                crate::check::Probe::Http(h) => out.extend(h.headers.values()),
+                // Values named like credentials; `PGHOST=db` would redact every "db".
+                crate::check::Probe::DockerRun(r) => out.extend(
+                    r.env.iter().filter(|(k, _)| interpolate::names_a_secret(&k.to_ascii_uppercase())).map(|(_, v)| v),
+                ),
+                _ => {}
             }
         }
         out

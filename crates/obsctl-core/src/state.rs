@@ -102,6 +102,17 @@ impl CheckTracker {
         self.reported
     }
 
+    /// Records that the probe could not look (its engine was unreachable): the check is
+    /// `unknown` until it can again; what it settled on before is kept.
+    pub fn unknown(&mut self) -> Option<Transition> {
+        if self.reported == CheckStatus::Unknown {
+            return None;
+        }
+        let t = Transition { from: self.reported, to: CheckStatus::Unknown };
+        self.reported = CheckStatus::Unknown;
+        Some(t)
+    }
+
     /// Feeds one observation; returns the transition of the reported status, if any.
     pub fn observe(&mut self, ok: bool, now: Timestamp) -> Option<Transition> {
         if ok {
@@ -120,6 +131,12 @@ impl CheckTracker {
         } else {
             self.settled
         };
+        // Back from `unknown` with a run that contradicts what was settled: stay unknown until
+        // the thresholds decide, rather than report the old status on the new run's evidence.
+        let contradicts = (ok && self.settled == CheckStatus::Failing) || (!ok && self.settled == CheckStatus::Ok);
+        if self.reported == CheckStatus::Unknown && next_settled == self.settled && contradicts {
+            return None;
+        }
         if next_settled != self.settled {
             if self.settled != CheckStatus::Unknown {
                 self.changes.push_back(now);
@@ -192,6 +209,21 @@ mod tests {
         assert_eq!(states.last(), Some(&Flapping));
         // 70 s later, with the changes out of the window, a pass reports ok again.
         assert_eq!(t.observe(true, Timestamp(70_000)), Some(Transition { from: Flapping, to: Ok }));
+    }
+
+    #[test]
+    fn an_unknown_run_reports_unknown_and_keeps_what_was_settled() {
+        let mut t = tracker(1, 2);
+        run(&mut t, "x");
+        assert_eq!(t.unknown(), Some(Transition { from: Failing, to: Unknown }));
+        assert_eq!(t.unknown(), None);
+        // Still down once the engine answers: failing again at once, not after fail_after.
+        assert_eq!(t.observe(false, Timestamp(5_000)), Some(Transition { from: Unknown, to: Failing }));
+        t.unknown();
+        // Up again: unknown until recover_after passes say ok; never "failing" on a pass.
+        assert_eq!(t.observe(true, Timestamp(6_000)), None);
+        assert_eq!(t.status(), Unknown);
+        assert_eq!(t.observe(true, Timestamp(7_000)), Some(Transition { from: Unknown, to: Ok }));
     }
 
     #[test]

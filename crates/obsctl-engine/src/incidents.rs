@@ -54,7 +54,7 @@ impl IncidentManager {
     }
 
     async fn on_failure(&self, spec: &CheckSpec, t: Transition, obs: &Observation) -> anyhow::Result<()> {
-        let kind = spec.probe.incident_kind();
+        let kind = obs.incident_kind.as_deref().unwrap_or(spec.probe.incident_kind());
         let mut incident = self
             .raise(Signal {
                 fingerprint: Self::fingerprint(spec),

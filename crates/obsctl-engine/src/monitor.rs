@@ -62,6 +62,11 @@ impl Monitor {
         &self.config
     }
 
+    /// What the probes share (the HTTP client, the container engine).
+    pub fn probes(&self) -> &ProbeContext {
+        &self.probes
+    }
+
     /// The current status of every check.
     pub fn statuses(&self) -> HashMap<String, CheckStatus> {
         self.trackers.lock().map(|t| t.iter().map(|(id, tr)| (id.clone(), tr.status())).collect()).unwrap_or_default()
@@ -93,7 +98,7 @@ impl Monitor {
                 return CheckStatus::Unknown;
             };
             let tracker = trackers.entry(spec.id.clone()).or_insert_with(|| CheckTracker::new(thresholds(spec)));
-            let transition = tracker.observe(obs.ok, now);
+            let transition = if obs.unknown { tracker.unknown() } else { tracker.observe(obs.ok, now) };
             (transition, tracker.status(), !obs.ok && tracker.status() == CheckStatus::Failing)
         };
         self.sink.send(obs.clone()).await;

@@ -3,6 +3,8 @@
 mod collector;
 mod command;
 mod disk;
+mod docker;
+mod docker_run;
 mod freshness;
 mod host;
 mod http;
@@ -10,18 +12,25 @@ mod process;
 mod stack;
 mod tcp;
 
+pub use docker::selects;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use obsctl_core::Timestamp;
 use obsctl_core::check::{CheckSpec, Observation, Probe};
+use obsctl_core::config::{Config, DockerConfig};
+use obsctl_host::docker::{Engine, EngineAddress, TlsFiles};
 
-/// What probes share: the HTTP client (its connection pool), and one more client per private
-/// CA file that checks name.
+/// What probes share: the HTTP client (its connection pool), one more client per private
+/// CA file that checks name, and the container engine.
 #[derive(Clone)]
 pub struct ProbeContext {
     pub http: reqwest::Client,
+    pub docker: Arc<Engine>,
+    /// Who owns the throwaway containers this process starts (swept at start).
+    pub owner: String,
     with_ca: Arc<Mutex<HashMap<String, reqwest::Client>>>,
     /// Collector counters from the last run, to tell which rose.
     counters: Arc<collector::CounterMemory>,
@@ -38,7 +47,32 @@ fn client_builder() -> reqwest::ClientBuilder {
 
 impl ProbeContext {
     pub fn new() -> anyhow::Result<Self> {
-        Ok(Self { http: client_builder().build()?, with_ca: Arc::default(), counters: Arc::default() })
+        let docker = Engine::new(EngineAddress { host: DockerConfig::DEFAULT_HOST.to_string(), tls: None });
+        Ok(Self {
+            http: client_builder().build()?,
+            docker,
+            owner: "obsctl".to_string(),
+            with_ca: Arc::default(),
+            counters: Arc::default(),
+        })
+    }
+
+    /// The context for `config`: its container engine, and this instance's throwaway owner id
+    /// (host name and store, so two instances on one engine never sweep each other's).
+    pub fn for_config(config: &Config) -> anyhow::Result<Self> {
+        let tls =
+            config.docker.tls.as_ref().map(|t| TlsFiles { ca: t.ca.clone(), cert: t.cert.clone(), key: t.key.clone() });
+        let engine = Engine::new(EngineAddress { host: config.docker.host.clone(), tls });
+        let store = obsctl_core::hash::fnv1a(obsctl_core::hash::FNV_OFFSET, config.store.url.bytes());
+        let owner = format!("{}-{}", obsctl_host::host_name(), obsctl_core::hash::hex(&store.to_be_bytes()[..4]));
+        Ok(Self::new()?.with_docker(engine, owner))
+    }
+
+    /// Uses `engine` for container checks; throwaway containers carry `owner`.
+    pub fn with_docker(mut self, engine: Arc<Engine>, owner: String) -> Self {
+        self.docker = engine;
+        self.owner = owner;
+        self
     }
 
     /// Keeps a collector's counters for its next run; returns those of its last one.
@@ -72,15 +106,28 @@ impl ProbeContext {
 pub struct ProbeOutcome {
     pub ok: bool,
     pub detail: String,
+    /// The probe could not look: the check is `unknown`, not failing.
+    pub unknown: bool,
+    /// A narrower incident kind than the check's, e.g. `container-unhealthy`.
+    pub incident_kind: Option<&'static str>,
 }
 
 impl ProbeOutcome {
     pub fn pass(detail: impl Into<String>) -> Self {
-        Self { ok: true, detail: detail.into() }
+        Self { ok: true, detail: detail.into(), unknown: false, incident_kind: None }
     }
 
     pub fn fail(detail: impl Into<String>) -> Self {
-        Self { ok: false, detail: detail.into() }
+        Self { ok: false, detail: detail.into(), unknown: false, incident_kind: None }
+    }
+
+    /// Neither pass nor fail: what the probe depends on (the container engine) is not there.
+    pub fn unknown(detail: impl Into<String>) -> Self {
+        Self { unknown: true, ..Self::fail(detail) }
+    }
+
+    pub fn kind(self, incident_kind: &'static str) -> Self {
+        Self { incident_kind: Some(incident_kind), ..self }
     }
 }
 
@@ -88,7 +135,7 @@ impl ProbeOutcome {
 pub async fn run(spec: &CheckSpec, ctx: &ProbeContext) -> Observation {
     let at = Timestamp::now();
     let started = Instant::now();
-    let outcome = match tokio::time::timeout(spec.timeout, dispatch(&spec.probe, spec.timeout, ctx)).await {
+    let outcome = match tokio::time::timeout(spec.timeout, dispatch(spec, ctx)).await {
         Ok(outcome) => outcome,
         Err(_) => {
             ProbeOutcome::fail(format!("timed out after {}", obsctl_core::quantity::format_duration(spec.timeout)))
@@ -102,11 +149,14 @@ pub async fn run(spec: &CheckSpec, ctx: &ProbeContext) -> Observation {
         ok: outcome.ok,
         latency_us: started.elapsed().as_micros() as u64,
         detail,
+        unknown: outcome.unknown,
+        incident_kind: outcome.incident_kind.map(str::to_string),
     }
 }
 
-async fn dispatch(probe: &Probe, timeout: Duration, ctx: &ProbeContext) -> ProbeOutcome {
-    match probe {
+async fn dispatch(spec: &CheckSpec, ctx: &ProbeContext) -> ProbeOutcome {
+    let timeout = spec.timeout;
+    match &spec.probe {
         Probe::Http(p) => http::probe(p, timeout, ctx).await,
         Probe::Tcp { address } => tcp::probe(address).await,
         Probe::Disk(p) => disk::probe(p.clone()).await,
@@ -118,6 +168,8 @@ async fn dispatch(probe: &Probe, timeout: Duration, ctx: &ProbeContext) -> Probe
         Probe::Ready { endpoint, flavor } => stack::ready(endpoint, *flavor, timeout, ctx).await,
         Probe::OtelCollector(p) => collector::probe(p, timeout, ctx).await,
         Probe::TelemetryFreshness(p) => freshness::probe(p, timeout, ctx).await,
+        Probe::Docker(p) => docker::probe(p, spec.interval, ctx).await,
+        Probe::DockerRun(p) => docker_run::probe(p, timeout, ctx).await,
     }
 }
 

@@ -4,6 +4,7 @@
 //! (except `run_bounded`, which is async).
 
 mod confined;
+pub mod docker;
 mod http_client;
 mod run;
 

@@ -5,6 +5,7 @@
 mod assets;
 mod cards;
 mod charts;
+mod containers;
 mod controls;
 mod events;
 mod live;

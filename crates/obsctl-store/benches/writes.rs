@@ -28,6 +28,8 @@ async fn run(name: &str, store: Arc<dyn Store>, results: usize, batch: usize) {
             ok: i % 7 != 0,
             latency_us: (i % 5000) as u64,
             detail: "status 200 in 3ms".into(),
+            unknown: false,
+            incident_kind: None,
         })
         .collect();
     let started = Instant::now();

@@ -55,6 +55,8 @@ pub(crate) fn observation(r: &impl DbRow) -> Result<obsctl_core::check::Observat
         ok: r.int("ok")? != 0,
         latency_us: r.int("latency_us")? as u64,
         detail: r.text("detail")?,
+        unknown: false,
+        incident_kind: None,
     })
 }
 

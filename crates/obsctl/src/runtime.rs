@@ -10,12 +10,14 @@ use obsctl_agent::mcp_client::McpServers;
 use obsctl_agent::tools::process::Supervisor;
 use obsctl_agent::trace_export::{ExportTask, TraceExporter};
 use obsctl_agent::{Agent, CheckRunner, Leadership, ToolRegistry};
+use obsctl_core::check::Probe;
 use obsctl_core::config::Config;
 use obsctl_core::event::Event;
 use obsctl_core::policy::Mode;
 use obsctl_core::state::CheckStatus;
 use obsctl_engine::alerts::AlertIntake;
 use obsctl_engine::batcher::ObservationBatcher;
+use obsctl_engine::containers::ContainerWatch;
 use obsctl_engine::scheduler::{LatenessStats, Scheduler};
 use obsctl_engine::{Monitor, ProbeContext};
 use obsctl_store::{BoltGraph, GraphMirror, GraphStore, RecallIndex, Store};
@@ -93,12 +95,13 @@ impl Runtime {
         let (bus, _) = broadcast::channel(4096);
         let (batcher, sink) = ObservationBatcher::new(store.clone(), config.scheduler.history_per_check);
         let batcher = tokio::spawn(batcher.run());
-        let monitor =
-            Arc::new(Monitor::new(config.clone(), store.clone(), ProbeContext::new()?, sink, bus.clone()).await?);
+        let probes = ProbeContext::for_config(&config)?;
+        let docker = probes.docker.clone();
+        let monitor = Arc::new(Monitor::new(config.clone(), store.clone(), probes, sink, bus.clone()).await?);
         let log_dir =
             config.store.url.strip_prefix("sqlite://").and_then(|p| PathBuf::from(p).parent().map(|d| d.join("logs")));
         let supervisor = Arc::new(Supervisor::new(&config, log_dir));
-        let registry = Arc::new(ToolRegistry::builtin(&config, supervisor.clone())?);
+        let registry = Arc::new(ToolRegistry::builtin(&config, supervisor.clone(), &docker)?);
         let secrets = config.secrets().into_iter().cloned().collect();
         let mcp_servers = Arc::new(McpServers::new(config.mcp_servers.clone(), registry.clone(), secrets));
         let alerts = Arc::new(AlertIntake::open(config.clone(), store.clone(), bus.clone()).await?);
@@ -150,6 +153,7 @@ impl Runtime {
         self.agent.lead_with(leadership.clone());
         self.tasks.spawn(leadership.run(self.shutdown.subscribe()));
         self.supervisor.start_all().await?;
+        self.watch_containers().await;
         self.connect_tools().await;
         let scheduler = Scheduler::new(self.monitor.clone(), self.shutdown.subscribe());
         self.lateness = Some(scheduler.stats());
@@ -163,6 +167,27 @@ impl Runtime {
             self.tasks.spawn(mirror.clone().run(g.sync_interval, self.shutdown.subscribe()));
         }
         Ok(())
+    }
+
+    /// Sweeps throwaway containers an earlier run left (killed mid-check) and follows the
+    /// engine's events, when any check looks at containers. No engine: a warning, and the
+    /// container checks say `unknown` until one answers.
+    async fn watch_containers(&mut self) {
+        let uses_engine = self.config.checks.iter().any(|c| matches!(c.probe, Probe::Docker(_) | Probe::DockerRun(_)));
+        if !uses_engine {
+            return;
+        }
+        let ctx = self.monitor.probes();
+        match ctx.docker.sweep_throwaways(&ctx.owner).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "removed throwaway containers an earlier run left"),
+            Err(error) => {
+                tracing::warn!(%error, "container engine: checks that need it report unknown until it answers")
+            }
+        }
+        if let Some(watch) = ContainerWatch::new(ctx.docker.clone(), self.monitor.clone()) {
+            self.tasks.spawn(watch.run(self.shutdown.subscribe()));
+        }
     }
 
     /// Connects the external MCP servers and keeps them connected until `stop`, after waiting

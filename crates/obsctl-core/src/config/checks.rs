@@ -9,6 +9,7 @@ use crate::check::{CheckSpec, Connection, DiskProbe, HttpProbe, Probe, ProcessPr
 use crate::quantity::{parse_duration, parse_size};
 use crate::secret::Secret;
 
+mod containers;
 mod stack;
 
 const KINDS: &[&str] = &[
@@ -23,6 +24,8 @@ const KINDS: &[&str] = &[
     "ready",
     "otel_collector",
     "telemetry_freshness",
+    "docker",
+    "docker_run",
 ];
 
 /// Fields each kind reads besides the common ones.
@@ -39,6 +42,16 @@ fn kind_fields(kind: &str) -> &'static [&'static str] {
         "ready" => &["url", "headers", "flavor"],
         "otel_collector" => &["url", "headers", "metrics_url", "max_queue_ratio"],
         "telemetry_freshness" => &["url", "headers", "signal", "query", "within"],
+        "docker" => &[
+            "container",
+            "label",
+            "compose_project",
+            "compose_services",
+            "require_healthy",
+            "max_restarts",
+            "restart_window",
+        ],
+        "docker_run" => &["image", "run", "env", "network", "mounts", "cpus", "memory"],
         _ => &[],
     }
 }
@@ -76,6 +89,19 @@ fn present_fields(c: &RawCheck) -> Vec<(&'static str, std::ops::Range<usize>)> {
         ("max_queue_ratio", span(&c.max_queue_ratio)),
         ("signal", span(&c.signal)),
         ("within", span(&c.within)),
+        ("container", span(&c.container)),
+        ("label", span(&c.label)),
+        ("compose_project", span(&c.compose_project)),
+        ("compose_services", span(&c.compose_services)),
+        ("require_healthy", span(&c.require_healthy)),
+        ("max_restarts", span(&c.max_restarts)),
+        ("restart_window", span(&c.restart_window)),
+        ("image", span(&c.image)),
+        ("env", span(&c.env)),
+        ("network", span(&c.network)),
+        ("mounts", span(&c.mounts)),
+        ("cpus", span(&c.cpus)),
+        ("memory", span(&c.memory)),
     ]
     .into_iter()
     .filter_map(|(name, s)| s.map(|s| (name, s)))
@@ -204,6 +230,8 @@ pub(crate) fn build_check(
         "ready" => stack::ready(&mut x, c, kspan),
         "otel_collector" => stack::collector(&mut x, c, kspan),
         "telemetry_freshness" => stack::freshness(&mut x, c, kspan),
+        "docker" => containers::docker(&mut x, c, kspan),
+        "docker_run" => containers::docker_run(&mut x, c, kspan),
         _ => None,
     }?;
     let name = c.name.as_ref().map(|n| n.get_ref().clone()).unwrap_or_else(|| kind.to_string());

@@ -6,7 +6,7 @@ use super::error::Problems;
 
 /// Variable names whose values are credentials: what they put into the config is redacted
 /// wherever obsctl shows, stores or sends text (`Config::secrets`).
-pub(crate) fn names_a_secret(name: &str) -> bool {
+pub fn names_a_secret(name: &str) -> bool {
     let name = name.to_ascii_uppercase();
     ["TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "PASS", "AUTH", "CREDENTIAL"].iter().any(|s| name.contains(s))
 }

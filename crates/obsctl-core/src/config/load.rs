@@ -13,6 +13,7 @@ use crate::quantity::parse_duration;
 
 mod access;
 mod alerts;
+mod docker;
 mod llm;
 mod mcp_servers;
 mod otlp;
@@ -130,6 +131,7 @@ impl Validator<'_, '_> {
         let llm = self.llm(&raw);
         let alerts = self.alerts(&raw);
         let otlp = self.otlp();
+        let docker = self.docker();
         self.external = mcp_servers.iter().map(|s| s.name.clone()).collect();
 
         let store = self.store(&raw, &base_dir);
@@ -200,6 +202,7 @@ impl Validator<'_, '_> {
             llm,
             alerts,
             otlp,
+            docker,
             store,
             graph,
             memory_index,
@@ -518,6 +521,58 @@ mod tests {
         assert_eq!(c.store.url, "sqlite:///etc/obsctl/data/obsctl.db");
         assert_eq!(c.runbooks[0].mode, Some(Mode::Auto));
         assert!(c.server.token.is_none());
+    }
+
+    #[test]
+    fn container_checks_refuse_what_docker_would() {
+        let text = r#"
+[[service]]
+name = "shop"
+  [[service.check]]
+  name = "a"
+  kind = "docker"
+  container = "web; rm -rf /"
+  [[service.check]]
+  name = "b"
+  kind = "docker"
+  container = "web"
+  label = "team=shop"
+  [[service.check]]
+  name = "c"
+  kind = "docker_run"
+  image = "busybox"
+  run = ["true"]
+  mounts = ["relative:/data", "/etc:/etc:rwx"]
+  cpus = 0
+  memory = "1MB"
+  [[service.check]]
+  name = "d"
+  kind = "docker_run"
+  run = ["true"]
+"#;
+        check_errors(
+            text,
+            &[
+                (7, "service[0].check[0].container", "cannot be a container name"),
+                (10, "service[0].check[1].container", "exactly one of"),
+                (18, "service[0].check[2].mounts", "\"relative:/data\" is not a mount"),
+                (18, "service[0].check[2].mounts", "\"/etc:/etc:rwx\" is not a mount"),
+                (19, "service[0].check[2].cpus", "between 0.01 and 64"),
+                (20, "service[0].check[2].memory", "below the 6MB"),
+                (23, "service[0].check[3].image", "is required"),
+            ],
+        );
+        let env = HashMap::from([("DOCKER_HOST".to_string(), "docker.example:2375".to_string())]);
+        let minimal = "[[service]]\nname = \"s\"\n";
+        let err = load(minimal, &env, &LoadOptions { file: "t.toml", known_tools: &[] }).unwrap_err();
+        assert!(err.to_string().contains("DOCKER_HOST: \"docker.example:2375\" is not an engine address"), "{err}");
+        let env = HashMap::from([
+            ("DOCKER_HOST".to_string(), "tcp://docker.example:2376".to_string()),
+            ("DOCKER_TLS_VERIFY".to_string(), "1".to_string()),
+            ("DOCKER_CERT_PATH".to_string(), "/certs".to_string()),
+        ]);
+        let c = load(minimal, &env, &LoadOptions { file: "t.toml", known_tools: &[] }).unwrap();
+        assert_eq!(c.docker.tls.map(|t| t.key), Some(std::path::PathBuf::from("/certs/key.pem")));
     }
 
     #[test]

@@ -308,6 +308,21 @@ pub(crate) struct RawCheck {
     pub max_queue_ratio: Option<S<f64>>,
     pub signal: Option<S<String>>,
     pub within: Option<S<String>>,
+    // docker
+    pub container: Option<S<String>>,
+    pub label: Option<S<String>>,
+    pub compose_project: Option<S<String>>,
+    pub compose_services: Option<S<Vec<String>>>,
+    pub require_healthy: Option<S<bool>>,
+    pub max_restarts: Option<S<u32>>,
+    pub restart_window: Option<S<String>>,
+    // docker_run (and `run`)
+    pub image: Option<S<String>>,
+    pub env: Option<S<BTreeMap<String, String>>>,
+    pub network: Option<S<String>>,
+    pub mounts: Option<S<Vec<String>>>,
+    pub cpus: Option<S<f64>>,
+    pub memory: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

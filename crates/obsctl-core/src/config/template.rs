@@ -80,6 +80,35 @@ labels = { team = "platform" }
   max_size = "100MB"
   interval = "30s"
 
+# Containers (the engine at DOCKER_HOST, default unix:///var/run/docker.sock):
+# [[service]]
+# name = "shop"
+#   [[service.check]]
+#   name = "web"
+#   kind = "docker"
+#   container = "shop-web"          # or label = "team=shop", or compose_project = "shop"
+#   max_restarts = 3                # crashes within restart_window before container-restarting
+#   [[service.check]]
+#   name = "db-reachable"
+#   kind = "docker_run"             # runs in a throwaway container, removed afterwards
+#   image = "postgres:16"
+#   run = ["pg_isready", "-h", "db.internal"]
+#   network = "bridge"
+# [[runbook]]
+# name = "restart web when it is down or unhealthy"
+# when = { incident = "container-down", service = "shop" }    # also container-unhealthy
+# steps = [{ tool = "docker.restart", args = { container = "shop-web" } }]
+# mode = "auto"
+# [[runbook]]
+# name = "a crash loop goes to a person"
+# when = { incident = "container-restarting", service = "shop" }
+# steps = [{ tool = "notify.ntfy", args = { title = "shop-web crash loop", message = "see docker.logs" } }]
+# [[runbook]]
+# name = "free the docker disk"      # with a disk check on /var/lib/docker
+# when = { incident = "disk-full", service = "shop" }
+# steps = [{ tool = "docker.prune", args = { containers = true, images = true, build_cache = true } }]
+# mode = "approve"
+
 [[runbook]]
 name = "clean scratch space"
 when = { incident = "disk-full", service = "web" }
@@ -96,4 +125,7 @@ OBSCTL_API_TOKEN=change-me              # bearer token for mutating API calls
 # OBSCTL_STORE_URL=sqlite://data/obsctl.db
 # OBSCTL_AGENT_MODE=approve             # observe | dry-run | approve | auto
 # ENABLE_UNIX_TOOLS=false               # true enables the allow-listed command.run tool
+# DOCKER_HOST=unix:///var/run/docker.sock   # the container engine (tcp://host:2376 with DOCKER_TLS_VERIFY=1
+# DOCKER_TLS_VERIFY=1                   # and DOCKER_CERT_PATH holding ca.pem, cert.pem, key.pem)
+# DOCKER_CERT_PATH=/etc/obsctl/docker-certs
 "#;

@@ -24,6 +24,8 @@ async fn everything_sent_before_a_flush_is_stored() {
                 ok: true,
                 latency_us: 1,
                 detail: String::new(),
+                unknown: false,
+                incident_kind: None,
             })
             .await;
         }

@@ -13,6 +13,8 @@ pub fn observation(check_id: &str, at: i64, ok: bool) -> Observation {
         ok,
         latency_us: at as u64 * 10,
         detail: format!("d{at}"),
+        unknown: false,
+        incident_kind: None,
     }
 }
 

@@ -10,7 +10,7 @@ use crate::render::table;
 
 pub async fn run(config: Option<&Path>, json: bool) -> anyhow::Result<u8> {
     let config = crate::settings::load_or_host(config)?;
-    let ctx = ProbeContext::new()?;
+    let ctx = ProbeContext::for_config(&config)?;
     let permits = Arc::new(tokio::sync::Semaphore::new(config.scheduler.max_concurrency));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, spec) in config.checks.iter().cloned().enumerate() {
@@ -26,12 +26,16 @@ pub async fn run(config: Option<&Path>, json: bool) -> anyhow::Result<u8> {
         results.push(r?);
     }
     results.sort_by_key(|(i, _)| *i);
-    let failed = results.iter().filter(|(_, o)| !o.ok).count();
+    // A check that could not look (no container engine) is unknown: reported, not a failure.
+    let failed = results.iter().filter(|(_, o)| !o.ok && !o.unknown).count();
+    let unknown = results.iter().filter(|(_, o)| o.unknown).count();
     if json {
         let body: Vec<_> = results.iter().map(|(i, o)| serde_json::json!({"check": config.checks[*i].id, "kind": config.checks[*i].probe.kind(), "observation": o})).collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"ok": failed == 0, "failed": failed, "checks": body}))?
+            serde_json::to_string_pretty(
+                &serde_json::json!({"ok": failed == 0, "failed": failed, "unknown": unknown, "checks": body})
+            )?
         );
     } else {
         let rows: Vec<Vec<String>> = results
@@ -41,14 +45,21 @@ pub async fn run(config: Option<&Path>, json: bool) -> anyhow::Result<u8> {
                 vec![
                     c.id.clone(),
                     c.probe.kind().into(),
-                    if o.ok { "ok".into() } else { "FAIL".into() },
+                    match (o.ok, o.unknown) {
+                        (true, _) => "ok".into(),
+                        (false, true) => "unknown".into(),
+                        (false, false) => "FAIL".into(),
+                    },
                     format!("{:.1}ms", o.latency_us as f64 / 1000.0),
                     o.detail.clone(),
                 ]
             })
             .collect();
         print!("{}", table(&["CHECK", "KIND", "STATUS", "LATENCY", "DETAIL"], &rows));
-        println!("{} checks, {} failing", results.len(), failed);
+        match unknown {
+            0 => println!("{} checks, {} failing", results.len(), failed),
+            n => println!("{} checks, {} failing, {n} unknown", results.len(), failed),
+        }
     }
     Ok(u8::from(failed > 0))
 }

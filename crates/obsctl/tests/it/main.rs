@@ -8,6 +8,7 @@ mod api;
 mod auth_matrix;
 mod browser;
 mod cli;
+mod containers;
 mod dashboard;
 mod exactly_once;
 mod gate;

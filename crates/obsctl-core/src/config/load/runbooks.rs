@@ -7,20 +7,9 @@ use super::super::raw::RawConfig;
 use super::{LoadOptions, Validator, unknown_tool};
 use crate::config::*;
 
-/// Incident kinds checks can raise, for runbook matchers.
-pub(crate) const INCIDENT_KINDS: &[&str] = &[
-    "http-down",
-    "tcp-down",
-    "disk-full",
-    "process-missing",
-    "command-failed",
-    "memory-high",
-    "load-high",
-    "metric-threshold",
-    "stack-not-ready",
-    "collector-degraded",
-    "telemetry-missing",
-];
+use crate::check::Probe;
+
+const INCIDENT_KINDS: &[&str] = Probe::INCIDENT_KINDS;
 
 /// The check kind `kind` is probably a typo of: close to one but not one, nor an alert kind
 /// mapped in `[alerts.kinds]`. Any other kind is taken as an alert's `alertname`.

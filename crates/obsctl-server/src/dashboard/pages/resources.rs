@@ -1,6 +1,6 @@
 //! Resources: host CPU, memory, load and disk per mount, and obsctl's own CPU and memory, as
 //! charts over the sampled history (one sample every 10 s, the last hour); and the external MCP
-//! servers, up or down, with their tools.
+//! servers, up or down, with their tools; and the container engine's disk usage.
 
 use askama::Template;
 use axum::extract::State;
@@ -29,6 +29,8 @@ struct ResourcesPage {
     own: String,
     disks: Vec<Disk>,
     mcp_servers: Vec<obsctl_agent::mcp_client::ServerStatus>,
+    /// The container engine's disk: category, count, size, reclaimable; or why not.
+    docker_disk: Result<Vec<(&'static str, usize, String, String)>, String>,
 }
 
 pub async fn view_resources_get(State(s): State<AppState>, Viewer(session): Viewer) -> Response {
@@ -67,5 +69,6 @@ pub async fn view_resources_get(State(s): State<AppState>, Viewer(session): View
         own: line_chart(&[("own", &own_cpu), ("mem", &own_mb)], "% CPU / MB", "obsctl", None),
         disks,
         mcp_servers: s.mcp_servers.statuses(),
+        docker_disk: crate::dashboard::containers::disk_usage(&s).await,
     })
 }

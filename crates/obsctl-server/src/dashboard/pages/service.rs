@@ -12,6 +12,7 @@ use obsctl_store::IncidentFilter;
 use crate::AppState;
 use crate::dashboard::cards::ago;
 use crate::dashboard::charts;
+use crate::dashboard::containers::{self, ContainerRow};
 use crate::dashboard::session::Viewer;
 use crate::dashboard::{Chrome, failed, render};
 
@@ -38,6 +39,8 @@ struct ServicePage {
     depends_on: Vec<String>,
     dependents: Vec<(String, u32)>,
     runbooks: Vec<(String, String)>,
+    /// The containers its docker checks watch, or why they cannot be shown.
+    containers: Option<Result<Vec<ContainerRow>, String>>,
 }
 
 pub async fn view_service_get(
@@ -96,6 +99,7 @@ pub async fn view_service_get(
         depends_on: service.depends_on.clone(),
         dependents,
         runbooks,
+        containers: containers::for_service(&s, &name).await,
     };
     render(&page)
 }

@@ -1,0 +1,63 @@
+//! The docker_run probe: a command in a throwaway container from a named image must exit 0,
+//! so a check's tools need not be installed on the host. The container is removed whatever
+//! happens; the run is detached from the check's timeout so removal is never cut short.
+
+use std::time::Duration;
+
+use obsctl_core::check::DockerRunProbe;
+use obsctl_host::docker::{ThrowawayOutcome, ThrowawaySpec};
+
+use super::{ProbeContext, ProbeOutcome, truncate};
+
+/// Time kept back from the check's timeout for creating and removing the container.
+const MARGIN: Duration = Duration::from_millis(1500);
+
+pub(super) async fn probe(p: &DockerRunProbe, timeout: Duration, ctx: &ProbeContext) -> ProbeOutcome {
+    let secrets: Vec<String> = p
+        .env
+        .iter()
+        .filter(|(k, _)| obsctl_core::config::names_a_secret(&k.to_ascii_uppercase()))
+        .map(|(_, v)| v.expose().to_string())
+        .filter(|v| !v.is_empty())
+        .collect();
+    let spec = ThrowawaySpec {
+        image: p.image.clone(),
+        command: p.run.clone(),
+        env: p.env.iter().map(|(k, v)| (k.clone(), v.expose().to_string())).collect(),
+        network: p.network.clone(),
+        mounts: p.mounts.clone(),
+        cpus: p.cpus,
+        memory_bytes: p.memory,
+        timeout: timeout.saturating_sub(MARGIN).max(timeout / 2),
+        owner: ctx.owner.clone(),
+        max_output: 4096,
+    };
+    let engine = ctx.docker.clone();
+    let run = tokio::spawn(async move { engine.run_throwaway(&spec).await });
+    let outcome = match run.await {
+        Ok(result) => result,
+        Err(e) => return ProbeOutcome::fail(format!("probe task failed: {e}")),
+    };
+    let last_lines = |output: &str| {
+        let mut text =
+            output.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
+        for s in &secrets {
+            text = text.replace(s.as_str(), "***");
+        }
+        truncate(&mut text, 300);
+        text
+    };
+    match outcome {
+        Ok(ThrowawayOutcome::Exited { code: 0, output, took }) => {
+            ProbeOutcome::pass(format!("exit 0 in {}ms {}", took.as_millis(), last_lines(&output)).trim().to_string())
+        }
+        Ok(ThrowawayOutcome::Exited { code, output, .. }) => {
+            ProbeOutcome::fail(format!("exit {code} {}", last_lines(&output)).trim().to_string())
+        }
+        Ok(ThrowawayOutcome::TimedOut { output }) => ProbeOutcome::fail(
+            format!("timed out in {}; container removed {}", p.image, last_lines(&output)).trim().to_string(),
+        ),
+        Err(e) if e.is_unreachable() => ProbeOutcome::unknown(e.to_string()),
+        Err(e) => ProbeOutcome::fail(e.to_string()),
+    }
+}
