@@ -14,6 +14,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/measure.rs"]
+mod measure;
+use measure::arg;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,11 +30,6 @@ use obsctl_core::event::Event;
 use obsctl_core::policy::Mode;
 use obsctl_core::state::CheckStatus;
 use tower::ServiceExt;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 async fn runtime(services: u64, dir: &std::path::Path, open: &str, closed: &str) -> Runtime {
     let mut text = format!("[store]\nurl = \"sqlite://{}/bench.db\"\n[agent]\nmode = \"observe\"\n", dir.display());

@@ -10,6 +10,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common/measure.rs"]
+mod measure;
+use measure::arg;
+
 use std::time::Instant;
 
 use obsctl::runtime::Runtime;
@@ -19,11 +23,6 @@ use obsctl_core::incident::IncidentStatus;
 use obsctl_core::policy::Mode;
 use obsctl_store::IncidentFilter;
 use serde_json::{Value, json};
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 /// A chat completion calling `function` with `arguments`.
 fn call(function: &str, arguments: Value) -> Value {
