@@ -4,14 +4,14 @@
 //! periodic-check` must not start a second copy of anything or take `serve`'s actions over.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use obsctl_core::action::{ActionState, Outcome};
 use obsctl_core::incident::IncidentStatus;
 use obsctl_store::{ActionFilter, IncidentFilter, SqliteStore, Store};
 
-use crate::support::eventually;
+use crate::support::{Serve, eventually};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -39,15 +39,6 @@ async fn healthy(port: u16) -> bool {
 fn parent_of(pid: u64) -> Option<u32> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find_map(|l| l.strip_prefix("PPid:")).and_then(|p| p.trim().parse().ok())
-}
-
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[tokio::test]

@@ -247,3 +247,28 @@ impl Harness {
         self.rt.store.events(incident_id).await.unwrap().into_iter().map(|e| e.kind).collect()
     }
 }
+
+/// A child `obsctl` (usually `serve`) stopped when the test ends, however it ends: SIGTERM, so it
+/// stops the processes it supervises, then SIGKILL if it is still there after 5 s.
+pub struct Serve(pub std::process::Child);
+
+impl Serve {
+    /// SIGKILL now: no chance to clean up (what a crash looks like).
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while std::time::Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        self.kill();
+    }
+}
