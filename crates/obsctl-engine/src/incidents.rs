@@ -152,12 +152,26 @@ impl IncidentManager {
     pub async fn on_repeat_failure(&self, spec: &CheckSpec, obs: &Observation) -> anyhow::Result<()> {
         let Some(mut open) = self.open_incident(spec).await? else { return Ok(()) };
         bump(&mut open, &obs.detail, obs.at);
-        // No bus event: nothing the agent acts on changed; its sweep retries open incidents.
+        // A probe that names the failure more narrowly now (a container that was down is
+        // crash-looping): the incident takes the new kind, and the agent plans for it.
+        let was = open.kind.clone();
+        let narrowed = obs.incident_kind.as_deref().filter(|k| *k != was);
+        if let Some(kind) = narrowed {
+            open.kind = kind.to_string();
+            open.title = format!("{} {kind} on {}", spec.name, spec.service);
+        }
+        // No bus event for a repeat: nothing the agent acts on changed; its sweep retries.
         match self.store.update_incident(&open, IncidentStatus::Open).await {
             // Resolved by hand meanwhile: the person's word stands; the next failure reopens.
-            Err(StoreError::Conflict(_)) => Ok(()),
-            other => Ok(other?),
+            Err(StoreError::Conflict(_)) => return Ok(()),
+            other => other?,
         }
+        if let Some(kind) = narrowed {
+            let message = format!("now {kind} (was {was}): {}", obs.detail);
+            let updated = Event::IncidentUpdated { incident_id: open.id.clone() };
+            self.tell(&open.id, "reclassified", &message, json!({"from": was, "to": kind}), updated).await?;
+        }
+        Ok(())
     }
 
     /// The check's incident, if it is open.

@@ -168,7 +168,7 @@ async fn dispatch(spec: &CheckSpec, ctx: &ProbeContext) -> ProbeOutcome {
         Probe::Ready { endpoint, flavor } => stack::ready(endpoint, *flavor, timeout, ctx).await,
         Probe::OtelCollector(p) => collector::probe(p, timeout, ctx).await,
         Probe::TelemetryFreshness(p) => freshness::probe(p, timeout, ctx).await,
-        Probe::Docker(p) => docker::probe(p, spec.interval, ctx).await,
+        Probe::Docker(p) => docker::probe(p, spec.interval, timeout, ctx).await,
         Probe::DockerRun(p) => docker_run::probe(p, timeout, ctx).await,
     }
 }

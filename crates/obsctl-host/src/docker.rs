@@ -141,7 +141,8 @@ impl Engine {
 
     fn connect(&self) -> Result<Docker, bollard::errors::Error> {
         let host = self.address.host.as_str();
-        let timeout = CALL_TIMEOUT.as_secs().max(1) * 12;
+        // bollard's own bound on a response's headers; `call` sets the real one per request.
+        let timeout = 120;
         let version = bollard::API_DEFAULT_VERSION;
         match (&self.address.tls, host) {
             (Some(tls), _) => Docker::connect_with_ssl(host, &tls.key, &tls.cert, &tls.ca, timeout, version),

@@ -48,6 +48,7 @@ macro_rules! insert_incidents {
 macro_rules! bind_incident_update {
     ($q:expr, $i:expr) => {
         $q.bind($i.status.as_str())
+            .bind(&$i.kind)
             .bind(&$i.title)
             .bind(&$i.detail)
             .bind($i.updated_at.millis())

@@ -224,8 +224,8 @@ impl Store for PostgresStore {
         update_incident_if!(
             self,
             &self.pool,
-            "UPDATE incidents SET status = $1, title = $2, detail = $3, updated_at = $4, resolved_at = $5, occurrences = $6, \
-             reopen_count = $7, upstream_incident = $8, resolution = $9 WHERE id = $10 AND status = $11",
+            "UPDATE incidents SET status = $1, kind = $2, title = $3, detail = $4, updated_at = $5, resolved_at = $6, \
+             occurrences = $7, reopen_count = $8, upstream_incident = $9, resolution = $10 WHERE id = $11 AND status = $12",
             i,
             expected,
             "SELECT status FROM incidents WHERE id = $1"

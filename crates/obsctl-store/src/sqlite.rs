@@ -206,8 +206,8 @@ impl Store for SqliteStore {
         update_incident_if!(
             self,
             &self.writer,
-            "UPDATE incidents SET status = ?, title = ?, detail = ?, updated_at = ?, resolved_at = ?, occurrences = ?, \
-             reopen_count = ?, upstream_incident = ?, resolution = ? WHERE id = ? AND status = ?",
+            "UPDATE incidents SET status = ?, kind = ?, title = ?, detail = ?, updated_at = ?, resolved_at = ?, \
+             occurrences = ?, reopen_count = ?, upstream_incident = ?, resolution = ? WHERE id = ? AND status = ?",
             i,
             expected,
             "SELECT status FROM incidents WHERE id = ?"

@@ -12,15 +12,32 @@ use super::{ProbeContext, ProbeOutcome};
 /// Problems listed in a detail before "and N more".
 const LISTED: usize = 3;
 
-pub(super) async fn probe(p: &DockerProbe, interval: Duration, ctx: &ProbeContext) -> ProbeOutcome {
+pub(super) async fn probe(p: &DockerProbe, interval: Duration, timeout: Duration, ctx: &ProbeContext) -> ProbeOutcome {
     // Events make the cached list stale on any change, so half an interval is a safe age.
-    let list = match ctx.docker.containers(interval / 2).await {
-        Ok(list) => list,
-        Err(e) if e.is_unreachable() => return ProbeOutcome::unknown(e.to_string()),
-        Err(e) => return ProbeOutcome::fail(e.to_string()),
+    // A slow engine is the engine's problem, not the containers': unknown before the check's
+    // own timeout would call it a failure.
+    let list = match tokio::time::timeout(within(timeout), ctx.docker.containers(interval / 2)).await {
+        Ok(Ok(list)) => list,
+        Ok(Err(e)) if e.is_unreachable() => return ProbeOutcome::unknown(e.to_string()),
+        Ok(Err(e)) => return ProbeOutcome::fail(e.to_string()),
+        Err(_) => return ProbeOutcome::unknown(slow(ctx, timeout)),
     };
     let since = obsctl_core::Timestamp::now().minus(p.restart_window).0 / 1000;
     judge(p, &list, |name| ctx.docker.restarts().crashes_since(name, since))
+}
+
+/// Time a container probe gives the engine: a little under the check's timeout, so it can say
+/// `unknown` itself.
+pub(super) fn within(timeout: Duration) -> Duration {
+    timeout.saturating_sub(Duration::from_millis(100)).max(timeout / 2)
+}
+
+pub(super) fn slow(ctx: &ProbeContext, timeout: Duration) -> String {
+    obsctl_host::docker::EngineError::Slow {
+        host: ctx.docker.host().to_string(),
+        seconds: within(timeout).as_secs().max(1),
+    }
+    .to_string()
 }
 
 /// Whether `c` is one of the containers `select` names.

@@ -33,10 +33,13 @@ pub(super) async fn probe(p: &DockerRunProbe, timeout: Duration, ctx: &ProbeCont
         max_output: 4096,
     };
     let engine = ctx.docker.clone();
+    // Its own task: if the engine is too slow for the check, the run goes on and removes the
+    // container once the engine answers.
     let run = tokio::spawn(async move { engine.run_throwaway(&spec).await });
-    let outcome = match run.await {
-        Ok(result) => result,
-        Err(e) => return ProbeOutcome::fail(format!("probe task failed: {e}")),
+    let outcome = match tokio::time::timeout(super::docker::within(timeout), run).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => return ProbeOutcome::fail(format!("probe task failed: {e}")),
+        Err(_) => return ProbeOutcome::unknown(super::docker::slow(ctx, timeout)),
     };
     let last_lines = |output: &str| {
         let mut text =

@@ -178,10 +178,13 @@ impl Engine {
             return Ok(list.clone());
         }
         let started = Instant::now();
+        tracing::debug!(stale, max_age_ms = max_age.as_millis() as u64, "listing containers");
         let options = ListContainersOptions { all: true, ..Default::default() };
         let answer = self.call(CALL_TIMEOUT, |d| async move { d.list_containers(Some(options)).await }).await;
         let list = match answer {
-            Ok(list) => Arc::new(list.into_iter().map(ContainerInfo::from_summary).collect::<Vec<_>>()),
+            Ok(list) => {
+                Arc::new(list.into_iter().map(|s| self.with_events(ContainerInfo::from_summary(s))).collect::<Vec<_>>())
+            }
             Err(e) => {
                 *last = None;
                 return Err(e);
@@ -189,6 +192,19 @@ impl Engine {
         };
         *last = Some((started, list.clone()));
         Ok(list)
+    }
+
+    /// A container as the list says, unless a newer `die` event says it is gone: the engine
+    /// updates what it lists a moment after it announces the death.
+    fn with_events(&self, mut c: ContainerInfo) -> ContainerInfo {
+        if c.state == Lifecycle::Running
+            && let Some(code) = self.restarts.died(&c.name)
+        {
+            c.state = Lifecycle::Exited;
+            c.health = Health::None;
+            c.status = format!("Exited ({code}) just now");
+        }
+        c
     }
 
     /// Makes the next `containers` call ask the engine (something changed).

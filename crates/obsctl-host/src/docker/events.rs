@@ -27,6 +27,8 @@ pub struct ContainerEvent {
     pub attributes: BTreeMap<String, String>,
     /// Seconds since the epoch.
     pub at: i64,
+    /// Nanoseconds since the epoch: the stream's order, and how a replayed event is recognised.
+    pub at_nanos: i64,
 }
 
 impl ContainerEvent {
@@ -45,19 +47,46 @@ struct Deaths {
 /// Crashes per container name, from `die` events not preceded by a `kill` or `stop`.
 #[derive(Default)]
 pub struct RestartLog {
-    by_name: Mutex<HashMap<String, Deaths>>,
+    state: Mutex<LogState>,
+}
+
+#[derive(Default)]
+struct LogState {
+    by_name: HashMap<String, Deaths>,
+    /// Containers whose last word was `die`, with their exit code: the engine's list can say
+    /// `running` for a moment after the event, and the event is the truth.
+    dead: HashMap<String, i64>,
+    /// The newest event recorded: a reconnected stream replays the window, and what it has
+    /// already told is not counted twice.
+    seen_until: i64,
 }
 
 impl RestartLog {
-    pub fn record(&self, event: &ContainerEvent) {
-        let Ok(mut map) = self.by_name.lock() else { return };
+    /// Records one event; false when it was recorded before (a replay).
+    pub fn record(&self, event: &ContainerEvent) -> bool {
+        let Ok(mut state) = self.state.lock() else { return false };
+        if event.at_nanos <= state.seen_until {
+            return false;
+        }
+        state.seen_until = event.at_nanos;
+        match event.action.as_str() {
+            "die" => {
+                let code = event.attributes.get("exitCode").and_then(|c| c.parse().ok()).unwrap_or(-1);
+                state.dead.insert(event.name.clone(), code);
+            }
+            "start" | "destroy" => {
+                state.dead.remove(&event.name);
+            }
+            _ => {}
+        }
+        let map = &mut state.by_name;
         match event.action.as_str() {
             "kill" | "stop" => map.entry(event.name.clone()).or_default().asked_at = Some(event.at),
             "die" => {
                 let deaths = map.entry(event.name.clone()).or_default();
                 if deaths.asked_at.is_some_and(|t| event.at - t <= DELIBERATE_WITHIN_SECS) {
                     deaths.asked_at = None;
-                    return;
+                    return true;
                 }
                 deaths.crashes.push_back(event.at);
                 while deaths.crashes.front().is_some_and(|t| event.at - t > KEEP_SECS) {
@@ -69,13 +98,19 @@ impl RestartLog {
             }
             _ => {}
         }
+        true
+    }
+
+    /// The exit code of `name` when its last lifecycle event was a death.
+    pub fn died(&self, name: &str) -> Option<i64> {
+        self.state.lock().ok().and_then(|s| s.dead.get(name).copied())
     }
 
     /// How many times `name` crashed at or after `since` (seconds since the epoch).
     pub fn crashes_since(&self, name: &str, since: i64) -> usize {
-        self.by_name
+        self.state
             .lock()
-            .map(|m| m.get(name).map_or(0, |d| d.crashes.iter().filter(|t| **t >= since).count()))
+            .map(|s| s.by_name.get(name).map_or(0, |d| d.crashes.iter().filter(|t| **t >= since).count()))
             .unwrap_or(0)
     }
 }
@@ -125,11 +160,14 @@ impl Engine {
                 name: attributes.get("name").cloned().unwrap_or_default(),
                 attributes,
                 at: message.time.unwrap_or_default(),
+                at_nanos: message.time_nano.unwrap_or_else(|| message.time.unwrap_or_default() * 1_000_000_000),
             };
+            if !self.restarts.record(&event) {
+                continue;
+            }
             if event.changes_state() {
                 self.invalidate();
             }
-            self.restarts.record(&event);
             on_event(event);
         }
         self.following.store(false, std::sync::atomic::Ordering::Relaxed);
@@ -144,7 +182,8 @@ mod tests {
     use super::*;
 
     fn event(action: &str, at: i64) -> ContainerEvent {
-        ContainerEvent { action: action.into(), id: "c1".into(), name: "web".into(), attributes: BTreeMap::new(), at }
+        let (id, name, attributes) = ("c1".into(), "web".into(), BTreeMap::new());
+        ContainerEvent { action: action.into(), id, name, attributes, at, at_nanos: at * 1_000_000_000 }
     }
 
     #[test]
@@ -155,6 +194,12 @@ mod tests {
         }
         assert_eq!(log.crashes_since("web", 0), 2, "the die after a kill was asked for");
         assert_eq!(log.crashes_since("web", 250), 1);
+        // A reconnected stream replays the window: nothing counts twice.
+        assert!(!log.record(&event("die", 300)));
+        assert_eq!(log.crashes_since("web", 0), 2);
+        assert_eq!(log.died("web"), Some(-1));
+        log.record(&event("start", 350));
+        assert_eq!(log.died("web"), None);
         log.record(&event("destroy", 400));
         assert_eq!(log.crashes_since("web", 0), 0);
     }

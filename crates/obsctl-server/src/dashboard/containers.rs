@@ -57,18 +57,6 @@ pub async fn for_service(s: &AppState, service: &str) -> Option<Result<Vec<Conta
     for c in list.iter().filter(|c| {
         probes.iter().any(|p| obsctl_engine::probes::selects(&p.select, &c.name, &|k| c.labels.get(k).cloned()))
     }) {
-        let logs = if rows.len() < WITH_LOGS {
-            match tokio::time::timeout(PAGE_BOUND, engine.logs(&c.name, LOG_LINES, 16 * 1024)).await {
-                Ok(Ok(tail)) => tail
-                    .lines
-                    .iter()
-                    .map(|l| obsctl_core::secret::redact(&obsctl_agent::tools::docker::mask_credentials(l), &secrets))
-                    .collect(),
-                _ => Vec::new(),
-            }
-        } else {
-            Vec::new()
-        };
         let tone = match (c.state, c.health) {
             (Lifecycle::Running, Health::Unhealthy) => "failing",
             (Lifecycle::Running, _) => "ok",
@@ -83,8 +71,30 @@ pub async fn for_service(s: &AppState, service: &str) -> Option<Result<Vec<Conta
             health: c.health.as_str(),
             status: c.status.clone(),
             crashes: engine.restarts().crashes_since(&c.name, since),
-            logs,
+            logs: Vec::new(),
         });
+    }
+    // The first rows' log lines, fetched together and bounded as a whole.
+    let mut tails = tokio::task::JoinSet::new();
+    for (i, row) in rows.iter().take(WITH_LOGS).enumerate() {
+        let (engine, name) = (engine.clone(), row.name.clone());
+        tails.spawn(async move { (i, engine.logs(&name, LOG_LINES, 16 * 1024).await) });
+    }
+    let deadline = tokio::time::Instant::now() + PAGE_BOUND;
+    loop {
+        match tokio::time::timeout_at(deadline, tails.join_next()).await {
+            Ok(Some(Ok((i, Ok(tail))))) => {
+                rows[i].logs = tail
+                    .lines
+                    .iter()
+                    .map(|l| obsctl_core::secret::redact(&obsctl_agent::tools::docker::mask_credentials(l), &secrets))
+                    .collect();
+            }
+            // One container's logs failed: the others may still come.
+            Ok(Some(_)) => {}
+            // All in, or out of time (the rest are dropped with the set).
+            Ok(None) | Err(_) => break,
+        }
     }
     Some(Ok(rows))
 }

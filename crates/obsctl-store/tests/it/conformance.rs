@@ -109,6 +109,8 @@ async fn incidents_round_trip_and_filter(s: Arc<dyn Store>) {
     a.updated_at = Timestamp(30);
     a.upstream_incident = Some("inc-b".into());
     a.resolution = Some("recovered".into());
+    // A container that was down and turned out to crash-loop: the kind is narrowed in place.
+    a.kind = "container-restarting".into();
     s.update_incident(&a, IncidentStatus::Open).await.unwrap();
     assert_eq!(s.incident("inc-a").await.unwrap(), a);
     // A writer that read it open (a bump racing a resolve by hand) cannot undo the resolve.

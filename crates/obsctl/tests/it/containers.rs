@@ -10,7 +10,7 @@ use obsctl_core::state::CheckStatus;
 use serde_json::json;
 use std::process::Stdio;
 
-use crate::support::{eventually, harness, head};
+use crate::support::{Serve, eventually, harness, head};
 
 /// The test engine's address and image, from `scripts/test`.
 fn engine() -> (String, String) {
@@ -140,13 +140,15 @@ name = "shop"
     let mut h = harness(&body, "", &[("DOCKER_HOST", &host)]).await;
     // The event stream (which counts crashes) and the triggered runs come with `start`.
     h.rt.start().await.unwrap();
-    let kinds = eventually(30, "both incidents", || async {
+    // The loop may first be seen dead (container-down); its incident is narrowed once it has
+    // crashed more than max_restarts times.
+    eventually(30, "an unhealthy and a restarting incident", || async {
         let mut kinds: Vec<String> = h.open_incidents().await.into_iter().map(|i| i.kind).collect();
         kinds.sort();
-        (kinds.len() == 2).then_some(kinds)
+        (kinds == ["container-restarting", "container-unhealthy"]).then_some(())
     })
     .await;
-    assert_eq!(kinds, ["container-restarting", "container-unhealthy"]);
+    assert_eq!(h.open_incidents().await.len(), 2, "one incident per check, narrowed in place");
     let restarting = h.open_incidents().await.into_iter().find(|i| i.kind == "container-restarting").unwrap();
     assert!(restarting.detail.contains("crashed"), "{}", restarting.detail);
     h.rt.stop().await;
@@ -289,15 +291,17 @@ name = "db"
     );
     std::fs::write(dir.path().join("obsctl.toml"), config).unwrap();
     let serve = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_obsctl"))
-            .args(["-q", "--config"])
-            .arg(dir.path().join("obsctl.toml"))
-            .arg("serve")
-            .env("DOCKER_HOST", &host)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
+        Serve(
+            std::process::Command::new(env!("CARGO_BIN_EXE_obsctl"))
+                .args(["-q", "--config"])
+                .arg(dir.path().join("obsctl.toml"))
+                .arg("serve")
+                .env("DOCKER_HOST", &host)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
     };
     // Throwaways running this test's command (other tests' come and go meanwhile).
     let ours = || {
@@ -315,14 +319,12 @@ name = "db"
         (!now.is_empty()).then_some(now)
     })
     .await;
-    first.kill().unwrap(); // SIGKILL: no chance to clean up
-    first.wait().unwrap();
+    first.kill(); // SIGKILL: no chance to clean up
     assert!(ours().contains(&left[0]), "the killed process's container should still be there");
 
     let mut second = serve();
     eventually(30, "the sweep of the left container", || async { (!ours().contains(&left[0])).then_some(()) }).await;
-    second.kill().unwrap();
-    second.wait().unwrap();
+    second.kill();
     for id in ours().into_iter().filter(|id| !before.contains(id)) {
         let _ = docker(&["rm", "-f", &id]);
     }
@@ -355,6 +357,18 @@ impl Cable {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
                     }
                 });
+            }
+        }));
+    }
+
+    /// An engine that takes connections and never answers.
+    fn stall(&mut self) {
+        self.cut();
+        let listener = tokio::net::UnixListener::bind(&self.path).unwrap();
+        self.task = Some(tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((client, _)) = listener.accept().await {
+                held.push(client);
             }
         }));
     }
@@ -396,7 +410,45 @@ async fn an_engine_that_goes_away_makes_checks_unknown_until_it_returns() {
     cable.mend();
     let (_, status) = h.rt.monitor.run_check("shop/web").await.unwrap();
     assert_eq!(status, CheckStatus::Ok);
+
+    // An engine that never answers: unknown within the check's timeout, not a failure.
+    cable.stall();
+    let obs = eventually(15, "an unknown run on a stalled engine", || async {
+        let (obs, status) = h.rt.monitor.run_check("shop/web").await.unwrap();
+        (status == CheckStatus::Unknown).then_some(obs)
+    })
+    .await;
+    assert!(obs.unknown && obs.detail.contains("did not answer"), "{}", obs.detail);
+    assert!(obs.latency_us < 5_000_000, "bounded by the check's timeout (5s): {}us", obs.latency_us);
+    assert!(h.open_incidents().await.is_empty());
     cable.cut();
+}
+
+#[tokio::test]
+async fn logs_of_a_container_that_wrote_twenty_megabytes_stay_bounded() {
+    let (host, image) = engine();
+    let noisy = Named::new("noisy");
+    let line = "0123456789abcdefghijklmnopqrstuvwxyz".repeat(2);
+    let script = format!("busybox yes {line} | head -c 20000000; sleep 600");
+    docker(&["run", "-d", "--name", &noisy.0, &image, "sh", "-c", &script]);
+    // Wait until the engine has stored it all (its log file, with JSON around each line, passes 20 MB).
+    let log_file = docker(&["inspect", "-f", "{{.LogPath}}", &noisy.0]);
+    eventually(30, "20 MB of logs", || async {
+        (std::fs::metadata(&log_file).map(|m| m.len()).unwrap_or(0) > 20_000_000).then_some(())
+    })
+    .await;
+    let h = harness(&head("observe"), "", &[("DOCKER_HOST", &host)]).await;
+    let logs = h.rt.registry.get("docker.logs").unwrap();
+    let started = std::time::Instant::now();
+    let out = logs.call(&json!({"container": noisy.0, "tail": 2000})).await.unwrap();
+    let bytes: usize = out["lines"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().len()).sum();
+    assert!(bytes <= 64 * 1024, "{bytes} bytes came back");
+    assert_eq!(out["truncated"], true);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+    let err = logs.call(&json!({"container": "../../etc/passwd"})).await.unwrap_err();
+    assert!(err.to_string().contains("is not a container name"), "{err}");
+    let err = logs.call(&json!({"container": "obsctl-it-nobody", "tail": 5})).await.unwrap_err();
+    assert!(err.to_string().contains("No such container"), "{err}");
 }
 
 #[tokio::test]
@@ -424,4 +476,25 @@ async fn the_service_page_shows_its_containers_and_resources_the_engine_disk() {
     assert!(!page.contains("hunter22"), "a printed credential reached the page");
     let resources = h.viewer_get("/ui/resources").await;
     assert!(resources.contains("Container engine disk") && resources.contains("<td>images</td>"), "{resources}");
+}
+
+#[tokio::test]
+async fn a_remote_engine_is_reached_over_tls_with_client_certificates() {
+    let (_, image) = engine();
+    let tls_host = std::env::var("OBSCTL_TEST_DOCKER_TLS_HOST")
+        .expect("OBSCTL_TEST_DOCKER_TLS_HOST is not set: run scripts/test, which starts the engine with a TLS port");
+    let certs = std::env::var("OBSCTL_TEST_DOCKER_CERT_PATH").unwrap();
+    let web = Named::new("tls");
+    docker(&["run", "-d", "--name", &web.0, &image, "sleep", "600"]);
+    let tls = [("DOCKER_HOST", tls_host.as_str()), ("DOCKER_TLS_VERIFY", "1"), ("DOCKER_CERT_PATH", certs.as_str())];
+    let h = harness(&shop_web("observe", &web.0, ""), "", &tls).await;
+    let (obs, status) = h.rt.monitor.run_check("shop/web").await.unwrap();
+    assert_eq!(status, CheckStatus::Ok, "{obs:?}");
+
+    // Without a client certificate the engine refuses the handshake: unknown, with the reason.
+    let plain = [("DOCKER_HOST", tls_host.as_str())];
+    let h = harness(&shop_web("observe", &web.0, ""), "", &plain).await;
+    let (obs, status) = h.rt.monitor.run_check("shop/web").await.unwrap();
+    assert_eq!(status, CheckStatus::Unknown, "{obs:?}");
+    assert!(obs.detail.contains("unreachable"), "{}", obs.detail);
 }
