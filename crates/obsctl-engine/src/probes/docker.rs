@@ -61,17 +61,18 @@ pub fn selects(select: &ContainerSelector, name: &str, labels: &dyn Fn(&str) -> 
 fn judge(p: &DockerProbe, list: &[ContainerInfo], crashes: impl Fn(&str) -> usize) -> ProbeOutcome {
     let matched: Vec<&ContainerInfo> =
         list.iter().filter(|c| selects(&p.select, &c.name, &|k| c.labels.get(k).cloned())).collect();
+    let mut missing = Vec::new();
     let mut down = Vec::new();
     let mut restarting = Vec::new();
     let mut unhealthy = Vec::new();
     if let ContainerSelector::Compose { project, services } = &p.select {
         for service in services {
             if !matched.iter().any(|c| c.compose_service() == Some(service.as_str())) {
-                down.push(format!("service {service} of {project} has no container"));
+                missing.push(format!("service {service} of {project} has no container"));
             }
         }
     }
-    if matched.is_empty() && down.is_empty() {
+    if matched.is_empty() && missing.is_empty() {
         return ProbeOutcome::fail(format!("no {} on the engine", p.select)).kind("container-down");
     }
     for c in &matched {
@@ -84,6 +85,8 @@ fn judge(p: &DockerProbe, list: &[ContainerInfo], crashes: impl Fn(&str) -> usiz
             unhealthy.push(format!("{} is unhealthy ({})", c.name, c.status));
         }
     }
+    let failing = restarting.len() + down.len() + unhealthy.len();
+    down.splice(0..0, missing);
     // A crash loop is named first: restarting it again is not the fix.
     let worst = [("container-restarting", &restarting), ("container-down", &down), ("container-unhealthy", &unhealthy)]
         .into_iter()
@@ -95,8 +98,8 @@ fn judge(p: &DockerProbe, list: &[ContainerInfo], crashes: impl Fn(&str) -> usiz
             if problems.len() > LISTED {
                 detail.push_str(&format!("; and {} more", problems.len() - LISTED));
             }
-            if matched.len() > 1 {
-                detail = format!("{} of {} {}: {detail}", problems.len(), matched.len(), p.select);
+            if matched.len() > 1 && failing > 0 {
+                detail = format!("{failing} of {} {}: {detail}", matched.len(), p.select);
             }
             ProbeOutcome::fail(detail).kind(kind)
         }
@@ -104,7 +107,7 @@ fn judge(p: &DockerProbe, list: &[ContainerInfo], crashes: impl Fn(&str) -> usiz
             let healthy = matched.iter().filter(|c| c.health == Health::Healthy).count();
             let what = match matched.as_slice() {
                 [one] => format!("{} running", one.name),
-                many => format!("{} {} running", many.len(), p.select),
+                many => format!("{} running: {}", many.len(), p.select),
             };
             ProbeOutcome::pass(if healthy > 0 { format!("{what}, {healthy} healthy") } else { what })
         }

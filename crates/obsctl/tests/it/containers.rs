@@ -498,3 +498,52 @@ async fn a_remote_engine_is_reached_over_tls_with_client_certificates() {
     assert_eq!(status, CheckStatus::Unknown, "{obs:?}");
     assert!(obs.detail.contains("unreachable"), "{}", obs.detail);
 }
+
+#[tokio::test]
+async fn a_compose_project_is_up_only_with_every_service_it_lists() {
+    let (host, image) = engine();
+    let project = format!("obsctl-it-{}", std::process::id());
+    let (web, db) = (Named::new("compose-web"), Named::new("compose-db"));
+    // What `docker compose up` leaves: containers labelled with their project and service.
+    for (c, service) in [(&web, "web"), (&db, "db")] {
+        let labels = [format!("com.docker.compose.project={project}"), format!("com.docker.compose.service={service}")];
+        docker(&["run", "-d", "--name", &c.0, "--label", &labels[0], "--label", &labels[1], &image, "sleep", "600"]);
+    }
+    let body = format!(
+        r#"{}
+[[service]]
+name = "shop"
+  [[service.check]]
+  name = "stack"
+  kind = "docker"
+  compose_project = "{project}"
+  compose_services = ["web", "db"]
+  fail_after = 1
+  [[service.check]]
+  name = "with-cache"
+  kind = "docker"
+  compose_project = "{project}"
+  compose_services = ["web", "db", "cache"]
+  fail_after = 1
+"#,
+        head("observe")
+    );
+    let h = harness(&body, "", &[("DOCKER_HOST", &host)]).await;
+    let (ok, _) = h.rt.monitor.run_check("shop/stack").await.unwrap();
+    assert_eq!((ok.ok, ok.detail), (true, format!("2 running: compose project \"{project}\"")));
+    let (missing, _) = h.rt.monitor.run_check("shop/with-cache").await.unwrap();
+    assert_eq!(missing.detail, format!("service cache of {project} has no container"));
+    docker(&["stop", "-t", "0", &db.0]);
+    // Without an event stream (no `start` here) a list serves half a second.
+    let down = eventually(5, "the stopped service", || async {
+        let (obs, _) = h.rt.monitor.run_check("shop/stack").await.unwrap();
+        (!obs.ok).then_some(obs)
+    })
+    .await;
+    let exited = format!("1 of 2 compose project \"{project}\": {} is exited", db.0);
+    assert!(down.detail.starts_with(&exited), "{}", down.detail);
+    let mut kinds: Vec<(String, String)> = h.open_incidents().await.into_iter().map(|i| (i.check_id, i.kind)).collect();
+    kinds.sort();
+    let down = "container-down".to_string();
+    assert_eq!(kinds, [("shop/stack".to_string(), down.clone()), ("shop/with-cache".to_string(), down)]);
+}
