@@ -353,7 +353,7 @@ pub struct Observation {
     /// What was seen, e.g. `status 500 (expected 200)` or `92.1% used (max 90%)`.
     pub detail: String,
     /// The probe could not look (its engine was unreachable): neither a pass nor a failure,
-    /// so the check is `unknown` and no incident opens. Not stored: history keeps it as failed.
+    /// so the check is `unknown` and no incident opens. Stored (history shows it apart).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unknown: bool,
     /// The incident kind a failure raises when the probe names a narrower one than its check's

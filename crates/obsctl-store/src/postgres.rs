@@ -97,7 +97,7 @@ impl Store for PostgresStore {
         }
         let due = self.keys.due_for_prune(&keys, keep_per_check)?;
         let at: Vec<i64> = batch.iter().map(|o| o.at.millis()).collect();
-        let ok: Vec<i64> = batch.iter().map(|o| i64::from(o.ok)).collect();
+        let ok: Vec<i64> = batch.iter().map(rows::outcome).collect();
         let latency: Vec<i64> = batch.iter().map(|o| o.latency_us as i64).collect();
         let detail: Vec<&str> = batch.iter().map(|o| o.detail.as_str()).collect();
         let mut tx = self.pool.begin().await?;

@@ -48,14 +48,28 @@ fn bad(what: &str, value: &str) -> StoreError {
     StoreError::Backend(format!("stored {what} {value:?} is not recognised"))
 }
 
+/// The `ok` column holds an observation's outcome: 0 failed, 1 passed, 2 could not look (its
+/// engine was unreachable: `Observation::unknown`). No migration: the column is an integer.
+const OUTCOME_PASSED: i64 = 1;
+const OUTCOME_UNKNOWN: i64 = 2;
+
+/// The `ok` column's value for `o`.
+pub(crate) fn outcome(o: &obsctl_core::check::Observation) -> i64 {
+    match (o.ok, o.unknown) {
+        (true, _) => OUTCOME_PASSED,
+        (false, true) => OUTCOME_UNKNOWN,
+        (false, false) => 0,
+    }
+}
+
 pub(crate) fn observation(r: &impl DbRow) -> Result<obsctl_core::check::Observation> {
     Ok(obsctl_core::check::Observation {
         check_id: r.text("check_id")?,
         at: Timestamp(r.int("at")?),
-        ok: r.int("ok")? != 0,
+        ok: r.int("ok")? == OUTCOME_PASSED,
         latency_us: r.int("latency_us")? as u64,
         detail: r.text("detail")?,
-        unknown: false,
+        unknown: r.int("ok")? == OUTCOME_UNKNOWN,
         incident_kind: None,
     })
 }

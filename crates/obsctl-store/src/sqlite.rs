@@ -89,7 +89,7 @@ impl Store for SqliteStore {
             // One statement per chunk: SQL built from placeholders only; every value is bound.
             let mut q = sqlx::query(AssertSqlSafe(multi_row_insert(chunk.len())));
             for (o, key) in chunk {
-                q = q.bind(**key).bind(o.at.millis()).bind(o.ok as i64).bind(o.latency_us as i64).bind(&o.detail);
+                q = q.bind(**key).bind(o.at.millis()).bind(rows::outcome(o)).bind(o.latency_us as i64).bind(&o.detail);
             }
             q.execute(&mut *tx).await?;
         }

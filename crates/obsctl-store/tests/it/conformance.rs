@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use obsctl_core::Timestamp;
 use obsctl_core::action::{ActionState, AuditRecord, Outcome};
+use obsctl_core::check::Observation;
 use obsctl_core::graph::{Reached, UpstreamFailure};
 use obsctl_core::incident::{IncidentStatus, Silence, fingerprint};
 use obsctl_core::state::CheckStatus;
@@ -87,10 +88,15 @@ async fn observations_are_bounded_and_newest_first(s: Arc<dyn Store>) {
 }
 
 async fn latest_observation_per_check(s: Arc<dyn Store>) {
-    let batch = vec![observation("a/x", 1, true), observation("b/y", 2, false), observation("a/x", 3, false)];
+    // b/y's last run could not look (its container engine was unreachable): kept as such.
+    let unknown = Observation { unknown: true, ..observation("b/y", 4, false) };
+    let batch =
+        vec![observation("a/x", 1, true), observation("b/y", 2, false), observation("a/x", 3, false), unknown.clone()];
     s.record_observations(&batch, 100).await.unwrap();
     let latest = s.latest_observations().await.unwrap();
-    assert_eq!(latest, vec![observation("a/x", 3, false), observation("b/y", 2, false)]);
+    assert_eq!(latest, vec![observation("a/x", 3, false), unknown]);
+    let history = s.recent_observations("b/y", 10).await.unwrap();
+    assert_eq!(history.iter().map(|o| (o.ok, o.unknown)).collect::<Vec<_>>(), [(false, true), (false, false)]);
 }
 
 async fn check_status_round_trips(s: Arc<dyn Store>) {

@@ -421,6 +421,11 @@ async fn an_engine_that_goes_away_makes_checks_unknown_until_it_returns() {
     assert!(obs.unknown && obs.detail.contains("did not answer"), "{}", obs.detail);
     assert!(obs.latency_us < 5_000_000, "bounded by the check's timeout (5s): {}us", obs.latency_us);
     assert!(h.open_incidents().await.is_empty());
+    // History keeps such runs apart from failures (the service page greys them).
+    h.rt.monitor.flush().await;
+    let last = h.rt.store.recent_observations("shop/web", 1).await.unwrap();
+    assert!(last[0].unknown && !last[0].ok, "{last:?}");
+    assert!(h.viewer_get("/ui/services/shop").await.contains(r#"<span class="b-unknown">"#));
     cable.cut();
 }
 

@@ -25,8 +25,8 @@ struct CheckRow {
     last: String,
     detail: String,
     latency_chart: String,
-    /// One character per observation, oldest first: ▆ ok, ▁ failed.
-    strip: Vec<bool>,
+    /// One class per observation, oldest first: `b-ok` (▆), `b-bad` (▁), `b-unknown` (could not look).
+    strip: Vec<&'static str>,
 }
 
 #[derive(Template)]
@@ -69,7 +69,15 @@ pub async fn view_service_get(
             last: recent.first().map(|o| ago(now, o.at)).unwrap_or_else(|| "never".into()),
             detail: recent.first().map(|o| o.detail.clone()).unwrap_or_default(),
             latency_chart: charts::line_chart(&[("cpu", &latencies)], "ms", "latency", None),
-            strip: recent.iter().rev().map(|o| o.ok).collect(),
+            strip: recent
+                .iter()
+                .rev()
+                .map(|o| match (o.ok, o.unknown) {
+                    (true, _) => "b-ok",
+                    (false, true) => "b-unknown",
+                    (false, false) => "b-bad",
+                })
+                .collect(),
         });
     }
     let filter = IncidentFilter { service: Some(name.clone()), limit: 20, ..Default::default() };
