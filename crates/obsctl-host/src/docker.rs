@@ -72,12 +72,21 @@ pub struct Engine {
     calls: AtomicU64,
     /// Whether an event stream is connected (so the list cache hears of every change).
     following: AtomicBool,
+    /// The last disk usage, for pages that show it (it makes the engine size every container).
+    disk: std::sync::Mutex<Option<(std::time::Instant, DiskUsage)>>,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine").field("host", &self.address.host).finish_non_exhaustive()
     }
+}
+
+/// Whether labels (looked up by `get`) match a selector `key` or `key=value`: the one reading
+/// of a label selector, for list filters and prune scopes alike.
+pub fn label_selected<'a>(selector: &str, get: impl Fn(&str) -> Option<&'a str>) -> bool {
+    let (key, value) = selector.split_once('=').map_or((selector, None), |(k, v)| (k, Some(v)));
+    get(key.trim()).is_some_and(|found| value.is_none_or(|v| v.trim() == found))
 }
 
 /// The bound of a call that answers at once (list, inspect, start); slow work sets its own.
@@ -92,6 +101,7 @@ impl Engine {
             restarts: RestartLog::default(),
             calls: AtomicU64::new(0),
             following: AtomicBool::new(false),
+            disk: std::sync::Mutex::new(None),
         })
     }
 
@@ -167,10 +177,16 @@ impl Engine {
         if let Err(e) = &result
             && e.is_unreachable()
         {
-            *self.client.lock().await = None;
-            self.list.forget();
+            self.disconnect().await;
         }
         result
+    }
+
+    /// Forgets the client and what it listed: the engine went away (or its stream ended), so
+    /// the next call connects and asks again.
+    async fn disconnect(&self) {
+        self.list.forget();
+        *self.client.lock().await = None;
     }
 
     fn sort(&self, e: bollard::errors::Error) -> EngineError {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use obsctl_core::check::valid_container_name;
-use obsctl_host::docker::{Engine, EngineError, PruneScope};
+use obsctl_host::docker::{Engine, EngineError, PruneScope, label_selected};
 use regex::Regex;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -94,14 +94,10 @@ impl Tool for List {
     async fn call(&self, args: &Value) -> ToolResult {
         let a: ListArgs = parse_args(args)?;
         let list = self.engine.containers(Duration::ZERO).await.map_err(engine_error)?;
-        let (key, value) = match a.label.as_deref().map(|l| l.split_once('=').unwrap_or((l, ""))) {
-            Some((k, v)) => (Some(k), (!v.is_empty()).then_some(v)),
-            None => (None, None),
-        };
         let chosen: Vec<Value> = list
             .iter()
             .filter(|c| a.all || c.state == obsctl_host::docker::Lifecycle::Running)
-            .filter(|c| key.is_none_or(|k| c.labels.get(k).is_some_and(|v| value.is_none_or(|want| v == want))))
+            .filter(|c| a.label.as_deref().is_none_or(|l| label_selected(l, |k| c.labels.get(k).map(String::as_str))))
             .map(|c| {
                 json!({"name": c.name, "id": c.id.get(..12).unwrap_or(&c.id), "image": c.image,
                     "state": c.state.as_str(), "health": c.health.as_str(), "status": c.status})
@@ -267,8 +263,10 @@ impl Lifecycle {
     /// The container as the engine sees it now.
     async fn current(&self, name: &str) -> Result<obsctl_host::docker::ContainerInfo, ToolError> {
         let list = self.engine.containers(Duration::ZERO).await.map_err(engine_error)?;
+        // As the engine resolves it: a name first, then an id prefix.
         list.iter()
-            .find(|c| c.name == name || c.id.starts_with(name))
+            .find(|c| c.name == name)
+            .or_else(|| list.iter().find(|c| c.id.starts_with(name)))
             .cloned()
             .ok_or_else(|| ToolError::Refused(format!("no container {name:?} on the engine")))
     }

@@ -5,6 +5,8 @@
 use std::time::Duration;
 
 use obsctl_core::check::DockerRunProbe;
+use obsctl_core::config::names_a_secret;
+use obsctl_core::secret::{Secret, redact};
 use obsctl_host::docker::{ThrowawayOutcome, ThrowawaySpec};
 
 use super::{ProbeContext, ProbeOutcome, truncate};
@@ -13,13 +15,9 @@ use super::{ProbeContext, ProbeOutcome, truncate};
 const MARGIN: Duration = Duration::from_millis(1500);
 
 pub(super) async fn probe(p: &DockerRunProbe, timeout: Duration, ctx: &ProbeContext) -> ProbeOutcome {
-    let secrets: Vec<String> = p
-        .env
-        .iter()
-        .filter(|(k, _)| obsctl_core::config::names_a_secret(&k.to_ascii_uppercase()))
-        .map(|(_, v)| v.expose().to_string())
-        .filter(|v| !v.is_empty())
-        .collect();
+    // Credential-named values: what the command prints of them is masked in the detail.
+    let secrets: Vec<&Secret> =
+        p.env.iter().filter(|(k, _)| names_a_secret(&k.to_ascii_uppercase())).map(|(_, v)| v).collect();
     let spec = ThrowawaySpec {
         image: p.image.clone(),
         command: p.run.clone(),
@@ -42,11 +40,8 @@ pub(super) async fn probe(p: &DockerRunProbe, timeout: Duration, ctx: &ProbeCont
         Err(_) => return ProbeOutcome::unknown(super::docker::slow(ctx, timeout)),
     };
     let last_lines = |output: &str| {
-        let mut text =
-            output.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
-        for s in &secrets {
-            text = text.replace(s.as_str(), "***");
-        }
+        let lines: Vec<&str> = output.lines().collect();
+        let mut text = redact(&lines[lines.len().saturating_sub(3)..].join(" | "), &secrets);
         truncate(&mut text, 300);
         text
     };

@@ -60,9 +60,9 @@ impl Default for PruneScope {
 impl PruneScope {
     /// Whether something with `labels` is in scope.
     fn admits(&self, labels: Option<&HashMap<String, String>>) -> bool {
-        let Some(label) = &self.label else { return true };
-        let (key, value) = label.split_once('=').map_or((label.as_str(), None), |(k, v)| (k, Some(v)));
-        labels.and_then(|l| l.get(key)).is_some_and(|found| value.is_none_or(|v| v == found))
+        self.label
+            .as_deref()
+            .is_none_or(|l| super::label_selected(l, |k| labels.and_then(|m| m.get(k)).map(String::as_str)))
     }
 
     /// The engine's prune filters: the label, plus `extra`.
@@ -171,6 +171,20 @@ impl Engine {
         })
     }
 
+    /// `disk_usage`, reused while younger than `max_age`: sizing every container's layer is
+    /// work for the engine, and a page that shows it should not ask on every view.
+    pub async fn disk_usage_within(&self, max_age: std::time::Duration) -> Result<DiskUsage, EngineError> {
+        let cached = self.disk.lock().ok().and_then(|d| d.clone()).filter(|(at, _)| at.elapsed() <= max_age);
+        if let Some((_, usage)) = cached {
+            return Ok(usage);
+        }
+        let usage = self.disk_usage().await?;
+        if let Ok(mut d) = self.disk.lock() {
+            *d = Some((std::time::Instant::now(), usage.clone()));
+        }
+        Ok(usage)
+    }
+
     /// What `prune(scope)` would remove now; changes nothing.
     pub async fn prune_plan(&self, scope: PruneScope) -> Result<PrunePlan, EngineError> {
         Ok(plan(&self.inventory().await?, &scope))
@@ -218,6 +232,9 @@ impl Engine {
             engine.volumes = bytes(r.space_reclaimed);
         }
         self.invalidate();
+        if let Ok(mut d) = self.disk.lock() {
+            *d = None;
+        }
         let mut report = PruneReport { engine_reported: engine, ..Default::default() };
         for (kind, id) in deleted {
             match plan.items.iter().find(|p| p.kind == kind && p.id == id) {

@@ -139,15 +139,11 @@ impl Engine {
         // What happened while nobody listened is in the list, not the stream.
         self.invalidate();
         self.following.store(true, std::sync::atomic::Ordering::Relaxed);
-        while let Some(item) = stream.next().await {
-            let message = match item {
-                Ok(m) => m,
-                Err(e) => {
-                    self.following.store(false, std::sync::atomic::Ordering::Relaxed);
-                    self.invalidate();
-                    *self.client.lock().await = None;
-                    return self.sort(e);
-                }
+        let stopped = loop {
+            let message = match stream.next().await {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => break self.sort(e),
+                None => break self.unreachable("the event stream ended"),
             };
             if message.typ != Some(EventMessageTypeEnum::CONTAINER) {
                 continue;
@@ -169,11 +165,10 @@ impl Engine {
                 self.invalidate();
             }
             on_event(event);
-        }
+        };
         self.following.store(false, std::sync::atomic::Ordering::Relaxed);
-        self.invalidate();
-        *self.client.lock().await = None;
-        self.unreachable("the event stream ended")
+        self.disconnect().await;
+        stopped
     }
 }
 

@@ -12,6 +12,8 @@ use crate::AppState;
 
 /// The longest a page waits for the engine.
 const PAGE_BOUND: Duration = Duration::from_secs(3);
+/// How old the engine's disk usage on the Resources page may be.
+const DISK_AGE: Duration = Duration::from_secs(60);
 /// Containers shown with their log lines per service; the rest get a line each.
 const WITH_LOGS: usize = 10;
 const LOG_LINES: usize = 5;
@@ -106,7 +108,7 @@ fn slow(engine: &Engine) -> String {
 /// The engine's disk usage as rows (category, count, size, reclaimable), or why not.
 pub async fn disk_usage(s: &AppState) -> Result<Vec<(&'static str, usize, String, String)>, String> {
     let engine = &s.monitor.probes().docker;
-    let usage = match tokio::time::timeout(PAGE_BOUND, engine.disk_usage()).await {
+    let usage = match tokio::time::timeout(PAGE_BOUND, engine.disk_usage_within(DISK_AGE)).await {
         Ok(Ok(u)) => u,
         Ok(Err(e)) => return Err(e.to_string()),
         Err(_) => return Err(slow(engine)),

@@ -10,7 +10,7 @@ use obsctl_core::state::CheckStatus;
 use serde_json::json;
 use std::process::Stdio;
 
-use crate::support::{Serve, eventually, harness, head};
+use crate::support::{Harness, Serve, eventually, harness, head};
 
 /// The test engine's address and image, from `scripts/test`.
 fn engine() -> (String, String) {
@@ -381,6 +381,15 @@ impl Cable {
     }
 }
 
+/// Runs `shop/web` until it reports `unknown` (at most `secs` seconds); its last observation.
+async fn until_unknown(h: &Harness, secs: u64) -> obsctl_core::check::Observation {
+    eventually(secs, "an unknown run", || async {
+        let (obs, status) = h.rt.monitor.run_check("shop/web").await.unwrap();
+        (status == CheckStatus::Unknown).then_some(obs)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn an_engine_that_goes_away_makes_checks_unknown_until_it_returns() {
     let (_, image) = engine();
@@ -396,11 +405,7 @@ async fn an_engine_that_goes_away_makes_checks_unknown_until_it_returns() {
 
     cable.cut();
     // A list younger than half a second may still answer (no event stream in this test).
-    let obs = eventually(5, "an unknown run", || async {
-        let (obs, status) = h.rt.monitor.run_check("shop/web").await.unwrap();
-        (status == CheckStatus::Unknown).then_some(obs)
-    })
-    .await;
+    let obs = until_unknown(&h, 5).await;
     assert!(obs.unknown && obs.detail.contains("unreachable"), "{}", obs.detail);
     assert!(h.open_incidents().await.is_empty(), "an unreachable engine is not the container's failure");
     // The tools say so too, and the rest of obsctl answers.
@@ -413,11 +418,7 @@ async fn an_engine_that_goes_away_makes_checks_unknown_until_it_returns() {
 
     // An engine that never answers: unknown within the check's timeout, not a failure.
     cable.stall();
-    let obs = eventually(15, "an unknown run on a stalled engine", || async {
-        let (obs, status) = h.rt.monitor.run_check("shop/web").await.unwrap();
-        (status == CheckStatus::Unknown).then_some(obs)
-    })
-    .await;
+    let obs = until_unknown(&h, 15).await;
     assert!(obs.unknown && obs.detail.contains("did not answer"), "{}", obs.detail);
     assert!(obs.latency_us < 5_000_000, "bounded by the check's timeout (5s): {}us", obs.latency_us);
     assert!(h.open_incidents().await.is_empty());
