@@ -137,6 +137,11 @@ impl Agent {
         self
     }
 
+    /// This instance's name on what it remembers: `[memory] instance`, else the host name.
+    pub fn origin(&self) -> String {
+        self.config.memory_instance.clone().unwrap_or_else(obsctl_host::host_name)
+    }
+
     pub fn recall(&self) -> Option<&Arc<RecallIndex>> {
         self.recall.as_ref()
     }

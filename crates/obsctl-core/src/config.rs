@@ -44,6 +44,9 @@ pub struct Config {
     pub graph: Option<BoltConfig>,
     /// The recall index folder (derived data, rebuilt from the store when needed).
     pub memory_index: PathBuf,
+    /// This instance's name on the episodes it remembers (`[memory] instance`); `None` means
+    /// the host name.
+    pub memory_instance: Option<String>,
     pub agent: AgentConfig,
     pub scheduler: SchedulerConfig,
     pub notify: NotifyConfig,

@@ -1,6 +1,9 @@
 //! Incident memory: what an ended incident teaches (an episode) and what every fix has
 //! achieved so far (the fix-efficacy ledger).
 
+pub mod exchange;
+pub mod postmortem;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -87,6 +90,26 @@ pub struct Episode {
     pub time_to_recover_ms: i64,
     /// FNV-1a of the serialized content, for sync.
     pub content_hash: String,
+    /// The instance that first remembered or imported it (`[memory] instance`, by default the
+    /// host name); kept when the episode is synced or exported elsewhere.
+    #[serde(default)]
+    pub origin: String,
+    /// How it was learned: `incident` (an ended incident), `import:<file>` (an episode file) or
+    /// `postmortem:<file>` (a Markdown postmortem).
+    #[serde(default)]
+    pub source: String,
+}
+
+impl Episode {
+    /// The hash of everything but the hash itself, origin and source: equal content from two
+    /// instances hashes the same.
+    pub fn compute_hash(&self) -> String {
+        let mut bare = self.clone();
+        bare.content_hash = String::new();
+        bare.origin = String::new();
+        bare.source = String::new();
+        content_hash(serde_json::to_string(&bare).unwrap_or_default().as_bytes())
+    }
 }
 
 /// What a fix has achieved in one cluster, over every remembered episode.

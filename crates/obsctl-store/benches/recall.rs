@@ -130,6 +130,8 @@ fn synthetic(i: usize, rng: &mut Rng) -> Episode {
         ended_at: Timestamp(i as i64 * 1000 + 3000),
         time_to_recover_ms: 3000,
         content_hash: String::new(),
+        origin: "bench".into(),
+        source: "incident".into(),
     }
 }
 

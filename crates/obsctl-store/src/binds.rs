@@ -218,9 +218,9 @@ macro_rules! save_alerts_in_tx {
     }};
 }
 
-/// Binds an `Episode` in column order: id … content_hash (14 values).
+/// Binds an `Episode` in column order: id … source (16 values), then `$stored_at`.
 macro_rules! bind_episode_insert {
-    ($q:expr, $e:expr) => {
+    ($q:expr, $e:expr, $stored_at:expr) => {
         $q.bind(&$e.id)
             .bind(&$e.incident_id)
             .bind(&$e.fingerprint)
@@ -235,6 +235,22 @@ macro_rules! bind_episode_insert {
             .bind($e.ended_at.millis())
             .bind($e.time_to_recover_ms)
             .bind(&$e.content_hash)
+            .bind(&$e.origin)
+            .bind(&$e.source)
+            .bind($stored_at.millis())
+    };
+}
+
+/// The episode insert with a backend's VALUES placeholder list and what to do on a duplicate id.
+macro_rules! episode_insert_sql {
+    ($values:literal, $on_conflict:literal) => {
+        concat!(
+            "INSERT INTO episodes (id, incident_id, fingerprint, cluster, service, kind, labels, text, actions, ",
+            "outcome, opened_at, ended_at, time_to_recover_ms, content_hash, origin, source, stored_at) VALUES ",
+            $values,
+            " ON CONFLICT (id) DO ",
+            $on_conflict
+        )
     };
 }
 
@@ -268,36 +284,83 @@ macro_rules! ledger_upsert_sql {
     };
 }
 
-/// `Store::remember` for a backend: in one transaction, insert the episode (a duplicate id
-/// changes nothing and returns `false`), then fold each attempt into its ledger row, read with
-/// `$select` (which locks the row where the backend can) and written with `$upsert`.
-macro_rules! remember_in_tx {
-    ($pool:expr, $e:expr, values = $values:literal, select = $select:literal, upsert_values = $upsert:literal) => {{
+/// `Store::remember` and `Store::upsert_episode` for a backend, in one transaction. A new
+/// episode is inserted and each attempt folded into its ledger row (read with `$select`, which
+/// locks the row where the backend can, written with `$upsert`). A known id changes nothing for
+/// `remember` (`Upserted::Unchanged`); for `upsert` an episode whose content hash differs
+/// replaces the stored one, and the ledger of its old and new cluster is folded again from their
+/// episodes (`$cluster_episodes`), so the ledger never diverges from the episodes.
+macro_rules! episode_in_tx {
+    (
+        $pool:expr, $e:expr, replace = $replace:expr,
+        values = $values:literal, select = $select:literal, upsert_values = $upsert:literal,
+        existing = $existing:literal, delete_ledger = $delete_ledger:literal, cluster_episodes = $cluster_episodes:literal
+    ) => {{
         let e = $e;
         let mut tx = $pool.begin().await?;
-        let inserted = bind_episode_insert!(
-            sqlx::query(concat!(
-                "INSERT INTO episodes (id, incident_id, fingerprint, cluster, service, kind, labels, text, actions, ",
-                "outcome, opened_at, ended_at, time_to_recover_ms, content_hash) VALUES ",
+        // Strictly after every episode written before, even within one millisecond: followers
+        // of `(stored_at, id)` never miss a write that lands beside their cursor.
+        let last: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(stored_at), 0) FROM episodes").fetch_one(&mut *tx).await?;
+        let now = obsctl_core::Timestamp(obsctl_core::Timestamp::now().millis().max(last + 1));
+        let inserted = bind_episode_insert!(sqlx::query(episode_insert_sql!($values, "NOTHING")), e, now)
+            .execute(&mut *tx)
+            .await?;
+        if inserted.rows_affected() == 1 {
+            for attempt in e.actions.iter().filter(|a| a.learn) {
+                let previous =
+                    sqlx::query($select).bind(&e.cluster).bind(&attempt.action_key).fetch_optional(&mut *tx).await?;
+                let previous = previous.as_ref().map(rows::ledger).transpose()?;
+                let next = obsctl_core::memory::learn(previous, &e.cluster, attempt, &e.id, e.ended_at);
+                bind_ledger_upsert!(sqlx::query(ledger_upsert_sql!($upsert)), next).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            return Ok(crate::Upserted::Added);
+        }
+        if !$replace {
+            return Ok(crate::Upserted::Unchanged);
+        }
+        let (hash, old_cluster): (String, String) = sqlx::query_as($existing).bind(&e.id).fetch_one(&mut *tx).await?;
+        if hash == e.content_hash {
+            return Ok(crate::Upserted::Unchanged);
+        }
+        bind_episode_insert!(
+            sqlx::query(episode_insert_sql!(
                 $values,
-                " ON CONFLICT (id) DO NOTHING"
+                "UPDATE SET incident_id = excluded.incident_id, fingerprint = excluded.fingerprint, \
+                 cluster = excluded.cluster, service = excluded.service, kind = excluded.kind, \
+                 labels = excluded.labels, text = excluded.text, actions = excluded.actions, \
+                 outcome = excluded.outcome, opened_at = excluded.opened_at, ended_at = excluded.ended_at, \
+                 time_to_recover_ms = excluded.time_to_recover_ms, content_hash = excluded.content_hash, \
+                 origin = excluded.origin, source = excluded.source, stored_at = excluded.stored_at"
             )),
-            e
+            e,
+            now
         )
         .execute(&mut *tx)
         .await?;
-        if inserted.rows_affected() == 0 {
-            return Ok(false);
+        let mut clusters = vec![old_cluster];
+        if !clusters.contains(&e.cluster) {
+            clusters.push(e.cluster.clone());
         }
-        for attempt in e.actions.iter().filter(|a| a.learn) {
-            let previous =
-                sqlx::query($select).bind(&e.cluster).bind(&attempt.action_key).fetch_optional(&mut *tx).await?;
-            let previous = previous.as_ref().map(rows::ledger).transpose()?;
-            let next = obsctl_core::memory::learn(previous, &e.cluster, attempt, &e.id, e.ended_at);
-            bind_ledger_upsert!(sqlx::query(ledger_upsert_sql!($upsert)), next).execute(&mut *tx).await?;
+        for cluster in &clusters {
+            sqlx::query($delete_ledger).bind(cluster).execute(&mut *tx).await?;
+            let episodes = sqlx::query($cluster_episodes).bind(cluster).fetch_all(&mut *tx).await?;
+            let mut entries: std::collections::BTreeMap<String, obsctl_core::memory::LedgerEntry> = Default::default();
+            for row in &episodes {
+                let episode = rows::episode(row)?;
+                for attempt in episode.actions.iter().filter(|a| a.learn) {
+                    let previous = entries.remove(&attempt.action_key);
+                    let next = obsctl_core::memory::learn(previous, cluster, attempt, &episode.id, episode.ended_at);
+                    entries.insert(attempt.action_key.clone(), next);
+                }
+            }
+            for entry in entries.values() {
+                bind_ledger_upsert!(sqlx::query(ledger_upsert_sql!($upsert)), entry).execute(&mut *tx).await?;
+            }
         }
         tx.commit().await?;
-        Ok(true)
+        Ok(crate::Upserted::Replaced)
     }};
 }
 

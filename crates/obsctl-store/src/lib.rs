@@ -25,13 +25,14 @@ use obsctl_core::graph::{FixRecord, Reached, UpstreamFailure};
 use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus, Silence};
 use obsctl_core::memory::{Episode, LedgerEntry};
 use obsctl_core::state::CheckStatus;
+use serde::Serialize;
 
 pub use bolt::{BoltGraph, MirrorCursor};
 pub use error::StoreError;
 pub use filters::{ActionFilter, AlertFilter, IncidentFilter};
 pub use graph_mirror::{GraphMirror, MirrorStatus, SyncReport};
 pub use postgres::PostgresStore;
-pub use recall::{RecallHit, RecallIndex, RecallQuery};
+pub use recall::{RecallHit, RecallIndex, RecallQuery, parse_labels};
 pub use sqlite::SqliteStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -95,6 +96,23 @@ pub struct NewEvent {
     pub kind: String,
     pub message: String,
     pub data: serde_json::Value,
+}
+
+/// What `Store::upsert_episode` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Upserted {
+    Added,
+    /// The same content was already there (or, for `remember`, the id was).
+    Unchanged,
+    Replaced,
+}
+
+/// An episode and when this store last wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEpisode {
+    pub stored_at: Timestamp,
+    pub episode: Episode,
 }
 
 /// The latest of `incidents` per fingerprint, given them newest first.
@@ -192,6 +210,12 @@ pub trait Store: GraphStore + ChangeFeed {
     /// Remembers an episode and folds its attempts into the ledger, in one transaction.
     /// Returns `false`, changing nothing, when this episode was already remembered.
     async fn remember(&self, episode: &Episode) -> Result<bool>;
+    /// Remembers an imported or synced episode: new ones as `remember` does; a known id with
+    /// other content replaces the stored episode and folds the ledger of its clusters again.
+    async fn upsert_episode(&self, episode: &Episode) -> Result<Upserted>;
+    /// Episodes in the order this store last wrote them, after the keyset `(stored_at, id)`:
+    /// what the recall index and memory sync follow.
+    async fn episodes_stored_after(&self, after: (Timestamp, &str), limit: u32) -> Result<Vec<StoredEpisode>>;
     async fn episode(&self, id: &str) -> Result<Episode>;
     async fn episode_count(&self) -> Result<u64>;
     /// Episodes in id order after `after` (paging for reindexing and sync).

@@ -21,7 +21,10 @@ use crate::error::{found, touched};
 use crate::filters::{limit_or_default, state_list};
 use crate::keys::CheckKeys;
 use crate::rows;
-use crate::{ActionFilter, AlertFilter, IncidentFilter, OpenedIncident, Result, Store, StoreError, new_id};
+use crate::{
+    ActionFilter, AlertFilter, IncidentFilter, OpenedIncident, Result, Store, StoreError, StoredEpisode, Upserted,
+    new_id,
+};
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -85,6 +88,23 @@ impl PostgresStore {
     async fn fetch_action(&self, id: &str) -> Result<Action> {
         let row = sqlx::query("SELECT * FROM actions WHERE id = $1").bind(id).fetch_one(&self.pool).await;
         rows::action(&found(row, "action", id)?)
+    }
+}
+
+impl PostgresStore {
+    /// `remember` (`replace` false) and `upsert_episode` (true): see `episode_in_tx!`.
+    async fn episode_in_tx(&self, e: &Episode, replace: bool) -> Result<Upserted> {
+        episode_in_tx!(
+            self.pool,
+            e,
+            replace = replace,
+            values = "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
+            select = "SELECT * FROM ledger WHERE cluster = $1 AND action_key = $2 FOR UPDATE",
+            upsert_values = "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+            existing = "SELECT content_hash, cluster FROM episodes WHERE id = $1 FOR UPDATE",
+            delete_ledger = "DELETE FROM ledger WHERE cluster = $1",
+            cluster_episodes = "SELECT * FROM episodes WHERE cluster = $1 ORDER BY ended_at, id"
+        )
     }
 }
 
@@ -464,13 +484,11 @@ impl Store for PostgresStore {
     }
 
     async fn remember(&self, e: &Episode) -> Result<bool> {
-        remember_in_tx!(
-            self.pool,
-            e,
-            values = "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
-            select = "SELECT * FROM ledger WHERE cluster = $1 AND action_key = $2 FOR UPDATE",
-            upsert_values = "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)"
-        )
+        Ok(self.episode_in_tx(e, false).await? == Upserted::Added)
+    }
+
+    async fn upsert_episode(&self, e: &Episode) -> Result<Upserted> {
+        self.episode_in_tx(e, true).await
     }
 
     async fn episode(&self, id: &str) -> Result<Episode> {
@@ -490,6 +508,16 @@ impl Store for PostgresStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(rows::episode).collect()
+    }
+
+    async fn episodes_stored_after(&self, after: (Timestamp, &str), limit: u32) -> Result<Vec<StoredEpisode>> {
+        let rows = sqlx::query("SELECT * FROM episodes WHERE stored_at > $1 OR (stored_at = $1 AND id > $2) ORDER BY stored_at, id LIMIT $3")
+            .bind(after.0.millis())
+            .bind(after.1)
+            .bind(limit_or_default(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(rows::stored_episode).collect()
     }
 
     async fn ledger(&self, cluster: Option<&str>) -> Result<Vec<LedgerEntry>> {

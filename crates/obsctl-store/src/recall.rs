@@ -1,7 +1,10 @@
-//! Recall: BM25 over a tantivy index of episodes kept in the data folder, re-ranked by incident
-//! kind, service, shared labels and recency, with every score explained. The index is derived
-//! data: `rebuild` recreates it from the store, and `open_or_rebuild` does so when it is
-//! missing, unreadable or out of step with the store.
+//! Recall: BM25 over a tantivy index of episodes kept in the data folder (the episode's text,
+//! and its first paragraph, title and summary, again as a field of its own), re-ranked by
+//! incident kind, service, shared labels and recency, with every score explained. The index is
+//! derived data: `rebuild` recreates it from the store, `open_or_rebuild` does so when it is
+//! missing, unreadable, of an older layout or out of step with the store, and `catch_up`
+//! follows what the store wrote since (imports, sync, other processes) by `(stored_at, id)`,
+//! whose position is saved with each commit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -12,7 +15,7 @@ use obsctl_core::memory::Episode;
 use serde::Serialize;
 use tantivy::collector::TopDocs;
 use tantivy::directory::MmapDirectory;
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TantivyDocument, TextFieldIndexing, TextOptions,
     Value,
@@ -24,20 +27,210 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
 
 use crate::{Result, Store, StoreError};
 
-/// The text analyzer: words, lowercased, English stop words dropped (they match nearly every
-/// incident and cost the most to score), stemmed.
+/// The text analyzer: words, lowercased, stop words dropped (they match nearly every incident,
+/// explain nothing and cost the most to score), stemmed.
 const ANALYZER: &str = "obsctl_en";
 
+/// Bumped whenever the analyzer or the fields change: an index of another layout is rebuilt.
+const LAYOUT: u32 = 2;
+
+/// English function words, and the single letters and contraction tails (`s`, `t`, `ll`) that
+/// splitting `service's` or `didn't` at the apostrophe leaves. Words that carry meaning in an
+/// incident (`down`, `up`, `out`, `off`, `over`, `under`, `not`) are kept.
+const STOP_WORDS: &[&str] = &[
+    "a",
+    "about",
+    "above",
+    "after",
+    "again",
+    "all",
+    "also",
+    "am",
+    "an",
+    "and",
+    "any",
+    "are",
+    "as",
+    "at",
+    "be",
+    "because",
+    "been",
+    "before",
+    "being",
+    "below",
+    "between",
+    "both",
+    "but",
+    "by",
+    "can",
+    "could",
+    "d",
+    "did",
+    "do",
+    "does",
+    "doing",
+    "during",
+    "each",
+    "etc",
+    "few",
+    "for",
+    "from",
+    "further",
+    "had",
+    "has",
+    "have",
+    "having",
+    "he",
+    "her",
+    "here",
+    "hers",
+    "herself",
+    "him",
+    "himself",
+    "his",
+    "how",
+    "however",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "itself",
+    "just",
+    "ll",
+    "m",
+    "may",
+    "me",
+    "might",
+    "more",
+    "most",
+    "must",
+    "my",
+    "myself",
+    "no",
+    "nor",
+    "now",
+    "o",
+    "of",
+    "on",
+    "once",
+    "only",
+    "or",
+    "other",
+    "our",
+    "ours",
+    "ourselves",
+    "own",
+    "per",
+    "re",
+    "s",
+    "same",
+    "shall",
+    "she",
+    "should",
+    "so",
+    "some",
+    "such",
+    "t",
+    "than",
+    "that",
+    "the",
+    "their",
+    "theirs",
+    "them",
+    "themselves",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "through",
+    "thus",
+    "to",
+    "too",
+    "us",
+    "ve",
+    "very",
+    "via",
+    "was",
+    "we",
+    "were",
+    "what",
+    "when",
+    "where",
+    "whether",
+    "which",
+    "while",
+    "who",
+    "whom",
+    "why",
+    "will",
+    "with",
+    "within",
+    "would",
+    "y",
+    "yet",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
+    "b",
+    "c",
+    "e",
+    "f",
+    "g",
+    "h",
+    "j",
+    "k",
+    "l",
+    "n",
+    "p",
+    "q",
+    "r",
+    "u",
+    "v",
+    "w",
+    "x",
+    "z",
+    "didn",
+    "doesn",
+    "don",
+    "hadn",
+    "hasn",
+    "haven",
+    "isn",
+    "wasn",
+    "weren",
+    "won",
+    "wouldn",
+    "couldn",
+    "shouldn",
+    "aren",
+];
+
 fn register_analyzer(index: &Index) {
-    let mut builder = TextAnalyzer::builder(SimpleTokenizer::default())
+    let analyzer = TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
-        .dynamic();
-    if let Some(stop) = StopWordFilter::new(Language::English) {
-        builder = builder.filter_dynamic(stop);
-    }
-    index.tokenizers().register(ANALYZER, builder.filter_dynamic(Stemmer::new(Language::English)).build());
+        .filter(StopWordFilter::remove(STOP_WORDS.iter().map(|w| w.to_string())))
+        .filter(Stemmer::new(Language::English))
+        .build();
+    index.tokenizers().register(ANALYZER, analyzer);
 }
+
+/// A term in the first paragraph (title, summary) weighs this much more than one in the body.
+const HEAD_BOOST: f32 = 1.5;
+/// The head is at most this many bytes of the text's first paragraph.
+const HEAD_BYTES: usize = 1000;
+/// BM25's term-frequency saturation (tantivy's k1): a term's score is at most idf × (K1 + 1).
+const K1: f32 = 1.2;
+/// How far back `catch_up` looks again: a Postgres writer may commit an episode stamped a
+/// moment before one already followed.
+const CATCH_UP_OVERLAP_MS: i64 = 5_000;
 
 /// A query term found in more than this share of episodes is left out of BM25 scoring.
 const COMMON_SHARE: f64 = 0.02;
@@ -57,6 +250,8 @@ fn backend(e: impl std::fmt::Display) -> StoreError {
 struct Fields {
     id: Field,
     text: Field,
+    head: Field,
+    origin: Field,
     kind: Field,
     service: Field,
     labels: Field,
@@ -74,7 +269,9 @@ fn schema() -> (Schema, Fields) {
         .set_stored();
     let fields = Fields {
         id: b.add_text_field("id", STRING | STORED),
-        text: b.add_text_field("text", text_options),
+        text: b.add_text_field("text", text_options.clone()),
+        head: b.add_text_field("head", text_options),
+        origin: b.add_text_field("origin", STRING | STORED),
         kind: b.add_text_field("kind", STRING | STORED),
         service: b.add_text_field("service", STRING | STORED),
         labels: b.add_text_field("labels", STRING | STORED),
@@ -82,6 +279,28 @@ fn schema() -> (Schema, Fields) {
     };
     (b.build(), fields)
 }
+
+/// The text's first paragraph (up to a blank line), at most `HEAD_BYTES`: an incident's title
+/// and details, a postmortem's title and summary.
+fn head_of(text: &str) -> &str {
+    let first = text.split("\n\n").next().unwrap_or(text);
+    let mut end = first.len().min(HEAD_BYTES);
+    while !first.is_char_boundary(end) {
+        end -= 1;
+    }
+    &first[..end]
+}
+
+/// What the index saves with each commit: its layout and how far it has followed the store.
+#[derive(serde::Serialize, serde::Deserialize, Default, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Cursor {
+    layout: u32,
+    stored_at: i64,
+    id: String,
+}
+
+/// One clause of a boolean query.
+type Clause = (Occur, Box<dyn Query>);
 
 /// What to recall episodes similar to.
 #[derive(Debug, Clone, Default)]
@@ -96,20 +315,37 @@ pub struct RecallQuery {
     pub limit: usize,
 }
 
+/// Labels to rank by, from `key=value` items (a form's or query string's `a=b, c=d` split at
+/// commas first); the error names the bad item.
+pub fn parse_labels<'a>(
+    items: impl IntoIterator<Item = &'a str>,
+) -> std::result::Result<BTreeMap<String, String>, String> {
+    let mut labels = BTreeMap::new();
+    for item in items.into_iter().flat_map(|i| i.split(',')).map(str::trim).filter(|i| !i.is_empty()) {
+        let (k, v) = item.split_once('=').ok_or_else(|| format!("label {item:?}: use key=value, e.g. team=web"))?;
+        labels.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(labels)
+}
+
 /// One recalled episode and why it ranks where it does.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct RecallHit {
     pub episode_id: String,
-    /// 0..=1: 0.6 text relevance (BM25, relative to the best candidate), 0.15 same kind,
-    /// 0.1 same service, 0.1 label overlap, 0.05 recency.
+    /// 0..=1, comparable across searches: 0.6 text relevance (the hit's BM25 as a share of
+    /// what an episode holding every informative query term would score), 0.15 same kind,
+    /// 0.1 same service, 0.1 label overlap, 0.05 recency (none when the date is unknown).
     pub score: f64,
     pub bm25: f32,
+    /// The instance that learned it.
+    pub origin: String,
     /// Query terms (stemmed) found in the episode.
     pub terms: Vec<String>,
     pub same_kind: bool,
     pub same_service: bool,
     pub shared_labels: Vec<String>,
-    pub age_days: f64,
+    /// Days since it ended; `None` when its date is unknown (an imported postmortem without one).
+    pub age_days: Option<f64>,
     /// The above in one sentence.
     pub why: String,
 }
@@ -121,6 +357,13 @@ pub struct RecallIndex {
     /// reader (e.g. `obsctl memory search` beside a running `serve`) needs none.
     writer: Mutex<Option<IndexWriter>>,
     f: Fields,
+    /// How far the index has followed the store (saved with each commit).
+    cursor: Mutex<Cursor>,
+}
+
+/// Another process holds the index's writer lock (a `serve` on the same data folder).
+fn busy(e: &StoreError) -> bool {
+    matches!(e, StoreError::Backend(m) if m.contains("LockBusy"))
 }
 
 impl RecallIndex {
@@ -131,11 +374,18 @@ impl RecallIndex {
         let index = Index::open_or_create(MmapDirectory::open(dir).map_err(backend)?, schema).map_err(backend)?;
         register_analyzer(&index);
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(backend)?;
-        Ok(Self { index, reader, writer: Mutex::new(None), f })
+        let cursor = index
+            .load_metas()
+            .ok()
+            .and_then(|m| m.payload)
+            .and_then(|p| serde_json::from_str::<Cursor>(&p).ok())
+            .unwrap_or_default();
+        Ok(Self { index, reader, writer: Mutex::new(None), f, cursor: Mutex::new(cursor) })
     }
 
-    /// Opens the index, rebuilding it from the store when it is unreadable or holds a different
-    /// number of episodes than the store (e.g. another replica remembered some).
+    /// Opens the index, rebuilding it from the store when it is unreadable, of an older layout
+    /// or holds a different number of episodes than the store, then follows what the store
+    /// wrote since its last commit. Beside a process that writes the index, it opens as it is.
     pub async fn open_or_rebuild(dir: &Path, store: &dyn Store) -> Result<Self> {
         let index = match Self::open(dir) {
             Ok(index) => index,
@@ -145,11 +395,19 @@ impl RecallIndex {
                 Self::open(dir)?
             }
         };
-        if index.len() != store.episode_count().await? {
-            let n = index.rebuild(store).await?;
-            tracing::info!(episodes = n, dir = %dir.display(), "rebuilt recall index");
+        let stale = index.layout() != LAYOUT || index.len() != store.episode_count().await?;
+        let done = if stale { index.rebuild(store).await.map(Some) } else { index.catch_up(store).await.map(|_| None) };
+        match done {
+            Ok(Some(n)) => tracing::info!(episodes = n, dir = %dir.display(), "rebuilt recall index"),
+            Ok(None) => {}
+            Err(e) if busy(&e) => tracing::debug!(dir = %dir.display(), "recall index written by another process"),
+            Err(e) => return Err(e),
         }
         Ok(index)
+    }
+
+    fn layout(&self) -> u32 {
+        self.cursor.lock().map(|c| c.layout).unwrap_or(0)
     }
 
     /// Episodes in the index.
@@ -165,6 +423,8 @@ impl RecallIndex {
         let mut doc = TantivyDocument::default();
         doc.add_text(self.f.id, &e.id);
         doc.add_text(self.f.text, &e.text);
+        doc.add_text(self.f.head, head_of(&e.text));
+        doc.add_text(self.f.origin, &e.origin);
         doc.add_text(self.f.kind, &e.kind);
         doc.add_text(self.f.service, &e.service);
         for (k, v) in &e.labels {
@@ -174,7 +434,9 @@ impl RecallIndex {
         doc
     }
 
-    fn write(&self, episodes: &[Episode], clear: bool) -> Result<()> {
+    /// Writes episodes (replacing any of the same id) and commits, with the cursor moved to
+    /// `followed` when given and later than where it is.
+    fn write(&self, episodes: &[&Episode], clear: bool, followed: Option<(Timestamp, &str)>) -> Result<()> {
         let mut guard = self.writer.lock().map_err(|_| backend("writer lock poisoned"))?;
         if guard.is_none() {
             *guard = Some(self.index.writer_with_num_threads(1, 20_000_000).map_err(backend)?);
@@ -187,32 +449,102 @@ impl RecallIndex {
             writer.delete_term(Term::from_field_text(self.f.id, &e.id));
             writer.add_document(self.document(e)).map_err(backend)?;
         }
-        writer.commit().map_err(backend)?;
+        let payload = {
+            let mut cursor = self.cursor.lock().map_err(|_| backend("cursor lock poisoned"))?;
+            if clear {
+                *cursor = Cursor { layout: LAYOUT, ..Cursor::default() };
+            }
+            if let Some((at, id)) = followed {
+                let next = Cursor { layout: LAYOUT, stored_at: at.millis(), id: id.to_string() };
+                if next > *cursor {
+                    *cursor = next;
+                }
+            }
+            serde_json::to_string(&*cursor).map_err(backend)?
+        };
+        let mut commit = writer.prepare_commit().map_err(backend)?;
+        commit.set_payload(&payload);
+        commit.commit().map_err(backend)?;
         self.reader.reload().map_err(backend)
     }
 
     /// Adds (or replaces) episodes and commits.
     pub fn add(&self, episodes: &[Episode]) -> Result<()> {
-        self.write(episodes, false)
+        self.write(&episodes.iter().collect::<Vec<_>>(), false, None)
     }
 
     /// Recreates the index from every episode in the store; returns how many.
     pub async fn rebuild(&self, store: &dyn Store) -> Result<u64> {
-        let mut after: Option<String> = None;
+        let mut after = (Timestamp(i64::MIN), String::new());
         let mut first = true;
         let mut count = 0;
         loop {
-            let page = store.episodes_after(after.as_deref(), 1000).await?;
-            if page.is_empty() && !first {
-                break;
-            }
-            self.write(&page, first)?;
+            let page = store.episodes_stored_after((after.0, &after.1), 1000).await?;
+            let last = page.last().map(|e| (e.stored_at, e.episode.id.clone()));
+            let episodes: Vec<&Episode> = page.iter().map(|e| &e.episode).collect();
+            self.write(&episodes, first, last.as_ref().map(|(t, id)| (*t, id.as_str())))?;
             first = false;
             count += page.len() as u64;
-            match page.last() {
-                Some(last) => after = Some(last.id.clone()),
-                None => break,
+            match last {
+                Some(last) if page.len() == 1000 => after = last,
+                _ => break,
             }
+        }
+        Ok(count)
+    }
+
+    /// Catches up every `interval` until `shutdown`: how `serve` makes episodes that another
+    /// process imported or a sync brought in searchable without a reindex.
+    pub async fn follow(
+        self: std::sync::Arc<Self>,
+        store: std::sync::Arc<dyn Store>,
+        interval: std::time::Duration,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => match self.catch_up(store.as_ref()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(episodes = n, "recall index caught up with the store"),
+                    Err(error) => tracing::warn!(%error, "recall index could not follow the store"),
+                },
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Indexes what the store wrote since the index last followed it: episodes imported or
+    /// synced, or remembered by another process. Returns how many; 0 (changing nothing) while
+    /// another process holds the index's writer.
+    pub async fn catch_up(&self, store: &dyn Store) -> Result<usize> {
+        let cursor = self.cursor.lock().map_err(|_| backend("cursor lock poisoned"))?.clone();
+        let mut after = (Timestamp(cursor.stored_at.saturating_sub(CATCH_UP_OVERLAP_MS)), String::new());
+        let mut count = 0;
+        loop {
+            let page = store.episodes_stored_after((after.0, &after.1), 500).await?;
+            let Some(last) = page.last().map(|e| (e.stored_at, e.episode.id.clone())) else { break };
+            let searcher = self.reader.searcher();
+            let mut fresh = Vec::new();
+            for e in &page {
+                let beyond = (e.stored_at.millis(), e.episode.id.as_str()) > (cursor.stored_at, cursor.id.as_str());
+                let known = searcher.doc_freq(&Term::from_field_text(self.f.id, &e.episode.id)).map_err(backend)? > 0;
+                if beyond || !known {
+                    fresh.push(&e.episode);
+                }
+            }
+            if !fresh.is_empty() {
+                match self.write(&fresh, false, Some((last.0, &last.1))) {
+                    Err(e) if busy(&e) => return Ok(0),
+                    other => other?,
+                }
+                count += fresh.len();
+            }
+            if page.len() < 500 {
+                break;
+            }
+            after = last;
         }
         Ok(count)
     }
@@ -227,40 +559,67 @@ impl RecallIndex {
         Ok(out)
     }
 
-    /// A BM25 query (any of the terms) over the query's informative terms: those in at most
-    /// `COMMON_SHARE` of episodes. Terms nearly every episode shares carry almost no weight
-    /// (their IDF is near zero) but cost the most to score; when every term is that common, the
-    /// `MIN_TERMS` rarest are kept. Free text is only ever analysed into words, never parsed as
-    /// query syntax.
-    fn informative_terms(&self, searcher: &tantivy::Searcher, stems: &BTreeSet<String>) -> Result<Box<dyn Query>> {
+    /// A BM25 query (any of the terms, in the text and, boosted, in the head) over the query's
+    /// informative terms: those in at most `COMMON_SHARE` of episodes. Terms nearly every
+    /// episode shares carry almost no weight (their IDF is near zero) but cost the most to
+    /// score; when every term is that common, the `MIN_TERMS` rarest are kept. Free text is only
+    /// ever analysed into words, never parsed as query syntax. Also returns the score an episode
+    /// holding every kept term would reach at most, which makes a hit's BM25 a share.
+    fn informative_terms(&self, searcher: &tantivy::Searcher, stems: &BTreeSet<String>) -> Result<(Vec<Clause>, f32)> {
         let total = searcher.num_docs().max(1);
-        let mut terms: Vec<(u64, Term)> = Vec::new();
+        let mut terms: Vec<(u64, &String)> = Vec::new();
         for stem in stems {
-            let term = Term::from_field_text(self.f.text, stem);
-            let df = searcher.doc_freq(&term).map_err(backend)?;
+            let df = searcher.doc_freq(&Term::from_field_text(self.f.text, stem)).map_err(backend)?;
             if df > 0 {
-                terms.push((df, term));
+                terms.push((df, stem));
             }
         }
         terms.sort_by_key(|(df, _)| *df);
         // Below PRUNE_FROM episodes every term is cheap to score, so all are kept.
         let limit = if total < PRUNE_FROM { u64::MAX } else { (total as f64 * COMMON_SHARE) as u64 };
         let keep = terms.iter().filter(|(df, _)| *df <= limit).count().max(MIN_TERMS.min(terms.len()));
-        let clauses: Vec<(Occur, Box<dyn Query>)> = terms
-            .into_iter()
-            .take(keep)
-            .map(|(_, t)| (Occur::Should, Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs)) as Box<dyn Query>))
-            .collect();
-        Ok(Box::new(BooleanQuery::new(clauses)))
+        let idf = |df: u64| (1.0 + (total.saturating_sub(df) as f32 + 0.5) / (df as f32 + 0.5)).ln();
+        let mut clauses: Vec<Clause> = Vec::new();
+        let mut ideal = 0.0;
+        for (df, stem) in terms.into_iter().take(keep) {
+            let head = Term::from_field_text(self.f.head, stem);
+            let head_df = searcher.doc_freq(&head).map_err(backend)?;
+            ideal += (idf(df) + HEAD_BOOST * if head_df > 0 { idf(head_df) } else { 0.0 }) * (K1 + 1.0);
+            let text = TermQuery::new(Term::from_field_text(self.f.text, stem), IndexRecordOption::WithFreqs);
+            clauses.push((Occur::Should, Box::new(text)));
+            if head_df > 0 {
+                let head = TermQuery::new(head, IndexRecordOption::WithFreqs);
+                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(head), HEAD_BOOST))));
+            }
+        }
+        Ok((clauses, ideal))
     }
 
-    /// Episodes similar to the query, best first, each score explained.
+    /// Episodes similar to the query, best first, each score explained. With `strict`, only
+    /// episodes of the query's service and kind are searched (inside the index query, so a
+    /// filter never empties a list that has matches).
     pub fn search(&self, q: &RecallQuery, now: Timestamp) -> Result<Vec<RecallHit>> {
         let searcher = self.reader.searcher();
         let wanted = self.stems(&q.text)?;
-        let query = self.informative_terms(&searcher, &wanted)?;
+        let (terms, ideal) = self.informative_terms(&searcher, &wanted)?;
+        let mut must: Vec<Clause> = Vec::new();
+        if !terms.is_empty() {
+            must.push((Occur::Must, Box::new(BooleanQuery::new(terms))));
+        }
+        if q.strict {
+            for (field, value) in [(self.f.service, &q.service), (self.f.kind, &q.kind)] {
+                if let Some(value) = value {
+                    let term = TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic);
+                    must.push((Occur::Must, Box::new(term)));
+                }
+            }
+        }
+        if must.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = BooleanQuery::new(must);
         let top = searcher.search(&query, &TopDocs::with_limit(CANDIDATES).order_by_score()).map_err(backend)?;
-        let best = top.first().map(|(s, _)| *s).unwrap_or(1.0).max(f32::EPSILON);
+        let ideal = ideal.max(f32::EPSILON);
         let labels: BTreeSet<String> = q.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let mut hits = Vec::new();
         for (bm25, addr) in top {
@@ -269,27 +628,27 @@ impl RecallIndex {
             let (kind, service) = (text_of(self.f.kind), text_of(self.f.service));
             let same_kind = q.kind.as_deref() == Some(kind.as_str());
             let same_service = q.service.as_deref() == Some(service.as_str());
-            if q.strict && ((q.kind.is_some() && !same_kind) || (q.service.is_some() && !same_service)) {
-                continue;
-            }
             let doc_labels: BTreeSet<String> =
                 doc.get_all(self.f.labels).filter_map(|v| v.as_str().map(str::to_string)).collect();
             let shared: Vec<String> = labels.intersection(&doc_labels).cloned().collect();
             let union = labels.union(&doc_labels).count().max(1);
             let ended = doc.get_first(self.f.ended_at).and_then(|v| v.as_i64()).unwrap_or(0);
-            let age_days = (now.millis() - ended).max(0) as f64 / 86_400_000.0;
-            let score = 0.6 * f64::from(bm25 / best)
+            // An episode with no known date (0) earns no recency.
+            let age_days = (ended > 0).then(|| (now.millis() - ended).max(0) as f64 / 86_400_000.0);
+            let relevance = f64::from((bm25 / ideal).min(1.0));
+            let score = 0.6 * relevance
                 + 0.15 * f64::from(u8::from(same_kind))
                 + 0.1 * f64::from(u8::from(same_service))
                 + 0.1 * shared.len() as f64 / union as f64
-                + 0.05 * (-age_days / 30.0).exp();
+                + 0.05 * age_days.map_or(0.0, |d| (-d / 30.0).exp());
             // Terms and the sentence are filled in for the hits returned, not every candidate.
             let why = format!(
-                "{}; {}; labels: {}; {:.1} days old",
+                "text {:.0}% of the query; {}; {}; labels: {}; {}",
+                relevance * 100.0,
                 if same_kind { format!("same kind {kind}") } else { format!("kind {kind}") },
                 if same_service { format!("same service {service}") } else { format!("service {service}") },
                 if shared.is_empty() { "none shared".into() } else { shared.join(", ") },
-                age_days
+                age_days.map_or("date unknown".to_string(), |d| format!("{d:.1} days old"))
             );
             hits.push((
                 text_of(self.f.text),
@@ -297,6 +656,7 @@ impl RecallIndex {
                     episode_id: text_of(self.f.id),
                     score,
                     bm25,
+                    origin: text_of(self.f.origin),
                     terms: Vec::new(),
                     same_kind,
                     same_service,

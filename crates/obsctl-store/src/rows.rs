@@ -97,7 +97,13 @@ pub(crate) fn episode(r: &impl DbRow) -> Result<obsctl_core::memory::Episode> {
         ended_at: Timestamp(r.int("ended_at")?),
         time_to_recover_ms: r.int("time_to_recover_ms")?,
         content_hash: r.text("content_hash")?,
+        origin: r.text("origin")?,
+        source: r.text("source")?,
     })
+}
+
+pub(crate) fn stored_episode(r: &impl DbRow) -> Result<crate::StoredEpisode> {
+    Ok(crate::StoredEpisode { stored_at: Timestamp(r.int("stored_at")?), episode: episode(r)? })
 }
 
 pub(crate) fn ledger(r: &impl DbRow) -> Result<obsctl_core::memory::LedgerEntry> {

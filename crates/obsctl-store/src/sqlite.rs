@@ -22,7 +22,9 @@ use crate::error::{found, touched};
 use crate::filters::{limit_or_default, state_list};
 use crate::keys::CheckKeys;
 use crate::rows;
-use crate::{ActionFilter, AlertFilter, IncidentFilter, OpenedIncident, Result, Store, StoreError};
+use crate::{
+    ActionFilter, AlertFilter, IncidentFilter, OpenedIncident, Result, Store, StoreError, StoredEpisode, Upserted,
+};
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -73,6 +75,23 @@ fn multi_row_insert(rows: usize) -> String {
     let mut sql = String::from("INSERT INTO observations (check_key, at, ok, latency_us, detail) VALUES ");
     sql.push_str(&vec!["(?, ?, ?, ?, ?)"; rows].join(", "));
     sql
+}
+
+impl SqliteStore {
+    /// `remember` (`replace` false) and `upsert_episode` (true): see `episode_in_tx!`.
+    async fn episode_in_tx(&self, e: &Episode, replace: bool) -> Result<Upserted> {
+        episode_in_tx!(
+            self.writer,
+            e,
+            replace = replace,
+            values = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            select = "SELECT * FROM ledger WHERE cluster = ? AND action_key = ?",
+            upsert_values = "(?,?,?,?,?,?,?,?,?,?)",
+            existing = "SELECT content_hash, cluster FROM episodes WHERE id = ?",
+            delete_ledger = "DELETE FROM ledger WHERE cluster = ?",
+            cluster_episodes = "SELECT * FROM episodes WHERE cluster = ? ORDER BY ended_at, id"
+        )
+    }
 }
 
 #[async_trait]
@@ -445,13 +464,11 @@ impl Store for SqliteStore {
     }
 
     async fn remember(&self, e: &Episode) -> Result<bool> {
-        remember_in_tx!(
-            self.writer,
-            e,
-            values = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            select = "SELECT * FROM ledger WHERE cluster = ? AND action_key = ?",
-            upsert_values = "(?,?,?,?,?,?,?,?,?,?)"
-        )
+        Ok(self.episode_in_tx(e, false).await? == Upserted::Added)
+    }
+
+    async fn upsert_episode(&self, e: &Episode) -> Result<Upserted> {
+        self.episode_in_tx(e, true).await
     }
 
     async fn episode(&self, id: &str) -> Result<Episode> {
@@ -471,6 +488,16 @@ impl Store for SqliteStore {
             .fetch_all(&self.reader)
             .await?;
         rows.iter().map(rows::episode).collect()
+    }
+
+    async fn episodes_stored_after(&self, after: (Timestamp, &str), limit: u32) -> Result<Vec<StoredEpisode>> {
+        let rows = sqlx::query("SELECT * FROM episodes WHERE stored_at > ?1 OR (stored_at = ?1 AND id > ?2) ORDER BY stored_at, id LIMIT ?3")
+            .bind(after.0.millis())
+            .bind(after.1)
+            .bind(limit_or_default(limit))
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(rows::stored_episode).collect()
     }
 
     async fn ledger(&self, cluster: Option<&str>) -> Result<Vec<LedgerEntry>> {

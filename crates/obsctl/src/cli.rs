@@ -272,6 +272,10 @@ pub enum MemoryCommand {
         /// Only episodes of this incident kind, e.g. disk-full.
         #[arg(long)]
         kind: Option<String>,
+        /// Rank episodes sharing this label higher: `key=value` (repeatable); a postmortem's
+        /// tags are `tag:<name>=true`.
+        #[arg(long = "label", value_name = "KEY=VALUE")]
+        labels: Vec<String>,
         #[arg(long, default_value_t = 10)]
         limit: usize,
         #[arg(long)]
@@ -279,6 +283,22 @@ pub enum MemoryCommand {
     },
     /// Rebuild the recall index from the store.
     Reindex,
+    /// Write episodes as JSON lines (schema obsctl.episode/1) to stdout, oldest first.
+    Export {
+        /// Only episodes that ended at or after this time (RFC 3339, or a duration ago: 30d).
+        #[arg(long)]
+        since: Option<String>,
+    },
+    /// Import episode files (JSON lines from `export`) and Markdown postmortems with YAML front
+    /// matter; a folder is read for *.md, *.markdown, *.jsonl and *.ndjson. Importing again adds
+    /// nothing; an edited postmortem replaces its episode.
+    Import {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// Refuse the whole import when any line or file is bad (default: report and skip it).
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 #[derive(Subcommand)]

@@ -11,6 +11,7 @@ mod health;
 mod incidents;
 mod mcp;
 mod memory;
+mod memory_io;
 mod periodic;
 mod serve;
 mod silence;

@@ -49,6 +49,9 @@ impl CheckRunner for MonitorRunner {
     }
 }
 
+/// How often `serve`'s recall index looks for episodes another process wrote.
+const RECALL_FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub struct Runtime {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
@@ -165,6 +168,10 @@ impl Runtime {
         self.tasks.spawn(resources.run(obsctl_server::dashboard::RESOURCE_INTERVAL, self.shutdown.subscribe()));
         if let (Some(mirror), Some(g)) = (&self.mirror, &self.config.graph) {
             self.tasks.spawn(mirror.clone().run(g.sync_interval, self.shutdown.subscribe()));
+        }
+        if let Some(index) = self.agent.recall() {
+            let follow = index.clone().follow(self.store.clone(), RECALL_FOLLOW_INTERVAL, self.shutdown.subscribe());
+            self.tasks.spawn(follow);
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, Outcome};
 use obsctl_core::incident::{Incident, IncidentStatus};
-use obsctl_core::memory::{Episode, EpisodeAction, EpisodeOutcome, FixStep, action_key, cluster, content_hash};
+use obsctl_core::memory::{Episode, EpisodeAction, EpisodeOutcome, FixStep, action_key, cluster};
 use obsctl_core::secret::{redact, redact_value};
 use obsctl_core::trace::incident_trace;
 use obsctl_store::{ActionFilter, IncidentFilter, RecallHit, RecallQuery};
@@ -211,8 +211,10 @@ impl Agent {
             ended_at,
             time_to_recover_ms: ended_at.since(incident.opened_at).as_millis() as i64,
             content_hash: String::new(),
+            origin: self.origin(),
+            source: "incident".into(),
         };
-        episode.content_hash = content_hash(serde_json::to_string(&episode).unwrap_or_default().as_bytes());
+        episode.content_hash = episode.compute_hash();
         episode
     }
 }

@@ -143,6 +143,20 @@ impl Validator<'_, '_> {
             }
             (None, None) => base_dir.join("data").join("memory-index"),
         };
+        let memory_instance = raw.memory.instance.as_ref().and_then(|name| {
+            let name = name.get_ref();
+            let valid = !name.is_empty()
+                && name.len() <= 64
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !valid {
+                self.p.at(
+                    raw.memory.instance.as_ref().map(|n| n.span()),
+                    "memory.instance",
+                    "use 1 to 64 letters, digits, '-', '_' or '.', e.g. \"edge-paris\"",
+                );
+            }
+            valid.then(|| name.to_string())
+        });
         let agent = self.agent(&raw, opts);
         let scheduler = SchedulerConfig {
             max_concurrency: raw.scheduler.max_concurrency.unwrap_or(512).max(1),
@@ -206,6 +220,7 @@ impl Validator<'_, '_> {
             store,
             graph,
             memory_index,
+            memory_instance,
             agent,
             scheduler,
             notify,

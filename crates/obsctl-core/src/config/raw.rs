@@ -149,6 +149,7 @@ pub(crate) struct RawGraph {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMemoryIndex {
     pub index: Option<String>,
+    pub instance: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -181,11 +181,12 @@ pub async fn recall(State(s): State<AppState>, Query(q): Query<RecallParams>) ->
         )
     })?;
     let strict = q.service.is_some() || q.kind.is_some();
+    let labels = obsctl_store::parse_labels(q.labels.as_deref()).map_err(ApiError::invalid)?;
     let query = obsctl_store::RecallQuery {
         text: q.q,
         service: q.service,
         kind: q.kind,
-        labels: Default::default(),
+        labels,
         strict,
         limit: Limit::or(q.limit, 10).min(100) as usize,
     };

@@ -200,6 +200,10 @@ pub struct RecallParams {
     pub service: Option<String>,
     /// Only episodes of this incident kind.
     pub kind: Option<String>,
+    /// Rank episodes sharing these labels higher: `key=value` pairs separated by commas, e.g.
+    /// `team=web,tag:database=true`.
+    #[schemars(regex(pattern = r"^(\s*|[^,=]+=[^,]*)(,(\s*|[^,=]+=[^,]*))*$"))]
+    pub labels: Option<String>,
     /// At most this many (default 10; more than 100 counts as 100).
     pub limit: Option<Limit>,
 }

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../../migrations/postgres/0006_leases.sql")),
     (7, include_str!("../../migrations/postgres/0007_action_gate.sql")),
     (8, include_str!("../../migrations/postgres/0008_alerts.sql")),
+    (9, include_str!("../../migrations/postgres/0009_episode_origin.sql")),
 ];
 
 /// An arbitrary constant naming obsctl's migration lock.

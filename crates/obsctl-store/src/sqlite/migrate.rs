@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../../migrations/sqlite/0006_leases.sql")),
     (7, include_str!("../../migrations/sqlite/0007_action_gate.sql")),
     (8, include_str!("../../migrations/sqlite/0008_alerts.sql")),
+    (9, include_str!("../../migrations/sqlite/0009_episode_origin.sql")),
 ];
 
 pub(crate) async fn migrate(pool: &SqlitePool) -> Result<()> {

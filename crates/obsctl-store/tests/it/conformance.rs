@@ -8,7 +8,7 @@ use obsctl_core::check::Observation;
 use obsctl_core::graph::{Reached, UpstreamFailure};
 use obsctl_core::incident::{IncidentStatus, Silence, fingerprint};
 use obsctl_core::state::CheckStatus;
-use obsctl_store::{ActionFilter, AlertFilter, IncidentFilter, NewEvent, OpenedIncident, Store, StoreError};
+use obsctl_store::{ActionFilter, AlertFilter, IncidentFilter, NewEvent, OpenedIncident, Store, StoreError, Upserted};
 use serde_json::json;
 
 use crate::fixtures::{action, episode, incident, observation};
@@ -38,6 +38,8 @@ macro_rules! conformance_suite {
                 remember_is_idempotent_and_feeds_the_ledger,
                 ledger_ranks_by_success_rate,
                 episodes_page_in_id_order,
+                an_upserted_episode_replaces_and_the_ledger_follows,
+                episodes_follow_in_stored_order,
                 graph_follows_dependencies_both_ways,
                 graph_fix_history_is_newest_first,
             );
@@ -501,6 +503,45 @@ async fn episodes_page_in_id_order(s: Arc<dyn Store>) {
     assert_eq!(first.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["ep-1", "ep-2"]);
     let rest = s.episodes_after(Some("ep-2"), 10).await.unwrap();
     assert_eq!(rest.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["ep-3", "ep-4", "ep-5"]);
+}
+
+async fn an_upserted_episode_replaces_and_the_ledger_follows(s: Arc<dyn Store>) {
+    let first = episode("ep-1", "http-down@api", "process.restart", Outcome::Fixed, 1000);
+    assert_eq!(s.upsert_episode(&first).await.unwrap(), Upserted::Added);
+    assert_eq!(s.upsert_episode(&first).await.unwrap(), Upserted::Unchanged, "the same content changes nothing");
+    s.remember(&episode("ep-2", "http-down@api", "process.restart", Outcome::Fixed, 2000)).await.unwrap();
+    // The same id with other content (the fix failed after all, and it is a db incident now).
+    let mut edited = episode("ep-1", "http-down@db", "process.restart", Outcome::NotFixed, 1000);
+    edited.content_hash = "1".into();
+    edited.text = "db refused connections".into();
+    assert_eq!(s.upsert_episode(&edited).await.unwrap(), Upserted::Replaced);
+    assert_eq!(s.episode("ep-1").await.unwrap(), edited);
+    assert_eq!(s.episode_count().await.unwrap(), 2);
+    let api = s.ledger(Some("http-down@api")).await.unwrap();
+    assert_eq!((api[0].attempts, api[0].successes, api[0].episodes.clone()), (1, 1, vec!["ep-2".to_string()]));
+    let db = s.ledger(Some("http-down@db")).await.unwrap();
+    assert_eq!((db[0].attempts, db[0].failures), (1, 1));
+    // `remember` never replaces: an agent remembering an opening twice is a no-op.
+    assert!(!s.remember(&first).await.unwrap());
+    assert_eq!(s.episode("ep-1").await.unwrap().text, "db refused connections");
+}
+
+async fn episodes_follow_in_stored_order(s: Arc<dyn Store>) {
+    for i in [3, 1, 2] {
+        s.remember(&episode(&format!("ep-{i}"), "http-down@api", "process.restart", Outcome::Fixed, i)).await.unwrap();
+    }
+    let all = s.episodes_stored_after((Timestamp(0), ""), 10).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(all.windows(2).all(|w| (w[0].stored_at, &w[0].episode.id) < (w[1].stored_at, &w[1].episode.id)));
+    let last = all.last().unwrap();
+    assert!(s.episodes_stored_after((last.stored_at, &last.episode.id), 10).await.unwrap().is_empty());
+    // A replaced episode comes after every other: followers see the new content.
+    let mut edited = episode("ep-1", "http-down@api", "process.restart", Outcome::Fixed, 1);
+    edited.content_hash = "2".into();
+    s.upsert_episode(&edited).await.unwrap();
+    let after = s.episodes_stored_after((last.stored_at, &last.episode.id), 10).await.unwrap();
+    assert_eq!(after.iter().map(|e| e.episode.id.as_str()).collect::<Vec<_>>(), ["ep-1"]);
+    assert_eq!(after[0].episode.origin, "test");
 }
 
 fn edges(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

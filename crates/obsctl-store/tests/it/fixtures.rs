@@ -98,5 +98,7 @@ pub fn episode(
         ended_at: Timestamp(ended_at),
         time_to_recover_ms: 100,
         content_hash: "0".into(),
+        origin: "test".into(),
+        source: "incident".into(),
     }
 }

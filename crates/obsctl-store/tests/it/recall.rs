@@ -143,3 +143,91 @@ async fn paraphrases_still_come_first_among_many_episodes_sharing_common_words()
         assert_eq!(hits.first().map(|h| h.episode_id.as_str()), Some(*expected), "{text}: {hits:#?}");
     }
 }
+
+/// The filters apply inside the index query: a service whose episodes rank far below the top
+/// 50 for a common word is still found.
+#[tokio::test]
+async fn a_filtered_search_finds_episodes_beyond_the_best_fifty() {
+    let (store, _db) = open_sqlite().await;
+    for i in 0..80 {
+        let mut e = episode(&format!("ep-web-{i:02}"), "http-down@web", "process.restart", Outcome::Fixed, 10 + i);
+        e.text = "timeout timeout timeout talking to the upstream".into();
+        store.remember(&e).await.unwrap();
+    }
+    let mut rare = episode("ep-batch", "job-failed@batch", "process.restart", Outcome::Fixed, 5);
+    rare.text = "nightly export hit one timeout among a long list of other unrelated words in its report".into();
+    store.remember(&rare).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let index = RecallIndex::open_or_rebuild(dir.path(), store.as_ref()).await.unwrap();
+    let q = RecallQuery { service: Some("batch".into()), strict: true, ..query("timeout") };
+    let hits = index.search(&q, Timestamp(100)).unwrap();
+    assert_eq!(hits.iter().map(|h| h.episode_id.as_str()).collect::<Vec<_>>(), ["ep-batch"]);
+    let q =
+        RecallQuery { kind: Some("job-failed".into()), service: Some("web".into()), strict: true, ..query("timeout") };
+    assert!(index.search(&q, Timestamp(100)).unwrap().is_empty(), "both filters apply");
+}
+
+/// A score means the same in every search: a strong match scores high, a weak one low, even
+/// when each is the best of its search.
+#[tokio::test]
+async fn scores_compare_across_searches_and_unknown_dates_earn_no_recency() {
+    let (store, _db, dir) = corpus().await;
+    let mut undated = episode("ep-undated", "http-down@api", "process.restart", Outcome::Fixed, 0);
+    undated.ended_at = Timestamp(0);
+    undated.text = "kafka broker partition leader election storm".into();
+    store.remember(&undated).await.unwrap();
+    let index = RecallIndex::open_or_rebuild(dir.path(), store.as_ref()).await.unwrap();
+    let now = Timestamp(2000);
+    let strong = index.search(&query("redis connection refused on port 6379"), now).unwrap();
+    let weak = index.search(&query("the queue of redis jobs grew"), now).unwrap();
+    assert_eq!((strong[0].episode_id.as_str(), weak[0].episode_id.as_str()), ("ep-redis", "ep-redis"));
+    assert!(strong[0].score > 0.3, "{strong:?}");
+    assert!(weak[0].score < strong[0].score / 2.0, "the best of a weak search looks weak: {weak:?}");
+    let kafka = index.search(&query("kafka leader election"), now).unwrap();
+    assert_eq!((kafka[0].episode_id.as_str(), kafka[0].age_days), ("ep-undated", None));
+    assert!(kafka[0].why.contains("date unknown"), "{}", kafka[0].why);
+    let dated = index.search(&query("redis refused"), now).unwrap();
+    assert!(dated[0].age_days.is_some());
+}
+
+/// Common words and the tails of possessives never show as matching terms.
+#[tokio::test]
+async fn explanations_skip_common_words_and_possessive_tails() {
+    let (store, _db, dir) = corpus().await;
+    let index = RecallIndex::open_or_rebuild(dir.path(), store.as_ref()).await.unwrap();
+    let hits = index
+        .search(
+            &query("which also had would from the api's health endpoint: it's failing with status 500"),
+            Timestamp(2000),
+        )
+        .unwrap();
+    assert_eq!(hits[0].episode_id, "ep-api500");
+    for common in ["which", "also", "had", "would", "from", "s", "it"] {
+        assert!(!hits[0].terms.iter().any(|t| t == common), "{common} in {:?}", hits[0].terms);
+    }
+    assert!(hits[0].terms.iter().any(|t| t == "500"), "{:?}", hits[0].terms);
+}
+
+/// What another process writes (an import, a sync, an edit) is found once the index catches
+/// up, by its new words, without a reindex; the index reopens where it left off.
+#[tokio::test]
+async fn the_index_follows_the_store_and_finds_an_edited_episode_by_its_new_words() {
+    let (store, _db, dir) = corpus().await;
+    let index = RecallIndex::open_or_rebuild(dir.path(), store.as_ref()).await.unwrap();
+    assert_eq!(index.catch_up(store.as_ref()).await.unwrap(), 0, "nothing new");
+    let mut edited = store.episode("ep-redis").await.unwrap();
+    edited.text = "valkey sentinel failover left clients pointing at a replica".into();
+    edited.content_hash = edited.compute_hash();
+    store.upsert_episode(&edited).await.unwrap();
+    let mut new = episode("pm-kafka", "broker-down@kafka", "process.restart", Outcome::Fixed, 3000);
+    new.text = "kafka broker lost its zookeeper session".into();
+    store.upsert_episode(&new).await.unwrap();
+    assert!(index.search(&query("valkey sentinel failover"), Timestamp(4000)).unwrap().is_empty());
+    assert_eq!(index.catch_up(store.as_ref()).await.unwrap(), 2);
+    assert_eq!(index.search(&query("valkey sentinel failover"), Timestamp(4000)).unwrap()[0].episode_id, "ep-redis");
+    assert_eq!(index.search(&query("zookeeper session"), Timestamp(4000)).unwrap()[0].episode_id, "pm-kafka");
+    assert_eq!(index.len(), CORPUS.len() as u64 + 1);
+    drop(index);
+    let reopened = RecallIndex::open_or_rebuild(dir.path(), store.as_ref()).await.unwrap();
+    assert_eq!(reopened.catch_up(store.as_ref()).await.unwrap(), 0, "the cursor was saved with the commit");
+}

@@ -1,4 +1,4 @@
-//! `obsctl memory stats|show`.
+//! `obsctl memory stats|show|search|reindex` (export and import are in `memory_io.rs`).
 
 use std::path::Path;
 
@@ -11,7 +11,13 @@ use crate::render::table;
 use crate::runtime::Runtime;
 
 pub async fn run(config: Option<&Path>, cmd: MemoryCommand) -> anyhow::Result<u8> {
+    // Checked before anything is opened: a typo gets its message, not a half-started runtime.
+    let since = match &cmd {
+        MemoryCommand::Export { since: Some(text) } => Some(super::memory_io::parse_since(text)?),
+        _ => None,
+    };
     let rt = Runtime::build(crate::settings::load_or_host(config)?, Mode::Auto).await?;
+    let mut code = 0;
     match cmd {
         MemoryCommand::Stats { cluster, json } => {
             let ledger = rt.store.ledger(cluster.as_deref()).await?;
@@ -38,20 +44,24 @@ pub async fn run(config: Option<&Path>, cmd: MemoryCommand) -> anyhow::Result<u8
             }
         }
         MemoryCommand::Show { id } => println!("{}", serde_json::to_string_pretty(&rt.store.episode(&id).await?)?),
-        MemoryCommand::Search { text, service, kind, limit, json } => {
+        MemoryCommand::Search { text, service, kind, labels, limit, json } => {
             let index = rt
                 .agent
                 .recall()
                 .ok_or_else(|| anyhow::anyhow!("the recall index is unavailable; see the log above"))?;
+            let labels =
+                obsctl_store::parse_labels(labels.iter().map(String::as_str)).map_err(|e| anyhow::anyhow!("--{e}"))?;
             let strict = service.is_some() || kind.is_some();
-            let query = RecallQuery { text, service, kind, labels: Default::default(), strict, limit };
+            let query = RecallQuery { text, service, kind, labels, strict, limit };
             let hits = index.search(&query, Timestamp::now())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&hits)?);
             } else {
-                let rows: Vec<Vec<String>> =
-                    hits.iter().map(|h| vec![h.episode_id.clone(), format!("{:.2}", h.score), h.why.clone()]).collect();
-                print!("{}", table(&["EPISODE", "SCORE", "WHY"], &rows));
+                let rows: Vec<Vec<String>> = hits
+                    .iter()
+                    .map(|h| vec![h.episode_id.clone(), format!("{:.2}", h.score), h.origin.clone(), h.why.clone()])
+                    .collect();
+                print!("{}", table(&["EPISODE", "SCORE", "ORIGIN", "WHY"], &rows));
             }
         }
         MemoryCommand::Reindex => {
@@ -62,7 +72,9 @@ pub async fn run(config: Option<&Path>, cmd: MemoryCommand) -> anyhow::Result<u8
             let n = index.rebuild(rt.store.as_ref()).await?;
             println!("reindexed {n} episodes into {}", rt.config.memory_index.display());
         }
+        MemoryCommand::Export { .. } => code = super::memory_io::export(&rt, since).await?,
+        MemoryCommand::Import { files, strict } => code = super::memory_io::import(&rt, &files, strict).await?,
     }
     rt.stop().await;
-    Ok(0)
+    Ok(code)
 }

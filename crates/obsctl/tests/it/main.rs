@@ -18,6 +18,7 @@ mod loops;
 mod mcp;
 mod mcp_servers;
 mod memory;
+mod memory_exchange;
 mod otlp;
 mod postgres;
 mod restart;

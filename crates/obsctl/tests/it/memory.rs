@@ -164,6 +164,8 @@ async fn a_proven_read_only_plan_is_never_proposed() {
         ended_at: obsctl_core::Timestamp(1000),
         time_to_recover_ms: 1000,
         content_hash: "0".into(),
+        origin: "test".into(),
+        source: "incident".into(),
     };
     assert!(h.rt.store.remember(&seeded).await.unwrap());
     assert_eq!(h.rt.store.ledger(Some("http-down@api")).await.unwrap()[0].success_rate(), 1.0);

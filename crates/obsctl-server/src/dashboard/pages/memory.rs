@@ -21,6 +21,8 @@ pub struct Search {
     service: String,
     #[serde(default)]
     kind: String,
+    #[serde(default)]
+    labels: String,
 }
 
 struct Found {
@@ -62,7 +64,8 @@ pub async fn view_memory_get(
                 text: search.q.clone(),
                 service: Some(search.service.clone()).filter(|x| !x.is_empty()),
                 kind: Some(search.kind.clone()).filter(|x| !x.is_empty()),
-                labels: Default::default(),
+                // A label that is not key=value ranks nothing rather than failing the page.
+                labels: obsctl_store::parse_labels([search.labels.as_str()]).unwrap_or_default(),
                 strict: !search.service.is_empty() || !search.kind.is_empty(),
                 limit: 20,
             };
