@@ -59,6 +59,9 @@ pub struct Config {
     /// (`…TOKEN`, `…PASSWORD`, `…KEY`, …): redacted like every other secret.
     #[serde(skip)]
     pub interpolated_secrets: Vec<Secret>,
+    /// The file it was loaded from (`LoadOptions::file`), which a backup archives.
+    #[serde(skip)]
+    pub file: String,
     /// Where each check is in `checks`, by id: `check` runs for every probe.
     #[serde(skip)]
     check_index: std::collections::HashMap<String, usize>,

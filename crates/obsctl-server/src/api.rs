@@ -1,6 +1,7 @@
 //! The JSON API's routes: each registered once, with its documentation, in `routes`.
 
 pub(crate) mod alerts;
+pub(crate) mod backup;
 pub(crate) mod control;
 pub(crate) mod read;
 pub(crate) mod views;
@@ -18,13 +19,14 @@ macro_rules! route {
     ($api:ident, $method:literal, $path:literal, $handler:path, $summary:literal, $resp:ty $(, $kind:ident $(= $extra:ty)?)?) => {{
         let response = $api.schema::<$resp>();
         #[allow(unused_mut)]
-        let mut op = Op { summary: $summary, auth: false, request: None, query: Vec::new(), response };
+        let mut op = Op { summary: $summary, auth: false, request: None, query: Vec::new(), response, download: None };
         $( route!(@extra $api, op, $kind $(, $extra)?); )?
         $api = $api.route($method, $path, op, $handler);
     }};
     (@extra $api:ident, $op:ident, query, $q:ty) => { $op.query = $api.query::<$q>(); };
     (@extra $api:ident, $op:ident, body, $b:ty) => { $op.request = Some($api.schema::<$b>()); $op.auth = true; };
     (@extra $api:ident, $op:ident, auth) => { $op.auth = true; };
+    (@extra $api:ident, $op:ident, download) => { $op.auth = true; $op.download = Some("application/gzip"); };
 }
 
 pub(crate) fn routes() -> Api {
@@ -229,6 +231,15 @@ pub(crate) fn routes() -> Api {
         "Past episodes similar to a text, best first, each score explained",
         Vec<obsctl_store::RecallHit>,
         query = RecallParams
+    );
+    route!(
+        api,
+        "get",
+        "/api/backup",
+        backup::download,
+        "A backup archive of the store and the config (gzip JSON lines); operators only",
+        String,
+        download
     );
     api
 }

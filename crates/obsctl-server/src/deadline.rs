@@ -3,6 +3,8 @@
 //! readers cannot pile up. Mutations have none: an approved fix may legitimately run its tool for
 //! minutes, and cutting it mid-way would leave the journal to say what happened instead of the
 //! caller. A streaming body (the live stream) is not bounded: only the wait for its headers.
+//! A backup download (operators only) is not bounded either: it answers once the archive of the
+//! whole store is written.
 
 use std::time::Duration;
 
@@ -16,8 +18,11 @@ use crate::ApiError;
 /// How long a read may take before it is answered with a timeout.
 pub const READ_DEADLINE: Duration = Duration::from_secs(30);
 
+/// Reads that take as long as they need.
+const UNBOUNDED_READS: &[&str] = &["/api/backup"];
+
 pub async fn bound_reads(State(deadline): State<Duration>, req: Request, next: Next) -> Response {
-    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) || UNBOUNDED_READS.contains(&req.uri().path()) {
         return next.run(req).await;
     }
     let path = req.uri().path().to_string();

@@ -25,6 +25,8 @@ pub(crate) struct Op {
     pub request: Option<Schema>,
     pub query: Vec<Value>,
     pub response: Schema,
+    /// A file to download of this media type, instead of JSON.
+    pub download: Option<&'static str>,
 }
 
 impl Api {
@@ -84,7 +86,10 @@ impl Api {
             "summary": op.summary,
             "parameters": params,
             "responses": {
-                "200": {"description": "success", "content": {"application/json": {"schema": op.response}}},
+                "200": match op.download {
+                    Some(media) => json!({"description": "success", "content": {media: {"schema": {"type": "string", "format": "binary"}}}}),
+                    None => json!({"description": "success", "content": {"application/json": {"schema": op.response}}}),
+                },
                 "default": {"description": "error", "content": {"application/json": {"schema": error}}},
             },
         });

@@ -6,6 +6,8 @@
 
 #[macro_use]
 mod binds;
+#[macro_use]
+pub mod backup;
 mod bolt;
 mod error;
 mod filters;
@@ -36,6 +38,9 @@ pub use recall::{RecallHit, RecallIndex, RecallQuery, parse_labels};
 pub use sqlite::SqliteStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The store's schema: how many migrations each backend has (checked when they compile).
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// Entry points for the fuzz targets in `fuzz/` (compiled only under `--cfg fuzzing`).
 #[cfg(fuzzing)]
@@ -223,6 +228,24 @@ pub trait Store: GraphStore + ChangeFeed {
     /// Ledger entries of one cluster, or all: best success rate first, then most attempts.
     async fn ledger(&self, cluster: Option<&str>) -> Result<Vec<LedgerEntry>>;
 
+    /// Every backup table read in one consistent snapshot while others keep writing: each
+    /// table's name and row count, then its rows, in `backup::TABLES` order.
+    async fn snapshot(&self, sink: &mut dyn backup::SnapshotSink) -> Result<()>;
+    /// Inserts rows of one backup table, its `columns` in the given order (a restore into an
+    /// empty store), in one transaction.
+    async fn restore_rows(
+        &self,
+        table: &'static backup::Table,
+        columns: &[String],
+        rows: &[Vec<backup::Cell>],
+    ) -> Result<()>;
+    /// After a restore: what numbers new rows (Postgres sequences) moves past the restored ones.
+    async fn finish_restore(&self) -> Result<()>;
+    /// Rows in each backup table.
+    async fn table_counts(&self) -> Result<Vec<(&'static str, u64)>>;
+    /// Deletes every row of every table and lease (a reset); the schema stays.
+    async fn clear(&self) -> Result<()>;
+
     /// Takes or renews the lease `name` for `holder` until `until`: granted when it is free,
     /// expired at `now`, or already `holder`'s. Returns whether `holder` holds it now.
     async fn try_lease(&self, name: &str, holder: &str, now: Timestamp, until: Timestamp) -> Result<bool>;
@@ -233,6 +256,11 @@ pub trait Store: GraphStore + ChangeFeed {
 
     /// Commits what is pending and closes connections; the store is unusable afterwards.
     async fn close(&self);
+}
+
+/// The backend a store URL names: `sqlite` or `postgres`.
+pub fn backend_of(url: &str) -> &'static str {
+    if url.starts_with("sqlite://") { "sqlite" } else { "postgres" }
 }
 
 /// Opens the store a URL names: `sqlite://path` or `postgres://…` (`password` applies to Postgres).

@@ -530,6 +530,45 @@ impl Store for PostgresStore {
         Ok(entries)
     }
 
+    async fn snapshot(&self, sink: &mut dyn crate::backup::SnapshotSink) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+        let done: Result<()> = backup_sql!(@snapshot tx, sink);
+        done?;
+        tx.rollback().await?;
+        Ok(())
+    }
+
+    async fn restore_rows(
+        &self,
+        table: &'static crate::backup::Table,
+        columns: &[String],
+        rows: &[Vec<crate::backup::Cell>],
+    ) -> Result<()> {
+        backup_sql!(@restore sqlx::Postgres, self.pool, table, columns, rows)
+    }
+
+    async fn finish_restore(&self) -> Result<()> {
+        for t in crate::backup::TABLES {
+            if let Some(col) = t.serial {
+                let sql = format!(
+                    "SELECT setval(pg_get_serial_sequence('{0}', '{1}'), COALESCE((SELECT MAX({1}) FROM {0}), 0) + 1, false)",
+                    t.name, col
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn table_counts(&self) -> Result<Vec<(&'static str, u64)>> {
+        backup_sql!(@counts self.pool)
+    }
+
+    async fn clear(&self) -> Result<()> {
+        backup_sql!(@clear self.pool)
+    }
+
     async fn try_lease(&self, name: &str, holder: &str, now: Timestamp, until: Timestamp) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE \

@@ -510,6 +510,37 @@ impl Store for SqliteStore {
         Ok(entries)
     }
 
+    async fn snapshot(&self, sink: &mut dyn crate::backup::SnapshotSink) -> Result<()> {
+        let mut tx = self.reader.begin().await?;
+        // A read transaction: WAL keeps its snapshot from the first read to the end.
+        let done: Result<()> = backup_sql!(@snapshot tx, sink);
+        done?;
+        tx.rollback().await?;
+        Ok(())
+    }
+
+    async fn restore_rows(
+        &self,
+        table: &'static crate::backup::Table,
+        columns: &[String],
+        rows: &[Vec<crate::backup::Cell>],
+    ) -> Result<()> {
+        backup_sql!(@restore sqlx::Sqlite, self.writer, table, columns, rows)
+    }
+
+    async fn finish_restore(&self) -> Result<()> {
+        // INTEGER PRIMARY KEY columns continue after the largest value by themselves.
+        Ok(())
+    }
+
+    async fn table_counts(&self) -> Result<Vec<(&'static str, u64)>> {
+        backup_sql!(@counts self.reader)
+    }
+
+    async fn clear(&self) -> Result<()> {
+        backup_sql!(@clear self.writer)
+    }
+
     async fn try_lease(&self, name: &str, holder: &str, now: Timestamp, until: Timestamp) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE \

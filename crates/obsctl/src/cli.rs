@@ -84,6 +84,34 @@ pub enum Command {
     /// The fix-history graph: history, root-cause candidates, blast radius, similar fixes.
     #[command(subcommand)]
     Graph(GraphCommand),
+    /// A consistent backup of the store (while obsctl runs) and the config, in one archive:
+    /// gzip-compressed JSON lines with every table's count and SHA-256.
+    Backup {
+        /// The archive to write (default: backups/obsctl-backup-<time>.jsonl.gz in the data folder).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Restore a backup into an empty store (the configured one, or --store): verified in full
+    /// before anything is written. A SQLite backup restored into Postgres moves between backends.
+    Restore {
+        file: std::path::PathBuf,
+        /// The store to restore into, e.g. postgres://obsctl@db/obsctl (default: the config's).
+        #[arg(long)]
+        store: Option<String>,
+        /// Also write the config the archive holds to this file.
+        #[arg(long)]
+        config_out: Option<std::path::PathBuf>,
+    },
+    /// Delete everything in the store (incidents, actions, observations, memory); the config
+    /// stays. Asks first, and takes a backup first.
+    Reset {
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+        /// Do not take a backup first.
+        #[arg(long)]
+        no_backup: bool,
+    },
     /// Open the running dashboard in the default browser (or print its URL).
     Dashboard {
         #[command(subcommand)]

@@ -1,6 +1,7 @@
 //! One module per command; `run` dispatches.
 
 mod actions;
+mod backup;
 mod config;
 mod dashboard;
 mod demo;
@@ -39,6 +40,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Graph(cmd) => graph::run(config, cmd).await,
         Command::Dashboard { cmd: Some(DashboardCommand::HashPassword), .. } => dashboard::hash_password(),
         Command::Dashboard { cmd: None, print } => dashboard::open(config, print).await,
+        Command::Backup { out } => backup::backup(config, out).await,
+        Command::Restore { file, store, config_out } => backup::restore(config, &file, store, config_out).await,
+        Command::Reset { yes, no_backup } => backup::reset(config, yes, no_backup).await,
         Command::DemoService { port, poison } => demo_service::run(port, poison).await,
     }
 }

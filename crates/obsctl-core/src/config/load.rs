@@ -53,6 +53,7 @@ pub fn load(text: &str, env: &HashMap<String, String>, opts: &LoadOptions<'_>) -
     let mut v = Validator { p: problems, env, external: Vec::new() };
     let mut config = v.config(raw, opts);
     config.interpolated_secrets = interpolated_secrets.into_iter().map(Secret::new).collect();
+    config.file = opts.file.to_string();
     config.index_checks();
     v.p.finish().map(|()| config)
 }
@@ -230,6 +231,7 @@ impl Validator<'_, '_> {
             checks,
             runbooks,
             interpolated_secrets: Vec::new(),
+            file: String::new(),
             check_index: Default::default(),
         }
     }

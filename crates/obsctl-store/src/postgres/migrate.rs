@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../../migrations/postgres/0008_alerts.sql")),
     (9, include_str!("../../migrations/postgres/0009_episode_origin.sql")),
 ];
+const _: () = assert!(MIGRATIONS.len() as i64 == crate::SCHEMA_VERSION, "SCHEMA_VERSION must count the migrations");
 
 /// An arbitrary constant naming obsctl's migration lock.
 const LOCK_KEY: i64 = 0x6f62_7363_746c;

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../../migrations/sqlite/0008_alerts.sql")),
     (9, include_str!("../../migrations/sqlite/0009_episode_origin.sql")),
 ];
+const _: () = assert!(MIGRATIONS.len() as i64 == crate::SCHEMA_VERSION, "SCHEMA_VERSION must count the migrations");
 
 pub(crate) async fn migrate(pool: &SqlitePool) -> Result<()> {
     sqlx::query(

@@ -6,12 +6,12 @@ use obsctl_core::Timestamp;
 use obsctl_core::action::{ActionState, AuditRecord, Outcome};
 use obsctl_core::check::Observation;
 use obsctl_core::graph::{Reached, UpstreamFailure};
-use obsctl_core::incident::{IncidentStatus, Silence, fingerprint};
+use obsctl_core::incident::{IncidentStatus, fingerprint};
 use obsctl_core::state::CheckStatus;
 use obsctl_store::{ActionFilter, AlertFilter, IncidentFilter, NewEvent, OpenedIncident, Store, StoreError, Upserted};
 use serde_json::json;
 
-use crate::fixtures::{action, episode, incident, observation};
+use crate::fixtures::{action, episode, incident, observation, silence};
 
 /// Instantiates every conformance test for one backend; `$open` is an async fn returning
 /// `(Arc<dyn Store>, guard)` where the guard keeps the backend's resources alive.
@@ -348,15 +348,7 @@ async fn audit_is_newest_first(s: Arc<dyn Store>) {
 }
 
 async fn silences_filter_by_time(s: Arc<dyn Store>) {
-    let sil = Silence {
-        id: "sil-1".into(),
-        service: Some("api".into()),
-        kind: None,
-        starts_at: Timestamp(100),
-        ends_at: Timestamp(200),
-        reason: "deploy".into(),
-        created_by: "ops".into(),
-    };
+    let sil = silence("sil-1");
     s.insert_silence(&sil).await.unwrap();
     assert_eq!(s.silences(Some(Timestamp(150))).await.unwrap(), vec![sil.clone()]);
     assert!(s.silences(Some(Timestamp(200))).await.unwrap().is_empty());

@@ -102,3 +102,16 @@ pub fn episode(
         source: "incident".into(),
     }
 }
+
+/// A silence of `api` from 100 to 200 for a deploy.
+pub fn silence(id: &str) -> obsctl_core::incident::Silence {
+    obsctl_core::incident::Silence {
+        id: id.into(),
+        service: Some("api".into()),
+        kind: None,
+        starts_at: Timestamp(100),
+        ends_at: Timestamp(200),
+        reason: "deploy".into(),
+        created_by: "ops".into(),
+    }
+}

@@ -72,7 +72,8 @@ fn expect(method: &str, path: &str, caller: Caller) -> Expect {
     }
     // /metrics is read like the API: Prometheus scrapes it with the bearer token.
     let api = path.starts_with("/api/") || path == "/metrics";
-    let read = method == "GET";
+    // A backup holds everything obsctl knows: it takes the token, like a change.
+    let read = method == "GET" && path != "/api/backup";
     match (api, read, caller) {
         // The API: reads take the token or any session; mutations only the token.
         (true, _, Anonymous | WrongToken) => Unauthorized,

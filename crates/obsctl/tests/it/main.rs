@@ -6,6 +6,7 @@
 mod alerts;
 mod api;
 mod auth_matrix;
+mod backup;
 mod browser;
 mod cli;
 mod containers;

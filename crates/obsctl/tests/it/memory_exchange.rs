@@ -4,19 +4,8 @@
 //! beside a running `serve` is recalled by it without a reindex.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
-use crate::support::{Serve, config_file, eventually, free_port, head};
-
-fn obsctl(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_obsctl"));
-    c.arg("--config").arg(dir.join("obsctl.toml")).arg("-q");
-    c
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
+use crate::support::{config_file, eventually, free_port, head, obsctl_in, printed, serve_in};
 
 /// A data folder with a config naming this instance.
 fn instance(name: &str) -> tempfile::TempDir {
@@ -40,8 +29,8 @@ fn postmortems(root: &Path) {
 }
 
 fn search(dir: &Path, q: &str) -> Vec<serde_json::Value> {
-    let out = obsctl(dir).args(["memory", "search", q, "--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
+    let out = obsctl_in(dir).args(["memory", "search", q, "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", printed(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -54,14 +43,14 @@ fn a_postmortem_folder_becomes_searchable_memory_and_travels_byte_for_byte() {
     std::fs::write(&bad_lines, "{\"id\": \"x\"}\n").unwrap();
 
     // --strict: one bad file refuses everything.
-    let strict = obsctl(edge.path()).args(["memory", "import", "--strict"]).arg(folder.path()).output().unwrap();
-    assert_eq!(strict.status.code(), Some(1), "{}", text(&strict));
-    assert!(text(&strict).contains("nothing imported"), "{}", text(&strict));
+    let strict = obsctl_in(edge.path()).args(["memory", "import", "--strict"]).arg(folder.path()).output().unwrap();
+    assert_eq!(strict.status.code(), Some(1), "{}", printed(&strict));
+    assert!(printed(&strict).contains("nothing imported"), "{}", printed(&strict));
     assert!(search(edge.path(), "WAL segments filled the volume").is_empty());
 
     // Without it: the good ones are imported, each bad one named with its line.
-    let out = obsctl(edge.path()).args(["memory", "import"]).arg(folder.path()).output().unwrap();
-    let said = text(&out);
+    let out = obsctl_in(edge.path()).args(["memory", "import"]).arg(folder.path()).output().unwrap();
+    let said = printed(&out);
     assert_eq!(out.status.code(), Some(1), "something was skipped: {said}");
     assert!(said.contains("imported 2 new, 0 replaced, 0 already known; 2 skipped"), "{said}");
     assert!(said.contains("broken.md: front matter is not YAML"), "{said}");
@@ -77,54 +66,46 @@ fn a_postmortem_folder_becomes_searchable_memory_and_travels_byte_for_byte() {
     // Again: nothing new. An edited postmortem replaces its episode and is found by its new words.
     std::fs::remove_file(folder.path().join("broken.md")).unwrap();
     std::fs::remove_file(&bad_lines).unwrap();
-    let again = obsctl(edge.path()).args(["memory", "import"]).arg(folder.path()).output().unwrap();
-    assert!(text(&again).contains("imported 0 new, 0 replaced, 2 already known; 0 skipped"), "{}", text(&again));
+    let again = obsctl_in(edge.path()).args(["memory", "import"]).arg(folder.path()).output().unwrap();
+    assert!(printed(&again).contains("imported 0 new, 0 replaced, 2 already known; 0 skipped"), "{}", printed(&again));
     assert!(again.status.success());
     std::fs::write(
         folder.path().join("dns.md"),
         DNS.replace("The node pool was resized.", "Negative caching in nodelocaldns hid the recovery."),
     )
     .unwrap();
-    let edited = obsctl(edge.path()).args(["memory", "import"]).arg(folder.path()).output().unwrap();
-    assert!(text(&edited).contains("imported 0 new, 1 replaced, 1 already known"), "{}", text(&edited));
+    let edited = obsctl_in(edge.path()).args(["memory", "import"]).arg(folder.path()).output().unwrap();
+    assert!(printed(&edited).contains("imported 0 new, 1 replaced, 1 already known"), "{}", printed(&edited));
     assert_eq!(search(edge.path(), "nodelocaldns negative caching")[0]["episode_id"], "pm-dns");
 
     // export → import elsewhere → export: the same bytes; the origin stays edge-a.
-    let first = obsctl(edge.path()).args(["memory", "export"]).output().unwrap();
-    assert!(first.status.success(), "{}", text(&first));
+    let first = obsctl_in(edge.path()).args(["memory", "export"]).output().unwrap();
+    assert!(first.status.success(), "{}", printed(&first));
     assert_eq!(String::from_utf8_lossy(&first.stdout).lines().count(), 2);
     let file = folder.path().join("episodes.jsonl");
     std::fs::write(&file, &first.stdout).unwrap();
     let central = instance("central");
-    let imported = obsctl(central.path()).args(["memory", "import"]).arg(&file).output().unwrap();
-    assert!(imported.status.success(), "{}", text(&imported));
-    let second = obsctl(central.path()).args(["memory", "export"]).output().unwrap();
+    let imported = obsctl_in(central.path()).args(["memory", "import"]).arg(&file).output().unwrap();
+    assert!(imported.status.success(), "{}", printed(&imported));
+    let second = obsctl_in(central.path()).args(["memory", "export"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&second.stdout), String::from_utf8_lossy(&first.stdout));
     assert_eq!(search(central.path(), "WAL segments filled the volume")[0]["origin"], "edge-a");
 
     // --since keeps the dated episode that ended after it, and drops the undated one.
-    let since = obsctl(edge.path()).args(["memory", "export", "--since", "2024-01-01T00:00:00Z"]).output().unwrap();
+    let since = obsctl_in(edge.path()).args(["memory", "export", "--since", "2024-01-01T00:00:00Z"]).output().unwrap();
     let lines = String::from_utf8_lossy(&since.stdout).lines().map(str::to_string).collect::<Vec<_>>();
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert!(lines[0].contains("pm-2024/checkout-disk"));
-    let bad = obsctl(edge.path()).args(["memory", "export", "--since", "last tuesday"]).output().unwrap();
+    let bad = obsctl_in(edge.path()).args(["memory", "export", "--since", "last tuesday"]).output().unwrap();
     assert!(!bad.status.success());
-    assert!(text(&bad).contains("--since \"last tuesday\""), "{}", text(&bad));
+    assert!(printed(&bad).contains("--since \"last tuesday\""), "{}", printed(&bad));
 }
 
 #[tokio::test]
 async fn an_import_beside_a_running_serve_is_recalled_without_a_reindex() {
     let edge = instance("edge-a");
     let port = free_port();
-    let log = std::fs::File::create(edge.path().join("serve.log")).unwrap();
-    let _serve = Serve(
-        obsctl(edge.path())
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--mcp-listen", "off"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
+    let _serve = serve_in(edge.path(), port);
     let client = obsctl_host::http_client().build().unwrap();
     let recall = |q: &'static str| {
         let client = client.clone();
@@ -139,9 +120,9 @@ async fn an_import_beside_a_running_serve_is_recalled_without_a_reindex() {
 
     let folder = tempfile::tempdir().unwrap();
     std::fs::write(folder.path().join("dns.md"), DNS).unwrap();
-    let out = obsctl(edge.path()).args(["memory", "import"]).arg(folder.path()).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("the running serve indexes them"), "{}", text(&out));
+    let out = obsctl_in(edge.path()).args(["memory", "import"]).arg(folder.path()).output().unwrap();
+    assert!(out.status.success(), "{}", printed(&out));
+    assert!(printed(&out).contains("the running serve indexes them"), "{}", printed(&out));
     let hits = eventually(10, "serve to recall the imported postmortem", || async {
         recall("coredns evicted lookups timed out").await.filter(|h| !h.is_empty())
     })

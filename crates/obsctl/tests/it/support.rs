@@ -125,6 +125,18 @@ mode = "{mode}"
     )
 }
 
+/// An `api` service checked every 100 ms: observations keep being written (write load).
+pub const BUSY_CHECK: &str = r#"
+[[service]]
+name = "api"
+  [[service.check]]
+  name = "health"
+  kind = "http"
+  url = "{url}/health"
+  interval = "100ms"
+  timeout = "90ms"
+"#;
+
 /// An `api` service with an HTTP health check on the target, and no runbook (for what a
 /// runbook does not cover: a person's proposal, the LLM planner, MCP clients).
 pub const API_CHECK: &str = r#"
@@ -246,6 +258,32 @@ impl Harness {
     pub async fn event_kinds(&self, incident_id: &str) -> Vec<String> {
         self.rt.store.events(incident_id).await.unwrap().into_iter().map(|e| e.kind).collect()
     }
+}
+
+/// The obsctl binary, quiet, on `dir/obsctl.toml`.
+pub fn obsctl_in(dir: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_obsctl"));
+    c.arg("--config").arg(dir.join("obsctl.toml")).arg("-q");
+    c
+}
+
+/// What a command printed, stdout then stderr.
+pub fn printed(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+/// `obsctl serve` on `dir/obsctl.toml` with its API on `port` (no MCP gateway), its log in
+/// `dir/serve.log`.
+pub fn serve_in(dir: &std::path::Path, port: u16) -> Serve {
+    let log = std::fs::File::create(dir.join("serve.log")).unwrap();
+    Serve(
+        obsctl_in(dir)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--mcp-listen", "off"])
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// A child `obsctl` (usually `serve`) stopped when the test ends, however it ends: SIGTERM, so it
