@@ -11,6 +11,7 @@ pub mod gate;
 pub mod leadership;
 pub mod llm;
 pub mod mcp_client;
+pub mod memory_sync;
 pub mod planner;
 pub mod tools;
 pub mod trace_export;

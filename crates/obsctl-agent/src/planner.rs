@@ -84,6 +84,8 @@ pub struct MemoryPlanner {
     registry: Arc<ToolRegistry>,
     min_success: f64,
     min_attempts: u32,
+    /// What an attempt learned on another instance counts for (0: this instance's only).
+    shared_evidence: f64,
     cooldown: Duration,
 }
 
@@ -95,6 +97,7 @@ impl MemoryPlanner {
             registry,
             min_success: m.min_success,
             min_attempts: m.min_attempts,
+            shared_evidence: m.shared_evidence,
             cooldown: config.default_cooldown,
         }
     }
@@ -113,13 +116,28 @@ impl Planner for MemoryPlanner {
     async fn plan(&self, ctx: &PlanContext<'_>) -> anyhow::Result<Option<Plan>> {
         let cluster = cluster(&ctx.incident.kind, &ctx.incident.service);
         let ledger = self.store.ledger(Some(&cluster)).await?;
-        let Some(best) = ledger.into_iter().find(|e| {
-            e.attempts >= self.min_attempts
-                && e.success_rate() >= self.min_success
-                && self.mutates(e)
-                && !e.steps.iter().any(|s| s.args.to_string().contains(REDACTED))
-        }) else {
+        // Evidence learned elsewhere counts by its weight; the best weighted rate wins.
+        let mut proven: Vec<(f64, f64, LedgerEntry)> = ledger
+            .into_iter()
+            .map(|e| {
+                let (attempts, rate) = e.weighted(self.shared_evidence);
+                (attempts, rate, e)
+            })
+            .filter(|(attempts, rate, e)| {
+                *attempts >= f64::from(self.min_attempts)
+                    && *rate >= self.min_success
+                    && self.mutates(e)
+                    && !e.steps.iter().any(|s| s.args.to_string().contains(REDACTED))
+            })
+            .collect();
+        proven.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.total_cmp(&a.0)));
+        let Some((_, rate, best)) = proven.into_iter().next() else {
             return Ok(None);
+        };
+        let elsewhere = if best.remote_attempts > 0 {
+            format!(" ({} of them on other instances, each counted as {})", best.remote_attempts, self.shared_evidence)
+        } else {
+            String::new()
         };
         let tools: Vec<&str> = best.steps.iter().map(|s| s.tool.as_str()).collect();
         let ttr =
@@ -129,13 +147,13 @@ impl Planner for MemoryPlanner {
             planner: "memory",
             runbook: None,
             provenance: format!(
-                "memory: {} fixed {}/{} similar incidents ({cluster}){ttr}; evidence {}",
+                "memory: {} fixed {}/{} similar incidents{elsewhere} ({cluster}){ttr}; evidence {}",
                 tools.join(" → "),
                 best.successes,
                 best.attempts,
                 shown.join(", ")
             ),
-            confidence: best.success_rate(),
+            confidence: rate,
             steps: best.steps.iter().map(|s| Step { tool: s.tool.clone(), args: s.args.clone() }).collect(),
             mode: None,
             cooldown: self.cooldown,

@@ -47,6 +47,8 @@ pub struct Config {
     /// This instance's name on the episodes it remembers (`[memory] instance`); `None` means
     /// the host name.
     pub memory_instance: Option<String>,
+    /// Memory sync with a central obsctl, when enabled.
+    pub memory_sync: Option<MemorySyncConfig>,
     pub agent: AgentConfig,
     pub scheduler: SchedulerConfig,
     pub notify: NotifyConfig,
@@ -371,6 +373,19 @@ pub struct MemoryConfig {
     pub min_success: f64,
     /// Fewest attempts of that fix before it counts as proven.
     pub min_attempts: u32,
+    /// What an attempt learned on another instance (a synced episode) counts for, against 1 for
+    /// one learned here: 0 uses this instance's own evidence only.
+    pub shared_evidence: f64,
+}
+
+/// `[memory.sync]`: where this instance pushes its episodes and pulls the others'.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemorySyncConfig {
+    /// The central obsctl's base URL (its API).
+    pub url: String,
+    /// The central's API token.
+    pub token: Option<Secret>,
+    pub interval: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -514,6 +529,7 @@ impl Config {
             .chain(self.mcp.token.iter())
             .chain(self.llm.iter().filter_map(|l| l.api_key.as_ref()))
             .chain(self.store.password.iter())
+            .chain(self.memory_sync.iter().filter_map(|m| m.token.as_ref()))
             .chain(self.graph.iter().filter_map(|g| g.password.as_ref()))
             .collect();
         if let Some(n) = &self.notify.ntfy {

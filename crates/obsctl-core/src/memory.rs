@@ -3,6 +3,7 @@
 
 pub mod exchange;
 pub mod postmortem;
+pub mod sync;
 
 use std::collections::BTreeMap;
 
@@ -127,15 +128,22 @@ pub struct LedgerEntry {
     pub last_used: Timestamp,
     /// Episodes this entry learned from, newest first (at most 20).
     pub episodes: Vec<String>,
+    /// Of `attempts` and `successes`, those learned on other instances (synced episodes).
+    #[serde(default)]
+    pub remote_attempts: u32,
+    #[serde(default)]
+    pub remote_successes: u32,
 }
 
-/// The ledger entry after one more attempt: counts, recovery-time median, evidence.
+/// The ledger entry after one more attempt: counts, recovery-time median, evidence. `remote`:
+/// the attempt was learned on another instance.
 pub fn learn(
     previous: Option<LedgerEntry>,
     cluster: &str,
     attempt: &EpisodeAction,
     episode_id: &str,
     at: Timestamp,
+    remote: bool,
 ) -> LedgerEntry {
     let mut e = previous.unwrap_or_else(|| LedgerEntry {
         cluster: cluster.to_string(),
@@ -148,10 +156,14 @@ pub fn learn(
         ttr_samples_ms: Vec::new(),
         last_used: at,
         episodes: Vec::new(),
+        remote_attempts: 0,
+        remote_successes: 0,
     });
     e.attempts += 1;
+    e.remote_attempts += u32::from(remote);
     if attempt.outcome == Outcome::Fixed {
         e.successes += 1;
+        e.remote_successes += u32::from(remote);
         if let Some(ttr) = attempt.time_to_recover_ms {
             e.ttr_samples_ms.push(ttr);
             let excess = e.ttr_samples_ms.len().saturating_sub(100);
@@ -171,6 +183,16 @@ pub fn learn(
 impl LedgerEntry {
     pub fn success_rate(&self) -> f64 {
         if self.attempts == 0 { 0.0 } else { f64::from(self.successes) / f64::from(self.attempts) }
+    }
+
+    /// Attempts and success rate with each attempt learned elsewhere counted as `remote_weight`
+    /// of one learned here (0: this instance's own evidence only).
+    pub fn weighted(&self, remote_weight: f64) -> (f64, f64) {
+        let (local_attempts, local_successes) =
+            (self.attempts.saturating_sub(self.remote_attempts), self.successes.saturating_sub(self.remote_successes));
+        let attempts = f64::from(local_attempts) + remote_weight * f64::from(self.remote_attempts);
+        let successes = f64::from(local_successes) + remote_weight * f64::from(self.remote_successes);
+        (attempts, if attempts > 0.0 { successes / attempts } else { 0.0 })
     }
 }
 
@@ -242,12 +264,20 @@ mod tests {
             outcome,
             time_to_recover_ms: ttr,
         };
-        let e = learn(None, "http-down@api", &fix(Outcome::Fixed, Some(4000)), "ep-1", Timestamp(10));
-        let e = learn(Some(e), "http-down@api", &fix(Outcome::NotFixed, None), "ep-2", Timestamp(20));
-        let e = learn(Some(e), "http-down@api", &fix(Outcome::Fixed, Some(2000)), "ep-3", Timestamp(15));
+        let e = learn(None, "http-down@api", &fix(Outcome::Fixed, Some(4000)), "ep-1", Timestamp(10), false);
+        let e = learn(Some(e), "http-down@api", &fix(Outcome::NotFixed, None), "ep-2", Timestamp(20), false);
+        let e = learn(Some(e), "http-down@api", &fix(Outcome::Fixed, Some(2000)), "ep-3", Timestamp(15), false);
         assert_eq!((e.attempts, e.successes, e.failures), (3, 2, 1));
         assert_eq!((e.median_ttr_ms, e.last_used), (Some(2000), Timestamp(20)));
         assert_eq!(e.episodes, ["ep-3", "ep-2", "ep-1"]);
+        assert_eq!(e.weighted(0.0), (3.0, 2.0 / 3.0));
+        // Two more attempts learned elsewhere, both fixed: they count by their weight.
+        let e = learn(Some(e), "http-down@api", &fix(Outcome::Fixed, Some(1000)), "ep-4", Timestamp(30), true);
+        let e = learn(Some(e), "http-down@api", &fix(Outcome::Fixed, Some(1000)), "ep-5", Timestamp(31), true);
+        assert_eq!((e.attempts, e.remote_attempts, e.remote_successes), (5, 2, 2));
+        assert_eq!(e.weighted(0.0), (3.0, 2.0 / 3.0), "local only ignores them");
+        assert_eq!(e.weighted(0.5), (4.0, 3.0 / 4.0));
+        assert_eq!(e.weighted(1.0), (5.0, 4.0 / 5.0));
     }
 
     #[test]
@@ -266,6 +296,8 @@ mod tests {
             ttr_samples_ms: vec![],
             last_used: Timestamp(0),
             episodes: vec![],
+            remote_attempts: 0,
+            remote_successes: 0,
         };
         assert_eq!((e.cluster.as_str(), e.success_rate()), ("disk-full@api", 0.75));
         assert_eq!(content_hash(b"abc"), content_hash(b"abc"));

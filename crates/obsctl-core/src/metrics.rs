@@ -54,6 +54,13 @@ pub struct ExportLabels {
     pub result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SyncLabels {
+    /// `pushed` (sent to the central), `pulled` (taken from it) or `received` (pushed to this
+    /// instance as a central).
+    pub direction: &'static str,
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// 1 ms to about 33 s, doubling.
@@ -73,6 +80,10 @@ pub struct Metrics {
     pub store_write_duration: Histograms<StoreWriteLabels>,
     pub recall_duration: Histogram,
     pub traces_exported: Family<ExportLabels, Counter>,
+    pub sync_episodes: Family<SyncLabels, Counter>,
+    pub sync_failures: Counter,
+    pub sync_backlog: Gauge,
+    pub sync_last_success: Gauge,
 }
 
 impl Metrics {
@@ -89,6 +100,10 @@ impl Metrics {
             store_write_duration: Family::new_with_constructor(latency_histogram),
             recall_duration: latency_histogram(),
             traces_exported: Family::default(),
+            sync_episodes: Family::default(),
+            sync_failures: Counter::default(),
+            sync_backlog: Gauge::default(),
+            sync_last_success: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register("obsctl_checks_runs", "Check runs by kind and result", m.check_runs.clone());
@@ -116,6 +131,18 @@ impl Metrics {
             "obsctl_otlp_traces",
             "Incident traces exported over OTLP, by result",
             m.traces_exported.clone(),
+        );
+        registry.register("obsctl_memory_sync_episodes", "Episodes synced, by direction", m.sync_episodes.clone());
+        registry.register("obsctl_memory_sync_failures", "Memory sync attempts that failed", m.sync_failures.clone());
+        registry.register(
+            "obsctl_memory_sync_backlog_episodes",
+            "This instance's episodes not yet pushed to the central",
+            m.sync_backlog.clone(),
+        );
+        registry.register(
+            "obsctl_memory_sync_last_success_timestamp_seconds",
+            "When memory sync last succeeded (unix seconds; 0: never)",
+            m.sync_last_success.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -167,12 +194,15 @@ mod tests {
             "obsctl_webhook_requests_total{source=\"alertmanager\",status=\"200\"} 1",
             "# TYPE obsctl_scheduler_lateness_seconds histogram",
             "# TYPE obsctl_incidents_open gauge",
+            "# TYPE obsctl_memory_sync_backlog_episodes gauge",
+            "# TYPE obsctl_memory_sync_last_success_timestamp_seconds gauge",
+            "# TYPE obsctl_memory_sync_failures counter",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
         let names = text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).map(|l| l.split(' ').next().unwrap_or(""));
         assert!(names.clone().all(|n| n.starts_with("obsctl_")), "{text}");
         // Families nobody has touched yet (actions, store writes) are left out until they are.
-        assert_eq!(names.count(), 7);
+        assert_eq!(names.count(), 10);
     }
 }

@@ -4,6 +4,7 @@ pub(crate) mod alerts;
 pub(crate) mod backup;
 pub(crate) mod control;
 pub(crate) mod read;
+pub(crate) mod sync;
 pub(crate) mod views;
 
 use obsctl_core::action::{Action, AuditRecord};
@@ -231,6 +232,32 @@ pub(crate) fn routes() -> Api {
         "Past episodes similar to a text, best first, each score explained",
         Vec<obsctl_store::RecallHit>,
         query = RecallParams
+    );
+    route!(
+        api,
+        "get",
+        "/api/memory/sync",
+        sync::status,
+        "This instance's memory sync: central, cursors, backlog, last error",
+        sync::SyncStatus
+    );
+    route!(
+        api,
+        "post",
+        "/api/memory/sync/push",
+        sync::push,
+        "As a central: take an instance's episodes (idempotent by content hash)",
+        obsctl_core::memory::sync::PushResult,
+        body = obsctl_core::memory::sync::PushRequest
+    );
+    route!(
+        api,
+        "get",
+        "/api/memory/sync/pull",
+        sync::pull,
+        "As a central: a page of episodes after a cursor, without the asker's own",
+        obsctl_core::memory::sync::PullPage,
+        query = sync::PullParams
     );
     route!(
         api,

@@ -42,6 +42,8 @@ pub struct AppState {
     pub registry: Arc<ToolRegistry>,
     /// External MCP servers and their state.
     pub mcp_servers: Arc<obsctl_agent::mcp_client::McpServers>,
+    /// Memory sync with a central, when `[memory.sync]` is on.
+    pub memory_sync: Option<Arc<obsctl_agent::memory_sync::MemorySync>>,
 }
 
 /// Every route of the HTTP surface, recorded as it is built; with a state, the OpenAPI

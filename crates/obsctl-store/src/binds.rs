@@ -254,7 +254,7 @@ macro_rules! episode_insert_sql {
     };
 }
 
-/// Binds a `LedgerEntry` in column order: cluster … episodes (10 values).
+/// Binds a `LedgerEntry` in column order: cluster … remote_successes (12 values).
 macro_rules! bind_ledger_upsert {
     ($q:expr, $l:expr) => {
         $q.bind(&$l.cluster)
@@ -267,6 +267,8 @@ macro_rules! bind_ledger_upsert {
             .bind(serde_json::to_string(&$l.ttr_samples_ms)?)
             .bind($l.last_used.millis())
             .bind(serde_json::to_string(&$l.episodes)?)
+            .bind(i64::from($l.remote_attempts))
+            .bind(i64::from($l.remote_successes))
     };
 }
 
@@ -275,11 +277,12 @@ macro_rules! ledger_upsert_sql {
     ($values:literal) => {
         concat!(
             "INSERT INTO ledger (cluster, action_key, steps, attempts, successes, failures, median_ttr_ms, ",
-            "ttr_samples_ms, last_used, episodes) VALUES ",
+            "ttr_samples_ms, last_used, episodes, remote_attempts, remote_successes) VALUES ",
             $values,
             " ON CONFLICT (cluster, action_key) DO UPDATE SET steps = excluded.steps, attempts = excluded.attempts, ",
             "successes = excluded.successes, failures = excluded.failures, median_ttr_ms = excluded.median_ttr_ms, ",
-            "ttr_samples_ms = excluded.ttr_samples_ms, last_used = excluded.last_used, episodes = excluded.episodes"
+            "ttr_samples_ms = excluded.ttr_samples_ms, last_used = excluded.last_used, episodes = excluded.episodes, ",
+            "remote_attempts = excluded.remote_attempts, remote_successes = excluded.remote_successes"
         )
     };
 }
@@ -292,12 +295,17 @@ macro_rules! ledger_upsert_sql {
 /// episodes (`$cluster_episodes`), so the ledger never diverges from the episodes.
 macro_rules! episode_in_tx {
     (
-        $pool:expr, $e:expr, replace = $replace:expr,
+        $begin:expr, $e:expr, replace = $replace:expr, local = $local:expr,
         values = $values:literal, select = $select:literal, upsert_values = $upsert:literal,
         existing = $existing:literal, delete_ledger = $delete_ledger:literal, cluster_episodes = $cluster_episodes:literal
     ) => {{
         let e = $e;
-        let mut tx = $pool.begin().await?;
+        let local: &str = $local;
+        // An episode learned elsewhere: the ledger counts its attempts apart.
+        let remote_of = |e: &obsctl_core::memory::Episode| !local.is_empty() && e.origin != local;
+        // It reads before it writes: SQLite must take the write lock first (`BEGIN IMMEDIATE`),
+        // or another process writing in between fails it instead of making it wait.
+        let mut tx = $begin.await?;
         // Strictly after every episode written before, even within one millisecond: followers
         // of `(stored_at, id)` never miss a write that lands beside their cursor.
         let last: i64 =
@@ -311,7 +319,7 @@ macro_rules! episode_in_tx {
                 let previous =
                     sqlx::query($select).bind(&e.cluster).bind(&attempt.action_key).fetch_optional(&mut *tx).await?;
                 let previous = previous.as_ref().map(rows::ledger).transpose()?;
-                let next = obsctl_core::memory::learn(previous, &e.cluster, attempt, &e.id, e.ended_at);
+                let next = obsctl_core::memory::learn(previous, &e.cluster, attempt, &e.id, e.ended_at, remote_of(e));
                 bind_ledger_upsert!(sqlx::query(ledger_upsert_sql!($upsert)), next).execute(&mut *tx).await?;
             }
             tx.commit().await?;
@@ -351,7 +359,9 @@ macro_rules! episode_in_tx {
                 let episode = rows::episode(row)?;
                 for attempt in episode.actions.iter().filter(|a| a.learn) {
                     let previous = entries.remove(&attempt.action_key);
-                    let next = obsctl_core::memory::learn(previous, cluster, attempt, &episode.id, episode.ended_at);
+                    let remote = remote_of(&episode);
+                    let next =
+                        obsctl_core::memory::learn(previous, cluster, attempt, &episode.id, episode.ended_at, remote);
                     entries.insert(attempt.action_key.clone(), next);
                 }
             }
@@ -459,4 +469,33 @@ macro_rules! sql_graph_store {
             }
         }
     };
+}
+
+/// `Store::save_sync_state` for a backend, with its VALUES placeholder list (10 values).
+macro_rules! save_sync_state {
+    ($pool:expr, $s:expr, values = $values:literal) => {{
+        let s = $s;
+        sqlx::query(concat!(
+            "INSERT INTO sync_peers (peer, pushed_at, pushed_id, pulled_at, pulled_id, pushed, pulled, last_attempt, ",
+            "last_success, last_error) VALUES ",
+            $values,
+            " ON CONFLICT (peer) DO UPDATE SET pushed_at = excluded.pushed_at, pushed_id = excluded.pushed_id, ",
+            "pulled_at = excluded.pulled_at, pulled_id = excluded.pulled_id, pushed = excluded.pushed, ",
+            "pulled = excluded.pulled, last_attempt = excluded.last_attempt, last_success = excluded.last_success, ",
+            "last_error = excluded.last_error"
+        ))
+        .bind(&s.peer)
+        .bind(s.pushed_to.stored_at)
+        .bind(&s.pushed_to.id)
+        .bind(s.pulled_to.stored_at)
+        .bind(&s.pulled_to.id)
+        .bind(s.pushed as i64)
+        .bind(s.pulled as i64)
+        .bind(s.last_attempt.map(|t| t.millis()))
+        .bind(s.last_success.map(|t| t.millis()))
+        .bind(&s.last_error)
+        .execute(&$pool)
+        .await?;
+        Ok(())
+    }};
 }

@@ -40,7 +40,7 @@ pub use sqlite::SqliteStore;
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The store's schema: how many migrations each backend has (checked when they compile).
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// Entry points for the fuzz targets in `fuzz/` (compiled only under `--cfg fuzzing`).
 #[cfg(fuzzing)]
@@ -217,7 +217,9 @@ pub trait Store: GraphStore + ChangeFeed {
     async fn remember(&self, episode: &Episode) -> Result<bool>;
     /// Remembers an imported or synced episode: new ones as `remember` does; a known id with
     /// other content replaces the stored episode and folds the ledger of its clusters again.
-    async fn upsert_episode(&self, episode: &Episode) -> Result<Upserted>;
+    /// An episode whose origin is not `local_origin` (this instance) counts in the ledger as
+    /// learned elsewhere (`remote_attempts`); an empty `local_origin` counts every one as local.
+    async fn upsert_episode(&self, episode: &Episode, local_origin: &str) -> Result<Upserted>;
     /// Episodes in the order this store last wrote them, after the keyset `(stored_at, id)`:
     /// what the recall index and memory sync follow.
     async fn episodes_stored_after(&self, after: (Timestamp, &str), limit: u32) -> Result<Vec<StoredEpisode>>;
@@ -225,6 +227,11 @@ pub trait Store: GraphStore + ChangeFeed {
     async fn episode_count(&self) -> Result<u64>;
     /// Episodes in id order after `after` (paging for reindexing and sync).
     async fn episodes_after(&self, after: Option<&str>, limit: u32) -> Result<Vec<Episode>>;
+    /// Episodes of `origin` written after the keyset `(stored_at, id)`: what sync has yet to push.
+    async fn episodes_backlog(&self, after: (Timestamp, &str), origin: &str) -> Result<u64>;
+    /// Where this instance is with the central at `peer`.
+    async fn sync_state(&self, peer: &str) -> Result<Option<obsctl_core::memory::sync::SyncState>>;
+    async fn save_sync_state(&self, state: &obsctl_core::memory::sync::SyncState) -> Result<()>;
     /// Ledger entries of one cluster, or all: best success rate first, then most attempts.
     async fn ledger(&self, cluster: Option<&str>) -> Result<Vec<LedgerEntry>>;
 

@@ -93,14 +93,15 @@ impl PostgresStore {
 
 impl PostgresStore {
     /// `remember` (`replace` false) and `upsert_episode` (true): see `episode_in_tx!`.
-    async fn episode_in_tx(&self, e: &Episode, replace: bool) -> Result<Upserted> {
+    async fn episode_in_tx(&self, e: &Episode, replace: bool, local: &str) -> Result<Upserted> {
         episode_in_tx!(
-            self.pool,
+            self.pool.begin(),
             e,
             replace = replace,
+            local = local,
             values = "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
             select = "SELECT * FROM ledger WHERE cluster = $1 AND action_key = $2 FOR UPDATE",
-            upsert_values = "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+            upsert_values = "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
             existing = "SELECT content_hash, cluster FROM episodes WHERE id = $1 FOR UPDATE",
             delete_ledger = "DELETE FROM ledger WHERE cluster = $1",
             cluster_episodes = "SELECT * FROM episodes WHERE cluster = $1 ORDER BY ended_at, id"
@@ -484,11 +485,11 @@ impl Store for PostgresStore {
     }
 
     async fn remember(&self, e: &Episode) -> Result<bool> {
-        Ok(self.episode_in_tx(e, false).await? == Upserted::Added)
+        Ok(self.episode_in_tx(e, false, "").await? == Upserted::Added)
     }
 
-    async fn upsert_episode(&self, e: &Episode) -> Result<Upserted> {
-        self.episode_in_tx(e, true).await
+    async fn upsert_episode(&self, e: &Episode, local_origin: &str) -> Result<Upserted> {
+        self.episode_in_tx(e, true, local_origin).await
     }
 
     async fn episode(&self, id: &str) -> Result<Episode> {
@@ -518,6 +519,27 @@ impl Store for PostgresStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(rows::stored_episode).collect()
+    }
+
+    async fn episodes_backlog(&self, after: (Timestamp, &str), origin: &str) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM episodes WHERE (stored_at > $1 OR (stored_at = $1 AND id > $2)) AND origin = $3",
+        )
+        .bind(after.0.millis())
+        .bind(after.1)
+        .bind(origin)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
+    }
+
+    async fn sync_state(&self, peer: &str) -> Result<Option<obsctl_core::memory::sync::SyncState>> {
+        let row = sqlx::query("SELECT * FROM sync_peers WHERE peer = $1").bind(peer).fetch_optional(&self.pool).await?;
+        row.as_ref().map(rows::sync_state).transpose()
+    }
+
+    async fn save_sync_state(&self, state: &obsctl_core::memory::sync::SyncState) -> Result<()> {
+        save_sync_state!(self.pool, state, values = "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)")
     }
 
     async fn ledger(&self, cluster: Option<&str>) -> Result<Vec<LedgerEntry>> {

@@ -106,6 +106,20 @@ pub(crate) fn stored_episode(r: &impl DbRow) -> Result<crate::StoredEpisode> {
     Ok(crate::StoredEpisode { stored_at: Timestamp(r.int("stored_at")?), episode: episode(r)? })
 }
 
+pub(crate) fn sync_state(r: &impl DbRow) -> Result<obsctl_core::memory::sync::SyncState> {
+    use obsctl_core::memory::sync::Cursor;
+    Ok(obsctl_core::memory::sync::SyncState {
+        peer: r.text("peer")?,
+        pushed_to: Cursor { stored_at: r.int("pushed_at")?, id: r.text("pushed_id")? },
+        pulled_to: Cursor { stored_at: r.int("pulled_at")?, id: r.text("pulled_id")? },
+        pushed: r.int("pushed")? as u64,
+        pulled: r.int("pulled")? as u64,
+        last_attempt: r.opt_int("last_attempt")?.map(Timestamp),
+        last_success: r.opt_int("last_success")?.map(Timestamp),
+        last_error: r.opt_text("last_error")?,
+    })
+}
+
 pub(crate) fn ledger(r: &impl DbRow) -> Result<obsctl_core::memory::LedgerEntry> {
     Ok(obsctl_core::memory::LedgerEntry {
         cluster: r.text("cluster")?,
@@ -118,6 +132,8 @@ pub(crate) fn ledger(r: &impl DbRow) -> Result<obsctl_core::memory::LedgerEntry>
         ttr_samples_ms: serde_json::from_str(&r.text("ttr_samples_ms")?)?,
         last_used: Timestamp(r.int("last_used")?),
         episodes: serde_json::from_str(&r.text("episodes")?)?,
+        remote_attempts: r.int("remote_attempts")? as u32,
+        remote_successes: r.int("remote_successes")? as u32,
     })
 }
 

@@ -79,14 +79,15 @@ fn multi_row_insert(rows: usize) -> String {
 
 impl SqliteStore {
     /// `remember` (`replace` false) and `upsert_episode` (true): see `episode_in_tx!`.
-    async fn episode_in_tx(&self, e: &Episode, replace: bool) -> Result<Upserted> {
+    async fn episode_in_tx(&self, e: &Episode, replace: bool, local: &str) -> Result<Upserted> {
         episode_in_tx!(
-            self.writer,
+            self.writer.begin_with("BEGIN IMMEDIATE"),
             e,
             replace = replace,
+            local = local,
             values = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             select = "SELECT * FROM ledger WHERE cluster = ? AND action_key = ?",
-            upsert_values = "(?,?,?,?,?,?,?,?,?,?)",
+            upsert_values = "(?,?,?,?,?,?,?,?,?,?,?,?)",
             existing = "SELECT content_hash, cluster FROM episodes WHERE id = ?",
             delete_ledger = "DELETE FROM ledger WHERE cluster = ?",
             cluster_episodes = "SELECT * FROM episodes WHERE cluster = ? ORDER BY ended_at, id"
@@ -464,11 +465,11 @@ impl Store for SqliteStore {
     }
 
     async fn remember(&self, e: &Episode) -> Result<bool> {
-        Ok(self.episode_in_tx(e, false).await? == Upserted::Added)
+        Ok(self.episode_in_tx(e, false, "").await? == Upserted::Added)
     }
 
-    async fn upsert_episode(&self, e: &Episode) -> Result<Upserted> {
-        self.episode_in_tx(e, true).await
+    async fn upsert_episode(&self, e: &Episode, local_origin: &str) -> Result<Upserted> {
+        self.episode_in_tx(e, true, local_origin).await
     }
 
     async fn episode(&self, id: &str) -> Result<Episode> {
@@ -498,6 +499,28 @@ impl Store for SqliteStore {
             .fetch_all(&self.reader)
             .await?;
         rows.iter().map(rows::stored_episode).collect()
+    }
+
+    async fn episodes_backlog(&self, after: (Timestamp, &str), origin: &str) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM episodes WHERE (stored_at > ?1 OR (stored_at = ?1 AND id > ?2)) AND origin = ?3",
+        )
+        .bind(after.0.millis())
+        .bind(after.1)
+        .bind(origin)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(n as u64)
+    }
+
+    async fn sync_state(&self, peer: &str) -> Result<Option<obsctl_core::memory::sync::SyncState>> {
+        let row =
+            sqlx::query("SELECT * FROM sync_peers WHERE peer = ?1").bind(peer).fetch_optional(&self.writer).await?;
+        row.as_ref().map(rows::sync_state).transpose()
+    }
+
+    async fn save_sync_state(&self, state: &obsctl_core::memory::sync::SyncState) -> Result<()> {
+        save_sync_state!(self.writer, state, values = "(?,?,?,?,?,?,?,?,?,?)")
     }
 
     async fn ledger(&self, cluster: Option<&str>) -> Result<Vec<LedgerEntry>> {

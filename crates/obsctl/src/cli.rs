@@ -311,7 +311,13 @@ pub enum MemoryCommand {
     },
     /// Rebuild the recall index from the store.
     Reindex,
-    /// Write episodes as JSON lines (schema obsctl.episode/1) to stdout, oldest first.
+    /// Push this instance's new episodes to the central ([memory.sync] url) and pull the
+    /// others' now; exit 1 when the central cannot be reached or answers wrong.
+    Sync {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write episodes as JSON lines (schema obsctl.episode/1) to stdout, in id order.
     Export {
         /// Only episodes that ended at or after this time (RFC 3339, or a duration ago: 30d).
         #[arg(long)]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use obsctl_agent::leadership::LEASE_TTL;
 use obsctl_agent::mcp_client::McpServers;
+use obsctl_agent::memory_sync::MemorySync;
 use obsctl_agent::tools::process::Supervisor;
 use obsctl_agent::trace_export::{ExportTask, TraceExporter};
 use obsctl_agent::{Agent, CheckRunner, Leadership, ToolRegistry};
@@ -66,6 +67,8 @@ pub struct Runtime {
     pub supervisor: Arc<Supervisor>,
     /// External MCP servers, connected by `connect_tools`.
     pub mcp_servers: Arc<McpServers>,
+    /// Memory sync with a central, when `[memory.sync]` is on.
+    pub memory_sync: Option<Arc<MemorySync>>,
     tools_connected: bool,
     pub ui: Arc<obsctl_server::dashboard::Ui>,
     pub bus: broadcast::Sender<Event>,
@@ -121,6 +124,12 @@ impl Runtime {
             traces = Some(task);
         }
         let agent = Arc::new(agent);
+        let memory_sync = match &config.memory_sync {
+            Some(sync) => {
+                Some(Arc::new(MemorySync::new(store.clone(), sync.clone(), agent.origin(), agent.recall().cloned())?))
+            }
+            None => None,
+        };
         let (shutdown, _) = watch::channel(false);
         Ok(Self {
             config,
@@ -133,6 +142,7 @@ impl Runtime {
             registry,
             supervisor,
             mcp_servers,
+            memory_sync,
             tools_connected: false,
             ui: Arc::default(),
             bus,
@@ -168,6 +178,9 @@ impl Runtime {
         self.tasks.spawn(resources.run(obsctl_server::dashboard::RESOURCE_INTERVAL, self.shutdown.subscribe()));
         if let (Some(mirror), Some(g)) = (&self.mirror, &self.config.graph) {
             self.tasks.spawn(mirror.clone().run(g.sync_interval, self.shutdown.subscribe()));
+        }
+        if let Some(sync) = &self.memory_sync {
+            self.tasks.spawn(sync.clone().run(self.shutdown.subscribe()));
         }
         if let Some(index) = self.agent.recall() {
             let follow = index.clone().follow(self.store.clone(), RECALL_FOLLOW_INTERVAL, self.shutdown.subscribe());
@@ -222,6 +235,7 @@ impl Runtime {
             agent: self.agent.clone(),
             registry: self.registry.clone(),
             mcp_servers: self.mcp_servers.clone(),
+            memory_sync: self.memory_sync.clone(),
         }
     }
 

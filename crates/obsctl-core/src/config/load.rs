@@ -16,6 +16,7 @@ mod alerts;
 mod docker;
 mod llm;
 mod mcp_servers;
+mod memory_sync;
 mod otlp;
 mod runbooks;
 
@@ -158,6 +159,7 @@ impl Validator<'_, '_> {
             }
             valid.then(|| name.to_string())
         });
+        let memory_sync = self.memory_sync(&raw);
         let agent = self.agent(&raw, opts);
         let scheduler = SchedulerConfig {
             max_concurrency: raw.scheduler.max_concurrency.unwrap_or(512).max(1),
@@ -222,6 +224,7 @@ impl Validator<'_, '_> {
             graph,
             memory_index,
             memory_instance,
+            memory_sync,
             agent,
             scheduler,
             notify,
@@ -280,6 +283,18 @@ impl Validator<'_, '_> {
                     None => 0.8,
                 },
                 min_attempts: a.memory.min_attempts.unwrap_or(2).max(1),
+                shared_evidence: match &a.memory.shared_evidence {
+                    Some(v) if !(0.0..=1.0).contains(v.get_ref()) => {
+                        self.p.at(
+                            Some(v.span()),
+                            "agent.memory.shared_evidence",
+                            "must be between 0 (this instance's evidence only) and 1, e.g. 0.5",
+                        );
+                        0.5
+                    }
+                    Some(v) => *v.get_ref(),
+                    None => 0.5,
+                },
             },
             reopen_within: self.duration(
                 a.reopen_within.as_ref(),

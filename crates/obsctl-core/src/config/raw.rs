@@ -150,6 +150,16 @@ pub(crate) struct RawGraph {
 pub(crate) struct RawMemoryIndex {
     pub index: Option<String>,
     pub instance: Option<S<String>>,
+    pub sync: Option<RawMemorySync>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMemorySync {
+    pub enabled: Option<bool>,
+    pub url: Option<S<String>>,
+    pub token: Option<S<String>>,
+    pub interval: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -174,6 +184,7 @@ pub(crate) struct RawAgent {
 pub(crate) struct RawMemory {
     pub min_success: Option<S<f64>>,
     pub min_attempts: Option<u32>,
+    pub shared_evidence: Option<S<f64>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

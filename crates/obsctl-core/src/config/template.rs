@@ -18,6 +18,13 @@ url = "sqlite://data/obsctl.db"           # relative to this file
 
 [memory]
 index = "data/memory-index"               # recall index (derived; rebuilt from the store when needed)
+# instance = "edge-paris"                 # this instance's name on what it learns (default: host name)
+
+# Share memory with a central obsctl (also: MEMORY_SYNC_ENABLED, MEMORY_SYNC_URL, MEMORY_SYNC_TOKEN)
+# [memory.sync]
+# url = "http://central:5555"
+# token = "${MEMORY_SYNC_TOKEN}"          # the central's API token
+# interval = "60s"
 
 [agent]
 mode = "approve"                          # observe | dry-run | approve | auto
@@ -30,6 +37,7 @@ breaker_failures = 3                      # failed fixes in a row that stop the 
 [agent.memory]
 min_success = 0.8                         # a fix that worked this often in similar incidents...
 min_attempts = 2                          # ...over at least this many tries is proposed again
+shared_evidence = 0.5                     # an attempt learned on another instance counts this much (0: own only)
 
 [agent.verify]
 attempts = 6                              # re-runs of the check after a fix

@@ -15,29 +15,32 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../../migrations/sqlite/0007_action_gate.sql")),
     (8, include_str!("../../migrations/sqlite/0008_alerts.sql")),
     (9, include_str!("../../migrations/sqlite/0009_episode_origin.sql")),
+    (10, include_str!("../../migrations/sqlite/0010_memory_sync.sql")),
 ];
 const _: () = assert!(MIGRATIONS.len() as i64 == crate::SCHEMA_VERSION, "SCHEMA_VERSION must count the migrations");
 
+/// All in one `BEGIN IMMEDIATE` transaction: two processes opening a new file at once (a CLI
+/// started beside a starting `serve`) take turns, and the second finds the work done.
 pub(crate) async fn migrate(pool: &SqlitePool) -> Result<()> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
-    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations").fetch_all(pool).await?;
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations").fetch_all(&mut *tx).await?;
     for (version, sql) in MIGRATIONS {
         if applied.contains(version) {
             continue;
         }
-        let mut tx = pool.begin().await?;
         sqlx::raw_sql(*sql).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
             .bind(version)
             .bind(obsctl_core::Timestamp::now().millis())
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
         tracing::info!(version, "applied store migration");
     }
+    tx.commit().await?;
     Ok(())
 }

@@ -202,7 +202,9 @@ async fn a_bad_archive_is_refused_before_anything_is_written() {
     refused(&half, "backup archive").await;
     // Newer layout or schema.
     refused(&case("newer", text.replacen("\"version\":1", "\"version\":2", 1)), "newer obsctl").await;
-    refused(&case("schema", text.replacen("\"schema\":9", "\"schema\":99", 1)), "newer store schema").await;
+    let schema = format!("\"schema\":{}", obsctl_store::SCHEMA_VERSION);
+    let newer_schema = format!("\"schema\":{}", obsctl_store::SCHEMA_VERSION + 1);
+    refused(&case("schema", text.replacen(&schema, &newer_schema, 1)), "newer store schema").await;
     // A column the catalog does not know; a value of the wrong type.
     refused(&case("column", text.replacen("\"status_at\"", "\"colour\"", 1)), "no column \"colour\"").await;
     refused(&case("type", text.replacen("\"deploy\"", "17", 1)), "is not a Text").await;

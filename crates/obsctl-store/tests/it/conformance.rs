@@ -40,6 +40,7 @@ macro_rules! conformance_suite {
                 episodes_page_in_id_order,
                 an_upserted_episode_replaces_and_the_ledger_follows,
                 episodes_follow_in_stored_order,
+                episodes_from_elsewhere_count_apart_and_sync_state_round_trips,
                 graph_follows_dependencies_both_ways,
                 graph_fix_history_is_newest_first,
             );
@@ -444,6 +445,23 @@ async fn unknown_ids_are_not_found(s: Arc<dyn Store>) {
     assert!(matches!(ghost, Err(StoreError::NotFound(_))));
 }
 
+/// Two processes opening a new file at once (a CLI beside a starting `serve`) both get a
+/// migrated store: the migrations take turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_opened_twice_at_once_migrates_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("new.db").display());
+    for _ in 0..5 {
+        let _ = std::fs::remove_file(dir.path().join("new.db"));
+        let (a, b) = tokio::join!(obsctl_store::SqliteStore::open(&url), obsctl_store::SqliteStore::open(&url));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        a.insert_incident(&incident("inc-1", "api", 1)).await.unwrap();
+        assert_eq!(b.incident("inc-1").await.unwrap().id, "inc-1");
+        a.close().await;
+        b.close().await;
+    }
+}
+
 #[tokio::test]
 async fn sqlite_data_survives_reopen_and_creates_folders() {
     let dir = tempfile::tempdir().unwrap();
@@ -499,14 +517,18 @@ async fn episodes_page_in_id_order(s: Arc<dyn Store>) {
 
 async fn an_upserted_episode_replaces_and_the_ledger_follows(s: Arc<dyn Store>) {
     let first = episode("ep-1", "http-down@api", "process.restart", Outcome::Fixed, 1000);
-    assert_eq!(s.upsert_episode(&first).await.unwrap(), Upserted::Added);
-    assert_eq!(s.upsert_episode(&first).await.unwrap(), Upserted::Unchanged, "the same content changes nothing");
+    assert_eq!(s.upsert_episode(&first, "test").await.unwrap(), Upserted::Added);
+    assert_eq!(
+        s.upsert_episode(&first, "test").await.unwrap(),
+        Upserted::Unchanged,
+        "the same content changes nothing"
+    );
     s.remember(&episode("ep-2", "http-down@api", "process.restart", Outcome::Fixed, 2000)).await.unwrap();
     // The same id with other content (the fix failed after all, and it is a db incident now).
     let mut edited = episode("ep-1", "http-down@db", "process.restart", Outcome::NotFixed, 1000);
     edited.content_hash = "1".into();
     edited.text = "db refused connections".into();
-    assert_eq!(s.upsert_episode(&edited).await.unwrap(), Upserted::Replaced);
+    assert_eq!(s.upsert_episode(&edited, "test").await.unwrap(), Upserted::Replaced);
     assert_eq!(s.episode("ep-1").await.unwrap(), edited);
     assert_eq!(s.episode_count().await.unwrap(), 2);
     let api = s.ledger(Some("http-down@api")).await.unwrap();
@@ -530,10 +552,50 @@ async fn episodes_follow_in_stored_order(s: Arc<dyn Store>) {
     // A replaced episode comes after every other: followers see the new content.
     let mut edited = episode("ep-1", "http-down@api", "process.restart", Outcome::Fixed, 1);
     edited.content_hash = "2".into();
-    s.upsert_episode(&edited).await.unwrap();
+    s.upsert_episode(&edited, "test").await.unwrap();
     let after = s.episodes_stored_after((last.stored_at, &last.episode.id), 10).await.unwrap();
     assert_eq!(after.iter().map(|e| e.episode.id.as_str()).collect::<Vec<_>>(), ["ep-1"]);
     assert_eq!(after[0].episode.origin, "test");
+}
+
+async fn episodes_from_elsewhere_count_apart_and_sync_state_round_trips(s: Arc<dyn Store>) {
+    use obsctl_core::memory::sync::{Cursor, SyncState};
+    s.upsert_episode(&episode("ep-1", "http-down@api", "process.restart", Outcome::Fixed, 10), "test").await.unwrap();
+    let mut remote = episode("ep-2", "http-down@api", "process.restart", Outcome::Fixed, 20);
+    remote.origin = "edge-b".into();
+    s.upsert_episode(&remote, "test").await.unwrap();
+    let mut failed = episode("ep-3", "http-down@api", "process.restart", Outcome::NotFixed, 30);
+    failed.origin = "edge-b".into();
+    s.upsert_episode(&failed, "test").await.unwrap();
+    let e = &s.ledger(Some("http-down@api")).await.unwrap()[0];
+    assert_eq!((e.attempts, e.successes, e.remote_attempts, e.remote_successes), (3, 2, 2, 1));
+    // Replacing refolds with the same rule.
+    failed.content_hash = "changed".into();
+    s.upsert_episode(&failed, "test").await.unwrap();
+    let e = &s.ledger(Some("http-down@api")).await.unwrap()[0];
+    assert_eq!((e.attempts, e.remote_attempts, e.remote_successes), (3, 2, 1));
+
+    assert_eq!(s.episodes_backlog((Timestamp(0), ""), "test").await.unwrap(), 1);
+    assert_eq!(s.episodes_backlog((Timestamp(0), ""), "edge-b").await.unwrap(), 2);
+    let first = s.episodes_stored_after((Timestamp(0), ""), 1).await.unwrap().remove(0);
+    assert_eq!(s.episodes_backlog((first.stored_at, &first.episode.id), "test").await.unwrap(), 0);
+
+    assert_eq!(s.sync_state("http://central").await.unwrap(), None);
+    let state = SyncState {
+        peer: "http://central".into(),
+        pushed_to: Cursor { stored_at: 5, id: "ep-1".into() },
+        pulled_to: Cursor { stored_at: 7, id: "ep-9".into() },
+        pushed: 1,
+        pulled: 2,
+        last_attempt: Some(Timestamp(100)),
+        last_success: None,
+        last_error: Some("central answered 502".into()),
+    };
+    s.save_sync_state(&state).await.unwrap();
+    assert_eq!(s.sync_state("http://central").await.unwrap(), Some(state.clone()));
+    let healed = SyncState { last_success: Some(Timestamp(200)), last_error: None, ..state };
+    s.save_sync_state(&healed).await.unwrap();
+    assert_eq!(s.sync_state("http://central").await.unwrap(), Some(healed));
 }
 
 fn edges(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -218,10 +218,10 @@ async fn the_index_follows_the_store_and_finds_an_edited_episode_by_its_new_word
     let mut edited = store.episode("ep-redis").await.unwrap();
     edited.text = "valkey sentinel failover left clients pointing at a replica".into();
     edited.content_hash = edited.compute_hash();
-    store.upsert_episode(&edited).await.unwrap();
+    store.upsert_episode(&edited, "test").await.unwrap();
     let mut new = episode("pm-kafka", "broker-down@kafka", "process.restart", Outcome::Fixed, 3000);
     new.text = "kafka broker lost its zookeeper session".into();
-    store.upsert_episode(&new).await.unwrap();
+    store.upsert_episode(&new, "test").await.unwrap();
     assert!(index.search(&query("valkey sentinel failover"), Timestamp(4000)).unwrap().is_empty());
     assert_eq!(index.catch_up(store.as_ref()).await.unwrap(), 2);
     assert_eq!(index.search(&query("valkey sentinel failover"), Timestamp(4000)).unwrap()[0].episode_id, "ep-redis");

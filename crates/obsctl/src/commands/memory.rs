@@ -72,9 +72,38 @@ pub async fn run(config: Option<&Path>, cmd: MemoryCommand) -> anyhow::Result<u8
             let n = index.rebuild(rt.store.as_ref()).await?;
             println!("reindexed {n} episodes into {}", rt.config.memory_index.display());
         }
+        MemoryCommand::Sync { json } => code = sync(&rt, json).await?,
         MemoryCommand::Export { .. } => code = super::memory_io::export(&rt, since).await?,
         MemoryCommand::Import { files, strict } => code = super::memory_io::import(&rt, &files, strict).await?,
     }
     rt.stop().await;
     Ok(code)
+}
+
+/// One sync now, beside or without a running `serve` (both are idempotent and resume).
+async fn sync(rt: &Runtime, json: bool) -> anyhow::Result<u8> {
+    let Some(sync) = &rt.memory_sync else {
+        anyhow::bail!(
+            "memory sync is off: set [memory.sync] url = \"http://central:5555\" (or MEMORY_SYNC_ENABLED=true and MEMORY_SYNC_URL)"
+        );
+    };
+    let done = sync.sync().await;
+    let (state, backlog) = sync.status().await?;
+    if json {
+        let report = done.as_ref().ok();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"report": report, "state": state, "backlog": backlog}))?
+        );
+    } else {
+        match &done {
+            Ok(r) => println!(
+                "synced with {}: pushed {}, pulled {}, {} already here",
+                state.peer, r.pushed, r.pulled, r.unchanged
+            ),
+            Err(e) => println!("sync with {} failed: {e:#}", state.peer),
+        }
+        println!("in all: pushed {}, pulled {}; {backlog} own episodes wait to be pushed", state.pushed, state.pulled);
+    }
+    Ok(u8::from(done.is_err()))
 }

@@ -150,7 +150,7 @@ pub async fn import(rt: &Runtime, files: &[PathBuf], strict: bool) -> anyhow::Re
     }
     let (mut added, mut replaced, mut unchanged) = (0, 0, 0);
     for e in &episodes {
-        match rt.store.upsert_episode(e).await? {
+        match rt.store.upsert_episode(e, &origin).await? {
             Upserted::Added => added += 1,
             Upserted::Replaced => replaced += 1,
             Upserted::Unchanged => unchanged += 1,

@@ -343,3 +343,37 @@ async fn the_graph_answers_root_cause_blast_radius_and_history() {
         call(&h, Method::GET, &format!("/api/graph/incidents/{}/similar-fixes", api_inc.id), Some(TOKEN), None).await;
     assert_eq!(similar[0]["successes"], 1);
 }
+
+/// As a central: a push needs the token; a batch holding one episode that does not match its
+/// hash is refused whole with the reason; a good batch is stored once however often it comes.
+#[tokio::test]
+async fn a_central_takes_valid_pushes_once_and_refuses_altered_ones_whole() {
+    let (_target, h) = approve_mode().await;
+    let text = "---\ntitle: Queue backlog on the mailer\nservice: mailer\n---\nbody\n";
+    let good = obsctl_core::memory::postmortem::parse(text, "mailer.md", "edge-a").unwrap();
+    let mut altered = obsctl_core::memory::postmortem::parse(text, "other.md", "edge-a").unwrap();
+    altered.text = "changed on the way".into();
+    let body =
+        |episodes: serde_json::Value| serde_json::json!({"instance": "edge-a", "episodes": episodes}).to_string();
+    let push = "/api/memory/sync/push";
+    let (status, _) = call(&h, Method::POST, push, None, Some(&body(serde_json::json!([good])))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, result) =
+        call(&h, Method::POST, push, Some(TOKEN), Some(&body(serde_json::json!([good, altered])))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(result["added"], 0, "{result}");
+    assert!(result["rejected"][0]["why"].as_str().unwrap().contains("does not match its content"), "{result}");
+    assert_eq!(h.rt.store.episode_count().await.unwrap(), 0, "nothing of a refused batch is stored");
+    for expected in ["added", "unchanged"] {
+        let (_, result) = call(&h, Method::POST, push, Some(TOKEN), Some(&body(serde_json::json!([good])))).await;
+        assert_eq!(result[expected], 1, "{result}");
+    }
+    let (status, page) = call(&h, Method::GET, "/api/memory/sync/pull?exclude_origin=edge-b", Some(TOKEN), None).await;
+    assert_eq!(
+        (status, page["episodes"][0]["id"].as_str(), page["more"].as_bool()),
+        (StatusCode::OK, Some("pm-mailer"), Some(false))
+    );
+    let (_, own) = call(&h, Method::GET, "/api/memory/sync/pull?exclude_origin=edge-a", Some(TOKEN), None).await;
+    assert_eq!(own["episodes"].as_array().unwrap().len(), 0, "the asker's own are left out");
+    assert_eq!(own["next"], page["next"], "but read past");
+}

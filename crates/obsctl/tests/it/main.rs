@@ -20,6 +20,7 @@ mod mcp;
 mod mcp_servers;
 mod memory;
 mod memory_exchange;
+mod memory_sync;
 mod otlp;
 mod postgres;
 mod restart;

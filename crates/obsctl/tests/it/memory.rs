@@ -142,31 +142,7 @@ async fn a_proven_read_only_plan_is_never_proposed() {
     // with recovery. Looking cannot fix anything, so memory must not propose it.
     let steps =
         vec![obsctl_core::memory::FixStep { tool: "fs.usage".into(), args: serde_json::json!({"path": "/tmp"}) }];
-    let attempt = obsctl_core::memory::EpisodeAction {
-        learn: true,
-        action_key: obsctl_core::memory::action_key(&steps),
-        steps,
-        outcome: Outcome::Fixed,
-        time_to_recover_ms: Some(1000),
-    };
-    let seeded = obsctl_core::memory::Episode {
-        id: "ep-seeded".into(),
-        incident_id: "inc-old".into(),
-        fingerprint: "api/health/http-down".into(),
-        cluster: "http-down@api".into(),
-        service: "api".into(),
-        kind: "http-down".into(),
-        labels: Default::default(),
-        text: "api health failing".into(),
-        actions: vec![attempt],
-        outcome: EpisodeOutcome::Fixed,
-        opened_at: obsctl_core::Timestamp(0),
-        ended_at: obsctl_core::Timestamp(1000),
-        time_to_recover_ms: 1000,
-        content_hash: "0".into(),
-        origin: "test".into(),
-        source: "incident".into(),
-    };
+    let seeded = crate::support::api_episode("ep-seeded", steps, "test");
     assert!(h.rt.store.remember(&seeded).await.unwrap());
     assert_eq!(h.rt.store.ledger(Some("http-down@api")).await.unwrap()[0].success_rate(), 1.0);
     let report = h.rt.agent.handle_incident(&id).await.unwrap();
@@ -184,4 +160,29 @@ async fn an_incident_that_recovers_by_itself_is_remembered_as_such() {
     assert_eq!((episode.outcome, episode.actions.len()), (EpisodeOutcome::SelfResolved, 0));
     assert!(h.rt.agent.remember(&id).await.unwrap().is_none(), "remembering twice records once");
     assert!(h.rt.store.ledger(None).await.unwrap().is_empty());
+}
+
+/// A fix proven only on other instances (synced episodes) counts by `shared_evidence`: at 0.5
+/// two of them are one attempt, below `min_attempts = 2`; four are enough; at 0 none ever is.
+#[tokio::test]
+async fn fixes_proven_elsewhere_count_by_their_weight() {
+    for (weight, synced, proposed) in [(0.5, 2, false), (0.5, 4, true), (0.0, 4, false)] {
+        let (target, h) = setup(&format!("min_attempts = 2\nshared_evidence = {weight}")).await;
+        let id = h.incident().await.id;
+        let steps: Vec<obsctl_core::memory::FixStep> =
+            fix(&target).into_iter().map(|s| obsctl_core::memory::FixStep { tool: s.tool, args: s.args }).collect();
+        for i in 0..synced {
+            let e = crate::support::api_episode(&format!("ep-elsewhere-{i}"), steps.clone(), "edge-elsewhere");
+            h.rt.store.upsert_episode(&e, &h.rt.agent.origin()).await.unwrap();
+        }
+        let report = h.rt.agent.handle_incident(&id).await.unwrap();
+        match (&report.plan, proposed) {
+            (Some(plan), true) => {
+                assert!(plan.provenance.contains("on other instances, each counted as 0.5"), "{}", plan.provenance);
+                assert_eq!(target.fixes(), 1);
+            }
+            (None, false) => assert_eq!(target.fixes(), 0),
+            (plan, _) => panic!("weight {weight}, {synced} synced: plan {plan:?}"),
+        }
+    }
 }

@@ -310,3 +310,33 @@ impl Drop for Serve {
         self.kill();
     }
 }
+
+/// An `http-down@api` episode whose one attempt (these steps) fixed it, with its content hash.
+pub fn api_episode(id: &str, steps: Vec<obsctl_core::memory::FixStep>, origin: &str) -> obsctl_core::memory::Episode {
+    let mut e = obsctl_core::memory::Episode {
+        id: id.into(),
+        incident_id: format!("inc-{id}"),
+        fingerprint: "api/health/http-down".into(),
+        cluster: "http-down@api".into(),
+        service: "api".into(),
+        kind: "http-down".into(),
+        labels: Default::default(),
+        text: format!("api health failing: worker pool exhausted ({id})"),
+        actions: vec![obsctl_core::memory::EpisodeAction {
+            learn: true,
+            action_key: obsctl_core::memory::action_key(&steps),
+            steps,
+            outcome: obsctl_core::action::Outcome::Fixed,
+            time_to_recover_ms: Some(1000),
+        }],
+        outcome: obsctl_core::memory::EpisodeOutcome::Fixed,
+        opened_at: obsctl_core::Timestamp(0),
+        ended_at: obsctl_core::Timestamp(1000),
+        time_to_recover_ms: 1000,
+        content_hash: String::new(),
+        origin: origin.into(),
+        source: "incident".into(),
+    };
+    e.content_hash = e.compute_hash();
+    e
+}

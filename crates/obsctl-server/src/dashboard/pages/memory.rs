@@ -39,6 +39,26 @@ struct MemoryPage {
     /// None when the recall index is unavailable.
     found: Option<Vec<Found>>,
     episodes: u64,
+    /// Memory sync in one line, when it is on; whether its last attempt failed.
+    sync: Option<(String, bool)>,
+}
+
+/// Memory sync's state in one line: the central, the last success, the backlog, the last error.
+async fn sync_line(s: &AppState) -> Option<(String, bool)> {
+    let sync = s.memory_sync.as_ref()?;
+    let (state, backlog) = match sync.status().await {
+        Ok(status) => status,
+        Err(e) => return Some((format!("Sync status unavailable: {e}"), true)),
+    };
+    let last = state.last_success.map_or("never yet".to_string(), |t| t.rfc3339());
+    let mut line = format!(
+        "Synced with {}: last success {last}; pushed {}, pulled {}; {backlog} episodes wait to be pushed",
+        state.peer, state.pushed, state.pulled
+    );
+    if let Some(error) = &state.last_error {
+        line.push_str(&format!("; last attempt failed: {error}"));
+    }
+    Some((line, state.last_error.is_some()))
 }
 
 impl MemoryPage {
@@ -87,5 +107,6 @@ pub async fn view_memory_get(
         search,
         found,
         episodes,
+        sync: sync_line(&s).await,
     })
 }

@@ -1,0 +1,95 @@
+//! `[memory.sync]`: pushing this instance's episodes to a central obsctl and pulling the others'.
+//! The original system's variables work too: `MEMORY_SYNC_ENABLED` (true/false) switches it,
+//! `MEMORY_SYNC_URL` and `MEMORY_SYNC_TOKEN` fill what the file leaves out.
+
+use std::time::Duration;
+
+use super::Validator;
+use crate::config::MemorySyncConfig;
+use crate::config::raw::RawConfig;
+use crate::secret::Secret;
+
+impl Validator<'_, '_> {
+    pub(super) fn memory_sync(&mut self, raw: &RawConfig) -> Option<MemorySyncConfig> {
+        let r = raw.memory.sync.as_ref();
+        let enabled = match self.env_var("MEMORY_SYNC_ENABLED") {
+            Some(v) if matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes") => Some(true),
+            Some(v) if matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "no") => Some(false),
+            Some(v) => {
+                self.p.at(None, "MEMORY_SYNC_ENABLED", format!("{v:?}: use true or false"));
+                None
+            }
+            None => None,
+        };
+        let enabled = enabled.or(r.and_then(|r| r.enabled)).unwrap_or(r.is_some());
+        if !enabled {
+            return None;
+        }
+        let url =
+            r.and_then(|r| r.url.as_ref().map(|u| u.get_ref().clone())).or_else(|| self.env_var("MEMORY_SYNC_URL"));
+        let Some(url) = url else {
+            self.p.at(
+                None,
+                "memory.sync.url",
+                "memory sync is enabled but has no central: set [memory.sync] url = \"https://central:5555\" (or MEMORY_SYNC_URL)",
+            );
+            return None;
+        };
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            let span = r.and_then(|r| r.url.as_ref().map(|u| u.span()));
+            self.p.at(span, "memory.sync.url", format!("{url:?} is not an http(s) URL; e.g. \"http://central:5555\""));
+        }
+        let token = r
+            .and_then(|r| r.token.as_ref().map(|t| t.get_ref().clone()))
+            .or_else(|| self.env_var("MEMORY_SYNC_TOKEN"))
+            .filter(|t| !t.is_empty())
+            .map(Secret::new);
+        let interval =
+            self.duration(r.and_then(|r| r.interval.as_ref()), "memory.sync.interval", Duration::from_secs(60));
+        Some(MemorySyncConfig {
+            url: url.trim_end_matches('/').to_string(),
+            token,
+            interval: interval.max(Duration::from_secs(1)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::config::{LoadOptions, load};
+
+    fn load_with(text: &str, env: &[(&str, &str)]) -> Result<crate::config::Config, String> {
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        load(text, &env, &LoadOptions { file: "obsctl.toml", known_tools: &[] }).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_file_or_the_original_variables_turn_it_on() {
+        let c = load_with("[memory.sync]\nurl = \"http://central:5555/\"\ntoken = \"t\"\ninterval = \"30s\"\n", &[])
+            .unwrap();
+        let sync = c.memory_sync.clone().unwrap();
+        assert_eq!((sync.url.as_str(), sync.interval.as_secs()), ("http://central:5555", 30));
+        assert!(c.secrets().iter().any(|s| s.expose() == "t"), "the token is a secret");
+        let c = load_with("", &[("MEMORY_SYNC_ENABLED", "true"), ("MEMORY_SYNC_URL", "http://c:5555")]).unwrap();
+        assert_eq!(c.memory_sync.unwrap().url, "http://c:5555");
+        let off = load_with("[memory.sync]\nurl = \"http://c:5555\"\n", &[("MEMORY_SYNC_ENABLED", "false")]).unwrap();
+        assert!(off.memory_sync.is_none());
+        assert!(load_with("", &[]).unwrap().memory_sync.is_none());
+    }
+
+    #[test]
+    fn mistakes_name_the_field_and_the_fix() {
+        let err = load_with("", &[("MEMORY_SYNC_ENABLED", "true")]).unwrap_err();
+        assert!(err.contains("memory.sync.url") && err.contains("MEMORY_SYNC_URL"), "{err}");
+        let err = load_with("[memory.sync]\nurl = \"central:5555\"\n", &[]).unwrap_err();
+        assert!(err.contains(":2: memory.sync.url") && err.contains("not an http(s) URL"), "{err}");
+        let err = load_with("", &[("MEMORY_SYNC_ENABLED", "maybe")]).unwrap_err();
+        assert!(err.contains("MEMORY_SYNC_ENABLED"), "{err}");
+        let err = load_with("[memory]\ninstance = \"edge paris\"\n", &[]).unwrap_err();
+        assert!(err.contains(":2: memory.instance"), "{err}");
+        let err = load_with("[agent.memory]\nshared_evidence = 2.0\n", &[]).unwrap_err();
+        assert!(err.contains("agent.memory.shared_evidence"), "{err}");
+    }
+}
