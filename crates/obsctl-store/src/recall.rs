@@ -21,7 +21,7 @@ use tantivy::schema::{
     Value,
 };
 use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer,
+    Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer, WhitespaceTokenizer,
 };
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, Term};
 
@@ -32,7 +32,7 @@ use crate::{Result, Store, StoreError};
 const ANALYZER: &str = "obsctl_en";
 
 /// Bumped whenever the analyzer or the fields change: an index of another layout is rebuilt.
-const LAYOUT: u32 = 2;
+const LAYOUT: u32 = 3;
 
 /// English function words, and the single letters and contraction tails (`s`, `t`, `ll`) that
 /// splitting `service's` or `didn't` at the apostrophe leaves. Words that carry meaning in an
@@ -212,7 +212,11 @@ const STOP_WORDS: &[&str] = &[
     "aren",
 ];
 
+/// The pairs field holds tokens made by `pairs`, split at spaces only.
+const PAIRS: &str = "obsctl_pairs";
+
 fn register_analyzer(index: &Index) {
+    index.tokenizers().register(PAIRS, TextAnalyzer::builder(WhitespaceTokenizer::default()).build());
     let analyzer = TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
@@ -222,8 +226,10 @@ fn register_analyzer(index: &Index) {
     index.tokenizers().register(ANALYZER, analyzer);
 }
 
+/// A word pair shared with the query weighs this much (against 1 for a word of the text).
+const PAIR_BOOST: f32 = 1.0;
 /// A term in the first paragraph (title, summary) weighs this much more than one in the body.
-const HEAD_BOOST: f32 = 1.5;
+const HEAD_BOOST: f32 = 2.0;
 /// The head is at most this many bytes of the text's first paragraph.
 const HEAD_BYTES: usize = 1000;
 /// BM25's term-frequency saturation (tantivy's k1): a term's score is at most idf × (K1 + 1).
@@ -251,11 +257,20 @@ struct Fields {
     id: Field,
     text: Field,
     head: Field,
+    /// Adjacent word pairs of the text (`a_b`, after stop words): a phrase shared with the query
+    /// weighs more than its words apart.
+    pairs: Field,
     origin: Field,
     kind: Field,
     service: Field,
     labels: Field,
     ended_at: Field,
+}
+
+/// A text field that is searched, not stored.
+fn indexed(tokenizer: &str, record: IndexRecordOption) -> TextOptions {
+    TextOptions::default()
+        .set_indexing_options(TextFieldIndexing::default().set_tokenizer(tokenizer).set_index_option(record))
 }
 
 fn schema() -> (Schema, Fields) {
@@ -269,8 +284,9 @@ fn schema() -> (Schema, Fields) {
         .set_stored();
     let fields = Fields {
         id: b.add_text_field("id", STRING | STORED),
-        text: b.add_text_field("text", text_options.clone()),
-        head: b.add_text_field("head", text_options),
+        text: b.add_text_field("text", text_options),
+        head: b.add_text_field("head", indexed(ANALYZER, IndexRecordOption::WithFreqsAndPositions)),
+        pairs: b.add_text_field("pairs", indexed(PAIRS, IndexRecordOption::WithFreqs)),
         origin: b.add_text_field("origin", STRING | STORED),
         kind: b.add_text_field("kind", STRING | STORED),
         service: b.add_text_field("service", STRING | STORED),
@@ -359,6 +375,7 @@ pub struct RecallIndex {
     f: Fields,
     /// How far the index has followed the store (saved with each commit).
     cursor: Mutex<Cursor>,
+    analyzer: TextAnalyzer,
 }
 
 /// Another process holds the index's writer lock (a `serve` on the same data folder).
@@ -380,7 +397,8 @@ impl RecallIndex {
             .and_then(|m| m.payload)
             .and_then(|p| serde_json::from_str::<Cursor>(&p).ok())
             .unwrap_or_default();
-        Ok(Self { index, reader, writer: Mutex::new(None), f, cursor: Mutex::new(cursor) })
+        let analyzer = index.tokenizers().get(ANALYZER).ok_or_else(|| backend("analyzer not registered"))?;
+        Ok(Self { index, reader, writer: Mutex::new(None), f, cursor: Mutex::new(cursor), analyzer })
     }
 
     /// Opens the index, rebuilding it from the store when it is unreadable, of an older layout
@@ -424,6 +442,7 @@ impl RecallIndex {
         doc.add_text(self.f.id, &e.id);
         doc.add_text(self.f.text, &e.text);
         doc.add_text(self.f.head, head_of(&e.text));
+        doc.add_text(self.f.pairs, self.pairs(&e.text).join(" "));
         doc.add_text(self.f.origin, &e.origin);
         doc.add_text(self.f.kind, &e.kind);
         doc.add_text(self.f.service, &e.service);
@@ -549,14 +568,24 @@ impl RecallIndex {
         Ok(count)
     }
 
-    fn stems(&self, text: &str) -> Result<BTreeSet<String>> {
-        let mut analyzer = self.index.tokenizer_for_field(self.f.text).map_err(backend)?;
+    /// The text's words as the index holds them (stop words dropped, stemmed), in order.
+    fn words(&self, text: &str) -> Vec<String> {
+        let mut analyzer = self.analyzer.clone();
         let mut stream = analyzer.token_stream(text);
-        let mut out = BTreeSet::new();
+        let mut out = Vec::new();
         while let Some(t) = stream.next() {
-            out.insert(t.text.clone());
+            out.push(t.text.clone());
         }
-        Ok(out)
+        out
+    }
+
+    fn stems(&self, text: &str) -> Result<BTreeSet<String>> {
+        Ok(self.words(text).into_iter().collect())
+    }
+
+    /// Adjacent words as `a_b` tokens.
+    fn pairs(&self, text: &str) -> Vec<String> {
+        self.words(text).windows(2).map(|w| format!("{}_{}", w[0], w[1])).collect()
     }
 
     /// A BM25 query (any of the terms, in the text and, boosted, in the head) over the query's
@@ -564,8 +593,14 @@ impl RecallIndex {
     /// episode shares carry almost no weight (their IDF is near zero) but cost the most to
     /// score; when every term is that common, the `MIN_TERMS` rarest are kept. Free text is only
     /// ever analysed into words, never parsed as query syntax. Also returns the score an episode
-    /// holding every kept term would reach at most, which makes a hit's BM25 a share.
-    fn informative_terms(&self, searcher: &tantivy::Searcher, stems: &BTreeSet<String>) -> Result<(Vec<Clause>, f32)> {
+    /// holding every kept term would reach at most, which makes a hit's BM25 a share. The
+    /// query's word pairs found in the index join as clauses of their own.
+    fn informative_terms(
+        &self,
+        searcher: &tantivy::Searcher,
+        stems: &BTreeSet<String>,
+        pairs: &BTreeSet<String>,
+    ) -> Result<(Vec<Clause>, f32)> {
         let total = searcher.num_docs().max(1);
         let mut terms: Vec<(u64, &String)> = Vec::new();
         for stem in stems {
@@ -592,6 +627,16 @@ impl RecallIndex {
                 clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(head), HEAD_BOOST))));
             }
         }
+        // Pairs are rarer than their words: each found in the index counts, whatever its share.
+        for pair in pairs {
+            let term = Term::from_field_text(self.f.pairs, pair);
+            let df = searcher.doc_freq(&term).map_err(backend)?;
+            if df > 0 {
+                ideal += PAIR_BOOST * idf(df) * (K1 + 1.0);
+                let query = TermQuery::new(term, IndexRecordOption::WithFreqs);
+                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(query), PAIR_BOOST))));
+            }
+        }
         Ok((clauses, ideal))
     }
 
@@ -600,8 +645,10 @@ impl RecallIndex {
     /// filter never empties a list that has matches).
     pub fn search(&self, q: &RecallQuery, now: Timestamp) -> Result<Vec<RecallHit>> {
         let searcher = self.reader.searcher();
-        let wanted = self.stems(&q.text)?;
-        let (terms, ideal) = self.informative_terms(&searcher, &wanted)?;
+        let words = self.words(&q.text);
+        let pairs: BTreeSet<String> = words.windows(2).map(|w| format!("{}_{}", w[0], w[1])).collect();
+        let wanted: BTreeSet<String> = words.into_iter().collect();
+        let (terms, ideal) = self.informative_terms(&searcher, &wanted, &pairs)?;
         let mut must: Vec<Clause> = Vec::new();
         if !terms.is_empty() {
             must.push((Occur::Must, Box::new(BooleanQuery::new(terms))));
