@@ -18,7 +18,15 @@ pub async fn download(State(s): State<AppState>, _op: ApiOperator) -> Result<Res
     let path = std::env::temp_dir().join(format!("{}-{name}", obsctl_store::new_id("dl")));
     let archived = ConfigFile::read(Path::new(&s.config.file));
     let backend = obsctl_store::backend_of(&s.config.store.url);
-    obsctl_store::backup::take(s.store.as_ref(), &path, backend, archived, Box::new(|_, _| {})).await?;
+    // Writing the archive compresses and writes on this thread: on a multi-threaded runtime the
+    // other tasks move to the other workers meanwhile instead of waiting behind it.
+    let take = obsctl_store::backup::take(s.store.as_ref(), &path, backend, archived, Box::new(|_, _| {}));
+    let handle = tokio::runtime::Handle::current();
+    if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+        tokio::task::block_in_place(|| handle.block_on(take))?;
+    } else {
+        take.await?;
+    }
     let file = tokio::fs::File::open(&path).await.map_err(ApiError::internal);
     // The open file stays readable; nothing is left in the temp folder whatever the client does.
     let _ = std::fs::remove_file(&path);
