@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use obsctl_core::Timestamp;
 use obsctl_core::memory::{Episode, exchange, postmortem};
+use obsctl_core::secret::redact;
 use obsctl_store::Upserted;
 
 use crate::runtime::Runtime;
@@ -147,6 +148,15 @@ pub async fn import(rt: &Runtime, files: &[PathBuf], strict: bool) -> anyhow::Re
     if strict && !problems.is_empty() {
         eprintln!("nothing imported: {} problem(s) above (--strict)", problems.len());
         return Ok(1);
+    }
+    // A postmortem may quote a credential this instance knows: memory never holds one.
+    let secrets = rt.config.secrets();
+    for e in &mut episodes {
+        let redacted = redact(&e.text, &secrets);
+        if redacted != e.text {
+            e.text = redacted;
+            e.content_hash = e.compute_hash();
+        }
     }
     let (mut added, mut replaced, mut unchanged) = (0, 0, 0);
     for e in &episodes {

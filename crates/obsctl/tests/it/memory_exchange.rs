@@ -131,3 +131,20 @@ async fn an_import_beside_a_running_serve_is_recalled_without_a_reindex() {
     // The CLI beside serve reads the index serve wrote.
     assert_eq!(search(edge.path(), "coredns evicted")[0]["episode_id"], "pm-dns");
 }
+
+/// A postmortem that quotes a credential this instance knows is remembered without it.
+#[test]
+fn an_imported_postmortem_never_holds_a_known_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!("{}[server]\ntoken = \"s3cret-token-from-the-config\"\n", head("observe"));
+    config_file(&body, "http://127.0.0.1:9", dir.path());
+    let folder = tempfile::tempdir().unwrap();
+    let leak =
+        "---\ntitle: Token leaked in logs\nservice: api\n---\nThe header carried s3cret-token-from-the-config.\n";
+    std::fs::write(folder.path().join("leak.md"), leak).unwrap();
+    assert!(obsctl_in(dir.path()).args(["memory", "import"]).arg(folder.path()).status().unwrap().success());
+    let shown = obsctl_in(dir.path()).args(["memory", "show", "pm-leak"]).output().unwrap();
+    let text = printed(&shown);
+    assert!(text.contains("The header carried ***."), "{text}");
+    assert!(!text.contains("s3cret-token-from-the-config"), "{text}");
+}
