@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Parser)]
 #[command(
     name = "obsctl",
-    version,
+    version = crate::VERSION,
     about = "An autonomous observability control plane: check, decide, act, verify, remember."
 )]
 pub struct Cli {
@@ -112,6 +112,13 @@ pub enum Command {
         #[arg(long)]
         no_backup: bool,
     },
+    /// The version and the commit this binary was built from.
+    Version {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A shell completion script on stdout, e.g. `obsctl completions bash > /etc/bash_completion.d/obsctl`.
+    Completions { shell: clap_complete::Shell },
     /// Open the running dashboard in the default browser (or print its URL).
     Dashboard {
         #[command(subcommand)]

@@ -16,6 +16,7 @@ mod memory_io;
 mod periodic;
 mod serve;
 mod silence;
+mod version;
 
 use crate::cli::{AgentCommand, Cli, Command, ConfigCommand, DashboardCommand, McpCommand};
 
@@ -43,6 +44,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Backup { out } => backup::backup(config, out).await,
         Command::Restore { file, store, config_out } => backup::restore(config, &file, store, config_out).await,
         Command::Reset { yes, no_backup } => backup::reset(config, yes, no_backup).await,
+        Command::Version { json } => version::version(json),
+        Command::Completions { shell } => version::completions(shell),
         Command::DemoService { port, poison } => demo_service::run(port, poison).await,
     }
 }

@@ -8,3 +8,6 @@ pub mod commands;
 pub mod render;
 pub mod runtime;
 pub mod settings;
+
+/// `obsctl --version`: the release and the commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("OBSCTL_COMMIT"), ")");

@@ -161,6 +161,14 @@ impl Runtime {
         let leadership = Arc::new(Leadership::new(self.store.clone(), LEASE_TTL));
         if !leadership.tick().await {
             let other = obsctl_agent::live_holder(self.store.as_ref()).await?.unwrap_or_default();
+            if let Some(file) = self.config.store.url.strip_prefix("sqlite://") {
+                // SQLite serves one replica: a second would run every check again beside it.
+                anyhow::bail!(
+                    "another obsctl serve ({other}) runs on the SQLite store {file}; SQLite serves one replica: stop \
+                     that one, or move the store to Postgres to run several (obsctl backup, then obsctl restore FILE \
+                     --store postgres://…)"
+                );
+            }
             tracing::warn!(holder = %other, "another obsctl holds the agent lease on this store: checking and serving, not acting, until it stops");
         }
         self.agent.lead_with(leadership.clone());

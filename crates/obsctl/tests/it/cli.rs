@@ -301,3 +301,92 @@ fn dashboard_hash_password_makes_a_hash_the_config_accepts_and_dashboard_prints_
     let _ = serve.wait();
     assert_eq!(printed, url);
 }
+
+/// SQLite serves one replica: a second `serve` on the same file is refused with what to do.
+#[tokio::test]
+async fn a_second_serve_on_one_sqlite_file_is_refused() {
+    use crate::support::{config_file, eventually, free_port, head, obsctl_in, printed, serve_in};
+    let dir = tempfile::tempdir().unwrap();
+    config_file(&head("observe"), "http://127.0.0.1:9", dir.path());
+    let port = free_port();
+    let _first = serve_in(dir.path(), port);
+    let http = obsctl_host::http_client().build().unwrap();
+    eventually(30, "the first serve to answer", || async {
+        http.get(format!("http://127.0.0.1:{port}/api/status")).send().await.ok().filter(|r| r.status() == 200)
+    })
+    .await;
+    let second = obsctl_in(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port()), "--mcp-listen", "off"])
+        .output()
+        .unwrap();
+    let said = printed(&second);
+    assert_eq!(second.status.code(), Some(2), "{said}");
+    assert!(said.contains("runs on the SQLite store") && said.contains("move the store to Postgres"), "{said}");
+}
+
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let out = obsctl().args(["version", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let head = Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).output().unwrap();
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    assert!(v["commit"].as_str().unwrap().starts_with(&head), "{v} vs {head}");
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    let long = obsctl().arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&long.stdout).contains(&format!("(commit {head}")));
+}
+
+#[test]
+fn completions_are_valid_scripts_for_each_shell() {
+    for (shell, marker) in [("bash", "_obsctl()"), ("zsh", "#compdef obsctl"), ("fish", "complete -c obsctl")] {
+        let out = obsctl().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains(marker) && script.contains("memory") && script.contains("restore"), "{shell}");
+        if shell == "bash" {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("obsctl.bash");
+            std::fs::write(&file, &script).unwrap();
+            let check = Command::new("bash").arg("-n").arg(&file).output().unwrap();
+            assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+        }
+    }
+    let bad = obsctl().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+/// The systemd unit is valid for systemd (every key known, the binary found) and hardened:
+/// systemd's own exposure score stays under 2 ("OK").
+#[test]
+fn the_systemd_unit_is_valid_and_hardened() {
+    let unit =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/systemd/obsctl.service")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("obsctl.service");
+    std::fs::write(&file, unit.replace("/usr/local/bin/obsctl", env!("CARGO_BIN_EXE_obsctl"))).unwrap();
+    let verify =
+        Command::new("systemd-analyze").arg("verify").arg(&file).output().expect("systemd-analyze (Debian: systemd)");
+    let said = format!("{}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
+    assert!(verify.status.success() && said.trim().is_empty(), "{said}");
+    let security = Command::new("systemd-analyze").args(["security", "--offline=yes"]).arg(&file).output().unwrap();
+    let report = String::from_utf8_lossy(&security.stdout);
+    let level: f64 = report
+        .lines()
+        .find_map(|l| l.split("Overall exposure level for obsctl.service: ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in\n{report}"));
+    assert!(level < 2.0, "exposure {level}\n{report}");
+    // The variables it sets are ones obsctl reads.
+    for var in ["OBSCTL_CONFIG", "OBSCTL_STORE_URL"] {
+        assert!(unit.contains(&format!("Environment={var}=")), "{var}");
+    }
+    let with_env = obsctl()
+        .args(["config", "check"])
+        .env("OBSCTL_STORE_URL", format!("sqlite://{}/x.db", dir.path().display()))
+        .env("OBSCTL_CONFIG", dir.path().join("none.toml"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&with_env.stderr).contains("none.toml"), "OBSCTL_CONFIG names the file");
+}
