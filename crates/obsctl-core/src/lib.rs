@@ -7,6 +7,7 @@
 pub mod action;
 pub mod alert;
 pub mod check;
+pub mod cluster;
 pub mod config;
 pub mod der;
 pub mod event;

@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod batcher;
+pub mod cluster;
 pub mod containers;
 pub mod incidents;
 pub mod monitor;

@@ -80,6 +80,26 @@ impl Monitor {
             .unwrap_or(CheckStatus::Unknown)
     }
 
+    /// Takes the stored statuses of the checks other replicas run (`theirs`), so this
+    /// replica's API and dashboard show the whole cluster, and a check that moves here starts
+    /// from where its last runner left it. Each change is published like one of its own.
+    pub fn adopt(&self, stored: &[(String, CheckStatus, obsctl_core::Timestamp)], theirs: impl Fn(&str) -> bool) {
+        let mut changed = Vec::new();
+        if let Ok(mut trackers) = self.trackers.lock() {
+            for (id, status, _) in stored {
+                let (Some(spec), true) = (self.config.check(id), theirs(id)) else { continue };
+                let from = trackers.get(id).map_or(CheckStatus::Unknown, CheckTracker::status);
+                if from != *status {
+                    trackers.insert(id.clone(), CheckTracker::resume(thresholds(spec), *status));
+                    changed.push(Event::StatusChanged { check_id: id.clone(), from, to: *status });
+                }
+            }
+        }
+        for event in changed {
+            let _ = self.bus.send(event);
+        }
+    }
+
     /// Runs one check now and processes the result; `None` for an unknown check id.
     pub async fn run_check(&self, check_id: &str) -> Option<(Observation, CheckStatus)> {
         let spec = self.config.check(check_id)?;

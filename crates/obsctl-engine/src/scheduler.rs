@@ -51,7 +51,13 @@ impl LatenessStats {
     }
 }
 
+/// Which checks this process runs: all of them alone, its share in a cluster.
+pub trait Ownership: Send + Sync {
+    fn owns(&self, check_id: &str) -> bool;
+}
+
 pub struct Scheduler {
+    ownership: Option<Arc<dyn Ownership>>,
     monitor: Arc<Monitor>,
     permits: Arc<Semaphore>,
     stats: Arc<LatenessStats>,
@@ -61,7 +67,13 @@ pub struct Scheduler {
 impl Scheduler {
     pub fn new(monitor: Arc<Monitor>, shutdown: watch::Receiver<bool>) -> Self {
         let permits = Arc::new(Semaphore::new(monitor.config().scheduler.max_concurrency));
-        Self { monitor, permits, stats: Arc::new(LatenessStats::new()), shutdown }
+        Self { ownership: None, monitor, permits, stats: Arc::new(LatenessStats::new()), shutdown }
+    }
+
+    /// Runs only the checks `ownership` gives this process (a replica's share).
+    pub fn with_ownership(mut self, ownership: Arc<dyn Ownership>) -> Self {
+        self.ownership = Some(ownership);
+        self
     }
 
     pub fn stats(&self) -> Arc<LatenessStats> {
@@ -76,7 +88,8 @@ impl Scheduler {
             let permits = self.permits.clone();
             let stats = self.stats.clone();
             let shutdown = self.shutdown.clone();
-            tasks.spawn(run_check_loop(spec, monitor, permits, stats, shutdown));
+            let ownership = self.ownership.clone();
+            tasks.spawn(run_check_loop(spec, monitor, permits, stats, ownership, shutdown));
         }
         while tasks.join_next().await.is_some() {}
     }
@@ -104,6 +117,7 @@ async fn run_check_loop(
     monitor: Arc<Monitor>,
     permits: Arc<Semaphore>,
     stats: Arc<LatenessStats>,
+    ownership: Option<Arc<dyn Ownership>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut jitter = Jitter::new(&spec.id);
@@ -121,8 +135,11 @@ async fn run_check_loop(
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return;
         };
-        stats.record(Instant::now().saturating_duration_since(due));
-        monitor.run_check(&spec.id).await;
+        // Another replica's share (or none while this one is fenced) is skipped, not run late.
+        if ownership.as_ref().is_none_or(|o| o.owns(&spec.id)) {
+            stats.record(Instant::now().saturating_duration_since(due));
+            monitor.run_check(&spec.id).await;
+        }
         drop(permit);
         base += spec.interval;
         let now = Instant::now();

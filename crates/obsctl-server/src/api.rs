@@ -2,6 +2,7 @@
 
 pub(crate) mod alerts;
 pub(crate) mod backup;
+pub(crate) mod cluster;
 pub(crate) mod control;
 pub(crate) mod read;
 pub(crate) mod sync;
@@ -232,6 +233,14 @@ pub(crate) fn routes() -> Api {
         "Past episodes similar to a text, best first, each score explained",
         Vec<obsctl_store::RecallHit>,
         query = RecallParams
+    );
+    route!(
+        api,
+        "get",
+        "/api/cluster",
+        cluster::cluster,
+        "The replicas on this store: heartbeats, liveness and the checks each runs",
+        cluster::ClusterView
     );
     route!(
         api,

@@ -31,8 +31,8 @@ pub struct Table {
 
 use Kind::{Int, Text};
 
-/// Every table of the journal and memory. Leases are left out: they belong to running
-/// processes. Postgres' `seq` columns of incidents and actions are left out too: they only
+/// Every table of the journal and memory. Leases and replicas are left out: they belong to
+/// running processes. Postgres' `seq` columns of incidents and actions are left out too: they only
 /// order rows, and restoring in `order` fills them in the same order.
 pub const TABLES: &[Table] = &[
     Table {
@@ -362,6 +362,7 @@ macro_rules! backup_sql {
             sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {}", t.name))).execute(&mut *tx).await?;
         }
         sqlx::query("DELETE FROM leases").execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM replicas").execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }};

@@ -499,3 +499,52 @@ macro_rules! save_sync_state {
         Ok(())
     }};
 }
+
+/// `Store::heartbeat`, `leave` and `replicas` for a backend: `$now` is the backend's SQL for its
+/// clock in unix milliseconds, `$p1`..`$p7` its placeholders.
+macro_rules! replica_sql {
+    (@heartbeat $self:ident, $pool:ident, $me:ident, $lease:ident, now = $now:literal, p = [$p1:literal, $p2:literal, $p3:literal, $p4:literal, $p5:literal, $p6:literal]) => {{
+        let mut tx = $self.$pool.begin().await?;
+        sqlx::query(concat!(
+            "INSERT INTO replicas (id, host, pid, listen, started_at, heartbeat_at, checks) VALUES (",
+            $p1,
+            ", ",
+            $p2,
+            ", ",
+            $p3,
+            ", ",
+            $p4,
+            ", ",
+            $p5,
+            ", ",
+            $now,
+            ", ",
+            $p6,
+            ") ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, checks = excluded.checks, ",
+            "listen = excluded.listen"
+        ))
+        .bind(&$me.id)
+        .bind(&$me.host)
+        .bind(i64::from($me.pid))
+        .bind(&$me.listen)
+        .bind($me.started_at.millis())
+        .bind(i64::from($me.checks))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(concat!("DELETE FROM replicas WHERE heartbeat_at < ", $now, " - 3600000"))
+            .execute(&mut *tx)
+            .await?;
+        let rows =
+            sqlx::query(concat!("SELECT * FROM replicas WHERE heartbeat_at > ", $now, " - ", $p1, " ORDER BY id"))
+                .bind($lease.as_millis() as i64)
+                .fetch_all(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        rows.iter().map(crate::rows::replica).collect()
+    }};
+    (@replicas $self:ident, $pool:ident, now = $now:literal) => {{
+        let rows = sqlx::query("SELECT * FROM replicas ORDER BY id").fetch_all(&$self.$pool).await?;
+        let now: i64 = sqlx::query_scalar(concat!("SELECT ", $now)).fetch_one(&$self.$pool).await?;
+        Ok((rows.iter().map(crate::rows::replica).collect::<crate::Result<Vec<_>>>()?, obsctl_core::Timestamp(now)))
+    }};
+}

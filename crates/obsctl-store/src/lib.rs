@@ -40,7 +40,7 @@ pub use sqlite::SqliteStore;
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The store's schema: how many migrations each backend has (checked when they compile).
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// Entry points for the fuzz targets in `fuzz/` (compiled only under `--cfg fuzzing`).
 #[cfg(fuzzing)]
@@ -252,6 +252,18 @@ pub trait Store: GraphStore + ChangeFeed {
     async fn table_counts(&self) -> Result<Vec<(&'static str, u64)>>;
     /// Deletes every row of every table and lease (a reset); the schema stays.
     async fn clear(&self) -> Result<()>;
+
+    /// Writes this replica's heartbeat (the store's clock) and returns the live replicas (a
+    /// heartbeat within `lease`), by id; rows silent for an hour are forgotten.
+    async fn heartbeat(
+        &self,
+        me: &obsctl_core::cluster::Replica,
+        lease: std::time::Duration,
+    ) -> Result<Vec<obsctl_core::cluster::Replica>>;
+    /// Removes a replica that stops: the others take its checks at their next heartbeat.
+    async fn leave(&self, id: &str) -> Result<()>;
+    /// Every replica that heartbeated in the last hour, by id, and the store's clock now.
+    async fn replicas(&self) -> Result<(Vec<obsctl_core::cluster::Replica>, Timestamp)>;
 
     /// Takes or renews the lease `name` for `holder` until `until`: granted when it is free,
     /// expired at `now`, or already `holder`'s. Returns whether `holder` holds it now.

@@ -591,6 +591,23 @@ impl Store for PostgresStore {
         backup_sql!(@clear self.pool)
     }
 
+    async fn heartbeat(
+        &self,
+        me: &obsctl_core::cluster::Replica,
+        lease: std::time::Duration,
+    ) -> Result<Vec<obsctl_core::cluster::Replica>> {
+        replica_sql!(@heartbeat self, pool, me, lease, now = "(extract(epoch from clock_timestamp()) * 1000)::bigint", p = ["$1", "$2", "$3", "$4", "$5", "$6"])
+    }
+
+    async fn leave(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM replicas WHERE id = $1").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn replicas(&self) -> Result<(Vec<obsctl_core::cluster::Replica>, Timestamp)> {
+        replica_sql!(@replicas self, pool, now = "(extract(epoch from clock_timestamp()) * 1000)::bigint")
+    }
+
     async fn try_lease(&self, name: &str, holder: &str, now: Timestamp, until: Timestamp) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE \

@@ -120,6 +120,18 @@ pub(crate) fn sync_state(r: &impl DbRow) -> Result<obsctl_core::memory::sync::Sy
     })
 }
 
+pub(crate) fn replica(r: &impl DbRow) -> Result<obsctl_core::cluster::Replica> {
+    Ok(obsctl_core::cluster::Replica {
+        id: r.text("id")?,
+        host: r.text("host")?,
+        pid: r.int("pid")? as u32,
+        listen: r.text("listen")?,
+        started_at: Timestamp(r.int("started_at")?),
+        heartbeat_at: Timestamp(r.int("heartbeat_at")?),
+        checks: r.int("checks")? as u32,
+    })
+}
+
 pub(crate) fn ledger(r: &impl DbRow) -> Result<obsctl_core::memory::LedgerEntry> {
     Ok(obsctl_core::memory::LedgerEntry {
         cluster: r.text("cluster")?,

@@ -46,8 +46,24 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
-        migrate::migrate(&writer).await?;
+        // Two processes opening a new file at once contend for switching it to WAL, which
+        // SQLite answers "database is locked" at once rather than waiting: try again briefly.
+        let mut attempt = 0;
+        let writer = loop {
+            let opened = async {
+                let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+                migrate::migrate(&writer).await?;
+                Ok::<_, StoreError>(writer)
+            }
+            .await;
+            match opened {
+                Err(e) if attempt < 20 && e.to_string().contains("database is locked") => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => break other?,
+            }
+        };
         let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;
         Ok(Self { writer, reader, keys: CheckKeys::default() })
     }
@@ -562,6 +578,23 @@ impl Store for SqliteStore {
 
     async fn clear(&self) -> Result<()> {
         backup_sql!(@clear self.writer)
+    }
+
+    async fn heartbeat(
+        &self,
+        me: &obsctl_core::cluster::Replica,
+        lease: std::time::Duration,
+    ) -> Result<Vec<obsctl_core::cluster::Replica>> {
+        replica_sql!(@heartbeat self, writer, me, lease, now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)", p = ["?1", "?2", "?3", "?4", "?5", "?6"])
+    }
+
+    async fn leave(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM replicas WHERE id = ?1").bind(id).execute(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn replicas(&self) -> Result<(Vec<obsctl_core::cluster::Replica>, Timestamp)> {
+        replica_sql!(@replicas self, writer, now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)")
     }
 
     async fn try_lease(&self, name: &str, holder: &str, now: Timestamp, until: Timestamp) -> Result<bool> {

@@ -18,6 +18,7 @@ use obsctl_core::policy::Mode;
 use obsctl_core::state::CheckStatus;
 use obsctl_engine::alerts::AlertIntake;
 use obsctl_engine::batcher::ObservationBatcher;
+use obsctl_engine::cluster::Membership;
 use obsctl_engine::containers::ContainerWatch;
 use obsctl_engine::scheduler::{LatenessStats, Scheduler};
 use obsctl_engine::{Monitor, ProbeContext};
@@ -176,7 +177,14 @@ impl Runtime {
         self.supervisor.start_all().await?;
         self.watch_containers().await;
         self.connect_tools().await;
-        let scheduler = Scheduler::new(self.monitor.clone(), self.shutdown.subscribe());
+        let mut scheduler = Scheduler::new(self.monitor.clone(), self.shutdown.subscribe());
+        if !self.config.store.url.starts_with("sqlite://") {
+            // Replicas on one Postgres share the checks.
+            let membership = Arc::new(Membership::new(self.store.clone(), &self.config.server.listen));
+            membership.beat().await;
+            self.tasks.spawn(membership.clone().run(self.monitor.clone(), self.shutdown.subscribe()));
+            scheduler = scheduler.with_ownership(membership);
+        }
         self.lateness = Some(scheduler.stats());
         self.tasks.spawn(scheduler.run());
         self.tasks.spawn(self.agent.clone().run(self.shutdown.subscribe()));

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../../migrations/sqlite/0008_alerts.sql")),
     (9, include_str!("../../migrations/sqlite/0009_episode_origin.sql")),
     (10, include_str!("../../migrations/sqlite/0010_memory_sync.sql")),
+    (11, include_str!("../../migrations/sqlite/0011_replicas.sql")),
 ];
 const _: () = assert!(MIGRATIONS.len() as i64 == crate::SCHEMA_VERSION, "SCHEMA_VERSION must count the migrations");
 

@@ -41,6 +41,7 @@ macro_rules! conformance_suite {
                 an_upserted_episode_replaces_and_the_ledger_follows,
                 episodes_follow_in_stored_order,
                 episodes_from_elsewhere_count_apart_and_sync_state_round_trips,
+                replicas_heartbeat_on_the_store_clock_and_leave,
                 graph_follows_dependencies_both_ways,
                 graph_fix_history_is_newest_first,
             );
@@ -450,9 +451,9 @@ async fn unknown_ids_are_not_found(s: Arc<dyn Store>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_opened_twice_at_once_migrates_once() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("new.db").display());
-    for _ in 0..5 {
-        let _ = std::fs::remove_file(dir.path().join("new.db"));
+    for round in 0..20 {
+        let dir = dir.path().join(format!("round-{round}"));
+        let url = format!("sqlite://{}", dir.join("new.db").display());
         let (a, b) = tokio::join!(obsctl_store::SqliteStore::open(&url), obsctl_store::SqliteStore::open(&url));
         let (a, b) = (a.unwrap(), b.unwrap());
         a.insert_incident(&incident("inc-1", "api", 1)).await.unwrap();
@@ -596,6 +597,33 @@ async fn episodes_from_elsewhere_count_apart_and_sync_state_round_trips(s: Arc<d
     let healed = SyncState { last_success: Some(Timestamp(200)), last_error: None, ..state };
     s.save_sync_state(&healed).await.unwrap();
     assert_eq!(s.sync_state("http://central").await.unwrap(), Some(healed));
+}
+
+async fn replicas_heartbeat_on_the_store_clock_and_leave(s: Arc<dyn Store>) {
+    use obsctl_core::cluster::Replica;
+    let me = |id: &str| Replica {
+        id: id.into(),
+        host: "h".into(),
+        pid: 7,
+        listen: "127.0.0.1:5555".into(),
+        started_at: Timestamp(1),
+        heartbeat_at: Timestamp(0),
+        checks: 3,
+    };
+    let lease = std::time::Duration::from_secs(10);
+    assert_eq!(s.heartbeat(&me("r-b"), lease).await.unwrap().len(), 1);
+    let live = s.heartbeat(&me("r-a"), lease).await.unwrap();
+    assert_eq!(live.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["r-a", "r-b"]);
+    let (all, now) = s.replicas().await.unwrap();
+    assert!(
+        all.iter().all(|r| (now.millis() - r.heartbeat_at.millis()).abs() < 5_000),
+        "the store's clock: {all:?} {now:?}"
+    );
+    assert_eq!(all[0].checks, 3);
+    // A replica silent longer than the lease is not live.
+    assert!(s.heartbeat(&me("r-a"), std::time::Duration::ZERO).await.unwrap().is_empty());
+    s.leave("r-b").await.unwrap();
+    assert_eq!(s.heartbeat(&me("r-a"), lease).await.unwrap().len(), 1);
 }
 
 fn edges(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -23,6 +23,7 @@ mod memory_exchange;
 mod memory_sync;
 mod otlp;
 mod postgres;
+mod replicas;
 mod restart;
 mod support;
 mod suppression;

@@ -1,0 +1,71 @@
+//! Replicas on one Postgres: who is in the cluster, and which replica runs which check
+//! (rendezvous hashing over the live replicas, so a replica joining or leaving moves only its
+//! share of the checks).
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::Timestamp;
+
+/// One `obsctl serve` of the cluster, as its heartbeat row says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Replica {
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    /// Its API address.
+    pub listen: String,
+    pub started_at: Timestamp,
+    /// The store's clock at its last heartbeat (every replica is judged by the same clock).
+    pub heartbeat_at: Timestamp,
+    /// Checks it ran, by its own count at its last heartbeat.
+    pub checks: u32,
+}
+
+/// The replica (of `live`, ids) that runs `check_id`: the highest hash of (replica, check).
+pub fn owner<'a>(check_id: &str, live: &'a [String]) -> Option<&'a str> {
+    live.iter()
+        .max_by_key(|r| {
+            let seed = crate::hash::fnv1a(crate::hash::FNV_OFFSET, r.bytes());
+            mix(crate::hash::fnv1a(seed, check_id.bytes()))
+        })
+        .map(String::as_str)
+}
+
+/// MurmurHash3's finaliser: FNV of similar strings differs in few bits; this spreads them.
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("r-{i}")).collect()
+    }
+
+    #[test]
+    fn checks_spread_evenly_and_a_leaving_replica_moves_only_its_own() {
+        let checks: Vec<String> = (0..3000).map(|i| format!("svc{}/check{i}", i % 40)).collect();
+        let three = ids(3);
+        let mut counts = [0usize; 3];
+        for c in &checks {
+            let o = owner(c, &three).unwrap();
+            counts[three.iter().position(|r| r == o).unwrap()] += 1;
+        }
+        assert!(counts.iter().all(|n| (850..1150).contains(n)), "{counts:?}");
+        let two: Vec<String> = vec![three[0].clone(), three[2].clone()];
+        for c in &checks {
+            let before = owner(c, &three).unwrap();
+            let after = owner(c, &two).unwrap();
+            if before != "r-1" {
+                assert_eq!(before, after, "{c} moved though its replica stayed");
+            }
+        }
+        assert_eq!(owner("x", &[]), None);
+    }
+}
