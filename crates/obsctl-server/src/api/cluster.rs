@@ -30,6 +30,11 @@ pub struct ReplicaView {
 }
 
 pub async fn cluster(State(s): State<AppState>) -> Result<Json<ClusterView>, ApiError> {
+    Ok(Json(view(&s).await?))
+}
+
+/// The cluster as the API and the dashboard's Resources page show it.
+pub(crate) async fn view(s: &AppState) -> Result<ClusterView, obsctl_store::StoreError> {
     let (replicas, now) = s.store.replicas().await?;
     let lease = LEASE.as_millis() as i64;
     let live: Vec<String> =
@@ -51,9 +56,5 @@ pub async fn cluster(State(s): State<AppState>) -> Result<Json<ClusterView>, Api
             ReplicaView { heartbeat_age_ms: now.millis() - replica.heartbeat_at.millis(), live: is_live, runs, replica }
         })
         .collect();
-    Ok(Json(ClusterView {
-        backend: obsctl_store::backend_of(&s.config.store.url),
-        lease_ms: lease as u64,
-        replicas: views,
-    }))
+    Ok(ClusterView { backend: obsctl_store::backend_of(&s.config.store.url), lease_ms: lease as u64, replicas: views })
 }

@@ -85,6 +85,10 @@ async fn three_replicas_run_each_check_once_through_a_kill_and_a_restart() {
     })
     .await;
     lone.set_healthy(true);
+    // The Resources page lists the replicas.
+    let resources = http.get(format!("http://{other}/ui/resources")).send().await.unwrap().text().await.unwrap();
+    assert!(resources.contains(r#"<table id="replicas">"#), "{resources}");
+    assert_eq!(resources.matches(r#"<span class="state ok">live</span>"#).count(), 3, "{resources}");
     tokio::time::sleep(std::time::Duration::from_secs(6)).await;
 
     // SIGKILL one replica, and break `pay` while it is gone.

@@ -1,6 +1,7 @@
 //! Resources: host CPU, memory, load and disk per mount, and obsctl's own CPU and memory, as
 //! charts over the sampled history (one sample every 10 s, the last hour); and the external MCP
-//! servers, up or down, with their tools; and the container engine's disk usage.
+//! servers, up or down, with their tools; the container engine's disk usage; and the replicas
+//! sharing the checks on Postgres.
 
 use askama::Template;
 use axum::extract::State;
@@ -31,6 +32,8 @@ struct ResourcesPage {
     mcp_servers: Vec<obsctl_agent::mcp_client::ServerStatus>,
     /// The container engine's disk: category, count, size, reclaimable; or why not.
     docker_disk: Result<Vec<(&'static str, usize, String, String)>, String>,
+    /// The replicas on this store, or why they cannot be listed.
+    cluster: Result<crate::api::cluster::ClusterView, String>,
 }
 
 pub async fn view_resources_get(State(s): State<AppState>, Viewer(session): Viewer) -> Response {
@@ -70,5 +73,6 @@ pub async fn view_resources_get(State(s): State<AppState>, Viewer(session): View
         disks,
         mcp_servers: s.mcp_servers.statuses(),
         docker_disk: crate::dashboard::containers::disk_usage(&s).await,
+        cluster: crate::api::cluster::view(&s).await.map_err(|e| e.to_string()),
     })
 }
