@@ -42,6 +42,8 @@ struct View {
 
 pub struct Membership {
     store: Arc<dyn Store>,
+    /// This replica's id (also in `me`), read on every scheduled run without a lock.
+    id: String,
     me: Mutex<Replica>,
     view: Mutex<View>,
     /// Checks this replica ran since its last heartbeat was written.
@@ -59,11 +61,7 @@ impl Membership {
             heartbeat_at: Timestamp(0),
             checks: 0,
         };
-        Self { store, me: Mutex::new(me), view: Mutex::new(View::default()), ran: AtomicU32::new(0) }
-    }
-
-    pub fn id(&self) -> String {
-        self.me.lock().map(|m| m.id.clone()).unwrap_or_default()
+        Self { store, id: me.id.clone(), me: Mutex::new(me), view: Mutex::new(View::default()), ran: AtomicU32::new(0) }
     }
 
     /// Writes one heartbeat and takes the live replicas it returns.
@@ -101,9 +99,8 @@ impl Membership {
                     self.beat().await;
                     match self.store.check_statuses().await {
                         Ok(stored) => {
-                            let me = self.id();
                             let live = self.view.lock().map(|v| v.live.clone()).unwrap_or_default();
-                            monitor.adopt(&stored, |id| owner(id, &live).is_some_and(|o| o != me));
+                            monitor.adopt(&stored, |id| owner(id, &live).is_some_and(|o| o != self.id));
                         }
                         Err(error) => tracing::debug!(%error, "could not read the cluster's check statuses"),
                     }
@@ -114,28 +111,25 @@ impl Membership {
         if let Ok(mut view) = self.view.lock() {
             view.fresh_until = None;
         }
-        if let Err(error) = self.store.leave(&self.id()).await {
+        if let Err(error) = self.store.leave(&self.id).await {
             tracing::warn!(%error, "could not leave the cluster; the others take over when the lease lapses");
         }
-    }
-
-    /// Whether this replica may run anything now: its lease is fresh and its grace is over.
-    pub fn active(&self) -> bool {
-        let now = Instant::now();
-        self.view
-            .lock()
-            .map(|v| v.fresh_until.is_some_and(|f| now < f) && v.active_from.is_some_and(|a| a <= now))
-            .unwrap_or(false)
     }
 }
 
 impl Ownership for Membership {
+    /// Its lease is fresh, its grace is over, and the hash names it.
     fn owns(&self, check_id: &str) -> bool {
-        if !self.active() {
-            return false;
-        }
-        let me = self.id();
-        let owns = self.view.lock().map(|v| owner(check_id, &v.live) == Some(me.as_str())).unwrap_or(false);
+        let now = Instant::now();
+        let owns = self
+            .view
+            .lock()
+            .map(|v| {
+                v.fresh_until.is_some_and(|f| now < f)
+                    && v.active_from.is_some_and(|a| a <= now)
+                    && owner(check_id, &v.live) == Some(self.id.as_str())
+            })
+            .unwrap_or(false);
         if owns {
             self.ran.fetch_add(1, Ordering::Relaxed);
         }

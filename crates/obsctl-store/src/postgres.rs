@@ -62,6 +62,17 @@ impl PostgresStore {
         Ok((Self::connect(options).await?, schema))
     }
 
+    /// Creates a new, empty database (named `<prefix>_<unique id>`) on the server `url` names,
+    /// for tests and benchmarks that run whole processes on one; returns its URL.
+    pub async fn create_database(url: &str, prefix: &str) -> Result<String> {
+        let name = new_id(prefix).replace('-', "_");
+        Self::admin_execute(url, &format!("CREATE DATABASE {name}")).await?;
+        let (server, _) = url
+            .rsplit_once('/')
+            .ok_or_else(|| StoreError::Backend(format!("{url:?} names no database (postgres://host/db)")))?;
+        Ok(format!("{server}/{name}"))
+    }
+
     /// Runs one statement on a short-lived connection (test and admin setup, e.g. CREATE SCHEMA).
     pub async fn admin_execute(url: &str, sql: &str) -> Result<()> {
         use sqlx::Connection;

@@ -132,12 +132,6 @@ fn size_mb(path: &Path) -> f64 {
     std::fs::metadata(path).unwrap().len() as f64 / 1e6
 }
 
-async fn fresh_postgres(base: &str) -> String {
-    let name = obsctl_store::new_id("bench").replace('-', "_");
-    obsctl_store::PostgresStore::admin_execute(base, &format!("CREATE DATABASE {name}")).await.unwrap();
-    format!("{}/{name}", base.rsplit_once('/').unwrap().0)
-}
-
 async fn fill(store: &SqliteStore, observations: u64, episodes: u64, origin: &str) {
     let checks = 1000;
     let per_check = (observations / checks).max(1);
@@ -208,7 +202,7 @@ async fn main() {
     let into_sqlite = folder(None, "");
     let (wall, rss) = timed("restore sqlite", obsctl(into_sqlite.path()).arg("restore").arg(&archive));
     println!("| obsctl restore into SQLite | {wall:.1} | {rss:.0} | |");
-    let pg_db = fresh_postgres(&pg).await;
+    let pg_db = obsctl_store::PostgresStore::create_database(&pg, "bench").await.unwrap();
     let (wall, rss) =
         timed("restore postgres", obsctl(into_sqlite.path()).args(["restore", "--store", &pg_db]).arg(&archive));
     println!("| obsctl restore into Postgres | {wall:.1} | {rss:.0} | |");
@@ -220,7 +214,7 @@ async fn main() {
     println!("| obsctl memory import {pm} postmortems | {wall:.1} | {rss:.0} | |");
 
     // Sync: an edge with `sync` episodes pushes them to a central serve on Postgres.
-    let central_db = fresh_postgres(&pg).await;
+    let central_db = obsctl_store::PostgresStore::create_database(&pg, "bench").await.unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let token = "bench-sync-token-0123456789";
     let central = folder(Some(&central_db), &format!("[server]\nlisten = \"127.0.0.1:{port}\"\ntoken = \"{token}\"\n"));

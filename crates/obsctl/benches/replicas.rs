@@ -19,12 +19,6 @@ use std::time::{Duration, Instant};
 use measure::{arg, cpu_seconds, status_kb};
 use obsctl_store::Store;
 
-async fn fresh_postgres(base: &str) -> String {
-    let name = obsctl_store::new_id("bench").replace('-', "_");
-    obsctl_store::PostgresStore::admin_execute(base, &format!("CREATE DATABASE {name}")).await.unwrap();
-    format!("{}/{name}", base.rsplit_once('/').unwrap().0)
-}
-
 fn serve(dir: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_obsctl"))
         .arg("--config")
@@ -65,7 +59,7 @@ async fn main() {
     let checks = arg("--checks", 10_000) as usize;
     let seconds = arg("--seconds", 30);
     let base = std::env::var("OBSCTL_TEST_POSTGRES_URL").expect("OBSCTL_TEST_POSTGRES_URL");
-    let pg = fresh_postgres(&base).await;
+    let pg = obsctl_store::PostgresStore::create_database(&base, "bench").await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let target = listener.local_addr().unwrap();
     tokio::spawn(async move {

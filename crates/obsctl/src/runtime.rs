@@ -178,7 +178,7 @@ impl Runtime {
         self.watch_containers().await;
         self.connect_tools().await;
         let mut scheduler = Scheduler::new(self.monitor.clone(), self.shutdown.subscribe());
-        if !self.config.store.url.starts_with("sqlite://") {
+        if obsctl_store::backend_of(&self.config.store.url) == "postgres" {
             // Replicas on one Postgres share the checks.
             let membership = Arc::new(Membership::new(self.store.clone(), &self.config.server.listen));
             membership.beat().await;

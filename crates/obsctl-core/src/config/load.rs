@@ -16,7 +16,7 @@ mod alerts;
 mod docker;
 mod llm;
 mod mcp_servers;
-mod memory_sync;
+mod memory;
 mod otlp;
 mod runbooks;
 
@@ -145,20 +145,7 @@ impl Validator<'_, '_> {
             }
             (None, None) => base_dir.join("data").join("memory-index"),
         };
-        let memory_instance = raw.memory.instance.as_ref().and_then(|name| {
-            let name = name.get_ref();
-            let valid = !name.is_empty()
-                && name.len() <= 64
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-            if !valid {
-                self.p.at(
-                    raw.memory.instance.as_ref().map(|n| n.span()),
-                    "memory.instance",
-                    "use 1 to 64 letters, digits, '-', '_' or '.', e.g. \"edge-paris\"",
-                );
-            }
-            valid.then(|| name.to_string())
-        });
+        let memory_instance = self.memory_instance(&raw);
         let memory_sync = self.memory_sync(&raw);
         let agent = self.agent(&raw, opts);
         let scheduler = SchedulerConfig {
@@ -273,29 +260,7 @@ impl Validator<'_, '_> {
                     Duration::from_secs(10),
                 ),
             },
-            memory: MemoryConfig {
-                min_success: match &a.memory.min_success {
-                    Some(v) if !(0.0..=1.0).contains(v.get_ref()) => {
-                        self.p.at(Some(v.span()), "agent.memory.min_success", "must be between 0 and 1, e.g. 0.8");
-                        0.8
-                    }
-                    Some(v) => *v.get_ref(),
-                    None => 0.8,
-                },
-                min_attempts: a.memory.min_attempts.unwrap_or(2).max(1),
-                shared_evidence: match &a.memory.shared_evidence {
-                    Some(v) if !(0.0..=1.0).contains(v.get_ref()) => {
-                        self.p.at(
-                            Some(v.span()),
-                            "agent.memory.shared_evidence",
-                            "must be between 0 (this instance's evidence only) and 1, e.g. 0.5",
-                        );
-                        0.5
-                    }
-                    Some(v) => *v.get_ref(),
-                    None => 0.5,
-                },
-            },
+            memory: self.agent_memory(&a.memory),
             reopen_within: self.duration(
                 a.reopen_within.as_ref(),
                 "agent.reopen_within",

@@ -64,8 +64,11 @@ pub struct PullParams {
 pub async fn pull(State(s): State<AppState>, Query(q): Query<PullParams>) -> Result<PullPage> {
     let after = Cursor { stored_at: q.after_at.unwrap_or(i64::MIN), id: q.after_id.unwrap_or_default() };
     let page = s.store.episodes_stored_after((Timestamp(after.stored_at), &after.id), BATCH as u32).await?;
-    let settled =
-        if s.config.store.url.starts_with("sqlite://") { i64::MAX } else { Timestamp::now().millis() - SETTLE_MS };
+    let settled = if obsctl_store::backend_of(&s.config.store.url) == "sqlite" {
+        i64::MAX
+    } else {
+        Timestamp::now().millis() - SETTLE_MS
+    };
     let full = page.len() == BATCH;
     let kept: Vec<_> = page.into_iter().take_while(|e| e.stored_at.millis() <= settled).collect();
     let more = full && kept.len() == BATCH;

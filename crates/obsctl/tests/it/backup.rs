@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::Stdio;
 
 use crate::support::{
-    BUSY_CHECK, Target, config_file, eventually, free_port, head, head_with_store, obsctl_in, printed, serve_in,
+    BUSY_CHECK, Target, config_file, eventually, free_port, fresh_postgres, head, head_with_store, obsctl_in, printed,
+    serve_in,
 };
 
 const TOKEN: &str = "backup-test-token";
@@ -19,13 +20,6 @@ fn search(dir: &Path, q: &str) -> Vec<String> {
     assert!(out.status.success(), "{}", printed(&out));
     let hits: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     hits.iter().map(|h| h["episode_id"].as_str().unwrap_or_default().to_string()).collect()
-}
-
-async fn fresh_postgres() -> String {
-    let url = std::env::var("OBSCTL_TEST_POSTGRES_URL").expect("OBSCTL_TEST_POSTGRES_URL (scripts/test starts one)");
-    let name = obsctl_store::new_id("b").replace('-', "_");
-    obsctl_store::PostgresStore::admin_execute(&url, &format!("CREATE DATABASE {name}")).await.unwrap();
-    format!("{}/{name}", url.rsplit_once('/').unwrap().0)
 }
 
 #[tokio::test]

@@ -9,17 +9,11 @@ use obsctl_core::memory::{Episode, FixStep, exchange};
 use obsctl_store::Store;
 
 use crate::support::{
-    Serve, api_episode, config_file, eventually, free_port, head, head_with_store, obsctl_in, printed, serve_in,
+    Serve, api_episode, config_file, eventually, free_port, fresh_postgres, head, head_with_store, obsctl_in, printed,
+    serve_in,
 };
 
 const TOKEN: &str = "central-token-for-the-tests";
-
-async fn fresh_postgres() -> String {
-    let url = std::env::var("OBSCTL_TEST_POSTGRES_URL").expect("OBSCTL_TEST_POSTGRES_URL (scripts/test starts one)");
-    let name = obsctl_store::new_id("s").replace('-', "_");
-    obsctl_store::PostgresStore::admin_execute(&url, &format!("CREATE DATABASE {name}")).await.unwrap();
-    format!("{}/{name}", url.rsplit_once('/').unwrap().0)
-}
 
 /// `head` naming the instance, with `[memory.sync]` towards `central` when given.
 fn instance_config(head: String, name: &str, central: Option<u16>) -> String {

@@ -4,24 +4,11 @@ use obsctl_core::action::{ActionState, Outcome};
 use obsctl_core::incident::IncidentStatus;
 use obsctl_store::ActionFilter;
 
-use crate::support::{API_WITH_FIX, Target, harness, head_with_store};
-
-/// A new, empty database on the test server; returns its URL.
-async fn fresh_database() -> String {
-    let url = std::env::var("OBSCTL_TEST_POSTGRES_URL").expect(
-        "OBSCTL_TEST_POSTGRES_URL is not set: run scripts/test, which starts a test Postgres, or point it at one",
-    );
-    let name = obsctl_store::new_id("t").replace('-', "_");
-    obsctl_store::PostgresStore::admin_execute(&url, &format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create a test database");
-    let (base, _) = url.rsplit_once('/').expect("the URL names a database");
-    format!("{base}/{name}")
-}
+use crate::support::{API_WITH_FIX, Target, fresh_postgres, harness, head_with_store};
 
 #[tokio::test]
 async fn the_loop_closes_with_state_in_postgres() {
-    let url = fresh_database().await;
+    let url = fresh_postgres().await;
     let target = Target::start(false).await;
     let h = harness(&format!("{}{API_WITH_FIX}", head_with_store("auto", &url)), &target.url, &[]).await;
     assert!(h.rt.config.store.url.starts_with("postgres://"));
@@ -45,7 +32,7 @@ async fn the_loop_closes_with_state_in_postgres() {
 
 #[tokio::test]
 async fn two_replicas_on_one_postgres_run_each_action_once() {
-    let url = fresh_database().await;
+    let url = fresh_postgres().await;
     let target = Target::start(false).await;
     let config = format!("{}{API_WITH_FIX}", head_with_store("auto", &url));
     let mut a = harness(&config, &target.url, &[]).await;

@@ -7,17 +7,10 @@
 use obsctl_engine::cluster::{HEARTBEAT, LEASE};
 use obsctl_store::Store;
 
-use crate::support::{Serve, Target, config_file, eventually, free_port, head_with_store, serve_in};
+use crate::support::{Serve, Target, config_file, eventually, free_port, fresh_postgres, head_with_store, serve_in};
 
 const SERVICES: usize = 20;
 const CHECKS_PER_SERVICE: usize = 10;
-
-async fn fresh_postgres() -> String {
-    let url = std::env::var("OBSCTL_TEST_POSTGRES_URL").expect("OBSCTL_TEST_POSTGRES_URL (scripts/test starts one)");
-    let name = obsctl_store::new_id("r").replace('-', "_");
-    obsctl_store::PostgresStore::admin_execute(&url, &format!("CREATE DATABASE {name}")).await.unwrap();
-    format!("{}/{name}", url.rsplit_once('/').unwrap().0)
-}
 
 /// 200 checks every second on a healthy target, `pay`, whose runbook fixes `breakable`, and
 /// `lone` on `lone_url`, which nothing fixes.

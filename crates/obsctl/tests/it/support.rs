@@ -340,3 +340,11 @@ pub fn api_episode(id: &str, steps: Vec<obsctl_core::memory::FixStep>, origin: &
     e.content_hash = e.compute_hash();
     e
 }
+
+/// A new, empty database on the test Postgres (`OBSCTL_TEST_POSTGRES_URL`); returns its URL.
+pub async fn fresh_postgres() -> String {
+    let url = std::env::var("OBSCTL_TEST_POSTGRES_URL").expect(
+        "OBSCTL_TEST_POSTGRES_URL is not set: run scripts/test, which starts a test Postgres, or point it at one",
+    );
+    obsctl_store::PostgresStore::create_database(&url, "t").await.expect("create a test database")
+}

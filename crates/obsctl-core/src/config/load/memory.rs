@@ -1,15 +1,59 @@
-//! `[memory.sync]`: pushing this instance's episodes to a central obsctl and pulling the others'.
-//! The original system's variables work too: `MEMORY_SYNC_ENABLED` (true/false) switches it,
-//! `MEMORY_SYNC_URL` and `MEMORY_SYNC_TOKEN` fill what the file leaves out.
+//! Incident memory's settings: `[memory] instance`, `[agent.memory]` (when a remembered fix is
+//! proven, and what evidence from other instances counts for) and `[memory.sync]` (pushing this
+//! instance's episodes to a central obsctl and pulling the others'). The original system's
+//! variables work too: `MEMORY_SYNC_ENABLED` (true/false) switches sync, `MEMORY_SYNC_URL` and
+//! `MEMORY_SYNC_TOKEN` fill what the file leaves out.
 
 use std::time::Duration;
 
 use super::Validator;
-use crate::config::MemorySyncConfig;
-use crate::config::raw::RawConfig;
+use crate::config::raw::{RawConfig, RawMemory, S};
+use crate::config::{MemoryConfig, MemorySyncConfig};
 use crate::secret::Secret;
 
 impl Validator<'_, '_> {
+    /// `[memory] instance`: 1 to 64 letters, digits, `-`, `_` or `.`.
+    pub(super) fn memory_instance(&mut self, raw: &RawConfig) -> Option<String> {
+        let spanned = raw.memory.instance.as_ref()?;
+        let name = spanned.get_ref();
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            self.p.at(
+                Some(spanned.span()),
+                "memory.instance",
+                "use 1 to 64 letters, digits, '-', '_' or '.', e.g. \"edge-paris\"",
+            );
+        }
+        valid.then(|| name.to_string())
+    }
+
+    pub(super) fn agent_memory(&mut self, m: &RawMemory) -> MemoryConfig {
+        MemoryConfig {
+            min_success: self.share(m.min_success.as_ref(), "agent.memory.min_success", "e.g. 0.8", 0.8),
+            min_attempts: m.min_attempts.unwrap_or(2).max(1),
+            shared_evidence: self.share(
+                m.shared_evidence.as_ref(),
+                "agent.memory.shared_evidence",
+                "0 counts this instance's evidence only, e.g. 0.5",
+                0.5,
+            ),
+        }
+    }
+
+    /// A share between 0 and 1, or `default` (with the problem noted) when it is outside.
+    fn share(&mut self, value: Option<&S<f64>>, field: &str, hint: &str, default: f64) -> f64 {
+        match value {
+            Some(v) if !(0.0..=1.0).contains(v.get_ref()) => {
+                self.p.at(Some(v.span()), field, format!("must be between 0 and 1; {hint}"));
+                default
+            }
+            Some(v) => *v.get_ref(),
+            None => default,
+        }
+    }
+
     pub(super) fn memory_sync(&mut self, raw: &RawConfig) -> Option<MemorySyncConfig> {
         let r = raw.memory.sync.as_ref();
         let enabled = match self.env_var("MEMORY_SYNC_ENABLED") {
