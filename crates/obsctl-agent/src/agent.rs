@@ -58,8 +58,8 @@ pub struct Agent {
     registry: Arc<ToolRegistry>,
     /// In `serve`: act only while holding the agent lease.
     leadership: std::sync::OnceLock<Arc<Leadership>>,
-    /// Whether `running` actions were recovered since the lease was last taken.
-    recovered: std::sync::atomic::AtomicBool,
+    /// The lease term whose start recovered the `running` actions (0: none yet).
+    recovered: std::sync::atomic::AtomicU64,
     /// A sweep is under way (they never overlap).
     sweeping: std::sync::atomic::AtomicBool,
     /// In a CLI beside a `serve`: approved steps are journaled for it, never run here.
@@ -115,7 +115,7 @@ impl Agent {
             recall: None,
             registry,
             leadership: std::sync::OnceLock::new(),
-            recovered: std::sync::atomic::AtomicBool::new(false),
+            recovered: std::sync::atomic::AtomicU64::new(0),
             sweeping: std::sync::atomic::AtomicBool::new(false),
             hand_off: std::sync::OnceLock::new(),
             llm,
@@ -146,8 +146,10 @@ impl Agent {
         self.recall.as_ref()
     }
 
-    /// Makes this agent act only while `leadership` holds the agent lease (set once, by `serve`).
+    /// Makes this agent act only while `leadership` holds the agent lease (set once, by `serve`);
+    /// its executor checks the lease again just before each tool runs.
     pub fn lead_with(&self, leadership: Arc<Leadership>) {
+        self.executor.fence_with(leadership.clone());
         let _ = self.leadership.set(leadership);
     }
 
@@ -157,20 +159,20 @@ impl Agent {
         let _ = self.hand_off.set(holder);
     }
 
-    /// Whether this process may act now; on taking the lease, in-flight actions are recovered first.
+    /// Whether this process may act now; at the start of each lease term (taken, or renewed
+    /// after it lapsed), actions left `running` by whoever held it before are recovered first.
     async fn acting(&self) -> bool {
         use std::sync::atomic::Ordering;
         let Some(leadership) = self.leadership.get() else {
             return true;
         };
-        if !leadership.held() {
-            self.recovered.store(false, Ordering::SeqCst);
+        let Some(term) = leadership.term() else {
             return false;
-        }
-        if !self.recovered.swap(true, Ordering::SeqCst)
+        };
+        if self.recovered.swap(term, Ordering::SeqCst) != term
             && let Err(error) = self.recover().await
         {
-            self.recovered.store(false, Ordering::SeqCst);
+            self.recovered.store(0, Ordering::SeqCst);
             tracing::error!(%error, "could not recover in-flight actions");
             return false;
         }

@@ -1,8 +1,11 @@
 //! The executor: the only code that runs a tool for real. It takes an action the gate approved
 //! and the store journaled (`approved`), marks it `running`, calls the tool, and records the
-//! result as `succeeded` or `failed`. Secrets are redacted from what it stores.
+//! result as `succeeded` or `failed`. Secrets are redacted from what it stores. In `serve`, it
+//! runs a tool only while its process holds the agent lease (checked after the claim, just
+//! before the call), so a replica that was paused past its lease wakes up and runs nothing.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState};
@@ -12,6 +15,7 @@ use obsctl_store::{Store, StoreError};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
+use crate::leadership::Leadership;
 use crate::tools::{ToolError, ToolRegistry};
 
 pub struct Executor {
@@ -19,6 +23,19 @@ pub struct Executor {
     registry: Arc<ToolRegistry>,
     bus: broadcast::Sender<Event>,
     secrets: Vec<obsctl_core::Secret>,
+    /// In `serve`: the agent lease, without which no tool runs.
+    fence: OnceLock<Arc<Leadership>>,
+    /// The actions whose tool this process is calling now (recovery leaves them alone).
+    in_flight: Mutex<HashSet<String>>,
+}
+
+/// Marks an action as in flight here for as long as it lives.
+struct InFlight<'a>(&'a Executor, String);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.1);
+    }
 }
 
 impl Executor {
@@ -28,7 +45,22 @@ impl Executor {
         bus: broadcast::Sender<Event>,
         secrets: Vec<obsctl_core::Secret>,
     ) -> Self {
-        Self { store, registry, bus, secrets }
+        Self { store, registry, bus, secrets, fence: OnceLock::new(), in_flight: Mutex::default() }
+    }
+
+    /// Runs tools only while `leadership` holds the agent lease (set once, by `serve`).
+    pub fn fence_with(&self, leadership: Arc<Leadership>) {
+        let _ = self.fence.set(leadership);
+    }
+
+    /// Whether this process may run a tool now: it holds the agent lease, or has none to hold.
+    fn leading(&self) -> bool {
+        self.fence.get().is_none_or(|lease| lease.held())
+    }
+
+    /// Whether this process is calling the tool of action `id` right now.
+    pub fn runs_here(&self, id: &str) -> bool {
+        self.in_flight.lock().unwrap_or_else(PoisonError::into_inner).contains(id)
     }
 
     /// Every string of `value` with the configured secrets redacted.
@@ -47,8 +79,18 @@ impl Executor {
 
     /// Runs a journaled, approved action. It first claims the action with a compare-and-set
     /// (`approved` → `running`), so of every process and task that tries, exactly one runs the
-    /// tool; the others get `None` and must leave the plan to the winner.
+    /// tool; the others get `None` and must leave the plan to the winner. A process that lost
+    /// the agent lease also gets `None`: before the claim it claims nothing; after it, the action
+    /// stays `running` for the lease's next holder to verify, never to re-run.
     pub async fn execute(&self, action: Action) -> anyhow::Result<Option<Action>> {
+        if !self.leading() {
+            tracing::warn!(action = %action.id, "not holding the agent lease; leaving the action to its holder");
+            return Ok(None);
+        }
+        let _in_flight = {
+            self.in_flight.lock().unwrap_or_else(PoisonError::into_inner).insert(action.id.clone());
+            InFlight(self, action.id.clone())
+        };
         let by = action.decided_by.clone().unwrap_or_else(|| "agent".into());
         let mut action = match self
             .store
@@ -74,9 +116,15 @@ impl Executor {
                 &action.incident_id,
                 "action",
                 &format!("running {} {}", action.tool, self.scrub(action.args.clone())),
-                json!({"action_id": action.id}),
+                json!({"action_id": action.id, "holder": self.fence.get().map(|lease| lease.holder())}),
             )
             .await?;
+        if !self.leading() {
+            let message = format!("lost the agent lease before running {}; its next holder verifies it", action.tool);
+            tracing::warn!(action = %action.id, "{message}");
+            self.store.add_event(&action.incident_id, "action", &message, json!({"action_id": action.id})).await?;
+            return Ok(None);
+        }
         tracing::info!(action = %action.id, tool = %action.tool, "executing action");
         let result = tool.call(&action.args).await;
         let (state, value, message) = match result {

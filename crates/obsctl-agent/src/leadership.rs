@@ -1,46 +1,68 @@
 //! The agent lease: of every process on one store (`serve` replicas, a CLI beside them), only the
 //! holder of the `agent` lease plans and acts; the others stand by, or hand their work to it.
 //! A holder renews every third of the lease's life; one that dies loses it when it expires.
+//! The lease is judged by the store's clock, so skewed clocks between replicas do not matter;
+//! and a holder counts itself as holding only while its last renewal is younger, by its own
+//! monotonic clock, than the lease's life less a margin. A process paused past its lease (a
+//! SIGSTOP, a VM frozen, a long GC of the host) therefore knows it lost the lease on waking,
+//! before any other replica may take it, and acts on nothing until it has renewed.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use obsctl_core::Timestamp;
 use obsctl_store::Store;
 use tokio::sync::watch;
 
 pub const AGENT_LEASE: &str = "agent";
 /// How long a lease lasts without renewal.
 pub const LEASE_TTL: Duration = Duration::from_secs(15);
+/// How long before its lease ends, by its own clock, a holder stops counting itself as one.
+pub const MARGIN: Duration = Duration::from_secs(3);
 
 pub struct Leadership {
     store: Arc<dyn Store>,
     holder: String,
     ttl: Duration,
+    /// When the last granted renewal was asked for (before the store granted it, so the lease
+    /// lasts at least `ttl` from this instant).
+    renewed: Mutex<Option<Instant>>,
+    /// Whether the last renewal was granted, to log changes of hands once.
     held: AtomicBool,
+    /// Counts the times this process came to hold the lease (first taken, or renewed after it
+    /// had lapsed): what a holder did under an earlier term must be recovered, not trusted.
+    term: AtomicU64,
 }
 
 impl Leadership {
     /// A candidate for the lease named after this process: `serve:<host>:<pid>:<nonce>`.
     pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
         let holder = format!("serve:{}:{}:{}", obsctl_host::host_name(), std::process::id(), obsctl_store::new_id("l"));
-        Self { store, holder, ttl, held: AtomicBool::new(false) }
+        Self { store, holder, ttl, renewed: Mutex::new(None), held: AtomicBool::new(false), term: AtomicU64::new(0) }
     }
 
     pub fn holder(&self) -> &str {
         &self.holder
     }
 
-    /// Whether this process held the lease at the last renewal.
+    /// Whether this process holds the lease now: its last renewal was granted and is younger
+    /// than the lease's life less `MARGIN` by this process's monotonic clock.
     pub fn held(&self) -> bool {
-        self.held.load(Ordering::SeqCst)
+        let renewed = *self.renewed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        renewed.is_some_and(|at| at.elapsed() + MARGIN.min(self.ttl / 2) < self.ttl)
+    }
+
+    /// The current term while this process holds the lease (`held`), else `None`.
+    pub fn term(&self) -> Option<u64> {
+        self.held().then(|| self.term.load(Ordering::SeqCst))
     }
 
     /// Takes or renews the lease once; a store error counts as not holding it. A lease left by
     /// a process of this host that no longer runs (killed, crashed) is taken over at once
     /// instead of after it expires.
     pub async fn tick(&self) -> bool {
+        let asked = Instant::now();
+        let held_before = self.held();
         let held = match self.try_take().await {
             Ok(held) => held,
             Err(error) => {
@@ -48,24 +70,31 @@ impl Leadership {
                 false
             }
         };
+        if held && !held_before {
+            self.term.fetch_add(1, Ordering::SeqCst);
+        }
+        *self.renewed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = held.then_some(asked);
         if self.held.swap(held, Ordering::SeqCst) != held {
-            tracing::info!(holder = %self.holder, held, "agent lease changed hands");
+            if held {
+                tracing::info!(holder = %self.holder, "took the agent lease: planning and acting here");
+            } else {
+                tracing::warn!(holder = %self.holder, "lost the agent lease (another replica holds it, or the store is out of reach): standing by");
+            }
         }
         held
     }
 
     async fn try_take(&self) -> anyhow::Result<bool> {
-        let now = Timestamp::now();
-        if self.store.try_lease(AGENT_LEASE, &self.holder, now, now.plus(self.ttl)).await? {
+        if self.store.try_lease(AGENT_LEASE, &self.holder, self.ttl).await? {
             return Ok(true);
         }
-        let Some((other, _)) = self.store.lease(AGENT_LEASE).await? else { return Ok(false) };
-        if !dead_on_this_host(&other) {
+        let Some(other) = self.store.lease(AGENT_LEASE).await? else { return Ok(false) };
+        if !dead_on_this_host(&other.holder) {
             return Ok(false);
         }
-        tracing::warn!(holder = %other, "the agent lease's holder no longer runs on this host; taking over");
-        self.store.release_lease(AGENT_LEASE, &other).await?;
-        Ok(self.store.try_lease(AGENT_LEASE, &self.holder, now, now.plus(self.ttl)).await?)
+        tracing::warn!(holder = %other.holder, "the agent lease's holder no longer runs on this host; taking over");
+        self.store.release_lease(AGENT_LEASE, &other.holder).await?;
+        Ok(self.store.try_lease(AGENT_LEASE, &self.holder, self.ttl).await?)
     }
 
     /// Renews until shutdown, then gives the lease up so another process can act at once.
@@ -77,7 +106,7 @@ impl Leadership {
                 _ = shutdown.changed() => break,
             }
         }
-        self.held.store(false, Ordering::SeqCst);
+        *self.renewed.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         if let Err(error) = self.store.release_lease(AGENT_LEASE, &self.holder).await {
             tracing::warn!(%error, "could not release the agent lease; it expires by itself");
         }
@@ -95,7 +124,7 @@ fn dead_on_this_host(holder: &str) -> bool {
 /// The holder of a live agent lease on this store, if any: a process that acts on it.
 pub async fn live_holder(store: &dyn Store) -> anyhow::Result<Option<String>> {
     let lease = store.lease(AGENT_LEASE).await?;
-    Ok(lease.filter(|(_, until)| *until > Timestamp::now()).map(|(holder, _)| holder))
+    Ok(lease.filter(|lease| lease.live).map(|lease| lease.holder))
 }
 
 #[cfg(test)]

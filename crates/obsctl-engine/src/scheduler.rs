@@ -1,5 +1,13 @@
 //! The scheduler: runs every check on its interval with jitter, under a global concurrency limit,
 //! and measures how late each run starts.
+//!
+//! A check's runs fall in slots of the cluster's clock (the store's, as this process's clock
+//! corrected by the offset its heartbeats measure; its own clock alone): slot `k` starts at
+//! `k × interval + offset` since the epoch, with an offset and a jitter per slot that hashing
+//! the check's id (and the slot) gives. Every process therefore agrees on when a check is due:
+//! first runs are spread over the interval, and a check that moves between replicas keeps its
+//! rhythm (the new owner runs it in the slot after the old owner's last run, never twice in
+//! one). Missed slots (overload, a pause, the clock stepped ahead) are skipped, not burst.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,7 +61,13 @@ impl LatenessStats {
 
 /// Which checks this process runs: all of them alone, its share in a cluster.
 pub trait Ownership: Send + Sync {
-    fn owns(&self, check_id: &str) -> bool;
+    /// Whether this process runs `check_id` in its slot that starts at `slot` (the cluster's
+    /// clock): every process asked about the same slot answers the same.
+    fn owns(&self, check_id: &str, slot: obsctl_core::Timestamp) -> bool;
+    /// This process's clock less the cluster's, in milliseconds (what slots are corrected by).
+    fn clock_offset_ms(&self) -> i64 {
+        0
+    }
 }
 
 pub struct Scheduler {
@@ -95,21 +109,35 @@ impl Scheduler {
     }
 }
 
-/// A small deterministic pseudo-random stream per check (xorshift), for jitter without a dependency.
-struct Jitter(u64);
-
-impl Jitter {
-    fn new(seed: &str) -> Self {
-        Self(obsctl_core::hash::fnv1a(obsctl_core::hash::FNV_OFFSET, seed.bytes()) | 1)
+/// A deterministic pseudo-random duration below `max` for `(check_id, slot)`: the same in every
+/// process.
+fn spread(check_id: &str, slot: u64, max: Duration) -> Duration {
+    let mut h = obsctl_core::hash::fnv1a(obsctl_core::hash::FNV_OFFSET, check_id.bytes());
+    h = obsctl_core::hash::fnv1a(h, slot.to_le_bytes());
+    // xorshift rounds: FNV of similar inputs differs in few bits.
+    for _ in 0..3 {
+        h ^= h << 13;
+        h ^= h >> 7;
+        h ^= h << 17;
     }
+    let nanos = max.as_nanos() as u64;
+    if nanos == 0 { Duration::ZERO } else { Duration::from_nanos(h % nanos) }
+}
 
-    fn next_below(&mut self, max: Duration) -> Duration {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        let nanos = max.as_nanos() as u64;
-        if nanos == 0 { Duration::ZERO } else { Duration::from_nanos(self.0 % nanos) }
-    }
+/// When slot `slot` of `check_id` starts, since the epoch.
+fn slot_start(check_id: &str, interval: Duration, slot: u64) -> Duration {
+    let every = interval.as_nanos().max(1);
+    let offset = spread(check_id, u64::MAX, interval).as_nanos();
+    Duration::from_nanos((u128::from(slot) * every + offset) as u64)
+}
+
+/// The first slot of `check_id` that starts at or after `since_epoch`, and how far ahead it
+/// starts.
+fn next_slot(check_id: &str, interval: Duration, since_epoch: Duration) -> (u64, Duration) {
+    let every = interval.as_nanos().max(1);
+    let offset = spread(check_id, u64::MAX, interval).as_nanos();
+    let slot = since_epoch.as_nanos().saturating_sub(offset).div_ceil(every) as u64;
+    (slot, slot_start(check_id, interval, slot).saturating_sub(since_epoch))
 }
 
 async fn run_check_loop(
@@ -120,11 +148,11 @@ async fn run_check_loop(
     ownership: Option<Arc<dyn Ownership>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut jitter = Jitter::new(&spec.id);
-    // Spread first runs over one interval so checks do not all start together.
-    let mut base = Instant::now() + jitter.next_below(spec.interval);
-    let mut due = base;
+    let mut last: Option<u64> = None;
     loop {
+        let (slot, ahead) = next_run(&spec, cluster_clock(ownership.as_deref()), last);
+        // Jitter moves each run within its slot without drifting the schedule.
+        let due = Instant::now() + ahead + spread(&spec.id, slot, spec.jitter);
         tokio::select! {
             _ = tokio::time::sleep_until(due) => {}
             _ = shutdown.changed() => return,
@@ -136,20 +164,29 @@ async fn run_check_loop(
             return;
         };
         // Another replica's share (or none while this one is fenced) is skipped, not run late.
-        if ownership.as_ref().is_none_or(|o| o.owns(&spec.id)) {
+        let starts = obsctl_core::Timestamp(slot_start(&spec.id, spec.interval, slot).as_millis() as i64);
+        if ownership.as_ref().is_none_or(|o| o.owns(&spec.id, starts)) {
             stats.record(Instant::now().saturating_duration_since(due));
             monitor.run_check(&spec.id).await;
         }
         drop(permit);
-        base += spec.interval;
-        let now = Instant::now();
-        if base < now {
-            // Missed whole intervals (overload or a long pause): skip them rather than burst.
-            let skipped = (now - base).as_nanos() / spec.interval.as_nanos().max(1) + 1;
-            base += spec.interval * skipped as u32;
-        }
-        // Jitter moves each run within its interval without drifting the schedule.
-        due = base + jitter.next_below(spec.jitter);
+        last = Some(slot);
+    }
+}
+
+/// The cluster's clock now, since the epoch: this process's, corrected by its measured offset.
+fn cluster_clock(ownership: Option<&dyn Ownership>) -> Duration {
+    let now = obsctl_core::cluster::cluster_now(ownership.map_or(0, Ownership::clock_offset_ms));
+    Duration::from_millis(now.millis().max(0) as u64)
+}
+
+/// The next slot to run after `last` (a clock stepped back never repeats one) and how far ahead
+/// it starts.
+fn next_run(spec: &CheckSpec, now: Duration, last: Option<u64>) -> (u64, Duration) {
+    let (slot, ahead) = next_slot(&spec.id, spec.interval, now);
+    match last {
+        Some(last) if slot <= last => (last + 1, ahead + spec.interval * (last + 1 - slot) as u32),
+        _ => (slot, ahead),
     }
 }
 
@@ -172,14 +209,31 @@ mod tests {
     }
 
     #[test]
-    fn jitter_stays_below_its_bound_and_differs_per_check() {
-        let mut a = Jitter::new("api/health");
-        let mut b = Jitter::new("db/port");
+    fn jitter_stays_below_its_bound_and_differs_per_check_and_slot() {
         let max = Duration::from_millis(500);
-        let xs: Vec<Duration> = (0..1000).map(|_| a.next_below(max)).collect();
+        let xs: Vec<Duration> = (0..1000).map(|slot| spread("api/health", slot, max)).collect();
         assert!(xs.iter().all(|d| *d < max));
         assert!(xs.iter().any(|d| *d > max / 2) && xs.iter().any(|d| *d < max / 2));
-        assert_ne!(a.next_below(max), b.next_below(max));
-        assert_eq!(Jitter::new("x").next_below(Duration::ZERO), Duration::ZERO);
+        assert_ne!(spread("api/health", 7, max), spread("db/port", 7, max));
+        assert_eq!(spread("x", 1, Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn every_process_agrees_on_a_checks_slots_and_first_runs_spread_over_the_interval() {
+        let interval = Duration::from_secs(10);
+        // Two processes asking at different instants land on the same grid.
+        let (a, a_ahead) = next_slot("api/health", interval, Duration::from_millis(1_000_000_123));
+        let (b, b_ahead) = next_slot("api/health", interval, Duration::from_millis(1_000_004_567));
+        let start = |slot: u64, asked: u64, ahead: Duration| (asked as u128 * 1_000_000 + ahead.as_nanos(), slot);
+        let (sa, _) = start(a, 1_000_000_123, a_ahead);
+        let (sb, _) = start(b, 1_000_004_567, b_ahead);
+        assert!(a_ahead < interval && b_ahead < interval);
+        assert_eq!((sb as i128 - sa as i128).rem_euclid(interval.as_nanos() as i128), 0);
+        assert_eq!(sb as i128 - sa as i128, (b as i128 - a as i128) * interval.as_nanos() as i128);
+        // Different checks start at different offsets, spread over the interval.
+        let offsets: Vec<Duration> =
+            (0..200).map(|i| next_slot(&format!("s/c{i}"), interval, Duration::from_secs(1_000_000)).1).collect();
+        assert!(offsets.iter().filter(|d| **d < interval / 2).count() > 60, "{offsets:?}");
+        assert!(offsets.iter().filter(|d| **d >= interval / 2).count() > 60, "{offsets:?}");
     }
 }

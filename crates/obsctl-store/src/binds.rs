@@ -500,28 +500,19 @@ macro_rules! save_sync_state {
     }};
 }
 
-/// `Store::heartbeat`, `leave` and `replicas` for a backend: `$now` is the backend's SQL for its
-/// clock in unix milliseconds, `$p1`..`$p7` its placeholders.
+/// `Store::heartbeat`, `replicas`, `try_lease` and `lease` for a backend, all judged by the
+/// store's clock: `$now` is the backend's SQL for it in unix milliseconds, `$p1`.. its placeholders.
 macro_rules! replica_sql {
-    (@heartbeat $self:ident, $pool:ident, $me:ident, $lease:ident, now = $now:literal, p = [$p1:literal, $p2:literal, $p3:literal, $p4:literal, $p5:literal, $p6:literal]) => {{
+    (@heartbeat $self:ident, $pool:ident, $me:ident, $lease:ident, $grace:ident, now = $now:literal, p = [$p1:literal, $p2:literal, $p3:literal, $p4:literal, $p5:literal, $p6:literal, $p7:literal, $p8:literal, $p9:literal]) => {{
         let mut tx = $self.$pool.begin().await?;
+        // A new row, or one whose heartbeat had lapsed, starts its share after the grace.
         sqlx::query(concat!(
-            "INSERT INTO replicas (id, host, pid, listen, started_at, heartbeat_at, checks) VALUES (",
-            $p1,
-            ", ",
-            $p2,
-            ", ",
-            $p3,
-            ", ",
-            $p4,
-            ", ",
-            $p5,
-            ", ",
-            $now,
-            ", ",
-            $p6,
-            ") ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, checks = excluded.checks, ",
-            "listen = excluded.listen"
+            "INSERT INTO replicas (id, host, pid, listen, started_at, heartbeat_at, checks, clock_offset_ms, active_from) ",
+            "VALUES (", $p1, ", ", $p2, ", ", $p3, ", ", $p4, ", ", $p5, ", ", $now, ", ", $p6, ", ", $p7, " - ", $now, ", ",
+            $now, " + ", $p8, ") ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, ",
+            "checks = excluded.checks, listen = excluded.listen, clock_offset_ms = excluded.clock_offset_ms, ",
+            "active_from = CASE WHEN replicas.heartbeat_at <= ", $now, " - ", $p9,
+            " THEN excluded.active_from ELSE replicas.active_from END"
         ))
         .bind(&$me.id)
         .bind(&$me.host)
@@ -529,6 +520,9 @@ macro_rules! replica_sql {
         .bind(&$me.listen)
         .bind($me.started_at.millis())
         .bind(i64::from($me.checks))
+        .bind($me.heartbeat_at.millis())
+        .bind($grace.as_millis() as i64)
+        .bind($lease.as_millis() as i64)
         .execute(&mut *tx)
         .await?;
         sqlx::query(concat!("DELETE FROM replicas WHERE heartbeat_at < ", $now, " - 3600000"))
@@ -541,6 +535,39 @@ macro_rules! replica_sql {
                 .await?;
         tx.commit().await?;
         rows.iter().map(crate::rows::replica).collect()
+    }};
+    (@try_lease $self:ident, $pool:ident, $name:ident, $holder:ident, $ttl:ident, now = $now:literal, p = [$p1:literal, $p2:literal, $p3:literal]) => {{
+        let done = sqlx::query(concat!(
+            "INSERT INTO leases (name, holder, expires_at) VALUES (",
+            $p1,
+            ", ",
+            $p2,
+            ", ",
+            $now,
+            " + ",
+            $p3,
+            ") ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at ",
+            "WHERE leases.holder = excluded.holder OR leases.expires_at < ",
+            $now
+        ))
+        .bind($name)
+        .bind($holder)
+        .bind($ttl.as_millis() as i64)
+        .execute(&$self.$pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }};
+    (@lease $self:ident, $pool:ident, $name:ident, now = $now:literal, p = $p1:literal) => {{
+        let row: Option<(String, i64, bool)> = sqlx::query_as(concat!(
+            "SELECT holder, expires_at, expires_at > ",
+            $now,
+            " FROM leases WHERE name = ",
+            $p1
+        ))
+        .bind($name)
+        .fetch_optional(&$self.$pool)
+        .await?;
+        Ok(row.map(|(holder, until, live)| crate::Lease { holder, until: obsctl_core::Timestamp(until), live }))
     }};
     (@replicas $self:ident, $pool:ident, now = $now:literal) => {{
         let rows = sqlx::query("SELECT * FROM replicas ORDER BY id").fetch_all(&$self.$pool).await?;

@@ -40,7 +40,7 @@ pub use sqlite::SqliteStore;
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The store's schema: how many migrations each backend has (checked when they compile).
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 /// Entry points for the fuzz targets in `fuzz/` (compiled only under `--cfg fuzzing`).
 #[cfg(fuzzing)]
@@ -87,7 +87,6 @@ pub async fn similar_fixes(store: &dyn Store, incident_id: &str) -> Result<Vec<L
     Ok(store.ledger(Some(&cluster)).await?.into_iter().filter(|e| e.successes > 0).collect())
 }
 
-/// Everything obsctl persists. Every backend passes the same conformance suite.
 /// A new incident with its first timeline entries, written together (see `Store::save_alerts`).
 #[derive(Debug, Clone)]
 pub struct OpenedIncident {
@@ -113,6 +112,15 @@ pub enum Upserted {
     Replaced,
 }
 
+/// A named lease (`Store::try_lease`) as the store sees it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub holder: String,
+    pub until: Timestamp,
+    /// `until` is still ahead of the store's clock.
+    pub live: bool,
+}
+
 /// An episode and when this store last wrote it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEpisode {
@@ -126,6 +134,7 @@ pub(crate) fn latest_per_fingerprint(incidents: Vec<Incident>) -> Vec<Incident> 
     incidents.into_iter().filter(|i| seen.insert(i.fingerprint.clone())).collect()
 }
 
+/// Everything obsctl persists. Every backend passes the same conformance suite.
 #[async_trait]
 pub trait Store: GraphStore + ChangeFeed {
     /// Appends observations in one transaction, keeping at most `keep_per_check` per check.
@@ -253,23 +262,26 @@ pub trait Store: GraphStore + ChangeFeed {
     /// Deletes every row of every table and lease (a reset); the schema stays.
     async fn clear(&self) -> Result<()>;
 
-    /// Writes this replica's heartbeat (the store's clock) and returns the live replicas (a
-    /// heartbeat within `lease`), by id; rows silent for an hour are forgotten.
+    /// Writes this replica's heartbeat (the store's clock; `me.heartbeat_at` is its own, kept
+    /// as its clock offset) and returns the live replicas (a heartbeat within `lease`), by id;
+    /// rows silent for an hour are forgotten. A replica new or back from a lapse is active
+    /// (runs its share) `grace` from now.
     async fn heartbeat(
         &self,
         me: &obsctl_core::cluster::Replica,
         lease: std::time::Duration,
+        grace: std::time::Duration,
     ) -> Result<Vec<obsctl_core::cluster::Replica>>;
     /// Removes a replica that stops: the others take its checks at their next heartbeat.
     async fn leave(&self, id: &str) -> Result<()>;
     /// Every replica that heartbeated in the last hour, by id, and the store's clock now.
     async fn replicas(&self) -> Result<(Vec<obsctl_core::cluster::Replica>, Timestamp)>;
 
-    /// Takes or renews the lease `name` for `holder` until `until`: granted when it is free,
-    /// expired at `now`, or already `holder`'s. Returns whether `holder` holds it now.
-    async fn try_lease(&self, name: &str, holder: &str, now: Timestamp, until: Timestamp) -> Result<bool>;
-    /// Who holds the lease `name` and until when, expired or not.
-    async fn lease(&self, name: &str) -> Result<Option<(String, Timestamp)>>;
+    /// Takes or renews the lease `name` for `holder` for `ttl` from now by the store's clock:
+    /// granted when it is free, expired, or already `holder`'s. Returns whether `holder` holds it now.
+    async fn try_lease(&self, name: &str, holder: &str, ttl: std::time::Duration) -> Result<bool>;
+    /// Who holds the lease `name`, until when, and whether that is still ahead of the store's clock.
+    async fn lease(&self, name: &str) -> Result<Option<Lease>>;
     /// Gives the lease up if `holder` has it.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
 

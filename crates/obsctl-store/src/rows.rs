@@ -129,6 +129,8 @@ pub(crate) fn replica(r: &impl DbRow) -> Result<obsctl_core::cluster::Replica> {
         started_at: Timestamp(r.int("started_at")?),
         heartbeat_at: Timestamp(r.int("heartbeat_at")?),
         checks: r.int("checks")? as u32,
+        clock_offset_ms: r.int("clock_offset_ms")?,
+        active_from: Timestamp(r.int("active_from")?),
     })
 }
 

@@ -584,8 +584,9 @@ impl Store for SqliteStore {
         &self,
         me: &obsctl_core::cluster::Replica,
         lease: std::time::Duration,
+        grace: std::time::Duration,
     ) -> Result<Vec<obsctl_core::cluster::Replica>> {
-        replica_sql!(@heartbeat self, writer, me, lease, now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)", p = ["?1", "?2", "?3", "?4", "?5", "?6"])
+        replica_sql!(@heartbeat self, writer, me, lease, grace, now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)", p = ["?1", "?2", "?3", "?4", "?5", "?6", "?7", "?8", "?9"])
     }
 
     async fn leave(&self, id: &str) -> Result<()> {
@@ -597,27 +598,12 @@ impl Store for SqliteStore {
         replica_sql!(@replicas self, writer, now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)")
     }
 
-    async fn try_lease(&self, name: &str, holder: &str, now: Timestamp, until: Timestamp) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE \
-             SET holder = excluded.holder, expires_at = excluded.expires_at \
-             WHERE leases.holder = excluded.holder OR leases.expires_at < ?4",
-        )
-        .bind(name)
-        .bind(holder)
-        .bind(until.millis())
-        .bind(now.millis())
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() == 1)
+    async fn try_lease(&self, name: &str, holder: &str, ttl: std::time::Duration) -> Result<bool> {
+        replica_sql!(@try_lease self, writer, name, holder, ttl, now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)", p = ["?1", "?2", "?3"])
     }
 
-    async fn lease(&self, name: &str) -> Result<Option<(String, Timestamp)>> {
-        let row: Option<(String, i64)> = sqlx::query_as("SELECT holder, expires_at FROM leases WHERE name = ?1")
-            .bind(name)
-            .fetch_optional(&self.writer)
-            .await?;
-        Ok(row.map(|(holder, at)| (holder, Timestamp(at))))
+    async fn lease(&self, name: &str) -> Result<Option<crate::Lease>> {
+        replica_sql!(@lease self, writer, name, now = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)", p = "?1")
     }
 
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {

@@ -208,7 +208,7 @@ async fn main() -> anyhow::Result<()> {
             .list_incidents(&IncidentFilter { status: Some(IncidentStatus::Open), limit: 10_000, ..Default::default() })
             .await?;
         // The last serve must have taken the agent lease (and so caught up) before it counts.
-        let leading = store.lease("agent").await?.is_some_and(|(h, _)| h.contains(&format!(":{}:", serve.0.id())));
+        let leading = store.lease("agent").await?.is_some_and(|l| l.holder.contains(&format!(":{}:", serve.0.id())));
         store.close().await;
         for a in active.iter().filter(|a| a.state == ActionState::PendingApproval) {
             approve(port, &a.id).await;

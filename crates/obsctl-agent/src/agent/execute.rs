@@ -374,21 +374,24 @@ impl Agent {
             .store
             .list_actions(&ActionFilter { states: vec![ActionState::Running], limit: 1000, ..Default::default() })
             .await?;
-        for mut a in running {
+        for mut a in running.into_iter().filter(|a| !self.executor.runs_here(&a.id)) {
             let incident = self.store.incident(&a.incident_id).await?;
             let (outcome, attempts) = verify(self.runner.as_ref(), &incident.check_id, &self.config.agent.verify).await;
             a.state = if outcome == Outcome::Fixed { ActionState::Succeeded } else { ActionState::Failed };
             a.outcome = Some(outcome);
             a.result = Some(
-                json!({"recovered": "found running at start-up; not re-run", "verified": outcome, "attempts": attempts}),
+                json!({"recovered": "found running when the agent lease was taken; not re-run", "verified": outcome, "attempts": attempts}),
             );
             a.updated_at = Timestamp::now();
             self.store.update_action(&a).await?;
-            let message =
-                format!("{} was interrupted by a restart; not re-run; verification: {}", a.tool, outcome.as_str());
+            let message = format!(
+                "{} was interrupted (a restart, or its process lost the agent lease); not re-run; verification: {}",
+                a.tool,
+                outcome.as_str()
+            );
             self.store.add_event(&a.incident_id, "outcome", &message, json!({"action_id": a.id})).await?;
             self.gate.audit("agent", "recover", &a.id, outcome.as_str(), &message, json!({})).await;
-            let why = format!("step {} ({}) was interrupted by a restart", a.step, a.tool);
+            let why = format!("step {} ({}) was interrupted", a.step, a.tool);
             self.cancel_plan(&a, Some(a.step), &why, json!({})).await?;
             self.settle_plan(&incident, &a.plan_id).await?;
             tracing::warn!(action = %a.id, outcome = outcome.as_str(), "recovered interrupted action");

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../../migrations/sqlite/0009_episode_origin.sql")),
     (10, include_str!("../../migrations/sqlite/0010_memory_sync.sql")),
     (11, include_str!("../../migrations/sqlite/0011_replicas.sql")),
+    (12, include_str!("../../migrations/sqlite/0012_replica_clock_and_activation.sql")),
 ];
 const _: () = assert!(MIGRATIONS.len() as i64 == crate::SCHEMA_VERSION, "SCHEMA_VERSION must count the migrations");
 

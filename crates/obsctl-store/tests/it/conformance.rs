@@ -1,6 +1,7 @@
 //! The store conformance suite: every backend must pass every test here.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use obsctl_core::Timestamp;
 use obsctl_core::action::{ActionState, AuditRecord, Outcome};
@@ -264,27 +265,37 @@ async fn racing_plan_decisions_never_split_a_plan(s: Arc<dyn Store>) {
 }
 
 async fn a_lease_has_one_holder_until_it_expires(s: Arc<dyn Store>) {
-    let t = |ms: i64| Timestamp(1_000_000 + ms);
+    const LIFE: Duration = Duration::from_secs(15);
     assert_eq!(s.lease("agent").await.unwrap(), None);
-    assert!(s.try_lease("agent", "a", t(0), t(15_000)).await.unwrap());
+    assert!(s.try_lease("agent", "a", LIFE).await.unwrap());
     // Another holder is refused while it is live; the holder renews.
-    assert!(!s.try_lease("agent", "b", t(5_000), t(20_000)).await.unwrap());
-    assert!(s.try_lease("agent", "a", t(10_000), t(25_000)).await.unwrap());
-    assert_eq!(s.lease("agent").await.unwrap(), Some(("a".to_string(), t(25_000))));
-    // Once it has expired, another takes it over, and the old holder cannot renew.
-    assert!(s.try_lease("agent", "b", t(26_000), t(41_000)).await.unwrap());
-    assert!(!s.try_lease("agent", "a", t(27_000), t(42_000)).await.unwrap());
+    assert!(!s.try_lease("agent", "b", LIFE).await.unwrap());
+    assert!(s.try_lease("agent", "a", LIFE).await.unwrap());
+    let lease = s.lease("agent").await.unwrap().unwrap();
+    assert!(lease.holder == "a" && lease.live, "{lease:?}");
+    // The store's clock judges: a lease that ends now is dead at once, whatever this process's
+    // clock says; another takes it over, and the old holder cannot renew.
+    assert!(s.try_lease("agent", "a", Duration::ZERO).await.unwrap());
+    let taken = tokio::time::timeout(Duration::from_secs(5), async {
+        while !s.try_lease("agent", "b", LIFE).await.unwrap() {
+            tokio::task::yield_now().await;
+        }
+    });
+    taken.await.expect("an ended lease is taken over within the store clock's next millisecond");
+    assert!(!s.try_lease("agent", "a", LIFE).await.unwrap());
+    let lease = s.lease("agent").await.unwrap().unwrap();
+    assert!(lease.holder == "b" && lease.live, "{lease:?}");
     // Releasing is the holder's alone; then anyone may take it.
     s.release_lease("agent", "a").await.unwrap();
-    assert_eq!(s.lease("agent").await.unwrap().map(|l| l.0), Some("b".to_string()));
+    assert_eq!(s.lease("agent").await.unwrap().map(|l| l.holder), Some("b".to_string()));
     s.release_lease("agent", "b").await.unwrap();
-    assert!(s.try_lease("agent", "a", t(28_000), t(43_000)).await.unwrap());
+    assert!(s.try_lease("agent", "a", LIFE).await.unwrap());
     // Racing takers of a free lease: exactly one wins.
     s.release_lease("agent", "a").await.unwrap();
     let takers: Vec<_> = (0..8)
         .map(|i| {
             let s = s.clone();
-            tokio::spawn(async move { s.try_lease("agent", &format!("r{i}"), t(30_000), t(45_000)).await.unwrap() })
+            tokio::spawn(async move { s.try_lease("agent", &format!("r{i}"), LIFE).await.unwrap() })
         })
         .collect();
     let mut won = 0;
@@ -601,18 +612,33 @@ async fn episodes_from_elsewhere_count_apart_and_sync_state_round_trips(s: Arc<d
 
 async fn replicas_heartbeat_on_the_store_clock_and_leave(s: Arc<dyn Store>) {
     use obsctl_core::cluster::Replica;
+    // r-a's clock runs two minutes ahead; r-b's is right.
     let me = |id: &str| Replica {
         id: id.into(),
         host: "h".into(),
         pid: 7,
         listen: "127.0.0.1:5555".into(),
         started_at: Timestamp(1),
-        heartbeat_at: Timestamp(0),
+        heartbeat_at: if id == "r-a" {
+            Timestamp::now().plus(std::time::Duration::from_secs(120))
+        } else {
+            Timestamp::now()
+        },
         checks: 3,
+        clock_offset_ms: 0,
+        active_from: Timestamp(0),
     };
-    let lease = std::time::Duration::from_secs(10);
-    assert_eq!(s.heartbeat(&me("r-b"), lease).await.unwrap().len(), 1);
-    let live = s.heartbeat(&me("r-a"), lease).await.unwrap();
+    let (lease, grace) = (std::time::Duration::from_secs(10), std::time::Duration::from_secs(2));
+    let joined = s.heartbeat(&me("r-b"), lease, grace).await.unwrap();
+    assert_eq!(joined.len(), 1);
+    // Active a grace after joining by the store's clock, whatever its own says; renewing keeps that.
+    let (_, now) = s.replicas().await.unwrap();
+    let from = joined[0].active_from.millis() - now.millis();
+    assert!((1_000..=2_000).contains(&from), "active {from} ms from now");
+    let long = std::time::Duration::from_secs(30);
+    let renewed = s.heartbeat(&me("r-b"), lease, long).await.unwrap();
+    assert_eq!(renewed[0].active_from, joined[0].active_from);
+    let live = s.heartbeat(&me("r-a"), lease, grace).await.unwrap();
     assert_eq!(live.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["r-a", "r-b"]);
     let (all, now) = s.replicas().await.unwrap();
     assert!(
@@ -620,10 +646,18 @@ async fn replicas_heartbeat_on_the_store_clock_and_leave(s: Arc<dyn Store>) {
         "the store's clock: {all:?} {now:?}"
     );
     assert_eq!(all[0].checks, 3);
+    // Each one's clock as the store sees it, whatever it claims: the heartbeat is stamped by the store.
+    assert!((all[0].clock_offset_ms - 120_000).abs() < 5_000, "{all:?}");
+    assert!(all[1].clock_offset_ms.abs() < 5_000, "{all:?}");
     // A replica silent longer than the lease is not live.
-    assert!(s.heartbeat(&me("r-a"), std::time::Duration::ZERO).await.unwrap().is_empty());
+    assert!(s.heartbeat(&me("r-a"), std::time::Duration::ZERO, grace).await.unwrap().is_empty());
+    // One back after its heartbeat lapsed starts a new grace.
+    let back = s.heartbeat(&me("r-b"), std::time::Duration::ZERO, long).await.unwrap();
+    assert!(back.is_empty());
+    let (all, now) = s.replicas().await.unwrap();
+    assert!(all[1].active_from.millis() - now.millis() > 25_000, "{all:?}");
     s.leave("r-b").await.unwrap();
-    assert_eq!(s.heartbeat(&me("r-a"), lease).await.unwrap().len(), 1);
+    assert_eq!(s.heartbeat(&me("r-a"), lease, grace).await.unwrap().len(), 1);
 }
 
 fn edges(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

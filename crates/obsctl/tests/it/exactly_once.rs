@@ -187,3 +187,52 @@ async fn steps_run_before_a_restart_are_verified_with_the_rest_of_their_plan() {
     assert_eq!(done, [Some(obsctl_core::action::Outcome::Fixed); 2], "every executed step gets the verified outcome");
     assert!(h.rt.store.episode(&format!("ep-{}-r0", actions[0].incident_id)).await.is_ok());
 }
+
+/// Issue 13: a holder of the agent lease paused past it (SIGSTOP, a frozen VM) knows on waking,
+/// by its own monotonic clock and before any store round trip, that it no longer holds it: it
+/// claims and runs nothing while another holds it, and acts again only once it has taken the
+/// lease back.
+#[tokio::test]
+async fn a_holder_paused_past_its_lease_runs_nothing_on_waking() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use obsctl_agent::Leadership;
+
+    let target = Target::start(false).await;
+    let h = harness(&format!("{}{API_WITH_FIX}", head("approve")), &target.url, &[]).await;
+    assert!(!h.run("api/health").await);
+    let report = h.rt.agent.handle_incident(&h.incident().await.id).await.unwrap();
+    let fix = report.actions[0].clone();
+    let life = Duration::from_millis(1500);
+    let a = Arc::new(Leadership::new(h.rt.store.clone(), life));
+    assert!(a.tick().await && a.held());
+    h.rt.agent.lead_with(a.clone());
+    h.rt.agent.approve(&fix.id, "alice", "").await.unwrap();
+
+    // The pause: nothing renews the lease for longer than its life; another process takes it.
+    tokio::time::sleep(life).await;
+    let b = Leadership::new(h.rt.store.clone(), Duration::from_secs(15));
+    assert!(b.tick().await, "the store's clock says the paused holder's lease ended");
+
+    // On waking, before renewing, it already knows.
+    assert!(!a.held() && a.term().is_none());
+    h.rt.agent.run_approved().await.unwrap();
+    assert_eq!(target.fixes(), 0, "a replica that lost the lease ran a tool");
+    assert_eq!(h.rt.store.action(&fix.id).await.unwrap().state, ActionState::Approved, "it claimed the step");
+    assert!(!a.tick().await, "the new holder keeps the lease");
+    h.rt.agent.run_approved().await.unwrap();
+    assert_eq!(target.fixes(), 0);
+
+    // Once the other holder is gone and it takes the lease back (a new term), it acts, once.
+    obsctl_store::Store::release_lease(h.rt.store.as_ref(), obsctl_agent::leadership::AGENT_LEASE, b.holder())
+        .await
+        .unwrap();
+    let first = a.term();
+    assert!(a.tick().await);
+    assert!(a.term() > first);
+    h.rt.agent.run_approved().await.unwrap();
+    h.rt.agent.run_approved().await.unwrap();
+    assert_eq!(target.fixes(), 1);
+    assert_eq!(h.rt.store.action(&fix.id).await.unwrap().state, ActionState::Succeeded);
+}

@@ -67,7 +67,7 @@ async fn two_replicas_on_one_postgres_run_each_action_once() {
     assert!(executed >= 1 && executed <= openings as usize, "{executed} fixes for {openings} openings: {actions:#?}");
     assert!(incidents.iter().all(|i| i.status == obsctl_core::incident::IncidentStatus::Resolved), "{incidents:#?}");
     let holder = a.rt.store.lease("agent").await.unwrap().expect("one replica holds the agent lease");
-    assert!(holder.0.starts_with("serve:"), "{holder:?}");
+    assert!(holder.holder.starts_with("serve:") && holder.live, "{holder:?}");
     a.rt.stop().await;
     b.rt.stop().await;
 }

@@ -1,13 +1,16 @@
 //! Three real `serve` replicas on one Postgres share 200 checks: from the stored observations,
 //! every check ran once per interval (no two runs within half an interval) with no gap longer
-//! than a lease and a few heartbeats while one replica is SIGKILLed and later restarted and
-//! another is paused past its lease (SIGSTOP) and resumed; a fix triggered during the kill
-//! executed once; a dashboard shows a check state that another replica changed.
+//! than a lease and a few heartbeats while the holder of the agent lease is SIGKILLed and later
+//! restarted, and the next holder is paused past its leases (SIGSTOP) and resumed; a fix
+//! triggered during each executed once, and the paused one acted on nothing when it woke; a
+//! dashboard shows a check state that another replica changed.
 
 use obsctl_engine::cluster::{HEARTBEAT, LEASE};
 use obsctl_store::Store;
 
-use crate::support::{Serve, Target, config_file, eventually, free_port, fresh_postgres, head_with_store, serve_in};
+use crate::support::{
+    Serve, Target, config_file, eventually, free_port, fresh_postgres, head_with_store, serve_in, serve_skewed,
+};
 
 const SERVICES: usize = 20;
 const CHECKS_PER_SERVICE: usize = 10;
@@ -38,6 +41,32 @@ async fn cluster(port: u16) -> Option<serde_json::Value> {
     http.get(format!("http://127.0.0.1:{port}/api/cluster")).send().await.ok()?.json().await.ok()
 }
 
+/// The index (in `ports`) of the replica that holds the agent lease, once one does.
+async fn acting(ports: &[u16]) -> usize {
+    eventually(30, "one replica to hold the agent lease", || async {
+        let view = cluster(ports[0]).await?;
+        let actor = view["replicas"].as_array()?.iter().find(|r| r["acts"] == true)?["listen"].as_str()?.to_string();
+        ports.iter().position(|p| actor == format!("127.0.0.1:{p}"))
+    })
+    .await
+}
+
+/// How many actions the `serve` of process `pid` ran, from the incidents' timelines.
+async fn executed_by(store: &dyn Store, pid: &str) -> usize {
+    let mut count = 0;
+    for incident in store.list_incidents(&Default::default()).await.unwrap() {
+        let events = store.events(&incident.id).await.unwrap();
+        count += events
+            .iter()
+            .filter(|e| {
+                e.message.starts_with("running ")
+                    && e.data["holder"].as_str().is_some_and(|h| h.contains(&format!(":{pid}:")))
+            })
+            .count();
+    }
+    count
+}
+
 fn live(view: &serde_json::Value) -> usize {
     view["replicas"].as_array().map_or(0, |r| r.iter().filter(|r| r["live"] == true).count())
 }
@@ -56,7 +85,9 @@ async fn three_replicas_run_each_check_once_through_a_kill_and_a_restart() {
     let mut serves: Vec<Option<Serve>> = dirs.iter().zip(&ports).map(|(d, p)| Some(serve_in(d.path(), *p))).collect();
 
     let view = eventually(60, "three live replicas sharing the checks", || async {
-        cluster(ports[0]).await.filter(|v| live(v) == 3)
+        cluster(ports[0]).await.filter(|v| {
+            live(v) == 3 && v["replicas"].as_array().unwrap().iter().all(|r| r["runs"] != serde_json::json!([]))
+        })
     })
     .await;
     let shares: Vec<usize> =
@@ -84,30 +115,52 @@ async fn three_replicas_run_each_check_once_through_a_kill_and_a_restart() {
     assert_eq!(resources.matches(r#"<span class="state ok">live</span>"#).count(), 3, "{resources}");
     tokio::time::sleep(std::time::Duration::from_secs(6)).await;
 
-    // SIGKILL one replica, and break `pay` while it is gone.
-    serves[1].as_mut().unwrap().kill();
+    // SIGKILL the replica that holds the agent lease, and break `pay` while it is gone: another
+    // takes the lease (at once: the holder's process is gone from this host) and fixes it.
+    let killed = acting(&ports).await;
+    serves[killed].as_mut().unwrap().kill();
+    eprintln!("killed at {}", obsctl_core::Timestamp::now().millis());
     breakable.set_healthy(false);
-    eventually(30, "the others to see it gone", || async { cluster(ports[0]).await.filter(|v| live(v) == 2) }).await;
+    let survivor = ports[(killed + 1) % 3];
+    eventually(30, "the others to see it gone", || async { cluster(survivor).await.filter(|v| live(v) == 2) }).await;
     eventually(60, "the runbook to fix pay", || async { (breakable.fixes() > 0).then_some(()) }).await;
 
     // It comes back; the work spreads over three again.
-    serves[1] = Some(serve_in(dirs[1].path(), ports[1]));
+    serves[killed] = Some(serve_in(dirs[killed].path(), ports[killed]));
+    eprintln!("restarted at {}", obsctl_core::Timestamp::now().millis());
     eventually(60, "three live replicas again", || async { cluster(ports[0]).await.filter(|v| live(v) == 3) }).await;
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
 
-    // One is paused past its lease (SIGSTOP) and resumed: the others take its share meanwhile,
-    // and it runs nothing of it until it has heartbeated again and they have seen it.
-    let paused = serves[2].as_ref().unwrap().0.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-STOP", &paused]).status().unwrap().success());
-    eventually(30, "the others to count it out", || async { cluster(ports[0]).await.filter(|v| live(v) == 2) }).await;
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    assert!(std::process::Command::new("kill").args(["-CONT", &paused]).status().unwrap().success());
+    // The holder of the agent lease now is paused (SIGSTOP) past its checks' lease and its agent
+    // lease, and `pay` breaks meanwhile: the others take its share and the agent lease, and fix
+    // `pay`; it runs nothing of its share until it has heartbeated again and they have seen it,
+    // and, knowing on waking that its agent lease ended, acts on nothing.
+    let paused = acting(&ports).await;
+    let pid = serves[paused].as_ref().unwrap().0.id().to_string();
+    let store = obsctl_store::PostgresStore::open(&pg, None).await.unwrap();
+    let executed_before = executed_by(&store, &pid).await;
+    assert_eq!(executed_before, 1, "the holder since the kill fixed the first break");
+    assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    eprintln!("paused at {}", obsctl_core::Timestamp::now().millis());
+    breakable.set_healthy(false);
+    eventually(30, "the others to count it out", || async {
+        cluster(ports[(paused + 1) % 3]).await.filter(|v| live(v) == 2)
+    })
+    .await;
+    eventually(60, "another replica to take the agent lease and fix pay", || async {
+        (breakable.fixes() > 1).then_some(())
+    })
+    .await;
+    assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    eprintln!("resumed at {}", obsctl_core::Timestamp::now().millis());
     eventually(30, "it to be back", || async { cluster(ports[0]).await.filter(|v| live(v) == 3) }).await;
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     drop(serves);
-    assert_eq!(breakable.fixes(), 1, "the fix ran once");
+    assert_eq!(breakable.fixes(), 2, "each break was fixed once");
+    assert_eq!(executed_by(&store, &pid).await, executed_before, "the paused replica acted on waking");
+    let log = std::fs::read_to_string(dirs[paused].path().join("serve.log")).unwrap();
+    assert!(log.contains("lost the agent lease"), "{log}");
 
-    let store = obsctl_store::PostgresStore::open(&pg, None).await.unwrap();
     let (mut doubles, mut worst_gap, mut runs) = (Vec::new(), 0, 0);
     for s in 0..SERVICES {
         for c in 0..CHECKS_PER_SERVICE {
@@ -137,4 +190,82 @@ async fn three_replicas_run_each_check_once_through_a_kill_and_a_restart() {
     // the check's next interval (1 s), with 2 s for a loaded 2-core machine.
     let bound = (LEASE + HEARTBEAT * 2).as_millis() as i64 + 1_000 + 2_000;
     assert!(worst_gap <= bound, "a check went {worst_gap} ms without a run (bound {bound} ms)");
+}
+
+/// Issue 13, bad input: three replicas whose clocks disagree (one 90.35 s ahead, one 47.6 s
+/// behind, by libfaketime). Leases, heartbeats and the checks' slots follow the store's clock,
+/// so, counted by the target's own clock from the first run on, every check ran once per
+/// interval while the replicas joined one by one, one replica acted, a fix ran once, and each
+/// replica's offset is reported (and the skewed ones warned about).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_with_skewed_clocks_run_each_check_once_and_act_once() {
+    const CHECKS: usize = 60;
+    let pg = fresh_postgres().await;
+    let healthy = Target::start(true).await;
+    let breakable = Target::start(true).await;
+    let mut text = head_with_store("auto", &pg);
+    text.push_str("cooldown = \"0s\"\n[[service]]\nname = \"s\"\n");
+    for c in 0..CHECKS {
+        text.push_str(&format!(
+            "  [[service.check]]\n  name = \"c{c}\"\n  kind = \"http\"\n  url = \"{{url}}/health?c{c}\"\n  interval = \"1s\"\n  timeout = \"800ms\"\n"
+        ));
+    }
+    let breakable_url = &breakable.url;
+    text.push_str(&format!(
+        "[[service]]\nname = \"pay\"\n  [[service.check]]\n  name = \"health\"\n  kind = \"http\"\n  url = \"{breakable_url}/health\"\n  interval = \"1s\"\n  timeout = \"800ms\"\n  fail_after = 1\n  recover_after = 1\n\
+         [[runbook]]\nname = \"poke\"\nwhen = {{ incident = \"http-down\", service = \"pay\" }}\nsteps = [{{ tool = \"http.request\", args = {{ url = \"{breakable_url}/fix\", method = \"POST\" }} }}]\ncooldown = \"0s\"\n"
+    ));
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    for dir in &dirs {
+        config_file(&text, &healthy.url, dir.path());
+    }
+    let skews = [None, Some(("+90.35s", 90_350)), Some(("-47.6s", -47_600))];
+    let mut serves: Vec<Serve> = Vec::new();
+    for (i, skew) in skews.iter().enumerate() {
+        serves.push(match skew {
+            None => serve_in(dirs[i].path(), ports[i]),
+            Some((skew, _)) => serve_skewed(dirs[i].path(), ports[i], skew),
+        });
+        // One by one: each join moves checks between replicas whose clocks disagree.
+        eventually(60, "the replica to join", || async { cluster(ports[0]).await.filter(|v| live(v) == i + 1) }).await;
+        tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    }
+
+    let view = cluster(ports[0]).await.unwrap();
+    for (i, skew) in skews.iter().enumerate() {
+        let listen = format!("127.0.0.1:{}", ports[i]);
+        let replica = view["replicas"].as_array().unwrap().iter().find(|r| r["listen"] == listen.as_str()).unwrap();
+        let expected = skew.map_or(0, |(_, ms)| ms);
+        let offset = replica["clock_offset_ms"].as_i64().unwrap();
+        assert!((offset - expected).abs() < 1_000, "replica {i}: offset {offset} ms, expected {expected}: {view}");
+        assert_eq!(replica["clock_skewed"], skew.is_some(), "{view}");
+    }
+    let acting: Vec<_> = view["replicas"].as_array().unwrap().iter().filter(|r| r["acts"] == true).collect();
+    assert_eq!(acting.len(), 1, "{view}");
+
+    breakable.set_healthy(false);
+    eventually(60, "the runbook to fix pay", || async { (breakable.fixes() > 0).then_some(()) }).await;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let hits = healthy.hits();
+    drop(serves);
+    assert_eq!(breakable.fixes(), 1, "the fix ran once");
+
+    let (mut doubles, mut worst_gap) = (Vec::new(), std::time::Duration::ZERO);
+    for c in 0..CHECKS {
+        let at = &hits[&format!("c{c}")];
+        assert!(at.len() >= 10, "c{c} ran {} times", at.len());
+        for w in at.windows(2) {
+            let gap = w[1] - w[0];
+            if gap < std::time::Duration::from_millis(500) {
+                doubles.push((c, gap));
+            }
+            worst_gap = worst_gap.max(gap);
+        }
+    }
+    assert!(doubles.is_empty(), "checks ran twice within half an interval: {doubles:?}");
+    // A join moves a check to the next slot on the shared grid: no gap beyond one interval and jitter.
+    assert!(worst_gap < std::time::Duration::from_millis(1_600), "a check went {worst_gap:?} without a run");
+    let log = std::fs::read_to_string(dirs[1].path().join("serve.log")).unwrap();
+    assert!(log.contains("this host's clock is +90."), "{log}");
 }

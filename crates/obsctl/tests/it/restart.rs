@@ -80,8 +80,8 @@ async fn an_action_left_running_is_verified_never_rerun() {
     assert_eq!(actions.len(), 1, "{actions:#?}");
     let a = &actions[0];
     assert_eq!(a.state, ActionState::Failed);
-    assert_eq!(a.result.as_ref().unwrap()["recovered"], "found running at start-up; not re-run");
+    assert_eq!(a.result.as_ref().unwrap()["recovered"], "found running when the agent lease was taken; not re-run");
     let events = store.events(&a.incident_id).await.unwrap();
-    assert!(events.iter().any(|e| e.message.contains("interrupted by a restart")));
+    assert!(events.iter().any(|e| e.message.contains("was interrupted")));
     assert!(stdout.contains("last attempt"), "the retry waits for the cooldown:\n{stdout}");
 }

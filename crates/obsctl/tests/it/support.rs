@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use obsctl::runtime::Runtime;
 use obsctl_core::config::{LoadOptions, load};
@@ -22,6 +22,8 @@ pub struct TargetState {
     pub fixes: AtomicUsize,
     /// (path, headers as "name: value" lines, body) of every notification received.
     pub notes: Mutex<Vec<(String, String, String)>>,
+    /// When each GET /health with a query arrived, by query: the target's one clock.
+    pub hits: Mutex<std::collections::HashMap<String, Vec<std::time::Instant>>>,
 }
 
 /// A service on loopback: GET /health, POST /fix, POST /hook and POST /ntfy/{topic}.
@@ -55,12 +57,20 @@ impl Target {
         self.state.healthy.store(healthy, Ordering::SeqCst);
     }
 
+    /// When each `/health?<query>` arrived, by query.
+    pub fn hits(&self) -> std::collections::HashMap<String, Vec<std::time::Instant>> {
+        self.state.hits.lock().unwrap().clone()
+    }
+
     pub fn notes(&self) -> Vec<(String, String, String)> {
         self.state.notes.lock().unwrap().clone()
     }
 }
 
-async fn health(State(s): State<Arc<TargetState>>) -> (StatusCode, &'static str) {
+async fn health(State(s): State<Arc<TargetState>>, RawQuery(query): RawQuery) -> (StatusCode, &'static str) {
+    if let Some(query) = query {
+        s.hits.lock().unwrap().entry(query).or_default().push(std::time::Instant::now());
+    }
     if s.healthy.load(Ordering::SeqCst) {
         (StatusCode::OK, "ok")
     } else {
@@ -279,6 +289,23 @@ pub fn serve_in(dir: &std::path::Path, port: u16) -> Serve {
     Serve(
         obsctl_in(dir)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--mcp-listen", "off"])
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// `serve_in` on a host whose clock is `skew` (libfaketime's syntax, `+90.35s`) off the real one;
+/// its monotonic clock, which timers use, is left alone.
+pub fn serve_skewed(dir: &std::path::Path, port: u16, skew: &str) -> Serve {
+    let log = std::fs::File::create(dir.join("serve.log")).unwrap();
+    Serve(
+        obsctl_in(dir)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--mcp-listen", "off"])
+            .env("LD_PRELOAD", "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1")
+            .env("FAKETIME", skew)
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()
