@@ -65,8 +65,12 @@ pub enum Command {
     },
     /// Run every check once and print a table; exits 1 if any fails.
     Health {
-        #[arg(long)]
+        #[arg(long, conflicts_with = "serving")]
         json: bool,
+        /// Instead: whether this config's `serve` answers on its API (a container's health
+        /// check); exits 1 if not.
+        #[arg(long)]
+        serving: bool,
     },
     /// One pass of check → decide → act, like the original obs_agent.py.
     #[command(subcommand)]

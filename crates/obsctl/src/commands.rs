@@ -15,6 +15,7 @@ mod memory;
 mod memory_io;
 mod periodic;
 mod serve;
+mod serving;
 mod silence;
 mod version;
 
@@ -30,7 +31,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Serve { listen, mcp_listen } => serve::run(config, listen, mcp_listen).await,
         Command::Mcp { cmd: None } => mcp::run(config).await,
         Command::Mcp { cmd: Some(McpCommand::Servers { json }) } => mcp::servers(config, json).await,
-        Command::Health { json } => health::run(config, json).await,
+        Command::Health { serving: true, .. } => serving::run(config).await,
+        Command::Health { json, .. } => health::run(config, json).await,
         Command::Agent(AgentCommand::PeriodicCheck { issue, dry_run, json }) => {
             periodic::run(config, issue, dry_run, json).await
         }

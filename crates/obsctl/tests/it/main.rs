@@ -14,6 +14,7 @@ mod dashboard;
 mod exactly_once;
 mod gate;
 mod handoff;
+mod image;
 mod llm;
 mod loops;
 mod mcp;
