@@ -79,6 +79,11 @@ impl Membership {
         Self { store, id, me, view, ran, clock_offset_ms, skewed }
     }
 
+    /// This replica's id in the cluster.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     /// Writes one heartbeat and takes the live replicas it returns.
     pub async fn beat(&self) {
         let sent = Instant::now();

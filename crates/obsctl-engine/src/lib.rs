@@ -8,6 +8,7 @@ pub mod containers;
 pub mod incidents;
 pub mod monitor;
 pub mod probes;
+pub mod relay;
 pub mod scheduler;
 
 pub use monitor::Monitor;

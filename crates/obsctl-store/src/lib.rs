@@ -285,6 +285,13 @@ pub trait Store: GraphStore + ChangeFeed {
     /// Gives the lease up if `holder` has it.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
 
+    /// Tells the other replicas on this store what changed (`payload`, a short JSON): Postgres
+    /// `NOTIFY` on `obsctl_events`. SQLite serves one replica: there is no one to tell.
+    async fn notify_replicas(&self, payload: &str) -> Result<()>;
+    /// What the other replicas tell, as it comes (Postgres `LISTEN`; a lost connection is made
+    /// again, and what was told meanwhile is lost), or `None` on SQLite.
+    async fn replica_notices(&self) -> Result<Option<tokio::sync::mpsc::Receiver<String>>>;
+
     /// Commits what is pending and closes connections; the store is unusable afterwards.
     async fn close(&self);
 }

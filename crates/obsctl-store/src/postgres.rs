@@ -26,6 +26,9 @@ use crate::{
     new_id,
 };
 
+/// The channel replicas tell each other what changed on (`Store::notify_replicas`).
+const REPLICA_CHANNEL: &str = "obsctl_events";
+
 pub struct PostgresStore {
     pool: PgPool,
     keys: CheckKeys,
@@ -635,6 +638,38 @@ impl Store for PostgresStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn notify_replicas(&self, payload: &str) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, $2)").bind(REPLICA_CHANNEL).bind(payload).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn replica_notices(&self) -> Result<Option<tokio::sync::mpsc::Receiver<String>>> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(REPLICA_CHANNEL).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(async move {
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(notice)) => {
+                        if tx.send(notice.payload().to_string()).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => tracing::warn!("lost the connection that hears the other replicas; making it again"),
+                    Err(sqlx::Error::PoolClosed) => return,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot hear the other replicas; trying again in a second");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+                if tx.is_closed() {
+                    return;
+                }
+            }
+        });
+        Ok(Some(rx))
     }
 
     async fn close(&self) {

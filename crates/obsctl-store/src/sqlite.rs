@@ -615,6 +615,14 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn notify_replicas(&self, _payload: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn replica_notices(&self) -> Result<Option<tokio::sync::mpsc::Receiver<String>>> {
+        Ok(None)
+    }
+
     async fn close(&self) {
         // Closing both pools checkpoints the WAL on the last connection.
         self.reader.close().await;

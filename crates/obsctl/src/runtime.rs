@@ -183,6 +183,14 @@ impl Runtime {
             let membership = Arc::new(Membership::new(self.store.clone(), &self.config.server.listen));
             membership.beat().await;
             self.tasks.spawn(membership.clone().run(self.monitor.clone(), self.shutdown.subscribe()));
+            // ... and tell each other of incidents and actions as they change.
+            let relay = obsctl_engine::relay::run(
+                self.store.clone(),
+                self.bus.clone(),
+                membership.id().to_string(),
+                self.shutdown.subscribe(),
+            );
+            self.tasks.spawn(relay);
             scheduler = scheduler.with_ownership(membership);
         }
         self.lateness = Some(scheduler.stats());

@@ -269,3 +269,52 @@ async fn replicas_with_skewed_clocks_run_each_check_once_and_act_once() {
     let log = std::fs::read_to_string(dirs[1].path().join("serve.log")).unwrap();
     assert!(log.contains("this host's clock is +90."), "{log}");
 }
+
+/// Issue 13: events between replicas (Postgres NOTIFY). An incident that one replica opens
+/// (its check failed there) reaches the live dashboard of another at once, as its own would:
+/// without the relay that page would hear of the check's state only, never of the incident.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incident_opened_on_one_replica_reaches_the_others_dashboard_live() {
+    let pg = fresh_postgres().await;
+    let healthy = Target::start(true).await;
+    let lone = Target::start(true).await;
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    let mut text = head_with_store("approve", &pg);
+    text.push_str(&format!(
+        "[[service]]\nname = \"lone\"\n  [[service.check]]\n  name = \"health\"\n  kind = \"http\"\n  url = \"{}/health\"\n  interval = \"1s\"\n  timeout = \"800ms\"\n  fail_after = 1\n",
+        lone.url
+    ));
+    for dir in &dirs {
+        config_file(&text, &healthy.url, dir.path());
+    }
+    let _serves: Vec<Serve> = dirs.iter().zip(&ports).map(|(d, p)| serve_in(d.path(), *p)).collect();
+    let view = eventually(60, "two active replicas", || async {
+        cluster(ports[0]).await.filter(|v| {
+            live(v) == 2
+                && v["replicas"].as_array().unwrap().iter().any(|r| r["runs"] == serde_json::json!(["lone/health"]))
+        })
+    })
+    .await;
+    let runner = view["replicas"].as_array().unwrap().iter().find(|r| r["runs"] == serde_json::json!(["lone/health"]));
+    let runner = runner.unwrap()["listen"].as_str().unwrap().to_string();
+    let other = ports.iter().map(|p| format!("127.0.0.1:{p}")).find(|l| *l != runner).unwrap();
+
+    let mut stream = reqwest::get(format!("http://{other}/ui/events")).await.unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    lone.set_healthy(false);
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !seen.contains("event: incidents") {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no incident event on the other replica within 20 s: {seen}"))
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    // The page it refreshes lists the incident the other replica opened.
+    let http = obsctl_host::http_client().build().unwrap();
+    let incidents = http.get(format!("http://{other}/ui/incidents")).send().await.unwrap().text().await.unwrap();
+    assert!(incidents.contains("health http-down on lone"), "{incidents}");
+}
