@@ -319,6 +319,11 @@ impl Agent {
             }
             _ => return handled(),
         }
+        if latest.outcome == Some(obsctl_core::action::Outcome::Fixed) && incident.updated_at <= latest.updated_at {
+            // Verified fixed and no failure seen since: the check's own next run (on another
+            // replica, perhaps) resolves the incident; planning again would fix it twice.
+            return Ok(Some("the last fix was verified; waiting for the check to confirm it".into()));
+        }
         let cooldown = runbook.map(|r| r.cooldown).unwrap_or(self.config.agent.default_cooldown);
         let since = Timestamp::now().since(latest.updated_at);
         Ok((since < cooldown)

@@ -35,6 +35,10 @@ const MARGIN: Duration = Duration::from_millis(1500);
 /// go on running checks on a view from before it joined (`LEASE - MARGIN`), so every replica
 /// that runs anything by then knows when it comes.
 pub const GRACE: Duration = Duration::from_millis(4000);
+/// A heartbeat with no answer by then counts as failed (it would come too late to trust).
+const BEAT_TIMEOUT: Duration = Duration::from_secs(2);
+/// A heartbeat's clock offset is trusted only when its round trip took less than this.
+const TRUSTED_ROUND_TRIP: Duration = Duration::from_millis(200);
 /// A replica whose clock is further than this off the store's says so in its log.
 pub const SKEW_WARNING: Duration = Duration::from_secs(2);
 
@@ -95,14 +99,19 @@ impl Membership {
             }
             Err(_) => return,
         };
-        match self.store.heartbeat(&me, LEASE, GRACE).await {
+        let beat = tokio::time::timeout(BEAT_TIMEOUT, self.store.heartbeat(&me, LEASE, GRACE)).await;
+        match beat.unwrap_or_else(|_| Err(obsctl_store::StoreError::Backend("the heartbeat timed out".into()))) {
             Ok(live) => {
                 let Some(mine) = live.iter().find(|r| r.id == self.id) else { return };
-                self.watch_clock(mine.clock_offset_ms);
+                // The offset is this clock at sending less the store's at writing: only as good
+                // as the round trip is short (one that waited for a connection says nothing).
+                if sent.elapsed() < TRUSTED_ROUND_TRIP {
+                    self.watch_clock(mine.clock_offset_ms);
+                }
                 let Ok(mut view) = self.view.lock() else { return };
                 let before = view.live.iter().find(|r| r.id == self.id).map(|r| r.active_from);
                 if before != Some(mine.active_from) {
-                    let after_ms = mine.active_from.millis() - cluster_now(mine.clock_offset_ms).millis();
+                    let after_ms = mine.active_from.millis() - cluster_now(self.clock_offset_ms()).millis();
                     tracing::info!(replica = %me.id, live = live.len(), after_ms, "joined the cluster; taking a share of the checks after the grace");
                 }
                 view.live = live;

@@ -28,12 +28,51 @@ fn config(pg: &str, breakable: &str, lone_url: &str) -> String {
             ));
         }
     }
+    text.push_str(&pay_with_fix(breakable));
     text.push_str(&format!(
-        "[[service]]\nname = \"pay\"\n  [[service.check]]\n  name = \"health\"\n  kind = \"http\"\n  url = \"{breakable}/health\"\n  interval = \"1s\"\n  timeout = \"800ms\"\n  fail_after = 1\n  recover_after = 1\n\
-         [[service]]\nname = \"lone\"\n  [[service.check]]\n  name = \"health\"\n  kind = \"http\"\n  url = \"{lone_url}/health\"\n  interval = \"1s\"\n  timeout = \"800ms\"\n  fail_after = 1\n\
-         [[runbook]]\nname = \"poke\"\nwhen = {{ incident = \"http-down\", service = \"pay\" }}\nsteps = [{{ tool = \"http.request\", args = {{ url = \"{breakable}/fix\", method = \"POST\" }} }}]\ncooldown = \"0s\"\n"
+        "[[service]]\nname = \"lone\"\n  [[service.check]]\n  name = \"health\"\n  kind = \"http\"\n  url = \"{lone_url}/health\"\n  interval = \"1s\"\n  timeout = \"800ms\"\n  fail_after = 1\n"
     ));
     text
+}
+
+/// `pay`, failing on `breakable` after one failure, and the runbook that fixes it (POST /fix).
+fn pay_with_fix(breakable: &str) -> String {
+    format!(
+        "[[service]]\nname = \"pay\"\n  [[service.check]]\n  name = \"health\"\n  kind = \"http\"\n  url = \"{breakable}/health\"\n  interval = \"1s\"\n  timeout = \"800ms\"\n  fail_after = 1\n  recover_after = 1\n\
+         [[runbook]]\nname = \"poke\"\nwhen = {{ incident = \"http-down\", service = \"pay\" }}\nsteps = [{{ tool = \"http.request\", args = {{ url = \"{breakable}/fix\", method = \"POST\" }} }}]\ncooldown = \"0s\"\n"
+    )
+}
+
+/// `checks` checks every second on `{url}/health?c<i>` (so the target counts each one's runs by
+/// its own clock) and `pay_with_fix`, in `auto` mode on the store `pg`.
+fn counted_checks(pg: &str, checks: usize, breakable: &str) -> String {
+    let mut text = head_with_store("auto", pg);
+    text.push_str("cooldown = \"0s\"\n[[service]]\nname = \"s\"\n");
+    for c in 0..checks {
+        text.push_str(&format!(
+            "  [[service.check]]\n  name = \"c{c}\"\n  kind = \"http\"\n  url = \"{{url}}/health?c{c}\"\n  interval = \"1s\"\n  timeout = \"800ms\"\n"
+        ));
+    }
+    text + &pay_with_fix(breakable)
+}
+
+/// From the target's `hits` of `counted_checks`: the runs closer than half an interval to the
+/// one before, and the longest gap between two runs.
+fn rhythm(
+    hits: &std::collections::HashMap<String, Vec<std::time::Instant>>,
+    checks: usize,
+) -> (Vec<(usize, std::time::Duration)>, std::time::Duration) {
+    let (mut doubles, mut worst_gap) = (Vec::new(), std::time::Duration::ZERO);
+    for c in 0..checks {
+        for w in hits[&format!("c{c}")].windows(2) {
+            let gap = w[1] - w[0];
+            if gap < std::time::Duration::from_millis(500) {
+                doubles.push((c, gap));
+            }
+            worst_gap = worst_gap.max(gap);
+        }
+    }
+    (doubles, worst_gap)
 }
 
 async fn cluster(port: u16) -> Option<serde_json::Value> {
@@ -203,18 +242,7 @@ async fn replicas_with_skewed_clocks_run_each_check_once_and_act_once() {
     let pg = fresh_postgres().await;
     let healthy = Target::start(true).await;
     let breakable = Target::start(true).await;
-    let mut text = head_with_store("auto", &pg);
-    text.push_str("cooldown = \"0s\"\n[[service]]\nname = \"s\"\n");
-    for c in 0..CHECKS {
-        text.push_str(&format!(
-            "  [[service.check]]\n  name = \"c{c}\"\n  kind = \"http\"\n  url = \"{{url}}/health?c{c}\"\n  interval = \"1s\"\n  timeout = \"800ms\"\n"
-        ));
-    }
-    let breakable_url = &breakable.url;
-    text.push_str(&format!(
-        "[[service]]\nname = \"pay\"\n  [[service.check]]\n  name = \"health\"\n  kind = \"http\"\n  url = \"{breakable_url}/health\"\n  interval = \"1s\"\n  timeout = \"800ms\"\n  fail_after = 1\n  recover_after = 1\n\
-         [[runbook]]\nname = \"poke\"\nwhen = {{ incident = \"http-down\", service = \"pay\" }}\nsteps = [{{ tool = \"http.request\", args = {{ url = \"{breakable_url}/fix\", method = \"POST\" }} }}]\ncooldown = \"0s\"\n"
-    ));
+    let text = counted_checks(&pg, CHECKS, &breakable.url);
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     for dir in &dirs {
@@ -251,18 +279,10 @@ async fn replicas_with_skewed_clocks_run_each_check_once_and_act_once() {
     drop(serves);
     assert_eq!(breakable.fixes(), 1, "the fix ran once");
 
-    let (mut doubles, mut worst_gap) = (Vec::new(), std::time::Duration::ZERO);
     for c in 0..CHECKS {
-        let at = &hits[&format!("c{c}")];
-        assert!(at.len() >= 10, "c{c} ran {} times", at.len());
-        for w in at.windows(2) {
-            let gap = w[1] - w[0];
-            if gap < std::time::Duration::from_millis(500) {
-                doubles.push((c, gap));
-            }
-            worst_gap = worst_gap.max(gap);
-        }
+        assert!(hits[&format!("c{c}")].len() >= 10, "c{c} ran {} times", hits[&format!("c{c}")].len());
     }
+    let (doubles, worst_gap) = rhythm(&hits, CHECKS);
     assert!(doubles.is_empty(), "checks ran twice within half an interval: {doubles:?}");
     // A join moves a check to the next slot on the shared grid: no gap beyond one interval and jitter.
     assert!(worst_gap < std::time::Duration::from_millis(1_600), "a check went {worst_gap:?} without a run");
@@ -317,4 +337,53 @@ async fn an_incident_opened_on_one_replica_reaches_the_others_dashboard_live() {
     let http = obsctl_host::http_client().build().unwrap();
     let incidents = http.get(format!("http://{other}/ui/incidents")).send().await.unwrap().text().await.unwrap();
     assert!(incidents.contains("health http-down on lone"), "{incidents}");
+}
+
+/// Issue 13, bad input: the Postgres server restarts under two replicas (down 8 s, longer than
+/// their check lease) while `pay` breaks. Counted by the target's own clock, no check ran twice
+/// within half an interval; checks resumed after the restart within a lease and a grace; the
+/// fix ran once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_under_two_replicas_runs_no_check_twice_and_fixes_once() {
+    const CHECKS: usize = 40;
+    let pg = crate::support::OwnPostgres::start();
+    let healthy = Target::start(true).await;
+    let breakable = Target::start(true).await;
+    let text = counted_checks(&pg.url(), CHECKS, &breakable.url);
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let ports: Vec<u16> = (0..2).map(|_| free_port()).collect();
+    for dir in &dirs {
+        config_file(&text, &healthy.url, dir.path());
+    }
+    let serves: Vec<Serve> = dirs.iter().zip(&ports).map(|(d, p)| serve_in(d.path(), *p)).collect();
+    let both_active = || async {
+        cluster(ports[0]).await.filter(|v| {
+            live(v) == 2 && v["replicas"].as_array().unwrap().iter().all(|r| r["runs"] != serde_json::json!([]))
+        })
+    };
+    eventually(60, "two active replicas", both_active).await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+
+    pg.ctl("stop");
+    let down = std::time::Instant::now();
+    breakable.set_healthy(false);
+    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    pg.ctl("start");
+    let downtime = down.elapsed();
+    eventually(60, "both replicas back and active", both_active).await;
+    eventually(60, "the runbook to fix pay", || async { (breakable.fixes() > 0).then_some(()) }).await;
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let hits = healthy.hits();
+    drop(serves);
+    assert_eq!(breakable.fixes(), 1, "the fix ran once");
+
+    for c in 0..CHECKS {
+        let last = hits[&format!("c{c}")].last().unwrap();
+        assert!(last.elapsed() < std::time::Duration::from_secs(7), "c{c} stopped running");
+    }
+    let (doubles, worst_gap) = rhythm(&hits, CHECKS);
+    assert!(doubles.is_empty(), "checks ran twice within half an interval: {doubles:?}");
+    // Fenced while the store was down; back a grace after their heartbeats lapsed.
+    let bound = downtime + LEASE + obsctl_engine::cluster::GRACE + std::time::Duration::from_secs(4);
+    assert!(worst_gap < bound, "a check went {worst_gap:?} without a run (bound {bound:?})");
 }

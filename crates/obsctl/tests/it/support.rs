@@ -375,3 +375,81 @@ pub async fn fresh_postgres() -> String {
     );
     obsctl_store::PostgresStore::create_database(&url, "t").await.expect("create a test database")
 }
+
+/// A Postgres server of the test's own, to stop and start under running replicas (the shared
+/// test server must stay up for the other tests). Stopped and removed when dropped.
+pub struct OwnPostgres {
+    bin: std::path::PathBuf,
+    data: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl OwnPostgres {
+    pub fn start() -> OwnPostgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("Debian's postgresql: run scripts/test, which installs it")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|b| b.join("postgres").exists())
+            .max()
+            .expect("a PostgreSQL server under /usr/lib/postgresql");
+        let data = tempfile::tempdir().unwrap();
+        let pg = OwnPostgres { bin, data, port: free_port() };
+        if Self::root() {
+            // Postgres refuses to run as root: its files belong to the postgres user.
+            let uid = std::process::Command::new("id").args(["-u", "postgres"]).output().unwrap();
+            let uid: u32 = String::from_utf8_lossy(&uid.stdout).trim().parse().unwrap();
+            std::os::unix::fs::chown(pg.data.path(), Some(uid), None).unwrap();
+        }
+        let db = pg.data.path().join("db");
+        pg.as_postgres("initdb", &["-D", db.to_str().unwrap(), "-A", "trust", "-U", "postgres"]);
+        pg.ctl("start");
+        pg
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// `pg_ctl start` or `stop` (fast: sessions are cut, as in a failover).
+    pub fn ctl(&self, what: &str) {
+        let (db, log) = (self.data.path().join("db"), self.data.path().join("server.log"));
+        let options =
+            format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, self.data.path().display());
+        let mut args = vec!["-D", db.to_str().unwrap(), "-l", log.to_str().unwrap(), "-w", "-m", "fast"];
+        if what == "start" {
+            args.extend(["-o", &options]);
+        }
+        args.push(what);
+        self.as_postgres("pg_ctl", &args);
+    }
+
+    fn root() -> bool {
+        std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+    }
+
+    fn as_postgres(&self, program: &str, args: &[&str]) {
+        let program = self.bin.join(program);
+        let mut command = if Self::root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&program);
+            c
+        } else {
+            std::process::Command::new(&program)
+        };
+        let out = command.args(args).current_dir(self.data.path()).output().unwrap();
+        assert!(out.status.success(), "{} {args:?}: {}", program.display(), printed(&out));
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let db = self.data.path().join("db");
+        let pg_ctl = self.bin.join("pg_ctl");
+        let args = ["-D", db.to_str().unwrap_or_default(), "-m", "immediate", "stop"];
+        let _ = if Self::root() {
+            std::process::Command::new("runuser").args(["-u", "postgres", "--"]).arg(&pg_ctl).args(args).output()
+        } else {
+            std::process::Command::new(&pg_ctl).args(args).output()
+        };
+    }
+}
