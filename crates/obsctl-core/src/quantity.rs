@@ -1,4 +1,5 @@
-//! Parsing of the units config values carry: durations (`10s`, `1h30m`) and sizes (`500MB`).
+//! Parsing of the units config values carry: durations (`10s`, `1h30m`) and sizes (`500MB`);
+//! and counts in words (`1 service`, `2 services`).
 
 use std::time::Duration;
 
@@ -58,6 +59,11 @@ pub fn format_duration(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs())).to_string().replace(' ', "")
 }
 
+/// `n` and `noun`, plural unless `n` is 1: `1 service`, `2 services`, `0 runbooks`.
+pub fn counted(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +95,12 @@ mod tests {
         assert!(parse_size("5 parsecs").unwrap_err().contains("unknown size unit"));
         assert_eq!(format_size(1_500_000), "1.5 MB");
         assert_eq!(format_duration(Duration::from_millis(185_000)), "3m5s");
+    }
+
+    #[test]
+    fn counts_read_as_words() {
+        assert_eq!(counted(1, "service"), "1 service");
+        assert_eq!(counted(2, "check"), "2 checks");
+        assert_eq!(counted(0, "runbook"), "0 runbooks");
     }
 }

@@ -75,8 +75,10 @@ pub enum Command {
     /// One pass of check → decide → act, like the original obs_agent.py.
     #[command(subcommand)]
     Agent(AgentCommand),
+    /// Incidents: list them, show one's timeline, resolve one by hand.
     #[command(subcommand)]
     Incidents(IncidentsCommand),
+    /// Actions: list them, approve or reject a plan, propose a fix of your own.
     #[command(subcommand)]
     Actions(ActionsCommand),
     /// Silences and maintenance windows.

@@ -122,7 +122,7 @@ pub fn card(state: &AppState, ctx: &Context, service: &str, checks: &[&str]) -> 
 }
 
 /// Every state a card can show, worst first.
-pub const STATES: [&str; 6] = ["failing", "flapping", "suppressed", "unknown", "silenced", "ok"];
+pub const STATES: [&str; 6] = ["ok", "failing", "flapping", "suppressed", "unknown", "silenced"];
 
 fn rank(state: &str) -> u8 {
     match state {

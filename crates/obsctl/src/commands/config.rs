@@ -23,12 +23,13 @@ pub fn check(file: Option<&Path>) -> anyhow::Result<u8> {
     let path = file.unwrap_or(Path::new("obsctl.toml"));
     match crate::settings::load_file(Some(path)) {
         Ok(Some(c)) => {
+            use obsctl_core::quantity::counted;
             println!(
-                "{}: ok: {} services, {} checks, {} runbooks, agent mode {}",
+                "{}: ok: {}, {}, {}, agent mode {}",
                 path.display(),
-                c.services.len(),
-                c.checks.len(),
-                c.runbooks.len(),
+                counted(c.services.len(), "service"),
+                counted(c.checks.len(), "check"),
+                counted(c.runbooks.len(), "runbook"),
                 c.agent.mode.as_str()
             );
             Ok(0)

@@ -27,6 +27,9 @@ fn init_writes_a_valid_config_and_will_not_overwrite() {
     assert!(dir.path().join(".env.example").exists());
     let check = obsctl().args(["config", "check"]).arg(dir.path().join("obsctl.toml")).output().unwrap();
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    // Counts read as words: "1 service", never "1 services".
+    let said = String::from_utf8_lossy(&check.stdout).to_string();
+    assert!(!said.contains("1 services") && !said.contains("1 runbooks") && said.contains(" service"), "{said}");
     let again = obsctl().args(["init", "--dir"]).arg(dir.path()).output().unwrap();
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("pass --force"));
@@ -389,4 +392,15 @@ fn the_systemd_unit_is_valid_and_hardened() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&with_env.stderr).contains("none.toml"), "OBSCTL_CONFIG names the file");
+}
+
+/// Issue 14: every command says what it is for in `obsctl --help`.
+#[test]
+fn every_command_is_described_in_the_help() {
+    let out = obsctl().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout).to_string();
+    let commands = help.split("Commands:").nth(1).unwrap().split("Options:").next().unwrap();
+    for line in commands.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(line.split_whitespace().count() > 1, "no description: {line:?}\n{help}");
+    }
 }

@@ -150,6 +150,11 @@ async fn every_page_renders_for_a_viewer_with_secrets_hidden() {
     assert!(overview.contains("<title>Overview · obsctl</title>"), "{overview}");
     assert!(overview.contains(r#"id="svc-api" class="card st-failing""#), "{overview}");
     assert!(overview.contains("<b>1</b> pending approval"), "{overview}");
+    // Issue 14: counts read as words, `ok` first.
+    assert!(overview.contains("<b>1</b> service</span>"), "{overview}");
+    let (ok, failing) =
+        (overview.find(r#"data-state="ok""#).unwrap(), overview.find(r#"data-state="failing""#).unwrap());
+    assert!(ok < failing, "ok is counted first");
     let grid = send(&h, Method::GET, "/ui/overview/grid", Some(&session), None, None).await.body;
     assert!(grid.contains(r#"id="summary" hx-swap-oob="true""#) && grid.contains(r#"id="svc-api""#), "{grid}");
     let approvals = send(&h, Method::GET, "/ui/approvals", Some(&session), None, None).await.body;
@@ -157,6 +162,8 @@ async fn every_page_renders_for_a_viewer_with_secrets_hidden() {
         approvals.contains("http.request") && approvals.contains("would_send"),
         "the dry-run shows what it will do: {approvals}"
     );
+    // Issue 14: steps count from 1, out of the plan's, without the plan's id in the text.
+    assert!(approvals.contains(">step 1 of 1</span>") && !approvals.contains("step 0"), "{approvals}");
     let config = send(&h, Method::GET, "/ui/config", Some(&session), None, None).await.body;
     assert!(config.contains("***"), "secrets show as ***");
     let unknown = send(&h, Method::GET, "/ui/services/ghost", Some(&session), None, None).await;

@@ -199,6 +199,7 @@ async fn three_replicas_run_each_check_once_through_a_kill_and_a_restart() {
     assert_eq!(executed_by(&store, &pid).await, executed_before, "the paused replica acted on waking");
     let log = std::fs::read_to_string(dirs[paused].path().join("serve.log")).unwrap();
     assert!(log.contains("lost the agent lease"), "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in a log file: {log}");
 
     let (mut doubles, mut worst_gap, mut runs) = (Vec::new(), 0, 0);
     for s in 0..SERVICES {

@@ -15,6 +15,8 @@ pub struct Pending {
     action: Action,
     /// The tool's dry-run output, or why there is none.
     preview: String,
+    /// How many steps its plan has.
+    steps: usize,
 }
 
 #[derive(Template)]
@@ -36,14 +38,23 @@ struct ApprovalsList {
 async fn pending(s: &AppState) -> obsctl_store::Result<Vec<Pending>> {
     let filter = ActionFilter { states: vec![ActionState::PendingApproval], limit: 200, ..Default::default() };
     let mut out = Vec::new();
+    let mut plan_sizes = std::collections::HashMap::new();
     for action in s.store.list_actions(&filter).await? {
+        if !plan_sizes.contains_key(&action.plan_id) {
+            let of_incident =
+                ActionFilter { incident_id: Some(action.incident_id.clone()), limit: 10_000, ..Default::default() };
+            let steps =
+                s.store.list_actions(&of_incident).await?.iter().filter(|a| a.plan_id == action.plan_id).count();
+            plan_sizes.insert(action.plan_id.clone(), steps);
+        }
+        let steps = plan_sizes[&action.plan_id];
         // The dry-run was taken once, when the step was queued: a page view runs nothing.
         let preview = match action.result.as_ref() {
             Some(r) if r.get("dry_run").is_some() => serde_json::to_string_pretty(&r["dry_run"]).unwrap_or_default(),
             Some(r) if r.get("dry_run_error").is_some() => format!("dry-run failed: {}", r["dry_run_error"]),
             _ => format!("{} has no recorded dry-run; it will be called with these arguments", action.tool),
         };
-        out.push(Pending { action, preview });
+        out.push(Pending { action, preview, steps });
     }
     Ok(out)
 }
