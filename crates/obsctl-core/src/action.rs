@@ -61,6 +61,22 @@ impl ActionState {
         }
     }
 
+    /// The state in words, for people (`as_str` is the stable name for machines).
+    pub fn label(self) -> &'static str {
+        match self {
+            ActionState::PendingApproval => "waiting for approval",
+            ActionState::Approved => "approved",
+            ActionState::Running => "running",
+            ActionState::Succeeded => "succeeded",
+            ActionState::Failed => "failed",
+            ActionState::DryRun => "dry run only",
+            ActionState::Observed => "observed only",
+            ActionState::Rejected => "rejected",
+            ActionState::Denied => "denied by policy",
+            ActionState::Cancelled => "cancelled",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
@@ -93,6 +109,15 @@ impl Outcome {
             Outcome::Fixed => "fixed",
             Outcome::Partial => "partial",
             Outcome::NotFixed => "not_fixed",
+        }
+    }
+
+    /// The outcome in words, for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Fixed => "fixed",
+            Outcome::Partial => "partly fixed",
+            Outcome::NotFixed => "not fixed",
         }
     }
 

@@ -162,6 +162,10 @@ async fn every_page_renders_for_a_viewer_with_secrets_hidden() {
         approvals.contains("http.request") && approvals.contains("would_send"),
         "the dry-run shows what it will do: {approvals}"
     );
+    // Issue 14: fix history says which incident each action was for and its state in words.
+    let history = send(&h, Method::GET, "/ui/history", Some(&session), None, None).await.body;
+    assert!(history.contains("health http-down on api</a> <span class=\"muted\">(open)</span>"), "{history}");
+    assert!(history.contains("<td>waiting for approval</td>") && !history.contains("pending_approval"), "{history}");
     // Issue 14: steps count from 1, out of the plan's, without the plan's id in the text.
     assert!(approvals.contains(">step 1 of 1</span>") && !approvals.contains("step 0"), "{approvals}");
     let config = send(&h, Method::GET, "/ui/config", Some(&session), None, None).await.body;

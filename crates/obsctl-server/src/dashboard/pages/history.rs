@@ -4,7 +4,10 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
+use std::collections::HashMap;
+
 use obsctl_core::action::Action;
+use obsctl_core::incident::Incident;
 use obsctl_core::memory::LedgerEntry;
 use obsctl_store::ActionFilter;
 
@@ -18,6 +21,8 @@ struct HistoryPage {
     chrome: Chrome,
     ledger: Vec<LedgerEntry>,
     actions: Vec<Action>,
+    /// The incidents of those actions, by id.
+    incidents: HashMap<String, Incident>,
 }
 
 impl HistoryPage {
@@ -30,6 +35,14 @@ impl HistoryPage {
             "-".into()
         } else {
             format!("{:.0}%", 100.0 * f64::from(e.successes) / f64::from(e.attempts))
+        }
+    }
+
+    /// The incident an action was for, in words: its title and whether it is still open.
+    fn incident(&self, a: &Action) -> (String, &'static str) {
+        match self.incidents.get(&a.incident_id) {
+            Some(i) => (i.title.clone(), i.status.as_str()),
+            None => (a.incident_id.clone(), "unknown"),
         }
     }
 
@@ -47,5 +60,13 @@ pub async fn view_history_get(State(s): State<AppState>, Viewer(session): Viewer
         Ok(a) => a,
         Err(e) => return failed(e),
     };
-    render(&HistoryPage { chrome: Chrome::new(&s, &session, "Fix history"), ledger, actions })
+    let mut incidents = HashMap::new();
+    for a in &actions {
+        if !incidents.contains_key(&a.incident_id)
+            && let Ok(incident) = s.store.incident(&a.incident_id).await
+        {
+            incidents.insert(a.incident_id.clone(), incident);
+        }
+    }
+    render(&HistoryPage { chrome: Chrome::new(&s, &session, "Fix history"), ledger, actions, incidents })
 }
