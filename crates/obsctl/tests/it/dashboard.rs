@@ -166,6 +166,8 @@ async fn every_page_renders_for_a_viewer_with_secrets_hidden() {
     let history = send(&h, Method::GET, "/ui/history", Some(&session), None, None).await.body;
     assert!(history.contains("health http-down on api</a> <span class=\"muted\">(open)</span>"), "{history}");
     assert!(history.contains("<td>waiting for approval</td>") && !history.contains("pending_approval"), "{history}");
+    // Issue 14: a viewer is told why there are no buttons.
+    assert!(approvals.contains("You are signed in as a viewer: an operator approves"), "{approvals}");
     // Issue 14: steps count from 1, out of the plan's, without the plan's id in the text.
     assert!(approvals.contains(">step 1 of 1</span>") && !approvals.contains("step 0"), "{approvals}");
     let config = send(&h, Method::GET, "/ui/config", Some(&session), None, None).await.body;
@@ -284,6 +286,15 @@ async fn state_changes_stream_to_browsers_as_rendered_cards() {
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(seen.contains("event: card") && seen.contains(r#"id="svc-api""#) && seen.contains("hx-swap-oob"), "{seen}");
+    // Issue 14: the plan it waits on moves the overview's pending-approval count live.
+    while !seen.contains(r#"<span id="pending-count" hx-swap-oob="true"><a href="/ui/approvals"><b>1</b>"#) {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no live pending count within 20 s: {seen}"))
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
     h.rt.stop().await;
 }
 
