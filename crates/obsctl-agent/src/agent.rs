@@ -319,8 +319,11 @@ impl Agent {
             }
             _ => return handled(),
         }
-        if latest.outcome == Some(obsctl_core::action::Outcome::Fixed) && incident.updated_at <= latest.updated_at {
-            // Verified fixed and no failure seen since: the check's own next run (on another
+        let counted_at_fix = latest.result.as_ref().and_then(|r| r[execute::OCCURRENCES_AT_VERIFICATION].as_u64());
+        if latest.outcome == Some(obsctl_core::action::Outcome::Fixed)
+            && counted_at_fix.is_some_and(|n| u64::from(incident.occurrences) <= n)
+        {
+            // Verified fixed and no failure counted since: the check's own next run (on another
             // replica, perhaps) resolves the incident; planning again would fix it twice.
             return Ok(Some("the last fix was verified; waiting for the check to confirm it".into()));
         }

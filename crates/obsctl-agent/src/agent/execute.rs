@@ -19,6 +19,9 @@ use crate::gate::gate_data;
 use crate::planner::Plan;
 use crate::verify::verify;
 
+/// The key, in a verified action's result, of how many failures its incident had counted then.
+pub(super) const OCCURRENCES_AT_VERIFICATION: &str = "occurrences_at_verification";
+
 impl Agent {
     /// Gates, journals and runs a plan's steps in order, then verifies and records the outcome.
     /// `actor` is who the gate decisions are audited for (`agent`, or the operator proposing).
@@ -354,6 +357,13 @@ impl Agent {
             let mut a = (*a).clone();
             a.outcome = Some(outcome);
             a.updated_at = Timestamp::now();
+            // How many failures the incident had counted: the agent plans this opening again
+            // only once the check has failed after that (counts, unlike clocks, agree across replicas).
+            let mut result = a.result.take().unwrap_or_else(|| json!({}));
+            if let Some(fields) = result.as_object_mut() {
+                fields.insert(OCCURRENCES_AT_VERIFICATION.into(), current.occurrences.into());
+            }
+            a.result = Some(result);
             self.store.update_action(&a).await?;
         }
         if outcome == Outcome::Fixed && current.status == IncidentStatus::Resolved {

@@ -146,19 +146,8 @@ impl Live {
 
     /// The overview's pending-approval count, swapped out of band like a card.
     async fn push_pending(&self, state: &AppState) {
-        let filter = obsctl_store::ActionFilter {
-            states: vec![obsctl_core::action::ActionState::PendingApproval],
-            limit: 10_000,
-            ..Default::default()
-        };
-        match state.store.list_actions(&filter).await {
-            Ok(pending) => self.push(
-                "card",
-                format!(
-                    r#"<span id="pending-count" hx-swap-oob="true"><a href="/ui/approvals"><b>{}</b> pending approval</a></span>"#,
-                    pending.len()
-                ),
-            ),
+        match crate::dashboard::pages::overview::pending_fragment(state).await {
+            Ok(html) => self.push("card", html),
             Err(error) => tracing::warn!(%error, "could not count the pending approvals"),
         }
     }

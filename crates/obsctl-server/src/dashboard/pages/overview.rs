@@ -38,9 +38,28 @@ async fn build(s: &AppState) -> obsctl_store::Result<(Vec<Card>, Vec<(&'static s
     let cards = cards::all(s, &ctx);
     // Every state, even at zero, so a count can change in the browser when a card does.
     let counts = cards::STATES.map(|state| (state, cards.iter().filter(|c| c.state == state).count()));
+    Ok((cards, counts.to_vec(), pending_count(s).await?))
+}
+
+/// How many steps wait for approval.
+async fn pending_count(s: &AppState) -> obsctl_store::Result<usize> {
     let filter = ActionFilter { states: vec![ActionState::PendingApproval], limit: 10_000, ..Default::default() };
-    let pending = s.store.list_actions(&filter).await?.len();
-    Ok((cards, counts.to_vec(), pending))
+    Ok(s.store.list_actions(&filter).await?.len())
+}
+
+/// The pending-approval count alone, swapped out of band (the live view pushes it when an
+/// action changes).
+#[derive(Template)]
+#[template(path = "_pending.html")]
+struct PendingCount {
+    pending: usize,
+    oob: bool,
+}
+
+/// `PendingCount` rendered now.
+pub async fn pending_fragment(s: &AppState) -> obsctl_store::Result<String> {
+    let pending = pending_count(s).await?;
+    Ok(PendingCount { pending, oob: true }.render().unwrap_or_default())
 }
 
 impl Grid {
