@@ -14,6 +14,7 @@ mod pages;
 mod resources;
 mod session;
 mod throttle;
+mod when;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use obsctl_core::config::Role;
 
+pub use assets::stylesheet;
 pub use live::Live;
 pub use resources::{INTERVAL as RESOURCE_INTERVAL, Resources};
 pub use session::{Sessions, hash_password};

@@ -101,7 +101,7 @@ async fn page_weight() {
     let (_, html) = get(&app, "/ui/overview").await;
     let mut total = html;
     let mut parts = vec![format!("page {html} B")];
-    for asset in ["htmx-2.0.8.min.js", "htmx-ext-sse-2.2.4.min.js", "style-1.css"] {
+    for asset in ["htmx-2.0.8.min.js", "htmx-ext-sse-2.2.4.min.js", obsctl_server::dashboard::stylesheet()] {
         let (_, bytes) = get(&app, &format!("/ui/assets/{asset}")).await;
         parts.push(format!("{asset} {bytes} B"));
         total += bytes;

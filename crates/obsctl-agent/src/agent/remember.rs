@@ -24,6 +24,29 @@ fn episode_id(incident: &Incident) -> String {
 }
 
 /// Timeline events whose text describes the trouble (not what obsctl did about it).
+/// How long plans waited for a person's approval or rejection before `until`: from the plan's
+/// first journal entry to the `approved` / `rejected` event naming one of its steps.
+fn waited_for_people(
+    actions: &[&Action],
+    events: &[obsctl_core::incident::IncidentEvent],
+    until: Timestamp,
+) -> std::time::Duration {
+    let plan_of: BTreeMap<&str, &str> = actions.iter().map(|a| (a.id.as_str(), a.plan_id.as_str())).collect();
+    let mut proposed: BTreeMap<&str, Timestamp> = BTreeMap::new();
+    for a in actions {
+        let at = proposed.entry(a.plan_id.as_str()).or_insert(a.created_at);
+        *at = (*at).min(a.created_at);
+    }
+    events
+        .iter()
+        .filter(|e| matches!(e.kind.as_str(), "approved" | "rejected") && e.at <= until)
+        .filter_map(|e| {
+            let plan = plan_of.get(e.data.get("action_id")?.as_str()?)?;
+            Some(e.at.since(*proposed.get(plan)?))
+        })
+        .sum()
+}
+
 const SYMPTOM_EVENTS: &[&str] = &["opened", "reopened", "flapping", "suppressed", "note", "alert"];
 
 impl Agent {
@@ -168,6 +191,8 @@ impl Agent {
                 // Verification gives every executed step of a plan the same outcome.
                 let outcome = steps.iter().find_map(|a| a.outcome).unwrap_or(Outcome::NotFixed);
                 let fixed_at = steps.iter().map(|a| a.updated_at).max().unwrap_or(incident.opened_at);
+                // The time a person took to decide on a plan is not time the fix took.
+                let waited = waited_for_people(actions, events, fixed_at);
                 let learn = steps.first().is_none_or(|a| a.planner != ONE_OFF_PROPOSAL);
                 let steps: Vec<FixStep> = steps
                     .iter()
@@ -179,7 +204,7 @@ impl Agent {
                     steps,
                     outcome,
                     time_to_recover_ms: (outcome == Outcome::Fixed)
-                        .then(|| fixed_at.since(incident.opened_at).as_millis() as i64),
+                        .then(|| fixed_at.since(incident.opened_at).saturating_sub(waited).as_millis() as i64),
                 }
             })
             .collect();
@@ -216,5 +241,40 @@ impl Agent {
         };
         episode.content_hash = episode.compute_hash();
         episode
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use obsctl_core::incident::IncidentEvent;
+
+    fn step(id: &str, plan: &str, created: i64) -> Action {
+        let mut a: Action = serde_json::from_value(json!({
+            "id": id, "idempotency_key": id, "incident_id": "inc", "service": "api", "fingerprint": "f",
+            "plan_id": plan, "planner": "runbook", "runbook": null, "step": 0, "tool": "t", "args": {},
+            "mode": "approve", "state": "succeeded", "reason": "", "result": null, "outcome": "fixed",
+            "created_at": 0, "updated_at": 0, "decided_by": null
+        }))
+        .unwrap();
+        a.created_at = Timestamp(created);
+        a
+    }
+
+    fn event(kind: &str, at: i64, action: &str) -> IncidentEvent {
+        serde_json::from_value(json!({"id": 1, "incident_id": "inc", "at": at, "kind": kind, "message": "", "data": {"action_id": action}}))
+            .unwrap()
+    }
+
+    /// A plan proposed at 10 s and approved at 70 s waited a minute for a person; a rejected
+    /// plan's wait counts too, an approval after the fix does not.
+    #[test]
+    fn approval_waits_are_not_recovery_time() {
+        let (a1, a2, b1) = (step("a1", "pa", 10_000), step("a2", "pa", 10_500), step("b1", "pb", 80_000));
+        let actions = [&a1, &a2, &b1];
+        let events =
+            [event("approved", 70_000, "a2"), event("rejected", 85_000, "b1"), event("approved", 99_000, "b1")];
+        assert_eq!(waited_for_people(&actions, &events, Timestamp(90_000)), std::time::Duration::from_secs(65));
+        assert_eq!(waited_for_people(&actions, &events[..1], Timestamp(60_000)), std::time::Duration::ZERO);
     }
 }

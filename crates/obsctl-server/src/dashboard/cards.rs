@@ -11,6 +11,7 @@ use obsctl_core::state::CheckStatus;
 use obsctl_store::IncidentFilter;
 
 use super::charts;
+use super::when::{ago, short};
 use crate::AppState;
 
 pub struct Card {
@@ -21,6 +22,8 @@ pub struct Card {
     pub latency: String,
     pub spark: std::sync::Arc<str>,
     pub open_incidents: usize,
+    /// "down 4 min" while failing with an open incident, else empty.
+    pub down: String,
 }
 
 /// One card, swapped in place by htmx when it arrives over SSE.
@@ -111,6 +114,10 @@ pub fn card(state: &AppState, ctx: &Context, service: &str, checks: &[&str]) -> 
         other => other.as_str(),
     };
     let recent = state.ui.live.summary(checks);
+    let down = match (state_name, open.iter().map(|i| i.opened_at).min()) {
+        ("failing" | "flapping" | "suppressed", Some(since)) => format!("down {}", short(ctx.now.since(since))),
+        _ => String::new(),
+    };
     Card {
         name: service.to_string(),
         state: state_name,
@@ -118,6 +125,7 @@ pub fn card(state: &AppState, ctx: &Context, service: &str, checks: &[&str]) -> 
         latency: recent.last_latency_ms.map(|ms| format!("{} ms", charts::round(ms))).unwrap_or_default(),
         spark: recent.spark,
         open_incidents: open.len(),
+        down,
     }
 }
 
@@ -135,17 +143,6 @@ fn rank(state: &str) -> u8 {
     }
 }
 
-/// "12s ago", "3m ago", "2h ago".
-pub fn ago(now: Timestamp, at: Timestamp) -> String {
-    let secs = (now.millis() - at.millis()).max(0) / 1000;
-    match secs {
-        0..60 => format!("{secs}s ago"),
-        60..3600 => format!("{}m ago", secs / 60),
-        3600..86400 => format!("{}h ago", secs / 3600),
-        _ => format!("{}d ago", secs / 86400),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,26 +153,18 @@ mod tests {
         let card = Card {
             name: "api".into(),
             state: "failing",
-            last_check: "3s ago".into(),
+            last_check: "3 s ago".into(),
             latency: "12.5 ms".into(),
             spark: "<svg/>".into(),
             open_incidents: 2,
+            down: "down 4 min".into(),
         };
         let html = CardFragment { card: &card, oob: true }.render().unwrap().replace('\n', "");
         assert_eq!(
             html,
-            r#"<a id="svc-api" class="card st-failing" href="/ui/services/api" hx-swap-oob="true" data-state="failing"><span class="name">api</span><span class="badge">failing</span><span class="meta">3s ago · 12.5 ms · <b>2 open</b></span><svg/></a>"#
+            r#"<a id="svc-api" class="card st-failing" href="/ui/services/api" hx-swap-oob="true" data-state="failing"><span class="name">api</span><span class="badge">failing</span><span class="meta">3 s ago · 12.5 ms · <b>down 4 min</b> · 2 open</span><svg/></a>"#
         );
         let escaped = Card { name: "<x>".into(), ..card };
         assert!(CardFragment { card: &escaped, oob: false }.render().unwrap().contains("&#60;x&#62;"));
-    }
-
-    #[test]
-    fn ages_read_naturally() {
-        let now = Timestamp(10_000_000);
-        assert_eq!(ago(now, Timestamp(now.millis() - 12_000)), "12s ago");
-        assert_eq!(ago(now, Timestamp(now.millis() - 180_000)), "3m ago");
-        assert_eq!(ago(now, Timestamp(now.millis() - 7_200_000)), "2h ago");
-        assert_eq!(ago(now, Timestamp(now.millis() + 5_000)), "0s ago");
     }
 }

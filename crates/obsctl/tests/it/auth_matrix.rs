@@ -91,7 +91,10 @@ fn expect(method: &str, path: &str, caller: Caller) -> Expect {
 
 fn concrete(path: &str) -> String {
     path.replace("{service}", "api")
-        .replace("{name}", if path.starts_with("/ui/assets") { "style-1.css" } else { "health" })
+        .replace(
+            "{name}",
+            if path.starts_with("/ui/assets") { obsctl_server::dashboard::stylesheet() } else { "health" },
+        )
         .replace("{id}", "nope")
 }
 

@@ -170,6 +170,23 @@ async fn every_page_renders_for_a_viewer_with_secrets_hidden() {
     assert!(approvals.contains("You are signed in as a viewer: an operator approves"), "{approvals}");
     // Issue 14: steps count from 1, out of the plan's, without the plan's id in the text.
     assert!(approvals.contains(">step 1 of 1</span>") && !approvals.contains("step 0"), "{approvals}");
+    // Issue 14: times read relative, exact on hover; an open incident says how long it has been.
+    let time = regex::Regex::new(
+        r#"<time datetime="\d{4}-\d\d-\d\dT[\d:]{8}Z" title="[^"]+ UTC">(just now|\d+ s ago)</time>"#,
+    )
+    .unwrap();
+    let incidents = send(&h, Method::GET, "/ui/incidents", Some(&session), None, None).await.body;
+    assert!(time.is_match(&incidents) && incidents.contains("<td>open "), "{incidents}");
+    let id = h.incident().await.id;
+    let incident = send(&h, Method::GET, &format!("/ui/incidents/{id}"), Some(&session), None, None).await.body;
+    assert!(
+        time.is_match(&incident) && !regex::Regex::new(r">\d{4}-\d\d-\d\dT").unwrap().is_match(&incident),
+        "{incident}"
+    );
+    // One switch shows every timeline entry's data, not a toggle per entry.
+    assert!(incident.contains(r#"id="show-data""#) && !incident.contains("<details>"), "{incident}");
+    assert!(time.is_match(&history), "{history}");
+    assert!(overview.contains("<b>down "), "a failing card says how long: {overview}");
     let config = send(&h, Method::GET, "/ui/config", Some(&session), None, None).await.body;
     assert!(config.contains("***"), "secrets show as ***");
     let unknown = send(&h, Method::GET, "/ui/services/ghost", Some(&session), None, None).await;

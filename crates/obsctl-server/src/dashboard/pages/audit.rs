@@ -7,6 +7,7 @@ use obsctl_core::action::AuditRecord;
 
 use crate::AppState;
 use crate::dashboard::session::Viewer;
+use crate::dashboard::when::Readable;
 use crate::dashboard::{Chrome, failed, render};
 
 #[derive(Template)]

@@ -5,6 +5,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use std::collections::HashMap;
+use std::time::Duration;
 
 use obsctl_core::action::Action;
 use obsctl_core::incident::Incident;
@@ -13,6 +14,7 @@ use obsctl_store::ActionFilter;
 
 use crate::AppState;
 use crate::dashboard::session::Viewer;
+use crate::dashboard::when::{Readable, duration};
 use crate::dashboard::{Chrome, failed, render};
 
 #[derive(Template)]
@@ -47,7 +49,7 @@ impl HistoryPage {
     }
 
     fn ttr(&self, e: &LedgerEntry) -> String {
-        e.median_ttr_ms.map(|ms| format!("{:.1} s", ms as f64 / 1000.0)).unwrap_or_else(|| "-".into())
+        e.median_ttr_ms.map(|ms| duration(Duration::from_millis(ms.max(0) as u64))).unwrap_or_else(|| "-".into())
     }
 }
 

@@ -6,13 +6,14 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use obsctl_core::action::Action;
+use obsctl_core::action::{Action, ActionState};
 use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus};
 use obsctl_store::{ActionFilter, IncidentFilter};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::dashboard::session::Viewer;
+use crate::dashboard::when::{Lasting, Readable};
 use crate::dashboard::{Chrome, failed, render};
 
 #[derive(Deserialize, Serialize, Default)]
@@ -77,6 +78,24 @@ impl IncidentPage {
             source.as_str(),
             url.filter(|u| u.starts_with("http://") || u.starts_with("https://")).unwrap_or_default(),
         ))
+    }
+
+    /// Why a step stands as it does, in words: who decided and their reason, or the gate's.
+    fn why(&self, a: &Action) -> String {
+        let reason = a.reason.trim();
+        match a.decided_by.as_deref() {
+            Some(by) => {
+                let who = by.strip_prefix("ui:").or_else(|| by.strip_prefix("api:")).unwrap_or(by);
+                let verb = match a.state {
+                    ActionState::Rejected => "rejected",
+                    ActionState::Cancelled => "cancelled",
+                    _ => "approved",
+                };
+                if reason.is_empty() { format!("{verb} by {who}") } else { format!("{verb} by {who}: {reason}") }
+            }
+            None if reason.is_empty() => a.gate.clone().unwrap_or_default().replace('_', " "),
+            None => reason.to_string(),
+        }
     }
 
     fn data(&self, e: &IncidentEvent) -> String {

@@ -10,6 +10,7 @@ use axum::response::Response;
 use crate::AppState;
 use crate::dashboard::charts::{line_chart, round};
 use crate::dashboard::session::Viewer;
+use crate::dashboard::when::Readable;
 use crate::dashboard::{Chrome, render};
 
 struct Disk {

@@ -10,10 +10,11 @@ use obsctl_core::state::CheckStatus;
 use obsctl_store::IncidentFilter;
 
 use crate::AppState;
-use crate::dashboard::cards::ago;
 use crate::dashboard::charts;
 use crate::dashboard::containers::{self, ContainerRow};
 use crate::dashboard::session::Viewer;
+use crate::dashboard::when::ago;
+use crate::dashboard::when::{Lasting, Readable};
 use crate::dashboard::{Chrome, failed, render};
 
 struct CheckRow {
