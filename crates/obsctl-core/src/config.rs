@@ -103,6 +103,17 @@ pub struct ServerConfig {
     pub allowed_hosts: Vec<String>,
     /// People who may log in to the dashboard (the API token also logs in, as an operator).
     pub users: Vec<DashboardUser>,
+    /// The public status page at `/status` (`[dashboard.status_page]`), off unless configured.
+    pub status_page: Option<StatusPageConfig>,
+}
+
+/// A read-only page anyone may see without logging in: the chosen services' state, uptime and
+/// ongoing incidents (titles only).
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusPageConfig {
+    pub title: String,
+    /// The services shown, in this order; every service when the config lists none.
+    pub services: Vec<String>,
 }
 
 impl ServerConfig {

@@ -18,6 +18,7 @@ pub mod memory;
 pub mod metrics;
 pub mod policy;
 pub mod quantity;
+pub mod rollup;
 pub mod secret;
 pub mod state;
 pub mod time;

@@ -14,6 +14,7 @@ mod pages;
 mod resources;
 mod session;
 mod throttle;
+mod uptime;
 mod when;
 
 use std::sync::Arc;
@@ -39,11 +40,14 @@ pub struct Ui {
     pub logins: throttle::Throttle,
     pub live: Arc<Live>,
     pub resources: Arc<Resources>,
+    /// Uptime sums for the status page, read at most once a minute.
+    pub uptimes: Arc<uptime::Uptimes>,
 }
 
 pub(crate) fn routes() -> Routes {
     Routes::default()
         .get("/ui", || async { Redirect::to("/ui/overview") })
+        .get("/status", pages::status::view_status_get)
         .get("/ui/login", login::view_login_get)
         .post("/ui/login", login::view_login_post)
         .post("/ui/logout", login::view_logout_post)

@@ -48,6 +48,26 @@ pub const TABLES: &[Table] = &[
         serial: Some("seq"),
     },
     Table {
+        name: "check_rollups",
+        columns: &[
+            ("check_key", Int),
+            ("span_ms", Int),
+            ("start_ms", Int),
+            ("runs", Int),
+            ("passes", Int),
+            ("unknowns", Int),
+            ("latency_sum_us", Int),
+        ],
+        order: "check_key, span_ms, start_ms",
+        serial: None,
+    },
+    Table {
+        name: "check_latency",
+        columns: &[("check_key", Int), ("start_ms", Int), ("bucket", Int), ("n", Int)],
+        order: "check_key, start_ms, bucket",
+        serial: None,
+    },
+    Table {
         name: "incidents",
         columns: &[
             ("id", Text),

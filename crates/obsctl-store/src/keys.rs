@@ -1,8 +1,10 @@
 //! What every SQL backend keeps in memory for the observation path: check id → integer key,
-//! and how many observations each check has had since its history was last pruned.
+//! how many observations each check has had since its history was last pruned, and when the
+//! rollups were.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::{Result, StoreError};
 
@@ -10,6 +12,8 @@ use crate::{Result, StoreError};
 pub(crate) struct CheckKeys {
     keys: Mutex<HashMap<String, i64>>,
     unpruned: Mutex<HashMap<i64, u32>>,
+    /// The hour whose writes last pruned the rollups.
+    rollups_pruned: AtomicI64,
 }
 
 fn poisoned<T>(_: T) -> StoreError {
@@ -43,5 +47,10 @@ impl CheckKeys {
         due.sort_unstable();
         due.dedup();
         Ok(due)
+    }
+
+    /// Whether the rollups are due for pruning at `hour` (once per hour per process).
+    pub(crate) fn rollups_due(&self, hour: i64) -> bool {
+        self.rollups_pruned.fetch_max(hour, Ordering::Relaxed) < hour
     }
 }

@@ -15,6 +15,7 @@ mod graph_mirror;
 mod keys;
 mod postgres;
 mod recall;
+mod rollups;
 mod rows;
 mod sqlite;
 
@@ -26,6 +27,7 @@ use obsctl_core::check::Observation;
 use obsctl_core::graph::{FixRecord, Reached, UpstreamFailure};
 use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus, Silence};
 use obsctl_core::memory::{Episode, LedgerEntry};
+use obsctl_core::rollup::{HourLatency, SpanTally, Tally};
 use obsctl_core::state::CheckStatus;
 use serde::Serialize;
 
@@ -40,7 +42,7 @@ pub use sqlite::SqliteStore;
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The store's schema: how many migrations each backend has (checked when they compile).
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 /// Entry points for the fuzz targets in `fuzz/` (compiled only under `--cfg fuzzing`).
 #[cfg(fuzzing)]
@@ -137,12 +139,21 @@ pub(crate) fn latest_per_fingerprint(incidents: Vec<Incident>) -> Vec<Incident> 
 /// Everything obsctl persists. Every backend passes the same conformance suite.
 #[async_trait]
 pub trait Store: GraphStore + ChangeFeed {
-    /// Appends observations in one transaction, keeping at most `keep_per_check` per check.
+    /// Appends observations in one transaction, keeping at most `keep_per_check` per check, and
+    /// adds them to the check's hourly and daily sums (`obsctl_core::rollup`).
     async fn record_observations(&self, batch: &[Observation], keep_per_check: u32) -> Result<()>;
     /// The newest `limit` observations of a check, newest first.
     async fn recent_observations(&self, check_id: &str, limit: u32) -> Result<Vec<Observation>>;
     /// The newest observation of every check.
     async fn latest_observations(&self) -> Result<Vec<Observation>>;
+    /// One check's sums per span (`rollup::HOUR_MS` or `DAY_MS`) from `since`, oldest first.
+    async fn check_tallies(&self, check_id: &str, span_ms: i64, since: Timestamp) -> Result<Vec<SpanTally>>;
+    /// Every check's sums per span from `since`, by check id then oldest first.
+    async fn all_tallies(&self, span_ms: i64, since: Timestamp) -> Result<Vec<SpanTally>>;
+    /// Every check's sums over spans from `since` added up, by check id.
+    async fn tally_totals(&self, span_ms: i64, since: Timestamp) -> Result<Vec<(String, Tally)>>;
+    /// One check's latency histograms per hour from `since`, oldest first.
+    async fn latency_hours(&self, check_id: &str, since: Timestamp) -> Result<Vec<HourLatency>>;
     async fn save_check_status(&self, check_id: &str, status: CheckStatus, at: Timestamp) -> Result<()>;
     async fn check_statuses(&self) -> Result<Vec<(String, CheckStatus, Timestamp)>>;
 

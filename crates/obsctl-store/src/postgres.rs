@@ -13,6 +13,7 @@ use obsctl_core::alert::{AlertDelivery, AlertRecord, AlertSource};
 use obsctl_core::check::Observation;
 use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus, Silence};
 use obsctl_core::memory::{Episode, LedgerEntry};
+use obsctl_core::rollup::{HourLatency, SpanTally, Tally};
 use obsctl_core::state::CheckStatus;
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -157,6 +158,9 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await?;
         }
+        let keys: std::collections::HashMap<&str, i64> =
+            batch.iter().map(|o| o.check_id.as_str()).zip(keys.iter().copied()).collect();
+        crate::rollups::rollup_sql!(@write sqlx::Postgres, tx, self, batch, keys, p = ["$1", "$2"]);
         tx.commit().await?;
         Ok(())
     }
@@ -171,6 +175,22 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(rows::observation).collect()
+    }
+
+    async fn check_tallies(&self, check_id: &str, span_ms: i64, since: Timestamp) -> Result<Vec<SpanTally>> {
+        crate::rollups::rollup_sql!(@check_tallies self.pool, check_id, span_ms, since, p = ["$1", "$2", "$3"])
+    }
+
+    async fn all_tallies(&self, span_ms: i64, since: Timestamp) -> Result<Vec<SpanTally>> {
+        crate::rollups::rollup_sql!(@all_tallies self.pool, span_ms, since, p = ["$1", "$2"])
+    }
+
+    async fn tally_totals(&self, span_ms: i64, since: Timestamp) -> Result<Vec<(String, Tally)>> {
+        crate::rollups::rollup_sql!(@totals self.pool, span_ms, since, int = "::bigint", p = ["$1", "$2"])
+    }
+
+    async fn latency_hours(&self, check_id: &str, since: Timestamp) -> Result<Vec<HourLatency>> {
+        crate::rollups::rollup_sql!(@latency self.pool, check_id, since, p = ["$1", "$2"])
     }
 
     async fn latest_observations(&self) -> Result<Vec<Observation>> {

@@ -62,6 +62,27 @@ pub(crate) fn outcome(o: &obsctl_core::check::Observation) -> i64 {
     }
 }
 
+/// A rollup row's sums (`runs`, `passes`, `unknowns`, `latency_sum_us`).
+pub(crate) fn tally(r: &impl DbRow) -> Result<obsctl_core::rollup::Tally> {
+    let n = |col: &str| r.int(col).map(|v| v.max(0) as u64);
+    Ok(obsctl_core::rollup::Tally {
+        runs: n("runs")?,
+        passes: n("passes")?,
+        unknowns: n("unknowns")?,
+        latency_sum_us: n("latency_sum_us")?,
+    })
+}
+
+/// A rollup row with its check id, span and start.
+pub(crate) fn span_tally(r: &impl DbRow) -> Result<obsctl_core::rollup::SpanTally> {
+    Ok(obsctl_core::rollup::SpanTally {
+        check_id: r.text("id")?,
+        span_ms: r.int("span_ms")?,
+        start: obsctl_core::Timestamp(r.int("start_ms")?),
+        tally: tally(r)?,
+    })
+}
+
 pub(crate) fn observation(r: &impl DbRow) -> Result<obsctl_core::check::Observation> {
     Ok(obsctl_core::check::Observation {
         check_id: r.text("check_id")?,

@@ -14,6 +14,7 @@ use obsctl_core::alert::{AlertDelivery, AlertRecord, AlertSource};
 use obsctl_core::check::Observation;
 use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus, Silence};
 use obsctl_core::memory::{Episode, LedgerEntry};
+use obsctl_core::rollup::{HourLatency, SpanTally, Tally};
 use obsctl_core::state::CheckStatus;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row};
@@ -139,6 +140,9 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
+        let keys: std::collections::HashMap<&str, i64> =
+            batch.iter().map(|o| o.check_id.as_str()).zip(keys.iter().copied()).collect();
+        crate::rollups::rollup_sql!(@write sqlx::Sqlite, tx, self, batch, keys, p = ["?1", "?2"]);
         tx.commit().await?;
         Ok(())
     }
@@ -153,6 +157,22 @@ impl Store for SqliteStore {
         .fetch_all(&self.reader)
         .await?;
         rows.iter().map(rows::observation).collect()
+    }
+
+    async fn check_tallies(&self, check_id: &str, span_ms: i64, since: Timestamp) -> Result<Vec<SpanTally>> {
+        crate::rollups::rollup_sql!(@check_tallies self.reader, check_id, span_ms, since, p = ["?1", "?2", "?3"])
+    }
+
+    async fn all_tallies(&self, span_ms: i64, since: Timestamp) -> Result<Vec<SpanTally>> {
+        crate::rollups::rollup_sql!(@all_tallies self.reader, span_ms, since, p = ["?1", "?2"])
+    }
+
+    async fn tally_totals(&self, span_ms: i64, since: Timestamp) -> Result<Vec<(String, Tally)>> {
+        crate::rollups::rollup_sql!(@totals self.reader, span_ms, since, int = "", p = ["?1", "?2"])
+    }
+
+    async fn latency_hours(&self, check_id: &str, since: Timestamp) -> Result<Vec<HourLatency>> {
+        crate::rollups::rollup_sql!(@latency self.reader, check_id, since, p = ["?1", "?2"])
     }
 
     async fn latest_observations(&self) -> Result<Vec<Observation>> {

@@ -200,6 +200,7 @@ impl Validator<'_, '_> {
                 token,
                 allowed_hosts: raw.server.allowed_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
                 users: self.dashboard_users(&raw),
+                status_page: self.status_page(&raw, &services),
             },
             mcp,
             mcp_servers,
@@ -518,6 +519,24 @@ mod tests {
         assert_eq!(c.store.url, "sqlite:///etc/obsctl/data/obsctl.db");
         assert_eq!(c.runbooks[0].mode, Some(Mode::Auto));
         assert!(c.server.token.is_none());
+    }
+
+    #[test]
+    fn the_status_page_is_off_unless_configured_and_names_only_known_services() {
+        let service = "[[service]]\nname = \"api\"\n[[service]]\nname = \"db\"\n";
+        assert!(load_text(service).unwrap().server.status_page.is_none());
+        let all = load_text(&format!("{service}[dashboard.status_page]\n")).unwrap().server.status_page.unwrap();
+        assert_eq!(
+            (all.title.as_str(), all.services.as_slice()),
+            ("Service status", &["api".to_string(), "db".into()][..])
+        );
+        let chosen = format!("{service}[dashboard.status_page]\ntitle = \"Acme\"\nservices = [\"db\"]\n");
+        let chosen = load_text(&chosen).unwrap().server.status_page.unwrap();
+        assert_eq!((chosen.title.as_str(), chosen.services.as_slice()), ("Acme", &["db".to_string()][..]));
+        check_errors(
+            &format!("{service}[dashboard.status_page]\nservices = [\"api\", \"ghost\"]\n"),
+            &[(6, "dashboard.status_page.services[1]", "\"ghost\" is not a configured service")],
+        );
     }
 
     #[test]

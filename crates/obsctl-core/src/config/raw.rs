@@ -127,6 +127,14 @@ pub(crate) struct RawStore {
 pub(crate) struct RawDashboard {
     #[serde(default, rename = "user")]
     pub users: Vec<RawDashboardUser>,
+    pub status_page: Option<RawStatusPage>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStatusPage {
+    pub title: Option<S<String>>,
+    pub services: Option<Vec<S<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

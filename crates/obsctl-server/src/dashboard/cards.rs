@@ -71,6 +71,13 @@ impl Context {
     }
 }
 
+impl Context {
+    /// Every open incident.
+    pub fn open_incidents(&self) -> impl Iterator<Item = &Incident> {
+        self.open.values().flatten()
+    }
+}
+
 /// Every configured service's card, worst first, then by name.
 pub fn all(state: &AppState, ctx: &Context) -> Vec<Card> {
     let mut by_service: HashMap<&str, Vec<&str>> = HashMap::new();

@@ -10,3 +10,4 @@ pub mod memory;
 pub mod overview;
 pub mod resources;
 pub mod service;
+pub mod status;

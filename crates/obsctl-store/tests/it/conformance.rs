@@ -22,6 +22,7 @@ macro_rules! conformance_suite {
             conformance_suite!(@tests $open;
                 observations_are_bounded_and_newest_first,
                 latest_observation_per_check,
+                rollups_sum_runs_per_hour_and_day,
                 check_status_round_trips,
                 incidents_round_trip_and_filter,
                 events_keep_order,
@@ -102,6 +103,51 @@ async fn latest_observation_per_check(s: Arc<dyn Store>) {
     assert_eq!(latest, vec![observation("a/x", 3, false), unknown]);
     let history = s.recent_observations("b/y", 10).await.unwrap();
     assert_eq!(history.iter().map(|o| (o.ok, o.unknown)).collect::<Vec<_>>(), [(false, true), (false, false)]);
+}
+
+async fn rollups_sum_runs_per_hour_and_day(s: Arc<dyn Store>) {
+    use obsctl_core::rollup::{DAY_MS, HOUR_MS, Tally, bucket, span_start};
+    let now = Timestamp::now();
+    let h0 = span_start(now.minus(Duration::from_secs(7200)), HOUR_MS).millis();
+    let old = now.minus(Duration::from_secs(40 * 86_400)).millis();
+    let at = |at: i64, ok: bool, latency_us: u64| Observation { latency_us, ..observation("a/x", at, ok) };
+    // Two batches: the second adds to the first's sums. The first write of a process prunes
+    // hourly sums older than 35 days (the 40-day-old run keeps only its day).
+    s.record_observations(&[at(old, true, 500), at(h0 + 1000, true, 1000)], 100).await.unwrap();
+    let unknown = Observation { unknown: true, ..at(h0 + HOUR_MS + 5, false, 9) };
+    s.record_observations(&[at(h0 + 2000, false, 3000), unknown, observation("b/y", h0, true)], 100).await.unwrap();
+
+    let hours = s.check_tallies("a/x", HOUR_MS, Timestamp(0)).await.unwrap();
+    let hours: Vec<(i64, Tally)> = hours.iter().map(|t| (t.start.millis(), t.tally)).collect();
+    assert_eq!(
+        hours,
+        [
+            (h0, Tally { runs: 2, passes: 1, unknowns: 0, latency_sum_us: 4000 }),
+            (h0 + HOUR_MS, Tally { runs: 1, passes: 0, unknowns: 1, latency_sum_us: 0 }),
+        ]
+    );
+    let days = s.check_tallies("a/x", DAY_MS, Timestamp(0)).await.unwrap();
+    assert_eq!(days.first().map(|d| (d.start, d.tally.runs)), Some((span_start(Timestamp(old), DAY_MS), 1)));
+    assert_eq!(days.iter().map(|d| d.tally.runs).sum::<u64>(), 4);
+
+    let mut totals = s.tally_totals(HOUR_MS, Timestamp(h0)).await.unwrap();
+    totals.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(totals.len(), 2);
+    assert_eq!((totals[0].0.as_str(), totals[0].1.runs, totals[0].1.uptime()), ("a/x", 3, Some(50.0)));
+    assert_eq!((totals[1].0.as_str(), totals[1].1.passes), ("b/y", 1));
+
+    let latency = s.latency_hours("a/x", Timestamp(h0)).await.unwrap();
+    assert_eq!(latency.len(), 1, "a run that could not look has no latency: {latency:?}");
+    assert_eq!(latency[0].start, Timestamp(h0));
+    assert_eq!(
+        latency[0].histogram.iter().map(|(b, n)| (*b, *n)).collect::<Vec<_>>(),
+        [(bucket(1000), 1), (bucket(3000), 1)]
+    );
+    assert!(s.check_tallies("ghost", HOUR_MS, Timestamp(0)).await.unwrap().is_empty());
+    let all = s.all_tallies(HOUR_MS, Timestamp(h0)).await.unwrap();
+    let all: Vec<(&str, i64, u64)> =
+        all.iter().map(|t| (t.check_id.as_str(), t.start.millis(), t.tally.runs)).collect();
+    assert_eq!(all, [("a/x", h0, 2), ("a/x", h0 + HOUR_MS, 1), ("b/y", h0, 1)]);
 }
 
 async fn check_status_round_trips(s: Arc<dyn Store>) {

@@ -48,11 +48,13 @@ enum Expect {
     WrongHost,
 }
 
-/// Routes anyone may reach: the login form and what it needs, liveness, and redirects.
+/// Routes anyone may reach: the login form and what it needs, liveness, redirects, and the
+/// status page (published only when configured: 404 otherwise, as here).
 fn public(method: &str, path: &str) -> bool {
     matches!(
         (method, path),
         ("GET", "/healthz")
+            | ("GET", "/status")
             | ("GET", "/")
             | ("GET", "/ui")
             | ("GET", "/ui/login")

@@ -442,3 +442,37 @@ steps = [{{ tool = "http.request", args = {{ url = "{{url}}/fix", headers = {{ X
         assert!(!page.body.contains(secret), "{secret} is on the config page");
     }
 }
+
+/// Issue 14: the public status page. Off by default (404); once configured, anyone sees the
+/// chosen services' state, uptime and ongoing incidents by title, even with credentials set, and
+/// nothing more (no detail, no address, no link into the dashboard).
+#[tokio::test]
+async fn the_status_page_is_public_once_configured_and_shows_only_state_uptime_and_incidents() {
+    let (_t, h) = with_users().await;
+    let off = send(&h, Method::GET, "/status", None, None, None).await;
+    assert_eq!(off.status, StatusCode::NOT_FOUND);
+
+    let target = Target::start(true).await;
+    let page = "[dashboard.status_page]\ntitle = \"Acme status\"\n";
+    let config = format!("{}{API_WITH_FIX}{page}", head("approve"));
+    let h = harness(&config, &target.url, &[("OBSCTL_API_TOKEN", "t0ken-for-the-tests")]).await;
+    assert!(h.run("api/health").await && h.run("api/health").await);
+    target.set_healthy(false);
+    assert!(!h.run("api/health").await);
+    h.rt.monitor.flush().await;
+    let incident = h.incident().await;
+
+    let r = send(&h, Method::GET, "/status", None, None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let body = r.body;
+    assert!(body.contains("<title>Acme status</title>") && body.contains(">Major outage</p>"), "{body}");
+    assert!(body.contains(r#"<span class="badge st-failing">down</span>"#), "{body}");
+    // Two passes out of three runs today: 66.7% over each window, and a red day in the bar.
+    assert_eq!(body.matches(r#"<td class="num">66.7%</td>"#).count(), 3, "{body}");
+    let today = obsctl_core::Timestamp::now().rfc3339();
+    assert!(body.contains(&format!(r#"<i class="u-bad" title="{}: 66.7%"></i></span>"#, &today[..10])), "{body}");
+    assert!(body.contains(&format!("<b>{}</b>", incident.title)), "{body}");
+    for private in [incident.detail.as_str(), &target.url, "/ui/incidents/", "hx-post", "t0ken"] {
+        assert!(!body.contains(private), "the public page shows {private:?}: {body}");
+    }
+}

@@ -1,5 +1,6 @@
 //! Where obsctl keeps its data and who may get in: the store and graph URLs (passwords moved
-//! out of them into secrets), the API and MCP tokens and the dashboard's logins.
+//! out of them into secrets), the API and MCP tokens, the dashboard's logins and what its public
+//! status page shows.
 
 use std::path::Path;
 use std::time::Duration;
@@ -141,6 +142,31 @@ impl Validator<'_, '_> {
     }
 
     /// `[[dashboard.user]]` entries, plus `admin` (an operator) from `OBSCTL_DASHBOARD_PASSWORD_HASH`.
+    /// `[dashboard.status_page]`: on when present; its services must be configured ones.
+    pub(super) fn status_page(&mut self, raw: &RawConfig, services: &[ServiceConfig]) -> Option<StatusPageConfig> {
+        let page = raw.dashboard.status_page.as_ref()?;
+        let chosen = match &page.services {
+            None => services.iter().map(|s| s.name.clone()).collect(),
+            Some(list) => {
+                let mut chosen = Vec::new();
+                for (i, name) in list.iter().enumerate() {
+                    if services.iter().all(|s| &s.name != name.get_ref()) {
+                        self.p.at(
+                            Some(name.span()),
+                            format!("dashboard.status_page.services[{i}]"),
+                            format!("{:?} is not a configured service; name one of the [[service]] entries, or leave `services` out to show them all", name.get_ref()),
+                        );
+                    } else if !chosen.contains(name.get_ref()) {
+                        chosen.push(name.get_ref().clone());
+                    }
+                }
+                chosen
+            }
+        };
+        let title = page.title.as_ref().map(|t| t.get_ref().trim().to_string()).filter(|t| !t.is_empty());
+        Some(StatusPageConfig { title: title.unwrap_or_else(|| "Service status".into()), services: chosen })
+    }
+
     pub(super) fn dashboard_users(&mut self, raw: &RawConfig) -> Vec<DashboardUser> {
         let mut users = Vec::new();
         for (i, u) in raw.dashboard.users.iter().enumerate() {

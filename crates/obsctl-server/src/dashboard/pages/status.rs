@@ -1,0 +1,116 @@
+//! The public status page (`/status`, opt-in with `[dashboard.status_page]`): the chosen
+//! services' state, uptime over 24 h / 7 d / 30 d with a bar of the last 30 days, and their
+//! ongoing incidents by title, for anyone without logging in. Nothing else is shown: no
+//! details, checks, addresses or controls. Uptime comes from the kept snapshot (`uptime.rs`).
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use obsctl_core::Timestamp;
+use obsctl_core::incident::Incident;
+use obsctl_core::rollup::{DAY_MS, Tally, WINDOWS};
+
+use crate::AppState;
+use crate::dashboard::cards::{self, Context};
+use crate::dashboard::uptime::{BAR_DAYS, bar, percent};
+use crate::dashboard::when::{Lasting, Readable};
+use crate::dashboard::{failed, render};
+
+struct Row {
+    name: String,
+    /// The state's class (`ok`, `flapping`, `failing`, …) and its words (operational, degraded, down, …).
+    state: &'static str,
+    words: &'static str,
+    uptimes: Vec<(&'static str, String)>,
+    bar: String,
+}
+
+#[derive(Template)]
+#[template(path = "status.html")]
+struct StatusPage {
+    title: String,
+    headline: &'static str,
+    tone: &'static str,
+    rows: Vec<Row>,
+    incidents: Vec<Incident>,
+    read_at: Timestamp,
+    windows: [(&'static str, i64); 3],
+}
+
+/// A card's state as the public reads it, and the state class it is coloured by.
+fn words(state: &str) -> (&'static str, &'static str) {
+    match state {
+        "ok" => ("operational", "ok"),
+        "flapping" => ("degraded", "flapping"),
+        "failing" | "suppressed" => ("down", "failing"),
+        "silenced" => ("maintenance", "silenced"),
+        _ => ("no data yet", "unknown"),
+    }
+}
+
+pub async fn view_status_get(State(s): State<AppState>) -> Response {
+    let Some(page) = s.config.server.status_page.as_ref() else {
+        return (StatusCode::NOT_FOUND, "no status page here: it is published with [dashboard.status_page]")
+            .into_response();
+    };
+    let (ctx, snapshot) = match (Context::load(&s, None).await, s.ui.uptimes.get(&s.store).await) {
+        (Ok(ctx), Ok(snapshot)) => (ctx, snapshot),
+        (Err(e), _) | (_, Err(e)) => return failed(e),
+    };
+    let mut by_service: HashMap<&str, Vec<&str>> = HashMap::new();
+    for c in &s.config.checks {
+        by_service.entry(c.service.as_str()).or_default().push(c.id.as_str());
+    }
+    let today = obsctl_core::rollup::span_start(snapshot.read_at, DAY_MS);
+    let rows: Vec<Row> = page
+        .services
+        .iter()
+        .map(|name| {
+            let checks = by_service.get(name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+            let card = cards::card(&s, &ctx, name, checks);
+            let (windows, days) = snapshot.of(checks);
+            let first = today.millis() - (BAR_DAYS as i64 - 1) * DAY_MS;
+            let days: Vec<(Timestamp, Tally)> =
+                days.into_iter().enumerate().map(|(i, t)| (Timestamp(first + i as i64 * DAY_MS), t)).collect();
+            let (words, state) = words(card.state);
+            Row {
+                name: name.clone(),
+                state,
+                words,
+                uptimes: WINDOWS.iter().zip(&windows).map(|((label, _), t)| (*label, percent(t))).collect(),
+                bar: bar(&days, DAY_MS, "uptime per day, last 30 days"),
+            }
+        })
+        .collect();
+    let down = rows.iter().filter(|r| r.words == "down").count();
+    let degraded = rows.iter().filter(|r| r.words == "degraded").count();
+    let (headline, tone) = match (down, degraded) {
+        (0, 0) => ("All systems operational", "ok"),
+        (0, _) => ("Some systems are degraded", "flapping"),
+        (d, _) if d == rows.len() => ("Major outage", "failing"),
+        _ => ("Partial outage", "failing"),
+    };
+    let shown: std::collections::HashSet<&str> = page.services.iter().map(String::as_str).collect();
+    let mut incidents: Vec<Incident> = ctx
+        .open_incidents()
+        .filter(|i| shown.contains(i.service.as_str()) && i.upstream_incident.is_none())
+        .cloned()
+        .collect();
+    incidents.sort_by_key(|i| std::cmp::Reverse(i.opened_at));
+    let page = StatusPage {
+        title: page.title.clone(),
+        headline,
+        tone,
+        rows,
+        incidents,
+        read_at: snapshot.read_at,
+        windows: WINDOWS,
+    };
+    let mut response = render(&page);
+    // Public and read by anyone: never cached by a shared cache beyond a minute.
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("public, max-age=30"));
+    response
+}
