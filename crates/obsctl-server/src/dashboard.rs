@@ -5,6 +5,7 @@
 mod assets;
 mod cards;
 mod charts;
+mod check_history;
 mod containers;
 mod controls;
 mod events;

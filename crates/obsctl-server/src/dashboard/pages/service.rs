@@ -1,8 +1,9 @@
-//! Service detail: its checks with latency and status over time (run now), its incidents, what
+//! Service detail: its checks with uptime, results and response-time percentiles over a range
+//! chosen in the URL (run now), its incidents, what
 //! it depends on and what depends on it, and the runbooks that apply to it.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use obsctl_core::incident::Incident;
@@ -10,7 +11,7 @@ use obsctl_core::state::CheckStatus;
 use obsctl_store::IncidentFilter;
 
 use crate::AppState;
-use crate::dashboard::charts;
+use crate::dashboard::check_history::{self, CheckHistory, RANGES, Range};
 use crate::dashboard::containers::{self, ContainerRow};
 use crate::dashboard::session::Viewer;
 use crate::dashboard::when::ago;
@@ -25,7 +26,7 @@ struct CheckRow {
     status: &'static str,
     last: String,
     detail: String,
-    latency_chart: String,
+    history: CheckHistory,
     /// One class per observation, oldest first: `b-ok` (▆), `b-bad` (▁), `b-unknown` (could not look).
     strip: Vec<&'static str>,
 }
@@ -42,13 +43,29 @@ struct ServicePage {
     runbooks: Vec<(String, String)>,
     /// The containers its docker checks watch, or why they cannot be shown.
     containers: Option<Result<Vec<ContainerRow>, String>>,
+    /// The history's range (24 h, 7 d, 30 d), chosen in the URL (`?range=7d`).
+    range: Range,
+    ranges: [Range; 3],
+}
+
+#[derive(serde::Deserialize)]
+pub struct Chosen {
+    range: Option<String>,
+}
+
+impl ServicePage {
+    fn windows(&self) -> &'static [(&'static str, i64)] {
+        &obsctl_core::rollup::WINDOWS
+    }
 }
 
 pub async fn view_service_get(
     State(s): State<AppState>,
     Viewer(session): Viewer,
     Path(name): Path<String>,
+    Query(chosen): Query<Chosen>,
 ) -> Response {
+    let range = Range::named(chosen.range.as_deref());
     let Some(service) = s.config.service(&name) else {
         return (StatusCode::NOT_FOUND, format!("no service {name:?}")).into_response();
     };
@@ -60,7 +77,10 @@ pub async fn view_service_get(
             Ok(r) => r,
             Err(e) => return failed(e),
         };
-        let latencies: Vec<f64> = recent.iter().rev().map(|o| o.latency_us as f64 / 1000.0).collect();
+        let history = match check_history::load(s.store.as_ref(), &spec.id, range, now).await {
+            Ok(h) => h,
+            Err(e) => return failed(e),
+        };
         checks.push(CheckRow {
             id: spec.id.clone(),
             name: spec.name.clone(),
@@ -69,7 +89,7 @@ pub async fn view_service_get(
             status: statuses.get(&spec.id).copied().unwrap_or(CheckStatus::Unknown).as_str(),
             last: recent.first().map(|o| ago(now, o.at)).unwrap_or_else(|| "never".into()),
             detail: recent.first().map(|o| o.detail.clone()).unwrap_or_default(),
-            latency_chart: charts::line_chart(&[("cpu", &latencies)], "ms", "latency", None),
+            history,
             strip: recent
                 .iter()
                 .rev()
@@ -109,6 +129,8 @@ pub async fn view_service_get(
         dependents,
         runbooks,
         containers: containers::for_service(&s, &name).await,
+        range,
+        ranges: RANGES,
     };
     render(&page)
 }
