@@ -9,6 +9,7 @@ mod check_history;
 mod containers;
 mod controls;
 mod events;
+mod graph_picture;
 mod live;
 mod login;
 mod pages;
@@ -63,6 +64,7 @@ pub(crate) fn routes() -> Routes {
         .get("/ui/approvals", pages::approvals::view_approvals_get)
         .get("/ui/approvals/list", pages::approvals::view_approvals_list_get)
         .get("/ui/history", pages::history::view_history_get)
+        .get("/ui/graph", pages::graph::view_graph_get)
         .get("/ui/memory", pages::memory::view_memory_get)
         .get("/ui/resources", pages::resources::view_resources_get)
         .get("/ui/audit", pages::audit::view_audit_get)
@@ -90,10 +92,11 @@ pub struct Chrome {
     pub operator: bool,
 }
 
-const NAV: [(&str, &str); 8] = [
+const NAV: [(&str, &str); 9] = [
     ("/ui/overview", "Overview"),
     ("/ui/incidents", "Incidents"),
     ("/ui/approvals", "Approvals"),
+    ("/ui/graph", "Graph"),
     ("/ui/history", "Fix history"),
     ("/ui/memory", "Memory"),
     ("/ui/resources", "Resources"),

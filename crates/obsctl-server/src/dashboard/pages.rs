@@ -4,6 +4,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod config;
+pub mod graph;
 pub mod history;
 pub mod incidents;
 pub mod memory;

@@ -9,8 +9,9 @@ use tower::ServiceExt;
 
 use crate::support::{API_WITH_FIX, Harness, Target, harness, head};
 
-const PAGES: [&str; 9] = [
+const PAGES: [&str; 10] = [
     "/ui/overview",
+    "/ui/graph",
     "/ui/memory?q=health",
     "/ui/incidents",
     "/ui/approvals",
@@ -187,6 +188,13 @@ async fn every_page_renders_for_a_viewer_with_secrets_hidden() {
     assert!(incident.contains(r#"id="show-data""#) && !incident.contains("<details>"), "{incident}");
     assert!(time.is_match(&history), "{history}");
     assert!(overview.contains("<b>down "), "a failing card says how long: {overview}");
+    // Issue 14: the graph as a picture; the failing api is its own root cause.
+    let graph = send(&h, Method::GET, "/ui/graph", Some(&session), None, None).await.body;
+    assert!(
+        graph.contains(r#"<a href="/ui/services/api" class="node st-failing cause" data-service="api">"#),
+        "{graph}"
+    );
+    assert!(graph.contains(r#"<ul id="root-causes"><li><a href="/ui/services/api">api</a></li></ul>"#), "{graph}");
     let config = send(&h, Method::GET, "/ui/config", Some(&session), None, None).await.body;
     assert!(config.contains("***"), "secrets show as ***");
     let unknown = send(&h, Method::GET, "/ui/services/ghost", Some(&session), None, None).await;
