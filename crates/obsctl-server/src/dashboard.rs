@@ -15,6 +15,7 @@ mod login;
 mod pages;
 mod resources;
 mod session;
+mod step_words;
 mod throttle;
 mod uptime;
 mod when;

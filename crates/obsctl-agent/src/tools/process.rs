@@ -25,6 +25,8 @@ enum Restartable {
 pub struct Supervisor {
     services: HashMap<String, Restartable>,
     children: Mutex<HashMap<String, Child>>,
+    /// When each supervised child was started (for "up 3 days").
+    started: std::sync::Mutex<HashMap<String, std::time::SystemTime>>,
     log_dir: Option<PathBuf>,
 }
 
@@ -40,7 +42,7 @@ impl Supervisor {
                 (None, None) => None,
             })
             .collect();
-        Self { services, children: Mutex::new(HashMap::new()), log_dir }
+        Self { services, children: Mutex::new(HashMap::new()), started: Default::default(), log_dir }
     }
 
     /// Starts every supervised service that is not running yet.
@@ -83,6 +85,9 @@ impl Supervisor {
         let child = cmd.spawn().map_err(|e| anyhow::anyhow!("service {name}: cannot start {program}: {e}"))?;
         let pid = child.id().unwrap_or(0);
         self.children.lock().await.insert(name.to_string(), child);
+        if let Ok(mut started) = self.started.lock() {
+            started.insert(name.to_string(), std::time::SystemTime::now());
+        }
         Ok(pid)
     }
 
@@ -93,9 +98,24 @@ impl Supervisor {
     /// What a restart would do.
     pub async fn describe_restart(&self, service: &str) -> Result<Value, ToolError> {
         match self.services.get(service) {
-            Some(Restartable::Supervised(p)) => Ok(
-                json!({"would": "restart supervised process", "service": service, "pid": self.pid(service).await, "run": p.run}),
-            ),
+            Some(Restartable::Supervised(p)) => {
+                // Running or not (a crashed child keeps its pid until reaped): said as such.
+                let (pid, exited) = match self.children.lock().await.get_mut(service) {
+                    Some(child) => match child.try_wait() {
+                        Ok(Some(status)) => (None, Some(status.to_string())),
+                        _ => (child.id(), None),
+                    },
+                    None => (None, Some("not started".to_string())),
+                };
+                let up_secs = pid.and_then(|_| {
+                    let started = *self.started.lock().ok()?.get(service)?;
+                    started.elapsed().ok().map(|d| d.as_secs())
+                });
+                Ok(json!({
+                    "would": "restart supervised process", "service": service, "pid": pid, "up_secs": up_secs,
+                    "exited": exited, "run": p.run,
+                }))
+            }
             Some(Restartable::Command(c)) => {
                 Ok(json!({"would": "run restart command", "service": service, "command": c}))
             }

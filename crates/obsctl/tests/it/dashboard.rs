@@ -163,6 +163,12 @@ async fn every_page_renders_for_a_viewer_with_secrets_hidden() {
         approvals.contains("http.request") && approvals.contains("would_send"),
         "the dry-run shows what it will do: {approvals}"
     );
+    // Issue 14: each step in words, with the evidence behind the plan.
+    assert!(approvals.contains(": send an HTTP POST to <code>http://"), "{approvals}");
+    assert!(
+        approvals.contains("<b>Why:</b> the runbook “poke” from the config matches this incident; never tried"),
+        "{approvals}"
+    );
     // Issue 14: fix history says which incident each action was for and its state in words.
     let history = send(&h, Method::GET, "/ui/history", Some(&session), None, None).await.body;
     assert!(history.contains("health http-down on api</a> <span class=\"muted\">(open)</span>"), "{history}");
@@ -221,6 +227,12 @@ async fn controls_need_an_operator_and_the_csrf_token_and_are_audited() {
     let ok = send(&h, Method::POST, &approve, Some(&operator), Some(&csrf), Some("reason=looks+right")).await;
     assert_eq!(ok.status, StatusCode::OK);
     assert!(ok.body.contains("Nothing waits for approval"), "{}", ok.body);
+    // Issue 14: the decided plan stays on the card, followed until its outcome.
+    let follows = |body: &str, words: &str| {
+        body.contains(r#"<article class="plan followed""#)
+            && body.contains(&format!(r#"<p class="outcome" role="status">{words}"#))
+    };
+    assert!(follows(&ok.body, "approved by alice · waiting to run…"), "{}", ok.body);
     let approved = h.rt.store.action(&action).await.unwrap();
     assert_eq!((approved.state, approved.decided_by.as_deref()), (ActionState::Approved, Some("ui:alice")));
     let audit = h.rt.store.audit_log(10).await.unwrap();
@@ -230,6 +242,8 @@ async fn controls_need_an_operator_and_the_csrf_token_and_are_audited() {
     );
     h.rt.agent.run_approved().await.unwrap();
     assert_eq!(target.fixes(), 1, "the approved plan ran");
+    let queue = send(&h, Method::GET, "/ui/approvals/list", Some(&operator), None, None).await.body;
+    assert!(follows(&queue, "approved by alice · ran · verified: fixed"), "{queue}");
 
     // Run now, silence and resolve, each through the agent.
     let run = send(&h, Method::POST, "/ui/checks/api/health/run", Some(&operator), Some(&csrf), None).await;
