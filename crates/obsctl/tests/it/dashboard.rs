@@ -194,6 +194,15 @@ async fn every_page_renders_for_a_viewer_with_secrets_hidden() {
     assert!(incident.contains(r#"id="show-data""#) && !incident.contains("<details>"), "{incident}");
     assert!(time.is_match(&history), "{history}");
     assert!(overview.contains("<b>down "), "a failing card says how long: {overview}");
+    // Issue 14: filters live in the URL; an empty result says so and how to get back.
+    let only_ok = send(&h, Method::GET, "/ui/overview?state=ok", Some(&session), None, None).await.body;
+    assert!(!only_ok.contains(r#"id="svc-api""#) && only_ok.contains("No service matches this filter"), "{only_ok}");
+    assert!(
+        only_ok.contains(r#"hx-get="/ui/overview/grid?state=ok&#38;q=""#),
+        "the refresh keeps the filter: {only_ok}"
+    );
+    let found = send(&h, Method::GET, "/ui/overview?q=AP", Some(&session), None, None).await.body;
+    assert!(found.contains(r#"id="svc-api""#) && found.contains(r#"<label for="find">"#), "{found}");
     // Issue 14: the graph as a picture; the failing api is its own root cause.
     let graph = send(&h, Method::GET, "/ui/graph", Some(&session), None, None).await.body;
     assert!(

@@ -1,8 +1,8 @@
 //! Overview: every service as a card (state, last check, latency sparkline, open incidents),
-//! worst first, kept live by SSE card swaps; counts on top.
+//! worst first, kept live by SSE card swaps; counts on top, each a filter kept in the URL.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Response;
 use obsctl_core::action::ActionState;
 use obsctl_store::ActionFilter;
@@ -20,6 +20,41 @@ struct OverviewPage {
     pending: usize,
     cards: Vec<Card>,
     oob: bool,
+    filter: Filter,
+    /// How many services there are before the filter.
+    total: usize,
+}
+
+/// What the overview shows, kept in the URL (`?state=failing&q=api`) so it survives a reload.
+#[derive(serde::Deserialize, serde::Serialize, Default)]
+pub struct Filter {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    q: String,
+}
+
+impl Filter {
+    fn keeps(&self, card: &Card) -> bool {
+        (self.state.is_empty() || card.state == self.state)
+            && (self.q.is_empty() || card.name.to_lowercase().contains(&self.q.trim().to_lowercase()))
+    }
+
+    fn active(&self) -> bool {
+        !self.state.is_empty() || !self.q.trim().is_empty()
+    }
+
+    /// The filter as a query string, for the grid's refresh.
+    fn query(&self) -> String {
+        serde_urlencoded::to_string(self).unwrap_or_default()
+    }
+
+    /// The link a state's count leads to: that state alone, or back to all when it is chosen.
+    fn state_link(&self, state: &str) -> String {
+        let state = if self.state == state { "" } else { state };
+        let next = Filter { state: state.into(), q: self.q.clone() };
+        format!("/ui/overview?{}", next.query())
+    }
 }
 
 /// The grid, and the counts above it swapped out of band.
@@ -30,15 +65,25 @@ struct Grid {
     pending: usize,
     cards: Vec<Card>,
     oob: bool,
+    filter: Filter,
+    total: usize,
 }
 
-/// Every card, and how many are in each state and wait for approval.
-async fn build(s: &AppState) -> obsctl_store::Result<(Vec<Card>, Vec<(&'static str, usize)>, usize)> {
+/// The cards the filter keeps, how many services there are in each state (all of them) and
+/// how many steps wait for approval.
+async fn build(
+    s: &AppState,
+    filter: &Filter,
+) -> obsctl_store::Result<(Vec<Card>, Vec<(&'static str, usize)>, usize, usize)> {
     let ctx = Context::load(s, None).await?;
-    let cards = cards::all(s, &ctx);
+    let mut cards = cards::all(s, &ctx);
     // Every state, even at zero, so a count can change in the browser when a card does.
     let counts = cards::STATES.map(|state| (state, cards.iter().filter(|c| c.state == state).count()));
-    Ok((cards, counts.to_vec(), pending_count(s).await?))
+    let total = cards.len();
+    if filter.active() {
+        cards.retain(|c| filter.keeps(c));
+    }
+    Ok((cards, counts.to_vec(), total, pending_count(s).await?))
 }
 
 /// How many steps wait for approval.
@@ -74,20 +119,34 @@ impl OverviewPage {
     }
 }
 
-pub async fn view_overview_get(State(s): State<AppState>, Viewer(session): Viewer) -> Response {
-    match build(&s).await {
-        Ok((cards, counts, pending)) => {
-            render(&OverviewPage { chrome: Chrome::new(&s, &session, "Overview"), counts, pending, cards, oob: false })
-        }
+pub async fn view_overview_get(
+    State(s): State<AppState>,
+    Viewer(session): Viewer,
+    Query(filter): Query<Filter>,
+) -> Response {
+    match build(&s, &filter).await {
+        Ok((cards, counts, total, pending)) => render(&OverviewPage {
+            chrome: Chrome::new(&s, &session, "Overview"),
+            counts,
+            pending,
+            cards,
+            oob: false,
+            filter,
+            total,
+        }),
         Err(e) => failed(e),
     }
 }
 
 /// The grid alone, refreshed every 30 s for the sparklines and counts (states arrive over SSE
 /// at once).
-pub async fn view_overview_grid_get(State(s): State<AppState>, _viewer: Viewer) -> Response {
-    match build(&s).await {
-        Ok((cards, counts, pending)) => render(&Grid { counts, pending, cards, oob: true }),
+pub async fn view_overview_grid_get(
+    State(s): State<AppState>,
+    _viewer: Viewer,
+    Query(filter): Query<Filter>,
+) -> Response {
+    match build(&s, &filter).await {
+        Ok((cards, counts, total, pending)) => render(&Grid { counts, pending, cards, oob: true, filter, total }),
         Err(e) => failed(e),
     }
 }
