@@ -123,10 +123,13 @@ impl Chrome {
     }
 }
 
-/// Renders a template into a response; a rendering failure is a 500, logged once.
+/// Renders a template into a response; a rendering failure is a 500, logged once. Pages are
+/// never stored: they show what a login may see, and a page kept in the browser's back-forward
+/// cache would keep its live stream open, and six of those use up the browser's connections to
+/// this server (the next page then hangs for a minute).
 pub fn render(template: &impl Template) -> Response {
     match template.render() {
-        Ok(html) => Html(html).into_response(),
+        Ok(html) => ([(axum::http::header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
         Err(error) => {
             tracing::error!(%error, "dashboard template failed to render");
             (StatusCode::INTERNAL_SERVER_ERROR, "the page failed to render; see the server log").into_response()

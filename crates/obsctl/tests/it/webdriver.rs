@@ -105,6 +105,13 @@ impl Browser {
         self.call(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": text}))).await;
     }
 
+    /// Presses and releases a key on whatever has focus (`\u{E004}` is Tab).
+    pub async fn press(&self, key: &str) {
+        let keys = json!([{"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]);
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": keys}]});
+        self.call(reqwest::Method::POST, "/actions", Some(actions)).await;
+    }
+
     /// Runs `script` (a function body) in the page and returns its value.
     pub async fn eval(&self, script: &str) -> Value {
         self.call(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": []}))).await

@@ -16,7 +16,7 @@ use obsctl_core::rollup::{DAY_MS, Tally, WINDOWS};
 use crate::AppState;
 use crate::dashboard::cards::{self, Context};
 use crate::dashboard::uptime::{BAR_DAYS, bar, percent};
-use crate::dashboard::when::{Lasting, Readable};
+use crate::dashboard::when::Readable;
 use crate::dashboard::{failed, render};
 
 struct Row {
