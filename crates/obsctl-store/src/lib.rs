@@ -148,7 +148,8 @@ pub trait Store: GraphStore + ChangeFeed {
     async fn latest_observations(&self) -> Result<Vec<Observation>>;
     /// One check's sums per span (`rollup::HOUR_MS` or `DAY_MS`) from `since`, oldest first.
     async fn check_tallies(&self, check_id: &str, span_ms: i64, since: Timestamp) -> Result<Vec<SpanTally>>;
-    /// Every check's sums per span from `since`, by check id then oldest first.
+    /// Every check's sums per span from `since`, check by check (in the order checks were first
+    /// stored), each oldest first.
     async fn all_tallies(&self, span_ms: i64, since: Timestamp) -> Result<Vec<SpanTally>>;
     /// Every check's sums over spans from `since` added up, by check id.
     async fn tally_totals(&self, span_ms: i64, since: Timestamp) -> Result<Vec<(String, Tally)>>;

@@ -94,7 +94,7 @@ macro_rules! rollup_sql {
             $p1,
             " AND r.start_ms >= ",
             $p2,
-            " ORDER BY c.id, r.start_ms"
+            " ORDER BY r.check_key, r.start_ms"
         ))
         .bind($span)
         .bind($since.millis())

@@ -1,13 +1,19 @@
 //! Benchmark of the dashboard (not a test: it measures and prints).
 //!
-//! `cargo bench -p obsctl --bench dashboard -- [--services 10000] [--clients 100] [--seconds 10]`
+//! `cargo bench -p obsctl --bench dashboard -- [--services 10000] [--graph 1000] [--clients 100] [--seconds 10]`
 //!
 //! 1. Overview server time: `--services` services, one TCP check each (5% against a closed
 //!    port, so they fail and open incidents), every check run once and 30 latency points per
 //!    check in the live history; then `GET /ui/overview` through the router (no socket) 200
 //!    times, p50 / p99 and the page's size.
-//! 2. Page weight before data: the overview of an empty config plus every asset it loads.
-//! 3. SSE fan-out: `--clients` browsers' event streams open over real sockets; one service
+//!    Then 30 days of results per check (one a day, and one an hour over the last day) go into
+//!    the store, and `GET /status` (the public status page, every service on it) and a
+//!    service page's 30-day history are timed the same way; the status page's first view reads
+//!    every check's sums, later ones the kept snapshot.
+//! 2. Graph picture: `--graph` services (default 1,000) in chains with branches, 5% failing;
+//!    `GET /ui/graph` 200 times.
+//! 3. Page weight before data: the overview of an empty config plus every asset it loads.
+//! 4. SSE fan-out: `--clients` browsers' event streams open over real sockets; one service
 //!    changes state every second for `--seconds` (then 20 per second for as long), each change
 //!    rendered once and delivered to every client; reports delivery latency percentiles and
 //!    whether any client missed a message.
@@ -32,11 +38,20 @@ use obsctl_core::state::CheckStatus;
 use tower::ServiceExt;
 
 async fn runtime(services: u64, dir: &std::path::Path, open: &str, closed: &str) -> Runtime {
-    let mut text = format!("[store]\nurl = \"sqlite://{}/bench.db\"\n[agent]\nmode = \"observe\"\n", dir.display());
+    let mut text = format!(
+        "[store]\nurl = \"sqlite://{}/bench.db\"\n[agent]\nmode = \"observe\"\n[dashboard.status_page]\n",
+        dir.display()
+    );
     for i in 0..services {
         let at = if i % 20 == 7 { closed } else { open };
+        // Chains of ten, each link also depending on the chain's head: a graph with depth.
+        let deps = match i % 10 {
+            0 => String::new(),
+            1 => format!("\"svc-{:05}\"", i - 1),
+            _ => format!("\"svc-{:05}\", \"svc-{:05}\"", i - 1, i - i % 10),
+        };
         text.push_str(&format!(
-            "[[service]]\nname = \"svc-{i:05}\"\n  [[service.check]]\n  name = \"port\"\n  kind = \"tcp\"\n  address = \"{at}\"\n  fail_after = 1\n"
+            "[[service]]\nname = \"svc-{i:05}\"\ndepends_on = [{deps}]\n  [[service.check]]\n  name = \"port\"\n  kind = \"tcp\"\n  address = \"{at}\"\n  fail_after = 1\n"
         ));
     }
     let opts = LoadOptions { file: "bench.toml", known_tools: obsctl_agent::tools::BUILTIN_TOOLS };
@@ -50,6 +65,51 @@ async fn get(app: &axum::Router, uri: &str) -> (Duration, usize) {
     assert!(resp.status().is_success(), "{uri}: {}", resp.status());
     let bytes = axum::body::to_bytes(resp.into_body(), 64 << 20).await.unwrap();
     (started.elapsed(), bytes.len())
+}
+
+/// `uri` 200 times after one warm-up: p50 / p99 and the size, as a table row.
+async fn timed(app: &axum::Router, uri: &str, label: &str) {
+    get(app, uri).await;
+    let mut us = Vec::new();
+    let mut size = 0;
+    for _ in 0..200 {
+        let (took, bytes) = get(app, uri).await;
+        us.push(took.as_micros() as u64);
+        size = bytes;
+    }
+    let s = LatencySummary::of(&us);
+    println!("| {label} | {:.1} | {:.1} | {:.0} KB of HTML |", s.p50_ms, s.p99_ms, size as f64 / 1024.0);
+}
+
+/// 30 days of results for every check: one a day, and one an hour over the last day.
+async fn seed_history(rt: &Runtime) {
+    use obsctl_core::check::Observation;
+    let started = Instant::now();
+    let now = obsctl_core::Timestamp::now();
+    let ids: Vec<&str> = rt.config.checks.iter().map(|c| c.id.as_str()).collect();
+    let ago = (1..30).map(|d| d * 24).chain(0..24);
+    let mut written = 0;
+    for hours in ago {
+        let at = now.minus(Duration::from_secs(hours * 3600));
+        let batch: Vec<Observation> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| Observation {
+                check_id: id.to_string(),
+                at,
+                ok: (i as u64 + hours) % 50 != 0,
+                latency_us: 200 + (i as u64 * 37 + hours) % 5000,
+                detail: String::new(),
+                unknown: false,
+                incident_kind: None,
+            })
+            .collect();
+        for chunk in batch.chunks(5000) {
+            rt.store.record_observations(chunk, 100).await.unwrap();
+        }
+        written += batch.len();
+    }
+    eprintln!("seeded {written} results over 30 days in {:.1} s", started.elapsed().as_secs_f64());
 }
 
 async fn overview(services: u64) {
@@ -76,21 +136,35 @@ async fn overview(services: u64) {
     let failing = rt.monitor.statuses().values().filter(|s| **s == CheckStatus::Failing).count();
     eprintln!("seeded {} checks ({failing} failing) in {:.1} s", ids.len(), seeded.elapsed().as_secs_f64());
     let app = obsctl_server::router(rt.app_state());
-    get(&app, "/ui/overview").await;
-    let mut us = Vec::new();
-    let mut size = 0;
-    for _ in 0..200 {
-        let (took, bytes) = get(&app, "/ui/overview").await;
-        us.push(took.as_micros() as u64);
-        size = bytes;
-    }
-    let s = LatencySummary::of(&us);
+    timed(&app, "/ui/overview", &format!("overview, {services} services ({failing} failing)")).await;
+    seed_history(&rt).await;
+    let (first, _) = get(&app, "/status").await;
     println!(
-        "| overview, {services} services ({failing} failing) | {:.1} | {:.1} | {:.0} KB of HTML |",
-        s.p50_ms,
-        s.p99_ms,
-        size as f64 / 1024.0
+        "| status page, first view (reads every check's sums) | {:.1} | | once a minute at most |",
+        first.as_secs_f64() * 1000.0
     );
+    timed(&app, "/status", &format!("status page, {services} services")).await;
+    timed(&app, "/ui/services/svc-00007?range=30d", "service page, 30-day history").await;
+    rt.stop().await;
+}
+
+async fn graph(services: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+    let open = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let open_addr = open.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        loop {
+            let _ = open.accept().await;
+        }
+    });
+    let rt = runtime(services, dir.path(), &open_addr, &closed).await;
+    for c in &rt.config.checks {
+        rt.monitor.run_check(&c.id).await.unwrap();
+    }
+    rt.monitor.flush().await;
+    let app = obsctl_server::router(rt.app_state());
+    timed(&app, "/ui/graph", &format!("graph picture, {services} services")).await;
     rt.stop().await;
 }
 
@@ -191,6 +265,7 @@ fn main() {
         println!("| measure | p50 (ms) | p99 (ms) | notes |");
         println!("|---|---|---|---|");
         overview(services).await;
+        graph(arg("--graph", 1000)).await;
         page_weight().await;
         fan_out(clients, seconds).await;
     });

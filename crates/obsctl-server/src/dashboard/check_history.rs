@@ -94,7 +94,7 @@ pub async fn load(
     );
     Ok(CheckHistory {
         uptimes,
-        bar: bar(&segments, segment_ms, &label),
+        bar: bar(&segments, segment_ms),
         chart: percentile_chart(&histograms, range),
         percentiles: words(&whole),
     })

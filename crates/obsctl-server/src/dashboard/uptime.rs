@@ -139,21 +139,36 @@ pub fn tone(t: &Tally) -> &'static str {
     }
 }
 
-/// A bar of segments (`(start, sums)`, oldest first, each `span_ms` long), coloured by uptime;
-/// a segment short of 100% says when and how much on hover.
-pub fn bar(segments: &[(Timestamp, Tally)], span_ms: i64, label: &str) -> String {
+/// Width of one segment of a bar, gap included, in pixels.
+const SEGMENT_PX: usize = 8;
+
+/// A bar of segments (`(start, sums)`, oldest first, each `span_ms` long), coloured by uptime.
+/// Neighbours of one colour are drawn as one element (the stylesheet paints each segment's gap),
+/// so a month of clean days is one element, not thirty; a segment short of 100% stands alone and
+/// says when and how much on hover. The numbers beside it carry the meaning: the bar itself is
+/// hidden from screen readers.
+pub fn bar(segments: &[(Timestamp, Tally)], span_ms: i64) -> String {
     use std::fmt::Write;
-    let mut html = String::with_capacity(24 * segments.len() + 80);
-    let _ = write!(html, r#"<span class="ubar" role="img" aria-label="{label}">"#);
-    for (start, t) in segments {
+    let mut html = String::with_capacity(96);
+    html.push_str(r#"<span class="ubar" aria-hidden="true">"#);
+    let mut i = 0;
+    while i < segments.len() {
+        let (start, t) = &segments[i];
         let class = tone(t);
         if matches!(class, "u-warn" | "u-bad") {
             let at = start.rfc3339();
             let when = if span_ms >= DAY_MS { &at[..10] } else { &at[..16] };
             let _ = write!(html, r#"<i class="{class}" title="{}: {}"></i>"#, when.replace('T', " "), percent(t));
-        } else {
-            let _ = write!(html, r#"<i class="{class}"></i>"#);
+            i += 1;
+            continue;
         }
+        let run = segments[i..].iter().take_while(|(_, t)| tone(t) == class).count();
+        if run == 1 {
+            let _ = write!(html, r#"<i class="{class}"></i>"#);
+        } else {
+            let _ = write!(html, r#"<i class="{class}" style="width:{}px"></i>"#, run * SEGMENT_PX - 2);
+        }
+        i += run;
     }
     html.push_str("</span>");
     html
@@ -177,10 +192,11 @@ mod tests {
             ("u-none", "u-ok", "u-warn", "u-bad")
         );
         let hour = Timestamp(1_764_500_400_000 / HOUR_MS * HOUR_MS);
-        let html = bar(&[(hour, t(4, 4)), (Timestamp(hour.millis() + HOUR_MS), t(4, 3))], HOUR_MS, "x");
+        let at = |i: i64| Timestamp(hour.millis() + i * HOUR_MS);
+        let segments = [(at(0), t(0, 0)), (at(1), t(4, 4)), (at(2), t(4, 4)), (at(3), t(4, 4)), (at(4), t(4, 3))];
         assert_eq!(
-            html,
-            r#"<span class="ubar" role="img" aria-label="x"><i class="u-ok"></i><i class="u-bad" title="2025-11-30 12:00: 75.0%"></i></span>"#
+            bar(&segments, HOUR_MS),
+            r#"<span class="ubar" aria-hidden="true"><i class="u-none"></i><i class="u-ok" style="width:22px"></i><i class="u-bad" title="2025-11-30 15:00: 75.0%"></i></span>"#
         );
     }
 }

@@ -81,7 +81,7 @@ pub async fn view_status_get(State(s): State<AppState>) -> Response {
                 state,
                 words,
                 uptimes: WINDOWS.iter().zip(&windows).map(|((label, _), t)| (*label, percent(t))).collect(),
-                bar: bar(&days, DAY_MS, "uptime per day, last 30 days"),
+                bar: bar(&days, DAY_MS),
             }
         })
         .collect();
