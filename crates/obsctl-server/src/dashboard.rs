@@ -10,6 +10,7 @@ mod containers;
 mod controls;
 mod events;
 mod graph_picture;
+mod kept;
 mod live;
 mod login;
 mod pages;
@@ -44,7 +45,9 @@ pub struct Ui {
     pub live: Arc<Live>,
     pub resources: Arc<Resources>,
     /// Uptime sums for the status page, read at most once a minute.
-    pub uptimes: Arc<uptime::Uptimes>,
+    pub uptimes: Arc<kept::Kept<uptime::Snapshot>>,
+    /// The public status page as last rendered (anyone may ask for it, as often as they like).
+    pub status_page: Arc<kept::Kept<axum::body::Bytes>>,
 }
 
 pub(crate) fn routes() -> Routes {

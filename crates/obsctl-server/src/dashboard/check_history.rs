@@ -87,11 +87,6 @@ pub async fn load(
     }
     let segments: Vec<(Timestamp, Tally)> =
         tallies.into_iter().enumerate().map(|(i, t)| (Timestamp(first + i as i64 * segment_ms), t)).collect();
-    let label = format!(
-        "uptime per {}, last {}",
-        if range.segment_hours == 1 { "hour".into() } else { format!("{} h", range.segment_hours) },
-        range.name
-    );
     Ok(CheckHistory {
         uptimes,
         bar: bar(&segments, segment_ms),

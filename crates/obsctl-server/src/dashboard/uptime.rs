@@ -1,16 +1,16 @@
 //! Uptime of many services at once (the public status page): every check's sums over 24 h, 7 d
-//! and 30 d and per day for 30 days, read from the rollups at most once a minute and kept, so a
-//! view reads memory. A stale snapshot is served while the next one is read; only the very first
-//! view waits.
+//! and 30 d and per day for 30 days, read from the rollups at most once a minute and kept
+//! (`kept.rs`), so a view reads memory.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use obsctl_core::Timestamp;
 use obsctl_core::rollup::{DAY_MS, HOUR_MS, Tally, WINDOWS, span_start};
 use obsctl_store::Store;
+
+use super::kept::Kept;
 
 /// How old a snapshot may be before a view asks for the next.
 pub const FRESH_FOR: Duration = Duration::from_secs(60);
@@ -76,46 +76,11 @@ impl Snapshot {
     }
 }
 
-#[derive(Default)]
-pub struct Uptimes {
-    current: RwLock<Option<(Instant, Arc<Snapshot>)>>,
-    reading: AtomicBool,
-}
-
-impl Uptimes {
-    /// The latest snapshot; one older than `FRESH_FOR` is still returned while a new one is
-    /// read in the background.
-    pub async fn get(self: &Arc<Self>, store: &Arc<dyn Store>) -> obsctl_store::Result<Arc<Snapshot>> {
-        let current = self.current.read().ok().and_then(|c| c.clone());
-        match current {
-            Some((at, snapshot)) => {
-                if at.elapsed() > FRESH_FOR && !self.reading.swap(true, Ordering::AcqRel) {
-                    let (me, store) = (self.clone(), store.clone());
-                    tokio::spawn(async move {
-                        match Snapshot::read(store.as_ref()).await {
-                            Ok(next) => {
-                                me.keep(next);
-                            }
-                            Err(error) => tracing::warn!(%error, "could not read uptime sums; showing the last ones"),
-                        }
-                        me.reading.store(false, Ordering::Release);
-                    });
-                }
-                Ok(snapshot)
-            }
-            None => {
-                let snapshot = Snapshot::read(store.as_ref()).await?;
-                Ok(self.keep(snapshot))
-            }
-        }
-    }
-
-    fn keep(&self, snapshot: Snapshot) -> Arc<Snapshot> {
-        let snapshot = Arc::new(snapshot);
-        if let Ok(mut current) = self.current.write() {
-            *current = Some((Instant::now(), snapshot.clone()));
-        }
-        snapshot
+impl Snapshot {
+    /// The kept snapshot (`kept.rs`), read anew at most once every `FRESH_FOR`.
+    pub async fn kept(kept: &Arc<Kept<Snapshot>>, store: &Arc<dyn Store>) -> obsctl_store::Result<Arc<Snapshot>> {
+        let store = store.clone();
+        kept.get(FRESH_FOR, "uptime snapshot", move || async move { Snapshot::read(store.as_ref()).await }).await
     }
 }
 

@@ -1,7 +1,8 @@
 //! The public status page (`/status`, opt-in with `[dashboard.status_page]`): the chosen
 //! services' state, uptime over 24 h / 7 d / 30 d with a bar of the last 30 days, and their
 //! ongoing incidents by title, for anyone without logging in. Nothing else is shown: no
-//! details, checks, addresses or controls. Uptime comes from the kept snapshot (`uptime.rs`).
+//! details, checks, addresses or controls. Uptime comes from the kept snapshot (`uptime.rs`), and
+//! the page itself is rendered at most once every 5 s and kept (`kept.rs`).
 
 use std::collections::HashMap;
 
@@ -15,9 +16,9 @@ use obsctl_core::rollup::{DAY_MS, Tally, WINDOWS};
 
 use crate::AppState;
 use crate::dashboard::cards::{self, Context};
-use crate::dashboard::uptime::{BAR_DAYS, bar, percent};
+use crate::dashboard::failed;
+use crate::dashboard::uptime::{BAR_DAYS, Snapshot, bar, percent};
 use crate::dashboard::when::Readable;
-use crate::dashboard::{failed, render};
 
 struct Row {
     name: String,
@@ -51,15 +52,34 @@ fn words(state: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// How long a rendered status page is served before the next is rendered (in the background).
+const PAGE_FRESH_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub async fn view_status_get(State(s): State<AppState>) -> Response {
-    let Some(page) = s.config.server.status_page.as_ref() else {
+    if s.config.server.status_page.is_none() {
         return (StatusCode::NOT_FOUND, "no status page here: it is published with [dashboard.status_page]")
             .into_response();
+    }
+    // Anyone may ask, as often as they like: the page is rendered at most once every 5 s.
+    let state = s.clone();
+    let page = s.ui.status_page.get(PAGE_FRESH_FOR, "status page", move || async move { page(&state).await }).await;
+    match page {
+        Ok(html) => {
+            let headers =
+                [(header::CACHE_CONTROL, "public, max-age=5"), (header::CONTENT_TYPE, "text/html; charset=utf-8")];
+            (headers, html.as_ref().clone()).into_response()
+        }
+        Err(e) => failed(e),
+    }
+}
+
+/// The page as it stands now.
+async fn page(s: &AppState) -> Result<axum::body::Bytes, String> {
+    let Some(page) = s.config.server.status_page.as_ref() else {
+        return Err("no status page is configured".into());
     };
-    let (ctx, snapshot) = match (Context::load(&s, None).await, s.ui.uptimes.get(&s.store).await) {
-        (Ok(ctx), Ok(snapshot)) => (ctx, snapshot),
-        (Err(e), _) | (_, Err(e)) => return failed(e),
-    };
+    let ctx = Context::load(s, None).await.map_err(|e| e.to_string())?;
+    let snapshot = Snapshot::kept(&s.ui.uptimes, &s.store).await.map_err(|e| e.to_string())?;
     let mut by_service: HashMap<&str, Vec<&str>> = HashMap::new();
     for c in &s.config.checks {
         by_service.entry(c.service.as_str()).or_default().push(c.id.as_str());
@@ -70,7 +90,7 @@ pub async fn view_status_get(State(s): State<AppState>) -> Response {
         .iter()
         .map(|name| {
             let checks = by_service.get(name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
-            let card = cards::card(&s, &ctx, name, checks);
+            let card = cards::card(s, &ctx, name, checks);
             let (windows, days) = snapshot.of(checks);
             let first = today.millis() - (BAR_DAYS as i64 - 1) * DAY_MS;
             let days: Vec<(Timestamp, Tally)> =
@@ -109,8 +129,5 @@ pub async fn view_status_get(State(s): State<AppState>) -> Response {
         read_at: snapshot.read_at,
         windows: WINDOWS,
     };
-    let mut response = render(&page);
-    // Public and read by anyone: never cached by a shared cache beyond a minute.
-    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("public, max-age=30"));
-    response
+    page.render().map(axum::body::Bytes::from).map_err(|e| e.to_string())
 }
