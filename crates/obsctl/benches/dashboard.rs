@@ -97,7 +97,7 @@ async fn seed_history(rt: &Runtime) {
             .map(|(i, id)| Observation {
                 check_id: id.to_string(),
                 at,
-                ok: (i as u64 + hours) % 50 != 0,
+                ok: !(i as u64 + hours).is_multiple_of(50),
                 latency_us: 200 + (i as u64 * 37 + hours) % 5000,
                 detail: String::new(),
                 unknown: false,
