@@ -21,6 +21,7 @@ pub mod quantity;
 pub mod rollup;
 pub mod secret;
 pub mod state;
+pub mod telemetry;
 pub mod time;
 pub mod trace;
 

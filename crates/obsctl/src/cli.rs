@@ -118,6 +118,9 @@ pub enum Command {
         #[arg(long)]
         no_backup: bool,
     },
+    /// An application's telemetry settings, checked as a linter checks code (rules TEL001…).
+    #[command(subcommand)]
+    Telemetry(TelemetryCommand),
     /// The version and the commit this binary was built from.
     Version {
         #[arg(long)]
@@ -371,5 +374,23 @@ pub enum SilenceCommand {
     },
     Rm {
         id: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum TelemetryCommand {
+    /// Check an app's telemetry settings (its environment, or an .env file); exits 1 when a rule
+    /// finds an error, 2 when the file cannot be read.
+    Check {
+        /// Read the settings from this .env file instead of the environment.
+        #[arg(long)]
+        env: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every rule: what it checks, why it matters and how to fix what it finds.
+    Rules {
+        #[arg(long)]
+        json: bool,
     },
 }

@@ -17,9 +17,10 @@ mod periodic;
 mod serve;
 mod serving;
 mod silence;
+mod telemetry;
 mod version;
 
-use crate::cli::{AgentCommand, Cli, Command, ConfigCommand, DashboardCommand, McpCommand};
+use crate::cli::{AgentCommand, Cli, Command, ConfigCommand, DashboardCommand, McpCommand, TelemetryCommand};
 
 /// Runs the command; the exit code (0 ok, 1 a check or fix failed).
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -46,6 +47,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Backup { out } => backup::backup(config, out).await,
         Command::Restore { file, store, config_out } => backup::restore(config, &file, store, config_out).await,
         Command::Reset { yes, no_backup } => backup::reset(config, yes, no_backup).await,
+        Command::Telemetry(TelemetryCommand::Check { env, json }) => telemetry::check(env.as_deref(), json),
+        Command::Telemetry(TelemetryCommand::Rules { json }) => telemetry::rules(json),
         Command::Version { json } => version::version(json),
         Command::Completions { shell } => version::completions(shell),
         Command::DemoService { port, poison } => demo_service::run(port, poison).await,

@@ -35,8 +35,10 @@ pub struct CheckHistory {
     /// `(window, "99.95%")` for 24 h, 7 d and 30 d.
     pub uptimes: Vec<(&'static str, String)>,
     pub bar: String,
-    /// The p50 / p95 / p99 chart over the range, or empty without a measured run.
+    /// The p50 / p95 / p99 chart over the range, or empty with runs in fewer than two segments.
     pub chart: String,
+    /// What the chart shows, when it is not the percentiles (empty when it is).
+    pub chart_caption: String,
     /// The range's p50 / p95 / p99 in words, e.g. "p50 12 ms · p95 40 ms · p99 95 ms".
     pub percentiles: String,
 }
@@ -91,6 +93,7 @@ pub async fn load(
         uptimes,
         bar: bar(&segments, segment_ms),
         chart: percentile_chart(&histograms, range),
+        chart_caption: String::new(),
         percentiles: words(&whole),
     })
 }

@@ -404,3 +404,67 @@ fn every_command_is_described_in_the_help() {
         assert!(line.split_whitespace().count() > 1, "no description: {line:?}\n{help}");
     }
 }
+
+/// Issue 15: `telemetry check` on an app's .env, as in CI: a good file passes (exit 0), a
+/// misconfigured one fails with the rules' codes (exit 1, also as JSON), an unreadable one says
+/// which line (exit 2), and secrets are never printed.
+#[test]
+fn telemetry_check_lints_an_apps_settings_with_stable_codes_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.env");
+    std::fs::write(
+        &good,
+        "SERVICE_NAME=shop\nOTEL_SERVICE_NAME=shop\nOTEL_EXPORTER_OTLP_ENDPOINT=http://otel-collector:4318\nOBS_CONTROL_URL=http://obsctl:5555\nOTEL_RESOURCE_ATTRIBUTES=\"deployment.environment.name=production,service.version=1.4.2\"\nLOGFIRE_TOKEN=pylf_v1_us_0123456789abcdefghijklmn\n",
+    )
+    .unwrap();
+    let out = obsctl().args(["telemetry", "check", "--env"]).arg(&good).env_clear().output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("shop: the telemetry settings in") && stdout.contains("pass every rule"), "{stdout}");
+
+    let bad = dir.path().join("bad.env");
+    std::fs::write(
+        &bad,
+        "SERVICE_NAME=shop\nOTEL_EXPORTER_OTLP_ENDPOINT=http://otel-collector:4317\nOTEL_TRACES_SAMPLER=traceidratio\nOTEL_TRACES_SAMPLER_ARG=0\nLANGSMITH_TRACING=true\nLANGSMITH_API_KEY=\"sk-live-hunter2-0123456789\"\n",
+    )
+    .unwrap();
+    let out = obsctl().args(["telemetry", "check", "--json", "--env"]).arg(&bad).env_clear().output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let codes: Vec<&str> = report["findings"].as_array().unwrap().iter().map(|f| f["code"].as_str().unwrap()).collect();
+    for code in ["TEL003", "TEL004", "TEL005", "TEL006", "TEL007"] {
+        assert!(codes.contains(&code), "{code} missing: {report:#}");
+    }
+    assert_eq!(report["ok"], false);
+    assert!(report["findings"][0]["fix"].as_str().is_some_and(|f| !f.is_empty()), "{report:#}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"), "a secret was printed");
+    let text = obsctl().args(["telemetry", "check", "--env"]).arg(&bad).env_clear().output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("TEL003 error   OTEL_EXPORTER_OTLP_ENDPOINT: port 4317 is OTLP/gRPC"), "{text}");
+
+    let odd = dir.path().join("odd.env");
+    std::fs::write(&odd, "OTEL_SERVICE_NAME=shop\nOTEL_EXPORTER_OTLP_ENDPOINT=\"http://c:4318\n").unwrap();
+    let out = obsctl().args(["telemetry", "check", "--env"]).arg(&odd).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 2: the value of OTEL_EXPORTER_OTLP_ENDPOINT opens a \" quote that never closes"),
+        "{err}"
+    );
+
+    // From the environment, as in a container; every rule is documented.
+    let out = obsctl()
+        .args(["telemetry", "check"])
+        .env_clear()
+        .env("OTEL_SERVICE_NAME", "shop")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")
+        .env("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=ci")
+        .env("OBS_CONTROL_URL", "http://o:5555")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let rules = obsctl().args(["telemetry", "rules", "--json"]).output().unwrap();
+    let rules: Vec<serde_json::Value> = serde_json::from_slice(&rules.stdout).unwrap();
+    assert_eq!(rules.len(), 9);
+    assert!(rules.iter().all(|r| ["title", "why", "fix"].iter().all(|k| r[k].as_str().is_some_and(|s| s.len() > 10))));
+}

@@ -514,6 +514,13 @@ async fn the_status_page_is_public_once_configured_and_shows_only_state_uptime_a
     assert_eq!(page.matches(r#"<td class="num">66.7%</td>"#).count(), 3, "{page}");
     assert!(page.contains(r#"<i class="u-bad" title=""#), "a red block in the 7-day bar: {page}");
     assert!(regex::Regex::new(r"p50 [\d.]+ ms · p95 [\d.]+ ms · p99 [\d.]+ ms").unwrap().is_match(&page), "{page}");
+    // A young check (all its runs in one block) still shows its latest results' latency (or, if
+    // the three runs straddled the turn of a block, the percentiles over both).
+    assert!(
+        page.contains("latency of the last 3 results: the range has runs in one 6-hour block only")
+            || page.contains(r#"<span class="k p50">p50</span>"#),
+        "{page}"
+    );
     let unknown_range = send(&h, Method::GET, "/ui/services/api?range=1y", Some(&session), None, None).await.body;
     assert!(unknown_range.contains(r#"aria-current="page" class="on">24h</a>"#), "an unknown range falls back to 24 h");
 }

@@ -11,6 +11,7 @@ use obsctl_core::state::CheckStatus;
 use obsctl_store::IncidentFilter;
 
 use crate::AppState;
+use crate::dashboard::charts;
 use crate::dashboard::check_history::{self, CheckHistory, RANGES, Range};
 use crate::dashboard::containers::{self, ContainerRow};
 use crate::dashboard::session::Viewer;
@@ -77,10 +78,19 @@ pub async fn view_service_get(
             Ok(r) => r,
             Err(e) => return failed(e),
         };
-        let history = match check_history::load(s.store.as_ref(), &spec.id, range, now).await {
+        let mut history = match check_history::load(s.store.as_ref(), &spec.id, range, now).await {
             Ok(h) => h,
             Err(e) => return failed(e),
         };
+        // A young check (runs in one segment only) has no percentiles over time yet: its last
+        // results' latency, so a new service shows a chart from its second run.
+        let latencies: Vec<f64> =
+            recent.iter().rev().filter(|o| !o.unknown).map(|o| o.latency_us as f64 / 1000.0).collect();
+        if history.chart.is_empty() && latencies.len() >= 2 {
+            let label = format!("latency of the last {} results", latencies.len());
+            history.chart = charts::line_chart(&[("p50", &latencies)], "ms", &label, None);
+            history.chart_caption = label;
+        }
         checks.push(CheckRow {
             id: spec.id.clone(),
             name: spec.name.clone(),
