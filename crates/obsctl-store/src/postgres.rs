@@ -178,11 +178,11 @@ impl Store for PostgresStore {
     }
 
     async fn check_tallies(&self, check_id: &str, span_ms: i64, since: Timestamp) -> Result<Vec<SpanTally>> {
-        crate::rollups::rollup_sql!(@check_tallies self.pool, check_id, span_ms, since, p = ["$1", "$2", "$3"])
+        crate::rollups::rollup_sql!(@tallies self.pool, where = ["c.id = ", "$1", " AND r.span_ms = ", "$2", " AND r.start_ms >= ", "$3"], order = "r.start_ms", binds = [check_id, span_ms, since.millis()])
     }
 
     async fn all_tallies(&self, span_ms: i64, since: Timestamp) -> Result<Vec<SpanTally>> {
-        crate::rollups::rollup_sql!(@all_tallies self.pool, span_ms, since, p = ["$1", "$2"])
+        crate::rollups::rollup_sql!(@tallies self.pool, where = ["r.span_ms = ", "$1", " AND r.start_ms >= ", "$2"], order = "r.check_key, r.start_ms", binds = [span_ms, since.millis()])
     }
 
     async fn tally_totals(&self, span_ms: i64, since: Timestamp) -> Result<Vec<(String, Tally)>> {

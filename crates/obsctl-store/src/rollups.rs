@@ -69,37 +69,13 @@ macro_rules! rollup_sql {
                 .await?;
         }
     }};
-    (@check_tallies $pool:expr, $check:expr, $span:expr, $since:expr, p = [$p1:literal, $p2:literal, $p3:literal]) => {{
-        let rows = sqlx::query(concat!(
+    // One check's sums, or every check's: the same SELECT, filter pieces and binds differ.
+    (@tallies $pool:expr, where = [$($w:literal),+], order = $order:literal, binds = [$($b:expr),+]) => {{
+        let query = sqlx::query(concat!(
             "SELECT c.id, r.span_ms, r.start_ms, r.runs, r.passes, r.unknowns, r.latency_sum_us FROM check_rollups r ",
-            "JOIN checks c ON c.key = r.check_key WHERE c.id = ",
-            $p1,
-            " AND r.span_ms = ",
-            $p2,
-            " AND r.start_ms >= ",
-            $p3,
-            " ORDER BY r.start_ms"
-        ))
-        .bind($check)
-        .bind($span)
-        .bind($since.millis())
-        .fetch_all(&$pool)
-        .await?;
-        rows.iter().map(crate::rows::span_tally).collect()
-    }};
-    (@all_tallies $pool:expr, $span:expr, $since:expr, p = [$p1:literal, $p2:literal]) => {{
-        let rows = sqlx::query(concat!(
-            "SELECT c.id, r.span_ms, r.start_ms, r.runs, r.passes, r.unknowns, r.latency_sum_us FROM check_rollups r ",
-            "JOIN checks c ON c.key = r.check_key WHERE r.span_ms = ",
-            $p1,
-            " AND r.start_ms >= ",
-            $p2,
-            " ORDER BY r.check_key, r.start_ms"
-        ))
-        .bind($span)
-        .bind($since.millis())
-        .fetch_all(&$pool)
-        .await?;
+            "JOIN checks c ON c.key = r.check_key WHERE ", $($w,)+ " ORDER BY ", $order
+        ));
+        let rows = query$(.bind($b))+.fetch_all(&$pool).await?;
         rows.iter().map(crate::rows::span_tally).collect()
     }};
     (@totals $pool:expr, $span:expr, $since:expr, int = $int:literal, p = [$p1:literal, $p2:literal]) => {{

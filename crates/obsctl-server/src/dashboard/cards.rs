@@ -78,12 +78,18 @@ impl Context {
     }
 }
 
-/// Every configured service's card, worst first, then by name.
-pub fn all(state: &AppState, ctx: &Context) -> Vec<Card> {
+/// Each service's check ids.
+pub fn checks_by_service(state: &AppState) -> HashMap<&str, Vec<&str>> {
     let mut by_service: HashMap<&str, Vec<&str>> = HashMap::new();
     for c in &state.config.checks {
         by_service.entry(c.service.as_str()).or_default().push(c.id.as_str());
     }
+    by_service
+}
+
+/// Every configured service's card, worst first, then by name.
+pub fn all(state: &AppState, ctx: &Context) -> Vec<Card> {
+    let by_service = checks_by_service(state);
     let mut cards: Vec<Card> = state
         .config
         .services

@@ -4,8 +4,6 @@
 //! details, checks, addresses or controls. Uptime comes from the kept snapshot (`uptime.rs`), and
 //! the page itself is rendered at most once every 5 s and kept (`kept.rs`).
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -80,10 +78,7 @@ async fn page(s: &AppState) -> Result<axum::body::Bytes, String> {
     };
     let ctx = Context::load(s, None).await.map_err(|e| e.to_string())?;
     let snapshot = Snapshot::kept(&s.ui.uptimes, &s.store).await.map_err(|e| e.to_string())?;
-    let mut by_service: HashMap<&str, Vec<&str>> = HashMap::new();
-    for c in &s.config.checks {
-        by_service.entry(c.service.as_str()).or_default().push(c.id.as_str());
-    }
+    let by_service = cards::checks_by_service(s);
     let today = obsctl_core::rollup::span_start(snapshot.read_at, DAY_MS);
     let rows: Vec<Row> = page
         .services
