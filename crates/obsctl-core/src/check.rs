@@ -211,12 +211,20 @@ impl TelemetrySignal {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FreshnessProbe {
-    /// Prometheus for metrics, Loki for logs, Tempo for traces.
-    pub endpoint: Endpoint,
+    pub source: FreshnessSource,
     pub signal: TelemetrySignal,
-    /// A PromQL series selector, a LogQL stream selector or a TraceQL query.
-    pub query: String,
     pub within: Duration,
+}
+
+/// Where a freshness check looks.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FreshnessSource {
+    /// Prometheus for metrics, Loki for logs, Tempo for traces, asked with `query`: a PromQL
+    /// series selector, a LogQL stream selector or a TraceQL query.
+    Backend { endpoint: Endpoint, query: String },
+    /// obsctl's own OTLP receiver (`[telemetry] receiver`): when this `service.name` last sent.
+    Receiver { service: String },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -285,6 +293,10 @@ pub enum ProcessTarget {
 }
 
 impl Probe {
+    /// Whether this probe reads obsctl's own OTLP receiver.
+    pub fn reads_receiver(&self) -> bool {
+        matches!(self, Probe::TelemetryFreshness(FreshnessProbe { source: FreshnessSource::Receiver { .. }, .. }))
+    }
     pub fn kind(&self) -> &'static str {
         match self {
             Probe::Http(_) => "http",

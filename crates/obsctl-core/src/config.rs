@@ -35,6 +35,8 @@ pub struct Config {
     pub llm: Option<LlmConfig>,
     /// Alerts taken in from Alertmanager, Grafana and the generic event endpoint.
     pub alerts: AlertsConfig,
+    /// Applications' telemetry: the OTLP receiver and the reports of `obsctl telemetry check`.
+    pub telemetry: TelemetryConfig,
     /// Where obsctl sends its own traces (`OTEL_EXPORTER_OTLP_ENDPOINT`), when set.
     pub otlp: Option<OtlpConfig>,
     /// The Docker (or Podman) engine that `docker` checks and tools talk to.
@@ -67,6 +69,28 @@ pub struct Config {
     /// Where each check is in `checks`, by id: `check` runs for every probe.
     #[serde(skip)]
     check_index: std::collections::HashMap<String, usize>,
+}
+
+/// `[telemetry]`: obsctl's own OTLP/HTTP receiver (`/v1/traces`, `/v1/logs`, `/v1/metrics`)
+/// and the reports apps post (`POST /api/v1/telemetry-reports`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TelemetryConfig {
+    /// Whether `serve` takes OTLP/HTTP (off unless asked for).
+    pub receiver: bool,
+    /// The token apps present (for both); the API token is accepted too.
+    pub token: Option<Secret>,
+    /// The largest request body taken, after gzip, in bytes.
+    pub max_body: usize,
+}
+
+impl TelemetryConfig {
+    pub const DEFAULT_MAX_BODY: usize = 4 << 20;
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self { receiver: false, token: None, max_body: Self::DEFAULT_MAX_BODY }
+    }
 }
 
 /// Where the container engine is (`DOCKER_HOST`, `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`).
@@ -551,6 +575,7 @@ impl Config {
         out.extend(self.interpolated_secrets.iter());
         out.extend(self.commands.env.values());
         out.extend(self.otlp.iter().flat_map(|o| o.headers.values()));
+        out.extend(self.telemetry.token.iter());
         out.extend(self.alerts.auth.values().map(|a| match a {
             AlertAuth::Bearer(token) => token,
             AlertAuth::Basic { password, .. } => password,

@@ -5,6 +5,7 @@
 //! `.env` file, `env_file.rs`), findings go out.
 
 pub mod env_file;
+pub mod report;
 mod rules;
 mod url;
 
@@ -12,11 +13,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub use report::Report;
 pub use url::Endpoint;
+pub(crate) use url::percent_decode;
 
 /// How bad a finding is: an error means telemetry is lost or mislabelled; a warning means it
 /// is weaker than it should be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Warning,
@@ -101,9 +104,35 @@ impl Settings {
     /// The OTLP protocol the SDK will use for traces: the signal's own variable, the general
     /// one, or the specification's default, `http/protobuf`.
     pub fn protocol(&self) -> &str {
-        self.first(&["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"])
-            .map(|(_, v)| v)
-            .unwrap_or("http/protobuf")
+        self.export_protocol("traces")
+    }
+
+    /// The OTLP protocol the SDK uses for `signal` (`traces`, `logs` or `metrics`).
+    pub fn export_protocol(&self, signal: &str) -> &str {
+        let own = format!("OTEL_EXPORTER_OTLP_{}_PROTOCOL", signal.to_ascii_uppercase());
+        self.get(&own).or_else(|| self.get("OTEL_EXPORTER_OTLP_PROTOCOL")).unwrap_or("http/protobuf")
+    }
+
+    /// Where the SDK sends `signal` over OTLP/HTTP: the signal's own endpoint as given, else the
+    /// general one with `/v1/<signal>` added, as the specification says.
+    pub fn export_url(&self, signal: &str) -> Option<String> {
+        let own = format!("OTEL_EXPORTER_OTLP_{}_ENDPOINT", signal.to_ascii_uppercase());
+        self.get(&own).map(str::to_string).or_else(|| {
+            self.get("OTEL_EXPORTER_OTLP_ENDPOINT").map(|base| format!("{}/v1/{signal}", base.trim_end_matches('/')))
+        })
+    }
+
+    /// The headers the SDK sends with `signal` (`k=v,k2=v2`, values percent-decoded): the
+    /// general ones, then the signal's own over them.
+    pub fn export_headers(&self, signal: &str) -> Vec<(String, String)> {
+        let own = format!("OTEL_EXPORTER_OTLP_{}_HEADERS", signal.to_ascii_uppercase());
+        let mut headers: BTreeMap<String, String> = BTreeMap::new();
+        for text in [self.get("OTEL_EXPORTER_OTLP_HEADERS"), self.get(&own)].into_iter().flatten() {
+            for (k, v) in text.split(',').filter_map(|pair| pair.split_once('=')) {
+                headers.insert(k.trim().to_string(), percent_decode(v.trim()));
+            }
+        }
+        headers.into_iter().filter(|(k, _)| !k.is_empty()).collect()
     }
 }
 
@@ -125,5 +154,34 @@ pub fn reads(name: &str) -> bool {
         || name.starts_with("LANGSMITH_")
         || name.starts_with("LANGCHAIN_")
         || name.starts_with("LOGFIRE_")
-        || matches!(name, "SERVICE_NAME" | "OBS_CONTROL_URL")
+        || matches!(
+            name,
+            "SERVICE_NAME" | "OBS_CONTROL_URL" | "OBS_CONTROL_TOKEN" | "TEMPO_URL" | "LOKI_URL" | "PROMETHEUS_URL"
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Settings {
+        Settings::new(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn each_signal_goes_where_the_sdk_would_send_it() {
+        let s = settings(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+            ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://logs:4318/custom"),
+            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20abc,x-team=a"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-team=b"),
+        ]);
+        assert_eq!(s.export_url("traces").as_deref(), Some("http://collector:4318/v1/traces"));
+        assert_eq!(s.export_url("logs").as_deref(), Some("http://logs:4318/custom"));
+        assert_eq!((s.export_protocol("traces"), s.export_protocol("metrics")), ("http/protobuf", "grpc"));
+        let headers = s.export_headers("traces");
+        assert_eq!(headers, [("Authorization".into(), "Bearer abc".into()), ("x-team".into(), "b".into())]);
+        assert_eq!(settings(&[]).export_url("traces"), None);
+    }
 }

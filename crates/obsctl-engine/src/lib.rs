@@ -7,9 +7,11 @@ pub mod cluster;
 pub mod containers;
 pub mod incidents;
 pub mod monitor;
+pub mod otlp;
 pub mod probes;
 pub mod relay;
 pub mod scheduler;
+pub mod telemetry_reports;
 
 pub use monitor::Monitor;
 pub use probes::ProbeContext;

@@ -34,6 +34,8 @@ pub struct ProbeContext {
     with_ca: Arc<Mutex<HashMap<String, reqwest::Client>>>,
     /// Collector counters from the last run, to tell which rose.
     counters: Arc<collector::CounterMemory>,
+    /// What applications sent to obsctl's own OTLP receiver.
+    pub arrivals: Arc<crate::otlp::Arrivals>,
 }
 
 fn client_builder() -> reqwest::ClientBuilder {
@@ -54,6 +56,7 @@ impl ProbeContext {
             owner: "obsctl".to_string(),
             with_ca: Arc::default(),
             counters: Arc::default(),
+            arrivals: Arc::default(),
         })
     }
 

@@ -6,6 +6,7 @@ pub(crate) mod cluster;
 pub(crate) mod control;
 pub(crate) mod read;
 pub(crate) mod sync;
+pub(crate) mod telemetry;
 pub(crate) mod views;
 
 use obsctl_core::action::{Action, AuditRecord};
@@ -171,6 +172,31 @@ pub(crate) fn routes() -> Api {
         "Webhook requests received, newest first, with the alerts each left out (truncated)",
         Vec<obsctl_core::alert::AlertDelivery>,
         query = LimitQuery
+    );
+    route!(
+        api,
+        "post",
+        "/api/v1/telemetry-reports",
+        telemetry::report,
+        "An app's telemetry report (obsctl telemetry check --report): a failing one opens the service's telemetry-misconfigured incident, a passing one resolves it",
+        obsctl_engine::telemetry_reports::ReportOutcome,
+        body = obsctl_core::telemetry::Report
+    );
+    route!(
+        api,
+        "get",
+        "/api/v1/telemetry",
+        telemetry::health,
+        "Each service's telemetry health: what it last sent to the OTLP receiver and its last report",
+        Vec<telemetry::ServiceTelemetry>
+    );
+    route!(
+        api,
+        "get",
+        "/api/v1/telemetry/canaries/{id}",
+        telemetry::canary,
+        "Where and when the OTLP receiver saw a canary (empty until it arrives)",
+        Vec<obsctl_engine::otlp::Sighting>
     );
     route!(api, "get", "/api/audit", read::audit, "The audit log, newest first", Vec<AuditRecord>, query = LimitQuery);
     route!(api, "get", "/api/tools", read::tools, "The tool registry: MCP-shaped specs", Vec<serde_json::Value>);

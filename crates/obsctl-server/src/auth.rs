@@ -67,11 +67,18 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
             .into_response();
         }
     }
-    // A webhook checks its source's own credential (or the API token) in its handler.
-    let webhook = request.uri().path().starts_with(crate::api::alerts::WEBHOOK_PREFIX);
-    let api = request.uri().path().starts_with("/api/") || request.uri().path() == "/metrics";
-    if api && server.has_credentials() && !webhook {
-        let by_token = bearer(request.headers()).map(|t| token_matches(server, t));
+    // Senders (webhooks, apps' reports) check their own credential (or the API token) in
+    // their handler; a canary's sightings are read with the API token or the app's.
+    let path = request.uri().path();
+    let sender = path.starts_with(crate::api::alerts::WEBHOOK_PREFIX) || path == crate::api::telemetry::REPORTS_PATH;
+    let canary = path.starts_with(crate::api::telemetry::CANARIES_PREFIX);
+    let api = path.starts_with("/api/") || path == "/metrics";
+    if api && server.has_credentials() && !sender {
+        let app_token = |t: &str| {
+            let own = state.config.telemetry.token.as_ref();
+            canary && own.is_some_and(|own| same(t.as_bytes(), own.expose().as_bytes()))
+        };
+        let by_token = bearer(request.headers()).map(|t| token_matches(server, t) || app_token(t));
         let by_session = crate::dashboard::signed_in(request.headers(), &state);
         match by_token {
             Some(true) => {}

@@ -17,6 +17,7 @@ mod pages;
 mod resources;
 mod session;
 mod step_words;
+mod telemetry_health;
 mod throttle;
 mod uptime;
 mod when;

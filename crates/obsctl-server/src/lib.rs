@@ -14,6 +14,7 @@ mod listener;
 pub mod mcp;
 mod openapi;
 mod routing;
+mod sender;
 
 use std::sync::Arc;
 
@@ -36,6 +37,10 @@ pub struct AppState {
     pub mirror: Option<Arc<GraphMirror>>,
     pub monitor: Arc<Monitor>,
     pub alerts: Arc<obsctl_engine::alerts::AlertIntake>,
+    /// What applications send to the OTLP receiver (`[telemetry] receiver`).
+    pub arrivals: Arc<obsctl_engine::otlp::Arrivals>,
+    /// Applications' telemetry reports.
+    pub reports: Arc<obsctl_engine::telemetry_reports::ReportIntake>,
     /// The dashboard's sessions, live pushes and resource history.
     pub ui: Arc<dashboard::Ui>,
     pub agent: Arc<Agent>,
@@ -57,6 +62,10 @@ fn routes(state: Option<&AppState>) -> Routes {
     api.get("/api/openapi.json", move || openapi::serve(doc.clone()))
         .get("/healthz", || async { "ok" })
         .get("/metrics", metrics)
+        // OTLP/HTTP's own paths, so an SDK's OTEL_EXPORTER_OTLP_ENDPOINT can point here.
+        .post("/v1/traces", api::telemetry::traces)
+        .post("/v1/logs", api::telemetry::logs)
+        .post("/v1/metrics", api::telemetry::metrics)
         .get("/", || async { axum::response::Redirect::to("/ui/overview") })
         .merge(dashboard::routes())
 }

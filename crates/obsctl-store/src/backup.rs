@@ -153,6 +153,12 @@ pub const TABLES: &[Table] = &[
         serial: None,
     },
     Table {
+        name: "telemetry_reports",
+        columns: &[("service", Text), ("received_at", Int), ("ok", Int), ("report", Text)],
+        order: "service",
+        serial: None,
+    },
+    Table {
         name: "episodes",
         columns: &[
             ("id", Text),

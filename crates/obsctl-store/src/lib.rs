@@ -29,6 +29,7 @@ use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus, Silence};
 use obsctl_core::memory::{Episode, LedgerEntry};
 use obsctl_core::rollup::{HourLatency, SpanTally, Tally};
 use obsctl_core::state::CheckStatus;
+use obsctl_core::telemetry::Report as TelemetryReport;
 use serde::Serialize;
 
 pub use bolt::{BoltGraph, MirrorCursor};
@@ -42,7 +43,7 @@ pub use sqlite::SqliteStore;
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The store's schema: how many migrations each backend has (checked when they compile).
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 
 /// Entry points for the fuzz targets in `fuzz/` (compiled only under `--cfg fuzzing`).
 #[cfg(fuzzing)]
@@ -232,6 +233,11 @@ pub trait Store: GraphStore + ChangeFeed {
     /// All silences, or only those active at the given time.
     async fn silences(&self, active_at: Option<Timestamp>) -> Result<Vec<Silence>>;
     async fn delete_silence(&self, id: &str) -> Result<()>;
+
+    /// Keeps `report` as its service's latest telemetry report (it needs `received_at`).
+    async fn save_telemetry_report(&self, report: &TelemetryReport) -> Result<()>;
+    /// Every service's latest telemetry report, by service.
+    async fn telemetry_reports(&self) -> Result<Vec<TelemetryReport>>;
 
     /// Remembers an episode and folds its attempts into the ledger, in one transaction.
     /// Returns `false`, changing nothing, when this episode was already remembered.

@@ -15,6 +15,7 @@ use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus, Silence};
 use obsctl_core::memory::{Episode, LedgerEntry};
 use obsctl_core::rollup::{HourLatency, SpanTally, Tally};
 use obsctl_core::state::CheckStatus;
+use obsctl_core::telemetry::Report as TelemetryReport;
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
@@ -516,6 +517,24 @@ impl Store for PostgresStore {
     async fn delete_silence(&self, id: &str) -> Result<()> {
         let done = sqlx::query("DELETE FROM silences WHERE id = $1").bind(id).execute(&self.pool).await?;
         touched(done.rows_affected(), "silence", id)
+    }
+
+    async fn save_telemetry_report(&self, r: &TelemetryReport) -> Result<()> {
+        let at = r.received_at.ok_or_else(|| StoreError::Backend("a telemetry report is kept once received".into()))?;
+        sqlx::query("INSERT INTO telemetry_reports (service, received_at, ok, report) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (service) DO UPDATE SET received_at = excluded.received_at, ok = excluded.ok, report = excluded.report")
+            .bind(&r.service)
+            .bind(at.millis())
+            .bind(i64::from(r.ok))
+            .bind(serde_json::to_string(r)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn telemetry_reports(&self) -> Result<Vec<TelemetryReport>> {
+        let rows = sqlx::query("SELECT report FROM telemetry_reports ORDER BY service").fetch_all(&self.pool).await?;
+        rows.iter().map(rows::telemetry_report).collect()
     }
 
     async fn remember(&self, e: &Episode) -> Result<bool> {

@@ -331,3 +331,7 @@ pub(crate) fn alert_delivery(r: &impl DbRow) -> Result<obsctl_core::alert::Alert
         truncated: r.int("truncated")? as u32,
     })
 }
+
+pub(crate) fn telemetry_report(r: &impl DbRow) -> Result<obsctl_core::telemetry::Report> {
+    Ok(serde_json::from_str(&r.text("report")?)?)
+}

@@ -16,6 +16,7 @@ use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus, Silence};
 use obsctl_core::memory::{Episode, LedgerEntry};
 use obsctl_core::rollup::{HourLatency, SpanTally, Tally};
 use obsctl_core::state::CheckStatus;
+use obsctl_core::telemetry::Report as TelemetryReport;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row};
 
@@ -498,6 +499,24 @@ impl Store for SqliteStore {
         .fetch_all(&self.writer)
         .await?;
         rows.iter().map(rows::silence).collect()
+    }
+
+    async fn save_telemetry_report(&self, r: &TelemetryReport) -> Result<()> {
+        let at = r.received_at.ok_or_else(|| StoreError::Backend("a telemetry report is kept once received".into()))?;
+        sqlx::query("INSERT INTO telemetry_reports (service, received_at, ok, report) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (service) DO UPDATE SET received_at = excluded.received_at, ok = excluded.ok, report = excluded.report")
+            .bind(&r.service)
+            .bind(at.millis())
+            .bind(i64::from(r.ok))
+            .bind(serde_json::to_string(r)?)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn telemetry_reports(&self) -> Result<Vec<TelemetryReport>> {
+        let rows = sqlx::query("SELECT report FROM telemetry_reports ORDER BY service").fetch_all(&self.reader).await?;
+        rows.iter().map(rows::telemetry_report).collect()
     }
 
     async fn remember(&self, e: &Episode) -> Result<bool> {

@@ -380,17 +380,40 @@ pub enum SilenceCommand {
 #[derive(Subcommand)]
 pub enum TelemetryCommand {
     /// Check an app's telemetry settings (its environment, or an .env file); exits 1 when a rule
-    /// finds an error, 2 when the file cannot be read.
+    /// finds an error or the canary is lost, 2 when the file cannot be read or the report not sent.
     Check {
         /// Read the settings from this .env file instead of the environment.
         #[arg(long)]
         env: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+        /// Prove the telemetry arrives: send a canary span, log record and metric to the OTLP
+        /// endpoint and look for it at obsctl (OBS_CONTROL_URL).
+        #[arg(long)]
+        flow: bool,
+        /// How long to look for the canary.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        flow_timeout: std::time::Duration,
+        /// Post the result to the control plane: this URL, or OBS_CONTROL_URL when none is given
+        /// (bearer token: OBS_CONTROL_TOKEN).
+        #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "URL")]
+        report: Option<String>,
     },
     /// Every rule: what it checks, why it matters and how to fix what it finds.
     Rules {
         #[arg(long)]
         json: bool,
+    },
+    /// Write the app template into a folder: .env.example, a collector sidecar config
+    /// (otel-collector.yaml) and a CI job that runs the check.
+    Init {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The service's name (default: the folder's name).
+        #[arg(long)]
+        service: Option<String>,
+        /// Overwrite files that exist.
+        #[arg(long)]
+        force: bool,
     },
 }

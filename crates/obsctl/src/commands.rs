@@ -47,7 +47,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Backup { out } => backup::backup(config, out).await,
         Command::Restore { file, store, config_out } => backup::restore(config, &file, store, config_out).await,
         Command::Reset { yes, no_backup } => backup::reset(config, yes, no_backup).await,
-        Command::Telemetry(TelemetryCommand::Check { env, json }) => telemetry::check(env.as_deref(), json),
+        Command::Telemetry(TelemetryCommand::Check { env, json, flow, flow_timeout, report }) => {
+            let flow = flow.then_some(flow_timeout);
+            telemetry::check(telemetry::CheckArgs { env, json, flow, report }).await
+        }
+        Command::Telemetry(TelemetryCommand::Init { dir, service, force }) => {
+            telemetry::init(&dir, service.as_deref(), force)
+        }
         Command::Telemetry(TelemetryCommand::Rules { json }) => telemetry::rules(json),
         Command::Version { json } => version::version(json),
         Command::Completions { shell } => version::completions(shell),

@@ -20,7 +20,9 @@ use obsctl_engine::alerts::AlertIntake;
 use obsctl_engine::batcher::ObservationBatcher;
 use obsctl_engine::cluster::Membership;
 use obsctl_engine::containers::ContainerWatch;
+use obsctl_engine::otlp::Arrivals;
 use obsctl_engine::scheduler::{LatenessStats, Scheduler};
+use obsctl_engine::telemetry_reports::ReportIntake;
 use obsctl_engine::{Monitor, ProbeContext};
 use obsctl_store::{BoltGraph, GraphMirror, GraphStore, RecallIndex, Store};
 use tokio::sync::{broadcast, watch};
@@ -30,24 +32,35 @@ use tokio::task::JoinSet;
 const STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Lets the agent verify through the monitor, so verification runs feed the incident manager.
-/// An alert's incident is verified by its source: ok once the alert no longer fires.
-struct MonitorRunner(Arc<Monitor>, Arc<AlertIntake>);
+/// An alert's incident is verified by its source: ok once the alert no longer fires; a
+/// telemetry incident by the app's reports: ok once the latest passes.
+struct MonitorRunner {
+    monitor: Arc<Monitor>,
+    alerts: Arc<AlertIntake>,
+    reports: Arc<ReportIntake>,
+}
+
+impl MonitorRunner {
+    /// The status of a check that no run of ours decides (an alert's, a report's).
+    fn reported(&self, check_id: &str) -> Option<CheckStatus> {
+        if obsctl_core::alert::parse_check_id(check_id).is_some() {
+            return Some(self.alerts.status(check_id));
+        }
+        obsctl_core::telemetry::report::parse_check_id(check_id).map(|_| self.reports.status(check_id))
+    }
+}
 
 #[async_trait]
 impl CheckRunner for MonitorRunner {
     async fn run_check(&self, check_id: &str) -> Option<(bool, CheckStatus)> {
-        if obsctl_core::alert::parse_check_id(check_id).is_some() {
-            let status = self.1.status(check_id);
+        if let Some(status) = self.reported(check_id) {
             return Some((status == CheckStatus::Ok, status));
         }
-        self.0.run_check(check_id).await.map(|(obs, status)| (obs.ok, status))
+        self.monitor.run_check(check_id).await.map(|(obs, status)| (obs.ok, status))
     }
 
     fn status(&self, check_id: &str) -> CheckStatus {
-        match obsctl_core::alert::parse_check_id(check_id) {
-            Some(_) => self.1.status(check_id),
-            None => self.0.status(check_id),
-        }
+        self.reported(check_id).unwrap_or_else(|| self.monitor.status(check_id))
     }
 }
 
@@ -63,6 +76,10 @@ pub struct Runtime {
     pub monitor: Arc<Monitor>,
     /// Alerts from Alertmanager, Grafana and generic events.
     pub alerts: Arc<AlertIntake>,
+    /// What applications send to the OTLP receiver.
+    pub arrivals: Arc<Arrivals>,
+    /// Applications' telemetry reports.
+    pub reports: Arc<ReportIntake>,
     pub agent: Arc<Agent>,
     pub registry: Arc<ToolRegistry>,
     pub supervisor: Arc<Supervisor>,
@@ -103,6 +120,7 @@ impl Runtime {
         let (batcher, sink) = ObservationBatcher::new(store.clone(), config.scheduler.history_per_check);
         let batcher = tokio::spawn(batcher.run());
         let probes = ProbeContext::for_config(&config)?;
+        let arrivals = probes.arrivals.clone();
         let docker = probes.docker.clone();
         let monitor = Arc::new(Monitor::new(config.clone(), store.clone(), probes, sink, bus.clone()).await?);
         let log_dir =
@@ -112,7 +130,9 @@ impl Runtime {
         let secrets = config.secrets().into_iter().cloned().collect();
         let mcp_servers = Arc::new(McpServers::new(config.mcp_servers.clone(), registry.clone(), secrets));
         let alerts = Arc::new(AlertIntake::open(config.clone(), store.clone(), bus.clone()).await?);
-        let runner = Arc::new(MonitorRunner(monitor.clone(), alerts.clone()));
+        let reports = Arc::new(ReportIntake::open(config.clone(), store.clone(), bus.clone()).await?);
+        let runner =
+            Arc::new(MonitorRunner { monitor: monitor.clone(), alerts: alerts.clone(), reports: reports.clone() });
         let mut agent = Agent::new(config.clone(), store.clone(), registry.clone(), runner, bus.clone(), ceiling);
         match RecallIndex::open_or_rebuild(&config.memory_index, store.as_ref()).await {
             Ok(index) => agent = agent.with_recall(Arc::new(index)),
@@ -139,6 +159,8 @@ impl Runtime {
             mirror,
             monitor,
             alerts,
+            arrivals,
+            reports,
             agent,
             registry,
             supervisor,
@@ -255,6 +277,8 @@ impl Runtime {
             mirror: self.mirror.clone(),
             monitor: self.monitor.clone(),
             alerts: self.alerts.clone(),
+            arrivals: self.arrivals.clone(),
+            reports: self.reports.clone(),
             ui: self.ui.clone(),
             agent: self.agent.clone(),
             registry: self.registry.clone(),

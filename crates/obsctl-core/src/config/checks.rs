@@ -229,7 +229,7 @@ pub(crate) fn build_check(
         "prometheus" => stack::prometheus(&mut x, c, kspan),
         "ready" => stack::ready(&mut x, c, kspan),
         "otel_collector" => stack::collector(&mut x, c, kspan),
-        "telemetry_freshness" => stack::freshness(&mut x, c, kspan),
+        "telemetry_freshness" => stack::freshness(&mut x, c, kspan, service),
         "docker" => containers::docker(&mut x, c, kspan),
         "docker_run" => containers::docker_run(&mut x, c, kspan),
         _ => None,

@@ -19,6 +19,7 @@ mod mcp_servers;
 mod memory;
 mod otlp;
 mod runbooks;
+mod telemetry;
 
 /// What the loader needs besides the text and the environment.
 #[derive(Debug, Clone, Default)]
@@ -132,6 +133,7 @@ impl Validator<'_, '_> {
         let mcp_servers = self.mcp_servers(&raw);
         let llm = self.llm(&raw);
         let alerts = self.alerts(&raw);
+        let telemetry = self.telemetry(&raw);
         let otlp = self.otlp();
         let docker = self.docker();
         self.external = mcp_servers.iter().map(|s| s.name.clone()).collect();
@@ -190,6 +192,15 @@ impl Validator<'_, '_> {
 
         let (services, mut checks) = self.services(&raw, &base_dir, &commands);
         self.top_level_checks(&raw, &services, &commands, &mut checks);
+        if !telemetry.receiver {
+            for c in checks.iter().filter(|c| c.probe.reads_receiver()) {
+                self.p.at(
+                    None,
+                    "telemetry.receiver",
+                    format!("is off, and check {} reads it (it has no url); set [telemetry] receiver = true, or give the check url and query", c.id),
+                );
+            }
+        }
         let runbooks = self.runbooks(&raw, &services, &alerts, opts);
         self.dependency_cycles(&raw, &services);
 
@@ -206,6 +217,7 @@ impl Validator<'_, '_> {
             mcp_servers,
             llm,
             alerts,
+            telemetry,
             otlp,
             docker,
             store,

@@ -44,6 +44,16 @@ pub(crate) struct RawConfig {
     pub llm: Option<RawLlm>,
     #[serde(default)]
     pub alerts: RawAlerts,
+    #[serde(default)]
+    pub telemetry: RawTelemetry,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTelemetry {
+    pub receiver: Option<bool>,
+    pub token: Option<S<String>>,
+    pub max_body: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

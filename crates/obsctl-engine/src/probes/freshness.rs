@@ -1,10 +1,11 @@
 //! The telemetry freshness probe: did a service's metrics (Prometheus), logs (Loki) or traces
-//! (Tempo) arrive within the window? A collector can report healthy while nothing arrives.
+//! (Tempo), or whatever it sends to obsctl's own OTLP receiver, arrive within the window? A
+//! collector can report healthy while nothing arrives.
 
 use std::time::Duration;
 
 use obsctl_core::Timestamp;
-use obsctl_core::check::{FreshnessProbe, TelemetrySignal};
+use obsctl_core::check::{Endpoint, FreshnessProbe, FreshnessSource, TelemetrySignal};
 use obsctl_core::quantity::format_duration;
 use serde_json::Value;
 
@@ -14,15 +15,24 @@ use super::{ProbeContext, ProbeOutcome};
 pub(super) async fn probe(p: &FreshnessProbe, timeout: Duration, ctx: &ProbeContext) -> ProbeOutcome {
     let now = Timestamp::now();
     let window = format_duration(p.within);
-    let newest = match p.signal {
-        TelemetrySignal::Metrics => metrics(p, timeout, ctx).await,
-        TelemetrySignal::Logs => logs(p, now, timeout, ctx).await,
-        TelemetrySignal::Traces => traces(p, now, timeout, ctx).await,
+    let (newest, query) = match &p.source {
+        FreshnessSource::Receiver { service } => {
+            let newest = ctx.arrivals.newest(service, p.signal).filter(|at| now.since(*at) <= p.within);
+            (Ok(newest.map(Some)), format!("service.name {service:?} at obsctl's receiver"))
+        }
+        FreshnessSource::Backend { endpoint, query } => {
+            let newest = match p.signal {
+                TelemetrySignal::Metrics => metrics(endpoint, query, p.within, timeout, ctx).await,
+                TelemetrySignal::Logs => logs(endpoint, query, p.within, now, timeout, ctx).await,
+                TelemetrySignal::Traces => traces(endpoint, query, p.within, now, timeout, ctx).await,
+            };
+            (newest, query.clone())
+        }
     };
     let what = p.signal.as_str();
     match newest {
         Err(e) => ProbeOutcome::fail(format!("{what}: {e}")),
-        Ok(None) => ProbeOutcome::fail(format!("no {what} matching {} in the last {window}", p.query)),
+        Ok(None) => ProbeOutcome::fail(format!("no {what} from {query} in the last {window}")),
         Ok(Some(Some(at))) => ProbeOutcome::pass(format!("{what} arrived {}s ago", now.since(at).as_secs())),
         Ok(Some(None)) => ProbeOutcome::pass(format!("{what} arrived within the last {window}")),
     }
@@ -31,23 +41,29 @@ pub(super) async fn probe(p: &FreshnessProbe, timeout: Duration, ctx: &ProbeCont
 /// `Some(Some(t))`: data, the newest at `t`; `Some(None)`: data, time unknown; `None`: none.
 type Newest = Result<Option<Option<Timestamp>>, String>;
 
-async fn metrics(p: &FreshnessProbe, timeout: Duration, ctx: &ProbeContext) -> Newest {
-    let query = format!("count(last_over_time({}[{}s]))", p.query, p.within.as_secs().max(1));
-    let url = format!("{}/api/v1/query", p.endpoint.url);
-    let (status, body) = fetch(ctx, &p.endpoint, &url, &[("query", &query)], timeout).await?;
+async fn metrics(endpoint: &Endpoint, query: &str, within: Duration, timeout: Duration, ctx: &ProbeContext) -> Newest {
+    let query = format!("count(last_over_time({query}[{}s]))", within.as_secs().max(1));
+    let url = format!("{}/api/v1/query", endpoint.url);
+    let (status, body) = fetch(ctx, endpoint, &url, &[("query", &query)], timeout).await?;
     let result = prometheus_result(status, &body)?;
     let series =
         result.get(0).and_then(|s| s["value"].get(1)).and_then(Value::as_str).and_then(|v| v.parse::<f64>().ok());
     Ok(series.filter(|n| *n > 0.0).map(|_| None))
 }
 
-async fn logs(p: &FreshnessProbe, now: Timestamp, timeout: Duration, ctx: &ProbeContext) -> Newest {
-    let url = format!("{}/loki/api/v1/query_range", p.endpoint.url);
+async fn logs(
+    endpoint: &Endpoint,
+    query: &str,
+    within: Duration,
+    now: Timestamp,
+    timeout: Duration,
+    ctx: &ProbeContext,
+) -> Newest {
+    let url = format!("{}/loki/api/v1/query_range", endpoint.url);
     let nanos = |t: Timestamp| (i128::from(t.millis()) * 1_000_000).to_string();
-    let (start, end) = (nanos(now.minus(p.within)), nanos(now));
-    let params =
-        [("query", p.query.as_str()), ("start", &start), ("end", &end), ("limit", "1"), ("direction", "backward")];
-    let (status, body) = fetch(ctx, &p.endpoint, &url, &params, timeout).await?;
+    let (start, end) = (nanos(now.minus(within)), nanos(now));
+    let params = [("query", query), ("start", &start), ("end", &end), ("limit", "1"), ("direction", "backward")];
+    let (status, body) = fetch(ctx, endpoint, &url, &params, timeout).await?;
     let result = prometheus_result(status, &body)?;
     let newest = result
         .as_array()
@@ -59,12 +75,19 @@ async fn logs(p: &FreshnessProbe, now: Timestamp, timeout: Duration, ctx: &Probe
     Ok(newest.map(|ns| Some(Timestamp((ns / 1_000_000) as i64))))
 }
 
-async fn traces(p: &FreshnessProbe, now: Timestamp, timeout: Duration, ctx: &ProbeContext) -> Newest {
-    let url = format!("{}/api/search", p.endpoint.url);
+async fn traces(
+    endpoint: &Endpoint,
+    query: &str,
+    within: Duration,
+    now: Timestamp,
+    timeout: Duration,
+    ctx: &ProbeContext,
+) -> Newest {
+    let url = format!("{}/api/search", endpoint.url);
     let seconds = |t: Timestamp| (t.millis() / 1000).to_string();
-    let (start, end) = (seconds(now.minus(p.within)), seconds(now));
-    let params = [("q", p.query.as_str()), ("start", &start), ("end", &end), ("limit", "20")];
-    let (status, body) = fetch(ctx, &p.endpoint, &url, &params, timeout).await?;
+    let (start, end) = (seconds(now.minus(within)), seconds(now));
+    let params = [("q", query), ("start", &start), ("end", &end), ("limit", "20")];
+    let (status, body) = fetch(ctx, endpoint, &url, &params, timeout).await?;
     if status != 200 {
         return Err(format!(
             "search failed: status {status}: {}",

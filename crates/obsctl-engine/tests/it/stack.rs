@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use obsctl_core::Secret;
 use obsctl_core::check::{
-    CollectorProbe, Endpoint, FreshnessProbe, Probe, PromQueryProbe, StackFlavor, TelemetrySignal,
+    CollectorProbe, Endpoint, FreshnessProbe, FreshnessSource, Probe, PromQueryProbe, StackFlavor, TelemetrySignal,
 };
 
 use crate::probes::run;
@@ -173,9 +173,8 @@ async fn a_collector_that_says_healthy_but_whose_exporter_fails_is_failing_and_n
 
 fn fresh(url: &str, signal: TelemetrySignal, query: &str) -> Probe {
     Probe::TelemetryFreshness(FreshnessProbe {
-        endpoint: endpoint(url),
+        source: FreshnessSource::Backend { endpoint: endpoint(url), query: query.into() },
         signal,
-        query: query.into(),
         within: Duration::from_secs(300),
     })
 }

@@ -7,16 +7,14 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use obsctl_core::alert::{AlertDelivery, AlertRecord, AlertSource};
-use obsctl_core::config::{AlertAuth, Config};
 use obsctl_core::metrics::WebhookLabels;
 use obsctl_engine::alerts::{IntakeError, IntakeReport, WireError};
 use obsctl_store::AlertFilter;
 
 use super::views::{AlertQuery, Limit, LimitQuery};
-use crate::auth::{bearer, same};
 use crate::extract::Query;
+use crate::sender::{Sender, authorized};
 use crate::{ApiError, AppState};
 
 /// Where the webhooks live; the guard leaves their credentials to `authorized`.
@@ -57,7 +55,15 @@ async fn receive(s: AppState, source: AlertSource, headers: HeaderMap, body: Bod
 }
 
 async fn take(s: &AppState, source: AlertSource, headers: &HeaderMap, body: Body) -> Result<IntakeReport, ApiError> {
-    authorized(&s.config, source, headers)?;
+    let section = format!("alerts.{}", source.as_str());
+    let what = format!("the {} webhook", source.as_str());
+    let sender = Sender {
+        own: s.config.alerts.auth.get(&source).cloned(),
+        section: &section,
+        what: &what,
+        family_configured: !s.config.alerts.auth.is_empty(),
+    };
+    authorized(&s.config, &sender, headers)?;
     let Some(_slot) = s.alerts.admit(source) else {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -82,52 +88,4 @@ async fn take(s: &AppState, source: AlertSource, headers: &HeaderMap, body: Body
         IntakeError::Wire(WireError::Invalid(m)) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_alert", m),
         IntakeError::Internal(e) => ApiError::internal(e),
     })
-}
-
-/// Whether the request carries what `source` needs: its own credential or the API token.
-fn authorized(config: &Config, source: AlertSource, headers: &HeaderMap) -> Result<(), ApiError> {
-    let api_token = config.server.token.as_ref();
-    let by_api_token =
-        matches!((bearer(headers), api_token), (Some(given), Some(t)) if same(given.as_bytes(), t.expose().as_bytes()));
-    let own = config.alerts.auth.get(&source);
-    let ok = by_api_token
-        || match own {
-            Some(AlertAuth::Bearer(token)) => {
-                bearer(headers).is_some_and(|g| same(g.as_bytes(), token.expose().as_bytes()))
-            }
-            Some(AlertAuth::Basic { username, password }) => basic(headers).is_some_and(|(u, p)| {
-                same(u.as_bytes(), username.as_bytes()) & same(p.as_bytes(), password.expose().as_bytes())
-            }),
-            // Open only while nothing at all is configured.
-            None => api_token.is_none() && !config.server.has_credentials() && config.alerts.auth.is_empty(),
-        };
-    if ok {
-        return Ok(());
-    }
-    let name = source.as_str();
-    let message = match own {
-        Some(AlertAuth::Basic { .. }) => {
-            format!("the {name} webhook needs its basic credentials ([alerts.{name}] username and password)")
-        }
-        Some(AlertAuth::Bearer(_)) => format!("the {name} webhook needs Authorization: Bearer <[alerts.{name}] token>"),
-        None if api_token.is_some() => {
-            format!("the {name} webhook needs Authorization: Bearer <API token>, or its own [alerts.{name}] token")
-        }
-        None => format!(
-            "credentials are configured, so the {name} webhook needs one: set [alerts.{name}] token (or username and password), or the API token"
-        ),
-    };
-    let error = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
-    Err(match own {
-        Some(AlertAuth::Basic { .. }) => error.with_header(header::WWW_AUTHENTICATE, "Basic realm=\"obsctl alerts\""),
-        _ => error,
-    })
-}
-
-/// The user and password of a basic `Authorization` header.
-fn basic(headers: &HeaderMap) -> Option<(String, String)> {
-    let encoded = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Basic ")?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
-    let (user, password) = std::str::from_utf8(&decoded).ok()?.split_once(':')?;
-    Some((user.to_string(), password.to_string()))
 }

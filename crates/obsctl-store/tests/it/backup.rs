@@ -43,6 +43,10 @@ async fn fill(s: &dyn Store) {
     .await
     .unwrap();
     s.insert_silence(&silence("sil-1")).await.unwrap();
+    let report = obsctl_core::telemetry::Report::new("api".into(), ".env".into(), &[], None);
+    s.save_telemetry_report(&obsctl_core::telemetry::Report { received_at: Some(Timestamp(7)), ..report })
+        .await
+        .unwrap();
     s.remember(&episode("ep-1", "http-down@api", "process.restart", Outcome::Fixed, 1000)).await.unwrap();
     s.remember(&episode("ep-2", "http-down@api", "process.restart", Outcome::NotFixed, 2000)).await.unwrap();
     s.set_dependencies(&[("api".into(), "db".into())]).await.unwrap();

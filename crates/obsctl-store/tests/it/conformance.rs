@@ -35,6 +35,7 @@ macro_rules! conformance_suite {
                 breaker_counts_failed_plans_back_to_the_last_fix,
                 audit_is_newest_first,
                 silences_filter_by_time,
+                telemetry_reports_keep_each_services_latest,
                 alerts_upsert_by_source_and_fingerprint,
                 unknown_ids_are_not_found,
                 remember_is_idempotent_and_feeds_the_ledger,
@@ -414,6 +415,23 @@ async fn silences_filter_by_time(s: Arc<dyn Store>) {
     assert_eq!(s.silences(None).await.unwrap().len(), 1);
     s.delete_silence("sil-1").await.unwrap();
     assert!(matches!(s.delete_silence("sil-1").await, Err(StoreError::NotFound(_))));
+}
+
+async fn telemetry_reports_keep_each_services_latest(s: Arc<dyn Store>) {
+    use obsctl_core::telemetry::{Finding, Report, Severity};
+    let report = |service: &str, ok: bool, at: i64| {
+        let port = Finding { code: "TEL003", severity: Severity::Error, variable: "P".into(), message: "m".into() };
+        let findings = if ok { vec![] } else { vec![port] };
+        Report { received_at: Some(Timestamp(at)), ..Report::new(service.into(), ".env".into(), &findings, None) }
+    };
+    assert!(s.telemetry_reports().await.unwrap().is_empty());
+    s.save_telemetry_report(&report("web", false, 10)).await.unwrap();
+    s.save_telemetry_report(&report("api", true, 20)).await.unwrap();
+    s.save_telemetry_report(&report("web", true, 30)).await.unwrap();
+    let kept = s.telemetry_reports().await.unwrap();
+    assert_eq!(kept, vec![report("api", true, 20), report("web", true, 30)]);
+    let unreceived = Report::new("x".into(), "e".into(), &[], None);
+    assert!(s.save_telemetry_report(&unreceived).await.is_err(), "a report is kept once received");
 }
 
 async fn alerts_upsert_by_source_and_fingerprint(s: Arc<dyn Store>) {

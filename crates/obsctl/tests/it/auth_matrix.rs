@@ -72,6 +72,11 @@ fn expect(method: &str, path: &str, caller: Caller) -> Expect {
     if public(method, path) {
         return Served;
     }
+    // Senders (alert webhooks, apps' OTLP and telemetry reports) take a token, never a session.
+    let sender = path.starts_with("/api/v1/alerts/") || path == "/api/v1/telemetry-reports" || path.starts_with("/v1/");
+    if sender {
+        return if caller == Bearer { Served } else { Unauthorized };
+    }
     // /metrics is read like the API: Prometheus scrapes it with the bearer token.
     let api = path.starts_with("/api/") || path == "/metrics";
     // A backup holds everything obsctl knows: it takes the token, like a change.

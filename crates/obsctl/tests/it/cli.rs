@@ -468,3 +468,56 @@ fn telemetry_check_lints_an_apps_settings_with_stable_codes_and_exit_codes() {
     assert_eq!(rules.len(), 9);
     assert!(rules.iter().all(|r| ["title", "why", "fix"].iter().all(|k| r[k].as_str().is_some_and(|s| s.len() > 10))));
 }
+
+/// Issue 15: `telemetry init` writes the app template; its `.env.example` passes the check, its
+/// collector config sends every signal to the stack and to obsctl, its CI job runs the check,
+/// and nothing is overwritten unless asked.
+#[test]
+fn telemetry_init_writes_an_app_template_that_passes_its_own_check() {
+    use crate::support::printed;
+    let dir = tempfile::tempdir().unwrap();
+    let out = obsctl().args(["telemetry", "init", "--service", "checkout", "--dir"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", printed(&out));
+    let example = dir.path().join(".env.example");
+    let text = std::fs::read_to_string(&example).unwrap();
+    for variable in [
+        "SERVICE_NAME=checkout",
+        "OTEL_EXPORTER_OTLP_ENDPOINT=",
+        "OBS_CONTROL_URL=",
+        "LANGSMITH_API_KEY",
+        "LOGFIRE_TOKEN",
+    ] {
+        assert!(text.contains(variable), "{variable} missing:\n{text}");
+    }
+    let check = obsctl().args(["telemetry", "check", "--env"]).arg(&example).env_clear().output().unwrap();
+    assert_eq!(check.status.code(), Some(0), "{}", printed(&check));
+    assert!(printed(&check).contains("checkout: the telemetry settings in"), "{}", printed(&check));
+
+    let collector = std::fs::read_to_string(dir.path().join("otel-collector.yaml")).unwrap();
+    let collector: serde_json::Value = serde_norway::from_str(&collector).unwrap();
+    assert_eq!(collector["receivers"]["otlp"]["protocols"]["http"]["endpoint"], "127.0.0.1:4318");
+    for signal in ["traces", "logs", "metrics"] {
+        let exporters = &collector["service"]["pipelines"][signal]["exporters"];
+        assert_eq!(exporters, &serde_json::json!(["otlphttp/stack", "otlphttp/obsctl"]), "{signal}");
+    }
+    let obsctl_exporter = &collector["exporters"]["otlphttp/obsctl"];
+    assert_eq!(obsctl_exporter["endpoint"], "${env:OBS_CONTROL_URL}");
+    assert_eq!(obsctl_exporter["headers"]["Authorization"], "Bearer ${env:OBS_CONTROL_TOKEN}");
+    let ci = std::fs::read_to_string(dir.path().join(".github/workflows/telemetry.yml")).unwrap();
+    let ci: serde_json::Value = serde_norway::from_str(&ci).unwrap();
+    let steps = ci["jobs"]["telemetry-check"]["steps"].as_array().unwrap();
+    assert!(steps.iter().any(|s| s["run"] == "obsctl telemetry check --env .env.example"), "{ci:#}");
+
+    let again = obsctl().args(["telemetry", "init", "--dir"]).arg(dir.path()).output().unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        printed(&again).contains(".env.example, otel-collector.yaml, .github/workflows/telemetry.yml already exists"),
+        "{}",
+        printed(&again)
+    );
+    let forced = obsctl().args(["telemetry", "init", "--force", "--dir"]).arg(dir.path()).output().unwrap();
+    assert_eq!(forced.status.code(), Some(0));
+    let named = std::fs::read_to_string(&example).unwrap();
+    let folder = dir.path().file_name().unwrap().to_string_lossy();
+    assert!(named.contains(&format!("OTEL_SERVICE_NAME={folder}")), "the folder's name by default:\n{named}");
+}

@@ -28,4 +28,5 @@ mod replicas;
 mod restart;
 mod support;
 mod suppression;
+mod telemetry;
 mod webdriver;

@@ -12,19 +12,30 @@ use tokio::io::AsyncBufReadExt;
 use crate::support::{API_WITH_FIX, Target, eventually, free_port, harness, head};
 
 /// A rotel collector on loopback; `received` is everything its debug log printed.
-struct Rotel {
-    endpoint: String,
+pub struct Rotel {
+    pub endpoint: String,
     received: Arc<Mutex<String>>,
     _child: tokio::process::Child,
 }
 
 impl Rotel {
     async fn start() -> Self {
+        Self::with(&["--exporter", "blackhole", "--debug-log", "traces", "--debug-log-verbosity", "detailed"]).await
+    }
+
+    /// A rotel that forwards every signal over OTLP/HTTP to `endpoint`, with `headers` (`k=v`).
+    pub async fn forwarding_to(endpoint: &str, headers: &str) -> Self {
+        let args = ["--exporter", "otlp", "--otlp-exporter-protocol", "http", "--otlp-exporter-endpoint", endpoint];
+        Self::with(&[&args[..], &["--otlp-exporter-custom-headers", headers]].concat()).await
+    }
+
+    async fn with(args: &[&str]) -> Self {
         let bin = std::env::var("OBSCTL_TEST_ROTEL")
             .expect("OBSCTL_TEST_ROTEL names rotel's binary (scripts/test installs it)");
         let (http, grpc) = (free_port(), free_port());
         let mut child = tokio::process::Command::new(bin)
-            .args(["start", "--exporter", "blackhole", "--debug-log", "traces", "--debug-log-verbosity", "detailed"])
+            .arg("start")
+            .args(args)
             .arg(format!("--otlp-http-endpoint=127.0.0.1:{http}"))
             .arg(format!("--otlp-grpc-endpoint=127.0.0.1:{grpc}"))
             .stdout(Stdio::piped())

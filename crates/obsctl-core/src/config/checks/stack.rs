@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use super::super::raw::RawCheck;
 use super::Ctx;
-use crate::check::{CollectorProbe, Endpoint, FreshnessProbe, Probe, PromQueryProbe, StackFlavor, TelemetrySignal};
+use crate::check::{
+    CollectorProbe, Endpoint, FreshnessProbe, FreshnessSource, Probe, PromQueryProbe, StackFlavor, TelemetrySignal,
+};
 
 fn endpoint(x: &mut Ctx<'_, '_>, c: &RawCheck, kspan: Range<usize>, example: &str) -> Option<Endpoint> {
     let url = x.url(c.url.as_ref(), kspan, "url", example)?;
@@ -73,7 +75,7 @@ pub(super) fn collector(x: &mut Ctx<'_, '_>, c: &RawCheck, kspan: Range<usize>) 
     Some(Probe::OtelCollector(CollectorProbe { health: health?, metrics_url: metrics_url?, max_queue_ratio }))
 }
 
-pub(super) fn freshness(x: &mut Ctx<'_, '_>, c: &RawCheck, kspan: Range<usize>) -> Option<Probe> {
+pub(super) fn freshness(x: &mut Ctx<'_, '_>, c: &RawCheck, kspan: Range<usize>, service: &str) -> Option<Probe> {
     let signals = [TelemetrySignal::Metrics, TelemetrySignal::Logs, TelemetrySignal::Traces];
     let signal = match x.required(c.signal.as_ref(), kspan.clone(), "signal", "\"traces\"")? {
         name if let Some(s) = signals.into_iter().find(|s| s.as_str() == name) => s,
@@ -89,22 +91,31 @@ pub(super) fn freshness(x: &mut Ctx<'_, '_>, c: &RawCheck, kspan: Range<usize>) 
         TelemetrySignal::Logs => "\"{service_name=\\\"checkout\\\"}\"",
         TelemetrySignal::Traces => "\"{resource.service.name=\\\"checkout\\\"}\"",
     };
-    let endpoint = endpoint(x, c, kspan.clone(), "\"http://127.0.0.1:3200\"");
-    let query = query(x, c, kspan, example);
+    // No url: obsctl's own receiver, for the check's service or the `service.name` in `query`.
+    let source = match (&c.url, &c.query) {
+        (None, query) => {
+            FreshnessSource::Receiver { service: query.as_ref().map_or(service, |q| q.get_ref().trim()).to_string() }
+        }
+        _ => {
+            let endpoint = endpoint(x, c, kspan.clone(), "\"http://127.0.0.1:3200\"");
+            let query = query(x, c, kspan, example);
+            FreshnessSource::Backend { endpoint: endpoint?, query: query? }
+        }
+    };
     let within = x.duration(c.within.as_ref(), "within", Duration::from_secs(300));
     if within < Duration::from_secs(1)
         && let Some(w) = &c.within
     {
         x.err(w.span(), "within", "is under a second; telemetry takes longer than that to arrive");
     }
-    Some(Probe::TelemetryFreshness(FreshnessProbe { endpoint: endpoint?, signal, query: query?, within }))
+    Some(Probe::TelemetryFreshness(FreshnessProbe { source, signal, within }))
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
 
-    use crate::check::{Probe, StackFlavor, TelemetrySignal};
+    use crate::check::{FreshnessProbe, FreshnessSource, Probe, StackFlavor, TelemetrySignal};
     use crate::config::*;
 
     fn load_text(text: &str) -> Result<Config, ConfigErrors> {
@@ -142,6 +153,18 @@ name = "observability"
   url = "http://127.0.0.1:3200"
   query = '{resource.service.name="checkout"}'
   within = "10m"
+  [[service.check]]
+  name = "logs"
+  kind = "telemetry_freshness"
+  signal = "logs"
+  [[service.check]]
+  name = "sdk-metrics"
+  kind = "telemetry_freshness"
+  signal = "metrics"
+  query = "checkout-api"
+
+[telemetry]
+receiver = true
 "#,
         )
         .unwrap();
@@ -156,8 +179,27 @@ name = "observability"
         assert!(
             matches!(probes[3], Probe::TelemetryFreshness(f) if f.signal == TelemetrySignal::Traces && f.within.as_secs() == 600)
         );
+        let receiver = |p: &Probe| match p {
+            Probe::TelemetryFreshness(FreshnessProbe { source: FreshnessSource::Receiver { service }, .. }) => {
+                Some(service.clone())
+            }
+            _ => None,
+        };
+        assert_eq!(receiver(probes[3]), None);
+        assert_eq!(receiver(probes[4]).as_deref(), Some("observability"), "the check's service by default");
+        assert_eq!(receiver(probes[5]).as_deref(), Some("checkout-api"), "or the service.name in query");
         let kinds: Vec<&str> = probes.iter().map(|p| p.incident_kind()).collect();
-        assert_eq!(kinds, ["metric-threshold", "stack-not-ready", "collector-degraded", "telemetry-missing"]);
+        assert_eq!(
+            kinds,
+            [
+                "metric-threshold",
+                "stack-not-ready",
+                "collector-degraded",
+                "telemetry-missing",
+                "telemetry-missing",
+                "telemetry-missing"
+            ]
+        );
     }
 
     #[test]
@@ -183,10 +225,15 @@ name = "o"
   signal = "profiles"
   url = "http://x"
   query = "{}"
+  [[service.check]]
+  name = "d"
+  kind = "telemetry_freshness"
+  signal = "logs"
 "#,
         )
         .unwrap_err()
         .0;
+        assert!(errors.last().unwrap().message.contains("o/d reads it"), "{errors:#?}");
         let got: Vec<(&str, bool)> = errors.iter().map(|e| (e.field.as_str(), e.line.is_some())).collect();
         assert_eq!(
             got,
@@ -196,6 +243,7 @@ name = "o"
                 ("service[0].check[0].on_empty", true),
                 ("service[0].check[1].flavor", true),
                 ("service[0].check[2].signal", true),
+                ("telemetry.receiver", false),
             ],
             "{errors:#?}"
         );

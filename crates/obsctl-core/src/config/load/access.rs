@@ -120,7 +120,7 @@ impl Validator<'_, '_> {
     }
 
     /// A bearer token from `var` or the config `field`; empty means none.
-    fn token(&mut self, var: &str, raw: Option<&S<String>>, field: &str, what: &str) -> Option<Secret> {
+    pub(super) fn token(&mut self, var: &str, raw: Option<&S<String>>, field: &str, what: &str) -> Option<Secret> {
         let (token, span) = match self.env_var(var) {
             Some(t) => (t, None),
             None => (raw?.get_ref().clone(), raw.map(|t| t.span())),

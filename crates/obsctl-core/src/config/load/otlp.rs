@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::Validator;
 use crate::config::OtlpConfig;
 use crate::secret::Secret;
+use crate::telemetry::percent_decode;
 
 impl Validator<'_, '_> {
     /// The trace exporter's settings, or `None` when no endpoint is set or export is off.
@@ -92,29 +93,6 @@ impl Validator<'_, '_> {
         }
         out
     }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

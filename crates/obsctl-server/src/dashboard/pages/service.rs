@@ -1,6 +1,6 @@
 //! Service detail: its checks with uptime, results and response-time percentiles over a range
-//! chosen in the URL (run now), its incidents, what
-//! it depends on and what depends on it, and the runbooks that apply to it.
+//! chosen in the URL (run now), its telemetry health, its incidents, what it depends on and
+//! what depends on it, and the runbooks that apply to it.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -15,6 +15,7 @@ use crate::dashboard::charts;
 use crate::dashboard::check_history::{self, CheckHistory, RANGES, Range};
 use crate::dashboard::containers::{self, ContainerRow};
 use crate::dashboard::session::Viewer;
+use crate::dashboard::telemetry_health::{self, TelemetryHealth};
 use crate::dashboard::when::ago;
 use crate::dashboard::when::{Lasting, Readable};
 use crate::dashboard::{Chrome, failed, render};
@@ -47,6 +48,8 @@ struct ServicePage {
     /// The history's range (24 h, 7 d, 30 d), chosen in the URL (`?range=7d`).
     range: Range,
     ranges: [Range; 3],
+    /// Its app's last telemetry report and what reached the OTLP receiver.
+    telemetry: TelemetryHealth,
 }
 
 #[derive(serde::Deserialize)]
@@ -130,6 +133,10 @@ pub async fn view_service_get(
             (format!("{} (when {})", r.name, r.when.incident.as_deref().unwrap_or("any incident")), steps)
         })
         .collect();
+    let telemetry = match telemetry_health::load(&s, &name).await {
+        Ok(t) => t,
+        Err(e) => return failed(e),
+    };
     let page = ServicePage {
         chrome: Chrome::new(&s, &session, "Overview"),
         name: name.clone(),
@@ -141,6 +148,7 @@ pub async fn view_service_get(
         containers: containers::for_service(&s, &name).await,
         range,
         ranges: RANGES,
+        telemetry,
     };
     render(&page)
 }

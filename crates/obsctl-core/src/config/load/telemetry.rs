@@ -1,0 +1,30 @@
+//! `[telemetry]`: whether `serve` takes OTLP/HTTP from applications, the token they present
+//! (`OBSCTL_TELEMETRY_TOKEN` or `token`) and the largest body it takes.
+
+use super::super::raw::RawConfig;
+use super::Validator;
+use crate::config::TelemetryConfig;
+use crate::quantity::parse_size;
+
+impl Validator<'_, '_> {
+    pub(super) fn telemetry(&mut self, raw: &RawConfig) -> TelemetryConfig {
+        let r = &raw.telemetry;
+        let mut telemetry = TelemetryConfig {
+            receiver: r.receiver.unwrap_or(false),
+            token: self.token("OBSCTL_TELEMETRY_TOKEN", r.token.as_ref(), "telemetry.token", "telemetry"),
+            ..TelemetryConfig::default()
+        };
+        if let Some(size) = &r.max_body {
+            match parse_size(size.get_ref()) {
+                Ok(n) if n >= 64 * 1024 => telemetry.max_body = n as usize,
+                Ok(_) => self.p.at(
+                    Some(size.span()),
+                    "telemetry.max_body",
+                    "is below 64KiB; an SDK's batch of 512 spans needs e.g. \"4MiB\"",
+                ),
+                Err(e) => self.p.at(Some(size.span()), "telemetry.max_body", e),
+            }
+        }
+        telemetry
+    }
+}
