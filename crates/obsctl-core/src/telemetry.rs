@@ -154,10 +154,7 @@ pub fn reads(name: &str) -> bool {
         || name.starts_with("LANGSMITH_")
         || name.starts_with("LANGCHAIN_")
         || name.starts_with("LOGFIRE_")
-        || matches!(
-            name,
-            "SERVICE_NAME" | "OBS_CONTROL_URL" | "OBS_CONTROL_TOKEN" | "TEMPO_URL" | "LOKI_URL" | "PROMETHEUS_URL"
-        )
+        || matches!(name, "SERVICE_NAME" | "OBS_CONTROL_URL" | "OBS_CONTROL_TOKEN")
 }
 
 #[cfg(test)]

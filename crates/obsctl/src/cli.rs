@@ -398,6 +398,9 @@ pub enum TelemetryCommand {
         /// (bearer token: OBS_CONTROL_TOKEN).
         #[arg(long, num_args = 0..=1, default_missing_value = "", value_name = "URL")]
         report: Option<String>,
+        /// Also check the LangSmith key and the Logfire token against their services.
+        #[arg(long)]
+        online: bool,
     },
     /// Every rule: what it checks, why it matters and how to fix what it finds.
     Rules {

@@ -47,9 +47,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Backup { out } => backup::backup(config, out).await,
         Command::Restore { file, store, config_out } => backup::restore(config, &file, store, config_out).await,
         Command::Reset { yes, no_backup } => backup::reset(config, yes, no_backup).await,
-        Command::Telemetry(TelemetryCommand::Check { env, json, flow, flow_timeout, report }) => {
+        Command::Telemetry(TelemetryCommand::Check { env, json, flow, flow_timeout, report, online }) => {
             let flow = flow.then_some(flow_timeout);
-            telemetry::check(telemetry::CheckArgs { env, json, flow, report }).await
+            telemetry::check(telemetry::CheckArgs { env, json, flow, online, report }).await
         }
         Command::Telemetry(TelemetryCommand::Init { dir, service, force }) => {
             telemetry::init(&dir, service.as_deref(), force)

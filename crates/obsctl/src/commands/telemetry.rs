@@ -5,6 +5,7 @@
 
 mod flow;
 mod init;
+mod online;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,8 @@ pub struct CheckArgs {
     pub json: bool,
     /// Send a canary and look for it, for at most this long.
     pub flow: Option<Duration>,
+    /// Check the LangSmith and Logfire credentials against their services.
+    pub online: bool,
     /// Post the result: to this URL, or (empty) to `OBS_CONTROL_URL`.
     pub report: Option<String>,
 }
@@ -34,7 +37,11 @@ pub struct CheckArgs {
 /// settings cannot be read or the report cannot be delivered.
 pub async fn check(args: CheckArgs) -> anyhow::Result<u8> {
     let (source, settings) = read(args.env.as_deref())?;
-    let findings = telemetry::check(&settings);
+    let mut findings = telemetry::check(&settings);
+    if args.online {
+        findings.extend(online::check(&settings).await?);
+        findings.sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.code.cmp(b.code)));
+    }
     let service = settings
         .service_name()
         .or_else(|| settings.get("SERVICE_NAME").map(str::to_string))

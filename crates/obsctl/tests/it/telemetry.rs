@@ -288,3 +288,88 @@ async fn a_failing_report_opens_the_services_telemetry_incident_and_a_passing_on
     })
     .await;
 }
+
+/// LangSmith and Logfire cannot be reached from the tests: a double answers as their APIs do
+/// (LangSmith: `X-Api-Key` on `/api/v1/sessions`; Logfire: the token as `Authorization` on
+/// `/v1/info`), taking one key and one token.
+async fn credential_services() -> String {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::get;
+    let header = |h: &HeaderMap, name: &str| h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let app = axum::Router::new()
+        .route(
+            "/api/v1/sessions",
+            get(move |h: HeaderMap| async move {
+                match header(&h, "x-api-key").as_str() {
+                    "lsv2_pt_good0123456789abcdef" => (StatusCode::OK, "[]"),
+                    _ => (StatusCode::UNAUTHORIZED, r#"{"detail":"Invalid token"}"#),
+                }
+            }),
+        )
+        .route(
+            "/v1/info",
+            get(move |h: HeaderMap| async move {
+                match header(&h, "authorization").as_str() {
+                    "pylf_v1_us_good0123456789abcdefgh" => (
+                        StatusCode::OK,
+                        r#"{"project_name":"shop","project_url":"https://logfire-us.pydantic.dev/acme/shop"}"#,
+                    ),
+                    _ => (StatusCode::UNAUTHORIZED, r#"{"detail":"Invalid token"}"#),
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn online_the_langsmith_key_and_logfire_token_are_checked_against_their_services() {
+    let services = credential_services().await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = |key: &str, token: &str, base: &str| {
+        let mut lines = app_env("http://collector:4318", "http://obsctl:5555", "shop");
+        lines.extend([
+            "LANGSMITH_TRACING=true".to_string(),
+            format!("LANGSMITH_API_KEY={key}"),
+            format!("LANGSMITH_ENDPOINT={base}"),
+            format!("LOGFIRE_TOKEN={token}"),
+            format!("LOGFIRE_BASE_URL={base}"),
+        ]);
+        lines
+    };
+    let good = env("lsv2_pt_good0123456789abcdef", "pylf_v1_us_good0123456789abcdefgh", &services);
+    let out = telemetry_check(dir.path(), &good, &["--online"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+
+    let revoked = env("lsv2_pt_revoked0123456789abcd", "pylf_v1_us_revoked0123456789abcde", &services);
+    let out = telemetry_check(dir.path(), &revoked, &["--online"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("TEL007 error   LANGSMITH_API_KEY: LangSmith at {services} refused it (401)")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("TEL008 error   LOGFIRE_TOKEN: Logfire at {services} refused it (401)")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("revoked0123"), "a credential was printed: {stdout}");
+    // Offline, the same settings pass: only --online asks the services.
+    assert_eq!(telemetry_check(dir.path(), &revoked, &[]).await.status.code(), Some(0));
+
+    let closed = format!("http://127.0.0.1:{}", crate::support::free_port());
+    let out = telemetry_check(
+        dir.path(),
+        &env("lsv2_pt_good0123456789abcdef", "pylf_v1_us_good0123456789abcdefgh", &closed),
+        &["--online"],
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "unreachable is a warning: {stdout}");
+    assert!(
+        stdout.contains("TEL007 warning LANGSMITH_API_KEY: LangSmith at") && stdout.contains("could not be reached"),
+        "{stdout}"
+    );
+}
