@@ -77,6 +77,7 @@ impl ReportIntake {
             let known = if known.is_empty() { "none is configured".to_string() } else { known.join(", ") };
             return Err(ReportError::UnknownService { service: report.service, known });
         }
+        report.recount();
         report.received_at = Some(now);
         let _turn = self.turn.lock().await;
         self.store.save_telemetry_report(&report).await.map_err(anyhow::Error::from)?;

@@ -82,7 +82,6 @@ pub struct Hop {
 impl Report {
     /// The report of `findings` for `service`, read from `source`.
     pub fn new(service: String, source: String, findings: &[Finding], flow: Option<Flow>) -> Self {
-        let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
         let fix = |code: &str| rules().iter().find(|r| r.code == code).map_or("", |r| r.fix).to_string();
         let findings: Vec<ReportedFinding> = findings
             .iter()
@@ -94,8 +93,17 @@ impl Report {
                 fix: fix(f.code),
             })
             .collect();
-        let ok = errors == 0 && flow.as_ref().is_none_or(Flow::ok);
-        Report { service, source, ok, errors, warnings: findings.len() - errors, findings, flow, received_at: None }
+        let mut report =
+            Report { service, source, ok: false, errors: 0, warnings: 0, findings, flow, received_at: None };
+        report.recount();
+        report
+    }
+
+    /// Counts and `ok` as its findings and flow say, whatever a sender claimed.
+    pub fn recount(&mut self) {
+        self.errors = self.findings.iter().filter(|f| f.severity == Severity::Error).count();
+        self.warnings = self.findings.len() - self.errors;
+        self.ok = self.errors == 0 && self.flow.as_ref().is_none_or(Flow::ok);
     }
 
     /// What is wrong, in one line: the error codes and the hops that lost the canary.
@@ -141,6 +149,10 @@ mod tests {
         let lost = Report::new("a".into(), "env".into(), &[], Some(flow));
         assert!(!lost.ok);
         assert_eq!(lost.summary(), "logs at obsctl: not found in 30 s");
+        let mut claimed = failed.clone();
+        (claimed.ok, claimed.errors) = (true, 0);
+        claimed.recount();
+        assert_eq!(claimed, failed, "a report is judged by its findings, not its claim");
         assert_eq!(parse_check_id(&check_id("pay")), Some("pay"));
         assert_eq!(parse_check_id("alert:x"), None);
     }

@@ -281,6 +281,21 @@ async fn a_failing_report_opens_the_services_telemetry_incident_and_a_passing_on
     assert!(String::from_utf8_lossy(&out.stderr).contains("refused the report (401)"));
     let kept = h.rt.store.telemetry_reports().await.unwrap();
     assert_eq!(kept.iter().map(|r| (r.service.as_str(), r.ok)).collect::<Vec<_>>(), [("checkout", true)]);
+    // A report is judged by its findings, not by what it claims.
+    let lying = serde_json::json!({"service": "checkout", "source": "ci", "ok": true, "errors": 0, "warnings": 0,
+        "findings": [{"code": "TEL006", "severity": "error", "variable": "OTEL_TRACES_SAMPLER", "message": "always_off", "fix": "f"}]});
+    let http = reqwest::Client::new();
+    let answer =
+        http.post(format!("{url}/api/v1/telemetry-reports")).bearer_auth(TOKEN).json(&lying).send().await.unwrap();
+    let answer: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(
+        (answer["ok"].clone(), answer["change"].clone()),
+        (serde_json::json!(false), serde_json::json!("opened"))
+    );
+    let passing = serde_json::json!({"service": "checkout", "source": "ci", "ok": true, "errors": 0, "warnings": 0, "findings": []});
+    let answer =
+        http.post(format!("{url}/api/v1/telemetry-reports")).bearer_auth(TOKEN).json(&passing).send().await.unwrap();
+    assert_eq!(answer.json::<serde_json::Value>().await.unwrap()["change"], "resolved");
     eventually(5, "the API to say so", || async {
         let health: serde_json::Value =
             reqwest::get(format!("{url}/api/v1/telemetry")).await.ok()?.json().await.ok()?;
