@@ -34,6 +34,8 @@ fn episodes() -> Vec<Episode> {
             ended_at: Timestamp(1_000 * i as i64 + 500),
             time_to_recover_ms: 500,
             content_hash: String::new(),
+            origin: "fuzz".into(),
+            source: String::new(),
         })
         .collect()
 }
