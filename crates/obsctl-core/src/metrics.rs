@@ -43,6 +43,19 @@ pub struct WebhookLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OtlpLabels {
+    /// `traces`, `logs` or `metrics`.
+    pub signal: &'static str,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SignalLabels {
+    /// `traces`, `logs` or `metrics`.
+    pub signal: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StoreWriteLabels {
     /// What was written: `observations`, `alerts`.
     pub op: &'static str,
@@ -77,6 +90,8 @@ pub struct Metrics {
     pub actions: Family<ActionLabels, Counter>,
     pub gate_decisions: Family<VerdictLabels, Counter>,
     pub webhook_requests: Family<WebhookLabels, Counter>,
+    pub otlp_requests: Family<OtlpLabels, Counter>,
+    pub otlp_items: Family<SignalLabels, Counter>,
     pub store_write_duration: Histograms<StoreWriteLabels>,
     pub recall_duration: Histogram,
     pub traces_exported: Family<ExportLabels, Counter>,
@@ -97,6 +112,8 @@ impl Metrics {
             actions: Family::default(),
             gate_decisions: Family::default(),
             webhook_requests: Family::default(),
+            otlp_requests: Family::default(),
+            otlp_items: Family::default(),
             store_write_duration: Family::new_with_constructor(latency_histogram),
             recall_duration: latency_histogram(),
             traces_exported: Family::default(),
@@ -120,6 +137,16 @@ impl Metrics {
             "obsctl_webhook_requests",
             "Alert webhook requests by source and HTTP status",
             m.webhook_requests.clone(),
+        );
+        registry.register(
+            "obsctl_otlp_requests",
+            "OTLP/HTTP export requests to the receiver by signal and HTTP status",
+            m.otlp_requests.clone(),
+        );
+        registry.register(
+            "obsctl_otlp_items",
+            "Spans, log records and metric data points the receiver accepted, by signal",
+            m.otlp_items.clone(),
         );
         registry.register(
             "obsctl_store_write_duration_seconds",

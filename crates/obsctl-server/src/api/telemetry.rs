@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use obsctl_core::Timestamp;
 use obsctl_core::check::TelemetrySignal;
 use obsctl_core::config::AlertAuth;
+use obsctl_core::metrics::{OtlpLabels, SignalLabels};
 use obsctl_core::telemetry::Report;
 use obsctl_engine::otlp::{self, Encoding, ServiceArrivals, Sighting};
 use obsctl_engine::telemetry_reports::{ReportError, ReportOutcome};
@@ -49,17 +50,25 @@ fn app(s: &AppState) -> Sender<'static> {
 
 /// `POST /v1/traces`.
 pub async fn traces(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    receive(&s, TelemetrySignal::Traces, &headers, body).await.unwrap_or_else(IntoResponse::into_response)
+    counted(&s, TelemetrySignal::Traces, &headers, body).await
 }
 
 /// `POST /v1/logs`.
 pub async fn logs(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    receive(&s, TelemetrySignal::Logs, &headers, body).await.unwrap_or_else(IntoResponse::into_response)
+    counted(&s, TelemetrySignal::Logs, &headers, body).await
 }
 
 /// `POST /v1/metrics`.
 pub async fn metrics(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    receive(&s, TelemetrySignal::Metrics, &headers, body).await.unwrap_or_else(IntoResponse::into_response)
+    counted(&s, TelemetrySignal::Metrics, &headers, body).await
+}
+
+/// `receive`, counted in obsctl's metrics by signal and status.
+async fn counted(s: &AppState, signal: TelemetrySignal, headers: &HeaderMap, body: Body) -> Response {
+    let response = receive(s, signal, headers, body).await.unwrap_or_else(IntoResponse::into_response);
+    let labels = OtlpLabels { signal: signal.as_str(), status: response.status().as_u16() };
+    obsctl_core::metrics::metrics().otlp_requests.get_or_create(&labels).inc();
+    response
 }
 
 /// Takes one OTLP/HTTP export request and records what it carried; answers as OTLP/HTTP does
@@ -99,6 +108,8 @@ async fn receive(s: &AppState, signal: TelemetrySignal, headers: &HeaderMap, bod
         other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_otlp", other.to_string()),
     })?;
     s.arrivals.record(signal, &batches, Timestamp::now());
+    let items: u64 = batches.iter().map(|b| b.items).sum();
+    obsctl_core::metrics::metrics().otlp_items.get_or_create(&SignalLabels { signal: signal.as_str() }).inc_by(items);
     let body: &'static [u8] = match encoding {
         Encoding::Protobuf => b"",
         Encoding::Json => b"{}",

@@ -155,6 +155,14 @@ async fn bad_otlp_bodies_get_clear_errors_and_the_receiver_keeps_serving() {
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.headers()["content-type"], "application/x-protobuf");
     assert_eq!(h.rt.arrivals.canary(&canary.id).len(), 1);
+    let metrics = obsctl_core::metrics::metrics().encode();
+    for line in [
+        "obsctl_otlp_requests_total{signal=\"logs\",status=\"415\"}",
+        "obsctl_otlp_requests_total{signal=\"traces\",status=\"413\"}",
+        "obsctl_otlp_items_total{signal=\"logs\"}",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
     let json = canary.body(obsctl_core::check::TelemetrySignal::Traces, obsctl_engine::otlp::Encoding::Json);
     let ok = post("/v1/traces", "application/json", json).send().await.unwrap();
     assert_eq!((ok.status().as_u16(), ok.text().await.unwrap()), (200, "{}".to_string()));
