@@ -28,8 +28,11 @@ pub struct Report {
     pub source: String,
     /// No error, and the canary (when one was sent) arrived everywhere it was looked for.
     pub ok: bool,
-    pub errors: usize,
-    pub warnings: usize,
+    /// Recounted by the control plane from `findings`, whatever is sent.
+    #[schemars(range(max = 4294967295u32))]
+    pub errors: u32,
+    #[schemars(range(max = 4294967295u32))]
+    pub warnings: u32,
     pub findings: Vec<ReportedFinding>,
     /// The proof of flow, when `--flow` sent a canary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,6 +78,7 @@ pub struct Hop {
     pub ok: bool,
     /// Milliseconds from sending to being found, when found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 9007199254740991u64))]
     pub delay_ms: Option<u64>,
     pub detail: String,
 }
@@ -101,8 +105,9 @@ impl Report {
 
     /// Counts and `ok` as its findings and flow say, whatever a sender claimed.
     pub fn recount(&mut self) {
-        self.errors = self.findings.iter().filter(|f| f.severity == Severity::Error).count();
-        self.warnings = self.findings.len() - self.errors;
+        let errors = self.findings.iter().filter(|f| f.severity == Severity::Error).count();
+        self.errors = u32::try_from(errors).unwrap_or(u32::MAX);
+        self.warnings = u32::try_from(self.findings.len() - errors).unwrap_or(u32::MAX);
         self.ok = self.errors == 0 && self.flow.as_ref().is_none_or(Flow::ok);
     }
 

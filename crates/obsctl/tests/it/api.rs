@@ -253,6 +253,36 @@ async fn the_openapi_document_lists_every_route() {
     assert_eq!(doc["paths"]["/api/actions/{id}/approve"]["post"]["security"][0]["bearer"], serde_json::json!([]));
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     assert!(schemas.contains_key("Incident") && schemas.contains_key("Action") && schemas.contains_key("ErrorBody"));
+    // Every unsigned integer a request may carry has a maximum, so a schema-valid value always
+    // fits the field it lands in (a telemetry report's count once did not: `usize` says "uint").
+    let mut unbounded = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut todo: Vec<(String, serde_json::Value)> = paths
+        .iter()
+        .flat_map(|(path, ops)| ops.as_object().unwrap().iter().map(move |(m, op)| (format!("{m} {path}"), op.clone())))
+        .filter_map(|(at, op)| Some((at, op.pointer("/requestBody/content/application~1json/schema")?.clone())))
+        .collect();
+    while let Some((at, schema)) = todo.pop() {
+        match &schema {
+            serde_json::Value::Object(map) => {
+                if let Some(name) = map.get("$ref").and_then(|r| r.as_str()).and_then(|r| r.rsplit('/').next()) {
+                    if seen.insert(name.to_string()) {
+                        todo.push((name.to_string(), schemas[name].clone()));
+                    }
+                }
+                if map.get("format").and_then(|f| f.as_str()).is_some_and(|f| f.starts_with("uint"))
+                    && !map.contains_key("maximum")
+                {
+                    unbounded.push(at.clone());
+                }
+                todo.extend(map.values().map(|v| (at.clone(), v.clone())));
+            }
+            serde_json::Value::Array(items) => todo.extend(items.iter().map(|v| (at.clone(), v.clone()))),
+            _ => {}
+        }
+    }
+    assert!(seen.contains("Report"), "the walk reaches request bodies' schemas: {seen:?}");
+    assert!(unbounded.is_empty(), "unsigned integers without a maximum in: {unbounded:?}");
 }
 
 #[tokio::test]
