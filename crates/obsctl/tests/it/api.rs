@@ -265,10 +265,10 @@ async fn the_openapi_document_lists_every_route() {
     while let Some((at, schema)) = todo.pop() {
         match &schema {
             serde_json::Value::Object(map) => {
-                if let Some(name) = map.get("$ref").and_then(|r| r.as_str()).and_then(|r| r.rsplit('/').next()) {
-                    if seen.insert(name.to_string()) {
-                        todo.push((name.to_string(), schemas[name].clone()));
-                    }
+                if let Some(name) = map.get("$ref").and_then(|r| r.as_str()).and_then(|r| r.rsplit('/').next())
+                    && seen.insert(name.to_string())
+                {
+                    todo.push((name.to_string(), schemas[name].clone()));
                 }
                 if map.get("format").and_then(|f| f.as_str()).is_some_and(|f| f.starts_with("uint"))
                     && !map.contains_key("maximum")
