@@ -7,6 +7,6 @@ mod arrivals;
 mod canary;
 mod decode;
 
-pub use arrivals::{Arrivals, ServiceArrivals, Sighting, SignalArrival};
+pub use arrivals::{Arrivals, MAX_SERVICES, ServiceArrivals, Sighting, SignalArrival};
 pub use canary::{CANARY_ATTRIBUTE, Canary};
 pub use decode::{Batch, DecodeError, Encoding, decode};

@@ -63,8 +63,6 @@ struct Inner {
     services: HashMap<String, ServiceArrivals>,
     canaries: HashMap<String, Vec<Sighting>>,
     canary_order: VecDeque<String>,
-    /// Requests of services beyond `MAX_SERVICES`, not recorded.
-    refused_services: u64,
 }
 
 #[derive(Default)]
@@ -79,13 +77,15 @@ impl std::fmt::Debug for Arrivals {
 }
 
 impl Arrivals {
-    /// Records one request's resources of `signal`, arrived at `at`.
-    pub fn record(&self, signal: TelemetrySignal, batches: &[Batch], at: Timestamp) {
-        let Ok(mut inner) = self.inner.lock() else { return };
+    /// Records one request's resources of `signal`, arrived at `at`; how many were not
+    /// recorded because `MAX_SERVICES` other services are already known.
+    pub fn record(&self, signal: TelemetrySignal, batches: &[Batch], at: Timestamp) -> usize {
+        let Ok(mut inner) = self.inner.lock() else { return 0 };
         let inner = &mut *inner;
+        let mut refused = 0;
         for b in batches {
             if !inner.services.contains_key(&b.service) && inner.services.len() >= MAX_SERVICES {
-                inner.refused_services += 1;
+                refused += 1;
                 continue;
             }
             let slot = inner.services.entry(b.service.clone()).or_default().slot(signal);
@@ -110,6 +110,7 @@ impl Arrivals {
                 }
             }
         }
+        refused
     }
 
     /// Every service that has sent anything, by name.
@@ -129,11 +130,6 @@ impl Arrivals {
     /// Where and when canary `id` was seen, first sighting first.
     pub fn canary(&self, id: &str) -> Vec<Sighting> {
         self.inner.lock().ok().and_then(|i| i.canaries.get(id).cloned()).unwrap_or_default()
-    }
-
-    /// Requests not recorded because `MAX_SERVICES` services were already known.
-    pub fn refused_services(&self) -> u64 {
-        self.inner.lock().map(|i| i.refused_services).unwrap_or(0)
     }
 }
 
@@ -165,9 +161,8 @@ mod tests {
     fn services_and_canaries_are_bounded() {
         let a = Arrivals::default();
         let many: Vec<Batch> = (0..MAX_SERVICES + 5).map(|i| batch(&format!("s{i}"), 1, None)).collect();
-        a.record(TelemetrySignal::Metrics, &many, Timestamp(1));
+        assert_eq!(a.record(TelemetrySignal::Metrics, &many, Timestamp(1)), 5);
         assert_eq!(a.services().len(), MAX_SERVICES);
-        assert_eq!(a.refused_services(), 5);
         let canaries: Vec<Batch> = (0..MAX_CANARIES + 1).map(|i| batch("s0", 1, Some(&format!("c{i}")))).collect();
         a.record(TelemetrySignal::Logs, &canaries, Timestamp(2));
         assert!(a.canary("c0").is_empty(), "the oldest canary goes first");

@@ -107,7 +107,13 @@ async fn receive(s: &AppState, signal: TelemetrySignal, headers: &HeaderMap, bod
         otlp::DecodeError::TooLarge(max) => too_large(max),
         other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_otlp", other.to_string()),
     })?;
-    s.arrivals.record(signal, &batches, Timestamp::now());
+    let refused = s.arrivals.record(signal, &batches, Timestamp::now());
+    if refused > 0 {
+        tracing::warn!(
+            refused,
+            "the OTLP receiver already knows 10,000 services; telemetry of new ones is not recorded"
+        );
+    }
     let items: u64 = batches.iter().map(|b| b.items).sum();
     obsctl_core::metrics::metrics().otlp_items.get_or_create(&SignalLabels { signal: signal.as_str() }).inc_by(items);
     let body: &'static [u8] = match encoding {
