@@ -34,7 +34,9 @@ pub struct ReportOutcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("{service:?} is not a configured service; reports are for: {known}")]
+    #[error(
+        "{service:?} is not a configured service; reports are for: {known} (set the app's OTEL_SERVICE_NAME to one, or add a [[service]] named {service:?})"
+    )]
     UnknownService { service: String, known: String },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),

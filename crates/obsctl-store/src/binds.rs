@@ -147,6 +147,15 @@ macro_rules! bind_silence_insert {
     };
 }
 
+/// Binds a received telemetry report: service, received_at, ok, the report as JSON.
+macro_rules! bind_telemetry_report {
+    ($q:expr, $r:expr) => {{
+        let at =
+            $r.received_at.ok_or_else(|| StoreError::Backend("a telemetry report is kept once received".into()))?;
+        $q.bind(&$r.service).bind(at.millis()).bind(i64::from($r.ok)).bind(serde_json::to_string($r)?)
+    }};
+}
+
 /// Binds an `AlertDelivery`: source, received_at, receiver, group_key, alerts, truncated.
 macro_rules! bind_alert_delivery {
     ($q:expr, $d:expr) => {

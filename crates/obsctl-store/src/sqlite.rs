@@ -502,13 +502,8 @@ impl Store for SqliteStore {
     }
 
     async fn save_telemetry_report(&self, r: &TelemetryReport) -> Result<()> {
-        let at = r.received_at.ok_or_else(|| StoreError::Backend("a telemetry report is kept once received".into()))?;
-        sqlx::query("INSERT INTO telemetry_reports (service, received_at, ok, report) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (service) DO UPDATE SET received_at = excluded.received_at, ok = excluded.ok, report = excluded.report")
-            .bind(&r.service)
-            .bind(at.millis())
-            .bind(i64::from(r.ok))
-            .bind(serde_json::to_string(r)?)
+        bind_telemetry_report!(sqlx::query("INSERT INTO telemetry_reports (service, received_at, ok, report) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (service) DO UPDATE SET received_at = excluded.received_at, ok = excluded.ok, report = excluded.report"), r)
             .execute(&self.writer)
             .await?;
         Ok(())

@@ -1,6 +1,6 @@
 //! The pure loader: text + environment → validated `Config`, or every problem at once.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use crate::quantity::parse_duration;
 
 mod access;
 mod alerts;
+mod dependencies;
 mod docker;
 mod llm;
 mod mcp_servers;
@@ -192,15 +193,7 @@ impl Validator<'_, '_> {
 
         let (services, mut checks) = self.services(&raw, &base_dir, &commands);
         self.top_level_checks(&raw, &services, &commands, &mut checks);
-        if !telemetry.receiver {
-            for c in checks.iter().filter(|c| c.probe.reads_receiver()) {
-                self.p.at(
-                    None,
-                    "telemetry.receiver",
-                    format!("is off, and check {} reads it (it has no url); set [telemetry] receiver = true, or give the check url and query", c.id),
-                );
-            }
-        }
+        self.receiver_readers(&telemetry, &checks);
         let runbooks = self.runbooks(&raw, &services, &alerts, opts);
         self.dependency_cycles(&raw, &services);
 
@@ -425,24 +418,6 @@ impl Validator<'_, '_> {
             }
         }
     }
-
-    fn dependency_cycles(&mut self, raw: &RawConfig, services: &[ServiceConfig]) {
-        let graph: BTreeMap<&str, &[String]> =
-            services.iter().map(|s| (s.name.as_str(), s.depends_on.as_slice())).collect();
-        let mut reported = HashSet::new();
-        for (i, s) in services.iter().enumerate() {
-            if let Some(cycle) = find_cycle(&graph, &s.name)
-                && reported.insert(canonical(&cycle))
-            {
-                let span = raw.services.get(i).map(|r| r.name.span());
-                self.p.at(
-                    span,
-                    format!("service[{i}].depends_on"),
-                    format!("dependency cycle {}; remove one of these depends_on entries", cycle.join(" -> ")),
-                );
-            }
-        }
-    }
 }
 
 pub(super) fn unknown_tool(tool: &str, known: &[&str]) -> String {
@@ -456,44 +431,6 @@ fn valid_name(name: &str) -> bool {
 fn resolve(base: &Path, path: &str) -> PathBuf {
     let p = Path::new(path);
     if p.is_absolute() { p.to_path_buf() } else { base.join(p) }
-}
-
-/// Moves a password out of `scheme://user:password@host/…`, so the URL can be shown.
-/// Words joined by single spaces: the form allow-lists compare.
-/// A cycle through `start`, as the list of names along it (first = last).
-fn find_cycle<'a>(graph: &BTreeMap<&'a str, &'a [String]>, start: &'a str) -> Option<Vec<String>> {
-    fn walk<'a>(
-        graph: &BTreeMap<&'a str, &'a [String]>,
-        node: &'a str,
-        start: &str,
-        path: &mut Vec<&'a str>,
-        seen: &mut HashSet<&'a str>,
-    ) -> bool {
-        for next in graph.get(node).copied().unwrap_or_default() {
-            if next == start {
-                path.push(next);
-                return true;
-            }
-            if seen.insert(next.as_str()) {
-                path.push(next);
-                if walk(graph, next, start, path, seen) {
-                    return true;
-                }
-                path.pop();
-            }
-        }
-        false
-    }
-    let mut path = vec![start];
-    let mut seen = HashSet::from([start]);
-    walk(graph, start, start, &mut path, &mut seen).then(|| path.iter().map(|s| s.to_string()).collect())
-}
-
-/// The same cycle found from different starting points reports once.
-fn canonical(cycle: &[String]) -> Vec<String> {
-    let mut members: Vec<String> = cycle[..cycle.len().saturating_sub(1)].to_vec();
-    members.sort();
-    members
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! `[telemetry]`: whether `serve` takes OTLP/HTTP from applications, the token they present
-//! (`OBSCTL_TELEMETRY_TOKEN` or `token`) and the largest body it takes.
+//! (`OBSCTL_TELEMETRY_TOKEN` or `token`) and the largest body it takes; checks that read the
+//! receiver need it on.
 
 use super::super::raw::RawConfig;
 use super::Validator;
+use crate::check::CheckSpec;
 use crate::config::TelemetryConfig;
 use crate::quantity::parse_size;
 
@@ -26,5 +28,19 @@ impl Validator<'_, '_> {
             }
         }
         telemetry
+    }
+
+    /// A freshness check without `url` reads the receiver: refused while it is off.
+    pub(super) fn receiver_readers(&mut self, telemetry: &TelemetryConfig, checks: &[CheckSpec]) {
+        if telemetry.receiver {
+            return;
+        }
+        for c in checks.iter().filter(|c| c.probe.reads_receiver()) {
+            self.p.at(
+                None,
+                "telemetry.receiver",
+                format!("is off, and check {} reads it (it has no url); set [telemetry] receiver = true, or give the check url and query", c.id),
+            );
+        }
     }
 }

@@ -43,7 +43,7 @@ pub async fn prove(settings: &Settings, service: &str, wait: Duration) -> anyhow
             at: "obsctl".into(),
             ok: false,
             delay_ms: None,
-            detail: "OBS_CONTROL_URL is not set, so nothing can say whether the canary arrived".into(),
+            detail: "OBS_CONTROL_URL is not set, so nothing can say whether the canary arrived: set it to obsctl's address, e.g. http://obsctl:5555".into(),
         }),
     }
     Ok(Flow { canary: canary.id, endpoint, hops })
