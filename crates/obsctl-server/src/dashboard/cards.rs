@@ -128,7 +128,10 @@ pub fn card(state: &AppState, ctx: &Context, service: &str, checks: &[&str]) -> 
     };
     let recent = state.ui.live.summary(checks);
     let down = match (state_name, open.iter().map(|i| i.opened_at).min()) {
-        ("failing" | "flapping" | "suppressed", Some(since)) => format!("down {}", short(ctx.now.since(since))),
+        ("failing" | "flapping" | "suppressed", Some(since)) => match ctx.now.since(since) {
+            d if d.as_secs() == 0 => "down just now".into(),
+            d => format!("down {}", short(d)),
+        },
         _ => String::new(),
     };
     Card {
@@ -175,7 +178,7 @@ mod tests {
         let html = CardFragment { card: &card, oob: true }.render().unwrap().replace('\n', "");
         assert_eq!(
             html,
-            r#"<a id="svc-api" class="card st-failing" href="/ui/services/api" hx-swap-oob="true" data-state="failing"><span class="name">api</span><span class="badge">failing</span><span class="meta">3 s ago · 12.5 ms · <b>down 4 min</b> · 2 open</span><svg/></a>"#
+            r#"<a data-nav id="svc-api" class="card st-failing" href="/ui/services/api" hx-swap-oob="true" data-state="failing"><span class="name">api</span><span class="badge">failing</span><span class="meta">3 s ago · 12.5 ms</span><svg/><span class="alarm"><b>down 4 min</b> · 2 open</span></a>"#
         );
         let escaped = Card { name: "<x>".into(), ..card };
         assert!(CardFragment { card: &escaped, oob: false }.render().unwrap().contains("&#60;x&#62;"));

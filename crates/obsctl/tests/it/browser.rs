@@ -273,6 +273,27 @@ async fn every_page_reads_well_in_both_themes_at_any_width_and_by_keyboard() {
         let outline = "const s = getComputedStyle(document.activeElement); return document.activeElement !== document.body && s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) >= 2";
         b.wait_until(outline, 5, &format!("{page}: Tab shows where the focus is")).await;
     }
+    // Keys: "j" and "k" walk the list (the overview's cards, the incidents), Enter opens the
+    // focused one, "/" goes to the page's search.
+    b.goto(&format!("{base}/ui/overview")).await;
+    b.wait_until("return document.querySelectorAll('#grid .card').length === 8", 10, "eight cards").await;
+    let focused = "return document.activeElement.id";
+    b.eval("document.activeElement?.blur(); return true").await;
+    b.press("j").await;
+    let first = b.eval("return document.querySelectorAll('#grid .card')[0].id").await;
+    assert_eq!(b.eval(focused).await, first, "j focuses the first card");
+    b.press("j").await;
+    b.press("k").await;
+    assert_eq!(b.eval(focused).await, first, "k goes back up");
+    b.press("/").await;
+    assert_eq!(b.eval(focused).await, "find", "/ goes to the search");
+    b.press("\u{E00C}").await;
+    b.goto(&format!("{base}/ui/incidents")).await;
+    b.wait_until("return document.querySelector('#incident-list a[data-nav]') !== null", 10, "an incident").await;
+    b.eval("document.activeElement?.blur(); return true").await;
+    b.press("j").await;
+    b.press("\u{E007}").await;
+    b.wait_until(r"return /^\/ui\/incidents\/.+/.test(location.pathname)", 10, "Enter opens the incident").await;
     // The graph picture: the failing api is marked; clicking it opens its page.
     b.goto(&format!("{base}/ui/graph")).await;
     b.wait_until("return document.querySelector('svg.graph a[data-service=api]') !== null", 10, "api is drawn").await;

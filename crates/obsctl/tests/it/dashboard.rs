@@ -183,17 +183,26 @@ async fn every_page_renders_for_a_viewer_with_secrets_hidden() {
     )
     .unwrap();
     let incidents = send(&h, Method::GET, "/ui/incidents", Some(&session), None, None).await.body;
-    assert!(time.is_match(&incidents) && incidents.contains("<td>open "), "{incidents}");
+    assert!(time.is_match(&incidents) && incidents.contains(r#"<td class="nowrap">open "#), "{incidents}");
     let id = h.incident().await.id;
     let incident = send(&h, Method::GET, &format!("/ui/incidents/{id}"), Some(&session), None, None).await.body;
     assert!(
         time.is_match(&incident) && !regex::Regex::new(r">\d{4}-\d\d-\d\dT").unwrap().is_match(&incident),
         "{incident}"
     );
+    // The audit log links the incident a gate decision was about.
+    let audit = send(&h, Method::GET, "/ui/audit", Some(&session), None, None).await.body;
+    assert!(audit.contains(&format!(r#"<a data-nav href="/ui/incidents/{id}"><code>{id}</code></a>"#)), "{audit}");
     // One switch shows every timeline entry's data, not a toggle per entry.
     assert!(incident.contains(r#"id="show-data""#) && !incident.contains("<details>"), "{incident}");
     assert!(time.is_match(&history), "{history}");
-    assert!(overview.contains("<b>down "), "a failing card says how long: {overview}");
+    assert!(overview.contains(r#"<span class="alarm"><b>down "#), "a failing card says how long: {overview}");
+    // A step waiting for a person is not "approved by agent": its why is the gate's.
+    assert!(
+        incident.contains(r#"<td class="muted">mode approve: waiting for a person</td>"#)
+            && !incident.contains("approved by agent"),
+        "{incident}"
+    );
     // Issue 14: filters live in the URL; an empty result says so and how to get back.
     let only_ok = send(&h, Method::GET, "/ui/overview?state=ok", Some(&session), None, None).await.body;
     assert!(!only_ok.contains(r#"id="svc-api""#) && only_ok.contains("No service matches this filter"), "{only_ok}");

@@ -80,10 +80,12 @@ impl IncidentPage {
         ))
     }
 
-    /// Why a step stands as it does, in words: who decided and their reason, or the gate's.
+    /// Why a step stands as it does, in words: the person who decided and their reason, or
+    /// the gate's (the agent's own decisions are the gate's: "mode approve: waiting for a
+    /// person" is no approval).
     fn why(&self, a: &Action) -> String {
         let reason = a.reason.trim();
-        match a.decided_by.as_deref() {
+        match a.decided_by.as_deref().filter(|by| *by != "agent") {
             Some(by) => {
                 let who = by.strip_prefix("ui:").or_else(|| by.strip_prefix("api:")).unwrap_or(by);
                 let verb = match a.state {

@@ -16,8 +16,7 @@ use crate::dashboard::check_history::{self, CheckHistory, RANGES, Range};
 use crate::dashboard::containers::{self, ContainerRow};
 use crate::dashboard::session::Viewer;
 use crate::dashboard::telemetry_health::{self, TelemetryHealth};
-use crate::dashboard::when::ago;
-use crate::dashboard::when::{Lasting, Readable};
+use crate::dashboard::when::{self, Lasting, Readable, ago};
 use crate::dashboard::{Chrome, failed, render};
 
 struct CheckRow {
@@ -98,7 +97,7 @@ pub async fn view_service_get(
             id: spec.id.clone(),
             name: spec.name.clone(),
             kind: spec.probe.kind(),
-            interval: format!("{:?}", spec.interval),
+            interval: when::duration(spec.interval),
             status: statuses.get(&spec.id).copied().unwrap_or(CheckStatus::Unknown).as_str(),
             last: recent.first().map(|o| ago(now, o.at)).unwrap_or_else(|| "never".into()),
             detail: recent.first().map(|o| o.detail.clone()).unwrap_or_default(),
