@@ -179,8 +179,13 @@ impl Runtime {
 
     /// Starts supervised services, the scheduler and the agent loop. The agent acts only while
     /// this process holds the store's agent lease (taken here when free, renewed in the
-    /// background), so two `serve`s on one store never both act.
+    /// background), so two `serve`s on one store never both act. Starting a started runtime
+    /// does nothing (`demo --keep-running` serves the runtime its scenario started; a second
+    /// start would have taken a second lease beside its own and run every loop twice).
     pub async fn start(&mut self) -> anyhow::Result<()> {
+        if self.lateness.is_some() {
+            return Ok(());
+        }
         let leadership = Arc::new(Leadership::new(self.store.clone(), LEASE_TTL));
         if !leadership.tick().await {
             let other = obsctl_agent::live_holder(self.store.as_ref()).await?.unwrap_or_default();

@@ -38,6 +38,8 @@ fn demo_config(dir: &Path, scratch: &Path, poison: &Path, port: u16, listen: &st
 version = 1
 [server]
 listen = "{listen}"
+[mcp]
+listen = "off"
 [store]
 url = {store}
 [agent]

@@ -149,6 +149,46 @@ fn demo_closes_both_loops() {
     );
 }
 
+/// Found trying it: `demo --keep-running` closed both loops, printed the token, then stopped
+/// with "another obsctl serve runs on the SQLite store": serving started the runtime a second
+/// time beside the demo's own.
+#[tokio::test]
+async fn demo_keep_running_serves_the_dashboard_and_api_until_stopped() {
+    use tokio::io::AsyncBufReadExt;
+    let port = crate::support::free_port();
+    let mut demo = tokio::process::Command::new(env!("CARGO_BIN_EXE_obsctl"))
+        .args(["demo", "--keep-running", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(demo.stdout.take().unwrap()).lines();
+    let mut said = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        said.push_str(&line);
+        said.push('\n');
+        if line.contains("press Ctrl-C to stop") {
+            break;
+        }
+    }
+    assert!(said.contains("both loops closed"), "{said}");
+    let token = said.split("with the token ").nth(1).and_then(|t| t.lines().next()).expect("the token").to_string();
+    let status = format!("http://127.0.0.1:{port}/api/status");
+    let http = obsctl_host::http_client().build().unwrap();
+    let answer = http.get(&status).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(answer.status(), 200, "the API serves with the printed token");
+    assert!(answer.text().await.unwrap().contains(r#""services":1"#));
+    assert_eq!(http.get(&status).send().await.unwrap().status(), 401, "and only with it");
+    let login = http.get(format!("http://127.0.0.1:{port}/ui/login")).send().await.unwrap();
+    assert_eq!(login.status(), 200, "the dashboard serves its login");
+    assert!(demo.try_wait().unwrap().is_none(), "still running");
+    let pid = demo.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let code = demo.wait().await.unwrap();
+    assert_eq!(code.code(), Some(0), "a signal stops it cleanly");
+}
+
 #[test]
 fn graph_commands_read_the_bolt_mirror_and_fall_back_when_it_is_gone() {
     let bolt = std::env::var("OBSCTL_TEST_BOLT_ADDR").expect(
