@@ -31,6 +31,7 @@ use obsctl_core::config::Role;
 
 pub use assets::stylesheet;
 pub use live::Live;
+pub use pages::status::warm as warm_status_page;
 pub use resources::{INTERVAL as RESOURCE_INTERVAL, Resources};
 pub use session::{Sessions, hash_password};
 

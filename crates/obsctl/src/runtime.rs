@@ -227,6 +227,7 @@ impl Runtime {
         self.tasks.spawn(live.run(self.app_state(), self.bus.subscribe(), self.shutdown.subscribe()));
         let resources = self.ui.resources.clone();
         self.tasks.spawn(resources.run(obsctl_server::dashboard::RESOURCE_INTERVAL, self.shutdown.subscribe()));
+        self.tasks.spawn(obsctl_server::dashboard::warm_status_page(self.app_state()));
         if let (Some(mirror), Some(g)) = (&self.mirror, &self.config.graph) {
             self.tasks.spawn(mirror.clone().run(g.sync_interval, self.shutdown.subscribe()));
         }

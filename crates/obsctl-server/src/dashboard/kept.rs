@@ -1,6 +1,8 @@
 //! A value made now and then and kept: a view gets the kept one at once, and one older than its
 //! freshness is still served while the next is made in the background (one at a time). Only the
-//! very first view waits for it to be made. The status page keeps its uptime sums and its page.
+//! very first views wait for it to be made, once: they queue behind the one making it (a burst of
+//! visitors to a status page just started costs one read of every check's sums, not one each).
+//! The status page keeps its uptime sums and its page.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,11 +12,13 @@ use std::time::{Duration, Instant};
 pub struct Kept<T> {
     current: RwLock<Option<(Instant, Arc<T>)>>,
     making: AtomicBool,
+    /// Held while the first value is made.
+    first: tokio::sync::Mutex<()>,
 }
 
 impl<T> Default for Kept<T> {
     fn default() -> Self {
-        Kept { current: RwLock::new(None), making: AtomicBool::new(false) }
+        Kept { current: RwLock::new(None), making: AtomicBool::new(false), first: tokio::sync::Mutex::new(()) }
     }
 }
 
@@ -31,9 +35,13 @@ impl<T: Send + Sync + 'static> Kept<T> {
         E: std::fmt::Display + Send + 'static,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
-        let current = self.current.read().ok().and_then(|c| c.clone());
-        let Some((at, value)) = current else {
-            return Ok(self.keep(make().await?));
+        let Some((at, value)) = self.current() else {
+            let _first = self.first.lock().await;
+            return match self.current() {
+                // Made while this view queued.
+                Some((_, value)) => Ok(value),
+                None => Ok(self.keep(make().await?)),
+            };
         };
         if at.elapsed() > fresh_for && !self.making.swap(true, Ordering::AcqRel) {
             let (me, next) = (self.clone(), make());
@@ -48,6 +56,10 @@ impl<T: Send + Sync + 'static> Kept<T> {
             });
         }
         Ok(value)
+    }
+
+    fn current(&self) -> Option<(Instant, Arc<T>)> {
+        self.current.read().ok().and_then(|c| c.clone())
     }
 
     fn keep(&self, value: T) -> Arc<T> {
@@ -86,5 +98,31 @@ mod tests {
             tokio::task::yield_now().await;
         }
         assert_eq!(seen, 3, "the next value replaced the stale one");
+    }
+
+    /// Many first views at once: the value is made once, and every view gets it.
+    #[tokio::test]
+    async fn first_views_at_once_make_the_value_once() {
+        use std::sync::atomic::AtomicUsize;
+        let kept: Arc<Kept<u32>> = Arc::default();
+        let makes = Arc::new(AtomicUsize::new(0));
+        let views = (0..10).map(|_| {
+            let (kept, makes) = (kept.clone(), makes.clone());
+            tokio::spawn(async move {
+                let make = || async move {
+                    makes.fetch_add(1, Ordering::SeqCst);
+                    // Slow enough for the other views to arrive meanwhile.
+                    for _ in 0..50 {
+                        tokio::task::yield_now().await;
+                    }
+                    Ok::<u32, String>(7)
+                };
+                *kept.get(Duration::from_secs(60), "n", make).await.unwrap()
+            })
+        });
+        for view in views.collect::<Vec<_>>() {
+            assert_eq!(view.await.unwrap(), 7);
+        }
+        assert_eq!(makes.load(Ordering::SeqCst), 1, "made once");
     }
 }
