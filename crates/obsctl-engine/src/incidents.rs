@@ -114,15 +114,25 @@ impl IncidentManager {
     }
 
     /// Opens an incident for a failure, or counts it on the open one, or reopens the last one
-    /// when it resolved within `reopen_within`; announces what it did.
+    /// when it resolved within `reopen_within`; announces what it did. Two raises of one
+    /// fingerprint at once (two requests, two replicas) open one incident: the store opens it
+    /// only while none is open, and the loser counts on the winner's.
     pub async fn raise(&self, signal: Signal<'_>) -> anyhow::Result<Incident> {
+        // A conflict means another writer moved the incident in between (opened, reopened or
+        // resolved it): look again.
+        let mut attempts = 0;
+        loop {
+            match self.raise_once(&signal).await {
+                Err(e) if attempts < 3 && matches!(e.downcast_ref(), Some(StoreError::Conflict(_))) => attempts += 1,
+                done => return done,
+            }
+        }
+    }
+
+    async fn raise_once(&self, signal: &Signal<'_>) -> anyhow::Result<Incident> {
         let previous = self.store.latest_incident_by_fingerprint(&signal.fingerprint).await?;
         Ok(match previous {
-            Some(mut open) if open.status == IncidentStatus::Open => {
-                bump(&mut open, signal.detail, signal.at);
-                self.store.update_incident(&open, IncidentStatus::Open).await?;
-                open
-            }
+            Some(open) if open.status == IncidentStatus::Open => self.count_on(open, signal).await?,
             Some(mut old) if should_reopen(&old, signal.at, self.config.agent.reopen_within) => {
                 bump(&mut old, signal.detail, signal.at);
                 old.status = IncidentStatus::Open;
@@ -134,18 +144,27 @@ impl IncidentManager {
                 let within = obsctl_core::quantity::format_duration(self.config.agent.reopen_within);
                 let message = format!("failing again within {within} of resolving: {}", signal.detail);
                 let reopened = Event::IncidentOpened { incident_id: old.id.clone() };
-                self.tell(&old.id, "reopened", &message, signal.data, reopened).await?;
+                self.tell(&old.id, "reopened", &message, signal.data.clone(), reopened).await?;
                 old
             }
             _ => {
-                let incident = Self::new_incident(&signal);
-                self.store.insert_incident(&incident).await?;
+                let incident = Self::new_incident(signal);
+                if let Some(open) = self.store.open_incident(&incident).await? {
+                    return self.count_on(open, signal).await;
+                }
                 tracing::warn!(incident = %incident.id, check = %signal.check_id, detail = %signal.detail, "incident opened");
                 let opened = Event::IncidentOpened { incident_id: incident.id.clone() };
-                self.tell(&incident.id, "opened", &signal.message, signal.data, opened).await?;
+                self.tell(&incident.id, "opened", &signal.message, signal.data.clone(), opened).await?;
                 incident
             }
         })
+    }
+
+    /// Counts a repeat of the failure on its open incident.
+    async fn count_on(&self, mut open: Incident, signal: &Signal<'_>) -> anyhow::Result<Incident> {
+        bump(&mut open, signal.detail, signal.at);
+        self.store.update_incident(&open, IncidentStatus::Open).await?;
+        Ok(open)
     }
 
     /// A failing observation of a check already failing: bump the open incident.

@@ -44,6 +44,23 @@ macro_rules! insert_incidents {
     };
 }
 
+/// Inserts the open incident `$i` on `$exec` unless an incident of its fingerprint is open, in
+/// one statement; true when it inserted.
+macro_rules! insert_incident_unless_open {
+    ($db:ty, $exec:expr, $i:expr) => {{
+        let mut q = sqlx::QueryBuilder::<$db>::new(crate::binds::INCIDENT_INSERT);
+        q.push("SELECT ");
+        {
+            let mut values = q.separated(", ");
+            bind_incident_insert!(values, $i, push_bind);
+        }
+        q.push(" WHERE NOT EXISTS (SELECT 1 FROM incidents WHERE status = 'open' AND fingerprint = ");
+        q.push_bind(&$i.fingerprint);
+        q.push(")");
+        q.build().execute($exec).await?.rows_affected() == 1
+    }};
+}
+
 /// Binds an `Incident` for the update: status … resolution, then id (10 values).
 macro_rules! bind_incident_update {
     ($q:expr, $i:expr) => {

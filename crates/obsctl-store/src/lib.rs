@@ -54,6 +54,15 @@ pub mod fuzzing {
     }
 }
 
+/// The open incident that kept `incident` from opening (`Store::open_incident`); a `Conflict`
+/// if it was resolved in the moment between, for the caller to try again.
+async fn open_of_fingerprint(store: &dyn Store, incident: &Incident) -> Result<Option<Incident>> {
+    match store.latest_incident_by_fingerprint(&incident.fingerprint).await? {
+        Some(open) if open.status == IncidentStatus::Open => Ok(Some(open)),
+        _ => Err(StoreError::Conflict(format!("the open incident of {} ended meanwhile", incident.fingerprint))),
+    }
+}
+
 /// A new globally unique, time-ordered id with a readable prefix, e.g. `inc-0193…`.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
@@ -160,6 +169,10 @@ pub trait Store: GraphStore + ChangeFeed {
     async fn check_statuses(&self) -> Result<Vec<(String, CheckStatus, Timestamp)>>;
 
     async fn insert_incident(&self, incident: &Incident) -> Result<()>;
+    /// Opens `incident` unless an incident of its fingerprint is open, as one step (replicas, or
+    /// two requests at once, never open two for one fingerprint): `None` when it was opened,
+    /// else the open one, nothing written.
+    async fn open_incident(&self, incident: &Incident) -> Result<Option<Incident>>;
     /// The stored records of these alerts of one source (those it has).
     async fn alerts_by_fingerprint(&self, source: AlertSource, fingerprints: &[String]) -> Result<Vec<AlertRecord>>;
     /// Records one webhook request and writes its alerts' records, with the incidents it opened

@@ -229,6 +229,20 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn open_incident(&self, i: &Incident) -> Result<Option<Incident>> {
+        // Under READ COMMITTED two such inserts would both see none open; a lock on the
+        // fingerprint, held to the commit, puts them in turn (the two-key space, apart from the
+        // migrations' one-key lock).
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(1, hashtext($1))").bind(&i.fingerprint).execute(&mut *tx).await?;
+        let opened = insert_incident_unless_open!(sqlx::Postgres, &mut *tx, i);
+        tx.commit().await?;
+        if opened {
+            return Ok(None);
+        }
+        crate::open_of_fingerprint(self, i).await
+    }
+
     async fn alerts_by_fingerprint(&self, source: AlertSource, fingerprints: &[String]) -> Result<Vec<AlertRecord>> {
         let rows = sqlx::query("SELECT * FROM alerts WHERE source = $1 AND fingerprint = ANY($2::text[])")
             .bind(source.as_str())

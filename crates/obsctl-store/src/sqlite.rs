@@ -211,6 +211,14 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn open_incident(&self, i: &Incident) -> Result<Option<Incident>> {
+        // One statement on the one writer: nothing can come between the look and the insert.
+        if insert_incident_unless_open!(sqlx::Sqlite, &self.writer, i) {
+            return Ok(None);
+        }
+        crate::open_of_fingerprint(self, i).await
+    }
+
     async fn alerts_by_fingerprint(&self, source: AlertSource, fingerprints: &[String]) -> Result<Vec<AlertRecord>> {
         let rows =
             sqlx::query("SELECT * FROM alerts WHERE source = ? AND fingerprint IN (SELECT value FROM json_each(?))")

@@ -25,6 +25,7 @@ macro_rules! conformance_suite {
                 rollups_sum_runs_per_hour_and_day,
                 check_status_round_trips,
                 incidents_round_trip_and_filter,
+                an_incident_opens_only_while_none_of_its_fingerprint_is_open,
                 events_keep_order,
                 idempotency_key_is_unique,
                 transition_is_compare_and_set,
@@ -186,6 +187,24 @@ async fn incidents_round_trip_and_filter(s: Arc<dyn Store>) {
     let latest = s.latest_incident_by_fingerprint(&a.fingerprint).await.unwrap();
     assert_eq!(latest.map(|i| i.id), Some("inc-a".to_string()));
     assert_eq!(s.latest_incident_by_fingerprint("none").await.unwrap(), None);
+}
+
+async fn an_incident_opens_only_while_none_of_its_fingerprint_is_open(s: Arc<dyn Store>) {
+    let first = incident("inc-a", "api", 10);
+    assert_eq!(s.open_incident(&first).await.unwrap(), None, "opened");
+    // A second of the same fingerprint, at once or later, finds the first and writes nothing.
+    let (second, third) = (incident("inc-b", "api", 11), incident("inc-c", "api", 12));
+    let (x, y) = tokio::join!(s.open_incident(&second), s.open_incident(&third));
+    assert_eq!((x.unwrap(), y.unwrap()), (Some(first.clone()), Some(first.clone())));
+    assert!(matches!(s.incident("inc-b").await, Err(StoreError::NotFound(_))));
+    // Another fingerprint opens beside it; once the first is resolved, the next one opens.
+    assert_eq!(s.open_incident(&incident("inc-d", "db", 13)).await.unwrap(), None);
+    let mut resolved = first.clone();
+    resolved.status = IncidentStatus::Resolved;
+    resolved.resolved_at = Some(Timestamp(20));
+    s.update_incident(&resolved, IncidentStatus::Open).await.unwrap();
+    assert_eq!(s.open_incident(&second).await.unwrap(), None);
+    assert_eq!(s.incident("inc-b").await.unwrap(), second);
 }
 
 async fn events_keep_order(s: Arc<dyn Store>) {

@@ -59,9 +59,8 @@ async fn two_replicas_on_one_postgres_run_each_action_once() {
         "the target saw {} fixes for {executed} journaled: {actions:#?}",
         target.fixes()
     );
-    // One agent acted: never more than one plan per opening of an incident, not one per replica.
-    // (Both monitors may open an incident for the check in the same instant, issue 13; the
-    // recovery resolves every one of them.)
+    // One agent acted: never more than one plan per opening of an incident, not one per replica
+    // (both monitors failing at once open one incident: `replicas_failing_at_once_…` below).
     let incidents = a.rt.store.list_incidents(&Default::default()).await.unwrap();
     let openings: u32 = incidents.iter().map(|i| i.reopen_count + 1).sum();
     assert!(executed >= 1 && executed <= openings as usize, "{executed} fixes for {openings} openings: {actions:#?}");
@@ -70,4 +69,19 @@ async fn two_replicas_on_one_postgres_run_each_action_once() {
     assert!(holder.holder.starts_with("serve:") && holder.live, "{holder:?}");
     a.rt.stop().await;
     b.rt.stop().await;
+}
+
+/// Two replicas whose checks fail at the same instant open one incident between them, counted
+/// twice: before, each looked for an open incident, found none, and opened its own.
+#[tokio::test]
+async fn replicas_failing_at_once_open_one_incident() {
+    let url = fresh_postgres().await;
+    let target = Target::start(false).await;
+    let config = format!("{}{API_WITH_FIX}", head_with_store("approve", &url));
+    let (a, b) = (harness(&config, &target.url, &[]).await, harness(&config, &target.url, &[]).await);
+    let (ran_a, ran_b) = tokio::join!(a.run("api/health"), b.run("api/health"));
+    assert!(!ran_a && !ran_b, "both saw the failure");
+    let open = a.open_incidents().await;
+    assert_eq!(open.len(), 1, "one incident for one failure: {open:#?}");
+    assert_eq!(open[0].occurrences, 2, "both failures counted on it");
 }
