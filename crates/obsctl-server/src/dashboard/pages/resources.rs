@@ -37,6 +37,13 @@ struct ResourcesPage {
     cluster: Result<crate::api::cluster::ClusterView, String>,
 }
 
+impl ResourcesPage {
+    /// A span in milliseconds as people read it: "800 ms", "4 s", "2 min 5 s".
+    fn span(&self, ms: impl std::borrow::Borrow<i64>) -> String {
+        crate::dashboard::when::duration(std::time::Duration::from_millis((*ms.borrow()).max(0) as u64))
+    }
+}
+
 pub async fn view_resources_get(State(s): State<AppState>, Viewer(session): Viewer) -> Response {
     let samples = s.ui.resources.samples();
     let series = |f: &dyn Fn(&super::super::resources::Sample) -> f64| samples.iter().map(f).collect::<Vec<f64>>();
