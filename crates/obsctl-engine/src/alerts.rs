@@ -107,8 +107,7 @@ impl AlertIntake {
             alerts: parsed.alerts.len() as u32,
             truncated: parsed.truncated,
         };
-        let mut report =
-            IntakeReport { received: delivery.alerts, truncated: delivery.truncated, ..Default::default() };
+        let report = IntakeReport { received: delivery.alerts, truncated: delivery.truncated, ..Default::default() };
         if delivery.truncated > 0 {
             tracing::warn!(
                 source = source.as_str(),
@@ -117,7 +116,28 @@ impl AlertIntake {
             );
         }
         let _turn = self.turn.lock().await;
-        let fingerprints: Vec<String> = parsed.alerts.iter().map(|a| a.fingerprint.clone()).collect();
+        // Another replica may open one of this delivery's incidents between our read and our
+        // write: the store then refuses the write whole, and the delivery is applied again
+        // against what is stored now (counting on that incident instead).
+        let mut attempts = 0;
+        loop {
+            match self.apply(&delivery, parsed.alerts.clone(), report.clone(), now).await {
+                Err(e) if attempts < 3 && matches!(e.downcast_ref(), Some(StoreError::Conflict(_))) => attempts += 1,
+                done => return Ok(done?),
+            }
+        }
+    }
+
+    /// Applies one delivery's alerts (under the turn): records, incident changes, new incidents.
+    async fn apply(
+        &self,
+        delivery: &AlertDelivery,
+        alerts: Vec<Alert>,
+        mut report: IntakeReport,
+        now: Timestamp,
+    ) -> anyhow::Result<IntakeReport> {
+        let source = delivery.source;
+        let fingerprints: Vec<String> = alerts.iter().map(|a| a.fingerprint.clone()).collect();
         let mut records: HashMap<String, AlertRecord> = self
             .store
             .alerts_by_fingerprint(source, &fingerprints)
@@ -127,15 +147,14 @@ impl AlertIntake {
             .map(|r| (r.alert.fingerprint.clone(), r))
             .collect();
         // The latest incident of every alert that may open one, in one read.
-        let alerts = &self.config.alerts;
-        let candidates: Vec<String> = parsed
-            .alerts
+        let routing = &self.config.alerts;
+        let candidates: Vec<String> = alerts
             .iter()
             .filter(|a| a.status == AlertStatus::Firing)
             .map(|a| {
                 signal::incident_fingerprint(
-                    &alerts.service_of(&a.labels),
-                    &alerts.kind_of(&a.labels),
+                    &routing.service_of(&a.labels),
+                    &routing.kind_of(&a.labels),
                     source,
                     &a.fingerprint,
                 )
@@ -156,7 +175,7 @@ impl AlertIntake {
         let mut opened: Vec<OpenedIncident> = Vec::new();
         let mut touched = Vec::new();
         let (mut seen, mut reported) = (HashSet::new(), HashSet::new());
-        for incoming in parsed.alerts {
+        for incoming in alerts {
             let previous = records.get(&incoming.fingerprint);
             let change = alert::change(previous, &incoming);
             let mut record = self.record(previous, incoming, change, now);
@@ -200,7 +219,7 @@ impl AlertIntake {
         }
         let changed: Vec<AlertRecord> = touched.iter().filter_map(|fp| records.remove(fp)).collect();
         let started = std::time::Instant::now();
-        self.store.save_alerts(&delivery, &changed, &opened).await.map_err(anyhow::Error::from)?;
+        self.store.save_alerts(delivery, &changed, &opened).await.map_err(anyhow::Error::from)?;
         obsctl_core::metrics::metrics().store_write("alerts", started.elapsed());
         if let Ok(mut firing) = self.firing.write() {
             for r in &changed {

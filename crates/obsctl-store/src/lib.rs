@@ -63,6 +63,12 @@ async fn open_of_fingerprint(store: &dyn Store, incident: &Incident) -> Result<O
     }
 }
 
+/// The refusal of a new incident whose fingerprint has an open one already (written by another
+/// replica since the caller looked): the caller looks again.
+fn opened_meanwhile(fingerprint: &str) -> StoreError {
+    StoreError::Conflict(format!("an incident of {fingerprint} is open already"))
+}
+
 /// A new globally unique, time-ordered id with a readable prefix, e.g. `inc-0193…`.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
@@ -177,7 +183,8 @@ pub trait Store: GraphStore + ChangeFeed {
     async fn alerts_by_fingerprint(&self, source: AlertSource, fingerprints: &[String]) -> Result<Vec<AlertRecord>>;
     /// Records one webhook request and writes its alerts' records, with the incidents it opened
     /// (and their first timeline entries), in one transaction: an alert is never recorded
-    /// without its new incident, nor the incident without its alert.
+    /// without its new incident, nor the incident without its alert. A `Conflict`, nothing
+    /// written, when one of those incidents' fingerprints has an open incident already.
     async fn save_alerts(
         &self,
         delivery: &AlertDelivery,

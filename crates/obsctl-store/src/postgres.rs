@@ -259,6 +259,26 @@ impl Store for PostgresStore {
         opened: &[OpenedIncident],
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        // As `open_incident`: the new incidents' fingerprints locked (in order), then none may
+        // be open already, or the delivery is refused whole for the intake to apply again.
+        let fingerprints: Vec<&str> = opened.iter().map(|o| o.incident.fingerprint.as_str()).collect();
+        if !fingerprints.is_empty() {
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock(1, hashtext(f)) FROM (SELECT DISTINCT f FROM unnest($1::text[]) AS t(f) ORDER BY f) AS s",
+            )
+            .bind(&fingerprints)
+            .execute(&mut *tx)
+            .await?;
+            let open: Option<String> = sqlx::query_scalar(
+                "SELECT fingerprint FROM incidents WHERE status = 'open' AND fingerprint = ANY($1::text[]) LIMIT 1",
+            )
+            .bind(&fingerprints)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(fingerprint) = open {
+                return Err(crate::opened_meanwhile(&fingerprint));
+            }
+        }
         save_alerts_in_tx!(
             sqlx::Postgres,
             tx,

@@ -236,6 +236,20 @@ impl Store for SqliteStore {
         opened: &[OpenedIncident],
     ) -> Result<()> {
         let mut tx = self.writer.begin().await?;
+        // As `open_incident`: none of the new incidents' fingerprints may be open already (on
+        // the one writer nothing comes between this look and the inserts).
+        let fingerprints: Vec<&str> = opened.iter().map(|o| o.incident.fingerprint.as_str()).collect();
+        if !fingerprints.is_empty() {
+            let open: Option<String> = sqlx::query_scalar(
+                "SELECT fingerprint FROM incidents WHERE status = 'open' AND fingerprint IN (SELECT value FROM json_each(?)) LIMIT 1",
+            )
+            .bind(serde_json::to_string(&fingerprints)?)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(fingerprint) = open {
+                return Err(crate::opened_meanwhile(&fingerprint));
+            }
+        }
         save_alerts_in_tx!(
             sqlx::Sqlite,
             tx,

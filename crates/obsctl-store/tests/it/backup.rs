@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use obsctl_core::Timestamp;
 use obsctl_core::action::{ActionState, AuditRecord, Outcome};
 use obsctl_core::alert::{Alert, AlertDelivery, AlertRecord, AlertSource, AlertStatus};
+use obsctl_core::incident::Incident;
 use obsctl_core::state::CheckStatus;
 use obsctl_store::backup::{self, Cell, SnapshotSink, Table};
 use obsctl_store::{OpenedIncident, Store, StoreError};
@@ -76,7 +77,9 @@ async fn fill(s: &dyn Store) {
         alerts: 1,
         truncated: 0,
     };
-    let opened = OpenedIncident { incident: incident("inc-3", "api", 100), events: vec![] };
+    // An alert's incident has a fingerprint of its own (beside api's open health incident).
+    let alerted = Incident { fingerprint: "api/Down/alertmanager:f1".into(), ..incident("inc-3", "api", 100) };
+    let opened = OpenedIncident { incident: alerted, events: vec![] };
     s.save_alerts(&delivery, &[record], &[opened]).await.unwrap();
 }
 

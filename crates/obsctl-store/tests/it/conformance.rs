@@ -514,6 +514,13 @@ async fn alerts_upsert_by_source_and_fingerprint(s: Arc<dyn Store>) {
     let other = record(AlertSource::Generic, "f9", AlertStatus::Firing, 150);
     assert!(s.save_alerts(&delivery(0), std::slice::from_ref(&other), &[clash]).await.is_err());
     assert!(s.alerts_by_fingerprint(AlertSource::Generic, &["f9".into()]).await.unwrap().is_empty());
+    // One opening an incident whose fingerprint has an open one (another replica's, written since
+    // the intake looked) is refused whole as a conflict, for the intake to apply it again.
+    let late = OpenedIncident { incident: incident("inc-4", "db", 400), events: vec![] };
+    let refused = s.save_alerts(&delivery(0), std::slice::from_ref(&other), &[late]).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    assert!(matches!(s.incident("inc-4").await, Err(StoreError::NotFound(_))));
+    assert!(s.alerts_by_fingerprint(AlertSource::Generic, &["f9".into()]).await.unwrap().is_empty());
     let mut resolved = record(AlertSource::Alertmanager, "f1", AlertStatus::Resolved, 200);
     resolved.deliveries = 2;
     resolved.alert.ends_at = Some(Timestamp(190));

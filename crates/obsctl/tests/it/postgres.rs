@@ -85,3 +85,25 @@ async fn replicas_failing_at_once_open_one_incident() {
     assert_eq!(open.len(), 1, "one incident for one failure: {open:#?}");
     assert_eq!(open[0].occurrences, 2, "both failures counted on it");
 }
+
+/// The same alert delivered to two replicas at the same instant (an Alertmanager pair, a retry
+/// through another replica) opens one incident: the second replica's write is refused and its
+/// delivery applied again, counting on the first's.
+#[tokio::test]
+async fn one_alert_at_two_replicas_at_once_opens_one_incident() {
+    let url = fresh_postgres().await;
+    let config = head_with_store("observe", &url);
+    let (a, b) = (harness(&config, "", &[]).await, harness(&config, "", &[]).await);
+    let body = serde_json::json!({"version": "4", "status": "firing", "receiver": "obsctl", "groupKey": "{}:{}",
+        "truncatedAlerts": 0, "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+        "externalURL": "http://am:9093", "alerts": [{"status": "firing",
+        "labels": {"alertname": "DiskFull", "service": "api"}, "annotations": {},
+        "startsAt": "2026-11-30T00:00:00Z", "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "00000000000000d1"}]})
+    .to_string();
+    let source = obsctl_core::alert::AlertSource::Alertmanager;
+    let (x, y) = tokio::join!(a.rt.alerts.ingest(source, body.as_bytes()), b.rt.alerts.ingest(source, body.as_bytes()));
+    let (x, y) = (x.unwrap(), y.unwrap());
+    let open = a.open_incidents().await;
+    assert_eq!(open.len(), 1, "one incident for one alert: {open:#?}");
+    assert_eq!((x.incidents.clone(), y.incidents.clone()), (vec![open[0].id.clone()], vec![open[0].id.clone()]));
+}
