@@ -365,6 +365,8 @@ impl Agent {
             }
             a.result = Some(result);
             self.store.update_action(&a).await?;
+            // A page following the plan (the approval card) shows its outcome now.
+            let _ = self.bus.send(Event::ActionChanged { action_id: a.id.clone(), state: a.state.as_str().into() });
         }
         if outcome == Outcome::Fixed && current.status == IncidentStatus::Resolved {
             let _ = self.bus.send(Event::IncidentResolved { incident_id: current.id.clone() });
@@ -394,6 +396,7 @@ impl Agent {
             );
             a.updated_at = Timestamp::now();
             self.store.update_action(&a).await?;
+            let _ = self.bus.send(Event::ActionChanged { action_id: a.id.clone(), state: a.state.as_str().into() });
             let message = format!(
                 "{} was interrupted (a restart, or its process lost the agent lease); not re-run; verification: {}",
                 a.tool,

@@ -4,6 +4,7 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use obsctl_core::action::ActionState;
+use obsctl_core::event::Event;
 use obsctl_store::ActionFilter;
 use tower::ServiceExt;
 
@@ -258,10 +259,19 @@ async fn controls_need_an_operator_and_the_csrf_token_and_are_audited() {
         audit.iter().any(|r| r.actor == "ui:alice" && r.action == "approve" && r.reason == "looks right"),
         "{audit:#?}"
     );
+    let mut bus = h.rt.bus.subscribe();
     h.rt.agent.run_approved().await.unwrap();
     assert_eq!(target.fixes(), 1, "the approved plan ran");
     let queue = send(&h, Method::GET, "/ui/approvals/list", Some(&operator), None, None).await.body;
     assert!(follows(&queue, "approved by alice · ran · verified: fixed"), "{queue}");
+    // The followed card learns of the outcome live: an action change is announced once the
+    // outcome is written, after the check's recovery (found by the browser test waiting in vain
+    // under load: nothing told the approvals page, and it showed "verifying" until another
+    // plan happened to change).
+    let events: Vec<Event> = std::iter::from_fn(|| bus.try_recv().ok()).collect();
+    let recovered = events.iter().position(|e| matches!(e, Event::IncidentResolved { .. })).expect("resolved");
+    let last_change = events.iter().rposition(|e| matches!(e, Event::ActionChanged { .. })).expect("changed");
+    assert!(last_change > recovered, "no action change after the recovery: {events:#?}");
 
     // Run now, silence and resolve, each through the agent.
     let run = send(&h, Method::POST, "/ui/checks/api/health/run", Some(&operator), Some(&csrf), None).await;
