@@ -144,10 +144,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
         }
     };
     if args.keep_running && code == 0 {
-        n.say(format!("still running: dashboard on http://{0}/ui and API on http://{0}/api/status", args.listen));
-        n.say(format!("log in to the dashboard (empty user) or call the API with the token {token}"));
-        n.say("press Ctrl-C to stop");
-        super::serve::serve_until_signal(&mut rt).await?;
+        // Said once they answer: a link followed at once must not be refused.
+        super::serve::serve_until_signal(&mut rt, || {
+            n.say(format!("still running: dashboard on http://{0}/ui and API on http://{0}/api/status", args.listen));
+            n.say(format!("log in to the dashboard (empty user) or call the API with the token {token}"));
+            n.say("press Ctrl-C to stop");
+        })
+        .await?;
     }
     rt.stop().await;
     if !args.keep_running {

@@ -23,13 +23,14 @@ pub async fn run(config: Option<&Path>, listen: Option<String>, mcp_listen: Opti
         }
     }
     let mut rt = Runtime::build(config, Mode::Auto).await?;
-    serve_until_signal(&mut rt).await?;
+    serve_until_signal(&mut rt, || {}).await?;
     rt.stop().await;
     Ok(0)
 }
 
 /// Starts the loops and the API, and waits for Ctrl-C / SIGTERM (shared with `demo --keep-running`).
-pub async fn serve_until_signal(rt: &mut Runtime) -> anyhow::Result<()> {
+/// Serves until SIGINT or SIGTERM; `listening` runs once the dashboard and API accept connections.
+pub async fn serve_until_signal(rt: &mut Runtime, listening: impl FnOnce()) -> anyhow::Result<()> {
     let addr = rt.config.server.listen.clone();
     refuse_open_exposure(&addr, rt.config.server.has_credentials())?;
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| {
@@ -71,6 +72,7 @@ pub async fn serve_until_signal(rt: &mut Runtime) -> anyhow::Result<()> {
     tokio::spawn(obsctl_server::serve(listener, app, async move {
         let _ = stop.changed().await;
     }));
+    listening();
     wait_for_signal().await;
     tracing::info!("shutting down");
     Ok(())

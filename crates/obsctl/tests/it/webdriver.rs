@@ -1,6 +1,7 @@
 //! A small W3C WebDriver client over reqwest, driving Debian's chromedriver and headless
 //! Chromium: just the calls the browser tests make. Conditions are polled, never slept on.
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -26,7 +27,9 @@ impl Browser {
             "browser tests need Debian's chromium and chromium-driver ({chromium}, {driver_bin}): run scripts/test, which installs them"
         );
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        // In a process group of its own, so a test that fails takes its Chromium down with it.
         let driver = Command::new(driver_bin)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -135,9 +138,17 @@ impl Browser {
         base64::engine::general_purpose::STANDARD.decode(data.as_str().unwrap()).unwrap()
     }
 
-    pub async fn close(mut self) {
+    pub async fn close(self) {
         let _ = self.http.delete(format!("{}/session/{}", self.base, self.session)).send().await;
-        let _ = self.driver.kill();
+    }
+}
+
+/// Found when a browser test failed: its chromedriver and Chromium outlived it and loaded the
+/// machine for the tests after. The whole process group goes, whatever ended the test.
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.driver.wait();
     }
 }
