@@ -18,11 +18,23 @@ pub struct TelemetryHealth {
     pub report: Option<Report>,
     /// Per signal, when the receiver is on.
     pub arrivals: Option<Vec<Arrival>>,
+    /// Whether any service has reported: a team that uses reports is told of a service without one.
+    pub reports_in_use: bool,
+}
+
+impl TelemetryHealth {
+    /// Whether the service page has anything to say of telemetry (a page of a setup that uses
+    /// neither reports nor the receiver does not nag about them).
+    pub fn shown(&self) -> bool {
+        self.report.is_some() || self.arrivals.is_some() || self.reports_in_use
+    }
 }
 
 /// `service`'s telemetry health.
 pub async fn load(s: &AppState, service: &str) -> Result<TelemetryHealth, obsctl_store::StoreError> {
-    let report = s.store.telemetry_reports().await?.into_iter().find(|r| r.service == service);
+    let reports = s.store.telemetry_reports().await?;
+    let reports_in_use = !reports.is_empty();
+    let report = reports.into_iter().find(|r| r.service == service);
     let arrivals = s.config.telemetry.receiver.then(|| {
         let seen = s.arrivals.service(service).unwrap_or_default();
         [TelemetrySignal::Traces, TelemetrySignal::Logs, TelemetrySignal::Metrics]
@@ -33,5 +45,5 @@ pub async fn load(s: &AppState, service: &str) -> Result<TelemetryHealth, obsctl
             })
             .collect()
     });
-    Ok(TelemetryHealth { report, arrivals })
+    Ok(TelemetryHealth { report, arrivals, reports_in_use })
 }

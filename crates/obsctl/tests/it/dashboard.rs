@@ -540,6 +540,8 @@ async fn the_status_page_is_public_once_configured_and_shows_only_state_uptime_a
             || page.contains(r#"<span class="k p50">p50</span>"#),
         "{page}"
     );
+    // No telemetry section where neither reports nor the receiver are used.
+    assert!(!page.contains(r#"id="telemetry""#), "{page}");
     let unknown_range = send(&h, Method::GET, "/ui/services/api?range=1y", Some(&session), None, None).await.body;
     assert!(unknown_range.contains(r#"aria-current="page" class="on">24h</a>"#), "an unknown range falls back to 24 h");
 }
