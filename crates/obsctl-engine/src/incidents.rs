@@ -123,7 +123,7 @@ impl IncidentManager {
         let mut attempts = 0;
         loop {
             match self.raise_once(&signal).await {
-                Err(e) if attempts < 3 && matches!(e.downcast_ref(), Some(StoreError::Conflict(_))) => attempts += 1,
+                Err(e) if attempts < 3 && moved_meanwhile(&e) => attempts += 1,
                 done => return done,
             }
         }
@@ -299,4 +299,10 @@ pub async fn resolve_incident(
     store.update_incident(incident, IncidentStatus::Open).await?;
     store.add_event(&incident.id, "resolved", resolution, json!({})).await?;
     Ok(())
+}
+
+/// Whether `e` is the store's refusal of a write that another writer overtook (a conflict): the
+/// caller looks again and retries.
+pub(crate) fn moved_meanwhile(e: &anyhow::Error) -> bool {
+    matches!(e.downcast_ref(), Some(StoreError::Conflict(_)))
 }
