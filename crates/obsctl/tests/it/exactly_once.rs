@@ -211,7 +211,9 @@ async fn a_holder_paused_past_its_lease_runs_nothing_on_waking() {
     h.rt.agent.approve(&fix.id, "alice", "").await.unwrap();
 
     // The pause: nothing renews the lease for longer than its life; another process takes it.
-    tokio::time::sleep(life).await;
+    // (A hair longer than the life: the store's clock counts whole milliseconds, SQLite's through
+    // a fractional day, and an expiry is strictly before now; exactly `life` failed once in CI.)
+    tokio::time::sleep(life + Duration::from_millis(50)).await;
     let b = Leadership::new(h.rt.store.clone(), Duration::from_secs(15));
     assert!(b.tick().await, "the store's clock says the paused holder's lease ended");
 
