@@ -19,7 +19,7 @@ use obsctl_store::{AlertFilter, NewEvent, OpenedIncident, Store, StoreError};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::incidents::{IncidentManager, moved_meanwhile, resolve_incident, suppressed_note};
+use crate::incidents::{IncidentManager, LOOK_AGAIN, moved_meanwhile, resolve_incident, suppressed_note};
 use signal::AlertSignal;
 pub use wire::WireError;
 
@@ -122,7 +122,7 @@ impl AlertIntake {
         let mut attempts = 0;
         loop {
             match self.apply(&delivery, parsed.alerts.clone(), report.clone(), now).await {
-                Err(e) if attempts < 3 && moved_meanwhile(&e) => attempts += 1,
+                Err(e) if attempts < LOOK_AGAIN && moved_meanwhile(&e) => attempts += 1,
                 done => return Ok(done?),
             }
         }

@@ -123,7 +123,7 @@ impl IncidentManager {
         let mut attempts = 0;
         loop {
             match self.raise_once(&signal).await {
-                Err(e) if attempts < 3 && moved_meanwhile(&e) => attempts += 1,
+                Err(e) if attempts < LOOK_AGAIN && moved_meanwhile(&e) => attempts += 1,
                 done => return done,
             }
         }
@@ -300,6 +300,9 @@ pub async fn resolve_incident(
     store.add_event(&incident.id, "resolved", resolution, json!({})).await?;
     Ok(())
 }
+
+/// How many times a write another writer overtook is tried again, each after looking again.
+pub(crate) const LOOK_AGAIN: u32 = 3;
 
 /// Whether `e` is the store's refusal of a write that another writer overtook (a conflict): the
 /// caller looks again and retries.

@@ -98,10 +98,9 @@ impl Ask<'_> {
         }
         let doc: Value =
             serde_json::from_slice(&body).map_err(|_| "the answer is not Tempo search JSON".to_string())?;
-        let traces = doc["traces"].as_array().cloned().unwrap_or_default();
-        if traces.is_empty() {
+        let Some(traces) = doc["traces"].as_array().filter(|t| !t.is_empty()) else {
             return Ok(None);
-        }
+        };
         let newest = traces
             .iter()
             .filter_map(|t| t["startTimeUnixNano"].as_str()?.parse::<i128>().ok())
