@@ -1,7 +1,9 @@
 //! The gateway over streamable HTTP: `/mcp` on `[mcp] listen`, served by the same listener as
 //! the API (header deadline, connection cap). Every request passes `guard` first: its `Host`
-//! must be one this gateway answers to (DNS rebinding), and once a token is configured (the MCP
-//! token or the API token) every request needs `Authorization: Bearer <token>`.
+//! must be one this gateway answers to (DNS rebinding), an `Origin` it sends must be one too, and
+//! every request needs `Authorization: Bearer <token>` (the MCP token or the API token). With no
+//! token configured the gateway answers nothing (`serve` does not open it): it lets clients act,
+//! and acting needs a credential.
 
 use std::sync::Arc;
 
@@ -32,8 +34,7 @@ struct Access {
     tokens: Arc<Vec<Secret>>,
 }
 
-/// The tokens the gateway accepts: `[mcp] token` and the API token. Empty means open (then
-/// `serve` binds it to loopback only).
+/// The tokens the gateway accepts: `[mcp] token` and the API token. Empty means closed.
 pub fn gateway_credentials(state: &AppState) -> Vec<Secret> {
     state.config.mcp.token.iter().chain(state.config.server.token.iter()).cloned().collect()
 }
@@ -70,7 +71,22 @@ async fn guard(State(access): State<Access>, request: Request, next: Next) -> Re
             .into_response();
         }
     }
-    if !access.tokens.is_empty() {
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        // A browser page's request: only from a page served by this gateway's own hosts.
+        let origin = origin.to_str().unwrap_or("");
+        let host = origin.split_once("://").map_or("", |(_, rest)| rest);
+        if !host_allowed(&access.hosts, host) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                format!(
+                    "this gateway does not answer to pages from {origin:?}; add its host to [server] allowed_hosts"
+                ),
+            )
+            .into_response();
+        }
+    }
+    {
         let given = bearer(request.headers());
         let valid = given.is_some_and(|g| access.tokens.iter().any(|t| same(g.as_bytes(), t.expose().as_bytes())));
         if !valid {
@@ -79,11 +95,19 @@ async fn guard(State(access): State<Access>, request: Request, next: Next) -> Re
             let _ =
                 tokio::time::timeout(REFUSED_BODY_WAIT, axum::body::to_bytes(request.into_body(), REFUSED_BODY_MAX))
                     .await;
-            let mut response = ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "the MCP gateway needs Authorization: Bearer <token> ([mcp] token or the API token)",
-            )
+            let mut response = if access.tokens.is_empty() {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "mcp_token_required",
+                    "the MCP gateway opens only with a token: set OBSCTL_MCP_TOKEN (or OBSCTL_API_TOKEN)",
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "the MCP gateway needs Authorization: Bearer <token> ([mcp] token or the API token)",
+                )
+            }
             .into_response();
             response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
             return response;

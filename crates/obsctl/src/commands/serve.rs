@@ -37,9 +37,17 @@ pub async fn serve_until_signal(rt: &mut Runtime, listening: impl FnOnce()) -> a
         format!("cannot listen on {addr}; is another obsctl running? set [server] listen or --listen")
     })?;
     let gateway = match &rt.config.mcp.listen {
+        // The HTTP gateway lets clients act, so it opens only with a credential; without one,
+        // `serve` goes on without it and says how to open it (stdio `obsctl mcp` needs none:
+        // its parent started it).
+        Some(addr) if obsctl_server::mcp::gateway_credentials(&rt.app_state()).is_empty() => {
+            tracing::warn!(
+                "MCP gateway off: it opens only with a token; set OBSCTL_MCP_TOKEN (or OBSCTL_API_TOKEN) to serve \
+                 http://{addr}/mcp, or use `obsctl mcp` over stdio"
+            );
+            None
+        }
         Some(addr) => {
-            let credentials = !obsctl_server::mcp::gateway_credentials(&rt.app_state()).is_empty();
-            refuse_open_gateway(addr, credentials)?;
             let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
                 format!("cannot listen on {addr} for the MCP gateway; set [mcp] listen, --mcp-listen, or off")
             })?;
@@ -86,16 +94,6 @@ pub fn refuse_open_exposure(addr: &str, has_credentials: bool) -> anyhow::Result
         "refusing to listen on {addr} without credentials: anyone on the network could read the dashboard; \
          set OBSCTL_API_TOKEN, add a [[dashboard.user]] (`obsctl dashboard hash-password` makes its hash), \
          or listen on 127.0.0.1"
-    );
-    Ok(())
-}
-
-/// The gateway lets clients propose actions: beyond loopback it needs a token.
-fn refuse_open_gateway(addr: &str, has_token: bool) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        is_loopback(addr) || has_token,
-        "refusing to open the MCP gateway on {addr} without a token: anyone on the network could call obsctl's \
-         tools; set OBSCTL_MCP_TOKEN (or OBSCTL_API_TOKEN), or [mcp] listen = \"127.0.0.1:8433\""
     );
     Ok(())
 }

@@ -251,45 +251,47 @@ fn serve_refuses_a_public_address_without_credentials() {
     );
 }
 
+/// The MCP gateway lets clients act: it opens only with a token, on loopback too (issue 26,
+/// finding 1: an anonymous client deleted files through it in `auto`). Without one, `serve`
+/// runs on, says in one line how to open it, and nothing listens on the gateway's port.
 #[test]
-fn serve_refuses_an_mcp_gateway_beyond_loopback_without_a_token() {
+fn serve_opens_the_mcp_gateway_only_with_a_token() {
     let dir = tempfile::tempdir().unwrap();
-    let serve = |extra_env: Option<(&str, &str)>| {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let gateway = format!("127.0.0.1:{port}");
+    // Runs serve until a line containing `until` and returns what it logged by then.
+    let serve_until = |token: Option<&str>, until: &str| {
         let mut cmd = obsctl();
         cmd.current_dir(dir.path())
             .env_remove("OBSCTL_CONFIG")
             .env_remove("OBSCTL_API_TOKEN")
             .env_remove("OBSCTL_MCP_TOKEN")
-            .args(["serve", "--listen", "127.0.0.1:0", "--mcp-listen", "0.0.0.0:0"]);
-        if let Some((k, v)) = extra_env {
-            cmd.env(k, v);
+            .args(["serve", "--listen", "127.0.0.1:0", "--mcp-listen", &gateway])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if let Some(t) = token {
+            cmd.env("OBSCTL_MCP_TOKEN", t);
         }
-        cmd
+        let mut running = cmd.spawn().unwrap();
+        let mut stderr = std::io::BufReader::new(running.stderr.take().unwrap());
+        let (mut line, mut saw) = (String::new(), String::new());
+        while std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0 {
+            saw.push_str(&line);
+            if line.contains(until) {
+                break;
+            }
+            line.clear();
+        }
+        let listening = std::net::TcpStream::connect(&gateway).is_ok();
+        let _ = running.kill();
+        let _ = running.wait();
+        (saw, listening)
     };
-    let out = serve(None).output().unwrap();
-    assert_ne!(out.status.code(), Some(0));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("refusing to open the MCP gateway on 0.0.0.0:0 without a token"), "{err}");
-    assert!(err.contains("OBSCTL_MCP_TOKEN"), "{err}");
-    // With a token it opens: it is still running after the refusal would have happened.
-    let mut running = serve(Some(("OBSCTL_MCP_TOKEN", "mcp-token-0123456789")))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(running.stderr.take().unwrap());
-    let mut line = String::new();
-    let mut saw = String::new();
-    while std::io::BufRead::read_line(&mut stderr, &mut line).unwrap() > 0 {
-        saw.push_str(&line);
-        if line.contains("MCP gateway serving") {
-            break;
-        }
-        line.clear();
-    }
-    let _ = running.kill();
-    let _ = running.wait();
-    assert!(saw.contains("MCP gateway serving") && saw.contains("/mcp"), "{saw}");
+    let (saw, listening) = serve_until(None, "obsctl serving");
+    assert!(saw.contains("MCP gateway off") && saw.contains("OBSCTL_MCP_TOKEN"), "{saw}");
+    assert!(!saw.contains("MCP gateway serving") && !listening, "{saw}");
+    let (saw, listening) = serve_until(Some("mcp-token-0123456789"), "obsctl serving");
+    assert!(saw.contains("MCP gateway serving") && saw.contains("/mcp") && listening, "{saw}");
 }
 
 #[test]

@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 
 use crate::support::{API_CHECK, API_WITH_FIX, Harness, Target, config_file, harness, head};
 
-const MCP_TOKEN: &str = "mcp-token-for-the-tests";
+pub(crate) const MCP_TOKEN: &str = "mcp-token-for-the-tests";
 
 /// Runs the Python client with `args` and returns its report.
-async fn client(args: &[&str]) -> Value {
+pub(crate) async fn client(args: &[&str]) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp_client.py");
     let out = tokio::process::Command::new("python3").arg(script).args(args).output().await.unwrap();
     assert!(out.status.success(), "client failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -34,7 +34,8 @@ fn structured(report: &Value, i: usize) -> &Value {
     &call(report, i)["structuredContent"]
 }
 
-async fn gateway(h: &Harness) -> String {
+/// Serves the MCP gateway of `h` over HTTP on a free port; returns its URL.
+pub(crate) async fn gateway(h: &Harness) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/mcp", listener.local_addr().unwrap());
     tokio::spawn(obsctl_server::mcp::serve_http(h.rt.app_state(), listener, std::future::pending()));
@@ -203,6 +204,50 @@ async fn over_http_no_token_no_entry() {
     // A page that rebinds a name to loopback is refused by its Host.
     let r = http.post(&url).header("host", "evil.example:8433").bearer_auth(MCP_TOKEN).body("{}").send().await.unwrap();
     assert_eq!(r.status(), 421);
+}
+
+/// With no token configured at all, the HTTP gateway lets nobody in (issue 26, finding 1: an
+/// anonymous client of the official SDK called `fs.cleanup` in `auto` and the files went).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_with_no_token_configured_nobody_acts() {
+    let target = Target::start(false).await;
+    let body = format!("{}[fs]\nallowed_roots = [\"{{dir}}/data\"]\n{API_CHECK}", head("auto"));
+    let h = harness(&body, &target.url, &[]).await;
+    let data = h.dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("precious.log"), "keep me").unwrap();
+    assert!(!h.run("api/health").await);
+    let incident = h.incident().await;
+    let url = gateway(&h).await;
+    let calls =
+        json!([{"tool": "fs.cleanup", "args": {"incident_id": incident.id, "root": data.display().to_string()}}]);
+    let report = client(&["--http", url.as_str(), "--calls", &calls.to_string()]).await;
+    assert!(report["connect_error"].is_string(), "an anonymous client got in: {report:#}");
+    assert!(data.join("precious.log").exists(), "an anonymous MCP client deleted files");
+    let http = obsctl_host::http_client().build().unwrap();
+    let r = http.post(&url).body("{}").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let error = r.json::<Value>().await.unwrap();
+    assert_eq!(error["error"]["code"], "mcp_token_required", "{error}");
+    assert!(error["error"]["message"].as_str().unwrap().contains("OBSCTL_MCP_TOKEN"), "{error}");
+    assert!(h.rt.store.list_actions(&ActionFilter::default()).await.unwrap().is_empty());
+}
+
+/// A browser page from another origin cannot drive the gateway, even holding the token.
+#[tokio::test]
+async fn over_http_a_page_of_another_origin_is_refused() {
+    let h =
+        harness(&format!("{}{API_CHECK}", head("approve")), "http://unused", &[("OBSCTL_MCP_TOKEN", MCP_TOKEN)]).await;
+    let url = gateway(&h).await;
+    let http = obsctl_host::http_client().build().unwrap();
+    let r =
+        http.post(&url).bearer_auth(MCP_TOKEN).header("origin", "http://evil.example").body("{}").send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "origin_not_allowed");
+    // The gateway's own origin passes the check (and meets the MCP transport's own answer).
+    let own = url.trim_end_matches("/mcp").to_string();
+    let r = http.post(&url).bearer_auth(MCP_TOKEN).header("origin", own).body("{}").send().await.unwrap();
+    assert_ne!(r.status(), 403);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
