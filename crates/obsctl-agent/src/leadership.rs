@@ -35,9 +35,12 @@ pub struct Leadership {
 }
 
 impl Leadership {
-    /// A candidate for the lease named after this process: `serve:<host>:<pid>:<nonce>`.
+    /// A candidate for the lease named after this process: `serve:<host>:<pid>:<stamp>:<nonce>`,
+    /// the stamp telling this process apart from any other with its pid (`process_stamp`).
     pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
-        let holder = format!("serve:{}:{}:{}", obsctl_host::host_name(), std::process::id(), obsctl_store::new_id("l"));
+        let pid = std::process::id();
+        let stamp = obsctl_host::process_stamp(pid).unwrap_or_else(|| "unstamped".into());
+        let holder = format!("serve:{}:{pid}:{stamp}:{}", obsctl_host::host_name(), obsctl_store::new_id("l"));
         Self { store, holder, ttl, renewed: Mutex::new(None), held: AtomicBool::new(false), term: AtomicU64::new(0) }
     }
 
@@ -113,12 +116,18 @@ impl Leadership {
     }
 }
 
-/// Whether `holder` names a process of this host that is no longer running.
+/// Whether `holder` names a process of this host that provably no longer runs: same host name,
+/// boot and pid namespace as this process, and its pid gone or now another process. A holder in
+/// a container (another namespace, perhaps the same host name) or one without a stamp (an older
+/// obsctl) is never judged: its lease runs out by itself.
 fn dead_on_this_host(holder: &str) -> bool {
     let mut parts = holder.split(':');
-    let (Some("serve"), Some(host), Some(pid)) = (parts.next(), parts.next(), parts.next()) else { return false };
+    let (Some("serve"), Some(host), Some(pid), Some(stamp)) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
     let Ok(pid) = pid.parse::<u32>() else { return false };
-    host == obsctl_host::host_name() && pid != std::process::id() && obsctl_host::process_rss(pid).is_none()
+    host == obsctl_host::host_name() && pid != std::process::id() && obsctl_host::stamped_process_ended(pid, stamp)
 }
 
 /// The holder of a live agent lease on this store, if any: a process that acts on it.
@@ -135,13 +144,24 @@ mod tests {
 
     #[test]
     fn only_a_gone_process_of_this_host_counts_as_dead() {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
         let gone = child.id();
-        child.wait().unwrap();
+        let stamp = obsctl_host::process_stamp(gone).unwrap();
         let host = obsctl_host::host_name();
-        assert!(dead_on_this_host(&format!("serve:{host}:{gone}:l-1")));
-        assert!(!dead_on_this_host(&format!("serve:{host}:{}:l-1", std::process::id())));
-        assert!(!dead_on_this_host(&format!("serve:another-host-{host}:{gone}:l-1")));
+        let holder = format!("serve:{host}:{gone}:{stamp}:l-1");
+        assert!(!dead_on_this_host(&holder), "it still runs");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(dead_on_this_host(&holder));
+        let me = std::process::id();
+        let my_stamp = obsctl_host::process_stamp(me).unwrap();
+        assert!(!dead_on_this_host(&format!("serve:{host}:{me}:{my_stamp}:l-1")));
+        assert!(!dead_on_this_host(&format!("serve:another-host-{host}:{gone}:{stamp}:l-1")));
+        // Issue 26, finding 9: a holder in another pid namespace (a host-network container has
+        // this host's name) whose pid is not running here is alive as far as anyone here knows.
+        assert!(!dead_on_this_host(&format!("serve:{host}:{gone}:000000000000-4026531999-42:l-1")));
+        // An older obsctl's holder, without a stamp: never judged.
+        assert!(!dead_on_this_host(&format!("serve:{host}:{gone}:l-1")));
         assert!(!dead_on_this_host("someone else"));
     }
 }

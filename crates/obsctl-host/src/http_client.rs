@@ -15,6 +15,20 @@ pub fn http_client() -> reqwest::ClientBuilder {
     reqwest::Client::builder().no_proxy().user_agent(concat!("obsctl/", env!("CARGO_PKG_VERSION")))
 }
 
+/// At most `max` bytes of a response's body, and whether there was more (the rest is never
+/// read into memory). A body cut by the transport is an error.
+pub async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = max.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if chunk.len() > room {
+            return Ok((body, true));
+        }
+    }
+    Ok((body, false))
+}
+
 /// A short reason for a transport error, without the URL repeated.
 pub fn describe_error(e: &reqwest::Error) -> String {
     let mut msg = if e.is_timeout() {

@@ -6,12 +6,14 @@
 mod confined;
 pub mod docker;
 mod http_client;
+mod process_stamp;
 mod run;
 
 use std::path::{Path, PathBuf};
 
 pub use confined::delete_file_below;
-pub use http_client::{describe_error, http_client};
+pub use http_client::{describe_error, http_client, read_capped};
+pub use process_stamp::{process_stamp, stamped_process_ended};
 pub use run::{DEFAULT_PATH, RunError, RunOutput, run_bounded};
 
 /// Stop walking a folder after this many entries, so a huge tree cannot stall a caller.
