@@ -6,7 +6,7 @@
 //! file without its manifest is truncated.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use flate2::Compression;
@@ -98,7 +98,7 @@ impl ArchiveWriter {
         let mut partial = path.as_os_str().to_owned();
         partial.push(".partial");
         let partial = PathBuf::from(partial);
-        let file = File::create(&partial).map_err(|e| io(format!("{}: {e}", partial.display())))?;
+        let file = private_file(&partial).map_err(|e| io(format!("{}: {e}", partial.display())))?;
         let mut w = Self {
             out: GzEncoder::new(BufWriter::with_capacity(1 << 20, file), Compression::fast()),
             partial,
@@ -203,11 +203,44 @@ impl Summary {
     }
 }
 
+/// A new file only its owner may read or write, whatever the umask: an archive holds everything
+/// obsctl knows (the API's download is written to the temp folder first).
+fn private_file(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// The longest line an archive may hold: far above any row obsctl writes, and a line past it
+/// (say, a one-line gzip bomb) is refused before it fills memory.
+const MAX_LINE: u64 = 32 << 20;
+
+/// The next line of `reader` without its line end, reading at most `MAX_LINE` bytes of it.
+fn next_line(reader: &mut impl BufRead) -> Option<std::io::Result<String>> {
+    let mut buf = Vec::new();
+    match reader.by_ref().take(MAX_LINE + 1).read_until(b'\n', &mut buf) {
+        Ok(0) => None,
+        Ok(_) if buf.last() != Some(&b'\n') && buf.len() as u64 > MAX_LINE => Some(Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a line is over {} MiB", MAX_LINE >> 20),
+        ))),
+        Ok(_) => {
+            if buf.last() == Some(&b'\n') {
+                buf.pop();
+            }
+            Some(String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
+        }
+        Err(e) => Some(Err(e)),
+    }
+}
+
 /// Reads an archive, checking each line as it comes: the header (format, version, a schema not
 /// newer than `schema`), tables known and in order with known columns, cells of the columns'
 /// types, every table's count and SHA-256, and the manifest at the very end.
 pub struct ArchiveReader {
-    lines: std::io::Lines<BufReader<MultiGzDecoder<BufReader<File>>>>,
+    reader: BufReader<MultiGzDecoder<BufReader<File>>>,
     line_no: u64,
     pub header: Header,
     table: Option<(&'static Table, Vec<super::Kind>, u64, u64, Sha256)>,
@@ -219,9 +252,10 @@ pub struct ArchiveReader {
 impl ArchiveReader {
     pub fn open(path: &Path, schema: i64) -> Result<Self> {
         let file = File::open(path).map_err(|e| io(format!("{}: {e}", path.display())))?;
-        let mut lines = BufReader::with_capacity(1 << 20, MultiGzDecoder::new(BufReader::new(file))).lines();
-        let first =
-            lines.next().ok_or_else(|| io("empty file"))?.map_err(|e| io(format!("not a gzip archive: {e}")))?;
+        let mut reader = BufReader::with_capacity(1 << 20, MultiGzDecoder::new(BufReader::new(file)));
+        let first = next_line(&mut reader)
+            .ok_or_else(|| io("empty file"))?
+            .map_err(|e| io(format!("not a gzip archive: {e}")))?;
         let header: Header = serde_json::from_str(&first).map_err(|_| io("not an obsctl backup (no header)"))?;
         if header.format != FORMAT {
             return Err(io(format!("not an obsctl backup (format {:?})", header.format)));
@@ -238,7 +272,7 @@ impl ArchiveReader {
                 header.schema
             )));
         }
-        Ok(Self { lines, line_no: 1, header, table: None, next_table: 0, sums: Vec::new(), finished: false })
+        Ok(Self { reader, line_no: 1, header, table: None, next_table: 0, sums: Vec::new(), finished: false })
     }
 
     fn bad(&self, why: impl std::fmt::Display) -> StoreError {
@@ -248,7 +282,7 @@ impl ArchiveReader {
     /// The next item; `None` after the manifest, which must close the file.
     pub fn next_item(&mut self) -> Result<Option<Item>> {
         loop {
-            let Some(line) = self.lines.next() else {
+            let Some(line) = next_line(&mut self.reader) else {
                 return if self.finished { Ok(None) } else { Err(io("truncated: the manifest is missing")) };
             };
             let line = line.map_err(|e| io(format!("corrupt or truncated: {e}")))?;

@@ -121,6 +121,9 @@ async fn round_trip(from: &dyn Store, to: &dyn Store) {
     let sums = backup::take(from, &file, "test", None, quiet()).await.unwrap();
     assert_eq!(sums.len(), backup::TABLES.len());
     assert!(!dir.path().join("b.jsonl.gz.partial").exists());
+    // Only its owner may read it, whatever the umask (issue 26, finding 11).
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
     let summary = backup::restore(to, &file, quiet()).await.unwrap();
     assert_eq!(summary.rows(), rows(from).await.len() as u64);
     assert_eq!(rows(to).await, rows(from).await);
@@ -216,6 +219,12 @@ async fn a_bad_archive_is_refused_before_anything_is_written() {
     refused(&case("column", text.replacen("\"status_at\"", "\"colour\"", 1)), "no column \"colour\"").await;
     refused(&case("type", text.replacen("\"deploy\"", "17", 1)), "is not a Text").await;
     refused(&case("garbage", "hello\n".into()), "not an obsctl backup").await;
+    // One endless line after the header (a gzip bomb of 40 MiB that packs to a few KiB): refused
+    // at the line cap, never read whole (issue 26, finding 8).
+    let header = text.lines().next().unwrap();
+    let bomb = case("bomb", format!("{header}\n[{}", "x".repeat(40 << 20)));
+    assert!(std::fs::metadata(&bomb).unwrap().len() < 1 << 20);
+    refused(&bomb, "a line is over 32 MiB").await;
 
     // Into a store that holds data: refused, the data untouched.
     let (busy, _db) = open_sqlite().await;
