@@ -3,6 +3,7 @@
 //! (gate, journal, run or queue, verify, record); `remember`, `controls` and `escalate` do the rest.
 
 pub(crate) mod controls;
+pub(crate) use llm_plan::PLANNER as LLM_PLANNER;
 mod escalate;
 mod execute;
 mod investigate;
@@ -180,7 +181,8 @@ impl Agent {
     }
 
     /// Runs until shutdown: resumes in-flight work, then reacts to incidents and approvals,
-    /// with a periodic sweep as a safety net for missed events.
+    /// with a periodic sweep as a safety net for missed events. The work it starts is its own:
+    /// at shutdown it waits for that work to end, so nothing of it outlives the store.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut events = self.bus.subscribe();
         if self.leadership.get().is_none()
@@ -192,19 +194,21 @@ impl Agent {
         // Incidents planned at once: an alert storm opens thousands in seconds, and planning
         // them all together would queue the intake's writes behind theirs.
         let planning = Arc::new(tokio::sync::Semaphore::new(PLANNING_AT_ONCE));
+        let mut work = tokio::task::JoinSet::new();
         loop {
+            while work.try_join_next().is_some() {}
             tokio::select! {
                 ev = events.recv() => if !self.acting().await { continue } else { match ev {
                     Ok(Event::IncidentOpened { incident_id } | Event::IncidentUpdated { incident_id }) => {
                         let (me, planning) = (self.clone(), planning.clone());
-                        tokio::spawn(async move {
+                        work.spawn(async move {
                             let Ok(_permit) = planning.acquire_owned().await else { return };
                             me.handle_logged(&incident_id).await
                         });
                     }
                     Ok(Event::IncidentResolved { incident_id }) => {
                         let me = self.clone();
-                        tokio::spawn(async move {
+                        work.spawn(async move {
                             let why = "the incident resolved before its plan ran";
                             if let Err(error) = me.cancel_waiting(&incident_id, why).await {
                                 tracing::error!(%error, incident = %incident_id, "could not cancel waiting plans");
@@ -216,27 +220,28 @@ impl Agent {
                     }
                     Ok(Event::ActionChanged { state, .. }) if state == ActionState::Approved.as_str() => {
                         let me = self.clone();
-                        tokio::spawn(async move { me.run_approved_logged().await });
+                        work.spawn(async move { me.run_approved_logged().await });
                     }
                     Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => self.spawn_sweep(),
-                    Err(broadcast::error::RecvError::Closed) => return,
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.spawn_sweep(&mut work),
+                    Err(broadcast::error::RecvError::Closed) => break,
                 }},
-                _ = sweep.tick() => if self.acting().await { self.spawn_sweep() },
-                _ = shutdown.changed() => return,
+                _ = sweep.tick() => if self.acting().await { self.spawn_sweep(&mut work) },
+                _ = shutdown.changed() => break,
             }
         }
+        while work.join_next().await.is_some() {}
     }
 
     /// Sweeps off the select loop (tools and verification can take long; the loop must keep
     /// hearing events and shutdown), one sweep at a time.
-    fn spawn_sweep(self: &Arc<Self>) {
+    fn spawn_sweep(self: &Arc<Self>, work: &mut tokio::task::JoinSet<()>) {
         use std::sync::atomic::Ordering;
         if self.sweeping.swap(true, Ordering::SeqCst) {
             return;
         }
         let me = self.clone();
-        tokio::spawn(async move {
+        work.spawn(async move {
             me.sweep().await;
             me.sweeping.store(false, Ordering::SeqCst);
         });

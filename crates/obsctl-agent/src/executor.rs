@@ -1,6 +1,6 @@
 //! The executor: the only code that runs a tool for real. It takes an action the gate approved
-//! and the store journaled (`approved`), marks it `running`, calls the tool, and records the
-//! result as `succeeded` or `failed`. Secrets are redacted from what it stores. In `serve`, it
+//! and the store journaled (`approved`), with the permit the gate made for that step, marks it
+//! `running`, calls the tool, and records the result as `succeeded` or `failed`. Secrets are redacted from what it stores. In `serve`, it
 //! runs a tool only while its process holds the agent lease (checked after the claim, just
 //! before the call), so a replica that was paused past its lease wakes up and runs nothing.
 
@@ -15,6 +15,7 @@ use obsctl_store::{Store, StoreError};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
+use crate::gate::Permit;
 use crate::leadership::Leadership;
 use crate::tools::{ToolError, ToolRegistry};
 
@@ -82,7 +83,14 @@ impl Executor {
     /// tool; the others get `None` and must leave the plan to the winner. A process that lost
     /// the agent lease also gets `None`: before the claim it claims nothing; after it, the action
     /// stays `running` for the lease's next holder to verify, never to re-run.
-    pub async fn execute(&self, action: Action) -> anyhow::Result<Option<Action>> {
+    pub async fn execute(&self, action: Action, permit: Permit) -> anyhow::Result<Option<Action>> {
+        anyhow::ensure!(
+            permit.covers(&action.tool, &action.args),
+            "the permit for {} does not cover action {} ({}): not running it",
+            permit.tool(),
+            action.id,
+            action.tool
+        );
         if !self.leading() {
             tracing::warn!(action = %action.id, "not holding the agent lease; leaving the action to its holder");
             return Ok(None);
@@ -126,7 +134,7 @@ impl Executor {
             return Ok(None);
         }
         tracing::info!(action = %action.id, tool = %action.tool, "executing action");
-        let result = tool.call(&action.args).await;
+        let result = tool.call(&action.args, &permit).await;
         let (state, value, message) = match result {
             Ok(v) => (ActionState::Succeeded, v, format!("{} succeeded", action.tool)),
             Err(e) => (ActionState::Failed, json!({"error": e.to_string()}), format!("{} failed: {e}", action.tool)),
@@ -146,10 +154,13 @@ impl Executor {
         Ok(Some(action))
     }
 
-    /// Runs a read-only tool outside any plan (an MCP client's call, an investigation). Refused
-    /// unless the tool's annotations say it only reads: whatever changes the world runs only
-    /// through `execute`. The result and any error are redacted.
-    pub async fn read(&self, name: &str, args: &Value) -> Result<Value, ToolError> {
+    /// Runs a read-only tool outside any plan (an MCP client's call, an investigation), with
+    /// the permit `Gate::permit_read` made for it: whatever changes the world runs only through
+    /// `execute`. The result and any error are redacted.
+    pub async fn read(&self, name: &str, args: &Value, permit: Permit) -> Result<Value, ToolError> {
+        if !permit.covers(name, args) {
+            return Err(ToolError::Refused(format!("the permit for {} does not cover {name}", permit.tool())));
+        }
         let tool =
             self.registry.get(name).ok_or_else(|| ToolError::Refused(format!("tool {name} is not registered")))?;
         if !tool.spec().annotations.read_only_hint {
@@ -158,7 +169,7 @@ impl Executor {
             )));
         }
         let secrets: Vec<_> = self.secrets.iter().collect();
-        match tool.call(args).await {
+        match tool.call(args, &permit).await {
             Ok(value) => Ok(self.scrub(value)),
             Err(ToolError::InvalidArgs(e)) => Err(ToolError::InvalidArgs(redact(&e, &secrets))),
             Err(ToolError::Refused(e)) => Err(ToolError::Refused(redact(&e, &secrets))),

@@ -1,21 +1,75 @@
 //! The policy gate: gathers the facts about a proposed step (allow-list, mode, suppression,
 //! budgets, cooldown, breaker), asks `obsctl_core::policy::decide`, and audits the decision.
+//! When it says a step may run now, it hands out a [`Permit`] for that step: the only thing a
+//! tool runs with, and nothing outside this module can make one.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use obsctl_core::Timestamp;
-use obsctl_core::action::{Action, AuditRecord};
+use obsctl_core::action::{Action, ActionState, AuditRecord};
 use obsctl_core::config::{Config, Step, ToolPolicy};
 use obsctl_core::incident::{Incident, IncidentStatus};
 use obsctl_core::policy::{Decision, GateInput, Mode, Verdict, decide};
 use obsctl_core::state::CheckStatus;
 use obsctl_store::Store;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::planner::Plan;
 use crate::tools::ToolRegistry;
 use crate::tools::command::Run;
+
+/// The gate's say-so for one step (a tool with its arguments) at the moment it decided. Every
+/// `Tool::call` takes one, and only this module can make one, so no door (a planner, the API,
+/// the MCP gateway, an imported tool, the next one) can run a tool around the gate. It is
+/// spent by the call it was made for (the executor takes it by value and checks that it
+/// covers the step it runs).
+///
+/// Code outside the gate cannot make one:
+///
+/// ```compile_fail
+/// let permit = obsctl_agent::gate::Permit { tool: "fs.cleanup".into(), args: serde_json::json!({}) };
+/// ```
+#[derive(Debug)]
+#[must_use = "a permit is the gate's say-so for running one step now"]
+pub struct Permit {
+    tool: String,
+    args: Value,
+}
+
+impl Permit {
+    fn grant(tool: &str, args: &Value) -> Self {
+        Self { tool: tool.to_string(), args: args.clone() }
+    }
+
+    /// The tool it lets run.
+    pub fn tool(&self) -> &str {
+        &self.tool
+    }
+
+    /// Whether it was made for `tool` with exactly `args`.
+    pub fn covers(&self, tool: &str, args: &Value) -> bool {
+        self.tool == tool && &self.args == args
+    }
+
+    /// A permit for a test that calls a tool itself, to see the tool's own refusals (roots,
+    /// allow-lists): in the agent's unit tests, and with the `testing` feature, which only
+    /// the workspace's tests turn on.
+    #[cfg(any(test, feature = "testing"))]
+    #[doc(hidden)]
+    pub fn for_tests(tool: &str, args: &Value) -> Self {
+        Self::grant(tool, args)
+    }
+}
+
+/// A step's decision: the verdict with its reason, the mode in force, and, when the verdict
+/// is to run it now, the permit to do so.
+#[derive(Debug)]
+pub struct Decided {
+    pub decision: Decision,
+    pub mode: Mode,
+    pub permit: Option<Permit>,
+}
 
 pub struct Gate {
     config: Arc<Config>,
@@ -60,22 +114,35 @@ impl Gate {
         if !listed {
             return Some(format!("tool {tool} is not in agent.allow_tools; add it there to let the agent use it"));
         }
-        let imported =
-            self.imported_policy(tool, self.registry.get(tool).is_some_and(|t| t.spec().annotations.read_only_hint));
+        let imported = self.imported_policy(tool);
         (imported == Some(ToolPolicy::Deny)).then(|| format!("tool {tool} is denied by its [[mcp_server]] policy"))
     }
 
+    /// The gate's refusal of `tool` whatever the incident, mode or budgets: not registered, or
+    /// not allowed. A plan with such a step is refused before any of it is journaled.
+    pub fn refusal(&self, tool: &str) -> Option<Decision> {
+        if self.registry.get(tool).is_none() {
+            return Some(Decision {
+                verdict: Verdict::Deny,
+                code: "tool_unknown",
+                reason: format!("tool {tool} is not registered"),
+            });
+        }
+        let why = self.tool_refused(tool)?;
+        Some(Decision { verdict: Verdict::Deny, code: "tool_not_allowed", reason: why })
+    }
+
     /// The `[[mcp_server]]` policy of an imported tool; `None` for builtin tools.
-    fn imported_policy(&self, tool: &str, read_only: bool) -> Option<ToolPolicy> {
+    fn imported_policy(&self, tool: &str) -> Option<ToolPolicy> {
         let (server, name) = tool.split_once('.')?;
         let server = self.config.mcp_servers.iter().find(|s| s.name == server)?;
-        Some(server.policy_for(name, read_only))
+        Some(server.policy_for(name))
     }
 
     /// The highest mode `tool` may run in: an imported tool whose policy is `approve` always
     /// waits for a person.
-    fn tool_ceiling(&self, tool: &str, read_only: bool) -> Mode {
-        match self.imported_policy(tool, read_only) {
+    fn tool_ceiling(&self, tool: &str) -> Mode {
+        match self.imported_policy(tool) {
             Some(ToolPolicy::Approve) => Mode::Approve,
             _ => Mode::Auto,
         }
@@ -101,7 +168,9 @@ impl Gate {
         Ok(PlanFacts { suppressed, cooldown_left })
     }
 
-    /// Decides one step of a plan. `ceiling` caps the mode (e.g. `--dry-run`).
+    /// Decides one step of a plan. `ceiling` caps the mode (e.g. `--dry-run`); so does the
+    /// plan's own cap (an LLM's or remote memory's plan waits for a person). A step it lets run
+    /// now comes with its permit.
     pub async fn decide(
         &self,
         incident: &Incident,
@@ -109,36 +178,88 @@ impl Gate {
         step: &Step,
         ceiling: Mode,
         facts: &PlanFacts,
-    ) -> anyhow::Result<(Decision, Mode)> {
-        let decided = self.decide_tool(incident, plan.mode, &step.tool, ceiling, facts).await?;
-        let verdict = obsctl_core::metrics::VerdictLabels { verdict: decided.0.verdict.as_str() };
+    ) -> anyhow::Result<Decided> {
+        let (decision, mode) =
+            self.decide_tool(incident, plan.mode, &step.tool, ceiling.min(plan.max_mode), facts).await?;
+        let verdict = obsctl_core::metrics::VerdictLabels { verdict: decision.verdict.as_str() };
         obsctl_core::metrics::metrics().gate_decisions.get_or_create(&verdict).inc();
-        Ok(decided)
+        let permit = (decision.verdict == Verdict::Execute).then(|| Permit::grant(&step.tool, &step.args));
+        Ok(Decided { decision, mode, permit })
     }
 
-    /// Decides again, just before it runs, on a step a person approved earlier: the silence,
-    /// budgets, breaker, allow-list and mode in force now apply. `Execute` and `AwaitApproval`
-    /// (the approval is the person's) let it run; anything else is why it must not.
+    /// Decides again, right before it runs, on a journaled step that was approved (by a person,
+    /// or by the gate for a plan left to the lease holder): the incident must still be open, and
+    /// the silence, budgets, breaker, allow-list and mode in force now apply. `Execute` and
+    /// `AwaitApproval` (the approval is the person's) give the step its permit; anything else
+    /// is why it must not run.
     pub async fn regate(
         &self,
         incident: &Incident,
         action: &Action,
         check_status: CheckStatus,
         ceiling: Mode,
-    ) -> anyhow::Result<Option<Decision>> {
+    ) -> anyhow::Result<Result<Permit, Decision>> {
         if incident.status != IncidentStatus::Open {
-            return Ok(Some(Decision {
+            return Ok(Err(Decision {
                 verdict: Verdict::Deny,
                 code: "incident_resolved",
                 reason: format!("incident {} was resolved before the approved plan ran", incident.id),
             }));
         }
+        if action.state != ActionState::Approved {
+            return Ok(Err(Decision {
+                verdict: Verdict::Deny,
+                code: "not_approved",
+                reason: format!("action {} is {}, not approved", action.id, action.state.as_str()),
+            }));
+        }
         let runbook = action.runbook.as_ref().and_then(|r| self.config.runbooks.iter().find(|x| &x.name == r));
         // The cooldown was the plan's to meet when it was queued; a person approved it since.
         let facts = PlanFacts { suppressed: self.suppression(incident, check_status).await?, cooldown_left: None };
+        // A model's plan stays under its cap (`[llm] max_mode`) when it runs, too.
+        let ceiling = match &self.config.llm {
+            Some(llm) if action.planner == crate::agent::LLM_PLANNER => ceiling.min(llm.max_mode),
+            _ => ceiling,
+        };
         let (decision, _) =
             self.decide_tool(incident, runbook.and_then(|r| r.mode), &action.tool, ceiling, &facts).await?;
-        Ok((!matches!(decision.verdict, Verdict::Execute | Verdict::AwaitApproval)).then_some(decision))
+        Ok(match decision.verdict {
+            Verdict::Execute | Verdict::AwaitApproval => Ok(Permit::grant(&action.tool, &action.args)),
+            _ => Err(decision),
+        })
+    }
+
+    /// A permit to run read-only `tool` outside any plan (an MCP client's or the model's read),
+    /// or why not: the tool must exist, be allowed, only read (a builtin tool's own word, an
+    /// imported one's operator policy `read`), and the mode in force must not be `observe`.
+    pub fn permit_read(&self, tool: &str, args: &Value, ceiling: Mode) -> Result<Permit, String> {
+        let Some(found) = self.registry.get(tool) else {
+            return Err(format!("tool {tool} is not registered"));
+        };
+        if let Some(why) = self.tool_refused(tool) {
+            return Err(why);
+        }
+        if !found.spec().annotations.read_only_hint {
+            return Err(format!("{tool} changes things: it runs only as a step of a plan that passed the gate"));
+        }
+        let a = &self.config.agent;
+        if Mode::effective(a.mode, None, a.max_mode.min(ceiling)) == Mode::Observe {
+            return Err("mode observe: no tool runs, read-only ones included".into());
+        }
+        Ok(Permit::grant(tool, args))
+    }
+
+    /// The permit for a notice that tells a person (an escalation): notices are not held back
+    /// by mode, budgets or the breaker, since they are how the gate asks for help; only the
+    /// configured notifiers pass this way.
+    pub fn permit_notice(&self, tool: &str, args: &Value) -> Option<Permit> {
+        let n = &self.config.notify;
+        let configured = match tool {
+            "notify.ntfy" => n.ntfy.is_some(),
+            "notify.webhook" => n.webhook.is_some(),
+            _ => false,
+        };
+        configured.then(|| Permit::grant(tool, args))
     }
 
     async fn decide_tool(
@@ -153,7 +274,7 @@ impl Gate {
         let a = &self.config.agent;
         let tool = self.registry.get(tool_name);
         let read_only = tool.as_ref().is_some_and(|t| t.spec().annotations.read_only_hint);
-        let cap = a.max_mode.min(ceiling).min(self.tool_ceiling(tool_name, read_only));
+        let cap = a.max_mode.min(ceiling).min(self.tool_ceiling(tool_name));
         let mode = Mode::effective(a.mode, plan_mode, cap);
         let (suppressed, cooldown_left) = (facts.suppressed.clone(), facts.cooldown_left);
         let input = GateInput {

@@ -18,6 +18,9 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
 const RETRIES: u32 = 2;
 /// What is kept of an error body in a message.
 const BODY_EXCERPT: usize = 300;
+/// The most of one answer that is read (a chat completion is kilobytes; a server that floods
+/// cannot fill memory).
+const MAX_ANSWER_BYTES: usize = 8 << 20;
 
 /// Why the model gave no usable answer.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -195,7 +198,13 @@ impl LlmClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let text = response.text().await.map_err(|e| LlmError::Unavailable(e.without_url().to_string()))?;
+        let (body, more) = obsctl_host::read_capped(response, MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| LlmError::Unavailable(e.without_url().to_string()))?;
+        if more {
+            return Err(LlmError::Malformed(format!("the answer is over {} MiB", MAX_ANSWER_BYTES >> 20)));
+        }
+        let text = String::from_utf8_lossy(&body);
         if status.is_success() {
             return serde_json::from_str(&text)
                 .map_err(|e| LlmError::Malformed(format!("not JSON ({e}): {}", excerpt(&text))));

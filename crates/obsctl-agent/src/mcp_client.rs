@@ -164,15 +164,15 @@ impl McpServers {
         let connected = tokio::time::timeout(CONNECT_TIMEOUT, connect_and_list(config)).await;
         match connected {
             Ok(Ok((client, tools))) => {
-                let (allowed, denied): (Vec<_>, Vec<_>) = tools.into_iter().partition(|t| {
-                    let read_only = t.annotations.as_ref().and_then(|a| a.read_only_hint).unwrap_or(false);
-                    config.policy_for(&t.name, read_only) != ToolPolicy::Deny
-                });
+                let (allowed, denied): (Vec<_>, Vec<_>) =
+                    tools.into_iter().partition(|t| config.policy_for(&t.name) != ToolPolicy::Deny);
                 let peer = client.peer().clone();
                 let imported: Vec<Arc<dyn Tool>> = allowed
                     .into_iter()
                     .map(|t| {
-                        Arc::new(ImportedTool::new(&config.name, t, peer.clone(), config.timeout)) as Arc<dyn Tool>
+                        let reads = config.policy_for(&t.name) == ToolPolicy::Read;
+                        Arc::new(ImportedTool::new(&config.name, t, peer.clone(), config.timeout, reads))
+                            as Arc<dyn Tool>
                     })
                     .collect();
                 let names: Vec<String> = imported.iter().map(|t| t.spec().name.clone()).collect();

@@ -17,6 +17,8 @@ use tokio::sync::watch;
 
 /// A push request's body stays under this many bytes (the central's API takes 2 MB).
 const MAX_PUSH_BYTES: usize = 1_500_000;
+/// The most of one answer of the central that is read (a page of 500 episodes is a few MiB).
+const MAX_ANSWER_BYTES: usize = 64 << 20;
 
 /// What one sync did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -137,7 +139,15 @@ impl MemorySync {
     /// The central's answer as `T`, or an error that says what it answered.
     async fn answer<T: serde::de::DeserializeOwned>(&self, what: &str, resp: reqwest::Response) -> anyhow::Result<T> {
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| anyhow::anyhow!("{what}: the central's answer was cut: {e}"))?;
+        let (body, more) = obsctl_host::read_capped(resp, MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| anyhow::anyhow!("{what}: the central's answer was cut: {e}"))?;
+        if more {
+            anyhow::bail!(
+                "{what}: the central's answer is over {} MiB; is the sync URL an obsctl?",
+                MAX_ANSWER_BYTES >> 20
+            );
+        }
         if !status.is_success() {
             let message = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
@@ -211,7 +221,9 @@ impl MemorySync {
             for e in &page.episodes {
                 check_received(e).map_err(|why| anyhow::anyhow!("pull: the central sent an invalid episode: {why}"))?;
             }
-            for e in &page.episodes {
+            // This instance's own episodes never come back from a central (it pushes them, and
+            // asks without them): one that claims this origin was planted, and is left out.
+            for e in page.episodes.iter().filter(|e| e.origin != self.origin) {
                 match self.store.upsert_episode(e, &self.origin).await? {
                     Upserted::Unchanged => report.unchanged += 1,
                     Upserted::Added | Upserted::Replaced => {

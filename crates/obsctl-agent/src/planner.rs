@@ -26,6 +26,10 @@ pub struct Plan {
     pub confidence: f64,
     pub steps: Vec<Step>,
     pub mode: Option<Mode>,
+    /// The highest mode it may run in, whatever the config allows: `auto` for a runbook, a
+    /// person's proposal and a fix this deployment verified; `approve` for a plan whose only
+    /// support is evidence obsctl did not verify here (imported, synced) or a model's.
+    pub max_mode: Mode,
     pub cooldown: Duration,
     /// Episodes that support the plan (memory plans).
     pub evidence: Vec<String>,
@@ -70,6 +74,7 @@ impl Planner for RunbookPlanner {
             confidence: 1.0,
             steps: r.steps.clone(),
             mode: r.mode,
+            max_mode: Mode::Auto,
             cooldown: r.cooldown,
             evidence: Vec::new(),
         }))
@@ -78,7 +83,8 @@ impl Planner for RunbookPlanner {
 
 /// Proposes the fix that memory has proven for this kind of incident: the best ledger entry of
 /// the incident's cluster with at least `min_attempts` attempts and a success rate of at least
-/// `min_success`, which changes something (a plan of read-only tools cannot fix anything).
+/// `min_success`, which changes something (a plan of read-only tools cannot fix anything). It
+/// may run by itself only when this deployment's own verified outcomes prove it.
 pub struct MemoryPlanner {
     store: Arc<dyn Store>,
     registry: Arc<ToolRegistry>,
@@ -117,6 +123,8 @@ impl Planner for MemoryPlanner {
         let cluster = cluster(&ctx.incident.kind, &ctx.incident.service);
         let ledger = self.store.ledger(Some(&cluster)).await?;
         // Evidence learned elsewhere counts by its weight; the best weighted rate wins.
+        let qualifies =
+            |(attempts, rate): (f64, f64)| attempts >= f64::from(self.min_attempts) && rate >= self.min_success;
         let mut proven: Vec<(f64, f64, LedgerEntry)> = ledger
             .into_iter()
             .map(|e| {
@@ -124,8 +132,7 @@ impl Planner for MemoryPlanner {
                 (attempts, rate, e)
             })
             .filter(|(attempts, rate, e)| {
-                *attempts >= f64::from(self.min_attempts)
-                    && *rate >= self.min_success
+                qualifies((*attempts, *rate))
                     && self.mutates(e)
                     && !e.steps.iter().any(|s| s.args.to_string().contains(REDACTED))
             })
@@ -134,10 +141,17 @@ impl Planner for MemoryPlanner {
         let Some((_, rate, best)) = proven.into_iter().next() else {
             return Ok(None);
         };
-        let elsewhere = if best.remote_attempts > 0 {
-            format!(" ({} of them on other instances, each counted as {})", best.remote_attempts, self.shared_evidence)
-        } else {
-            String::new()
+        // Only what this deployment verified may make a fix automatic: a fix proven only with
+        // evidence from elsewhere (imported postmortems, episode files, other instances) is
+        // proposed to a person.
+        let verified_here = qualifies(best.weighted(0.0));
+        let elsewhere = match (best.remote_attempts, verified_here) {
+            (0, _) => String::new(),
+            (n, true) => format!(" ({n} of them not verified here, each counted as {})", self.shared_evidence),
+            (n, false) => format!(
+                " ({n} of them not verified here, each counted as {}; a person approves it until this deployment has verified it)",
+                self.shared_evidence
+            ),
         };
         let tools: Vec<&str> = best.steps.iter().map(|s| s.tool.as_str()).collect();
         let ttr =
@@ -156,6 +170,7 @@ impl Planner for MemoryPlanner {
             confidence: rate,
             steps: best.steps.iter().map(|s| Step { tool: s.tool.clone(), args: s.args.clone() }).collect(),
             mode: None,
+            max_mode: if verified_here { Mode::Auto } else { Mode::Approve },
             cooldown: self.cooldown,
             evidence: best.episodes.clone(),
         }))

@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use obsctl_core::config::Config;
+
+use crate::gate::Permit;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -37,7 +39,12 @@ pub struct ToolSpec {
     pub name: String,
     pub description: String,
     pub input_schema: Value,
+    /// What obsctl goes by: for a builtin tool its own truth; for an imported one the
+    /// operator's policy (`read` makes it read-only), never the server's word.
     pub annotations: Annotations,
+    /// An imported tool's annotations as its server gave them: advice, shown beside the policy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claimed: Option<Annotations>,
     /// Whether `dry_run` says exactly what `call` would do.
     pub has_dry_run: bool,
 }
@@ -54,6 +61,7 @@ impl ToolSpec {
             description: description.into(),
             input_schema: schemars::schema_for!(A).to_value(),
             annotations,
+            claimed: None,
             has_dry_run,
         }
     }
@@ -74,7 +82,9 @@ pub type ToolResult = Result<Value, ToolError>;
 #[async_trait]
 pub trait Tool: Send + Sync {
     fn spec(&self) -> &ToolSpec;
-    async fn call(&self, args: &Value) -> ToolResult;
+    /// Runs the tool. `permit` is the gate's say-so for this very call: only the gate makes
+    /// one (`gate::Permit`), so nothing runs a tool around it.
+    async fn call(&self, args: &Value, permit: &Permit) -> ToolResult;
     /// What `call` would do, without doing it; `None` when the tool has no dry-run.
     async fn dry_run(&self, _args: &Value) -> Option<ToolResult> {
         None

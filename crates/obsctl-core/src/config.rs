@@ -51,6 +51,9 @@ pub struct Config {
     pub memory_instance: Option<String>,
     /// Memory sync with a central obsctl, when enabled.
     pub memory_sync: Option<MemorySyncConfig>,
+    /// On a central: the edges that sync with it, each with a token that opens only memory
+    /// sync and pushes only under its own instance name (`[[memory.peer]]`).
+    pub memory_peers: Vec<MemoryPeer>,
     pub agent: AgentConfig,
     pub scheduler: SchedulerConfig,
     pub notify: NotifyConfig,
@@ -138,6 +141,10 @@ pub struct StatusPageConfig {
     pub title: String,
     /// The services shown, in this order; every service when the config lists none.
     pub services: Vec<String>,
+    /// Whether ongoing incidents show their titles. Off by default: a title can carry a
+    /// sender's words (an alert's summary, an app's telemetry report), so the page says only
+    /// which service is affected.
+    pub show_titles: bool,
 }
 
 impl ServerConfig {
@@ -168,8 +175,8 @@ impl McpConfig {
 pub struct McpServerConfig {
     pub name: String,
     pub transport: McpTransport,
-    /// Policy for the server's tools not named in `tools`; `None`: by annotation (a tool that
-    /// says it only reads is allowed, any other needs approval).
+    /// Policy for the server's tools not named in `tools`; `None`: `approve`, whatever the
+    /// server's annotations say (a server's hints are advice, never the operator's decision).
     pub policy: Option<ToolPolicy>,
     /// Policy per tool, by the server's own tool name.
     pub tools: BTreeMap<String, ToolPolicy>,
@@ -178,13 +185,11 @@ pub struct McpServerConfig {
 }
 
 impl McpServerConfig {
-    /// The policy for the server's tool `tool` (its own name), given whether it says it only reads.
-    pub fn policy_for(&self, tool: &str, read_only: bool) -> ToolPolicy {
-        self.tools.get(tool).copied().or(self.policy).unwrap_or(if read_only {
-            ToolPolicy::Allow
-        } else {
-            ToolPolicy::Approve
-        })
+    /// The policy for the server's tool `tool` (its own name): the operator's word for it, else
+    /// the server-wide default, else `approve`. The server's own annotations never enter: a
+    /// server that calls a tool that writes "read-only", or renames a denied tool, gains nothing.
+    pub fn policy_for(&self, tool: &str) -> ToolPolicy {
+        self.tools.get(tool).copied().or(self.policy).unwrap_or(ToolPolicy::Approve)
     }
 }
 
@@ -199,11 +204,14 @@ pub enum McpTransport {
     Http { url: String, headers: BTreeMap<String, Secret> },
 }
 
-/// What obsctl lets an imported tool do.
+/// What obsctl lets an imported tool do: the operator's decision, never the server's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ToolPolicy {
-    /// Like a builtin tool: the gate's mode decides.
+    /// The operator vouches that it only reads: it runs without a person, like a builtin
+    /// read-only tool (refused in `observe`, audited, never journaled).
+    Read,
+    /// Like a builtin tool that changes things: the gate's mode decides.
     Allow,
     /// Always needs a person's approval (the mode is capped at `approve`).
     Approve,
@@ -214,6 +222,7 @@ pub enum ToolPolicy {
 impl ToolPolicy {
     pub fn parse(text: &str) -> Option<Self> {
         match text {
+            "read" => Some(Self::Read),
             "allow" => Some(Self::Allow),
             "approve" => Some(Self::Approve),
             "deny" => Some(Self::Deny),
@@ -379,6 +388,9 @@ pub struct LlmConfig {
     pub max_tokens: u64,
     /// Tokens the model may write per turn.
     pub max_completion_tokens: u32,
+    /// The highest mode a model's plan runs in (default `approve`: a person approves what a
+    /// model proposes, since text from monitored systems can steer it). `auto` lets it act alone.
+    pub max_mode: Mode,
     /// Regular expressions whose matches are replaced with `***` in everything sent to the
     /// model, beyond the configured secrets (e.g. `AKIA[0-9A-Z]{16}`).
     pub redact: Vec<String>,
@@ -411,6 +423,14 @@ pub struct MemoryConfig {
     /// What an attempt learned on another instance (a synced episode) counts for, against 1 for
     /// one learned here: 0 uses this instance's own evidence only.
     pub shared_evidence: f64,
+}
+
+/// `[[memory.peer]]`: an edge allowed to sync with this central, by its own token.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryPeer {
+    /// The edge's `[memory] instance`: what it pushes is stamped with this origin.
+    pub instance: String,
+    pub token: Secret,
 }
 
 /// `[memory.sync]`: where this instance pushes its episodes and pulls the others'.
@@ -495,6 +515,9 @@ pub struct ServiceConfig {
     pub process: Option<SupervisedProcess>,
     /// A command that restarts the service when obsctl does not supervise it.
     pub restart_command: Option<Vec<String>>,
+    /// The token this service's app reports its telemetry with: once set, only it (or the API
+    /// token) may open or resolve the service's telemetry incident, not `[telemetry] token`.
+    pub telemetry_token: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -565,6 +588,7 @@ impl Config {
             .chain(self.llm.iter().filter_map(|l| l.api_key.as_ref()))
             .chain(self.store.password.iter())
             .chain(self.memory_sync.iter().filter_map(|m| m.token.as_ref()))
+            .chain(self.memory_peers.iter().map(|p| &p.token))
             .chain(self.graph.iter().filter_map(|g| g.password.as_ref()))
             .collect();
         if let Some(n) = &self.notify.ntfy {
@@ -582,6 +606,7 @@ impl Config {
         }));
         for s in &self.services {
             out.extend(s.process.iter().flat_map(|p| p.env.values()));
+            out.extend(s.telemetry_token.iter());
         }
         for m in &self.mcp_servers {
             match &m.transport {

@@ -101,7 +101,19 @@ pub struct Episode {
     pub source: String,
 }
 
+/// The `source` of an episode this instance learned from one of its own incidents: the only
+/// source whose outcomes this deployment verified. Every other way in (an episode file, a
+/// postmortem, sync) stamps its own source, whatever the episode claims.
+pub const SOURCE_INCIDENT: &str = "incident";
+
 impl Episode {
+    /// Whether its outcome was verified by this deployment (`local`: this instance's origin;
+    /// the replicas sharing one store are one instance): learned from an incident here, not
+    /// imported, synced or claimed.
+    pub fn verified_here(&self, local: &str) -> bool {
+        self.source == SOURCE_INCIDENT && self.origin == local
+    }
+
     /// The hash of everything but the hash itself, origin and source: equal content from two
     /// instances hashes the same.
     pub fn compute_hash(&self) -> String {

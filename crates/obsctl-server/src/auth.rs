@@ -78,7 +78,9 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
             let own = state.config.telemetry.token.as_ref();
             canary && own.is_some_and(|own| same(t.as_bytes(), own.expose().as_bytes()))
         };
-        let by_token = bearer(request.headers()).map(|t| token_matches(server, t) || app_token(t));
+        // An edge's sync token opens memory sync and nothing else.
+        let peer_token = |t: &str| path.starts_with(SYNC_PREFIX) && sync_peer(&state.config, t).is_some();
+        let by_token = bearer(request.headers()).map(|t| token_matches(server, t) || app_token(t) || peer_token(t));
         let by_session = crate::dashboard::signed_in(request.headers(), &state);
         match by_token {
             Some(true) => {}
@@ -98,6 +100,36 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
         }
     }
     next.run(request).await
+}
+
+/// Where memory sync's push and pull live (an edge's `[[memory.peer]]` token opens these only).
+pub(crate) const SYNC_PREFIX: &str = "/api/memory/sync/";
+
+/// The `[[memory.peer]]` whose token `given` is, if any.
+pub(crate) fn sync_peer<'a>(config: &'a obsctl_core::config::Config, given: &str) -> Option<&'a str> {
+    config
+        .memory_peers
+        .iter()
+        .find(|p| same(given.as_bytes(), p.token.expose().as_bytes()))
+        .map(|p| p.instance.as_str())
+}
+
+/// Who pushes episodes to this central: an edge by its own sync token (it may push only under
+/// its own name), or an operator with the API token (under any name but the central's).
+pub enum SyncSender {
+    Peer(String),
+    Operator,
+}
+
+impl FromRequestParts<AppState> for SyncSender {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(instance) = bearer(&parts.headers).and_then(|t| sync_peer(&state.config, t)) {
+            return Ok(SyncSender::Peer(instance.to_string()));
+        }
+        ApiOperator::from_request_parts(parts, state).await.map(|_| SyncSender::Operator)
+    }
 }
 
 /// Proof that the request carried the configured API token. Mutating API handlers take one; a

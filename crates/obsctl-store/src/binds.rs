@@ -327,8 +327,9 @@ macro_rules! episode_in_tx {
     ) => {{
         let e = $e;
         let local: &str = $local;
-        // An episode learned elsewhere: the ledger counts its attempts apart.
-        let remote_of = |e: &obsctl_core::memory::Episode| !local.is_empty() && e.origin != local;
+        // An episode this deployment did not verify (learned elsewhere, imported, or claiming
+        // to be ours): the ledger counts its attempts apart.
+        let remote_of = |e: &obsctl_core::memory::Episode| !e.verified_here(local);
         // It reads before it writes: SQLite must take the write lock first (`BEGIN IMMEDIATE`),
         // or another process writing in between fails it instead of making it wait.
         let mut tx = $begin.await?;

@@ -264,8 +264,9 @@ pub trait Store: GraphStore + ChangeFeed {
     async fn remember(&self, episode: &Episode) -> Result<bool>;
     /// Remembers an imported or synced episode: new ones as `remember` does; a known id with
     /// other content replaces the stored episode and folds the ledger of its clusters again.
-    /// An episode whose origin is not `local_origin` (this instance) counts in the ledger as
-    /// learned elsewhere (`remote_attempts`); an empty `local_origin` counts every one as local.
+    /// An episode this deployment did not verify (`Episode::verified_here(local_origin)`: its
+    /// source is not one of this instance's incidents) counts in the ledger as learned
+    /// elsewhere (`remote_attempts`).
     async fn upsert_episode(&self, episode: &Episode, local_origin: &str) -> Result<Upserted>;
     /// Episodes in the order this store last wrote them, after the keyset `(stored_at, id)`:
     /// what the recall index and memory sync follow.

@@ -537,7 +537,8 @@ impl Store for SqliteStore {
     }
 
     async fn remember(&self, e: &Episode) -> Result<bool> {
-        Ok(self.episode_in_tx(e, false, "").await? == Upserted::Added)
+        // The agent's own episode: its origin is this instance.
+        Ok(self.episode_in_tx(e, false, &e.origin).await? == Upserted::Added)
     }
 
     async fn upsert_episode(&self, e: &Episode, local_origin: &str) -> Result<Upserted> {

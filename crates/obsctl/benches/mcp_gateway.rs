@@ -6,7 +6,8 @@
 //! `[[mcp_server]]` and serves its gateway over streamable HTTP on loopback. One MCP client (the
 //! official Rust SDK) makes `--calls` sequential `tools/call`s of:
 //! 1. `obsctl.status` through the gateway (a read-only tool of obsctl's own);
-//! 2. `everything.echo` through the gateway (read-only, imported: gateway → server);
+//! 2. `everything.echo` through the gateway (imported, `read` by the operator's policy:
+//!    gateway → server);
 //! 3. `echo` on the server directly (the peer).
 //!
 //! The gateway's overhead on an imported tool is (2) − (3); each row gives p50, p99 and calls/s.
@@ -30,8 +31,15 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::json;
 
-async fn client(url: &str) -> RunningService<RoleClient, ClientConfig> {
-    let http = obsctl_host::http_client().build().unwrap();
+/// The gateway's token (it opens only with one).
+const TOKEN: &str = "bench-token-0123456789";
+
+async fn client(url: &str, token: Option<&str>) -> RunningService<RoleClient, ClientConfig> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(t) = token {
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {t}").parse().unwrap());
+    }
+    let http = obsctl_host::http_client().default_headers(headers).build().unwrap();
     let transport =
         StreamableHttpClientTransport::with_client(http, StreamableHttpClientTransportConfig::with_uri(url));
     let info = ClientConfig::new(ClientCapabilities::default(), Implementation::new("bench", "1"));
@@ -78,7 +86,7 @@ fn main() {
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
-            "[store]\nurl = \"sqlite://{}/bench.db\"\n[agent]\nmode = \"approve\"\n[[mcp_server]]\nname = \"everything\"\nurl = \"http://127.0.0.1:{port}/mcp\"\n",
+            "[store]\nurl = \"sqlite://{}/bench.db\"\n[mcp]\ntoken = \"{TOKEN}\"\n[agent]\nmode = \"approve\"\n[[mcp_server]]\nname = \"everything\"\nurl = \"http://127.0.0.1:{port}/mcp\"\ntools = {{ echo = \"read\" }}\n",
             dir.path().display()
         );
         let opts = LoadOptions { file: "bench.toml", known_tools: obsctl_agent::tools::BUILTIN_TOOLS };
@@ -88,8 +96,8 @@ fn main() {
         let gateway = format!("http://{}/mcp", listener.local_addr().unwrap());
         tokio::spawn(obsctl_server::mcp::serve_http(obsctl.app_state(), listener, std::future::pending()));
 
-        let through = client(&gateway).await;
-        let direct = client(&format!("http://127.0.0.1:{port}/mcp")).await;
+        let through = client(&gateway, Some(TOKEN)).await;
+        let direct = client(&format!("http://127.0.0.1:{port}/mcp"), None).await;
         // Warm both paths (connections, first-call costs) before measuring.
         for c in [&through, &direct] {
             let tool = if std::ptr::eq(c, &through) { "everything.echo" } else { "echo" };

@@ -9,6 +9,7 @@ use obsctl_core::action::{Action, ActionState};
 use obsctl_core::config::Step;
 use obsctl_core::event::Event;
 use obsctl_core::incident::{IncidentStatus, Silence};
+use obsctl_core::policy::Mode;
 use obsctl_store::{StoreError, new_id};
 use serde_json::json;
 
@@ -203,6 +204,7 @@ impl Agent {
                     confidence: 1.0,
                     steps,
                     mode: None,
+                    max_mode: Mode::Auto,
                     cooldown: self.config.agent.default_cooldown,
                     evidence: Vec::new(),
                 };

@@ -35,8 +35,9 @@ impl Agent {
                 reason: format!("escalation: {reason}"),
                 ..step_action(incident, &plan_id, PLANNER, step, tool, args)
             };
+            let Some(permit) = self.gate.permit_notice(tool, &action.args) else { continue };
             self.store.insert_action(&action).await?;
-            let done = self.executor.execute(action).await?;
+            let done = self.executor.execute(action, permit).await?;
             if done.is_some_and(|d| d.state == ActionState::Failed) {
                 tracing::error!(incident = %incident.id, tool, "escalation notice failed");
             }

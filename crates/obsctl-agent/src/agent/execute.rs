@@ -15,7 +15,7 @@ use obsctl_store::{ActionFilter, new_id};
 use serde_json::json;
 
 use super::{Agent, PlanReport, WAITING, escalate, step_action};
-use crate::gate::gate_data;
+use crate::gate::{Decided, gate_data};
 use crate::planner::Plan;
 use crate::verify::verify;
 
@@ -45,46 +45,29 @@ impl Agent {
                 self.executor.scrub(json!({"plan_id": plan_id, "plan": plan})),
             )
             .await?;
+        // A plan with a step the gate refuses outright (unknown, not allowed, denied by its
+        // server's policy) cannot be carried out: it is refused before any step is journaled.
         for (i, step) in plan.steps.iter().enumerate() {
-            let (decision, mode) = self.gate.decide(&incident, &plan, step, self.ceiling, &facts).await?;
-            let data = gate_data(&decision, mode, step);
-            self.gate
-                .audit(
-                    actor,
-                    "gate",
-                    &incident.id,
-                    &format!("{:?}", decision.verdict).to_lowercase(),
-                    &decision.reason,
-                    data.clone(),
-                )
-                .await;
-            self.store
-                .add_event(&incident.id, "gate", &format!("{}: {}", step.tool, decision.reason), data.clone())
-                .await?;
-            let state = match decision.verdict {
-                Verdict::Execute => ActionState::Approved,
-                Verdict::DryRun => ActionState::DryRun,
-                Verdict::Observe => ActionState::Observed,
-                Verdict::AwaitApproval => ActionState::PendingApproval,
-                Verdict::Deny | Verdict::Escalate => ActionState::Denied,
-            };
-            let mut action = self.new_action(&incident, &plan, &plan_id, i, mode, state, &decision);
-            if matches!(state, ActionState::Denied | ActionState::Observed) {
-                action.result = Some(data);
-            } else if state == ActionState::PendingApproval {
-                // The approval queue shows this, computed once here rather than on every view.
-                action.result = Some(self.executor.preview(&action).await);
+            if let Some(decision) = self.gate.refusal(&step.tool) {
+                let a = &self.config.agent;
+                let mode = Mode::effective(a.mode, plan.mode, a.max_mode.min(self.ceiling).min(plan.max_mode));
+                let action = self.gate_step(&incident, &plan, &plan_id, i, actor, &decision, mode).await?;
+                report.actions.push(action);
+                report.plan = Some(plan);
+                return Ok(());
             }
-            // Journal before act: the row is committed before any tool runs.
-            self.store.insert_action(&action).await?;
-            let _ = self.bus.send(Event::ActionChanged { action_id: action.id.clone(), state: state.as_str().into() });
-            match decision.verdict {
-                Verdict::Execute if self.hand_off.get().is_some() => {
-                    // Journaled `approved` for the lease holder, which runs the plan in order.
+        }
+        for (i, step) in plan.steps.iter().enumerate() {
+            let Decided { decision, mode, permit } =
+                self.gate.decide(&incident, &plan, step, self.ceiling, &facts).await?;
+            let action = self.gate_step(&incident, &plan, &plan_id, i, actor, &decision, mode).await?;
+            match (decision.verdict, permit) {
+                (Verdict::Execute, _) if self.hand_off.get().is_some() => {
+                    // Journaled `approved` for the lease holder, which gates it again and runs it.
                     report.actions.push(action);
                 }
-                Verdict::Execute => {
-                    let Some(done) = self.executor.execute(action).await? else {
+                (Verdict::Execute, Some(permit)) => {
+                    let Some(done) = self.executor.execute(action, permit).await? else {
                         break; // another worker claimed it and owns the rest of the plan
                     };
                     let failed = done.state == ActionState::Failed;
@@ -93,31 +76,25 @@ impl Agent {
                         break;
                     }
                 }
-                Verdict::DryRun => report.actions.push(self.executor.dry_run(action).await?),
-                Verdict::Observe => report.actions.push(action),
-                Verdict::AwaitApproval => {
+                (Verdict::DryRun, _) => report.actions.push(self.executor.dry_run(action).await?),
+                (Verdict::Observe | Verdict::Execute, _) => report.actions.push(action),
+                (Verdict::AwaitApproval, _) => {
                     report.actions.push(action);
-                    for j in i + 1..plan.steps.len() {
-                        let mut queued = self.new_action(
-                            &incident,
-                            &plan,
-                            &plan_id,
-                            j,
-                            mode,
-                            ActionState::PendingApproval,
-                            &decision,
-                        );
-                        queued.result = Some(self.executor.preview(&queued).await);
-                        self.store.insert_action(&queued).await?;
-                        report.actions.push(queued);
+                    // The rest of the plan waits with it, each step gated on its own now (and
+                    // again right before it runs): a later step never rides on the first's verdict.
+                    for (j, later) in plan.steps.iter().enumerate().skip(i + 1) {
+                        let Decided { decision, .. } =
+                            self.gate.decide(&incident, &plan, later, self.ceiling, &facts).await?;
+                        let queued = Decision { verdict: Verdict::AwaitApproval, ..decision };
+                        report.actions.push(self.gate_step(&incident, &plan, &plan_id, j, actor, &queued, mode).await?);
                     }
                     break;
                 }
-                Verdict::Deny => {
+                (Verdict::Deny, _) => {
                     report.actions.push(action);
                     break;
                 }
-                Verdict::Escalate => {
+                (Verdict::Escalate, _) => {
                     report.actions.push(action);
                     self.escalate(&incident, &decision.reason).await?;
                     break;
@@ -135,6 +112,45 @@ impl Agent {
         }
         report.outcome = self.finish_plan(&incident, &report.actions).await?;
         Ok(())
+    }
+
+    /// Audits a step's decision, writes it on the timeline and journals the step in the state
+    /// its verdict gives (a step waiting for a person carries its dry-run for the card).
+    #[allow(clippy::too_many_arguments)]
+    async fn gate_step(
+        &self,
+        incident: &Incident,
+        plan: &Plan,
+        plan_id: &str,
+        i: usize,
+        actor: &str,
+        decision: &Decision,
+        mode: Mode,
+    ) -> anyhow::Result<Action> {
+        let step = &plan.steps[i];
+        let data = gate_data(decision, mode, step);
+        self.gate.audit(actor, "gate", &incident.id, decision.verdict.as_str(), &decision.reason, data.clone()).await;
+        self.store
+            .add_event(&incident.id, "gate", &format!("{}: {}", step.tool, decision.reason), data.clone())
+            .await?;
+        let state = match decision.verdict {
+            Verdict::Execute => ActionState::Approved,
+            Verdict::DryRun => ActionState::DryRun,
+            Verdict::Observe => ActionState::Observed,
+            Verdict::AwaitApproval => ActionState::PendingApproval,
+            Verdict::Deny | Verdict::Escalate => ActionState::Denied,
+        };
+        let mut action = self.new_action(incident, plan, plan_id, i, mode, state, decision);
+        if matches!(state, ActionState::Denied | ActionState::Observed) {
+            action.result = Some(data);
+        } else if state == ActionState::PendingApproval {
+            // The approval queue shows this, computed once here rather than on every view.
+            action.result = Some(self.executor.preview(&action).await);
+        }
+        // Journal before act: the row is committed before any tool runs.
+        self.store.insert_action(&action).await?;
+        let _ = self.bus.send(Event::ActionChanged { action_id: action.id.clone(), state: state.as_str().into() });
+        Ok(action)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -209,17 +225,22 @@ impl Agent {
             }
             return Ok(());
         }
-        let status = self.runner.status(&incident.check_id);
-        if let Some(refusal) = self.gate.regate(&incident, first, status, self.ceiling).await? {
-            let why = format!("re-gated before running: {}", refusal.reason);
-            self.cancel_plan(first, None, &why, json!({"gate": refusal.code})).await?;
-            self.settle_plan(&incident, &first.plan_id).await?;
-            return Ok(());
-        }
         // Earlier steps that ran before a restart are verified with the rest.
         let mut done: Vec<Action> = earlier.into_iter().filter(|a| a.outcome.is_none()).collect();
         for a in actions {
-            let Some(finished) = self.executor.execute(a).await? else {
+            // Each step is gated again right before it runs: what holds now decides, and only
+            // then does it get its permit.
+            let status = self.runner.status(&incident.check_id);
+            let permit = match self.gate.regate(&incident, &a, status, self.ceiling).await? {
+                Ok(permit) => permit,
+                Err(refusal) => {
+                    let why = format!("re-gated before running step {} ({}): {}", a.step, a.tool, refusal.reason);
+                    let after = a.step.checked_sub(1);
+                    self.cancel_plan(&a, after, &why, json!({"gate": refusal.code})).await?;
+                    break;
+                }
+            };
+            let Some(finished) = self.executor.execute(a, permit).await? else {
                 break; // another worker claimed this step and owns the rest of the plan
             };
             let failed = finished.state == ActionState::Failed;
@@ -380,7 +401,9 @@ impl Agent {
         Ok(Some(outcome))
     }
 
-    /// Resumes after a restart: an action found `running` is verified, never re-run.
+    /// Resumes after a restart: an action found `running` is verified, never re-run. It is
+    /// marked interrupted at once (and the rest of its plan cancelled), so nobody sees it
+    /// `running` while its check is verified, which may take the verification's whole budget.
     pub async fn recover(&self) -> anyhow::Result<()> {
         let running = self
             .store
@@ -388,6 +411,20 @@ impl Agent {
             .await?;
         for mut a in running.into_iter().filter(|a| !self.executor.runs_here(&a.id)) {
             let incident = self.store.incident(&a.incident_id).await?;
+            a.state = ActionState::Failed;
+            a.result =
+                Some(json!({"recovered": "found running when the agent lease was taken; not re-run; verifying"}));
+            a.updated_at = Timestamp::now();
+            self.store.update_action(&a).await?;
+            let _ = self.bus.send(Event::ActionChanged { action_id: a.id.clone(), state: a.state.as_str().into() });
+            let message = format!(
+                "{} was interrupted (a restart, or its process lost the agent lease); not re-run; verifying the check",
+                a.tool
+            );
+            self.store.add_event(&a.incident_id, "interrupted", &message, json!({"action_id": a.id})).await?;
+            let why = format!("step {} ({}) was interrupted", a.step, a.tool);
+            self.cancel_plan(&a, Some(a.step), &why, json!({})).await?;
+
             let (outcome, attempts) = verify(self.runner.as_ref(), &incident.check_id, &self.config.agent.verify).await;
             a.state = if outcome == Outcome::Fixed { ActionState::Succeeded } else { ActionState::Failed };
             a.outcome = Some(outcome);
@@ -397,15 +434,9 @@ impl Agent {
             a.updated_at = Timestamp::now();
             self.store.update_action(&a).await?;
             let _ = self.bus.send(Event::ActionChanged { action_id: a.id.clone(), state: a.state.as_str().into() });
-            let message = format!(
-                "{} was interrupted (a restart, or its process lost the agent lease); not re-run; verification: {}",
-                a.tool,
-                outcome.as_str()
-            );
+            let message = format!("{} was interrupted; verification: {}", a.tool, outcome.as_str());
             self.store.add_event(&a.incident_id, "outcome", &message, json!({"action_id": a.id})).await?;
             self.gate.audit("agent", "recover", &a.id, outcome.as_str(), &message, json!({})).await;
-            let why = format!("step {} ({}) was interrupted", a.step, a.tool);
-            self.cancel_plan(&a, Some(a.step), &why, json!({})).await?;
             self.settle_plan(&incident, &a.plan_id).await?;
             tracing::warn!(action = %a.id, outcome = outcome.as_str(), "recovered interrupted action");
         }

@@ -99,6 +99,7 @@ impl Agent {
                 confidence: 0.5,
                 steps,
                 mode: None,
+                max_mode: llm.config().max_mode,
                 cooldown: self.config.agent.default_cooldown,
                 evidence: Vec::new(),
             }),
@@ -222,16 +223,10 @@ impl Agent {
 
     /// One call the model asked for: read now, refuse with the reason, or keep as a step.
     async fn llm_call(&self, tools: &[ToolSpec], function: &str, arguments: &str) -> Answer {
-        let Some(tool) = tools.iter().find(|t| function_name(&t.name) == function) else {
-            return Answer::Refused(format!("there is no tool {function:?} (or policy does not allow it)"));
+        let (tool, args) = match checked_call(tools, function, arguments) {
+            Ok(call) => call,
+            Err(why) => return Answer::Refused(why),
         };
-        let args: Value = match serde_json::from_str(if arguments.trim().is_empty() { "{}" } else { arguments }) {
-            Ok(v) => v,
-            Err(e) => return Answer::Refused(format!("the arguments are not JSON: {e}")),
-        };
-        if let Err(why) = check_args(&tool.input_schema, &args) {
-            return Answer::Refused(format!("invalid arguments for {}: {why}", tool.name));
-        }
         if !tool.annotations.read_only_hint {
             return Answer::Change(Step { tool: tool.name.clone(), args });
         }
@@ -270,12 +265,11 @@ impl Agent {
         for (i, step) in answer["steps"].as_array().into_iter().flatten().enumerate() {
             let name = step["tool"].as_str().unwrap_or("");
             let args = step.get("args").cloned().unwrap_or_else(|| json!({}));
-            match self.llm_call(tools, &function_name(name), &args.to_string()).await {
-                Answer::Change(s) => steps.push(s),
-                Answer::Read(_) => {}
-                Answer::Refused(why) => {
-                    return Ending::Failed(LlmError::Malformed(format!("step {i} ({name}): {why}")));
-                }
+            // A step that only reads fixes nothing: it is left out, never run.
+            match checked_call(tools, &function_name(name), &args.to_string()) {
+                Ok((tool, _)) if tool.annotations.read_only_hint => {}
+                Ok((tool, args)) => steps.push(Step { tool: tool.name.clone(), args }),
+                Err(why) => return Ending::Failed(LlmError::Malformed(format!("step {i} ({name}): {why}"))),
             }
         }
         if steps.is_empty() { Ending::NoPlan(rationale) } else { Ending::Plan { steps, rationale } }
@@ -324,6 +318,17 @@ enum Answer {
     Read(Value),
     Refused(String),
     Change(Step),
+}
+
+/// The tool a call names (among those offered) and its arguments, checked against its schema.
+fn checked_call<'a>(tools: &'a [ToolSpec], function: &str, arguments: &str) -> Result<(&'a ToolSpec, Value), String> {
+    let Some(tool) = tools.iter().find(|t| function_name(&t.name) == function) else {
+        return Err(format!("there is no tool {function:?} (or policy does not allow it)"));
+    };
+    let args: Value = serde_json::from_str(if arguments.trim().is_empty() { "{}" } else { arguments })
+        .map_err(|e| format!("the arguments are not JSON: {e}"))?;
+    check_args(&tool.input_schema, &args).map_err(|why| format!("invalid arguments for {}: {why}", tool.name))?;
+    Ok((tool, args))
 }
 
 /// Tool names as functions: OpenAI's function names allow `[a-zA-Z0-9_-]`, so `fs.usage`

@@ -237,7 +237,7 @@ impl Agent {
             time_to_recover_ms: ended_at.since(incident.opened_at).as_millis() as i64,
             content_hash: String::new(),
             origin: self.origin(),
-            source: "incident".into(),
+            source: obsctl_core::memory::SOURCE_INCIDENT.into(),
         };
         episode.content_hash = episode.compute_hash();
         episode

@@ -1,5 +1,7 @@
 //! A tool of an external MCP server, as a registry tool: `<server>.<tool>` with the server's
-//! schema and annotations. A call is bounded in time and in what it keeps of the answer.
+//! schema (bounded), its description (bounded, framed as the server's words) and the operator's
+//! policy as its annotations; the server's own hints are kept beside them as advice. A call is
+//! bounded in time and in what it keeps of the answer.
 
 use std::time::Duration;
 
@@ -8,10 +10,15 @@ use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock};
 use rmcp::service::{Peer, RoleClient};
 use serde_json::{Value, json};
 
+use crate::gate::Permit;
 use crate::tools::{Annotations, Tool, ToolError, ToolResult, ToolSpec};
 
 /// Text kept of one answer; the rest is cut (a server that floods cannot fill the journal).
 const MAX_TEXT: usize = 64 * 1024;
+/// Of a tool's description, what is kept (it reaches models and clients).
+const MAX_DESCRIPTION: usize = 1024;
+/// A tool's input schema larger than this (as JSON) is not kept.
+const MAX_SCHEMA: usize = 16 * 1024;
 
 pub(super) struct ImportedTool {
     spec: ToolSpec,
@@ -22,21 +29,38 @@ pub(super) struct ImportedTool {
 }
 
 impl ImportedTool {
-    pub fn new(server: &str, tool: rmcp::model::Tool, peer: Peer<RoleClient>, timeout: Duration) -> Self {
+    /// `reads`: the operator's policy for it is `read` (they vouch that it only reads). That,
+    /// and nothing the server says, makes it read-only here.
+    pub fn new(server: &str, tool: rmcp::model::Tool, peer: Peer<RoleClient>, timeout: Duration, reads: bool) -> Self {
         let a = tool.annotations.clone().unwrap_or_default();
         // MCP's defaults for hints the server leaves out: not read-only, destructive, not
         // idempotent, open world.
-        let annotations = Annotations {
+        let claimed = Annotations {
             read_only_hint: a.read_only_hint.unwrap_or(false),
             destructive_hint: a.destructive_hint.unwrap_or(true),
             idempotent_hint: a.idempotent_hint.unwrap_or(false),
             open_world_hint: a.open_world_hint.unwrap_or(true),
         };
+        let annotations = Annotations {
+            read_only_hint: reads,
+            destructive_hint: !reads && claimed.destructive_hint,
+            idempotent_hint: reads || claimed.idempotent_hint,
+            open_world_hint: claimed.open_world_hint,
+        };
+        let description = bounded(tool.description.as_deref().unwrap_or(""), MAX_DESCRIPTION);
+        let schema = Value::Object((*tool.input_schema).clone());
+        let input_schema = if schema.to_string().len() <= MAX_SCHEMA {
+            schema
+        } else {
+            // Too large to show a model or a client: arguments are still the server's to check.
+            serde_json::json!({"type": "object", "description": "the server's schema was too large to keep"})
+        };
         let spec = ToolSpec {
             name: format!("{server}.{}", tool.name),
-            description: tool.description.as_deref().unwrap_or("").to_string(),
-            input_schema: Value::Object((*tool.input_schema).clone()),
+            description: format!("[from MCP server {server}] {description}"),
+            input_schema,
             annotations,
+            claimed: Some(claimed),
             has_dry_run: false,
         };
         Self { spec, remote: tool.name.to_string(), peer, timeout }
@@ -49,7 +73,7 @@ impl Tool for ImportedTool {
         &self.spec
     }
 
-    async fn call(&self, args: &Value) -> ToolResult {
+    async fn call(&self, args: &Value, _permit: &Permit) -> ToolResult {
         let mut params = CallToolRequestParams::new(self.remote.clone());
         match args {
             Value::Object(map) => params = params.with_arguments(map.clone()),
@@ -82,15 +106,18 @@ fn answer_value(answer: &CallToolResult) -> Value {
         }
     }
     let cut = text.len() > MAX_TEXT;
-    if cut {
-        let mut end = MAX_TEXT;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
+    text = bounded(&text, MAX_TEXT);
     let structured = answer.structured_content.clone().filter(|v| v.to_string().len() <= MAX_TEXT);
     json!({"text": text, "truncated": cut, "structured": structured})
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn bounded(text: &str, max: usize) -> String {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
 }
 
 fn block_text(block: &ContentBlock) -> Option<&str> {

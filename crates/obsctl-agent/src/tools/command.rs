@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Annotations, Tool, ToolError, ToolResult, ToolSpec, parse_args};
+use crate::gate::Permit;
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -71,7 +72,7 @@ impl Tool for Run {
         &self.spec
     }
 
-    async fn call(&self, args: &Value) -> ToolResult {
+    async fn call(&self, args: &Value, _permit: &Permit) -> ToolResult {
         let a: RunArgs = parse_args(args)?;
         self.allowed(&a)?;
         let env: Vec<(String, String)> =
@@ -111,10 +112,12 @@ mod tests {
         let t = tool(&[&["sh", "-c", "echo id"]]);
         // The same words joined by a space, but another program text: refused.
         for argv in [json!(["sh", "-c", "echo\nid"]), json!(["sh", "-c", "echo", "id"]), json!(["sh", "-c echo id"])] {
-            let err = t.call(&json!({"command": argv})).await.unwrap_err();
+            let args = json!({"command": argv});
+            let err = t.call(&args, &Permit::for_tests("command.run", &args)).await.unwrap_err();
             assert!(err.to_string().contains("not in [commands] allow"), "{argv}: {err}");
         }
-        let ok = t.call(&json!({"command": ["sh", "-c", "echo id"]})).await.unwrap();
+        let args = json!({"command": ["sh", "-c", "echo id"]});
+        let ok = t.call(&args, &Permit::for_tests("command.run", &args)).await.unwrap();
         assert_eq!(ok["stdout"], "id\n");
     }
 }

@@ -2,18 +2,21 @@
 //! the engine the `docker` checks watch. Every one that changes something has a dry-run that
 //! says exactly what it would change; prune's says how many bytes it would free.
 
-use std::sync::{Arc, LazyLock};
+mod mask;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use obsctl_core::check::valid_container_name;
 use obsctl_host::docker::{Engine, EngineError, PruneScope, label_selected};
-use regex::Regex;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Annotations, Tool, ToolError, ToolResult, ToolSpec, parse_args};
+use crate::gate::Permit;
+pub use mask::{mask_credentials, mask_record};
 
 /// The most log bytes one call returns.
 const MAX_LOG_BYTES: usize = 64 * 1024;
@@ -91,7 +94,7 @@ impl Tool for List {
         &self.spec
     }
 
-    async fn call(&self, args: &Value) -> ToolResult {
+    async fn call(&self, args: &Value, _permit: &Permit) -> ToolResult {
         let a: ListArgs = parse_args(args)?;
         let list = self.engine.containers(Duration::ZERO).await.map_err(engine_error)?;
         let chosen: Vec<Value> = list
@@ -124,7 +127,9 @@ pub struct Inspect {
 
 impl Inspect {
     fn new(engine: Arc<Engine>) -> Self {
-        let description = "A container's full record from the engine, its environment values masked.";
+        let description = "A container's full record from the engine, with credentials masked: environment \
+             values, log driver options, sensitive labels, and credential-shaped parts of its command line and \
+             health check.";
         Self { engine, spec: ToolSpec::new::<ContainerArgs>("docker.inspect", description, READ, false) }
     }
 }
@@ -135,9 +140,11 @@ impl Tool for Inspect {
         &self.spec
     }
 
-    async fn call(&self, args: &Value) -> ToolResult {
+    async fn call(&self, args: &Value, _permit: &Permit) -> ToolResult {
         let a: ContainerArgs = parse_args(args)?;
-        self.engine.inspect(&container_arg(&a.container)?).await.map_err(engine_error)
+        let mut record = self.engine.inspect(&container_arg(&a.container)?).await.map_err(engine_error)?;
+        mask_record(&mut record);
+        Ok(record)
     }
 }
 
@@ -163,33 +170,13 @@ impl Logs {
     }
 }
 
-/// Shapes of credentials that programs print: `password=…`, `Bearer …`, `user:pass@` in URLs.
-static CREDENTIALS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    [
-        r#"(?i)((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|credential)s?["']?\s*[:=]\s*["']?)[^\s"',;&]+"#,
-        r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}",
-        r"(://)[^/\s:@]+:[^/\s@]+@",
-    ]
-    .iter()
-    .filter_map(|p| Regex::new(p).ok())
-    .collect()
-});
-
-/// `line` with every credential-shaped part masked.
-pub fn mask_credentials(line: &str) -> String {
-    let [assignment, scheme, userinfo] = CREDENTIALS.as_slice() else { return line.to_string() };
-    let line = assignment.replace_all(line, "${1}***");
-    let line = scheme.replace_all(&line, "${1} ***");
-    userinfo.replace_all(&line, "${1}***:***@").into_owned()
-}
-
 #[async_trait]
 impl Tool for Logs {
     fn spec(&self) -> &ToolSpec {
         &self.spec
     }
 
-    async fn call(&self, args: &Value) -> ToolResult {
+    async fn call(&self, args: &Value, _permit: &Permit) -> ToolResult {
         let a: LogsArgs = parse_args(args)?;
         let name = container_arg(&a.container)?;
         let tail = a.tail.unwrap_or(100);
@@ -278,7 +265,7 @@ impl Tool for Lifecycle {
         &self.spec
     }
 
-    async fn call(&self, args: &Value) -> ToolResult {
+    async fn call(&self, args: &Value, _permit: &Permit) -> ToolResult {
         let a: LifecycleArgs = parse_args(args)?;
         let (name, grace) = (container_arg(&a.container)?, a.grace()?);
         let before = self.current(&name).await?;
@@ -334,7 +321,7 @@ impl Tool for DiskUsage {
         &self.spec
     }
 
-    async fn call(&self, args: &Value) -> ToolResult {
+    async fn call(&self, args: &Value, _permit: &Permit) -> ToolResult {
         parse_args::<NoArgs>(args)?;
         let usage = self.engine.disk_usage().await.map_err(engine_error)?;
         let mut value = serde_json::to_value(&usage).map_err(|e| ToolError::Failed(e.to_string()))?;
@@ -398,7 +385,7 @@ impl Tool for Prune {
         &self.spec
     }
 
-    async fn call(&self, args: &Value) -> ToolResult {
+    async fn call(&self, args: &Value, _permit: &Permit) -> ToolResult {
         let a: PruneArgs = parse_args(args)?;
         let report = self.engine.prune(a.scope()).await.map_err(engine_error)?;
         serde_json::to_value(report).map_err(|e| ToolError::Failed(e.to_string()))
@@ -413,25 +400,5 @@ impl Tool for Prune {
             Ok(plan) => serde_json::to_value(plan).map_err(|e| ToolError::Failed(e.to_string())),
             Err(e) => Err(engine_error(e)),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mask_credentials;
-
-    #[test]
-    fn printed_credentials_are_masked() {
-        let cases = [
-            ("connecting with password=hunter22 to db", "connecting with password=*** to db"),
-            ("DB_PASSWORD: \"s3cr3t\"", "DB_PASSWORD: \"***\""),
-            ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.x.y", "Authorization: Bearer ***"),
-            ("dsn postgres://app:pa55@db:5432/shop", "dsn postgres://***:***@db:5432/shop"),
-            ("api_key=AKIA1234&user=bob", "api_key=***&user=bob"),
-            ("GET /health 200 3ms", "GET /health 200 3ms"),
-        ];
-        for (line, want) in cases {
-            assert_eq!(mask_credentials(line), want, "{line}");
-        }
     }
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Annotations, Tool, ToolError, ToolResult, ToolSpec, parse_args};
+use crate::gate::Permit;
 
 /// The canonical form of `path` and of the allowed root it lies in, else a refusal. A root
 /// that is `/` or a system folder (after resolving links) never counts.
@@ -71,7 +72,7 @@ impl Tool for Usage {
         &self.spec
     }
 
-    async fn call(&self, args: &Value) -> ToolResult {
+    async fn call(&self, args: &Value, _permit: &Permit) -> ToolResult {
         let a: UsageArgs = parse_args(args)?;
         let (path, _) = confine(&a.path, &self.roots)?;
         blocking(move || {
@@ -252,7 +253,7 @@ impl Tool for Cleanup {
         &self.spec
     }
 
-    async fn call(&self, args: &Value) -> ToolResult {
+    async fn call(&self, args: &Value, _permit: &Permit) -> ToolResult {
         let selection = self.plan(args).await?;
         blocking(move || {
             let mut failures = Vec::new();
@@ -301,7 +302,8 @@ mod tests {
             std::fs::write(root.path().join(format!("f{i}")), b"x").unwrap();
         }
         let tool = Cleanup::new(vec![root.path().to_path_buf()]);
-        let report = tool.call(&json!({"root": root.path()})).await.unwrap();
+        let args = json!({"root": root.path()});
+        let report = tool.call(&args, &Permit::for_tests("fs.cleanup", &args)).await.unwrap();
         assert_eq!(report["count"], 250);
         assert_eq!(report["files"].as_array().unwrap().len(), LISTED);
         assert_eq!(report["files_not_listed"], 150);
@@ -338,7 +340,7 @@ mod tests {
                     }
                 })
             };
-            let _ = tool.call(&args).await;
+            let _ = tool.call(&args, &Permit::for_tests("fs.cleanup", &args)).await;
             stop.store(true, Ordering::Relaxed);
             swapper.join().unwrap();
             let left = (0..200).filter(|i| outside.path().join(format!("f{i}")).exists()).count();

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Annotations, Tool, ToolError, ToolResult, ToolSpec, parse_args};
+use crate::gate::Permit;
 
 const MAX_BODY: usize = 64 * 1024;
 
@@ -55,17 +56,8 @@ impl Request {
 }
 
 /// Reads at most `max` bytes of a response body.
-pub(crate) async fn bounded_body(mut resp: reqwest::Response, max: usize) -> (String, bool) {
-    let mut body = Vec::new();
-    let mut truncated = false;
-    while let Ok(Some(chunk)) = resp.chunk().await {
-        let room = max.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if chunk.len() > room {
-            truncated = true;
-            break;
-        }
-    }
+pub(crate) async fn bounded_body(resp: reqwest::Response, max: usize) -> (String, bool) {
+    let (body, truncated) = obsctl_host::read_capped(resp, max).await.unwrap_or_default();
     (String::from_utf8_lossy(&body).into_owned(), truncated)
 }
 
@@ -75,7 +67,7 @@ impl Tool for Request {
         &self.spec
     }
 
-    async fn call(&self, args: &Value) -> ToolResult {
+    async fn call(&self, args: &Value, _permit: &Permit) -> ToolResult {
         let a: RequestArgs = parse_args(args)?;
         let method = a.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
         if !["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"].contains(&method.as_str()) {

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::http::bounded_body;
 use super::{Annotations, Tool, ToolError, ToolResult, ToolSpec, parse_args};
+use crate::gate::Permit;
 
 const NOTIFY: Annotations =
     Annotations { read_only_hint: false, destructive_hint: false, idempotent_hint: false, open_world_hint: true };
@@ -73,7 +74,7 @@ impl Tool for Webhook {
         &self.spec
     }
 
-    async fn call(&self, args: &Value) -> ToolResult {
+    async fn call(&self, args: &Value, _permit: &Permit) -> ToolResult {
         let a: WebhookArgs = parse_args(args)?;
         let url = self.url(&a)?;
         let body = json!({"source": "obsctl", "title": a.title, "message": a.message, "data": a.data});
@@ -142,7 +143,7 @@ impl Tool for Ntfy {
         &self.spec
     }
 
-    async fn call(&self, args: &Value) -> ToolResult {
+    async fn call(&self, args: &Value, _permit: &Permit) -> ToolResult {
         let a: NtfyArgs = parse_args(args)?;
         let url = self.target(&a)?;
         let priority = a.priority.unwrap_or(3).clamp(1, 5);

@@ -15,6 +15,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::Mutex;
 
 use super::{Annotations, Tool, ToolError, ToolResult, ToolSpec, parse_args};
+use crate::gate::Permit;
 
 enum Restartable {
     Supervised(SupervisedProcess),
@@ -203,7 +204,7 @@ impl Tool for Restart {
         &self.spec
     }
 
-    async fn call(&self, args: &Value) -> ToolResult {
+    async fn call(&self, args: &Value, _permit: &Permit) -> ToolResult {
         let a: RestartArgs = parse_args(args)?;
         self.supervisor.restart(&a.service).await
     }

@@ -150,6 +150,7 @@ impl Validator<'_, '_> {
         };
         let memory_instance = self.memory_instance(&raw);
         let memory_sync = self.memory_sync(&raw);
+        let memory_peers = self.memory_peers(&raw);
         let agent = self.agent(&raw, opts);
         let scheduler = SchedulerConfig {
             max_concurrency: raw.scheduler.max_concurrency.unwrap_or(512).max(1),
@@ -218,6 +219,7 @@ impl Validator<'_, '_> {
             memory_index,
             memory_instance,
             memory_sync,
+            memory_peers,
             agent,
             scheduler,
             notify,
@@ -334,6 +336,13 @@ impl Validator<'_, '_> {
                     "is empty; give the program and its arguments",
                 );
             }
+            if let Some(t) = s.telemetry_token.as_ref().filter(|t| t.get_ref().chars().count() < 16) {
+                self.p.at(
+                    Some(t.span()),
+                    format!("service[{i}].telemetry_token"),
+                    "use at least 16 characters, e.g. `openssl rand -hex 24`",
+                );
+            }
             let mut check_names = HashSet::new();
             for (j, c) in s.checks.iter().enumerate() {
                 let path = format!("service[{i}].check[{j}]");
@@ -372,6 +381,7 @@ impl Validator<'_, '_> {
                     env: p.env.iter().map(|(k, v)| (k.clone(), Secret::new(v.clone()))).collect(),
                 }),
                 restart_command: s.restart_command.as_ref().map(|r| r.get_ref().clone()),
+                telemetry_token: s.telemetry_token.as_ref().map(|t| Secret::new(t.get_ref().clone())),
             });
         }
         (services, checks)

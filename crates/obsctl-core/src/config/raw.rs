@@ -88,6 +88,7 @@ pub(crate) struct RawLlm {
     pub max_steps: Option<u32>,
     pub max_tokens: Option<u64>,
     pub max_completion_tokens: Option<u32>,
+    pub max_mode: Option<S<String>>,
     #[serde(default)]
     pub redact: Vec<S<String>>,
 }
@@ -145,6 +146,7 @@ pub(crate) struct RawDashboard {
 pub(crate) struct RawStatusPage {
     pub title: Option<S<String>>,
     pub services: Option<Vec<S<String>>>,
+    pub show_titles: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,6 +171,15 @@ pub(crate) struct RawMemoryIndex {
     pub index: Option<String>,
     pub instance: Option<S<String>>,
     pub sync: Option<RawMemorySync>,
+    #[serde(default, rename = "peer")]
+    pub peers: Vec<RawMemoryPeer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMemoryPeer {
+    pub instance: S<String>,
+    pub token: S<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -178,6 +189,7 @@ pub(crate) struct RawMemorySync {
     pub url: Option<S<String>>,
     pub token: Option<S<String>>,
     pub interval: Option<S<String>>,
+    pub allow_http: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -275,6 +287,7 @@ pub(crate) struct RawService {
     pub labels: BTreeMap<String, String>,
     pub process: Option<RawProcess>,
     pub restart_command: Option<S<Vec<String>>>,
+    pub telemetry_token: Option<S<String>>,
     #[serde(default, rename = "check")]
     pub checks: Vec<RawCheck>,
 }

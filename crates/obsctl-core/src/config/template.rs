@@ -11,7 +11,7 @@ token = "${OBSCTL_API_TOKEN:-}"            # bearer token (at least 16 character
 
 [mcp]
 listen = "127.0.0.1:8433"                 # MCP gateway for other agents (/mcp); "off" switches it off
-token = "${OBSCTL_MCP_TOKEN:-}"            # bearer token MCP clients present (the API token works too)
+token = "${OBSCTL_MCP_TOKEN:-}"            # the gateway opens only with a token (this, or the API token)
 
 [store]
 url = "sqlite://data/obsctl.db"           # relative to this file
@@ -22,8 +22,8 @@ index = "data/memory-index"               # recall index (derived; rebuilt from 
 
 # Share memory with a central obsctl (also: MEMORY_SYNC_ENABLED, MEMORY_SYNC_URL, MEMORY_SYNC_TOKEN)
 # [memory.sync]
-# url = "http://central:5555"
-# token = "${MEMORY_SYNC_TOKEN}"          # the central's API token
+# url = "https://central:5555"            # http:// only to loopback, or with allow_http = true
+# token = "${MEMORY_SYNC_TOKEN}"          # this edge's [[memory.peer]] token on the central
 # interval = "60s"
 
 [agent]

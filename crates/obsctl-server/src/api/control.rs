@@ -17,17 +17,23 @@ type Result<T> = std::result::Result<Json<T>, ApiError>;
 
 pub async fn run_check(
     State(s): State<AppState>,
-    _op: ApiOperator,
+    op: ApiOperator,
     Path((service, name)): Path<(String, String)>,
 ) -> Result<RunResult> {
-    run(&s, &service, &name).await
+    run(&s, &service, &name, &op.name).await
 }
 
-/// Runs check `service/name` now (the API's and the MCP gateway's `run_check`).
-pub(crate) async fn run(s: &AppState, service: &str, name: &str) -> Result<RunResult> {
+/// Runs check `service/name` now for `by` (the API's and the MCP gateway's `run_check`): a
+/// check may run a command or start a container, so every run is audited with its caller.
+pub(crate) async fn run(s: &AppState, service: &str, name: &str, by: &str) -> Result<RunResult> {
     let id = format!("{service}/{name}");
-    let (observation, status) =
-        s.monitor.run_check(&id).await.ok_or_else(|| ApiError::not_found(format!("check {id} not found")))?;
+    let ran = s.monitor.run_check(&id).await;
+    let verdict = match &ran {
+        Some((_, status)) => status.as_str(),
+        None => "not_found",
+    };
+    s.agent.audit(by, "run_check", &id, verdict, "", serde_json::json!({})).await;
+    let (observation, status) = ran.ok_or_else(|| ApiError::not_found(format!("check {id} not found")))?;
     Ok(Json(RunResult { observation, status }))
 }
 

@@ -1,6 +1,8 @@
 //! Memory sync, both sides: as a central, `POST /api/memory/sync/push` takes an instance's
-//! episodes (the token only; a batch with an invalid episode is refused whole, each reason in
-//! `rejected`) and `GET /api/memory/sync/pull` pages through every episode this
+//! own episodes (the API token, or the edge's own `[[memory.peer]]` token, which pushes only under
+//! its own name and opens nothing but sync; a batch with an invalid episode, one of another origin, or one
+//! that would replace another instance's episode is refused whole, each reason in `rejected`;
+//! nothing pushed counts as verified here) and `GET /api/memory/sync/pull` pages through every episode this
 //! store holds but the asker's own; `GET /api/memory/sync` is this instance's own sync status.
 
 use axum::Json;
@@ -14,7 +16,7 @@ use obsctl_store::Upserted;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::ApiOperator;
+use crate::auth::SyncSender;
 use crate::extract::{Body, Query};
 use crate::{ApiError, AppState};
 
@@ -24,20 +26,49 @@ type Result<T> = std::result::Result<Json<T>, ApiError>;
 /// a pull leaves out what was written in the last moment, so no episode lands behind a cursor.
 const SETTLE_MS: i64 = 2_000;
 
-pub async fn push(State(s): State<AppState>, _op: ApiOperator, Body(req): Body<PushRequest>) -> Result<PushResult> {
+pub async fn push(State(s): State<AppState>, sender: SyncSender, Body(req): Body<PushRequest>) -> Result<PushResult> {
+    if let SyncSender::Peer(instance) = &sender
+        && instance != &req.instance
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "wrong_instance",
+            format!("this sync token is {instance:?}'s; it pushes only as {instance:?}, not {:?}", req.instance),
+        ));
+    }
     if req.episodes.len() > BATCH {
         return Err(ApiError::invalid(format!("{} episodes: push at most {BATCH} at a time", req.episodes.len())));
     }
+    let local = s.agent.origin();
+    if req.instance.trim().is_empty() || req.instance == local {
+        return Err(ApiError::invalid(format!(
+            "instance {:?} cannot push here: each edge pushes under its own [memory] instance, never the central's",
+            req.instance
+        )));
+    }
     // Every episode is checked before any is stored: a batch is taken whole or not at all.
-    let rejected: Vec<Rejected> = req
-        .episodes
-        .iter()
-        .filter_map(|e| check_received(e).err().map(|why| Rejected { id: e.id.clone(), why }))
-        .collect();
+    let mut rejected = Vec::new();
+    for e in &req.episodes {
+        let why = match check_received(e) {
+            Err(why) => Some(why),
+            // An instance pushes what it learned itself, under its own name.
+            Ok(()) if e.origin != req.instance => {
+                Some(format!("origin {:?} is not the pushing instance {:?}", e.origin, req.instance))
+            }
+            Ok(()) => match s.store.episode(&e.id).await {
+                Ok(known) if known.origin != e.origin => {
+                    Some(format!("episode {} belongs to {:?}; an instance replaces only its own", e.id, known.origin))
+                }
+                _ => None,
+            },
+        };
+        if let Some(why) = why {
+            rejected.push(Rejected { id: e.id.clone(), why });
+        }
+    }
     if !rejected.is_empty() {
         return Ok(Json(PushResult { rejected, ..Default::default() }));
     }
-    let local = s.agent.origin();
     let mut result = PushResult::default();
     for e in &req.episodes {
         match s.store.upsert_episode(e, &local).await? {

@@ -1,7 +1,8 @@
 //! Applications' telemetry: the OTLP/HTTP receiver (`/v1/traces`, `/v1/logs`, `/v1/metrics`,
 //! where an SDK's `OTEL_EXPORTER_OTLP_ENDPOINT` points), the reports of `obsctl telemetry
 //! check` (`POST /api/v1/telemetry-reports`), each service's telemetry health, and where a
-//! canary was seen. Apps authenticate with `[telemetry] token` or the API token.
+//! canary was seen. Apps authenticate with `[telemetry] token` or the API token; a service
+//! with a `telemetry_token` of its own takes reports only with that token (or the API token).
 
 use axum::Json;
 use axum::body::Body;
@@ -138,13 +139,43 @@ pub async fn report(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<ReportOutcome>, ApiError> {
-    authorized(&s.config, &app(&s), &headers)?;
+    // Some app's credential before the body is read; the service's own once it is known.
+    let own_tokens = s.config.services.iter().filter_map(|svc| svc.telemetry_token.as_ref());
+    let any_app = own_tokens
+        .clone()
+        .any(|t| crate::auth::bearer(&headers).is_some_and(|g| crate::auth::same(g.as_bytes(), t.expose().as_bytes())));
+    if !any_app {
+        authorized(&s.config, &app(&s), &headers)?;
+    }
     let bytes = axum::body::to_bytes(body, MAX_REPORT).await.map_err(|_| {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "a telemetry report is at most 1 MiB")
     })?;
     let report: Report = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::invalid(format!("the body is not a telemetry report (obsctl telemetry check --json prints one): {e}"))
     })?;
+    let service = s.config.service(&report.service);
+    let own = service.and_then(|svc| svc.telemetry_token.clone());
+    let sender = match own {
+        // A service with a token of its own hears from it (or the API token) alone.
+        Some(token) => Sender {
+            own: Some(AlertAuth::Bearer(token)),
+            section: "service telemetry_token",
+            what: "this service's telemetry report",
+            family_configured: true,
+        },
+        None if any_app => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                format!(
+                    "this token is another service's telemetry_token; it reports only for that service, not {:?}",
+                    report.service
+                ),
+            ));
+        }
+        None => app(&s),
+    };
+    authorized(&s.config, &sender, &headers)?;
     s.reports.take(report, Timestamp::now()).await.map(Json).map_err(|e| match e {
         ReportError::UnknownService { .. } => ApiError::new(StatusCode::NOT_FOUND, "unknown_service", e.to_string()),
         ReportError::Internal(e) => ApiError::internal(e),

@@ -63,12 +63,29 @@ pub fn describe(tool: &str, args: &Value, dry_run: Option<&Value>) -> String {
                 None => format!("{verb} the container {name}"),
             }
         }
-        "docker.prune" => match text(d, "would_free").or_else(|| text(d, "size")) {
-            Some(size) => {
-                format!("remove the engine's unused containers, images and build cache, freeing about {}", plain(size))
-            }
-            None => "remove the engine's unused containers, images and build cache".into(),
-        },
+        "docker.prune" => {
+            // Every kind the arguments take in (volumes above all: their data is gone for good).
+            let takes = |key: &str, default: bool| args.get(key).and_then(Value::as_bool).unwrap_or(default);
+            let kinds: Vec<&str> = [
+                ("containers", true, "containers"),
+                ("images", true, "images"),
+                ("build_cache", true, "build cache"),
+                ("volumes", false, "volumes <strong>with their data</strong>"),
+            ]
+            .into_iter()
+            .filter(|(key, default, _)| takes(key, *default))
+            .map(|(_, _, words)| words)
+            .collect();
+            let kinds = match kinds.as_slice() {
+                [] => "nothing".to_string(),
+                [one] => one.to_string(),
+                [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+            };
+            let label = text(args, "label").map(|l| format!(" labelled {}", code(l))).unwrap_or_default();
+            let size = text(d, "would_free").or_else(|| text(d, "size"));
+            let freeing = size.map(|s| format!(", freeing about {}", plain(s))).unwrap_or_default();
+            format!("remove the engine's unused {kinds}{label}{freeing}")
+        }
         "fs.cleanup" => {
             let root = code(text(d, "root").unwrap_or(arg("root")));
             match (d.get("count").and_then(Value::as_u64), text(d, "size")) {
@@ -124,6 +141,20 @@ pub fn describe(tool: &str, args: &Value, dry_run: Option<&Value>) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// What a person approves names everything the prune removes (issue 26, finding 11: the
+    /// sentence left out `volumes = true` and the label, so volumes went unannounced).
+    #[test]
+    fn a_prune_names_every_kind_it_removes_and_its_label() {
+        let all = json!({"volumes": true, "label": "env=staging"});
+        assert_eq!(
+            describe("docker.prune", &all, Some(&json!({"would_free": "2.0 GB"}))),
+            "remove the engine's unused containers, images, build cache and volumes <strong>with their data</strong> \
+             labelled <code>env=staging</code>, freeing about 2.0 GB"
+        );
+        let images = json!({"containers": false, "build_cache": false});
+        assert_eq!(describe("docker.prune", &images, None), "remove the engine's unused images");
+    }
 
     #[test]
     fn steps_read_as_sentences() {

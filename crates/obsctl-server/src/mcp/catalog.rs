@@ -190,7 +190,9 @@ impl Catalog {
                 "obsctl.run_check",
                 "Runs one check now and returns its observation and the check's status.",
                 ToolAnnotations::new().read_only(false).destructive(false).idempotent(true).open_world(true),
-                |s, a: CheckName, _| async move { value(crate::api::control::run(&s, &a.service, &a.name).await) },
+                |s, a: CheckName, caller| async move {
+                    value(crate::api::control::run(&s, &a.service, &a.name, &caller).await)
+                },
             ),
             tool(
                 "obsctl.propose",

@@ -681,6 +681,13 @@ async fn episodes_from_elsewhere_count_apart_and_sync_state_round_trips(s: Arc<d
     assert_eq!(s.episodes_backlog((Timestamp(0), ""), "edge-b").await.unwrap(), 2);
     let first = s.episodes_stored_after((Timestamp(0), ""), 1).await.unwrap().remove(0);
     assert_eq!(s.episodes_backlog((first.stored_at, &first.episode.id), "test").await.unwrap(), 0);
+    // What this deployment did not verify counts apart whatever origin it claims: a postmortem
+    // naming this instance as its origin is still an import (issue 26, finding 4).
+    let mut planted = episode("ep-4", "http-down@api", "process.restart", Outcome::Fixed, 40);
+    planted.source = "postmortem:fixed.md".into();
+    s.upsert_episode(&planted, "test").await.unwrap();
+    let e = &s.ledger(Some("http-down@api")).await.unwrap()[0];
+    assert_eq!((e.attempts, e.successes, e.remote_attempts, e.remote_successes), (4, 3, 3, 2));
 
     assert_eq!(s.sync_state("http://central").await.unwrap(), None);
     let state = SyncState {

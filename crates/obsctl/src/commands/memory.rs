@@ -84,7 +84,7 @@ pub async fn run(config: Option<&Path>, cmd: MemoryCommand) -> anyhow::Result<u8
 async fn sync(rt: &Runtime, json: bool) -> anyhow::Result<u8> {
     let Some(sync) = &rt.memory_sync else {
         anyhow::bail!(
-            "memory sync is off: set [memory.sync] url = \"http://central:5555\" (or MEMORY_SYNC_ENABLED=true and MEMORY_SYNC_URL)"
+            "memory sync is off: set [memory.sync] url = \"https://central:5555\" (or MEMORY_SYNC_ENABLED=true and MEMORY_SYNC_URL)"
         );
     };
     let done = sync.sync().await;

@@ -106,7 +106,9 @@ fn read(source: &Source, origin: &str, problems: &mut Vec<String>) -> Vec<Episod
                 if e.origin.is_empty() {
                     e.origin = origin.to_string();
                 }
-                if e.source.is_empty() {
+                // A line may say where it came from, but not that this deployment verified it:
+                // one claiming to be this instance's own incident is an import like any other.
+                if e.source.is_empty() || e.verified_here(origin) {
                     e.source = format!("import:{}", source.name);
                 }
                 episodes.push(e);

@@ -4,6 +4,7 @@
 //! as its command does and leaves nothing behind, also after kill -9; an engine that goes away
 //! makes checks `unknown`, and they recover when it returns.
 
+use obsctl_agent::gate::Permit;
 use obsctl_core::action::Outcome;
 use obsctl_core::incident::IncidentStatus;
 use obsctl_core::state::CheckStatus;
@@ -187,7 +188,7 @@ async fn prune_dry_run_lists_what_the_prune_frees() {
     assert!(items.iter().any(|i| i["kind"] == "container" && i["name"] == stopped.0.as_str()), "{plan:#}");
     assert!(items.iter().any(|i| i["kind"] == "image" && i["id"] == id.as_str()), "{plan:#}");
     assert!(items.iter().any(|i| i["kind"] == "container" && i["bytes"].as_u64().unwrap() >= 300 * 1024), "{plan:#}");
-    let report = tool.call(&scope).await.unwrap();
+    let report = tool.call(&scope, &Permit::for_tests("docker.prune", &scope)).await.unwrap();
     assert_eq!(report["removed"], plan["items"], "plan {plan:#}\nreport {report:#}");
     assert_eq!(report["bytes"], plan["bytes"]);
     // The engine's own count for the container agrees (its image count includes shared layers).
@@ -409,7 +410,8 @@ async fn an_engine_that_goes_away_makes_checks_unknown_until_it_returns() {
     assert!(obs.unknown && obs.detail.contains("unreachable"), "{}", obs.detail);
     assert!(h.open_incidents().await.is_empty(), "an unreachable engine is not the container's failure");
     // The tools say so too, and the rest of obsctl answers.
-    let err = h.rt.registry.get("docker.list").unwrap().call(&json!({})).await.unwrap_err();
+    let permit = Permit::for_tests("docker.list", &json!({}));
+    let err = h.rt.registry.get("docker.list").unwrap().call(&json!({}), &permit).await.unwrap_err();
     assert!(err.to_string().contains("unreachable"), "{err}");
 
     cable.mend();
@@ -446,14 +448,18 @@ async fn logs_of_a_container_that_wrote_twenty_megabytes_stay_bounded() {
     let h = harness(&head("observe"), "", &[("DOCKER_HOST", &host)]).await;
     let logs = h.rt.registry.get("docker.logs").unwrap();
     let started = std::time::Instant::now();
-    let out = logs.call(&json!({"container": noisy.0, "tail": 2000})).await.unwrap();
+    let read = |args: serde_json::Value| {
+        let logs = logs.clone();
+        async move { logs.call(&args, &Permit::for_tests("docker.logs", &args)).await }
+    };
+    let out = read(json!({"container": noisy.0, "tail": 2000})).await.unwrap();
     let bytes: usize = out["lines"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().len()).sum();
     assert!(bytes <= 64 * 1024, "{bytes} bytes came back");
     assert_eq!(out["truncated"], true);
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
-    let err = logs.call(&json!({"container": "../../etc/passwd"})).await.unwrap_err();
+    let err = read(json!({"container": "../../etc/passwd"})).await.unwrap_err();
     assert!(err.to_string().contains("is not a container name"), "{err}");
-    let err = logs.call(&json!({"container": "obsctl-it-nobody", "tail": 5})).await.unwrap_err();
+    let err = read(json!({"container": "obsctl-it-nobody", "tail": 5})).await.unwrap_err();
     assert!(err.to_string().contains("No such container"), "{err}");
 }
 

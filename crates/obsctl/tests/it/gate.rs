@@ -3,7 +3,7 @@
 use obsctl_core::action::{ActionState, Outcome};
 use obsctl_store::ActionFilter;
 
-use crate::support::{API_WITH_FIX, Harness, Target, harness, head};
+use crate::support::{API_CHECK, API_WITH_FIX, Harness, Target, harness, head};
 
 async fn failing(mode: &str, extra: &str) -> (Target, Harness) {
     let target = Target::start(false).await;
@@ -159,4 +159,100 @@ async fn read_only_steps_do_not_spend_the_budget() {
     let again = h.rt.agent.handle_incident(&h.incident().await.id).await.unwrap();
     let states: Vec<_> = again.actions.iter().map(|a| (a.tool.as_str(), a.state)).collect();
     assert_eq!(states, [("fs.usage", ActionState::Succeeded), ("http.request", ActionState::Denied)]);
+}
+
+/// An `api` check on the target, `fs.cleanup` of a scratch folder and `http.request`; no runbook.
+async fn two_step_setup(agent: &str) -> (Target, Harness, Vec<obsctl_core::config::Step>) {
+    let target = Target::start(false).await;
+    let body = format!("{}{agent}[fs]\nallowed_roots = [\"{{dir}}/scratch\"]\n{API_CHECK}", head("approve"));
+    let h = harness(&body, &target.url, &[]).await;
+    let scratch = h.dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    std::fs::write(scratch.join("old.log"), "x").unwrap();
+    assert!(!h.run("api/health").await);
+    let steps = vec![
+        obsctl_core::config::Step {
+            tool: "fs.cleanup".into(),
+            args: serde_json::json!({"root": scratch.display().to_string()}),
+        },
+        obsctl_core::config::Step {
+            tool: "http.request".into(),
+            args: serde_json::json!({"url": format!("{}/fix", target.url), "method": "POST"}),
+        },
+    ];
+    (target, h, steps)
+}
+
+/// A plan whose later step is not allowed is refused whole at proposal (issue 26, finding 3:
+/// the later step rode on the first step's approval and reached its target).
+#[tokio::test]
+async fn a_plan_with_a_later_step_outside_the_allow_list_is_refused_whole() {
+    let (target, h, steps) = two_step_setup("allow_tools = [\"fs.cleanup\"]\n").await;
+    let incident = h.incident().await;
+    let report = h.rt.agent.propose(&incident.id, steps, "ops", "clean, then poke", false).await.unwrap();
+    let states: Vec<_> = report.actions.iter().map(|a| (a.step, a.state, a.gate.clone())).collect();
+    assert_eq!(states, vec![(1, ActionState::Denied, Some("tool_not_allowed".into()))], "{report:#?}");
+    let pending =
+        h.rt.store
+            .list_actions(&ActionFilter { states: vec![ActionState::PendingApproval], ..Default::default() })
+            .await
+            .unwrap();
+    assert!(pending.is_empty(), "nothing of a refused plan waits for a person: {pending:#?}");
+    h.rt.agent.run_approved().await.unwrap();
+    assert_eq!(target.fixes(), 0);
+    assert!(h.dir.path().join("scratch/old.log").exists());
+}
+
+/// Every step of an approved plan is gated again right before it runs, with what holds then:
+/// here the first step spends the service's last action of the hour, so the second is refused
+/// and cancelled (issue 26, finding 3: only the first step was re-gated).
+#[tokio::test]
+async fn each_step_of_an_approved_plan_is_gated_again_right_before_it_runs() {
+    let (target, h, steps) = two_step_setup("max_actions_per_service_per_hour = 1\n").await;
+    let incident = h.incident().await;
+    let report = h.rt.agent.propose(&incident.id, steps, "ops", "clean, then poke", false).await.unwrap();
+    let states: Vec<_> = report.actions.iter().map(|a| a.state).collect();
+    assert_eq!(states, [ActionState::PendingApproval; 2], "{report:#?}");
+    // Each queued step carries its own decision.
+    assert!(report.actions.iter().all(|a| a.gate.as_deref() == Some("mode_approve")), "{report:#?}");
+    h.rt.agent.approve(&report.actions[0].id, "alice", "go").await.unwrap();
+    h.rt.agent.run_approved().await.unwrap();
+    assert!(!h.dir.path().join("scratch/old.log").exists(), "the first step ran");
+    assert_eq!(target.fixes(), 0, "the second step ran past a spent budget");
+    let second = h.rt.store.action(&report.actions[1].id).await.unwrap();
+    assert_eq!(second.state, ActionState::Cancelled, "{second:#?}");
+    assert!(second.reason.contains("service budget spent"), "{}", second.reason);
+}
+
+/// In `observe` no tool runs, read-only ones included, whoever asks (issue 26, finding 7: an MCP
+/// client's or the model's reads ran there); every attempt is audited with its caller.
+#[tokio::test]
+async fn observe_runs_no_tool_not_even_a_read() {
+    let target = Target::start(true).await;
+    let body = format!("{}[fs]\nallowed_roots = [\"{{dir}}\"]\n{API_CHECK}", head("observe"));
+    let h = harness(&body, &target.url, &[]).await;
+    let args = serde_json::json!({"path": h.dir.path().display().to_string()});
+    let refused = h.rt.agent.read_tool("fs.usage", &args, "mcp:probe").await.unwrap_err();
+    assert!(refused.to_string().contains("mode observe"), "{refused}");
+    let audit = h.rt.store.audit_log(10).await.unwrap();
+    assert!(audit.iter().any(|r| r.actor == "mcp:probe" && r.subject == "fs.usage" && r.decision == "refused"));
+    // The same read in dry-run runs.
+    let h = harness(&body.replace("mode = \"observe\"", "mode = \"dry-run\""), &target.url, &[]).await;
+    let args = serde_json::json!({"path": h.dir.path().display().to_string()});
+    assert!(h.rt.agent.read_tool("fs.usage", &args, "mcp:probe").await.unwrap()["bytes"].is_number());
+}
+
+/// A check run on demand through the MCP gateway is audited with its caller, as through the
+/// API (issue 26, finding 7: `obsctl.run_check` may run a command or start a container).
+#[tokio::test]
+async fn a_check_run_on_demand_is_audited_with_its_caller() {
+    let target = Target::start(true).await;
+    let h = harness(&format!("{}{API_CHECK}", head("approve")), &target.url, &[]).await;
+    let gateway = obsctl_server::mcp::Gateway::new(h.rt.app_state());
+    let args = serde_json::json!({"service": "api", "name": "health"});
+    let result = gateway.call("obsctl.run_check", args, "mcp:it-agent").await.unwrap();
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    let audit = h.rt.store.audit_log(10).await.unwrap();
+    let run = audit.iter().find(|r| r.action == "run_check").expect("a run_check audit record");
+    assert_eq!((run.actor.as_str(), run.subject.as_str(), run.decision.as_str()), ("mcp:it-agent", "api/health", "ok"));
 }

@@ -318,3 +318,30 @@ async fn sweeps_leave_an_incident_nothing_could_plan_for_a_while_but_a_change_is
     h.rt.agent.handle_incident(&incident).await.unwrap();
     assert!(model.requests().len() > asked, "the model was not asked again");
 }
+
+/// A model's plan waits for a person even in `auto` (issue 26, finding 5: text from monitored
+/// systems can steer a model), through chat and completions alike; an operator who sets
+/// `[llm] max_mode = "auto"` lets it act alone.
+#[tokio::test]
+async fn a_model_s_plan_waits_for_a_person_unless_the_operator_lets_it_act() {
+    for (api, max_mode, expected, fixes) in [
+        ("chat", "", ActionState::PendingApproval, 0),
+        ("completions", "", ActionState::PendingApproval, 0),
+        ("chat", "max_mode = \"auto\"", ActionState::Succeeded, 1),
+    ] {
+        let model = Model::start(vec![]).await;
+        let (target, h, incident) = setup("auto", &model, &format!("api = \"{api}\"\n{max_mode}")).await;
+        let args = json!({"url": format!("{}/fix", target.url), "method": "POST"});
+        let reply = match api {
+            "chat" => call("http__request", &args.to_string(), "POST /fix restarts it."),
+            _ => completion(
+                &json!({"rationale": "POST /fix", "steps": [{"tool": "http.request", "args": args}]}).to_string(),
+            ),
+        };
+        model.script.replies.lock().unwrap().push_back(reply);
+        let report = h.rt.agent.handle_incident(&incident).await.unwrap();
+        assert_eq!(report.plan.as_ref().map(|p| p.planner), Some("llm"), "{api} {max_mode}: {report:#?}");
+        assert_eq!(report.actions[0].state, expected, "{api} {max_mode}: {report:#?}");
+        assert_eq!(target.fixes(), fixes, "{api} {max_mode}");
+    }
+}

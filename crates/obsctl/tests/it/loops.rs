@@ -1,6 +1,7 @@
 //! One end-to-end test per remediation path: failing check → incident → plan → gate →
 //! journaled action → real tool → verification → recorded outcome.
 
+use obsctl_agent::gate::Permit;
 use obsctl_core::action::{ActionState, Outcome};
 use obsctl_core::incident::IncidentStatus;
 use obsctl_store::ActionFilter;
@@ -95,10 +96,9 @@ async fn fs_cleanup_refuses_paths_outside_the_allowed_roots() {
     let h = harness(&body, &target.url, &[]).await;
     std::fs::create_dir_all(h.dir.path().join("scratch")).unwrap();
     let tool = h.rt.registry.get("fs.cleanup").unwrap();
-    let err = tool
-        .call(&serde_json::json!({"root": h.dir.path().join("scratch/..").display().to_string()}))
-        .await
-        .unwrap_err();
+    let args = serde_json::json!({"root": h.dir.path().join("scratch/..").display().to_string()});
+    // Even with the gate's permit, the tool itself refuses.
+    let err = tool.call(&args, &Permit::for_tests("fs.cleanup", &args)).await.unwrap_err();
     assert!(err.to_string().contains("outside the allowed roots"), "{err}");
     let dry = tool.dry_run(&serde_json::json!({"root": "/etc"})).await.unwrap().unwrap_err();
     assert!(dry.to_string().contains("outside the allowed roots"), "{dry}");
@@ -189,14 +189,9 @@ steps = [{ tool = "command.run", args = { command = ["rm", "-f", "{dir}/broken"]
     assert_eq!(report.outcome, Some(Outcome::Fixed), "{report:#?}");
     assert!(!on.dir.path().join("broken").exists());
     // An exact allow-list: anything else is refused by the tool itself.
-    let err = on
-        .rt
-        .registry
-        .get("command.run")
-        .unwrap()
-        .call(&serde_json::json!({"command": ["rm", "-rf", "/"]}))
-        .await
-        .unwrap_err();
+    let args = serde_json::json!({"command": ["rm", "-rf", "/"]});
+    let permit = Permit::for_tests("command.run", &args);
+    let err = on.rt.registry.get("command.run").unwrap().call(&args, &permit).await.unwrap_err();
     assert!(err.to_string().contains("not in [commands] allow"), "{err}");
 }
 

@@ -36,14 +36,15 @@ async fn a_stdio_server_s_tools_are_imported_with_policy_and_pass_the_gate() {
     let root_path = root.path().canonicalize().unwrap().display().to_string();
     std::fs::write(root.path().join("notes.txt"), "disk filled by rotated logs").unwrap();
     let body = format!(
-        "{}{API_CHECK}\n[[mcp_server]]\nname = \"files\"\ncommand = \"node\"\nargs = [\"{}\", \"{root_path}\"]\ntools = {{ move_file = \"deny\" }}\n",
+        "{}{API_CHECK}\n[[mcp_server]]\nname = \"files\"\ncommand = \"node\"\nargs = [\"{}\", \"{root_path}\"]\ntools = {{ move_file = \"deny\", read_text_file = \"read\" }}\n",
         head("auto"),
         script("server-filesystem")
     );
     let mut h = harness(&body, &target.url, &[]).await;
     h.rt.connect_tools().await;
 
-    // Imported as files.<tool> with the server's schema and annotations; move_file left out.
+    // Imported as files.<tool> with the server's schema; read-only where the operator said
+    // `read`; move_file left out.
     let files = status(&h, "files");
     assert_eq!((files.state, files.transport), ("up", "stdio"), "{files:?}");
     assert!(files.tools.contains(&"files.read_text_file".to_string()), "{files:?}");
@@ -75,8 +76,8 @@ async fn a_stdio_server_s_tools_are_imported_with_policy_and_pass_the_gate() {
     let outside = h.rt.agent.read_tool("files.read_text_file", &json!({"path": "/etc/hostname"}), "test").await;
     assert!(outside.is_err(), "{outside:?}");
 
-    // A tool that changes things waits for a person even in auto mode (default policy for a
-    // tool not annotated read-only), and runs once approved.
+    // A tool the operator did not name waits for a person even in auto mode (the default
+    // policy, whatever its annotations), and runs once approved.
     assert!(!h.run("api/health").await);
     let incident = h.incident().await;
     let written = root.path().join("runbook.md").display().to_string();
@@ -109,7 +110,7 @@ async fn an_http_server_that_dies_is_marked_down_and_comes_back() {
     let mut server = start();
     eventually(20, "server-everything to listen", || async { listening().then_some(()) }).await;
     let body = format!(
-        "{}\n[[mcp_server]]\nname = \"everything\"\nurl = \"http://127.0.0.1:{port}/mcp\"\ntimeout = \"5s\"\n",
+        "{}\n[[mcp_server]]\nname = \"everything\"\nurl = \"http://127.0.0.1:{port}/mcp\"\ntimeout = \"5s\"\ntools = {{ echo = \"read\" }}\n",
         head("approve")
     );
     let mut h = harness(&body, "http://unused", &[]).await;
@@ -141,15 +142,24 @@ async fn an_http_server_that_dies_is_marked_down_and_comes_back() {
     assert!(h.rt.registry.get("everything.echo").is_some());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_that_hangs_floods_or_dies_is_bounded_and_started_again() {
+/// The misbehaving server's tools that do only read, as the operator's policy says so.
+const READS: &str = "tools = { hang = \"read\", flood = \"read\", crash = \"read\", ok = \"read\" }\n";
+
+/// The misbehaving server (the official Python SDK) and the interpreter that has the SDK
+/// (servers start with a cleared environment and a system PATH).
+fn misbehaving() -> (String, &'static str) {
     let server = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/misbehaving_mcp_server.py");
-    // The interpreter that has the SDK (servers start with a cleared environment and a system PATH).
     let python =
         std::process::Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().unwrap();
-    let python = String::from_utf8(python.stdout).unwrap().trim().to_string();
+    (String::from_utf8(python.stdout).unwrap().trim().to_string(), server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_hangs_floods_or_dies_is_bounded_and_started_again() {
+    let (python, server) = misbehaving();
+    // The operator vouches for the tools that read (nothing a server says does that).
     let body = format!(
-        "{}\n[[mcp_server]]\nname = \"odd\"\ncommand = \"{python}\"\nargs = [\"{server}\"]\ntimeout = \"1s\"\n",
+        "{}\n[[mcp_server]]\nname = \"odd\"\ncommand = \"{python}\"\nargs = [\"{server}\"]\ntimeout = \"1s\"\n{READS}",
         head("approve")
     );
     let mut h = harness(&body, "http://unused", &[]).await;
@@ -181,4 +191,48 @@ async fn a_server_that_hangs_floods_or_dies_is_bounded_and_started_again() {
         .await;
     let ok = h.rt.agent.read_tool("odd.ok", &json!({}), "test").await.unwrap();
     assert_eq!(ok["text"], "fine");
+}
+
+/// A server's annotations are advice: a tool that says it only reads but writes waits for a
+/// person when the operator said `approve`, and so does one the operator named nowhere (issue
+/// 26, finding 2: `wipe`, annotated read-only, wrote its file at once through the gateway in
+/// `auto`). The gateway and the registry show the operator's word, the server's beside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_s_read_only_hint_never_overrides_the_operator() {
+    let (python, server) = misbehaving();
+    let target = Target::start(false).await;
+    let body = format!(
+        "{}{API_CHECK}\n[[mcp_server]]\nname = \"odd\"\ncommand = \"{python}\"\nargs = [\"{server}\"]\ntools = {{ wipe = \"approve\", ok = \"read\" }}\n",
+        head("auto")
+    );
+    let mut h = harness(&body, &target.url, &[("OBSCTL_MCP_TOKEN", crate::mcp::MCP_TOKEN)]).await;
+    h.rt.connect_tools().await;
+    assert_eq!(status(&h, "odd").state, "up", "{:?}", status(&h, "odd"));
+    let wipe = h.rt.registry.get("odd.wipe").unwrap();
+    assert!(!wipe.spec().annotations.read_only_hint, "the server's hint made it read-only");
+    assert!(wipe.spec().claimed.unwrap().read_only_hint, "the server's own word is kept beside it");
+    assert!(wipe.spec().description.starts_with("[from MCP server odd]"), "{}", wipe.spec().description);
+
+    let victim = h.dir.path().join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    let args = json!({"path": victim.display().to_string()});
+    let read = h.rt.agent.read_tool("odd.wipe", &args, "test").await.unwrap_err();
+    assert!(read.to_string().contains("changes things"), "{read}");
+    // Unnamed by the operator: approve too, whatever it claims.
+    let flood = h.rt.agent.read_tool("odd.flood", &json!({"megabytes": 1}), "test").await.unwrap_err();
+    assert!(flood.to_string().contains("changes things"), "{flood}");
+    assert_eq!(h.rt.agent.read_tool("odd.ok", &json!({}), "test").await.unwrap()["text"], "fine");
+
+    // Through the gateway, as a client of the official SDK with the token: queued, not run.
+    assert!(!h.run("api/health").await);
+    let incident = h.incident().await;
+    let url = crate::mcp::gateway(&h).await;
+    let calls =
+        json!([{"tool": "odd.wipe", "args": {"incident_id": incident.id, "path": victim.display().to_string()}}]);
+    let report =
+        crate::mcp::client(&["--http", &url, "--token", crate::mcp::MCP_TOKEN, "--calls", &calls.to_string()]).await;
+    let listed = report["tools"].as_array().unwrap().iter().find(|t| t["name"] == "odd.wipe").unwrap();
+    assert_eq!(listed["annotations"]["readOnlyHint"], false, "{listed:#}");
+    assert_eq!(report["calls"][0]["structuredContent"]["status"], "queued_for_approval", "{report:#}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious", "a lying tool ran without a person");
 }

@@ -163,7 +163,8 @@ async fn an_incident_that_recovers_by_itself_is_remembered_as_such() {
 }
 
 /// A fix proven only on other instances (synced episodes) counts by `shared_evidence`: at 0.5
-/// two of them are one attempt, below `min_attempts = 2`; four are enough; at 0 none ever is.
+/// two of them are one attempt, below `min_attempts = 2`; four are enough to propose it, and
+/// then a person approves it (issue 26, finding 4: it ran by itself in `auto`); at 0 none ever is.
 #[tokio::test]
 async fn fixes_proven_elsewhere_count_by_their_weight() {
     for (weight, synced, proposed) in [(0.5, 2, false), (0.5, 4, true), (0.0, 4, false)] {
@@ -178,11 +179,69 @@ async fn fixes_proven_elsewhere_count_by_their_weight() {
         let report = h.rt.agent.handle_incident(&id).await.unwrap();
         match (&report.plan, proposed) {
             (Some(plan), true) => {
-                assert!(plan.provenance.contains("on other instances, each counted as 0.5"), "{}", plan.provenance);
-                assert_eq!(target.fixes(), 1);
+                assert!(plan.provenance.contains("not verified here, each counted as 0.5"), "{}", plan.provenance);
+                assert!(plan.provenance.contains("a person approves it"), "{}", plan.provenance);
+                assert_eq!(report.actions[0].state, obsctl_core::action::ActionState::PendingApproval);
+                assert_eq!(target.fixes(), 0, "evidence from elsewhere ran a fix by itself");
             }
             (None, false) => assert_eq!(target.fixes(), 0),
             (plan, _) => panic!("weight {weight}, {synced} synced: plan {plan:?}"),
         }
     }
+}
+
+/// Postmortems that say a POST fixed this very kind of incident, imported under this
+/// instance's own origin, never make the fix automatic (issue 26, finding 4: planted in `auto`
+/// with no runbook, the POST went out at once): proposed, it waits for a person. Once this
+/// deployment has verified the fix itself `min_attempts` times, it may run alone.
+#[tokio::test]
+async fn planted_postmortems_propose_but_never_act_alone() {
+    use obsctl_core::action::ActionState;
+    let (target, h) = setup("min_attempts = 2\nshared_evidence = 1").await;
+    let origin = h.rt.agent.origin();
+    for i in 0..2 {
+        let text = format!(
+            "---\ntitle: api down {i}\nservice: api\nkind: http-down\nfix: [{{tool: http.request, args: {{url: \"{}/fix\", method: POST}}}}]\n---\nfixed by a POST\n",
+            target.url
+        );
+        let e = obsctl_core::memory::postmortem::parse(&text, &format!("pm-{i}.md"), &origin).unwrap();
+        assert_eq!(e.origin, origin, "the postmortem claims this instance");
+        h.rt.store.upsert_episode(&e, &origin).await.unwrap();
+    }
+    let ledger = h.rt.store.ledger(Some("http-down@api")).await.unwrap();
+    assert_eq!((ledger[0].attempts, ledger[0].remote_attempts), (2, 2), "{ledger:#?}");
+    let id = h.incident().await.id;
+    let report = h.rt.agent.handle_incident(&id).await.unwrap();
+    assert_eq!(report.plan.as_ref().unwrap().planner, "memory");
+    assert_eq!(report.actions[0].state, ActionState::PendingApproval, "{report:#?}");
+    assert_eq!(target.fixes(), 0, "a planted postmortem ran a fix by itself");
+
+    // A person approves it twice; it works and is verified here. Then memory alone is enough.
+    let mut id = id;
+    for fixes in 1..=2 {
+        let report = h.rt.agent.handle_incident(&id).await.unwrap();
+        let waiting = report.actions.first().map(|a| (a.id.clone(), a.state));
+        let (action, state) = match waiting {
+            Some(w) => w,
+            None => {
+                let pending =
+                    h.rt.store
+                        .list_actions(&obsctl_store::ActionFilter {
+                            states: vec![ActionState::PendingApproval],
+                            ..Default::default()
+                        })
+                        .await
+                        .unwrap();
+                (pending[0].id.clone(), pending[0].state)
+            }
+        };
+        assert_eq!(state, ActionState::PendingApproval, "fix {fixes}: verified here fewer than min_attempts");
+        h.rt.agent.approve(&action, "alice", "the postmortems are ours").await.unwrap();
+        h.rt.agent.run_approved().await.unwrap();
+        assert_eq!(target.fixes(), fixes);
+        id = break_again(&h, &target).await;
+    }
+    let report = h.rt.agent.handle_incident(&id).await.unwrap();
+    assert_eq!(report.outcome, Some(Outcome::Fixed), "verified here twice: it runs by itself: {report:#?}");
+    assert_eq!(target.fixes(), 3);
 }

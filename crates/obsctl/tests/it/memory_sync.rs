@@ -15,16 +15,29 @@ use crate::support::{
 
 const TOKEN: &str = "central-token-for-the-tests";
 
-/// `head` naming the instance, with `[memory.sync]` towards `central` when given.
+/// `head` naming the instance, with `[memory.sync]` towards `central` when given: each edge
+/// syncs with a token of its own, which the central knows as `[[memory.peer]]` (and which
+/// opens nothing else there).
 fn instance_config(head: String, name: &str, central: Option<u16>) -> String {
     let mut text = head.replace("[memory]\n", &format!("[memory]\ninstance = \"{name}\"\n"));
     text.push_str(&format!("[server]\ntoken = \"{TOKEN}\"\n"));
     if let Some(port) = central {
         text.push_str(&format!(
-            "[memory.sync]\nurl = \"http://127.0.0.1:{port}\"\ntoken = \"{TOKEN}\"\ninterval = \"500ms\"\n"
+            "[memory.sync]\nurl = \"http://127.0.0.1:{port}\"\ntoken = \"{}\"\ninterval = \"500ms\"\n",
+            sync_token(name)
         ));
     }
+    if name == "central" {
+        for edge in ["edge-a", "edge-b"] {
+            text.push_str(&format!("[[memory.peer]]\ninstance = \"{edge}\"\ntoken = \"{}\"\n", sync_token(edge)));
+        }
+    }
     text
+}
+
+/// An edge's own sync token on the central.
+fn sync_token(edge: &str) -> String {
+    format!("{edge}-sync-token-0123456789")
 }
 
 /// `n` episodes of a restart that fixed the api, as an export file without origin (the
@@ -215,4 +228,68 @@ async fn the_memory_page_shows_the_sync_state() {
     let page = h.viewer_get("/ui/memory").await;
     assert!(page.contains("id=\"sync\" class=\"error\""), "{page}");
     assert!(page.contains("last attempt failed: push") || page.contains("last attempt failed: pull"), "{page}");
+}
+
+/// A central stamps what it is pushed with the sender it knows: an edge's own sync token pushes
+/// only under its name, never the central's or another edge's, replaces none of another
+/// instance's episodes, and opens nothing but sync; what is pushed never counts as verified on
+/// the central (issue 26, finding 4).
+#[tokio::test]
+async fn a_central_takes_each_edge_only_as_itself() {
+    use axum::http::{Method, Request, StatusCode};
+    use tower::ServiceExt;
+    let peer = sync_token("edge-a");
+    let config = instance_config(head("auto"), "central", None);
+    let h = crate::support::harness(&config, "http://unused", &[]).await;
+    let call = |method: Method, path: &str, token: &str, body: Option<serde_json::Value>| {
+        let app = obsctl_server::router(h.rt.app_state());
+        let mut req = Request::builder().method(method).uri(path).header("authorization", format!("Bearer {token}"));
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req.body(body.map(|b| axum::body::Body::from(b.to_string())).unwrap_or_default()).unwrap();
+        async move {
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+            (status, serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default())
+        }
+    };
+    let steps = vec![FixStep { tool: "process.restart".into(), args: serde_json::json!({"service": "api"}) }];
+    let push = |instance: &str, e: Episode| serde_json::json!({"instance": instance, "episodes": [e]});
+    let path = "/api/memory/sync/push";
+
+    let (status, body) =
+        call(Method::POST, path, &peer, Some(push("edge-a", api_episode("ep-a", steps.clone(), "edge-a")))).await;
+    assert_eq!((status, body["added"].as_u64()), (StatusCode::OK, Some(1)), "{body}");
+    let (status, body) =
+        call(Method::POST, path, &peer, Some(push("edge-b", api_episode("ep-b", steps.clone(), "edge-b")))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("wrong_instance")), "{body}");
+    // Claiming the central's own origin inside an edge's push.
+    let (_, body) =
+        call(Method::POST, path, &peer, Some(push("edge-a", api_episode("ep-c", steps.clone(), "central")))).await;
+    assert!(body["rejected"][0]["why"].as_str().unwrap().contains("not the pushing instance"), "{body}");
+    // Pushing as the central itself, even with the API token.
+    let (status, _) =
+        call(Method::POST, path, TOKEN, Some(push("central", api_episode("ep-d", steps.clone(), "central")))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Replacing another instance's episode.
+    let (_, _) =
+        call(Method::POST, path, TOKEN, Some(push("edge-b", api_episode("ep-b", steps.clone(), "edge-b")))).await;
+    let mut hijack = api_episode("ep-b", steps.clone(), "edge-a");
+    hijack.text = "rewritten by edge-a".into();
+    hijack.content_hash = hijack.compute_hash();
+    let (_, body) = call(Method::POST, path, &peer, Some(push("edge-a", hijack))).await;
+    assert!(body["rejected"][0]["why"].as_str().unwrap().contains("belongs to \"edge-b\""), "{body}");
+    assert_ne!(h.rt.store.episode("ep-b").await.unwrap().text, "rewritten by edge-a");
+    // Nothing pushed counts as verified here.
+    let ledger = h.rt.store.ledger(Some("http-down@api")).await.unwrap();
+    assert_eq!((ledger[0].attempts, ledger[0].remote_attempts), (2, 2), "{ledger:#?}");
+    // The sync token reads the pull, and opens nothing else.
+    let (status, _) = call(Method::GET, "/api/memory/sync/pull", &peer, None).await;
+    assert_eq!(status, StatusCode::OK);
+    for (method, path) in [(Method::GET, "/api/status"), (Method::POST, "/api/actions/act-1/approve")] {
+        let (status, body) = call(method, path, &peer, Some(serde_json::json!({}))).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+    }
 }

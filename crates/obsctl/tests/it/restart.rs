@@ -82,6 +82,10 @@ async fn an_action_left_running_is_verified_never_rerun() {
     assert_eq!(a.state, ActionState::Failed);
     assert_eq!(a.result.as_ref().unwrap()["recovered"], "found running when the agent lease was taken; not re-run");
     let events = store.events(&a.incident_id).await.unwrap();
-    assert!(events.iter().any(|e| e.message.contains("was interrupted")));
+    // Marked interrupted before its check is verified (issue 26, finding 10: it showed
+    // `running` for the whole verification after a kill -9).
+    let interrupted = events.iter().position(|e| e.kind == "interrupted").expect("an interrupted entry");
+    let verified = events.iter().position(|e| e.kind == "outcome" && e.message.contains("verification")).unwrap();
+    assert!(interrupted < verified, "{events:#?}");
     assert!(stdout.contains("last attempt"), "the retry waits for the cooldown:\n{stdout}");
 }

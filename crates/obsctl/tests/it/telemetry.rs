@@ -396,3 +396,45 @@ async fn online_the_langsmith_key_and_logfire_token_are_checked_against_their_se
         "{stdout}"
     );
 }
+
+/// A service with a `telemetry_token` of its own hears reports from that token (or the API
+/// token) alone: the shared `[telemetry] token` and another service's token can neither open
+/// nor resolve its telemetry incident (issue 26, finding 11).
+#[tokio::test]
+async fn a_service_s_own_telemetry_token_alone_reports_for_it() {
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+    let config = format!(
+        "{}[telemetry]\ntoken = \"shared-telemetry-token-0123\"\n\
+         [[service]]\nname = \"pay\"\ntelemetry_token = \"pay-own-token-0123456789\"\n\
+         [[service]]\nname = \"shop\"\ntelemetry_token = \"shop-own-token-0123456789\"\n[[service]]\nname = \"web\"\n",
+        crate::support::head("approve")
+    );
+    let h = crate::support::harness(&config, "http://unused", &[("OBSCTL_API_TOKEN", "api-token-for-the-tests")]).await;
+    let failing = |service: &str| {
+        serde_json::json!({"service": service, "source": "ci", "ok": false, "errors": 1, "warnings": 0,
+            "findings": [{"code": "TEL003", "severity": "error", "variable": "OTEL_EXPORTER_OTLP_ENDPOINT", "message": "m", "fix": "f"}]})
+    };
+    let post = |token: &str, body: serde_json::Value| {
+        let req = Request::post("/api/v1/telemetry-reports")
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap();
+        let app = obsctl_server::router(h.rt.app_state());
+        async move { app.oneshot(req).await.unwrap().status() }
+    };
+    for (token, service, expected) in [
+        ("shared-telemetry-token-0123", "pay", StatusCode::UNAUTHORIZED),
+        ("shop-own-token-0123456789", "pay", StatusCode::UNAUTHORIZED),
+        ("shop-own-token-0123456789", "web", StatusCode::UNAUTHORIZED),
+        ("pay-own-token-0123456789", "pay", StatusCode::OK),
+        ("api-token-for-the-tests", "shop", StatusCode::OK),
+        ("shared-telemetry-token-0123", "web", StatusCode::OK),
+    ] {
+        assert_eq!(post(token, failing(service)).await, expected, "{token} reporting for {service}");
+    }
+    let open: Vec<String> = h.open_incidents().await.into_iter().map(|i| i.service).collect();
+    assert_eq!(open.len(), 3, "{open:?}");
+    assert!(h.rt.config.secrets().iter().any(|s| s.expose() == "pay-own-token-0123456789"), "a secret, redacted");
+}

@@ -164,7 +164,11 @@ impl Validator<'_, '_> {
             }
         };
         let title = page.title.as_ref().map(|t| t.get_ref().trim().to_string()).filter(|t| !t.is_empty());
-        Some(StatusPageConfig { title: title.unwrap_or_else(|| "Service status".into()), services: chosen })
+        Some(StatusPageConfig {
+            title: title.unwrap_or_else(|| "Service status".into()),
+            services: chosen,
+            show_titles: page.show_titles.unwrap_or(false),
+        })
     }
 
     pub(super) fn dashboard_users(&mut self, raw: &RawConfig) -> Vec<DashboardUser> {

@@ -73,6 +73,7 @@ impl Validator<'_, '_> {
             max_steps: r.and_then(|r| r.max_steps).unwrap_or(6).clamp(1, 50),
             max_tokens: r.and_then(|r| r.max_tokens).unwrap_or(32_000),
             max_completion_tokens: r.and_then(|r| r.max_completion_tokens).unwrap_or(1024),
+            max_mode: self.mode(r.and_then(|r| r.max_mode.as_ref()), "llm.max_mode").unwrap_or(Mode::Approve),
             redact,
         })
     }

@@ -98,7 +98,7 @@ impl Validator<'_, '_> {
             self.p.at(
                 Some(value.span()),
                 field,
-                format!("{:?} is not a policy; use allow, approve or deny", value.get_ref()),
+                format!("{:?} is not a policy; use read, allow, approve or deny", value.get_ref()),
             );
         }
         parsed
@@ -129,7 +129,7 @@ name = "files"
 command = "npx"
 args = ["-y", "@modelcontextprotocol/server-filesystem", "/srv"]
 env = { API_KEY = "k-123-secret" }
-tools = { write_file = "approve", move_file = "deny" }
+tools = { read_file = "read", write_file = "approve", move_file = "deny" }
 [[mcp_server]]
 name = "everything"
 url = "http://127.0.0.1:3001/mcp"
@@ -147,10 +147,11 @@ steps = [{ tool = "files.read_file", args = { path = "/srv/a" } }]
         let McpTransport::Stdio { command, args, env } = &files.transport else { panic!("{files:?}") };
         assert_eq!((command.as_str(), args.len()), ("npx", 3));
         assert_eq!(env["HOME"].expose(), "/home/ops");
-        assert_eq!(files.policy_for("read_file", true), ToolPolicy::Allow);
-        assert_eq!(files.policy_for("create_directory", false), ToolPolicy::Approve);
-        assert_eq!(files.policy_for("move_file", true), ToolPolicy::Deny);
-        assert_eq!(c.mcp_servers[1].policy_for("anything", false), ToolPolicy::Allow);
+        assert_eq!(files.policy_for("read_file"), ToolPolicy::Read);
+        // Unlisted (a tool the server added or renamed): approve, whatever it claims to be.
+        assert_eq!(files.policy_for("create_directory"), ToolPolicy::Approve);
+        assert_eq!(files.policy_for("move_file"), ToolPolicy::Deny);
+        assert_eq!(c.mcp_servers[1].policy_for("anything"), ToolPolicy::Allow);
         assert_eq!(c.mcp_servers[1].timeout, std::time::Duration::from_secs(5));
         let secrets: Vec<&str> = c.secrets().iter().map(|s| s.expose()).collect();
         assert!(secrets.contains(&"k-123-secret") && secrets.contains(&"Bearer hdr-secret"), "{secrets:?}");

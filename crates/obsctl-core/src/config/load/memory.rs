@@ -1,6 +1,7 @@
 //! Incident memory's settings: `[memory] instance`, `[agent.memory]` (when a remembered fix is
 //! proven, and what evidence from other instances counts for) and `[memory.sync]` (pushing this
-//! instance's episodes to a central obsctl and pulling the others'). The original system's
+//! instance's episodes to a central obsctl and pulling the others'; on a central,
+//! `[[memory.peer]]`, the edges and their sync tokens). The original system's
 //! variables work too: `MEMORY_SYNC_ENABLED` (true/false) switches sync, `MEMORY_SYNC_URL` and
 //! `MEMORY_SYNC_TOKEN` fill what the file leaves out.
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use super::Validator;
 use crate::config::raw::{RawConfig, RawMemory, S};
-use crate::config::{MemoryConfig, MemorySyncConfig};
+use crate::config::{MemoryConfig, MemoryPeer, MemorySyncConfig};
 use crate::secret::Secret;
 
 impl Validator<'_, '_> {
@@ -27,6 +28,26 @@ impl Validator<'_, '_> {
             );
         }
         valid.then(|| name.to_string())
+    }
+
+    /// `[[memory.peer]]`: each edge's instance name (unique) and its token (16 characters at least).
+    pub(super) fn memory_peers(&mut self, raw: &RawConfig) -> Vec<MemoryPeer> {
+        let mut peers: Vec<MemoryPeer> = Vec::new();
+        for (i, p) in raw.memory.peers.iter().enumerate() {
+            let (instance, token) = (p.instance.get_ref(), p.token.get_ref());
+            if peers.iter().any(|known| &known.instance == instance) {
+                self.p.at(Some(p.instance.span()), format!("memory.peer[{i}].instance"), "a second peer has this name");
+            } else if token.chars().count() < 16 {
+                self.p.at(
+                    Some(p.token.span()),
+                    format!("memory.peer[{i}].token"),
+                    "use at least 16 characters, e.g. `openssl rand -hex 24`",
+                );
+            } else {
+                peers.push(MemoryPeer { instance: instance.clone(), token: Secret::new(token.clone()) });
+            }
+        }
+        peers
     }
 
     pub(super) fn agent_memory(&mut self, m: &RawMemory) -> MemoryConfig {
@@ -79,9 +100,18 @@ impl Validator<'_, '_> {
             );
             return None;
         };
+        let span = r.and_then(|r| r.url.as_ref().map(|u| u.span()));
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            let span = r.and_then(|r| r.url.as_ref().map(|u| u.span()));
-            self.p.at(span, "memory.sync.url", format!("{url:?} is not an http(s) URL; e.g. \"http://central:5555\""));
+            self.p.at(span, "memory.sync.url", format!("{url:?} is not an http(s) URL; e.g. \"https://central:5555\""));
+        } else if url.starts_with("http://") && !loopback_url(&url) && !r.and_then(|r| r.allow_http).unwrap_or(false) {
+            self.p.at(
+                span,
+                "memory.sync.url",
+                format!(
+                    "{url:?} would send the sync token and every episode across the network in clear; use https://, \
+                     a loopback address (e.g. a tunnel), or set [memory.sync] allow_http = true on a network you trust"
+                ),
+            );
         }
         let token = r
             .and_then(|r| r.token.as_ref().map(|t| t.get_ref().clone()))
@@ -98,6 +128,17 @@ impl Validator<'_, '_> {
     }
 }
 
+/// Whether an `http://` URL's host is this machine (`localhost`, `127.0.0.0/8`, `[::1]`).
+fn loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -111,13 +152,14 @@ mod tests {
 
     #[test]
     fn the_file_or_the_original_variables_turn_it_on() {
-        let c = load_with("[memory.sync]\nurl = \"http://central:5555/\"\ntoken = \"t\"\ninterval = \"30s\"\n", &[])
+        let c = load_with("[memory.sync]\nurl = \"https://central:5555/\"\ntoken = \"t\"\ninterval = \"30s\"\n", &[])
             .unwrap();
         let sync = c.memory_sync.clone().unwrap();
-        assert_eq!((sync.url.as_str(), sync.interval.as_secs()), ("http://central:5555", 30));
+        assert_eq!((sync.url.as_str(), sync.interval.as_secs()), ("https://central:5555", 30));
         assert!(c.secrets().iter().any(|s| s.expose() == "t"), "the token is a secret");
-        let c = load_with("", &[("MEMORY_SYNC_ENABLED", "true"), ("MEMORY_SYNC_URL", "http://c:5555")]).unwrap();
-        assert_eq!(c.memory_sync.unwrap().url, "http://c:5555");
+        let c =
+            load_with("", &[("MEMORY_SYNC_ENABLED", "true"), ("MEMORY_SYNC_URL", "http://127.0.0.1:5555")]).unwrap();
+        assert_eq!(c.memory_sync.unwrap().url, "http://127.0.0.1:5555");
         let off = load_with("[memory.sync]\nurl = \"http://c:5555\"\n", &[("MEMORY_SYNC_ENABLED", "false")]).unwrap();
         assert!(off.memory_sync.is_none());
         assert!(load_with("", &[]).unwrap().memory_sync.is_none());
@@ -129,6 +171,13 @@ mod tests {
         assert!(err.contains("memory.sync.url") && err.contains("MEMORY_SYNC_URL"), "{err}");
         let err = load_with("[memory.sync]\nurl = \"central:5555\"\n", &[]).unwrap_err();
         assert!(err.contains(":2: memory.sync.url") && err.contains("not an http(s) URL"), "{err}");
+        // Issue 26, finding 4: the token and episodes in clear beyond this machine.
+        let err = load_with("[memory.sync]\nurl = \"http://central:5555\"\n", &[]).unwrap_err();
+        assert!(err.contains(":2: memory.sync.url") && err.contains("in clear") && err.contains("allow_http"), "{err}");
+        for fine in ["http://localhost:5555", "http://[::1]:5555", "https://central:5555"] {
+            assert!(load_with(&format!("[memory.sync]\nurl = \"{fine}\"\n"), &[]).is_ok(), "{fine}");
+        }
+        assert!(load_with("[memory.sync]\nurl = \"http://central:5555\"\nallow_http = true\n", &[]).is_ok());
         let err = load_with("", &[("MEMORY_SYNC_ENABLED", "maybe")]).unwrap_err();
         assert!(err.contains("MEMORY_SYNC_ENABLED"), "{err}");
         let err = load_with("[memory]\ninstance = \"edge paris\"\n", &[]).unwrap_err();

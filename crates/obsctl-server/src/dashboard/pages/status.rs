@@ -1,6 +1,7 @@
 //! The public status page (`/status`, opt-in with `[dashboard.status_page]`): the chosen
 //! services' state, uptime over 24 h / 7 d / 30 d with a bar of the last 30 days, and their
-//! ongoing incidents by title, for anyone without logging in. Nothing else is shown: no
+//! ongoing incidents (the affected service; titles only where the operator opts in), for anyone
+//! without logging in. Nothing else is shown: no
 //! details, checks, addresses or controls. Uptime comes from the kept snapshot (`uptime.rs`), and
 //! the page itself is rendered at most once every 5 s and kept (`kept.rs`).
 
@@ -27,6 +28,22 @@ struct Row {
     bar: String,
 }
 
+/// An ongoing incident as the public sees it: the operator's words (the service) unless the
+/// operator opted in to titles, which may carry a sender's words.
+struct Ongoing {
+    headline: String,
+    service: String,
+    opened_at: Timestamp,
+}
+
+impl Ongoing {
+    fn of(i: &Incident, show_titles: bool) -> Self {
+        let headline =
+            if show_titles { i.title.clone() } else { format!("{} is affected; we are looking into it", i.service) };
+        Self { headline, service: i.service.clone(), opened_at: i.opened_at }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "status.html")]
 struct StatusPage {
@@ -34,7 +51,7 @@ struct StatusPage {
     headline: &'static str,
     tone: &'static str,
     rows: Vec<Row>,
-    incidents: Vec<Incident>,
+    incidents: Vec<Ongoing>,
     read_at: Timestamp,
     windows: [(&'static str, i64); 3],
 }
@@ -119,10 +136,10 @@ async fn page(s: &AppState) -> Result<axum::body::Bytes, String> {
         _ => ("Partial outage", "failing"),
     };
     let shown: std::collections::HashSet<&str> = page.services.iter().map(String::as_str).collect();
-    let mut incidents: Vec<Incident> = ctx
+    let mut incidents: Vec<Ongoing> = ctx
         .open_incidents()
         .filter(|i| shown.contains(i.service.as_str()) && i.upstream_incident.is_none())
-        .cloned()
+        .map(|i| Ongoing::of(i, page.show_titles))
         .collect();
     incidents.sort_by_key(|i| std::cmp::Reverse(i.opened_at));
     let page = StatusPage {
