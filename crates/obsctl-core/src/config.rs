@@ -16,7 +16,6 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use interpolate::parse_dotenv;
 pub use load::{LoadOptions, load};
 
 use crate::check::CheckSpec;

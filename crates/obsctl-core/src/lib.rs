@@ -10,6 +10,7 @@ pub mod check;
 pub mod cluster;
 pub mod config;
 pub mod der;
+pub mod dotenv;
 pub mod event;
 pub mod graph;
 pub mod hash;

@@ -2,9 +2,8 @@
 //! Each rule has a stable code (`TEL001`…), lives in its own file under `telemetry/rules/` and
 //! says what it checks, why it matters and how to fix it (`obsctl telemetry rules` prints them).
 //! Everything here is pure: the settings come in as variables (from the environment or an
-//! `.env` file, `env_file.rs`), findings go out.
+//! `.env` file, read by `crate::dotenv`), findings go out.
 
-pub mod env_file;
 pub mod report;
 mod rules;
 mod url;

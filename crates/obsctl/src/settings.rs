@@ -5,19 +5,24 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use obsctl_core::config::{Config, LoadOptions, load, parse_dotenv};
+use obsctl_core::config::{Config, LoadOptions, load};
 
-/// The process environment with `.env` (beside the config, else in the working folder) under it.
-pub fn environment(config_dir: &Path) -> HashMap<String, String> {
+/// The process environment with `.env` (beside the config, else in the working folder) under
+/// it, read by the project's one `.env` reader; a line it cannot read is an error naming the
+/// file and the line.
+pub fn environment(config_dir: &Path) -> anyhow::Result<HashMap<String, String>> {
     let mut env = HashMap::new();
     for candidate in [config_dir.join(".env"), PathBuf::from(".env")] {
         if let Ok(text) = std::fs::read_to_string(&candidate) {
-            env = parse_dotenv(&text);
+            let vars = obsctl_core::dotenv::parse(&text).map_err(|errors| {
+                anyhow::anyhow!("{} cannot be read:\n  {}", candidate.display(), errors.join("\n  "))
+            })?;
+            env.extend(vars);
             break;
         }
     }
     env.extend(std::env::vars());
-    env
+    Ok(env)
 }
 
 /// Loads `path`, printing every problem; `Ok(None)` when no path was given and ./obsctl.toml is absent.
@@ -32,7 +37,7 @@ pub fn load_file(path: Option<&Path>) -> anyhow::Result<Option<Config>> {
         Err(e) => return Err(e).with_context(|| format!("cannot read config {}", path.display())),
     };
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let env = environment(&dir);
+    let env = environment(&dir)?;
     let file = path.display().to_string();
     let opts = LoadOptions { file: &file, known_tools: obsctl_agent::tools::BUILTIN_TOOLS };
     load(&text, &env, &opts).map(Some).map_err(|errors| anyhow::anyhow!("{errors}"))
@@ -45,7 +50,7 @@ pub fn load_or_host(path: Option<&Path>) -> anyhow::Result<Config> {
     }
     tracing::info!("no obsctl.toml here: watching this host; run `obsctl init` to write a config with your services");
     let text = host_config();
-    let env = environment(Path::new("."));
+    let env = environment(Path::new("."))?;
     load(&text, &env, &LoadOptions { file: "obsctl.toml", known_tools: obsctl_agent::tools::BUILTIN_TOOLS })
         .map_err(|errors| anyhow::anyhow!("built-in host config is invalid (a bug): {errors}"))
 }

@@ -64,27 +64,6 @@ pub(crate) fn interpolate(
     out
 }
 
-/// Parses a `.env` file: `KEY=value` lines, `#` comments, optional `export `, optional quotes.
-pub fn parse_dotenv(text: &str) -> HashMap<String, String> {
-    text.lines()
-        .filter_map(|line| {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                return None;
-            }
-            let line = line.strip_prefix("export ").unwrap_or(line);
-            let (key, value) = line.split_once('=')?;
-            let value = value.trim();
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-                .unwrap_or(value);
-            Some((key.trim().to_string(), value.to_string()))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,14 +94,5 @@ mod tests {
         let mut secrets = Vec::new();
         interpolate(text, &env, &mut p, &mut secrets);
         assert_eq!(secrets, ["ghp_abc", "pw1234", "dflt-key"]);
-    }
-
-    #[test]
-    fn dotenv() {
-        let env = parse_dotenv("# c\nexport A=1\nB = \"two words\"\nC='3'\nnot a pair\n");
-        assert_eq!(env["A"], "1");
-        assert_eq!(env["B"], "two words");
-        assert_eq!(env["C"], "3");
-        assert_eq!(env.len(), 3);
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use obsctl_core::quantity::counted;
-use obsctl_core::telemetry::{self, Report, Settings, Severity, env_file};
+use obsctl_core::telemetry::{self, Report, Settings, Severity};
 use serde_json::json;
 
 pub use init::init;
@@ -78,7 +78,7 @@ fn read(env: Option<&Path>) -> anyhow::Result<(String, Settings)> {
     let size = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
     anyhow::ensure!(size <= MAX_ENV_FILE, "{} is {size} bytes; an .env file is at most 1 MB", path.display());
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {} as text", path.display()))?;
-    let vars = env_file::parse(&text)
+    let vars = obsctl_core::dotenv::parse(&text)
         .map_err(|errors| anyhow::anyhow!("{} cannot be read:\n  {}", path.display(), errors.join("\n  ")))?;
     Ok((path.display().to_string(), Settings::new(vars)))
 }

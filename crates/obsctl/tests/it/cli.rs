@@ -35,6 +35,34 @@ fn init_writes_a_valid_config_and_will_not_overwrite() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("pass --force"));
 }
 
+/// The `.env.example` that `init` writes, copied to `.env` with a token filled in and its
+/// comment kept: the token is the value, not the whole line (issue 27, finding 2: the comment
+/// became part of the token, which still passed the 16-character minimum, and every call got
+/// 401). A line that cannot be read names the file and the line.
+#[tokio::test]
+async fn the_env_file_init_writes_works_once_filled_in_comments_and_all() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(obsctl().args(["init", "--dir"]).arg(dir.path()).output().unwrap().status.success());
+    let example = std::fs::read_to_string(dir.path().join(".env.example")).unwrap();
+    assert!(example.contains("OBSCTL_API_TOKEN=change-me ") && example.contains("# bearer token"), "{example}");
+    std::fs::write(dir.path().join(".env"), example.replace("change-me", "filled-in-token-0123456789")).unwrap();
+    let port = crate::support::free_port();
+    let _serve = crate::support::serve_in(dir.path(), port);
+    let http = obsctl_host::http_client().build().unwrap();
+    let url = format!("http://127.0.0.1:{port}/api/checks/nope/nope/run");
+    let status = crate::support::eventually(20, "serve to answer", || async {
+        http.post(&url).bearer_auth("filled-in-token-0123456789").send().await.ok().map(|r| r.status())
+    })
+    .await;
+    assert_eq!(status, 404, "the token passed (the check is unknown); 401 means the comment is in the token");
+
+    std::fs::write(dir.path().join(".env"), "OK=1\nOBSCTL_API_TOKEN=\"never closed\n").unwrap();
+    let out = obsctl().args(["config", "check"]).arg(dir.path().join("obsctl.toml")).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(said.contains(".env cannot be read") && said.contains("line 2: the value of OBSCTL_API_TOKEN"), "{said}");
+}
+
 #[test]
 fn health_prints_a_table_and_fails_when_a_check_fails() {
     let dir = tempfile::tempdir().unwrap();

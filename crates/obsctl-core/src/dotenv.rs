@@ -1,7 +1,9 @@
-//! An application's `.env` file, read strictly: `KEY=value` lines, `#` comments, an optional
-//! `export `, values bare (a ` #` starts a comment), in single quotes (taken as written) or in
-//! double quotes (`\"`, `\\` and `\n` escapes). A line that is none of these is an error naming
-//! its line, so a stray quote does not silently swallow the variables after it.
+//! The one `.env` reader of the project (obsctl's own `.env` beside its config, and an
+//! application's for `telemetry check`), read strictly as dotenv tools write it: `KEY=value`
+//! lines, `#` comments, an optional `export `, values bare (a `#` after white space starts a
+//! comment, so `TOKEN=change-me   # note` is `change-me`), in single quotes (taken as written)
+//! or in double quotes (`\"`, `\\` and `\n` escapes). A line that is none of these is an error
+//! naming its line, so a stray quote does not silently swallow the variables after it.
 
 /// The variables in file order, or every line that could not be read.
 pub fn parse(text: &str) -> Result<Vec<(String, String)>, Vec<String>> {
@@ -38,8 +40,11 @@ pub fn parse(text: &str) -> Result<Vec<(String, String)>, Vec<String>> {
 
 fn unquote(text: &str) -> Result<String, String> {
     let Some(quote) = text.chars().next().filter(|c| *c == '"' || *c == '\'') else {
-        // Bare: up to a ` #` comment.
-        let bare = text.split(" #").next().unwrap_or_default().trim_end();
+        // Bare: up to a `#` that follows white space (a comment).
+        let comment = text
+            .char_indices()
+            .find(|&(i, c)| c == '#' && text[..i].chars().next_back().is_some_and(char::is_whitespace));
+        let bare = comment.map_or(text, |(i, _)| &text[..i]).trim_end();
         if bare.contains(['"', '\'']) {
             return Err("has a quote inside a bare value; quote the whole value".into());
         }
@@ -85,6 +90,22 @@ mod tests {
                 ("C".into(), String::new()),
             ]
         );
+    }
+
+    /// Issue 27, finding 2: the `.env.example` that `obsctl init` writes, copied to `.env`, kept
+    /// its comment inside the token (and passed the 16-character minimum).
+    #[test]
+    fn comments_after_a_value_are_not_part_of_it() {
+        let text = "OBSCTL_API_TOKEN=change-me              # bearer token for mutating API calls
+                    TABBED=x\t# after a tab
+HASH=a#b
+URL=http://h/p#frag # a note
+";
+        let vars: std::collections::HashMap<_, _> = parse(text).unwrap().into_iter().collect();
+        assert_eq!(vars["OBSCTL_API_TOKEN"], "change-me");
+        assert_eq!(vars["TABBED"], "x");
+        assert_eq!(vars["HASH"], "a#b", "a # inside a word is part of it");
+        assert_eq!(vars["URL"], "http://h/p#frag");
     }
 
     #[test]
