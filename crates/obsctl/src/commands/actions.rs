@@ -1,4 +1,5 @@
-//! `obsctl actions list|approve|reject`.
+//! `obsctl actions list|approve|reject|propose`. Approving with `--now` and proposing exit 1
+//! when a step was refused, failed or did not fix what it was for (the README's contract).
 
 use std::path::Path;
 
@@ -54,11 +55,13 @@ pub async fn run(config: Option<&Path>, cmd: ActionsCommand) -> anyhow::Result<u
                         rt.agent.run_approved().await?
                     }
                 }
-                handoff::print(&handoff::wait_for(&rt, &ids).await?);
+                let done = handoff::wait_for(&rt, &ids).await?;
+                handoff::print(&done);
+                exit_code(&done, None)
             } else {
                 println!("a running `obsctl serve` executes it within seconds (or pass --now)");
+                0
             }
-            0
         }
         ActionsCommand::Propose { incident, tool, args, reason, remember } => {
             let args: serde_json::Value =
@@ -73,15 +76,17 @@ pub async fn run(config: Option<&Path>, cmd: ActionsCommand) -> anyhow::Result<u
             for a in &report.actions {
                 println!("{} {} [{}] {}", a.tool, a.args, a.state.as_str(), a.reason);
             }
+            let mut actions = report.actions.clone();
             if let Some(holder) = &report.handed_to {
                 handoff::announce(holder);
                 let ids: Vec<String> = report.actions.iter().map(|a| a.id.clone()).collect();
-                handoff::print(&handoff::wait_for(&rt, &ids).await?);
+                actions = handoff::wait_for(&rt, &ids).await?;
+                handoff::print(&actions);
             }
             if let Some(o) = report.outcome {
                 println!("outcome: {}", o.as_str());
             }
-            0
+            exit_code(&actions, report.outcome)
         }
         ActionsCommand::Reject { id, reason } => {
             let rejected = rt.agent.reject(&id, "cli", &reason).await?;
@@ -91,4 +96,20 @@ pub async fn run(config: Option<&Path>, cmd: ActionsCommand) -> anyhow::Result<u
     };
     rt.stop().await;
     Ok(code)
+}
+
+/// 1 when any step was refused, rejected, cancelled or failed, or the plan ran without fixing
+/// what it was for (a verified `outcome`, the plan's or a step's, not `fixed`); else 0 (a step
+/// still waiting for a person is not a failure).
+fn exit_code(actions: &[obsctl_core::action::Action], outcome: Option<obsctl_core::action::Outcome>) -> u8 {
+    use obsctl_core::action::Outcome;
+    let not_fixed = |o: Option<Outcome>| o.is_some_and(|o| o != Outcome::Fixed);
+    let failed = not_fixed(outcome)
+        || actions.iter().any(|a| {
+            matches!(
+                a.state,
+                ActionState::Denied | ActionState::Failed | ActionState::Rejected | ActionState::Cancelled
+            ) || not_fixed(a.outcome)
+        });
+    u8::from(failed)
 }

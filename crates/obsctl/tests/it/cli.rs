@@ -591,3 +591,51 @@ fn telemetry_init_writes_an_app_template_that_passes_its_own_check() {
     let folder = dir.path().file_name().unwrap().to_string_lossy();
     assert!(named.contains(&format!("OTEL_SERVICE_NAME={folder}")), "the folder's name by default:\n{named}");
 }
+
+/// The README's exit-code contract for the commands that act: 1 when a step was refused or
+/// failed or its fix did not hold, 0 when it worked or waits for a person (issue 27, finding 5:
+/// `approve --now` printing a failed outcome and `propose` answered "denied" both exited 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acting_commands_exit_1_when_the_step_was_refused_or_did_not_fix_it() {
+    use obsctl_store::Store;
+    use std::sync::atomic::Ordering;
+    let target = crate::support::Target::start(false).await;
+    let fix = format!("{{\"url\": \"{}/fix\", \"method\": \"POST\"}}", target.url);
+    // (mode, fix works, tool, approve --now afterwards, expected exit of propose, of approve)
+    let cases = [
+        ("auto", true, "http.request", false, 0, None),
+        ("auto", false, "http.request", false, 1, None),
+        ("auto", true, "fs.cleanup", false, 1, None),
+        ("approve", true, "http.request", false, 0, None),
+        ("approve", false, "http.request", true, 0, Some(1)),
+        ("approve", true, "http.request", true, 0, Some(0)),
+    ];
+    for (mode, works, tool, approve, propose_exit, approve_exit) in cases {
+        target.set_healthy(false);
+        target.state.fix_works.store(works, Ordering::SeqCst);
+        let dir = tempfile::tempdir().unwrap();
+        let body = format!(
+            "{}allow_tools = [\"http.request\"]\n[fs]\nallowed_roots = [\"{{dir}}\"]\n{}",
+            crate::support::head(mode),
+            crate::support::API_CHECK
+        );
+        crate::support::config_file(&body, &target.url, dir.path());
+        let run = |args: &[&str]| crate::support::obsctl_in(dir.path()).args(args).output().unwrap();
+        assert_eq!(run(&["agent", "periodic-check"]).status.code(), Some(1), "the check fails");
+        let store =
+            obsctl_store::SqliteStore::open(&format!("sqlite://{}/obsctl.db", dir.path().display())).await.unwrap();
+        let incident = store.list_incidents(&Default::default()).await.unwrap().remove(0);
+        let args =
+            if tool == "fs.cleanup" { format!("{{\"root\": \"{}\"}}", dir.path().display()) } else { fix.clone() };
+        let out = run(&["actions", "propose", &incident.id, "--tool", tool, "--args", &args]);
+        let case = format!("{mode}, fix works {works}, {tool}: {}", crate::support::printed(&out));
+        assert_eq!(out.status.code(), Some(propose_exit), "propose: {case}");
+        if approve {
+            let pending = store.list_actions(&Default::default()).await.unwrap();
+            let out = run(&["actions", "approve", &pending[0].id, "--now"]);
+            let case = format!("{case}\napprove: {}", crate::support::printed(&out));
+            assert_eq!(out.status.code(), approve_exit, "approve --now: {case}");
+        }
+        store.close().await;
+    }
+}
