@@ -563,6 +563,12 @@ impl Config {
         self.services.iter().find(|s| s.name == name)
     }
 
+    /// The check kind `kind` is probably a typo of (`http_down` for `http-down`), as the
+    /// loader judges a runbook's `when.incident`; `None` for a check's or an alert's kind.
+    pub fn misspelt_kind(&self, kind: &str) -> Option<&'static str> {
+        load::misspelt_kind(kind, &self.alerts)
+    }
+
     /// The check `id`: by the index `load` builds (every probe asks, so with 10,000 checks a
     /// scan was most of the scheduler's CPU), by a scan when `checks` changed since.
     pub fn check(&self, id: &str) -> Option<&CheckSpec> {

@@ -14,7 +14,8 @@ pub struct Cli {
     /// Config file (default: ./obsctl.toml, or OBSCTL_CONFIG).
     #[arg(long, short = 'c', global = true, env = "OBSCTL_CONFIG")]
     pub config: Option<PathBuf>,
-    /// More log output (-v debug, -vv trace).
+    /// More log output: each -v one level more (commands log warnings by default, `serve` what
+    /// it does: -v is info for a command and debug for serve).
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Less log output (warnings and errors only).

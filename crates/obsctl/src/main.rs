@@ -1,17 +1,20 @@
 //! The obsctl binary: reads argv and the environment, sets up logging, runs one command.
 
 use clap::Parser;
-use obsctl::cli::{Cli, LogFormat};
+use obsctl::cli::{Cli, Command, LogFormat};
 use obsctl::commands;
 
+/// Log levels from quietest to loudest.
+const LEVELS: [&str; 4] =
+    ["warn", "info,sqlx=warn,hyper=warn,reqwest=warn", "debug,sqlx=info,hyper=info,reqwest=info", "trace"];
+
+/// `serve` logs what it does (info); every other command speaks through what it prints and
+/// logs only warnings, unless asked for more with `-v` (issue 27: 14 migration lines and
+/// "rebuilt recall index" on stderr for an ordinary command).
 fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
-    let default = match (cli.quiet, cli.verbose) {
-        (true, _) => "warn",
-        (false, 0) => "info,sqlx=warn,hyper=warn,reqwest=warn",
-        (false, 1) => "debug,sqlx=info,hyper=info,reqwest=info",
-        _ => "trace",
-    };
+    let base = usize::from(matches!(cli.command, Command::Serve { .. }) && !cli.quiet);
+    let default = LEVELS[(base + usize::from(cli.verbose)).min(LEVELS.len() - 1)];
     let filter = EnvFilter::try_from_env("OBSCTL_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     // Colours only for a person at a terminal: a log file or journal gets plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -48,7 +48,7 @@ pub fn load_or_host(path: Option<&Path>) -> anyhow::Result<Config> {
     if let Some(config) = load_file(path)? {
         return Ok(config);
     }
-    tracing::info!("no obsctl.toml here: watching this host; run `obsctl init` to write a config with your services");
+    tracing::warn!("no obsctl.toml here: watching this host; run `obsctl init` to write a config with your services");
     let text = host_config();
     let env = environment(Path::new("."))?;
     load(&text, &env, &LoadOptions { file: "obsctl.toml", known_tools: obsctl_agent::tools::BUILTIN_TOOLS })

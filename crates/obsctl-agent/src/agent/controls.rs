@@ -89,6 +89,11 @@ impl Agent {
         if let Some(svc) = service.as_deref().filter(|s| self.config.service(s).is_none()) {
             return Err(invalid(&format!("unknown service {svc:?}")));
         }
+        if let Some((kind, meant)) = kind.as_deref().and_then(|k| Some((k, self.config.misspelt_kind(k)?))) {
+            return Err(invalid(&format!(
+                "unknown incident kind {kind:?}; did you mean {meant:?}? (a check's kind, or an alert's alertname)"
+            )));
+        }
         if duration.is_zero() {
             return Err(invalid("a silence needs a duration longer than zero, e.g. \"2h\""));
         }

@@ -20,6 +20,7 @@ mod mcp_servers;
 mod memory;
 mod otlp;
 mod runbooks;
+pub(crate) use runbooks::misspelt_kind;
 mod telemetry;
 
 /// What the loader needs besides the text and the environment.

@@ -43,9 +43,9 @@ fn progress(what: &'static str) -> Progress {
     })
 }
 
+/// The archive's size in words people read (`10.2 KB`, not `0.0 MB`).
 fn size(path: &Path) -> String {
-    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    format!("{:.1} MB", bytes as f64 / 1e6)
+    obsctl_core::quantity::format_size(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0))
 }
 
 /// Takes a backup of the configured store into `out` (or the default file); returns it.

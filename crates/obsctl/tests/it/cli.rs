@@ -76,6 +76,9 @@ fn health_prints_a_table_and_fails_when_a_check_fails() {
     std::fs::write(&path, &config).unwrap();
     let out = obsctl().arg("--config").arg(&path).arg("health").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
+    // The table says it; the log only warns (issue 27: INFO lines on stderr).
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!said.contains("INFO"), "{said}");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.lines().next().unwrap().starts_with("CHECK"), "{text}");
     assert!(
@@ -638,4 +641,47 @@ async fn acting_commands_exit_1_when_the_step_was_refused_or_did_not_fix_it() {
         }
         store.close().await;
     }
+}
+
+/// Small things a first day met (issue 27, finding 11): `completions bash | head -3` panicked
+/// on the closed pipe; `silence add --kind http_down` was accepted though the kind is
+/// `http-down`; `backup` said `0.0 MB` for a few KB.
+#[tokio::test]
+async fn first_day_details_completions_into_head_a_misspelt_kind_and_a_small_backup() {
+    use std::io::BufRead;
+    let mut child = obsctl()
+        .args(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..3 {
+        lines.next().unwrap().unwrap();
+    }
+    drop(lines); // what `head -3` does
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!said.contains("panicked"), "{said}");
+    assert_eq!(out.status.code(), Some(0), "{said}");
+
+    let h = crate::support::harness(&crate::support::head("approve"), "http://unused", &[]).await;
+    let day = std::time::Duration::from_secs(3600);
+    let typo = h.rt.agent.silence(None, Some("http_down".into()), None, day, "deploy", "ops").await.unwrap_err();
+    assert!(typo.to_string().contains("did you mean \"http-down\""), "{typo}");
+    assert!(h.rt.agent.silence(None, Some("http-down".into()), None, day, "deploy", "ops").await.is_ok());
+    assert!(h.rt.agent.silence(None, Some("HighErrorRate".into()), None, day, "an alert", "ops").await.is_ok());
+
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = crate::support::config_file(&crate::support::head("approve"), "http://unused", dir.path());
+    let out = obsctl()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["backup", "--out"])
+        .arg(dir.path().join("b.jsonl.gz"))
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    assert!(!said.contains("0.0 MB") && regex::Regex::new(r"\d+(\.\d)? KB").unwrap().is_match(&said), "{said}");
 }

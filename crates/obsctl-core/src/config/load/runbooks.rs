@@ -13,7 +13,7 @@ const INCIDENT_KINDS: &[&str] = Probe::INCIDENT_KINDS;
 
 /// The check kind `kind` is probably a typo of: close to one but not one, nor an alert kind
 /// mapped in `[alerts.kinds]`. Any other kind is taken as an alert's `alertname`.
-fn misspelt_kind(kind: &str, alerts: &AlertsConfig) -> Option<&'static str> {
+pub(crate) fn misspelt_kind(kind: &str, alerts: &AlertsConfig) -> Option<&'static str> {
     if INCIDENT_KINDS.contains(&kind) || alerts.kinds.values().any(|k| k == kind) {
         return None;
     }
