@@ -178,26 +178,34 @@ impl Executor {
     }
 
     /// What the tool's dry-run says about the action (`{"dry_run": …}` or `{"dry_run_error": …}`),
-    /// secrets redacted. Read-only: it changes nothing, here or in the world.
-    pub async fn preview(&self, action: &Action) -> Value {
-        let result = match self.registry.get(&action.tool) {
+    /// secrets redacted, and whether the tool refuses it outright (its arguments are invalid,
+    /// or outside what it may touch, such as a cleanup outside the allowed roots): such a step
+    /// could never run. Read-only: it changes nothing, here or in the world.
+    pub async fn preview(&self, action: &Action) -> (Value, Option<String>) {
+        let (result, refused) = match self.registry.get(&action.tool) {
             Some(tool) => match tool.dry_run(&action.args).await {
-                Some(Ok(v)) => json!({"dry_run": v}),
-                Some(Err(e)) => json!({"dry_run_error": e.to_string()}),
-                None => {
-                    json!({"dry_run": format!("{} has no dry-run; it would be called with {}", action.tool, action.args)})
+                Some(Ok(v)) => (json!({"dry_run": v}), None),
+                Some(Err(e @ (ToolError::Refused(_) | ToolError::InvalidArgs(_)))) => {
+                    (json!({"dry_run_error": e.to_string()}), Some(e.to_string()))
                 }
+                Some(Err(e)) => (json!({"dry_run_error": e.to_string()}), None),
+                None => (
+                    json!({"dry_run": format!("{} has no dry-run; it would be called with {}", action.tool, action.args)}),
+                    None,
+                ),
             },
             None => {
-                json!({"dry_run_error": ToolError::Refused(format!("tool {} is not registered", action.tool)).to_string()})
+                let e = ToolError::Refused(format!("tool {} is not registered", action.tool)).to_string();
+                (json!({"dry_run_error": e}), Some(e))
             }
         };
-        self.scrub(result)
+        let secrets: Vec<_> = self.secrets.iter().collect();
+        (self.scrub(result), refused.map(|why| redact(&why, &secrets)))
     }
 
     /// Runs the tool's dry-run and records what it said on the (already journaled) action.
     pub async fn dry_run(&self, mut action: Action) -> anyhow::Result<Action> {
-        let result = self.preview(&action).await;
+        let (result, _) = self.preview(&action).await;
         self.save(&mut action, ActionState::DryRun, Some(result)).await?;
         Ok(action)
     }

@@ -88,6 +88,16 @@ impl Agent {
                         let queued = Decision { verdict: Verdict::AwaitApproval, ..decision };
                         report.actions.push(self.gate_step(&incident, &plan, &plan_id, j, actor, &queued, mode).await?);
                     }
+                    // A step its own tool refuses makes the plan one that cannot run: nobody is
+                    // asked to approve the rest of it.
+                    if let Some(refused) = report.actions.iter().find(|a| a.state == ActionState::Denied).cloned() {
+                        let why = format!("step {} ({}) cannot run: {}", refused.step, refused.tool, refused.reason);
+                        for c in self.cancel_plan(&refused, None, &why, json!({"gate": "tool_refuses"})).await? {
+                            if let Some(a) = report.actions.iter_mut().find(|a| a.id == c.id) {
+                                *a = c;
+                            }
+                        }
+                    }
                     break;
                 }
                 (Verdict::Deny, _) => {
@@ -145,11 +155,21 @@ impl Agent {
             action.result = Some(data);
         } else if state == ActionState::PendingApproval {
             // The approval queue shows this, computed once here rather than on every view.
-            action.result = Some(self.executor.preview(&action).await);
+            let (preview, refused) = self.executor.preview(&action).await;
+            action.result = Some(preview);
+            if let Some(why) = refused {
+                // A step its own tool refuses (a cleanup outside the allowed roots) could never
+                // run: a person is not asked to approve it.
+                action.state = ActionState::Denied;
+                action.gate = Some("tool_refuses".into());
+                action.reason = format!("{} refuses it: {why}", step.tool);
+                self.store.add_event(&incident.id, "gate", &action.reason, json!({"gate": "tool_refuses"})).await?;
+            }
         }
         // Journal before act: the row is committed before any tool runs.
         self.store.insert_action(&action).await?;
-        let _ = self.bus.send(Event::ActionChanged { action_id: action.id.clone(), state: state.as_str().into() });
+        let _ =
+            self.bus.send(Event::ActionChanged { action_id: action.id.clone(), state: action.state.as_str().into() });
         Ok(action)
     }
 

@@ -256,3 +256,26 @@ async fn a_check_run_on_demand_is_audited_with_its_caller() {
     let run = audit.iter().find(|r| r.action == "run_check").expect("a run_check audit record");
     assert_eq!((run.actor.as_str(), run.subject.as_str(), run.decision.as_str()), ("mcp:it-agent", "api/health", "ok"));
 }
+
+/// A step its own tool refuses (a cleanup outside the allowed roots) is refused at proposal with
+/// the tool's reason, and the rest of its plan with it; no person is asked to approve a plan
+/// that cannot run (issue 27, finding 8: it was queued as "delete old files under /etc").
+#[tokio::test]
+async fn a_step_its_tool_refuses_is_refused_at_proposal_not_queued() {
+    let (target, h, steps) = two_step_setup("").await;
+    let incident = h.incident().await;
+    let outside = obsctl_core::config::Step { tool: "fs.cleanup".into(), args: serde_json::json!({"root": "/etc"}) };
+    let report = h.rt.agent.propose(&incident.id, vec![outside, steps[1].clone()], "ops", "", false).await.unwrap();
+    let states: Vec<_> = report.actions.iter().map(|a| a.state).collect();
+    assert_eq!(states, [ActionState::Denied, ActionState::Cancelled], "{report:#?}");
+    let refused = &report.actions[0];
+    assert_eq!(refused.gate.as_deref(), Some("tool_refuses"));
+    assert!(refused.reason.contains("outside the allowed roots"), "{}", refused.reason);
+    let pending =
+        h.rt.store
+            .list_actions(&ActionFilter { states: vec![ActionState::PendingApproval], ..Default::default() })
+            .await
+            .unwrap();
+    assert!(pending.is_empty(), "{pending:#?}");
+    assert_eq!(target.fixes(), 0);
+}
