@@ -40,16 +40,18 @@ pub async fn push(State(s): State<AppState>, sender: SyncSender, Body(req): Body
         return Err(ApiError::invalid(format!("{} episodes: push at most {BATCH} at a time", req.episodes.len())));
     }
     let local = s.agent.origin();
-    if req.instance.trim().is_empty() || req.instance == local {
-        return Err(ApiError::invalid(format!(
+    // An instance that names no one, or the central itself, pushes nothing here.
+    let unnamed = (req.instance.trim().is_empty() || req.instance == local).then(|| {
+        format!(
             "instance {:?} cannot push here: each edge pushes under its own [memory] instance, never the central's",
             req.instance
-        )));
-    }
+        )
+    });
     // Every episode is checked before any is stored: a batch is taken whole or not at all.
     let mut rejected = Vec::new();
     for e in &req.episodes {
         let why = match check_received(e) {
+            _ if unnamed.is_some() => unnamed.clone(),
             Err(why) => Some(why),
             // An instance pushes what it learned itself, under its own name.
             Ok(()) if e.origin != req.instance => {
