@@ -3,6 +3,7 @@
 //! reaches out (bounded commands, the HTTP client). Blocking: call from `spawn_blocking`
 //! (except `run_bounded`, which is async).
 
+mod child;
 mod confined;
 pub mod docker;
 mod http_client;
@@ -11,6 +12,7 @@ mod run;
 
 use std::path::{Path, PathBuf};
 
+pub use child::die_with_parent;
 pub use confined::delete_file_below;
 pub use http_client::{describe_error, http_client, read_capped};
 pub use process_stamp::{process_stamp, stamped_process_ended};
@@ -117,9 +119,15 @@ pub fn processes_named(name: &str) -> Vec<(u32, u64)> {
     sys.refresh_processes_specifics(sysinfo::ProcessesToUpdate::All, true, refresh);
     sys.processes()
         .values()
-        .filter(|p| p.name().to_string_lossy() == name && p.thread_kind().is_none())
+        .filter(|p| p.name().to_string_lossy() == name && p.thread_kind().is_none() && runs(p))
         .map(|p| (p.pid().as_u32(), p.memory()))
         .collect()
+}
+
+/// Whether a process runs: a zombie (exited, not yet reaped by its parent) or a dead one does
+/// not, though its pid is still listed.
+fn runs(p: &sysinfo::Process) -> bool {
+    !matches!(p.status(), sysinfo::ProcessStatus::Zombie | sysinfo::ProcessStatus::Dead)
 }
 
 /// This machine's host name (`localhost` when it cannot be read).
@@ -127,13 +135,14 @@ pub fn host_name() -> String {
     sysinfo::System::host_name().unwrap_or_else(|| "localhost".to_string())
 }
 
-/// The resident bytes of a running process, or `None` when there is no such process.
+/// The resident bytes of a running process, or `None` when there is no such process (or it
+/// has exited and waits, a zombie, to be reaped).
 pub fn process_rss(pid: u32) -> Option<u64> {
     let mut sys = sysinfo::System::new();
     let pid = sysinfo::Pid::from_u32(pid);
     let refresh = sysinfo::ProcessRefreshKind::nothing().with_memory();
     sys.refresh_processes_specifics(sysinfo::ProcessesToUpdate::Some(&[pid]), true, refresh);
-    sys.process(pid).map(|p| p.memory())
+    sys.process(pid).filter(|p| runs(p)).map(|p| p.memory())
 }
 
 /// CPU use over time: whole-host and this process's, as percentages of one core times the core
@@ -176,6 +185,24 @@ impl CpuMeter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 27, finding 1: an exited child nobody reaped kept passing a `process` check.
+    #[test]
+    fn a_zombie_is_not_running() {
+        let mut child = std::process::Command::new("sh").args(["-c", "exit 3"]).spawn().unwrap();
+        let pid = child.id();
+        // Exited, not reaped: a zombie until `wait`.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().contains(") Z "), "a zombie now");
+        assert_eq!(process_rss(pid), None);
+        assert!(processes_named("sh").iter().all(|(p, _)| *p != pid));
+        assert_eq!(child.wait().unwrap().code(), Some(3));
+    }
 
     #[test]
     fn walks_without_following_symlinks() {

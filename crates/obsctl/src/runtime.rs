@@ -202,6 +202,7 @@ impl Runtime {
         self.agent.lead_with(leadership.clone());
         self.tasks.spawn(leadership.run(self.shutdown.subscribe()));
         self.supervisor.start_all().await?;
+        self.tasks.spawn(self.supervisor.clone().run_reaper(self.shutdown.subscribe()));
         self.watch_containers().await;
         self.connect_tools().await;
         let mut scheduler = Scheduler::new(self.monitor.clone(), self.shutdown.subscribe());

@@ -17,17 +17,26 @@ use tokio::sync::Mutex;
 use super::{Annotations, Tool, ToolError, ToolResult, ToolSpec, parse_args};
 use crate::gate::Permit;
 
+/// How often exited children are reaped: a service that dies reads as down within this.
+pub const REAP_EVERY: Duration = Duration::from_millis(500);
+
 enum Restartable {
     Supervised(SupervisedProcess),
     Command(Vec<String>),
 }
 
-/// Starts, restarts and stops the services whose `process` obsctl owns.
+/// Starts, restarts and stops the services whose `process` obsctl owns, and reaps them: a
+/// child that exits is waited for (no zombie passes for a running process), logged, and its
+/// exit kept for the dry-run and the approval card. Children die with obsctl
+/// (`obsctl_host::die_with_parent`).
 pub struct Supervisor {
     services: HashMap<String, Restartable>,
     children: Mutex<HashMap<String, Child>>,
     /// When each supervised child was started (for "up 3 days").
     started: std::sync::Mutex<HashMap<String, std::time::SystemTime>>,
+    /// How each service's last child ended (`exit status: 3`, `signal: 9 (SIGKILL)`), or why it
+    /// could not start, and when.
+    exits: std::sync::Mutex<HashMap<String, (String, std::time::SystemTime)>>,
     log_dir: Option<PathBuf>,
 }
 
@@ -43,20 +52,57 @@ impl Supervisor {
                 (None, None) => None,
             })
             .collect();
-        Self { services, children: Mutex::new(HashMap::new()), started: Default::default(), log_dir }
+        let (started, exits) = Default::default();
+        Self { services, children: Mutex::new(HashMap::new()), started, exits, log_dir }
     }
 
-    /// Starts every supervised service that is not running yet.
+    /// Starts every supervised service that is not running yet. One that cannot start (a
+    /// misspelt program) is logged and left down with the reason: the others, and the
+    /// monitoring of everything, go on.
     pub async fn start_all(&self) -> anyhow::Result<()> {
         for (name, r) in &self.services {
             if let Restartable::Supervised(p) = r
                 && !self.children.lock().await.contains_key(name)
             {
-                let pid = self.spawn(name, p).await?;
-                tracing::info!(service = %name, pid, "started supervised service");
+                match self.spawn(name, p).await {
+                    Ok(pid) => tracing::info!(service = %name, pid, "started supervised service"),
+                    Err(error) => {
+                        tracing::error!(%error, service = %name, "cannot start supervised service; it stays down");
+                        self.record_exit(name, error.to_string());
+                    }
+                }
             }
         }
         Ok(())
+    }
+
+    fn record_exit(&self, service: &str, how: String) {
+        if let Ok(mut exits) = self.exits.lock() {
+            exits.insert(service.to_string(), (how, std::time::SystemTime::now()));
+        }
+    }
+
+    /// How `service`'s last child ended (or why it could not start), if it did.
+    pub fn last_exit(&self, service: &str) -> Option<String> {
+        self.exits.lock().ok()?.get(service).map(|(how, _)| how.clone())
+    }
+
+    /// Waits for every child that has exited (a zombie otherwise), logs and keeps how it ended;
+    /// returns those services and how. `run_reaper` calls it every `REAP_EVERY`.
+    pub async fn reap(&self) -> Vec<(String, String)> {
+        let mut ended = Vec::new();
+        self.children.lock().await.retain(|name, child| match child.try_wait() {
+            Ok(Some(status)) => {
+                ended.push((name.clone(), status.to_string()));
+                false
+            }
+            _ => true,
+        });
+        for (name, how) in &ended {
+            tracing::warn!(service = %name, status = %how, "supervised service exited");
+            self.record_exit(name, how.clone());
+        }
+        ended
     }
 
     async fn spawn(&self, name: &str, p: &SupervisedProcess) -> anyhow::Result<u32> {
@@ -83,6 +129,7 @@ impl Supervisor {
         if let Some(cwd) = &p.cwd {
             cmd.current_dir(cwd);
         }
+        obsctl_host::die_with_parent(cmd.as_std_mut());
         let child = cmd.spawn().map_err(|e| anyhow::anyhow!("service {name}: cannot start {program}: {e}"))?;
         let pid = child.id().unwrap_or(0);
         self.children.lock().await.insert(name.to_string(), child);
@@ -101,12 +148,10 @@ impl Supervisor {
         match self.services.get(service) {
             Some(Restartable::Supervised(p)) => {
                 // Running or not (a crashed child keeps its pid until reaped): said as such.
-                let (pid, exited) = match self.children.lock().await.get_mut(service) {
-                    Some(child) => match child.try_wait() {
-                        Ok(Some(status)) => (None, Some(status.to_string())),
-                        _ => (child.id(), None),
-                    },
-                    None => (None, Some("not started".to_string())),
+                self.reap().await;
+                let (pid, exited) = match self.children.lock().await.get(service) {
+                    Some(child) => (child.id(), None),
+                    None => (None, Some(self.last_exit(service).unwrap_or_else(|| "not started".to_string()))),
                 };
                 let up_secs = pid.and_then(|_| {
                     let started = *self.started.lock().ok()?.get(service)?;
@@ -155,6 +200,17 @@ impl Supervisor {
                 Ok(json!({"service": service, "command": c, "exit_code": 0}))
             }
             None => Err(not_restartable(service)),
+        }
+    }
+
+    /// Reaps every `REAP_EVERY` until shutdown.
+    pub async fn run_reaper(self: std::sync::Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut every = tokio::time::interval(REAP_EVERY);
+        loop {
+            tokio::select! {
+                _ = every.tick() => { self.reap().await; }
+                _ = shutdown.changed() => return,
+            }
         }
     }
 

@@ -103,15 +103,24 @@ fn is_loopback(addr: &str) -> bool {
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Waits for SIGINT or SIGTERM. SIGHUP (a closed terminal, a reload by habit) is never fatal:
+/// it is logged and serving goes on.
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
+        let hangup = signal(SignalKind::hangup());
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+                let mut hangup = hangup.ok();
+                loop {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => return,
+                        _ = term.recv() => return,
+                        Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                            tracing::warn!("SIGHUP: serving on (a config reload is not implemented yet; restart to apply a changed config)");
+                        }
+                    }
                 }
             }
             Err(_) => {

@@ -89,3 +89,94 @@ async fn an_action_left_running_is_verified_never_rerun() {
     assert!(interrupted < verified, "{events:#?}");
     assert!(stdout.contains("last attempt"), "the retry waits for the cooldown:\n{stdout}");
 }
+
+/// The supervisor watches its children (issue 27, finding 1): a supervised child that dies is
+/// reaped, not left a zombie that a `process` check took for running; SIGHUP does not end
+/// `serve`; and after `kill -9` of `serve` its child does not live on as an orphan holding its
+/// port.
+#[tokio::test]
+async fn supervised_children_are_reaped_survive_a_hangup_and_die_with_serve() {
+    use crate::support::{config_file, eventually, free_port, serve_in};
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("svc.pid");
+    let body = r#"version = 1
+[store]
+url = "sqlite://{dir}/obsctl.db"
+[agent]
+mode = "observe"
+[[service]]
+name = "svc"
+process = { run = ["sh", "-c", "echo $$ > {dir}/svc.pid; exec sleep 600"] }
+  [[service.check]]
+  name = "alive"
+  kind = "process"
+  pid_file = "{dir}/svc.pid"
+  interval = "200ms"
+  fail_after = 1
+"#;
+    config_file(body, "http://unused", dir.path());
+    let port = free_port();
+    let mut serve = serve_in(dir.path(), port);
+    let child_pid = |path: &std::path::Path| std::fs::read_to_string(path).ok()?.trim().parse::<u32>().ok();
+    let first = eventually(20, "the supervised child to start", || async { child_pid(&pid_file) }).await;
+    let alive =
+        |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "));
+    assert!(alive(first));
+
+    // SIGHUP: serve goes on.
+    std::process::Command::new("kill").args(["-HUP", &serve.0.id().to_string()]).status().unwrap();
+    let http = obsctl_host::http_client().build().unwrap();
+    let status = format!("http://127.0.0.1:{port}/api/status");
+    eventually(10, "serve to answer after SIGHUP", || async {
+        http.get(&status).send().await.ok().filter(|r| r.status() == 200)
+    })
+    .await;
+    assert!(matches!(serve.0.try_wait(), Ok(None)), "SIGHUP ended serve");
+
+    // The child dies: reaped (gone from /proc, no zombie), and the process check says down.
+    std::process::Command::new("kill").args(["-KILL", &first.to_string()]).status().unwrap();
+    eventually(10, "the dead child to be reaped", || async {
+        (!std::path::Path::new(&format!("/proc/{first}")).exists()).then_some(())
+    })
+    .await;
+    eventually(10, "the check to see it down", || async {
+        let checks: serde_json::Value =
+            http.get(format!("http://127.0.0.1:{port}/api/checks")).send().await.ok()?.json().await.ok()?;
+        let text = checks.to_string();
+        (text.contains("svc/alive") && text.contains("not running")).then_some(())
+    })
+    .await;
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(log.contains("supervised service exited") && log.contains("signal: 9"), "{log}");
+
+    // A new serve starts a new child; `kill -9` of serve takes the child with it.
+    serve.kill();
+    std::fs::remove_file(&pid_file).unwrap();
+    let mut again = serve_in(dir.path(), free_port());
+    let second = eventually(20, "a new child", || async { child_pid(&pid_file) }).await;
+    assert!(alive(second));
+    again.kill();
+    eventually(10, "the child to die with serve", || async { (!alive(second)).then_some(()) }).await;
+}
+
+/// One service whose program cannot start does not stop the others or the monitoring (issue 27,
+/// finding 4: `serve` exited with "cannot start pyhton3"): it stays down with the reason.
+#[tokio::test]
+async fn a_service_that_cannot_start_stays_down_with_its_reason_and_the_rest_go_on() {
+    let body = r#"version = 1
+[store]
+url = "sqlite://{dir}/obsctl.db"
+[[service]]
+name = "typo"
+process = { run = ["pyhton3", "-m", "http.server"] }
+[[service]]
+name = "fine"
+process = { run = ["sleep", "600"] }
+"#;
+    let h = crate::support::harness(body, "http://unused", &[]).await;
+    h.rt.supervisor.start_all().await.unwrap();
+    let why = h.rt.supervisor.last_exit("typo").unwrap();
+    assert!(why.contains("cannot start pyhton3"), "{why}");
+    assert!(h.rt.supervisor.pid("fine").await.is_some());
+    h.rt.supervisor.stop_all().await;
+}
