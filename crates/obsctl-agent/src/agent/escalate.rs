@@ -16,7 +16,11 @@ impl Agent {
     pub(crate) async fn escalate(&self, incident: &Incident, reason: &str) -> anyhow::Result<()> {
         self.store.add_event(&incident.id, "escalated", reason, json!({})).await?;
         self.gate.audit("agent", "escalate", &incident.id, "escalated", reason, json!({})).await;
-        tracing::warn!(incident = %incident.id, reason, "escalating to a person");
+        if self.config.notify.ntfy.is_none() && self.config.notify.webhook.is_none() {
+            tracing::warn!(incident = %incident.id, reason, "needs a person, but no [notify] receiver is configured: nobody is told");
+        } else {
+            tracing::warn!(incident = %incident.id, reason, "escalating to a person");
+        }
         let title = format!("obsctl: {} needs a person", incident.title);
         let message = format!("{}\n{}\nincident {}", reason, incident.detail, incident.id);
         let mut notices = Vec::new();

@@ -30,6 +30,8 @@ fn init_writes_a_valid_config_and_will_not_overwrite() {
     // Counts read as words: "1 service", never "1 services".
     let said = String::from_utf8_lossy(&check.stdout).to_string();
     assert!(!said.contains("1 services") && !said.contains("1 runbooks") && said.contains(" service"), "{said}");
+    // Nobody would hear of an escalation: said before it matters (issue 27, finding 8).
+    assert!(said.contains("no [notify] receiver") && said.contains("reaches nobody"), "{said}");
     let again = obsctl().args(["init", "--dir"]).arg(dir.path()).output().unwrap();
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("pass --force"));
