@@ -4,16 +4,21 @@
 //! started later with a reused pid would pass for it.
 
 /// `<boot id>-<pid namespace>-<start time>` of process `pid` as seen from this process, or
-/// `None` where it cannot be read (no such process, or no `/proc`).
+/// `None` where it cannot be read (no such process, a zombie, or no `/proc`).
 pub fn process_stamp(pid: u32) -> Option<String> {
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
     let boot: String = boot.trim().chars().filter(char::is_ascii_hexdigit).take(12).collect();
     let namespace = std::fs::read_link("/proc/self/ns/pid").ok()?;
     let namespace: String = namespace.to_string_lossy().chars().filter(char::is_ascii_digit).collect();
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Field 22 (start time, in clock ticks since boot); the command name before it may hold
-    // spaces and parentheses, so fields are counted after its last ')'.
-    let start = stat.rsplit_once(')')?.1.split_whitespace().nth(19)?;
+    // Field 3 (state) and 22 (start time, in clock ticks since boot); the command name before
+    // them may hold spaces and parentheses, so fields are counted after its last ')'. A zombie
+    // (exited, not yet reaped) or dead process has no stamp: it runs no more.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    if matches!(fields.next()?, "Z" | "X") {
+        return None;
+    }
+    let start = fields.nth(18)?;
     (!boot.is_empty() && !namespace.is_empty()).then(|| format!("{boot}-{namespace}-{start}"))
 }
 
@@ -45,8 +50,15 @@ mod tests {
         let child_stamp = process_stamp(child.id()).unwrap();
         assert!(!stamped_process_ended(child.id(), &child_stamp));
         child.kill().unwrap();
+        // Killed, not yet reaped (a zombie): ended already.
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !stamped_process_ended(pid, &child_stamp) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(stamped_process_ended(pid, &child_stamp), "a zombie counts as ended");
         child.wait().unwrap();
-        assert!(stamped_process_ended(child.id(), &child_stamp), "an ended process counts as ended");
+        assert!(stamped_process_ended(pid, &child_stamp), "an ended process counts as ended");
         // The same pid with another start time (a reused pid): ended.
         let (context, _) = stamp.rsplit_once('-').unwrap();
         assert!(stamped_process_ended(me, &format!("{context}-1")));

@@ -180,3 +180,33 @@ process = { run = ["sleep", "600"] }
     assert!(h.rt.supervisor.pid("fine").await.is_some());
     h.rt.supervisor.stop_all().await;
 }
+
+/// A `serve` started right after one was killed takes over at once, even before the dead one
+/// is reaped by its parent (issue 27, finding 9: refused for about 5 s with "another obsctl
+/// serve … runs on the SQLite store"): the holder's stamp tells it is gone.
+#[tokio::test]
+async fn a_serve_started_right_after_a_crash_takes_over_at_once() {
+    use crate::support::{config_file, eventually, free_port, serve_in};
+    let dir = tempfile::tempdir().unwrap();
+    config_file("version = 1\n[store]\nurl = \"sqlite://{dir}/obsctl.db\"\n", "http://unused", dir.path());
+    let first_port = free_port();
+    let mut first = serve_in(dir.path(), first_port);
+    let http = obsctl_host::http_client().build().unwrap();
+    let answers = |port: u16| {
+        let http = http.clone();
+        async move {
+            let url = format!("http://127.0.0.1:{port}/api/cluster");
+            http.get(url).send().await.ok().filter(|r| r.status() == 200).map(|_| ())
+        }
+    };
+    eventually(20, "the first serve to answer", || answers(first_port)).await;
+    // SIGKILL, and left unreaped (a zombie) while the next one starts.
+    std::process::Command::new("kill").args(["-KILL", &first.0.id().to_string()]).status().unwrap();
+    let second_port = free_port();
+    let mut second = serve_in(dir.path(), second_port);
+    eventually(20, "the second serve to answer", || answers(second_port)).await;
+    assert!(matches!(second.0.try_wait(), Ok(None)), "the second serve stopped");
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(!log.contains("runs on the SQLite store"), "{log}");
+    first.kill();
+}
