@@ -24,6 +24,9 @@ pub async fn run(config: Option<&Path>, issue: Option<String>, dry_run: bool, js
         c.fail_after = 1;
         c.recover_after = 1;
     }
+    // A dry run changes nothing: not the store (it runs on a scratch copy, so no observation,
+    // incident or action of it is left for the next `serve`), not the services (none is started).
+    let scratch = if dry_run { Some(scratch_copy(&mut config).await?) } else { None };
     let ceiling = if dry_run { Mode::DryRun } else { Mode::Auto };
     let mut rt = Runtime::build(config, ceiling).await?;
     if let Some(holder) = handoff::serve_holder(&rt).await? {
@@ -31,7 +34,9 @@ pub async fn run(config: Option<&Path>, issue: Option<String>, dry_run: bool, js
         rt.stop().await;
         return code;
     }
-    rt.supervisor.start_all().await?;
+    if !dry_run {
+        rt.supervisor.start_all().await?;
+    }
     rt.connect_tools().await;
     rt.agent.recover().await?;
     let mut failing = Vec::new();
@@ -68,7 +73,7 @@ pub async fn run(config: Option<&Path>, issue: Option<String>, dry_run: bool, js
             "{} checks run, {} failing{}",
             rt.config.checks.len(),
             failing.len(),
-            if dry_run { " (dry run: nothing executed)" } else { "" }
+            if dry_run { " (dry run on a copy of the store: nothing executed, nothing kept)" } else { "" }
         );
         for (id, detail) in &failing {
             println!("  FAIL {id}: {detail}");
@@ -95,7 +100,33 @@ pub async fn run(config: Option<&Path>, issue: Option<String>, dry_run: bool, js
         println!("{unresolved} incident(s) still open");
     }
     rt.stop().await;
+    drop(scratch);
     Ok(u8::from(unresolved > 0 && !dry_run || (dry_run && !failing.is_empty())))
+}
+
+/// Points `config` at a scratch SQLite copy of its store (taken through a backup archive, so
+/// any backend copies the same way) in a temporary folder, removed when the guard drops. A
+/// `serve` holding the real store's lease is still seen: the copy carries the lease.
+async fn scratch_copy(config: &mut obsctl_core::config::Config) -> anyhow::Result<tempfile::TempDir> {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}", dir.path().join("dry-run.db").display());
+    // A SQLite store not made yet stays unmade: the copy starts empty.
+    let exists = config.store.url.strip_prefix("sqlite://").is_none_or(|file| std::path::Path::new(file).exists());
+    if exists {
+        let archive = dir.path().join("store.jsonl.gz");
+        let password = config.store.password.as_ref().map(|p| p.expose());
+        let real = obsctl_store::open(&config.store.url, password).await?;
+        let backend = obsctl_store::backend_of(&config.store.url);
+        obsctl_store::backup::take(real.as_ref(), &archive, backend, None, Box::new(|_, _| {})).await?;
+        real.close().await;
+        let copy = obsctl_store::open(&url, None).await?;
+        obsctl_store::backup::restore(copy.as_ref(), &archive, Box::new(|_, _| {})).await?;
+        copy.close().await;
+    }
+    config.store.url = url;
+    config.store.password = None;
+    config.memory_index = dir.path().join("memory-index");
+    Ok(dir)
 }
 
 /// Beside a running `serve`, a second pass would race it (a second copy of supervised services,

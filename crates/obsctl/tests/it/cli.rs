@@ -118,7 +118,7 @@ fn periodic_check_dry_run_changes_nothing() {
     std::fs::create_dir_all(&scratch).unwrap();
     std::fs::write(scratch.join("big.tmp"), vec![0u8; 50_000]).unwrap();
     let config = format!(
-        "[fs]\nallowed_roots = [\"{s}\"]\n[[service]]\nname = \"box\"\n  [[service.check]]\n  name = \"scratch\"\n  kind = \"disk\"\n  path = \"{s}\"\n  max_size = \"10KB\"\n[[runbook]]\nname = \"clean\"\nwhen = {{ incident = \"disk-full\" }}\nsteps = [{{ tool = \"fs.cleanup\", args = {{ root = \"{s}\" }} }}]\nmode = \"auto\"\n",
+        "[fs]\nallowed_roots = [\"{s}\"]\n[[service]]\nname = \"box\"\nprocess = {{ run = [\"sh\", \"-c\", \"echo started >> {s}/../started; sleep 5\"] }}\n  [[service.check]]\n  name = \"scratch\"\n  kind = \"disk\"\n  path = \"{s}\"\n  max_size = \"10KB\"\n[[runbook]]\nname = \"clean\"\nwhen = {{ incident = \"disk-full\" }}\nsteps = [{{ tool = \"fs.cleanup\", args = {{ root = \"{s}\" }} }}]\nmode = \"auto\"\n",
         s = scratch.display()
     );
     std::fs::write(dir.path().join("obsctl.toml"), config).unwrap();
@@ -130,13 +130,17 @@ fn periodic_check_dry_run_changes_nothing() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("dry run: nothing executed")
+        text.contains("nothing executed, nothing kept")
             && text.contains("fs.cleanup")
             && text.contains("[dry_run]")
             && text.contains("big.tmp"),
         "{text}"
     );
     assert!(scratch.join("big.tmp").exists());
+    // Nothing else changed either (issue 27, finding 7): no supervised service was started, and
+    // the store holds no observation, incident or action of the dry run.
+    assert!(!dir.path().join("started").exists(), "a dry run started the supervised service");
+    assert!(!dir.path().join("data/obsctl.db").exists(), "a dry run made the store");
     let real = obsctl()
         .arg("--config")
         .arg(dir.path().join("obsctl.toml"))
@@ -167,6 +171,16 @@ fn periodic_check_dry_run_changes_nothing() {
             .is_some_and(|l| l.contains("disk-full") && l.contains("fs.cleanup") && l.contains("fixed")),
         "{history}"
     );
+
+    // A dry run over a store with history sees that history (the runbook cooled down after the
+    // fix a moment ago), and keeps nothing.
+    std::fs::write(scratch.join("big.tmp"), vec![0u8; 50_000]).unwrap();
+    let before = run(&["incidents", "list", "--json"]);
+    let dry = obsctl().arg("--config").arg(&cfg).args(["agent", "periodic-check", "--dry-run"]).output().unwrap();
+    let said = String::from_utf8_lossy(&dry.stdout);
+    assert!(said.contains("fs.cleanup") && said.contains("cooling down"), "{said}");
+    assert_eq!(run(&["incidents", "list", "--json"]), before, "a dry run left an incident in the store");
+    assert!(scratch.join("big.tmp").exists());
 }
 
 #[test]
