@@ -19,6 +19,9 @@ use crate::gate::{Decided, gate_data};
 use crate::planner::Plan;
 use crate::verify::verify;
 
+/// How an escalation for a spent budget begins (said once per opening, not at every retry).
+const BUDGET_STOPPED: &str = "the agent stopped: ";
+
 /// The key, in a verified action's result, of how many failures its incident had counted then.
 pub(super) const OCCURRENCES_AT_VERIFICATION: &str = "occurrences_at_verification";
 
@@ -102,6 +105,19 @@ impl Agent {
                 }
                 (Verdict::Deny, _) => {
                     report.actions.push(action);
+                    // A budget that stops the agent leaves a failing service to a person: tell
+                    // one (once per plan; a person's own proposal is answered directly).
+                    if actor == "agent" && matches!(decision.code, "budget_service" | "budget_global") {
+                        let told = self.store.events(&incident.id).await?.iter().any(|e| {
+                            e.kind == "escalated"
+                                && e.message.starts_with(BUDGET_STOPPED)
+                                && e.at >= incident.updated_at
+                        });
+                        if !told {
+                            let why = format!("{BUDGET_STOPPED}{}; a person must look", decision.reason);
+                            self.escalate(&incident, &why).await?;
+                        }
+                    }
                     break;
                 }
                 (Verdict::Escalate, _) => {

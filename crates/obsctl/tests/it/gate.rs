@@ -97,6 +97,14 @@ async fn service_budget_stops_the_second_fix() {
     assert_eq!(report.actions[0].state, ActionState::Denied);
     assert!(report.actions[0].reason.contains("service budget spent"), "{}", report.actions[0].reason);
     assert_eq!(target.fixes(), 1);
+    // The service is still down and the agent may not act: a person is told, once (issue 27,
+    // finding 6: no log line, no escalation).
+    let told = |events: Vec<obsctl_core::incident::IncidentEvent>| {
+        events.iter().filter(|e| e.kind == "escalated" && e.message.contains("the agent stopped")).count()
+    };
+    assert_eq!(told(h.rt.store.events(&reopened.id).await.unwrap()), 1);
+    h.rt.agent.handle_incident(&reopened.id).await.unwrap();
+    assert_eq!(told(h.rt.store.events(&reopened.id).await.unwrap()), 1, "told once, not at every retry");
 }
 
 #[tokio::test]
