@@ -19,6 +19,7 @@ mod llm;
 mod mcp_servers;
 mod memory;
 mod otlp;
+mod read;
 mod runbooks;
 pub(crate) use runbooks::misspelt_kind;
 mod telemetry;
@@ -39,20 +40,8 @@ pub fn load(text: &str, env: &HashMap<String, String>, opts: &LoadOptions<'_>) -
     let mut problems = Problems::new(opts.file, text);
     let mut interpolated_secrets = Vec::new();
     let text = interpolate(text, env, &mut problems, &mut interpolated_secrets);
-    let raw: RawConfig = match toml::from_str(&text) {
-        Ok(raw) => raw,
-        Err(e) => {
-            let field = e
-                .message()
-                .split('`')
-                .nth(1)
-                .filter(|f| !f.is_empty() && f.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or("syntax")
-                .to_string();
-            let message = e.message().trim().to_string();
-            problems.at(e.span(), field, format!("{message}; see `obsctl init` for a commented example"));
-            return Err(problems.finish().err().unwrap_or(ConfigErrors(Vec::new())));
-        }
+    let Some(raw) = read::raw(&text, &mut problems) else {
+        return Err(problems.finish().err().unwrap_or(ConfigErrors(Vec::new())));
     };
     let mut v = Validator { p: problems, env, external: Vec::new() };
     let mut config = v.config(raw, opts);
@@ -598,11 +587,32 @@ mode = "yolo"
         }
     }
 
+    /// Issue 27, finding 3: a file with an unknown key, a number for a duration and a duration
+    /// without a unit took seven runs of `config check` to clear, in raw parser words.
+    #[test]
+    fn every_problem_of_the_file_in_one_run_in_its_own_words() {
+        let text = "[server]\nlisen = \"127.0.0.1:1\"\n[[service]]\nname = \"api\"\n  [[service.check]]\n  kind = \"http\"\n  url = \"http://x\"\n  timeout = 2\n  interval = \"10\"\n  colour = \"red\"\n";
+        let err = load_text(text).unwrap_err();
+        let lines: Vec<Option<usize>> = err.0.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [Some(2), Some(8), Some(9), Some(10)], "{err}");
+        let said = err.to_string();
+        assert!(said.contains(":2: lisen: unknown key \"lisen\"; did you mean \"listen\"?"), "{said}");
+        assert!(said.contains(":8: timeout: is integer `2` where a string is expected: write it in quotes"), "{said}");
+        assert!(said.contains(":9: ") && said.contains("interval"), "{said}");
+        assert!(said.contains(":10: colour: unknown key \"colour\"; remove it"), "{said}");
+        // An unquoted address: a fix, not "invalid float, expected nothing".
+        let err = load_text("[server]\nlisten = 127.0.0.1:80\n").unwrap_err().to_string();
+        assert!(
+            err.contains(":2: listen: 127.0.0.1:80 is not a number") && err.contains("listen = \"127.0.0.1:80\""),
+            "{err}"
+        );
+    }
+
     #[test]
     fn unknown_fields_and_syntax_name_the_line() {
         check_errors(
             "version = 1\n[server]\nlisten = \"127.0.0.1:1\"\nlisen = \"x\"\n",
-            &[(4, "lisen", "unknown field")],
+            &[(4, "lisen", "unknown key")],
         );
         check_errors("[[service]\nname = 1\n", &[(1, "syntax", "")]);
         check_errors("version = 2\n", &[(1, "version", "not supported")]);

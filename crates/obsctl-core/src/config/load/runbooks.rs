@@ -22,7 +22,7 @@ pub(crate) fn misspelt_kind(kind: &str, alerts: &AlertsConfig) -> Option<&'stati
 }
 
 /// Levenshtein distance over bytes.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(super) fn edit_distance(a: &str, b: &str) -> usize {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.iter().enumerate() {
