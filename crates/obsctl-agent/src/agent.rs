@@ -74,6 +74,11 @@ pub struct Agent {
     quiet: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
 
+/// An instance's name on what it remembers: `[memory] instance`, else the host name.
+fn origin_of(config: &Config) -> String {
+    config.memory_instance.clone().unwrap_or_else(obsctl_host::host_name)
+}
+
 /// How long a sweep leaves an incident that had no plan.
 const QUIET: Duration = Duration::from_secs(30);
 
@@ -91,7 +96,7 @@ impl Agent {
     ) -> Self {
         let planners = PlannerChain::new(vec![
             Box::new(RunbookPlanner::new(config.runbooks.clone())),
-            Box::new(MemoryPlanner::new(store.clone(), registry.clone(), &config.agent)),
+            Box::new(MemoryPlanner::new(store.clone(), registry.clone(), &config.agent, origin_of(&config))),
         ]);
         let gate = Gate::new(config.clone(), store.clone(), registry.clone());
         let secrets = config.secrets().into_iter().cloned().collect();
@@ -140,7 +145,7 @@ impl Agent {
 
     /// This instance's name on what it remembers: `[memory] instance`, else the host name.
     pub fn origin(&self) -> String {
-        self.config.memory_instance.clone().unwrap_or_else(obsctl_host::host_name)
+        origin_of(&self.config)
     }
 
     pub fn recall(&self) -> Option<&Arc<RecallIndex>> {

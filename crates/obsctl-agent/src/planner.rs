@@ -93,10 +93,12 @@ pub struct MemoryPlanner {
     /// What an attempt learned on another instance counts for (0: this instance's only).
     shared_evidence: f64,
     cooldown: Duration,
+    /// This instance's origin: what makes an episode "verified here".
+    origin: String,
 }
 
 impl MemoryPlanner {
-    pub fn new(store: Arc<dyn Store>, registry: Arc<ToolRegistry>, config: &AgentConfig) -> Self {
+    pub fn new(store: Arc<dyn Store>, registry: Arc<ToolRegistry>, config: &AgentConfig, origin: String) -> Self {
         let m = &config.memory;
         Self {
             store,
@@ -105,7 +107,27 @@ impl MemoryPlanner {
             min_attempts: m.min_attempts,
             shared_evidence: m.shared_evidence,
             cooldown: config.default_cooldown,
+            origin,
         }
+    }
+
+    /// Whether the entry's own episodes (the newest, as many as it lists) prove it by what this
+    /// deployment verified: read from the episodes themselves, not from the entry's counts, so
+    /// a ledger folded before a rule changed cannot make a fix automatic. Conservative: an
+    /// entry with more episodes than it lists may be judged on fewer than it has.
+    async fn proven_here(&self, entry: &LedgerEntry) -> anyhow::Result<bool> {
+        let (mut attempts, mut successes) = (0u32, 0u32);
+        for id in &entry.episodes {
+            let Ok(episode) = self.store.episode(id).await else { continue };
+            if !episode.verified_here(&self.origin) {
+                continue;
+            }
+            for a in episode.actions.iter().filter(|a| a.learn && a.action_key == entry.action_key) {
+                attempts += 1;
+                successes += u32::from(a.outcome == obsctl_core::action::Outcome::Fixed);
+            }
+        }
+        Ok(attempts >= self.min_attempts && f64::from(successes) >= self.min_success * f64::from(attempts))
     }
 
     fn mutates(&self, e: &LedgerEntry) -> bool {
@@ -144,7 +166,7 @@ impl Planner for MemoryPlanner {
         // Only what this deployment verified may make a fix automatic: a fix proven only with
         // evidence from elsewhere (imported postmortems, episode files, other instances) is
         // proposed to a person.
-        let verified_here = qualifies(best.weighted(0.0));
+        let verified_here = qualifies(best.weighted(0.0)) && self.proven_here(&best).await?;
         let elsewhere = match (best.remote_attempts, verified_here) {
             (0, _) => String::new(),
             (n, true) => format!(" ({n} of them not verified here, each counted as {})", self.shared_evidence),

@@ -245,3 +245,24 @@ async fn planted_postmortems_propose_but_never_act_alone() {
     assert_eq!(report.outcome, Some(Outcome::Fixed), "verified here twice: it runs by itself: {report:#?}");
     assert_eq!(target.fixes(), 3);
 }
+
+/// A ledger that counts a fix as proven here while its episodes say otherwise (folded before
+/// the rule that counts imports apart, or learned under another instance name) does not make
+/// the fix automatic: the planner reads the episodes themselves (issue 26, finding 4).
+#[tokio::test]
+async fn a_ledger_that_disagrees_with_its_episodes_only_proposes() {
+    use obsctl_core::action::ActionState;
+    let (target, h) = setup("min_attempts = 2").await;
+    let steps: Vec<obsctl_core::memory::FixStep> =
+        fix(&target).into_iter().map(|s| obsctl_core::memory::FixStep { tool: s.tool, args: s.args }).collect();
+    for i in 0..2 {
+        // Written as the agent writes its own (`remember`), under a name that is not this one's.
+        let e = crate::support::api_episode(&format!("ep-renamed-{i}"), steps.clone(), "old-name");
+        assert!(h.rt.store.remember(&e).await.unwrap());
+    }
+    let ledger = h.rt.store.ledger(Some("http-down@api")).await.unwrap();
+    assert_eq!((ledger[0].attempts, ledger[0].remote_attempts), (2, 0), "the ledger counts them as local");
+    let report = h.rt.agent.handle_incident(&h.incident().await.id).await.unwrap();
+    assert_eq!(report.actions[0].state, ActionState::PendingApproval, "{report:#?}");
+    assert_eq!(target.fixes(), 0);
+}
