@@ -106,13 +106,17 @@ impl Agent {
                 (Verdict::Deny, _) => {
                     report.actions.push(action);
                     // A budget that stops the agent leaves a failing service to a person: tell
-                    // one (once per plan; a person's own proposal is answered directly).
+                    // one, once per opening (a person's own proposal is answered directly).
                     if actor == "agent" && matches!(decision.code, "budget_service" | "budget_global") {
-                        let told = self.store.events(&incident.id).await?.iter().any(|e| {
-                            e.kind == "escalated"
-                                && e.message.starts_with(BUDGET_STOPPED)
-                                && e.at >= incident.updated_at
-                        });
+                        let events = self.store.events(&incident.id).await?;
+                        let opened = events
+                            .iter()
+                            .rev()
+                            .find(|e| e.kind == "opened" || e.kind == "reopened")
+                            .map_or(0, |e| e.id);
+                        let told = events
+                            .iter()
+                            .any(|e| e.id > opened && e.kind == "escalated" && e.message.starts_with(BUDGET_STOPPED));
                         if !told {
                             let why = format!("{BUDGET_STOPPED}{}; a person must look", decision.reason);
                             self.escalate(&incident, &why).await?;
