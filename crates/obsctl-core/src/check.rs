@@ -320,6 +320,7 @@ impl Probe {
         "http-down",
         "tcp-down",
         "disk-full",
+        "path-missing",
         "process-missing",
         "command-failed",
         "memory-high",

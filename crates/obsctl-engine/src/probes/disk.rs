@@ -8,6 +8,9 @@ use obsctl_core::quantity::format_size;
 
 use super::{ProbeOutcome, blocking};
 
+/// The incident kind of a disk check whose path does not exist.
+const PATH_MISSING: &str = "path-missing";
+
 pub(super) async fn probe(p: DiskProbe) -> ProbeOutcome {
     blocking(move || measure(&p)).await
 }
@@ -15,7 +18,9 @@ pub(super) async fn probe(p: DiskProbe) -> ProbeOutcome {
 fn measure(p: &DiskProbe) -> ProbeOutcome {
     let path = Path::new(&p.path);
     if !path.exists() {
-        return ProbeOutcome::fail(format!("{} does not exist", p.path));
+        // Its own kind: a missing folder is not a full one, and a cleanup runbook for
+        // `disk-full` must not fire on it.
+        return ProbeOutcome::fail(format!("{} does not exist", p.path)).kind(PATH_MISSING);
     }
     let mut seen = Vec::new();
     let mut problems = Vec::new();

@@ -170,7 +170,11 @@ async fn disk_limits() {
         min_free: None,
         max_size: None,
     });
-    check(gone, false, "does not exist").await;
+    // Missing is its own state, not a full disk (issue 27, finding 11: it opened `disk-full` and
+    // fired the cleanup runbook).
+    let o = probes::run(&spec(gone, 2000), &ProbeContext::new().unwrap()).await;
+    assert_eq!((o.ok, o.incident_kind.as_deref()), (false, Some("path-missing")), "{}", o.detail);
+    assert!(o.detail.contains("does not exist"), "{}", o.detail);
 }
 
 #[tokio::test]
