@@ -136,7 +136,10 @@ impl Executor {
         tracing::info!(action = %action.id, tool = %action.tool, "executing action");
         let result = tool.call(&action.args, &permit).await;
         let (state, value, message) = match result {
-            Ok(v) => (ActionState::Succeeded, v, format!("{} succeeded", action.tool)),
+            Ok(v) => {
+                let said = tool.achieved(&v).map(|a| format!(": {a}")).unwrap_or_default();
+                (ActionState::Succeeded, v, format!("{} succeeded{said}", action.tool))
+            }
             Err(e) => (ActionState::Failed, json!({"error": e.to_string()}), format!("{} failed: {e}", action.tool)),
         };
         self.save(&mut action, state, Some(value)).await?;

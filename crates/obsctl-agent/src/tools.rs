@@ -89,6 +89,11 @@ pub trait Tool: Send + Sync {
     async fn dry_run(&self, _args: &Value) -> Option<ToolResult> {
         None
     }
+    /// What a call achieved, in words for the timeline (`deleted 0 files: nothing matched`),
+    /// when "succeeded" alone would overstate it; `None` says nothing more.
+    fn achieved(&self, _result: &Value) -> Option<String> {
+        None
+    }
 }
 
 /// Parses a tool's arguments into its typed input.

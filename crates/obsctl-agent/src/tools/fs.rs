@@ -253,6 +253,17 @@ impl Tool for Cleanup {
         &self.spec
     }
 
+    fn achieved(&self, result: &Value) -> Option<String> {
+        let count = result["count"].as_u64()?;
+        let size = result["size"].as_str().unwrap_or("");
+        let failed = result["failure_count"].as_u64().unwrap_or(0);
+        let failures = if failed > 0 { format!("; {failed} could not be deleted") } else { String::new() };
+        Some(match count {
+            0 => "deleted nothing: no file matched".to_string(),
+            n => format!("deleted {} ({size}){failures}", obsctl_core::quantity::counted(n as usize, "file")),
+        })
+    }
+
     async fn call(&self, args: &Value, _permit: &Permit) -> ToolResult {
         let selection = self.plan(args).await?;
         blocking(move || {

@@ -20,6 +20,9 @@ use crate::gate::Permit;
 /// How often exited children are reaped: a service that dies reads as down within this.
 pub const REAP_EVERY: Duration = Duration::from_millis(500);
 
+/// How long a restarted child must live for the restart to count as done.
+const START_GRACE: Duration = Duration::from_millis(300);
+
 enum Restartable {
     Supervised(SupervisedProcess),
     Command(Vec<String>),
@@ -184,6 +187,14 @@ impl Supervisor {
                     None => None,
                 };
                 let pid = self.spawn(service, p).await.map_err(|e| ToolError::Failed(e.to_string()))?;
+                // A child that dies at once (a crash on start) is not a restart that worked.
+                tokio::time::sleep(START_GRACE).await;
+                if self.reap().await.iter().any(|(name, _)| name == service) {
+                    let how = self.last_exit(service).unwrap_or_default();
+                    return Err(ToolError::Failed(format!(
+                        "started {service} as pid {pid}, but it exited at once ({how}); see its log"
+                    )));
+                }
                 Ok(json!({"service": service, "old_pid": old_pid, "pid": pid}))
             }
             Some(Restartable::Command(c)) => {

@@ -225,3 +225,36 @@ async fn a_failed_fix_escalates_through_webhook_and_ntfy() {
     let journal = serde_json::to_string(&h.rt.store.list_actions(&ActionFilter::default()).await.unwrap()).unwrap();
     assert!(!journal.contains("tk_secret_123"));
 }
+
+/// What a step achieved, not only that it "succeeded" (issue 27, finding 8): a cleanup that
+/// matched nothing says so on the timeline, and a restart whose new child dies at once failed.
+#[tokio::test]
+async fn a_step_says_what_it_achieved_and_a_restart_that_dies_at_once_failed() {
+    let target = Target::start(false).await;
+    let body = format!(
+        "{}[fs]\nallowed_roots = [\"{{dir}}/empty\"]\n{API_WITH_FIX}\n[[service]]\nname = \"crashy\"\nprocess = {{ run = [\"sh\", \"-c\", \"exit 3\"] }}\n",
+        head("auto")
+    );
+    let h = harness(&body, &target.url, &[]).await;
+    std::fs::create_dir_all(h.dir.path().join("empty")).unwrap();
+    assert!(!h.run("api/health").await);
+    let incident = h.incident().await;
+    let cleanup = obsctl_core::config::Step {
+        tool: "fs.cleanup".into(),
+        args: serde_json::json!({"root": h.dir.path().join("empty").display().to_string()}),
+    };
+    h.rt.agent.propose(&incident.id, vec![cleanup], "ops", "", false).await.unwrap();
+    let events = h.rt.store.events(&incident.id).await.unwrap();
+    assert!(
+        events.iter().any(|e| e.message == "fs.cleanup succeeded: deleted nothing: no file matched"),
+        "{events:#?}"
+    );
+
+    let restart =
+        obsctl_core::config::Step { tool: "process.restart".into(), args: serde_json::json!({"service": "crashy"}) };
+    let report = h.rt.agent.propose(&incident.id, vec![restart], "ops", "", false).await.unwrap();
+    let a = &report.actions[0];
+    assert_eq!(a.state, ActionState::Failed, "{a:#?}");
+    let error = a.result.as_ref().unwrap()["error"].as_str().unwrap().to_string();
+    assert!(error.contains("exited at once (exit status: 3)"), "{error}");
+}
