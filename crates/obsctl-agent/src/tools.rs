@@ -89,6 +89,14 @@ pub trait Tool: Send + Sync {
     async fn dry_run(&self, _args: &Value) -> Option<ToolResult> {
         None
     }
+    /// Whether the tool could ever take `args`, judged without looking at the world (a root
+    /// outside the allowed roots, a service it does not know): what `config check` and `serve`
+    /// check in every runbook step before start. The arguments' shape is checked against the
+    /// schema apart (`ToolRegistry::check_step`).
+    fn validate(&self, _args: &Value) -> Result<(), ToolError> {
+        Ok(())
+    }
+
     /// What a call achieved, in words for the timeline (`deleted 0 files: nothing matched`),
     /// when "succeeded" alone would overstate it; `None` says nothing more.
     fn achieved(&self, _result: &Value) -> Option<String> {
@@ -178,6 +186,18 @@ impl ToolRegistry {
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Tool>> {
         self.builtin.get(name).cloned().or_else(|| self.imported().get(name).cloned())
+    }
+
+    /// Why a runbook step could never run, if so: a builtin tool it names does not exist, its
+    /// arguments do not fit the tool's schema (a misspelt `rooot`), or the tool refuses them
+    /// outright (`Tool::validate`). A step of an external server's tool is judged when it runs
+    /// (the server's schema is known only once connected).
+    pub fn check_step(&self, step: &obsctl_core::config::Step) -> Result<(), String> {
+        let Some(tool) = self.builtin.get(&step.tool) else {
+            return Ok(()); // unknown names are the loader's to refuse; imported ones come later
+        };
+        args_check::check_args(&tool.spec().input_schema, &step.args)?;
+        tool.validate(&step.args).map_err(|e| e.to_string())
     }
 
     /// Every tool's spec: the builtin ones, then those imported now.

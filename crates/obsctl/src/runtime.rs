@@ -127,6 +127,8 @@ impl Runtime {
             config.store.url.strip_prefix("sqlite://").and_then(|p| PathBuf::from(p).parent().map(|d| d.join("logs")));
         let supervisor = Arc::new(Supervisor::new(&config, log_dir));
         let registry = Arc::new(ToolRegistry::builtin(&config, supervisor.clone(), &docker)?);
+        let problems = runbook_problems(&config, &registry);
+        anyhow::ensure!(problems.is_empty(), "{}", problems.join("\n"));
         let secrets = config.secrets().into_iter().cloned().collect();
         let mcp_servers = Arc::new(McpServers::new(config.mcp_servers.clone(), registry.clone(), secrets));
         let alerts = Arc::new(AlertIntake::open(config.clone(), store.clone(), bus.clone()).await?);
@@ -338,4 +340,24 @@ impl Runtime {
         }
         self.store.close().await;
     }
+}
+
+/// Every runbook step that could never run, one line each (file, runbook, step, tool, why):
+/// `serve` refuses to start with any, and `config check` lists them with the rest.
+pub fn runbook_problems(config: &Config, registry: &ToolRegistry) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (i, r) in config.runbooks.iter().enumerate() {
+        for (j, step) in r.steps.iter().enumerate() {
+            if let Err(why) = registry.check_step(step) {
+                problems.push(format!(
+                    "{}: runbook[{i}] {:?} step {} ({}): {why}; fix its args (GET /api/tools lists each tool's)",
+                    config.file,
+                    r.name,
+                    j + 1,
+                    step.tool
+                ));
+            }
+        }
+    }
+    problems
 }

@@ -11,11 +11,6 @@ pub fn check_args(schema: &Value, args: &Value) -> Result<(), String> {
         return Err("the arguments must be a JSON object".into());
     };
     let properties = schema.get("properties").and_then(Value::as_object);
-    for required in schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
-        if !object.contains_key(required) {
-            return Err(format!("{required:?} is required"));
-        }
-    }
     let closed = schema.get("additionalProperties") == Some(&Value::Bool(false));
     for (key, value) in object {
         let Some(declared) = properties.and_then(|p| p.get(key)) else {
@@ -28,6 +23,12 @@ pub fn check_args(schema: &Value, args: &Value) -> Result<(), String> {
             && !expected.iter().any(|t| has_type(value, t))
         {
             return Err(format!("{key:?} must be {}", expected.join(" or ")));
+        }
+    }
+    // After the unknown ones: a misspelt `rooot` is named as itself, not as a missing `root`.
+    for required in schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        if !object.contains_key(required) {
+            return Err(format!("{required:?} is required"));
         }
     }
     Ok(())

@@ -253,6 +253,15 @@ impl Tool for Cleanup {
         &self.spec
     }
 
+    fn validate(&self, args: &Value) -> Result<(), ToolError> {
+        let a: CleanupArgs = parse_args(args)?;
+        match confine(&a.root, &self.roots) {
+            // A root that does not exist yet may by the time it runs; outside the roots never.
+            Err(e @ ToolError::Refused(_)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     fn achieved(&self, result: &Value) -> Option<String> {
         let count = result["count"].as_u64()?;
         let size = result["size"].as_str().unwrap_or("");

@@ -276,6 +276,11 @@ impl Tool for Restart {
         self.supervisor.restart(&a.service).await
     }
 
+    fn validate(&self, args: &Value) -> Result<(), ToolError> {
+        let a: RestartArgs = parse_args(args)?;
+        if self.supervisor.services.contains_key(&a.service) { Ok(()) } else { Err(not_restartable(&a.service)) }
+    }
+
     async fn dry_run(&self, args: &Value) -> Option<ToolResult> {
         Some(match parse_args::<RestartArgs>(args) {
             Ok(a) => self.supervisor.describe_restart(&a.service).await,

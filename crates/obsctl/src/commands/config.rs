@@ -24,6 +24,18 @@ pub fn check(file: Option<&Path>) -> anyhow::Result<u8> {
     match crate::settings::load_file(Some(path)) {
         Ok(Some(c)) => {
             use obsctl_core::quantity::counted;
+            // Each runbook step against its tool: what `serve` would refuse to start with.
+            let supervisor = std::sync::Arc::new(obsctl_agent::tools::process::Supervisor::new(&c, None));
+            let docker = obsctl_engine::probes::ProbeContext::for_config(&c)?.docker;
+            let registry = obsctl_agent::ToolRegistry::builtin(&c, supervisor, &docker)?;
+            let problems = crate::runtime::runbook_problems(&c, &registry);
+            if !problems.is_empty() {
+                eprintln!("config has {}:", counted(problems.len(), "problem"));
+                for p in &problems {
+                    eprintln!("  {p}");
+                }
+                return Ok(1);
+            }
             println!(
                 "{}: ok: {}, {}, {}, agent mode {}",
                 path.display(),

@@ -65,6 +65,42 @@ async fn the_env_file_init_writes_works_once_filled_in_comments_and_all() {
     assert!(said.contains(".env cannot be read") && said.contains("line 2: the value of OBSCTL_API_TOKEN"), "{said}");
 }
 
+/// Runbook steps are checked against their tools before start (issue 27, finding 4): a restart
+/// of a service obsctl does not supervise, a cleanup outside `fs.allowed_roots` and a misspelt
+/// argument were all "ok" until they ran.
+#[test]
+fn config_check_and_serve_refuse_runbook_steps_that_could_never_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let config = format!(
+        "[fs]\nallowed_roots = [\"{s}\"]\n[[service]]\nname = \"api\"\n\
+         [[runbook]]\nname = \"ghost\"\nwhen = {{ service = \"api\" }}\nsteps = [{{ tool = \"process.restart\", args = {{ service = \"nobody\" }} }}]\n\
+         [[runbook]]\nname = \"etc\"\nwhen = {{ service = \"api\" }}\nsteps = [{{ tool = \"fs.cleanup\", args = {{ root = \"/etc\" }} }}]\n\
+         [[runbook]]\nname = \"typo\"\nwhen = {{ service = \"api\" }}\nsteps = [{{ tool = \"fs.cleanup\", args = {{ rooot = \"{s}\" }} }}]\n\
+         [[runbook]]\nname = \"fine\"\nwhen = {{ service = \"api\" }}\nsteps = [{{ tool = \"fs.cleanup\", args = {{ root = \"{s}\" }} }}]\n",
+        s = scratch.display()
+    );
+    let path = dir.path().join("obsctl.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = obsctl().args(["config", "check"]).arg(&path).output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(said.contains("config has 3 problems"), "{said}");
+    assert!(said.contains("runbook[0] \"ghost\" step 1 (process.restart)") && said.contains("\"nobody\""), "{said}");
+    assert!(said.contains("runbook[1] \"etc\"") && said.contains("outside the allowed roots"), "{said}");
+    assert!(said.contains("runbook[2] \"typo\"") && said.contains("\"rooot\""), "{said}");
+    assert!(!said.contains("\"fine\""), "{said}");
+    let serve = obsctl()
+        .arg("--config")
+        .arg(&path)
+        .args(["serve", "--listen", "127.0.0.1:0", "--mcp-listen", "off"])
+        .output()
+        .unwrap();
+    assert_eq!(serve.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&serve.stderr).contains("outside the allowed roots"));
+}
+
 #[test]
 fn health_prints_a_table_and_fails_when_a_check_fails() {
     let dir = tempfile::tempdir().unwrap();
