@@ -1,8 +1,9 @@
 //! The executor: the only code that runs a tool for real. It takes an action the gate approved
 //! and the store journaled (`approved`), with the permit the gate made for that step, marks it
-//! `running`, calls the tool, and records the result as `succeeded` or `failed`. Secrets are redacted from what it stores. In `serve`, it
-//! runs a tool only while its process holds the agent lease (checked after the claim, just
-//! before the call), so a replica that was paused past its lease wakes up and runs nothing.
+//! `running`, calls the tool, and records the result as `succeeded` or `failed`. Secrets are
+//! redacted from what it stores. In `serve`, it runs a tool only while its process holds the
+//! agent lease (checked after the claim, just before the call), so a replica that was paused
+//! past its lease wakes up and runs nothing.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};

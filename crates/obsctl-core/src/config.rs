@@ -455,6 +455,13 @@ pub struct NotifyConfig {
     pub webhook: Option<WebhookConfig>,
 }
 
+impl NotifyConfig {
+    /// Whether any receiver would hear an escalation.
+    pub fn has_receiver(&self) -> bool {
+        self.ntfy.is_some() || self.webhook.is_some()
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct NtfyConfig {
     pub url: String,

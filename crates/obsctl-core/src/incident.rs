@@ -83,6 +83,12 @@ pub struct IncidentEvent {
     pub data: serde_json::Value,
 }
 
+/// The id of the timeline entry that began the incident's current opening (`opened` or
+/// `reopened`), 0 when there is none: what "once per opening" is counted from.
+pub fn opening_event_id(events: &[IncidentEvent]) -> i64 {
+    events.iter().rev().find(|e| e.kind == "opened" || e.kind == "reopened").map_or(0, |e| e.id)
+}
+
 /// A silence or maintenance window: while active, matching incidents are recorded but not acted on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Silence {

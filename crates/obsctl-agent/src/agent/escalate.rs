@@ -16,7 +16,7 @@ impl Agent {
     pub(crate) async fn escalate(&self, incident: &Incident, reason: &str) -> anyhow::Result<()> {
         self.store.add_event(&incident.id, "escalated", reason, json!({})).await?;
         self.gate.audit("agent", "escalate", &incident.id, "escalated", reason, json!({})).await;
-        if self.config.notify.ntfy.is_none() && self.config.notify.webhook.is_none() {
+        if !self.config.notify.has_receiver() {
             tracing::warn!(incident = %incident.id, reason, "needs a person, but no [notify] receiver is configured: nobody is told");
         } else {
             tracing::warn!(incident = %incident.id, reason, "escalating to a person");

@@ -109,11 +109,7 @@ impl Agent {
                     // one, once per opening (a person's own proposal is answered directly).
                     if actor == "agent" && matches!(decision.code, "budget_service" | "budget_global") {
                         let events = self.store.events(&incident.id).await?;
-                        let opened = events
-                            .iter()
-                            .rev()
-                            .find(|e| e.kind == "opened" || e.kind == "reopened")
-                            .map_or(0, |e| e.id);
+                        let opened = obsctl_core::incident::opening_event_id(&events);
                         let told = events
                             .iter()
                             .any(|e| e.id > opened && e.kind == "escalated" && e.message.starts_with(BUDGET_STOPPED));

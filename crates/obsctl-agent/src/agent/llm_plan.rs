@@ -111,8 +111,7 @@ impl Agent {
     /// that asking again may cure, once its delay has passed.
     async fn llm_due(&self, incident: &Incident) -> anyhow::Result<bool> {
         let events = self.store.events(&incident.id).await?;
-        let opened =
-            events.iter().rev().find(|e| e.kind == "opened" || e.kind == "reopened").map(|e| e.id).unwrap_or(0);
+        let opened = obsctl_core::incident::opening_event_id(&events);
         let Some(last) = events.iter().rev().find(|e| e.kind == "llm" && e.id > opened) else { return Ok(true) };
         Ok(last.data["retry_at"].as_i64().is_some_and(|at| Timestamp::now().millis() >= at))
     }

@@ -137,8 +137,7 @@ impl Agent {
     ) -> anyhow::Result<()> {
         let Some(index) = &self.recall else { return Ok(()) };
         let events = self.store.events(&incident.id).await?;
-        let opened =
-            events.iter().rev().find(|e| e.kind == "opened" || e.kind == "reopened").map(|e| e.id).unwrap_or(0);
+        let opened = obsctl_core::incident::opening_event_id(&events);
         if events.iter().any(|e| e.kind == "recall" && e.id > opened) {
             return Ok(());
         }

@@ -44,7 +44,7 @@ pub fn check(file: Option<&Path>) -> anyhow::Result<u8> {
                 counted(c.runbooks.len(), "runbook"),
                 c.agent.mode.as_str()
             );
-            if c.notify.ntfy.is_none() && c.notify.webhook.is_none() {
+            if !c.notify.has_receiver() {
                 println!(
                     "note: no [notify] receiver (ntfy or webhook) is configured: an escalation (a failed fix, an open \
                      breaker) reaches nobody; add [notify.ntfy] or [notify.webhook]"

@@ -200,11 +200,7 @@ async fn a_plan_with_a_later_step_outside_the_allow_list_is_refused_whole() {
     let report = h.rt.agent.propose(&incident.id, steps, "ops", "clean, then poke", false).await.unwrap();
     let states: Vec<_> = report.actions.iter().map(|a| (a.step, a.state, a.gate.clone())).collect();
     assert_eq!(states, vec![(1, ActionState::Denied, Some("tool_not_allowed".into()))], "{report:#?}");
-    let pending =
-        h.rt.store
-            .list_actions(&ActionFilter { states: vec![ActionState::PendingApproval], ..Default::default() })
-            .await
-            .unwrap();
+    let pending = h.pending().await;
     assert!(pending.is_empty(), "nothing of a refused plan waits for a person: {pending:#?}");
     h.rt.agent.run_approved().await.unwrap();
     assert_eq!(target.fixes(), 0);
@@ -279,11 +275,7 @@ async fn a_step_its_tool_refuses_is_refused_at_proposal_not_queued() {
     let refused = &report.actions[0];
     assert_eq!(refused.gate.as_deref(), Some("tool_refuses"));
     assert!(refused.reason.contains("outside the allowed roots"), "{}", refused.reason);
-    let pending =
-        h.rt.store
-            .list_actions(&ActionFilter { states: vec![ActionState::PendingApproval], ..Default::default() })
-            .await
-            .unwrap();
+    let pending = h.pending().await;
     assert!(pending.is_empty(), "{pending:#?}");
     assert_eq!(target.fixes(), 0);
 }

@@ -224,14 +224,7 @@ async fn planted_postmortems_propose_but_never_act_alone() {
         let (action, state) = match waiting {
             Some(w) => w,
             None => {
-                let pending =
-                    h.rt.store
-                        .list_actions(&obsctl_store::ActionFilter {
-                            states: vec![ActionState::PendingApproval],
-                            ..Default::default()
-                        })
-                        .await
-                        .unwrap();
+                let pending = h.pending().await;
                 (pending[0].id.clone(), pending[0].state)
             }
         };

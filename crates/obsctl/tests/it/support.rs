@@ -243,6 +243,15 @@ impl Harness {
         self.rt.store.list_incidents(&filter).await.unwrap()
     }
 
+    /// Every action waiting for a person's approval.
+    pub async fn pending(&self) -> Vec<obsctl_core::action::Action> {
+        let filter = obsctl_store::ActionFilter {
+            states: vec![obsctl_core::action::ActionState::PendingApproval],
+            ..Default::default()
+        };
+        self.rt.store.list_actions(&filter).await.unwrap()
+    }
+
     /// The only open incident.
     pub async fn incident(&self) -> Incident {
         let open = self.open_incidents().await;
