@@ -1,9 +1,9 @@
 //! Memory sync, both sides: as a central, `POST /api/memory/sync/push` takes an instance's
-//! own episodes (the API token, or the edge's own `[[memory.peer]]` token, which pushes only under
-//! its own name and opens nothing but sync; a batch with an invalid episode, one of another origin, or one
-//! that would replace another instance's episode is refused whole, each reason in `rejected`;
-//! nothing pushed counts as verified here) and `GET /api/memory/sync/pull` pages through every episode this
-//! store holds but the asker's own; `GET /api/memory/sync` is this instance's own sync status.
+//! own episodes (the API token, or the edge's own `[[memory.peer]]` token, which pushes only
+//! under its own name and opens nothing but sync; a batch with an invalid episode, one of another
+//! origin, or one that would replace another instance's episode is refused whole, each reason
+//! in `rejected`; nothing pushed counts as verified here) and `GET /api/memory/sync/pull` pages
+//! through every episode this store holds but the asker's own; `GET /api/memory/sync` is this instance's own sync status.
 
 use axum::Json;
 use axum::extract::State;

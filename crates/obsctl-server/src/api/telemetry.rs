@@ -140,10 +140,13 @@ pub async fn report(
     body: Body,
 ) -> Result<Json<ReportOutcome>, ApiError> {
     // Some app's credential before the body is read; the service's own once it is known.
-    let own_tokens = s.config.services.iter().filter_map(|svc| svc.telemetry_token.as_ref());
-    let any_app = own_tokens
-        .clone()
-        .any(|t| crate::auth::bearer(&headers).is_some_and(|g| crate::auth::same(g.as_bytes(), t.expose().as_bytes())));
+    let given = crate::auth::bearer(&headers);
+    let any_app = s
+        .config
+        .services
+        .iter()
+        .filter_map(|svc| svc.telemetry_token.as_ref())
+        .any(|t| given.is_some_and(|g| crate::auth::same(g.as_bytes(), t.expose().as_bytes())));
     if !any_app {
         authorized(&s.config, &app(&s), &headers)?;
     }

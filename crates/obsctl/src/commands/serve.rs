@@ -9,6 +9,10 @@ use obsctl_core::policy::Mode;
 use crate::runtime::Runtime;
 
 pub async fn run(config: Option<&Path>, listen: Option<String>, mcp_listen: Option<String>) -> anyhow::Result<u8> {
+    // SIGHUP is never fatal, from the first moment: a handler registered once stays for the
+    // process's life (a SIGHUP during start-up, before the wait below listens, ended serve).
+    #[cfg(unix)]
+    let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let mut config = crate::settings::load_or_host(config)?;
     if let Some(l) = listen {
         config.server.listen = l;
@@ -117,9 +121,9 @@ async fn wait_for_signal() {
                     tokio::select! {
                         _ = tokio::signal::ctrl_c() => return,
                         _ = term.recv() => return,
-                        Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
-                            tracing::warn!("SIGHUP: serving on (a config reload is not implemented yet; restart to apply a changed config)");
-                        }
+                        () = next_hangup(&mut hangup) => tracing::warn!(
+                            "SIGHUP: serving on (a config reload is not implemented yet; restart to apply a changed config)"
+                        ),
                     }
                 }
             }
@@ -131,5 +135,17 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The next SIGHUP; never, when it cannot be listened to.
+#[cfg(unix)]
+async fn next_hangup(hangup: &mut Option<tokio::signal::unix::Signal>) {
+    let heard = match hangup {
+        Some(h) => h.recv().await.is_some(),
+        None => false,
+    };
+    if !heard {
+        std::future::pending::<()>().await;
     }
 }
