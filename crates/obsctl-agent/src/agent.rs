@@ -378,6 +378,11 @@ impl Agent {
             report.skipped = Some("incident is resolved".into());
             return Ok(());
         }
+        // Flapping holds actions back, never visibility: a person hears of it, once an opening.
+        if self.gate.flapping(&incident, self.runner.status(&incident.check_id)).await? {
+            let why = format!("{} is flapping; the agent holds back until it is stable", incident.check_id);
+            self.escalate_once(&incident, FLAPPING_HELD, &why).await?;
+        }
         if let Some(why) = self.why_not_plan(&incident).await? {
             report.skipped = Some(why);
             return Ok(());
@@ -404,6 +409,9 @@ impl Agent {
         self.run_plan(&incident, plan, "agent", report).await
     }
 }
+
+/// How the escalation of a flapping check begins (said once per opening).
+const FLAPPING_HELD: &str = "a person must look: ";
 
 /// States of a step that has not run yet.
 const WAITING: [ActionState; 2] = [ActionState::PendingApproval, ActionState::Approved];

@@ -18,7 +18,7 @@ use tokio::sync::broadcast;
 
 use crate::gate::Permit;
 use crate::leadership::Leadership;
-use crate::tools::{ToolError, ToolRegistry};
+use crate::tools::{CHANGED_NOTHING, ToolError, ToolRegistry};
 
 pub struct Executor {
     store: Arc<dyn Store>,
@@ -137,8 +137,15 @@ impl Executor {
         tracing::info!(action = %action.id, tool = %action.tool, "executing action");
         let result = tool.call(&action.args, &permit).await;
         let (state, value, message) = match result {
-            Ok(v) => {
+            Ok(mut v) => {
                 let said = tool.achieved(&v).map(|a| format!(": {a}")).unwrap_or_default();
+                let nothing = tool.changed_nothing(&v);
+                if let Some(fields) = v.as_object_mut() {
+                    fields.remove(CHANGED_NOTHING);
+                    if nothing {
+                        fields.insert(CHANGED_NOTHING.into(), true.into());
+                    }
+                }
                 (ActionState::Succeeded, v, format!("{} succeeded{said}", action.tool))
             }
             Err(e) => (ActionState::Failed, json!({"error": e.to_string()}), format!("{} failed: {e}", action.tool)),

@@ -97,10 +97,18 @@ impl Gate {
         {
             return Ok(Some(format!("dependency {} is failing (incident {})", upstream.service, upstream.id)));
         }
-        if check_status == CheckStatus::Flapping {
+        if self.flapping(incident, check_status).await? {
             return Ok(Some(format!("{} is flapping; waiting until it is stable", incident.check_id)));
         }
         Ok(None)
+    }
+
+    /// Whether the incident's check flaps: by this replica's view of it, or by the incident's
+    /// timeline, which the check's owner writes before anyone hears of the opening (so a replica
+    /// whose view is a heartbeat old holds back too).
+    pub async fn flapping(&self, incident: &Incident, check_status: CheckStatus) -> anyhow::Result<bool> {
+        Ok(check_status == CheckStatus::Flapping
+            || obsctl_core::incident::flapping_now(&self.store.events(&incident.id).await?))
     }
 
     /// Why `tool` may not be used, if it may not: switched off, or not in `agent.allow_tools`.
@@ -165,7 +173,7 @@ impl Gate {
                 .map(|last| plan.cooldown.saturating_sub(now.since(last))),
             None => None,
         };
-        Ok(PlanFacts { suppressed, cooldown_left })
+        Ok(PlanFacts { suppressed, cooldown_left, budget_overridden: plan.budget_override.is_some() })
     }
 
     /// Decides one step of a plan. `ceiling` caps the mode (e.g. `--dry-run`); so does the
@@ -215,7 +223,11 @@ impl Gate {
         }
         let runbook = action.runbook.as_ref().and_then(|r| self.config.runbooks.iter().find(|x| &x.name == r));
         // The cooldown was the plan's to meet when it was queued; a person approved it since.
-        let facts = PlanFacts { suppressed: self.suppression(incident, check_status).await?, cooldown_left: None };
+        let facts = PlanFacts {
+            suppressed: self.suppression(incident, check_status).await?,
+            cooldown_left: None,
+            budget_overridden: self.budget_overridden(action).await?,
+        };
         // A model's plan stays under its cap (`[llm] max_mode`) when it runs, too.
         let ceiling = match &self.config.llm {
             Some(llm) if action.planner == crate::agent::LLM_PLANNER => ceiling.min(llm.max_mode),
@@ -227,6 +239,16 @@ impl Gate {
             Verdict::Execute | Verdict::AwaitApproval => Ok(Permit::grant(&action.tool, &action.args)),
             _ => Err(decision),
         })
+    }
+
+    /// Whether a person overrode the budgets for the plan of `action` when they proposed it:
+    /// the override is on the incident's timeline, where every replica reads it.
+    async fn budget_overridden(&self, action: &Action) -> anyhow::Result<bool> {
+        if !action.planner.starts_with(crate::agent::controls::ONE_OFF_PROPOSAL) {
+            return Ok(false);
+        }
+        let events = self.store.events(&action.incident_id).await?;
+        Ok(events.iter().any(|e| e.kind == BUDGET_OVERRIDE_EVENT && e.data["plan_id"] == action.plan_id.as_str()))
     }
 
     /// A permit to run read-only `tool` outside any plan (an MCP client's or the model's read),
@@ -288,6 +310,7 @@ impl Gate {
             max_per_service_per_hour: a.max_actions_per_service_per_hour,
             global_actions_last_hour: self.store.count_executed_since(None, hour_ago).await?,
             max_global_per_hour: a.max_actions_per_hour,
+            budget_overridden: facts.budget_overridden,
             cooldown_left,
             consecutive_failures: self.store.consecutive_failed_fixes(&incident.fingerprint).await?,
             breaker_threshold: a.breaker_failures,
@@ -326,7 +349,12 @@ impl Gate {
 pub struct PlanFacts {
     pub suppressed: Option<String>,
     pub cooldown_left: Option<Duration>,
+    /// A person overrode the budgets for this plan (their own proposal, on the record).
+    pub budget_overridden: bool,
 }
+
+/// The timeline entry that records a person's budget override for a plan.
+pub const BUDGET_OVERRIDE_EVENT: &str = "budget_override";
 
 /// Gate codes after which a later retry may succeed (as opposed to once-per-incident refusals).
 pub const RETRYABLE_CODES: &[&str] = &["budget_global", "budget_service", "cooldown"];

@@ -33,6 +33,10 @@ pub struct Plan {
     pub cooldown: Duration,
     /// Episodes that support the plan (memory plans).
     pub evidence: Vec<String>,
+    /// A person's override of the budgets, in their words (`by …: why`): only a person's
+    /// own proposal carries one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_override: Option<String>,
 }
 
 /// What a planner sees.
@@ -77,6 +81,7 @@ impl Planner for RunbookPlanner {
             max_mode: Mode::Auto,
             cooldown: r.cooldown,
             evidence: Vec::new(),
+            budget_override: None,
         }))
     }
 }
@@ -195,6 +200,7 @@ impl Planner for MemoryPlanner {
             max_mode: if verified_here { Mode::Auto } else { Mode::Approve },
             cooldown: self.cooldown,
             evidence: best.episodes.clone(),
+            budget_override: None,
         }))
     }
 }

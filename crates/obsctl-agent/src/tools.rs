@@ -102,7 +102,17 @@ pub trait Tool: Send + Sync {
     fn achieved(&self, _result: &Value) -> Option<String> {
         None
     }
+
+    /// Whether a call changed nothing (a cleanup that matched no file): such a step does not
+    /// spend an action budget. Only the tool's own reading of its result says so.
+    fn changed_nothing(&self, _result: &Value) -> bool {
+        false
+    }
 }
+
+/// The key, in a journaled step's result, that says the call changed nothing; the executor
+/// sets it from `Tool::changed_nothing` alone, over anything the tool returned under it.
+pub const CHANGED_NOTHING: &str = "changed_nothing";
 
 /// Parses a tool's arguments into its typed input.
 pub fn parse_args<A: DeserializeOwned>(args: &Value) -> Result<A, ToolError> {

@@ -76,8 +76,8 @@ pub struct IncidentEvent {
     pub id: i64,
     pub incident_id: String,
     pub at: Timestamp,
-    /// `opened`, `failing`, `reopened`, `suppressed`, `plan`, `gate`, `action`, `verify`,
-    /// `outcome`, `escalated`, `resolved`, `note`.
+    /// `opened`, `failing`, `reopened`, `flapping`, `steady`, `suppressed`, `plan`, `gate`,
+    /// `action`, `verify`, `outcome`, `escalated`, `resolved`, `note`.
     pub kind: String,
     pub message: String,
     pub data: serde_json::Value,
@@ -87,6 +87,19 @@ pub struct IncidentEvent {
 /// `reopened`), 0 when there is none: what "once per opening" is counted from.
 pub fn opening_event_id(events: &[IncidentEvent]) -> i64 {
     events.iter().rev().find(|e| e.kind == "opened" || e.kind == "reopened").map_or(0, |e| e.id)
+}
+
+/// Whether the incident's check flaps in its current opening, by its timeline: a `flapping`
+/// entry since the opening that no `steady` one followed. Every replica reads the same
+/// timeline, whatever its own view of the check is at that instant.
+pub fn flapping_now(events: &[IncidentEvent]) -> bool {
+    let opened = opening_event_id(events);
+    events
+        .iter()
+        .rev()
+        .take_while(|e| e.id > opened)
+        .find(|e| e.kind == "flapping" || e.kind == "steady")
+        .is_some_and(|e| e.kind == "flapping")
 }
 
 /// A silence or maintenance window: while active, matching incidents are recorded but not acted on.
@@ -145,6 +158,31 @@ mod tests {
         assert!(!should_reopen(&resolved, Timestamp(61_001), window));
         assert!(!should_reopen(&incident(IncidentStatus::Open, None), Timestamp(2_000), window));
         assert_eq!(resolved.fingerprint, "api/health/http-down");
+    }
+
+    #[test]
+    fn flapping_is_read_from_the_current_opening() {
+        let timeline = |kinds: &[&str]| -> Vec<IncidentEvent> {
+            let event = |(i, kind): (usize, &&str)| IncidentEvent {
+                id: i as i64 + 1,
+                incident_id: "i".into(),
+                at: Timestamp(0),
+                kind: kind.to_string(),
+                message: String::new(),
+                data: serde_json::Value::Null,
+            };
+            kinds.iter().enumerate().map(event).collect()
+        };
+        let cases: &[(&[&str], bool)] = &[
+            (&["opened"], false),
+            (&["opened", "flapping"], true),
+            (&["opened", "flapping", "plan", "steady"], false),
+            (&["opened", "flapping", "resolved", "reopened"], false),
+            (&["opened", "resolved", "reopened", "flapping", "note"], true),
+        ];
+        for (kinds, want) in cases {
+            assert_eq!(flapping_now(&timeline(kinds)), *want, "{kinds:?}");
+        }
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub struct GateInput<'a> {
     pub max_per_service_per_hour: u32,
     pub global_actions_last_hour: u32,
     pub max_global_per_hour: u32,
+    /// A person overrode the budgets for this plan, knowingly and on the record (`actions
+    /// propose --override-budget`): budgets hold the agent back, not the person.
+    pub budget_overridden: bool,
     /// Time left before the runbook may act on this service again.
     pub cooldown_left: Option<Duration>,
     /// Failed fixes in a row for this incident's fingerprint.
@@ -129,7 +132,9 @@ pub fn decide(input: &GateInput<'_>) -> Decision {
             format!("circuit breaker open: {} failed fixes in a row for this incident", input.consecutive_failures),
         );
     }
-    if input.global_actions_last_hour >= input.max_global_per_hour {
+    // Budgets hold the agent back; a person's explicit override passes them (not the breaker,
+    // the cooldown or the mode).
+    if !input.budget_overridden && input.global_actions_last_hour >= input.max_global_per_hour {
         return decision(
             Deny,
             "budget_global",
@@ -139,7 +144,7 @@ pub fn decide(input: &GateInput<'_>) -> Decision {
             ),
         );
     }
-    if input.service_actions_last_hour >= input.max_per_service_per_hour {
+    if !input.budget_overridden && input.service_actions_last_hour >= input.max_per_service_per_hour {
         return decision(
             Deny,
             "budget_service",
@@ -176,6 +181,7 @@ mod tests {
             max_per_service_per_hour: 5,
             global_actions_last_hour: 0,
             max_global_per_hour: 20,
+            budget_overridden: false,
             cooldown_left: None,
             consecutive_failures: 0,
             breaker_threshold: 3,
@@ -203,6 +209,14 @@ mod tests {
         check(|i| i.consecutive_failures = 2, "mode_auto", Execute);
         check(|i| i.global_actions_last_hour = 20, "budget_global", Deny);
         check(|i| i.service_actions_last_hour = 5, "budget_service", Deny);
+        let overridden = |i: &mut GateInput<'static>| {
+            i.budget_overridden = true;
+            i.service_actions_last_hour = 5;
+            i.global_actions_last_hour = 20;
+        };
+        check(overridden, "mode_auto", Execute);
+        check(|i| (overridden(i), i.consecutive_failures = 3).1, "breaker_open", Escalate);
+        check(|i| (overridden(i), i.mode = Mode::Approve).1, "mode_approve", AwaitApproval);
         check(|i| i.cooldown_left = Some(Duration::from_secs(30)), "cooldown", Deny);
         check(|i| i.cooldown_left = Some(Duration::ZERO), "mode_auto", Execute);
         check(

@@ -78,6 +78,9 @@ pub struct CheckTracker {
     consecutive_fail: u32,
     consecutive_ok: u32,
     changes: VecDeque<Timestamp>,
+    /// Whether the last observation turned the settled state to failing: a new break, which
+    /// matters even while the reported status stays `flapping`.
+    broke: bool,
 }
 
 impl CheckTracker {
@@ -89,6 +92,7 @@ impl CheckTracker {
             consecutive_fail: 0,
             consecutive_ok: 0,
             changes: VecDeque::new(),
+            broke: false,
         }
     }
 
@@ -102,9 +106,16 @@ impl CheckTracker {
         self.reported
     }
 
+    /// Whether the last observation was a new break: the debounced state turned to failing
+    /// (the reported status may still say `flapping`).
+    pub fn broke(&self) -> bool {
+        self.broke
+    }
+
     /// Records that the probe could not look (its engine was unreachable): the check is
     /// `unknown` until it can again; what it settled on before is kept.
     pub fn unknown(&mut self) -> Option<Transition> {
+        self.broke = false;
         if self.reported == CheckStatus::Unknown {
             return None;
         }
@@ -115,6 +126,7 @@ impl CheckTracker {
 
     /// Feeds one observation; returns the transition of the reported status, if any.
     pub fn observe(&mut self, ok: bool, now: Timestamp) -> Option<Transition> {
+        self.broke = false;
         if ok {
             self.consecutive_ok = self.consecutive_ok.saturating_add(1);
             self.consecutive_fail = 0;
@@ -137,6 +149,7 @@ impl CheckTracker {
         if self.reported == CheckStatus::Unknown && next_settled == self.settled && contradicts {
             return None;
         }
+        self.broke = next_settled != self.settled && next_settled == CheckStatus::Failing;
         if next_settled != self.settled {
             if self.settled != CheckStatus::Unknown {
                 self.changes.push_back(now);
@@ -209,6 +222,20 @@ mod tests {
         assert_eq!(states.last(), Some(&Flapping));
         // 70 s later, with the changes out of the window, a pass reports ok again.
         assert_eq!(t.observe(true, Timestamp(70_000)), Some(Transition { from: Flapping, to: Ok }));
+    }
+
+    #[test]
+    fn a_new_break_shows_while_the_status_stays_flapping() {
+        let mut t = tracker(2, 1);
+        run(&mut t, ".xx.xx.");
+        assert_eq!(t.status(), Flapping);
+        assert!(!t.broke());
+        t.observe(false, Timestamp(7_000));
+        assert!(!t.broke(), "one failure is not a break under fail_after = 2");
+        assert_eq!(t.observe(false, Timestamp(8_000)), None, "still flapping");
+        assert!(t.broke());
+        t.observe(false, Timestamp(9_000));
+        assert!(!t.broke(), "a break is counted once");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use obsctl_core::Timestamp;
 use obsctl_core::check::{CheckSpec, Observation};
 use obsctl_core::config::Config;
 use obsctl_core::event::Event;
-use obsctl_core::incident::{Incident, IncidentStatus, fingerprint, should_reopen};
+use obsctl_core::incident::{Incident, IncidentStatus, fingerprint, flapping_now, should_reopen};
 use obsctl_core::state::{CheckStatus, Transition};
 use obsctl_store::{IncidentFilter, Store, StoreError, new_id};
 use serde_json::json;
@@ -28,6 +28,8 @@ pub struct Signal<'a> {
     /// The `opened` timeline event's message and data.
     pub message: String,
     pub data: serde_json::Value,
+    /// The check flaps: the incident's timeline says so before anyone hears of the opening.
+    pub flapping: bool,
 }
 
 pub struct IncidentManager {
@@ -54,26 +56,39 @@ impl IncidentManager {
     }
 
     async fn on_failure(&self, spec: &CheckSpec, t: Transition, obs: &Observation) -> anyhow::Result<()> {
-        let kind = obs.incident_kind.as_deref().unwrap_or(spec.probe.incident_kind());
-        let mut incident = self
-            .raise(Signal {
-                fingerprint: Self::fingerprint(spec),
-                service: &spec.service,
-                check_id: &spec.id,
-                kind,
-                title: format!("{} {kind} on {}", spec.name, spec.service),
-                detail: &obs.detail,
-                at: obs.at,
-                message: format!("{} is {}: {}", spec.id, t.to.as_str(), obs.detail),
-                data: json!({"check_id": spec.id, "latency_us": obs.latency_us}),
-            })
-            .await?;
-        if t.to == CheckStatus::Flapping {
-            let message = format!("{} is flapping; no actions until it is stable", spec.id);
+        let message = format!("{} is {}: {}", spec.id, t.to.as_str(), obs.detail);
+        let mut incident = self.raise(Self::check_signal(spec, obs, message, t.to == CheckStatus::Flapping)).await?;
+        if (t.from, t.to) == (CheckStatus::Flapping, CheckStatus::Failing) {
+            let message = format!("{} fails steadily now, no longer flapping; actions may resume", spec.id);
             let updated = Event::IncidentUpdated { incident_id: incident.id.clone() };
-            self.tell(&incident.id, "flapping", &message, json!({}), updated).await?;
+            self.tell(&incident.id, "steady", &message, json!({}), updated).await?;
         }
         self.suppress_under_upstream(&mut incident).await
+    }
+
+    /// A new break of a check that stays `flapping` (no status change to report): its outage is
+    /// never hidden. It counts on the open incident, or opens (reopens) one that says it flaps.
+    pub async fn on_break_while_flapping(&self, spec: &CheckSpec, obs: &Observation) -> anyhow::Result<()> {
+        let message = format!("{} broke again while flapping: {}", spec.id, obs.detail);
+        let mut incident = self.raise(Self::check_signal(spec, obs, message, true)).await?;
+        self.suppress_under_upstream(&mut incident).await
+    }
+
+    /// The signal a failing observation of `spec` raises.
+    fn check_signal<'a>(spec: &'a CheckSpec, obs: &'a Observation, message: String, flapping: bool) -> Signal<'a> {
+        let kind = obs.incident_kind.as_deref().unwrap_or(spec.probe.incident_kind());
+        Signal {
+            fingerprint: Self::fingerprint(spec),
+            service: &spec.service,
+            check_id: &spec.id,
+            kind,
+            title: format!("{} {kind} on {}", spec.name, spec.service),
+            detail: &obs.detail,
+            at: obs.at,
+            message,
+            data: json!({"check_id": spec.id, "latency_us": obs.latency_us}),
+            flapping,
+        }
     }
 
     /// Marks `incident` as explained by a failing dependency of its service (an open incident
@@ -143,8 +158,7 @@ impl IncidentManager {
                 self.store.update_incident(&old, IncidentStatus::Resolved).await?;
                 let within = obsctl_core::quantity::format_duration(self.config.agent.reopen_within);
                 let message = format!("failing again within {within} of resolving: {}", signal.detail);
-                let reopened = Event::IncidentOpened { incident_id: old.id.clone() };
-                self.tell(&old.id, "reopened", &message, signal.data.clone(), reopened).await?;
+                self.tell_opening(&old.id, "reopened", &message, signal).await?;
                 old
             }
             _ => {
@@ -153,18 +167,44 @@ impl IncidentManager {
                     return self.count_on(open, signal).await;
                 }
                 tracing::warn!(incident = %incident.id, check = %signal.check_id, detail = %signal.detail, "incident opened");
-                let opened = Event::IncidentOpened { incident_id: incident.id.clone() };
-                self.tell(&incident.id, "opened", &signal.message, signal.data.clone(), opened).await?;
+                self.tell_opening(&incident.id, "opened", &signal.message, signal).await?;
                 incident
             }
         })
     }
 
-    /// Counts a repeat of the failure on its open incident.
+    /// Counts a repeat of the failure on its open incident; says the check flaps, once.
     async fn count_on(&self, mut open: Incident, signal: &Signal<'_>) -> anyhow::Result<Incident> {
         bump(&mut open, signal.detail, signal.at);
         self.store.update_incident(&open, IncidentStatus::Open).await?;
+        if signal.flapping && !flapping_now(&self.store.events(&open.id).await?) {
+            self.note_flapping(&open.id, signal.check_id).await?;
+            self.announce(Event::IncidentUpdated { incident_id: open.id.clone() });
+        }
         Ok(open)
+    }
+
+    /// Writes an opening (`opened`, `reopened`) to the timeline and, for a flapping check, that
+    /// it flaps; only then announces it, so whoever hears of the opening finds both said.
+    async fn tell_opening(
+        &self,
+        incident_id: &str,
+        kind: &str,
+        message: &str,
+        signal: &Signal<'_>,
+    ) -> anyhow::Result<()> {
+        self.store.add_event(incident_id, kind, message, signal.data.clone()).await?;
+        if signal.flapping {
+            self.note_flapping(incident_id, signal.check_id).await?;
+        }
+        self.announce(Event::IncidentOpened { incident_id: incident_id.to_string() });
+        Ok(())
+    }
+
+    async fn note_flapping(&self, incident_id: &str, check_id: &str) -> anyhow::Result<()> {
+        let message = format!("{check_id} is flapping; no actions until it is stable");
+        self.store.add_event(incident_id, "flapping", &message, json!({})).await?;
+        Ok(())
     }
 
     /// A failing observation of a check already failing: bump the open incident.

@@ -113,13 +113,13 @@ impl Monitor {
     /// Feeds an observation through tracker, store and incident manager; returns the new status.
     pub async fn ingest(&self, spec: &CheckSpec, obs: Observation) -> CheckStatus {
         let now = obs.at;
-        let (transition, status, settled_failing) = {
+        let (transition, status, settled_failing, broke) = {
             let Ok(mut trackers) = self.trackers.lock() else {
                 return CheckStatus::Unknown;
             };
             let tracker = trackers.entry(spec.id.clone()).or_insert_with(|| CheckTracker::new(thresholds(spec)));
             let transition = if obs.unknown { tracker.unknown() } else { tracker.observe(obs.ok, now) };
-            (transition, tracker.status(), !obs.ok && tracker.status() == CheckStatus::Failing)
+            (transition, tracker.status(), !obs.ok && tracker.status() == CheckStatus::Failing, tracker.broke())
         };
         self.sink.send(obs.clone()).await;
         let _ = self.bus.send(Event::Observed { observation: obs.clone(), status });
@@ -130,6 +130,10 @@ impl Monitor {
             }
             let _ = self.bus.send(Event::StatusChanged { check_id: spec.id.clone(), from: t.from, to: t.to });
             if let Err(error) = self.incidents.on_transition(spec, t, &obs).await {
+                tracing::error!(%error, check = %spec.id, "incident update failed");
+            }
+        } else if broke && status == CheckStatus::Flapping {
+            if let Err(error) = self.incidents.on_break_while_flapping(spec, &obs).await {
                 tracing::error!(%error, check = %spec.id, "incident update failed");
             }
         } else if settled_failing && let Err(error) = self.incidents.on_repeat_failure(spec, &obs).await {

@@ -116,6 +116,7 @@ impl ReportIntake {
                 at: now,
                 message: format!("telemetry check of {} ({}) failed: {detail}", report.service, report.source),
                 data: json!({"check_id": check, "codes": codes, "source": report.source, "flow": report.flow}),
+                flapping: false,
             })
             .await?;
         self.incidents.suppress_under_upstream(&mut incident).await?;

@@ -238,7 +238,8 @@ pub trait Store: GraphStore + ChangeFeed {
     ) -> Result<Vec<Action>>;
     async fn action(&self, id: &str) -> Result<Action>;
     async fn list_actions(&self, filter: &ActionFilter) -> Result<Vec<Action>>;
-    /// Actions whose tool ran (or is running) since `since`, for one service or all.
+    /// Actions whose tool ran (or is running) since `since`, for one service or all; a step
+    /// whose result says it changed nothing (`"changed_nothing": true`) does not count.
     async fn count_executed_since(&self, service: Option<&str>, since: Timestamp) -> Result<u32>;
     /// When a runbook last executed on a service.
     async fn last_runbook_run(&self, runbook: &str, service: &str) -> Result<Option<Timestamp>>;

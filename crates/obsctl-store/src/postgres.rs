@@ -483,7 +483,8 @@ impl Store for PostgresStore {
     async fn count_executed_since(&self, service: Option<&str>, since: Timestamp) -> Result<u32> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM actions WHERE state IN ('running', 'succeeded', 'failed') AND planner != $3 AND read_only = 0 \
-             AND created_at >= $1 AND ($2::text IS NULL OR service = $2)",
+             AND created_at >= $1 AND ($2::text IS NULL OR service = $2) \
+             AND NOT CASE WHEN left(result, 1) = '{' THEN coalesce((result::jsonb) ->> 'changed_nothing' = 'true', false) ELSE false END",
         )
         .bind(since.millis())
         .bind(service)

@@ -645,9 +645,16 @@ impl RecallIndex {
     /// filter never empties a list that has matches).
     pub fn search(&self, q: &RecallQuery, now: Timestamp) -> Result<Vec<RecallHit>> {
         let searcher = self.reader.searcher();
+        // The service's name and the kind's words count as same service and same kind; as text
+        // they would make every episode of the service look similar.
+        let named: BTreeSet<String> = [&q.service, &q.kind].into_iter().flatten().flat_map(|v| self.words(v)).collect();
         let words = self.words(&q.text);
-        let pairs: BTreeSet<String> = words.windows(2).map(|w| format!("{}_{}", w[0], w[1])).collect();
-        let wanted: BTreeSet<String> = words.into_iter().collect();
+        let pairs: BTreeSet<String> = words
+            .windows(2)
+            .filter(|w| !named.contains(&w[0]) && !named.contains(&w[1]))
+            .map(|w| format!("{}_{}", w[0], w[1]))
+            .collect();
+        let wanted: BTreeSet<String> = words.into_iter().filter(|w| !named.contains(w)).collect();
         let (terms, ideal) = self.informative_terms(&searcher, &wanted, &pairs)?;
         let mut must: Vec<Clause> = Vec::new();
         if !terms.is_empty() {

@@ -456,7 +456,8 @@ impl Store for SqliteStore {
 
     async fn count_executed_since(&self, service: Option<&str>, since: Timestamp) -> Result<u32> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM actions WHERE state IN ('running', 'succeeded', 'failed') AND planner != ?3 AND read_only = 0 AND created_at >= ?1 AND (?2 IS NULL OR service = ?2)",
+            "SELECT COUNT(*) FROM actions WHERE state IN ('running', 'succeeded', 'failed') AND planner != ?3 AND read_only = 0 AND created_at >= ?1 AND (?2 IS NULL OR service = ?2) \
+             AND NOT CASE WHEN json_valid(result) THEN coalesce(json_extract(result, '$.changed_nothing') IS 1, 0) ELSE 0 END",
         )
         .bind(since.millis())
         .bind(service)

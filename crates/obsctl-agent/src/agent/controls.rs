@@ -163,7 +163,9 @@ impl Agent {
     /// A person proposes a plan for an open incident. It passes the same gate as the agent's
     /// own plans (in `approve` mode it waits in the queue; in `auto` it runs and is verified).
     /// Memory learns from it only when `remember` says so: a one-off fix (a command someone
-    /// ran once) must not become an automatic one after two successes.
+    /// ran once) must not become an automatic one after two successes. `override_budget` is the
+    /// person acting knowingly past a spent budget (which holds the agent back, not them): it
+    /// needs a reason, and is audited and said on the timeline.
     pub async fn propose(
         &self,
         incident_id: &str,
@@ -171,6 +173,7 @@ impl Agent {
         by: &str,
         reason: &str,
         remember: bool,
+        override_budget: bool,
     ) -> anyhow::Result<PlanReport> {
         let incident = self.store.incident(incident_id).await?;
         if incident.status != IncidentStatus::Open {
@@ -178,6 +181,9 @@ impl Agent {
         }
         if steps.is_empty() {
             return Err(invalid("a plan needs at least one step").into());
+        }
+        if override_budget && reason.trim().is_empty() {
+            return Err(invalid("overriding the budget needs a reason saying why (it is audited)").into());
         }
         if let Some(unknown) = steps.iter().find(|st| self.registry.get(&st.tool).is_none()) {
             return Err(invalid(&format!("unknown tool {:?}; GET /api/tools lists them", unknown.tool)).into());
@@ -212,6 +218,7 @@ impl Agent {
                     max_mode: Mode::Auto,
                     cooldown: self.config.agent.default_cooldown,
                     evidence: Vec::new(),
+                    budget_override: override_budget.then(|| format!("by {by}: {}", reason.trim())),
                 };
                 self.run_plan(&incident, plan, by, &mut report).await
             }

@@ -13,6 +13,19 @@ use super::{Agent, step_action};
 pub(crate) use obsctl_core::action::ESCALATION_PLANNER as PLANNER;
 
 impl Agent {
+    /// Escalates unless this opening was escalated already with a reason that starts with
+    /// `prefix`: a standing condition (a spent budget, a flapping check) is told once, not at
+    /// every retry.
+    pub(crate) async fn escalate_once(&self, incident: &Incident, prefix: &str, reason: &str) -> anyhow::Result<()> {
+        let events = self.store.events(&incident.id).await?;
+        let opened = obsctl_core::incident::opening_event_id(&events);
+        let told = events.iter().any(|e| e.id > opened && e.kind == "escalated" && e.message.starts_with(prefix));
+        if !told {
+            self.escalate(incident, &format!("{prefix}{reason}")).await?;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn escalate(&self, incident: &Incident, reason: &str) -> anyhow::Result<()> {
         self.store.add_event(&incident.id, "escalated", reason, json!({})).await?;
         self.gate.audit("agent", "escalate", &incident.id, "escalated", reason, json!({})).await;

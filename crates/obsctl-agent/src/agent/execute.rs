@@ -15,7 +15,7 @@ use obsctl_store::{ActionFilter, new_id};
 use serde_json::json;
 
 use super::{Agent, PlanReport, WAITING, escalate, step_action};
-use crate::gate::{Decided, gate_data};
+use crate::gate::{BUDGET_OVERRIDE_EVENT, Decided, gate_data};
 use crate::planner::Plan;
 use crate::verify::verify;
 
@@ -40,6 +40,12 @@ impl Agent {
         let facts = self.gate.plan_facts(&incident, &plan, suppressed).await?;
         let plan_id = new_id("plan");
         let steps: Vec<String> = plan.steps.iter().map(|s| s.tool.clone()).collect();
+        if let Some(words) = &plan.budget_override {
+            let message = format!("budget overridden {words}");
+            let data = json!({"plan_id": plan_id, "by": actor});
+            self.store.add_event(&incident.id, BUDGET_OVERRIDE_EVENT, &message, data.clone()).await?;
+            self.gate.audit(actor, "override_budget", &plan_id, "overridden", words, data).await;
+        }
         self.store
             .add_event(
                 &incident.id,
@@ -108,15 +114,8 @@ impl Agent {
                     // A budget that stops the agent leaves a failing service to a person: tell
                     // one, once per opening (a person's own proposal is answered directly).
                     if actor == "agent" && matches!(decision.code, "budget_service" | "budget_global") {
-                        let events = self.store.events(&incident.id).await?;
-                        let opened = obsctl_core::incident::opening_event_id(&events);
-                        let told = events
-                            .iter()
-                            .any(|e| e.id > opened && e.kind == "escalated" && e.message.starts_with(BUDGET_STOPPED));
-                        if !told {
-                            let why = format!("{BUDGET_STOPPED}{}; a person must look", decision.reason);
-                            self.escalate(&incident, &why).await?;
-                        }
+                        let why = format!("{}; a person must look", decision.reason);
+                        self.escalate_once(&incident, BUDGET_STOPPED, &why).await?;
                     }
                     break;
                 }

@@ -102,6 +102,7 @@ impl Agent {
                 max_mode: llm.config().max_mode,
                 cooldown: self.config.agent.default_cooldown,
                 evidence: Vec::new(),
+                budget_override: None,
             }),
             Ending::NoPlan(_) | Ending::Failed(_) => None,
         })

@@ -273,6 +273,10 @@ impl Tool for Cleanup {
         })
     }
 
+    fn changed_nothing(&self, result: &Value) -> bool {
+        result["count"].as_u64() == Some(0)
+    }
+
     async fn call(&self, args: &Value, _permit: &Permit) -> ToolResult {
         let selection = self.plan(args).await?;
         blocking(move || {

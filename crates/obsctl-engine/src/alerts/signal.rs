@@ -68,6 +68,7 @@ impl AlertSignal {
             at,
             message: self.message.clone(),
             data: self.data.clone(),
+            flapping: false,
         }
     }
 }

@@ -72,8 +72,8 @@ pub async fn propose(
     Body(req): Body<ProposeRequest>,
 ) -> Result<ProposeResponse> {
     let steps = req.steps.into_iter().map(|st| Step { tool: st.tool, args: st.args }).collect();
-    let report =
-        s.agent.propose(&id, steps, &op.name, req.reason.as_deref().unwrap_or(""), req.remember_as_fix).await?;
+    let reason = req.reason.as_deref().unwrap_or("");
+    let report = s.agent.propose(&id, steps, &op.name, reason, req.remember_as_fix, req.override_budget).await?;
     Ok(Json(ProposeResponse { actions: report.actions, outcome: report.outcome }))
 }
 

@@ -227,6 +227,9 @@ pub struct ProposeRequest {
     /// Let memory learn this as a fix for similar incidents (default: a one-off).
     #[serde(default)]
     pub remember_as_fix: bool,
+    /// Act past a spent budget, knowingly: needs a `reason`; audited and on the timeline.
+    #[serde(default)]
+    pub override_budget: bool,
 }
 
 #[derive(Serialize, JsonSchema)]

@@ -201,7 +201,7 @@ impl Catalog {
                 |s, a: ProposeArgs, caller| async move {
                     let steps = a.steps.into_iter().map(|st| Step { tool: st.tool, args: st.args }).collect();
                     let reason = a.reason.unwrap_or_default();
-                    let report = s.agent.propose(&a.incident_id, steps, &caller, &reason, false).await?;
+                    let report = s.agent.propose(&a.incident_id, steps, &caller, &reason, false, false).await?;
                     Ok(plan_summary(&report).0)
                 },
             ),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use obsctl_core::Timestamp;
-use obsctl_core::action::{ActionState, AuditRecord, Outcome};
+use obsctl_core::action::{Action, ActionState, AuditRecord, Outcome};
 use obsctl_core::check::Observation;
 use obsctl_core::graph::{Reached, UpstreamFailure};
 use obsctl_core::incident::{IncidentStatus, fingerprint};
@@ -380,9 +380,24 @@ async fn counts_budgets_and_cooldowns(s: Arc<dyn Store>) {
     s.insert_action(&action("a2", &api, "p2", ActionState::Failed)).await.unwrap();
     s.insert_action(&action("a3", &api, "p3", ActionState::PendingApproval)).await.unwrap();
     s.insert_action(&action("a4", &db, "p4", ActionState::Running)).await.unwrap();
+    // A step whose tool said it changed nothing spends no budget; a result that merely
+    // mentions the words, or is no object, does.
+    let noop = Action {
+        result: Some(serde_json::json!({"count": 0, "changed_nothing": true})),
+        ..action("a5", &api, "p5", ActionState::Succeeded)
+    };
+    s.insert_action(&noop).await.unwrap();
+    let quoted = Action {
+        result: Some(serde_json::json!({"out": {"changed_nothing": true}})),
+        ..action("a6", &db, "p6", ActionState::Succeeded)
+    };
+    s.insert_action(&quoted).await.unwrap();
+    let text =
+        Action { result: Some(serde_json::json!("changed_nothing")), ..action("a7", &db, "p7", ActionState::Failed) };
+    s.insert_action(&text).await.unwrap();
     let hour_ago = Timestamp::now().minus(std::time::Duration::from_secs(3600));
     assert_eq!(s.count_executed_since(Some("api"), hour_ago).await.unwrap(), 2);
-    assert_eq!(s.count_executed_since(None, hour_ago).await.unwrap(), 3);
+    assert_eq!(s.count_executed_since(None, hour_ago).await.unwrap(), 5);
     assert_eq!(
         s.count_executed_since(None, Timestamp::now().plus(std::time::Duration::from_secs(60))).await.unwrap(),
         0

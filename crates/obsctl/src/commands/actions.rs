@@ -63,7 +63,7 @@ pub async fn run(config: Option<&Path>, cmd: ActionsCommand) -> anyhow::Result<u
                 0
             }
         }
-        ActionsCommand::Propose { incident, tool, args, reason, remember } => {
+        ActionsCommand::Propose { incident, tool, args, reason, remember, override_budget } => {
             let args: serde_json::Value =
                 serde_json::from_str(&args).map_err(|e| anyhow::anyhow!("--args is not JSON: {e}"))?;
             let steps = vec![obsctl_core::config::Step { tool, args }];
@@ -72,9 +72,14 @@ pub async fn run(config: Option<&Path>, cmd: ActionsCommand) -> anyhow::Result<u
             } else {
                 rt.connect_tools().await;
             }
-            let report = rt.agent.propose(&incident, steps, "cli", &reason, remember).await?;
+            let report = rt.agent.propose(&incident, steps, "cli", &reason, remember, override_budget).await?;
             for a in &report.actions {
                 println!("{} {} [{}] {}", a.tool, a.args, a.state.as_str(), a.reason);
+            }
+            if report.actions.iter().any(|a| matches!(a.gate.as_deref(), Some("budget_service" | "budget_global"))) {
+                println!(
+                    "the budget holds the agent back; to act anyway, knowingly: add --override-budget --reason \"why\""
+                );
             }
             let mut actions = report.actions.clone();
             if let Some(holder) = &report.handed_to {

@@ -107,6 +107,79 @@ async fn service_budget_stops_the_second_fix() {
     assert_eq!(told(h.rt.store.events(&reopened.id).await.unwrap()), 1, "told once, not at every retry");
 }
 
+/// The fix, as a person proposes it.
+fn poke(target: &Target) -> Vec<obsctl_core::config::Step> {
+    let args = serde_json::json!({"url": format!("{}/fix", target.url), "method": "POST"});
+    vec![obsctl_core::config::Step { tool: "http.request".into(), args }]
+}
+
+#[tokio::test]
+async fn a_person_may_act_past_a_spent_budget_knowingly_and_on_the_record() {
+    for mode in ["auto", "approve"] {
+        let (target, h) = failing(mode, "max_actions_per_service_per_hour = 1\n").await;
+        let incident = h.incident().await;
+        let first = h.rt.agent.propose(&incident.id, poke(&target), "ops", "", false, false).await.unwrap();
+        if mode == "approve" {
+            h.rt.agent.approve(&first.actions[0].id, "ops", "").await.unwrap();
+            h.rt.agent.run_approved().await.unwrap();
+        }
+        target.set_healthy(false);
+        assert!(!h.run("api/health").await);
+        let again = h.incident().await;
+        // Spent: the person is told so, with the way past it.
+        let denied = h.rt.agent.propose(&again.id, poke(&target), "ops", "", false, false).await.unwrap();
+        assert_eq!(denied.actions[0].state, ActionState::Denied, "{mode}");
+        assert_eq!(denied.actions[0].gate.as_deref(), Some("budget_service"));
+        // An override needs a reason.
+        let unexplained = h.rt.agent.propose(&again.id, poke(&target), "ops", " ", false, true).await;
+        assert!(unexplained.unwrap_err().to_string().contains("needs a reason"), "{mode}");
+        let past = h.rt.agent.propose(&again.id, poke(&target), "ops", "checkout is down", false, true).await.unwrap();
+        if mode == "approve" {
+            assert_eq!(past.actions[0].state, ActionState::PendingApproval);
+            h.rt.agent.approve(&past.actions[0].id, "ops", "").await.unwrap();
+            h.rt.agent.run_approved().await.unwrap();
+        }
+        let done = h.rt.store.action(&past.actions[0].id).await.unwrap();
+        assert_eq!((done.state, done.outcome), (ActionState::Succeeded, Some(Outcome::Fixed)), "{mode}");
+        assert_eq!(target.fixes(), 2, "{mode}");
+        let events = h.rt.store.events(&again.id).await.unwrap();
+        assert!(events.iter().any(|e| e.kind == "budget_override" && e.message.contains("by ops: checkout is down")));
+        let audit = h.rt.store.audit_log(50).await.unwrap();
+        assert!(audit.iter().any(|r| r.action == "override_budget" && r.actor == "ops"), "{mode}");
+        // The agent itself is still held back.
+        target.set_healthy(false);
+        assert!(!h.run("api/health").await);
+        let third = h.incident().await;
+        let agent = h.rt.agent.handle_incident(&third.id).await.unwrap();
+        assert_eq!(agent.actions[0].state, ActionState::Denied, "{mode}: {agent:?}");
+    }
+}
+
+/// The api failing in `auto` under a budget of one action, with a runbook that runs `first`
+/// (a TOML step over `{dir}`, inside `fs.allowed_roots`) before the fix.
+async fn budget_of_one_after(first: &str) -> (Target, Harness) {
+    let target = Target::start(false).await;
+    let runbook = API_WITH_FIX
+        .replace("steps = [{ tool = \"http.request\"", &format!("steps = [{first}, {{ tool = \"http.request\""));
+    let body =
+        format!("{}max_actions_per_service_per_hour = 1\n[fs]\nallowed_roots = [\"{{dir}}\"]\n{runbook}", head("auto"));
+    let h = harness(&body, &target.url, &[]).await;
+    assert!(!h.run("api/health").await);
+    (target, h)
+}
+
+#[tokio::test]
+async fn a_step_that_changed_nothing_spends_no_budget() {
+    // A cleanup that matches no file, then the fix, under a budget of one action.
+    let (target, h) =
+        budget_of_one_after(r#"{ tool = "fs.cleanup", args = { root = "{dir}", glob = "*.nothing" } }"#).await;
+    let report = h.rt.agent.handle_incident(&h.incident().await.id).await.unwrap();
+    let states: Vec<_> = report.actions.iter().map(|a| (a.tool.as_str(), a.state)).collect();
+    assert_eq!(states, [("fs.cleanup", ActionState::Succeeded), ("http.request", ActionState::Succeeded)]);
+    assert_eq!(report.actions[0].result.as_ref().unwrap()["changed_nothing"], true);
+    assert_eq!(target.fixes(), 1);
+}
+
 #[tokio::test]
 async fn runbook_cooldown_holds_back_a_retry() {
     let target = Target::start(false).await;
@@ -148,15 +221,7 @@ async fn breaker_opens_after_repeated_failed_fixes_and_escalates() {
 #[tokio::test]
 async fn read_only_steps_do_not_spend_the_budget() {
     // A budget of one action: looking first (read-only) must not use it up before the fix.
-    let target = Target::start(false).await;
-    let runbook = API_WITH_FIX.replace(
-        "steps = [{ tool = \"http.request\"",
-        "steps = [{ tool = \"fs.usage\", args = { path = \"{dir}\" } }, { tool = \"http.request\"",
-    );
-    let body =
-        format!("{}max_actions_per_service_per_hour = 1\n[fs]\nallowed_roots = [\"{{dir}}\"]\n{runbook}", head("auto"));
-    let h = harness(&body, &target.url, &[]).await;
-    assert!(!h.run("api/health").await);
+    let (target, h) = budget_of_one_after(r#"{ tool = "fs.usage", args = { path = "{dir}" } }"#).await;
     let report = h.rt.agent.handle_incident(&h.incident().await.id).await.unwrap();
     let states: Vec<_> = report.actions.iter().map(|a| (a.tool.as_str(), a.state, a.read_only)).collect();
     assert_eq!(states, [("fs.usage", ActionState::Succeeded, true), ("http.request", ActionState::Succeeded, false)]);
@@ -197,7 +262,7 @@ async fn two_step_setup(agent: &str) -> (Target, Harness, Vec<obsctl_core::confi
 async fn a_plan_with_a_later_step_outside_the_allow_list_is_refused_whole() {
     let (target, h, steps) = two_step_setup("allow_tools = [\"fs.cleanup\"]\n").await;
     let incident = h.incident().await;
-    let report = h.rt.agent.propose(&incident.id, steps, "ops", "clean, then poke", false).await.unwrap();
+    let report = h.rt.agent.propose(&incident.id, steps, "ops", "clean, then poke", false, false).await.unwrap();
     let states: Vec<_> = report.actions.iter().map(|a| (a.step, a.state, a.gate.clone())).collect();
     assert_eq!(states, vec![(1, ActionState::Denied, Some("tool_not_allowed".into()))], "{report:#?}");
     let pending = h.pending().await;
@@ -214,7 +279,7 @@ async fn a_plan_with_a_later_step_outside_the_allow_list_is_refused_whole() {
 async fn each_step_of_an_approved_plan_is_gated_again_right_before_it_runs() {
     let (target, h, steps) = two_step_setup("max_actions_per_service_per_hour = 1\n").await;
     let incident = h.incident().await;
-    let report = h.rt.agent.propose(&incident.id, steps, "ops", "clean, then poke", false).await.unwrap();
+    let report = h.rt.agent.propose(&incident.id, steps, "ops", "clean, then poke", false, false).await.unwrap();
     let states: Vec<_> = report.actions.iter().map(|a| a.state).collect();
     assert_eq!(states, [ActionState::PendingApproval; 2], "{report:#?}");
     // Each queued step carries its own decision.
@@ -269,7 +334,8 @@ async fn a_step_its_tool_refuses_is_refused_at_proposal_not_queued() {
     let (target, h, steps) = two_step_setup("").await;
     let incident = h.incident().await;
     let outside = obsctl_core::config::Step { tool: "fs.cleanup".into(), args: serde_json::json!({"root": "/etc"}) };
-    let report = h.rt.agent.propose(&incident.id, vec![outside, steps[1].clone()], "ops", "", false).await.unwrap();
+    let report =
+        h.rt.agent.propose(&incident.id, vec![outside, steps[1].clone()], "ops", "", false, false).await.unwrap();
     let states: Vec<_> = report.actions.iter().map(|a| a.state).collect();
     assert_eq!(states, [ActionState::Denied, ActionState::Cancelled], "{report:#?}");
     let refused = &report.actions[0];
