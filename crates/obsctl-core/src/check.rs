@@ -293,6 +293,33 @@ pub enum ProcessTarget {
 }
 
 impl Probe {
+    /// What the check looks at (its kind and URL, address, path, query, image, command…), as
+    /// stable text: a check whose target changed starts a new history. Thresholds, timeouts and
+    /// settings added later are not part of it.
+    pub fn target(&self) -> String {
+        const TARGET_KEYS: &[&str] = &[
+            "kind",
+            "url",
+            "address",
+            "path",
+            "target",
+            "run",
+            "image",
+            "select",
+            "endpoint",
+            "query",
+            "flavor",
+            "health",
+            "metrics_url",
+            "source",
+            "signal",
+        ];
+        let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(self) else { return String::new() };
+        let kept: serde_json::Map<String, serde_json::Value> =
+            fields.into_iter().filter(|(k, _)| TARGET_KEYS.contains(&k.as_str())).collect();
+        serde_json::Value::Object(kept).to_string()
+    }
+
     /// Whether this probe reads obsctl's own OTLP receiver.
     pub fn reads_receiver(&self) -> bool {
         matches!(self, Probe::TelemetryFreshness(FreshnessProbe { source: FreshnessSource::Receiver { .. }, .. }))

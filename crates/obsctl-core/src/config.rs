@@ -68,9 +68,24 @@ pub struct Config {
     /// The file it was loaded from (`LoadOptions::file`), which a backup archives.
     #[serde(skip)]
     pub file: String,
+    /// The file as written, parsed (its `${VAR}`s unexpanded where TOML allows): what the
+    /// dashboard's config page shows, masked, with the names the operator writes.
+    #[serde(skip)]
+    pub written: Written,
     /// Where each check is in `checks`, by id: `check` runs for every probe.
     #[serde(skip)]
     check_index: std::collections::HashMap<String, usize>,
+}
+
+/// The config file as written. Its secrets are unmasked: it never shows in `Debug` (logs), only
+/// masked (`secret::mask_for_display`).
+#[derive(Clone, Default)]
+pub struct Written(pub toml::Table);
+
+impl std::fmt::Debug for Written {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<the file as written>")
+    }
 }
 
 /// `[telemetry]`: obsctl's own OTLP/HTTP receiver (`/v1/traces`, `/v1/logs`, `/v1/metrics`)

@@ -44,6 +44,11 @@ impl Monitor {
         sink: ObservationSink,
         bus: broadcast::Sender<Event>,
     ) -> anyhow::Result<Self> {
+        // A check whose target changed starts afresh; what it saw before keeps its own name.
+        let targets: Vec<(String, String)> = config.checks.iter().map(|c| (c.id.clone(), c.probe.target())).collect();
+        for aside in store.retarget_checks(&targets, obsctl_core::Timestamp::now()).await? {
+            tracing::info!(history = %aside, "a check's target changed: it starts a new history; the earlier one is kept under this name");
+        }
         let saved: HashMap<String, CheckStatus> =
             store.check_statuses().await?.into_iter().map(|(id, s, _)| (id, s)).collect();
         let trackers = config

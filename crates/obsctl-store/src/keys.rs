@@ -25,6 +25,14 @@ impl CheckKeys {
         Ok(self.keys.lock().map_err(poisoned)?.get(check_id).copied())
     }
 
+    pub(crate) fn forget<'a>(&self, check_ids: impl Iterator<Item = &'a str>) -> Result<()> {
+        let mut keys = self.keys.lock().map_err(poisoned)?;
+        for id in check_ids {
+            keys.remove(id);
+        }
+        Ok(())
+    }
+
     pub(crate) fn remember(&self, check_id: &str, key: i64) -> Result<()> {
         self.keys.lock().map_err(poisoned)?.insert(check_id.to_string(), key);
         Ok(())

@@ -43,7 +43,7 @@ pub use sqlite::SqliteStore;
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// The store's schema: how many migrations each backend has (checked when they compile).
-pub const SCHEMA_VERSION: i64 = 14;
+pub const SCHEMA_VERSION: i64 = 15;
 
 /// Entry points for the fuzz targets in `fuzz/` (compiled only under `--cfg fuzzing`).
 #[cfg(fuzzing)]
@@ -147,6 +147,18 @@ pub struct StoredEpisode {
 }
 
 /// The latest of `incidents` per fingerprint, given them newest first.
+/// The name a check's history is kept under once its target changed at `now`.
+pub(crate) fn retired_name(check_id: &str, now: Timestamp) -> String {
+    format!("{check_id} (until {now})")
+}
+
+/// What the store keeps of a check's target: a digest, since a target may hold a secret (a URL's
+/// query, a header).
+pub(crate) fn target_digest(target: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(target.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 pub(crate) fn latest_per_fingerprint(incidents: Vec<Incident>) -> Vec<Incident> {
     let mut seen = std::collections::HashSet::new();
     incidents.into_iter().filter(|i| seen.insert(i.fingerprint.clone())).collect()
@@ -172,6 +184,10 @@ pub trait Store: GraphStore + ChangeFeed {
     /// One check's latency histograms per hour from `since`, oldest first.
     async fn latency_hours(&self, check_id: &str, since: Timestamp) -> Result<Vec<HourLatency>>;
     async fn save_check_status(&self, check_id: &str, status: CheckStatus, at: Timestamp) -> Result<()>;
+    /// Records what each check (id, `Probe::target`) looks at, as a digest. A check whose target changed (its
+    /// URL, address, path…) keeps its history, observations and sums, under a new name,
+    /// `<id> (until <time>)`, and starts afresh under its id; returns those new names.
+    async fn retarget_checks(&self, targets: &[(String, String)], now: Timestamp) -> Result<Vec<String>>;
     async fn check_statuses(&self) -> Result<Vec<(String, CheckStatus, Timestamp)>>;
 
     async fn insert_incident(&self, incident: &Incident) -> Result<()>;

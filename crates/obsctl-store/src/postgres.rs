@@ -25,7 +25,7 @@ use crate::keys::CheckKeys;
 use crate::rows;
 use crate::{
     ActionFilter, AlertFilter, IncidentFilter, OpenedIncident, Result, Store, StoreError, StoredEpisode, Upserted,
-    new_id,
+    new_id, retired_name, target_digest,
 };
 
 /// The channel replicas tell each other what changed on (`Store::notify_replicas`).
@@ -213,6 +213,37 @@ impl Store for PostgresStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn retarget_checks(&self, targets: &[(String, String)], now: Timestamp) -> Result<Vec<String>> {
+        let mut tx = self.pool.begin().await?;
+        let mut moved = Vec::new();
+        for (id, target) in targets {
+            let target = &target_digest(target);
+            let stored: Option<Option<String>> =
+                sqlx::query_scalar("SELECT target FROM checks WHERE id = $1 FOR UPDATE")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(Some(old)) = &stored
+                && old != target
+            {
+                let aside = retired_name(id, now);
+                sqlx::query("UPDATE checks SET id = $1 WHERE id = $2").bind(&aside).bind(id).execute(&mut *tx).await?;
+                moved.push((id.clone(), aside));
+            }
+            if stored.flatten().as_ref() != Some(target) {
+                sqlx::query("INSERT INTO checks (id, target) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET target = excluded.target")
+                    .bind(id)
+                    .bind(target)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        // The ids now name new rows: their cached keys point at the history set aside.
+        self.keys.forget(moved.iter().map(|(id, _)| id.as_str()))?;
+        Ok(moved.into_iter().map(|(_, aside)| aside).collect())
     }
 
     async fn check_statuses(&self) -> Result<Vec<(String, CheckStatus, Timestamp)>> {

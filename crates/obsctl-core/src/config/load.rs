@@ -39,6 +39,7 @@ pub(crate) const CURRENT_VERSION: i64 = 1;
 pub fn load(text: &str, env: &HashMap<String, String>, opts: &LoadOptions<'_>) -> Result<Config, ConfigErrors> {
     let mut problems = Problems::new(opts.file, text);
     let mut interpolated_secrets = Vec::new();
+    let written = text.parse::<toml::Table>();
     let text = interpolate(text, env, &mut problems, &mut interpolated_secrets);
     let Some(raw) = read::raw(&text, &mut problems) else {
         return Err(problems.finish().err().unwrap_or(ConfigErrors(Vec::new())));
@@ -47,6 +48,7 @@ pub fn load(text: &str, env: &HashMap<String, String>, opts: &LoadOptions<'_>) -
     let mut config = v.config(raw, opts);
     config.interpolated_secrets = interpolated_secrets.into_iter().map(Secret::new).collect();
     config.file = opts.file.to_string();
+    config.written = Written(written.or_else(|_| text.parse()).unwrap_or_default());
     config.index_checks();
     v.p.finish().map(|()| config)
 }
@@ -220,6 +222,7 @@ impl Validator<'_, '_> {
             runbooks,
             interpolated_secrets: Vec::new(),
             file: String::new(),
+            written: Written::default(),
             check_index: Default::default(),
         }
     }

@@ -21,6 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../../migrations/postgres/0012_replica_clock_and_activation.sql")),
     (13, include_str!("../../migrations/postgres/0013_check_rollups.sql")),
     (14, include_str!("../../migrations/postgres/0014_telemetry_reports.sql")),
+    (15, include_str!("../../migrations/postgres/0015_check_target.sql")),
 ];
 const _: () = assert!(MIGRATIONS.len() as i64 == crate::SCHEMA_VERSION, "SCHEMA_VERSION must count the migrations");
 

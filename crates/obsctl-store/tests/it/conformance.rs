@@ -24,6 +24,7 @@ macro_rules! conformance_suite {
                 latest_observation_per_check,
                 rollups_sum_runs_per_hour_and_day,
                 check_status_round_trips,
+                a_check_whose_target_changed_starts_afresh_and_keeps_its_history,
                 incidents_round_trip_and_filter,
                 an_incident_opens_only_while_none_of_its_fingerprint_is_open,
                 events_keep_order,
@@ -156,6 +157,33 @@ async fn check_status_round_trips(s: Arc<dyn Store>) {
     s.save_check_status("a/x", CheckStatus::Failing, Timestamp(5)).await.unwrap();
     s.save_check_status("a/x", CheckStatus::Flapping, Timestamp(6)).await.unwrap();
     assert_eq!(s.check_statuses().await.unwrap(), vec![("a/x".to_string(), CheckStatus::Flapping, Timestamp(6))]);
+}
+
+/// Issue 27, finding 11: a check whose URL changed kept the old uptime history under its name.
+async fn a_check_whose_target_changed_starts_afresh_and_keeps_its_history(s: Arc<dyn Store>) {
+    use obsctl_core::rollup::HOUR_MS;
+    let t = Timestamp::now().millis();
+    let targets = |url: &str| vec![("a/x".to_string(), format!("{{\"url\":\"{url}\"}}")), ("a/y".into(), "tcp".into())];
+    s.record_observations(&[observation("a/x", t, false), observation("a/y", t, true)], 100).await.unwrap();
+    s.save_check_status("a/x", CheckStatus::Failing, Timestamp(t)).await.unwrap();
+    // A store from before targets were kept, then the same target again: nothing moves.
+    assert!(s.retarget_checks(&targets("http://old"), Timestamp(t + 1)).await.unwrap().is_empty());
+    assert!(s.retarget_checks(&targets("http://old"), Timestamp(t + 2)).await.unwrap().is_empty());
+    assert_eq!(s.recent_observations("a/x", 10).await.unwrap().len(), 1);
+    let moved = s.retarget_checks(&targets("http://new"), Timestamp(t + 3)).await.unwrap();
+    let aside = format!("a/x (until {})", Timestamp(t + 3));
+    assert_eq!(moved, std::slice::from_ref(&aside));
+    assert!(s.recent_observations("a/x", 10).await.unwrap().is_empty(), "the new target starts afresh");
+    assert!(s.check_tallies("a/x", HOUR_MS, Timestamp(0)).await.unwrap().is_empty());
+    assert_eq!(s.recent_observations(&aside, 10).await.unwrap().len(), 1, "the old history is kept");
+    assert_eq!(s.check_tallies(&aside, HOUR_MS, Timestamp(0)).await.unwrap().len(), 1);
+    assert_eq!(s.recent_observations("a/y", 10).await.unwrap().len(), 1, "an unchanged check keeps its own");
+    // New runs go to the new history, also through a key the store had cached.
+    s.record_observations(&[observation("a/x", t + 4, true)], 100).await.unwrap();
+    let now = s.recent_observations("a/x", 10).await.unwrap();
+    assert_eq!((now.len(), now[0].ok), (1, true));
+    let statuses = s.check_statuses().await.unwrap();
+    assert!(!statuses.iter().any(|(id, status, _)| id == "a/x" && *status == CheckStatus::Failing), "{statuses:?}");
 }
 
 async fn incidents_round_trip_and_filter(s: Arc<dyn Store>) {

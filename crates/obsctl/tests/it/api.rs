@@ -6,7 +6,7 @@ use axum::http::{Method, Request, StatusCode};
 use obsctl_core::action::ActionState;
 use tower::ServiceExt;
 
-use crate::support::{API_WITH_FIX, Harness, Target, harness, head};
+use crate::support::{API_CHECK, API_WITH_FIX, Harness, Target, harness, head, runtime_in};
 
 const TOKEN: &str = "t0ken-for-the-tests";
 
@@ -406,4 +406,36 @@ async fn a_central_takes_valid_pushes_once_and_refuses_altered_ones_whole() {
     let (_, own) = call(&h, Method::GET, "/api/memory/sync/pull?exclude_origin=edge-a", Some(TOKEN), None).await;
     assert_eq!(own["episodes"].as_array().unwrap().len(), 0, "the asker's own are left out");
     assert_eq!(own["next"], page["next"], "but read past");
+}
+
+/// Issue 27, finding 11: a check whose URL changed kept the old target's uptime history under
+/// its name. Now it starts afresh at the first start with the new URL; the old history is kept
+/// under `<id> (until <time>)`; a restart with the same URL moves nothing.
+#[tokio::test]
+async fn a_check_whose_url_changed_starts_a_new_history() {
+    let (old, new) = (Target::start(true).await, Target::start(false).await);
+    let body = format!("{}{API_CHECK}", head("observe"));
+    let Harness { rt, dir } = harness(&body, &old.url, &[]).await;
+    assert!(rt.monitor.run_check("api/health").await.unwrap().0.ok);
+    rt.monitor.flush().await;
+    rt.stop().await;
+    let history = |rt: &obsctl::runtime::Runtime| {
+        let store = rt.store.clone();
+        async move { store.recent_observations("api/health", 10).await.unwrap() }
+    };
+    for restart in 0..2 {
+        let rt = runtime_in(&body, &new.url, dir.path(), &[]).await;
+        if restart == 0 {
+            assert!(history(&rt).await.is_empty(), "the new URL starts afresh");
+            assert!(!rt.monitor.run_check("api/health").await.unwrap().0.ok);
+            rt.monitor.flush().await;
+        }
+        let seen = history(&rt).await;
+        assert_eq!(seen.iter().map(|o| o.ok).collect::<Vec<_>>(), [false], "restart {restart}: {seen:?}");
+        let kept = rt.store.latest_observations().await.unwrap();
+        let aside: Vec<_> = kept.iter().filter(|o| o.check_id.starts_with("api/health (until ")).collect();
+        assert_eq!(aside.len(), 1, "the old URL's history is kept once: {kept:?}");
+        assert!(aside[0].ok);
+        rt.stop().await;
+    }
 }

@@ -215,12 +215,17 @@ pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
 
 pub async fn harness(body: &str, url: &str, env: &[(&str, &str)]) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let text = fill(body, url, dir.path());
+    let rt = runtime_in(body, url, dir.path(), env).await;
+    Harness { rt, dir }
+}
+
+/// A runtime over `dir` (one a harness had, say: a restart with another config).
+pub async fn runtime_in(body: &str, url: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> Runtime {
+    let text = fill(body, url, dir);
     let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let config = load(&text, &env, &LoadOptions { file: "test.toml", known_tools: obsctl_agent::tools::BUILTIN_TOOLS })
         .unwrap_or_else(|e| panic!("{e}\n{text}"));
-    let rt = Runtime::build(config, Mode::Auto).await.unwrap();
-    Harness { rt, dir }
+    Runtime::build(config, Mode::Auto).await.unwrap()
 }
 
 impl Harness {

@@ -1,8 +1,10 @@
-//! The configuration as obsctl understood it, read-only, with every secret shown as `***`.
+//! The configuration file as obsctl read it, read-only, named as the operator writes it, with
+//! every secret shown as `***`.
 
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
+use obsctl_core::config::Config;
 use obsctl_core::secret::mask_for_display;
 
 use crate::AppState;
@@ -14,43 +16,54 @@ use crate::dashboard::{Chrome, render};
 struct ConfigPage {
     chrome: Chrome,
     source: String,
-    /// Pretty JSON of the loaded config: secrets, credential-named keys and URL query values
-    /// show as `***`.
+    /// The file as TOML: secrets, credential-named keys and URL query values show as `***`.
     text: String,
 }
 
 pub async fn view_config_get(State(s): State<AppState>, Viewer(session): Viewer) -> Response {
-    let shown = serde_json::to_value(&*s.config)
-        .map(|v| durations_in_words(mask_for_display(&v, &s.config.secrets())))
-        .and_then(|v| serde_json::to_string_pretty(&v));
-    let text = shown.unwrap_or_else(|e| format!("cannot show the config: {e}"));
+    let text = as_written(&s.config).unwrap_or_else(|e| format!("cannot show the config: {e}"));
     render(&ConfigPage { chrome: Chrome::new(&s, &session, "Config"), source: s.config.source.clone(), text })
 }
 
-/// Every duration as people write it in the config (`"1m"`, `"250ms"`), not serde's
-/// `{"secs": 60, "nanos": 0}` (issue 27, finding 11).
-fn durations_in_words(value: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match value {
-        Value::Object(map) if map.len() == 2 && map.contains_key("secs") && map.contains_key("nanos") => {
-            let (secs, nanos) = (map["secs"].as_u64().unwrap_or(0), map["nanos"].as_u64().unwrap_or(0) as u32);
-            Value::String(obsctl_core::quantity::format_duration(std::time::Duration::new(secs, nanos)))
-        }
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, durations_in_words(v))).collect()),
-        Value::Array(items) => Value::Array(items.into_iter().map(durations_in_words).collect()),
-        other => other,
-    }
+/// The file's settings as TOML, with the names and durations the operator writes (issue 27,
+/// finding 11: the page showed the loaded structs' names and `{"secs": 60, "nanos": 0}`).
+fn as_written(config: &Config) -> anyhow::Result<String> {
+    let value = serde_json::to_value(&config.written.0)?;
+    let masked = mask_for_display(&value, &config.secrets());
+    Ok(toml::to_string_pretty(&masked)?)
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use std::collections::HashMap;
+
+    use obsctl_core::config::{LoadOptions, load};
 
     #[test]
-    fn durations_read_as_the_config_writes_them() {
-        let shown = super::durations_in_words(
-            json!({"a": {"secs": 60, "nanos": 0}, "b": [{"secs": 0, "nanos": 250_000_000}], "c": {"secs": 1}}),
-        );
-        assert_eq!(shown, json!({"a": "1m", "b": ["250ms"], "c": {"secs": 1}}));
+    fn the_page_names_fields_as_the_file_does_and_masks_secrets() {
+        let text = r#"
+[agent]
+mode = "approve"
+[notify.ntfy]
+url = "https://ntfy.example/x"
+topic = "topic-secret-name"
+[[service]]
+name = "api"
+  [[service.check]]
+  name = "health"
+  kind = "http"
+  url = "http://127.0.0.1:9/health?token=query-secret"
+  interval = "1m"
+"#;
+        let config = load(text, &HashMap::new(), &LoadOptions { file: "x.toml", known_tools: &[] }).unwrap();
+        let shown = super::as_written(&config).unwrap();
+        for written in
+            ["[[service]]", "[[service.check]]", "interval = \"1m\"", "kind = \"http\"", "mode = \"approve\""]
+        {
+            assert!(shown.contains(written), "{written} missing from:\n{shown}");
+        }
+        assert!(shown.contains("health?token=***"), "{shown}");
+        assert!(!shown.contains("topic-secret-name") && !shown.contains("query-secret"), "{shown}");
+        assert!(!shown.contains("secs") && !shown.contains("checks"), "{shown}");
     }
 }
