@@ -12,7 +12,7 @@ mod run;
 
 use std::path::{Path, PathBuf};
 
-pub use child::die_with_parent;
+pub use child::{die_with_parent, group_members, own_group_dying_with_parent, signal_group};
 pub use confined::delete_file_below;
 pub use http_client::{describe_error, http_client, read_capped};
 pub use process_stamp::{process_stamp, stamped_process_ended};

@@ -23,6 +23,9 @@ pub const REAP_EVERY: Duration = Duration::from_millis(500);
 /// How long a restarted child must live for the restart to count as done.
 const START_GRACE: Duration = Duration::from_millis(300);
 
+/// How long a stopped service's processes have after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
 enum Restartable {
     Supervised(SupervisedProcess),
     Command(Vec<String>),
@@ -30,8 +33,11 @@ enum Restartable {
 
 /// Starts, restarts and stops the services whose `process` obsctl owns, and reaps them: a
 /// child that exits is waited for (no zombie passes for a running process), logged, and its
-/// exit kept for the dry-run and the approval card. Children die with obsctl
-/// (`obsctl_host::die_with_parent`).
+/// exit kept for the dry-run and the approval card. Each child leads a process group of its
+/// own, stopped whole (SIGTERM, then SIGKILL), and dies with obsctl
+/// (`obsctl_host::own_group_dying_with_parent`). What a child started outlives a killed obsctl;
+/// each child's record (`<log_dir>/<service>.child`: its pid and stamp) lets the next obsctl
+/// find and stop what is left before starting the service again.
 pub struct Supervisor {
     services: HashMap<String, Restartable>,
     children: Mutex<HashMap<String, Child>>,
@@ -40,6 +46,8 @@ pub struct Supervisor {
     /// How each service's last child ended (`exit status: 3`, `signal: 9 (SIGKILL)`), or why it
     /// could not start, and when.
     exits: std::sync::Mutex<HashMap<String, (String, std::time::SystemTime)>>,
+    /// Each service's child as started: its pid (its process group's id) and stamp.
+    groups: std::sync::Mutex<HashMap<String, (u32, String)>>,
     log_dir: Option<PathBuf>,
 }
 
@@ -55,8 +63,8 @@ impl Supervisor {
                 (None, None) => None,
             })
             .collect();
-        let (started, exits) = Default::default();
-        Self { services, children: Mutex::new(HashMap::new()), started, exits, log_dir }
+        let (started, exits, groups) = Default::default();
+        Self { services, children: Mutex::new(HashMap::new()), started, exits, groups, log_dir }
     }
 
     /// Starts every supervised service that is not running yet. One that cannot start (a
@@ -67,6 +75,7 @@ impl Supervisor {
             if let Restartable::Supervised(p) = r
                 && !self.children.lock().await.contains_key(name)
             {
+                self.stop_leftovers(name).await;
                 match self.spawn(name, p).await {
                     Ok(pid) => tracing::info!(service = %name, pid, "started supervised service"),
                     Err(error) => {
@@ -132,9 +141,12 @@ impl Supervisor {
         if let Some(cwd) = &p.cwd {
             cmd.current_dir(cwd);
         }
-        obsctl_host::die_with_parent(cmd.as_std_mut());
+        obsctl_host::own_group_dying_with_parent(cmd.as_std_mut());
         let child = cmd.spawn().map_err(|e| anyhow::anyhow!("service {name}: cannot start {program}: {e}"))?;
         let pid = child.id().unwrap_or(0);
+        if let Some(stamp) = obsctl_host::process_stamp(pid) {
+            self.keep_record(name, pid, stamp);
+        }
         self.children.lock().await.insert(name.to_string(), child);
         if let Ok(mut started) = self.started.lock() {
             started.insert(name.to_string(), std::time::SystemTime::now());
@@ -177,15 +189,8 @@ impl Supervisor {
         match self.services.get(service) {
             Some(Restartable::Supervised(p)) => {
                 let old = self.children.lock().await.remove(service);
-                let old_pid = match old {
-                    Some(mut child) => {
-                        let pid = child.id();
-                        let _ = child.start_kill();
-                        let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
-                        pid
-                    }
-                    None => None,
-                };
+                let old_pid = old.as_ref().and_then(Child::id);
+                self.stop_group(service, old).await;
                 let pid = self.spawn(service, p).await.map_err(|e| ToolError::Failed(e.to_string()))?;
                 // A child that dies at once (a crash on start) is not a restart that worked.
                 tokio::time::sleep(START_GRACE).await;
@@ -227,12 +232,94 @@ impl Supervisor {
 
     /// Stops every supervised service (at shutdown).
     pub async fn stop_all(&self) {
-        let mut children = self.children.lock().await;
-        for (name, mut child) in children.drain() {
-            let _ = child.start_kill();
-            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        let children: Vec<(String, Child)> = self.children.lock().await.drain().collect();
+        for (name, child) in children {
+            self.stop_group(&name, Some(child)).await;
             tracing::info!(service = %name, "stopped supervised service");
         }
+    }
+
+    /// Where `service`'s child record is kept across obsctl's own restarts, if anywhere.
+    fn record_path(&self, service: &str) -> Option<PathBuf> {
+        self.log_dir.as_ref().map(|dir| dir.join(format!("{service}.child")))
+    }
+
+    fn keep_record(&self, service: &str, pid: u32, stamp: String) {
+        if let Some(path) = self.record_path(service)
+            && let Err(error) = std::fs::write(&path, format!("{pid} {stamp}\n"))
+        {
+            tracing::warn!(%error, path = %path.display(), "cannot record the supervised child");
+        }
+        if let Ok(mut groups) = self.groups.lock() {
+            groups.insert(service.to_string(), (pid, stamp));
+        }
+    }
+
+    /// `service`'s child record: this process's, or the file an earlier obsctl left.
+    fn record(&self, service: &str) -> Option<(u32, String)> {
+        if let Some(kept) = self.groups.lock().ok()?.get(service) {
+            return Some(kept.clone());
+        }
+        let text = std::fs::read_to_string(self.record_path(service)?).ok()?;
+        let (pid, stamp) = text.trim().split_once(' ')?;
+        Some((pid.parse().ok()?, stamp.to_string()))
+    }
+
+    fn forget_record(&self, service: &str) {
+        if let Ok(mut groups) = self.groups.lock() {
+            groups.remove(service);
+        }
+        if let Some(path) = self.record_path(service) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Stops what an earlier obsctl's child of `service` left running (that obsctl was killed:
+    /// the kernel ended the child, not what the child started), saying so.
+    async fn stop_leftovers(&self, service: &str) {
+        let Some((pgid, stamp)) = self.record(service) else { return };
+        let left = obsctl_host::group_members(pgid, &stamp);
+        if !left.is_empty() {
+            tracing::warn!(
+                service,
+                pids = ?left,
+                "processes of this service from an earlier obsctl still run (it was killed); stopping them before starting the service"
+            );
+        }
+        self.stop_group(service, None).await;
+    }
+
+    /// Stops `service`'s process group: SIGTERM, then SIGKILL to what is left after
+    /// `STOP_GRACE`; waits for `child` (ours) so it is reaped. The group is found by the
+    /// record, never by a bare pid.
+    async fn stop_group(&self, service: &str, mut child: Option<Child>) {
+        match self.record(service) {
+            Some((pgid, stamp)) => {
+                let running = || !obsctl_host::group_members(pgid, &stamp).is_empty();
+                if running() {
+                    obsctl_host::signal_group(pgid, false);
+                    let deadline = tokio::time::Instant::now() + STOP_GRACE;
+                    while running() && tokio::time::Instant::now() < deadline {
+                        if let Some(c) = child.as_mut() {
+                            let _ = c.try_wait();
+                        }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    if running() {
+                        obsctl_host::signal_group(pgid, true);
+                    }
+                }
+            }
+            None => {
+                if let Some(c) = child.as_mut() {
+                    let _ = c.start_kill();
+                }
+            }
+        }
+        if let Some(mut c) = child {
+            let _ = tokio::time::timeout(STOP_GRACE, c.wait()).await;
+        }
+        self.forget_record(service);
     }
 }
 

@@ -159,6 +159,46 @@ process = { run = ["sh", "-c", "echo $$ > {dir}/svc.pid; exec sleep 600"] }
     eventually(10, "the child to die with serve", || async { (!alive(second)).then_some(()) }).await;
 }
 
+/// A supervised shell's own children do not outlive obsctl either (issue 27, finding 1: after
+/// `kill -9` of serve, the old child lived on holding the port and the next serve's child died
+/// with "Address already in use"). The kernel ends only the direct child when serve dies; what it
+/// left running, the next serve finds from its record, says so, and stops, before starting the
+/// service again.
+#[tokio::test]
+async fn the_next_serve_stops_what_a_killed_serve_left_running() {
+    use crate::support::{config_file, eventually, free_port, serve_in};
+    let dir = tempfile::tempdir().unwrap();
+    let body = r#"version = 1
+[store]
+url = "sqlite://{dir}/obsctl.db"
+[agent]
+mode = "observe"
+[[service]]
+name = "svc"
+process = { run = ["sh", "-c", "sleep 600 & echo $! > {dir}/grandchild; wait"] }
+"#;
+    config_file(body, "http://unused", dir.path());
+    let grandchild = dir.path().join("grandchild");
+    let read_pid = |path: &std::path::Path| std::fs::read_to_string(path).ok()?.trim().parse::<u32>().ok();
+    let alive =
+        |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "));
+    let mut serve = serve_in(dir.path(), free_port());
+    let first = eventually(20, "the service's own child", || async { read_pid(&grandchild) }).await;
+    serve.kill();
+    std::fs::remove_file(&grandchild).unwrap();
+    assert!(alive(first), "a grandchild outlives a killed serve: what the next serve must handle");
+    let mut again = serve_in(dir.path(), free_port());
+    let second = eventually(20, "the service started again", || async { read_pid(&grandchild) }).await;
+    assert_ne!(first, second);
+    assert!(!alive(first), "what the killed serve left running is stopped before the service starts again");
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(log.contains("from an earlier obsctl"), "{log}");
+    // Stopped (SIGTERM), serve stops the whole service, the shell's own child included.
+    std::process::Command::new("kill").args(["-TERM", &again.0.id().to_string()]).status().unwrap();
+    again.0.wait().unwrap();
+    assert!(!alive(second), "a stopped serve left its service's processes running");
+}
+
 /// One service whose program cannot start does not stop the others or the monitoring (issue 27,
 /// finding 4: `serve` exited with "cannot start pyhton3"): it stays down with the reason.
 #[tokio::test]
