@@ -41,6 +41,12 @@ impl Timestamp {
         humantime::format_rfc3339_seconds(t).to_string()
     }
 
+    /// RFC 3339 to the millisecond: `2026-11-28T07:04:16.157Z`.
+    pub fn rfc3339_millis(self) -> String {
+        let t = UNIX_EPOCH + Duration::from_millis(self.0.max(0) as u64);
+        humantime::format_rfc3339_millis(t).to_string()
+    }
+
     /// Parses RFC 3339 (`2026-11-28T07:04:16Z`, `2026-11-28T09:04:16.157+02:00` as Grafana
     /// sends, any year from 0000 to 9999).
     pub fn parse_rfc3339(text: &str) -> Option<Self> {

@@ -1,6 +1,6 @@
-//! What every SQL backend keeps in memory for the observation path: check id → integer key,
-//! how many observations each check has had since its history was last pruned, and when the
-//! rollups were.
+//! What every SQL backend keeps in memory for the observation path: check id → integer key (and
+//! the target a check's first row gets), how many observations each check has had since its
+//! history was last pruned, and when the rollups were.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,6 +11,8 @@ use crate::{Result, StoreError};
 #[derive(Default)]
 pub(crate) struct CheckKeys {
     keys: Mutex<HashMap<String, i64>>,
+    /// The target digest a check with no row yet gets when its first run writes the row.
+    targets: Mutex<HashMap<String, String>>,
     unpruned: Mutex<HashMap<i64, u32>>,
     /// The hour whose writes last pruned the rollups.
     rollups_pruned: AtomicI64,
@@ -23,6 +25,15 @@ fn poisoned<T>(_: T) -> StoreError {
 impl CheckKeys {
     pub(crate) fn get(&self, check_id: &str) -> Result<Option<i64>> {
         Ok(self.keys.lock().map_err(poisoned)?.get(check_id).copied())
+    }
+
+    pub(crate) fn expect_targets(&self, targets: Vec<(String, String)>) -> Result<()> {
+        self.targets.lock().map_err(poisoned)?.extend(targets);
+        Ok(())
+    }
+
+    pub(crate) fn expected_target(&self, check_id: &str) -> Result<Option<String>> {
+        Ok(self.targets.lock().map_err(poisoned)?.get(check_id).cloned())
     }
 
     pub(crate) fn forget<'a>(&self, check_ids: impl Iterator<Item = &'a str>) -> Result<()> {

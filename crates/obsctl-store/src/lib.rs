@@ -149,7 +149,7 @@ pub struct StoredEpisode {
 /// The latest of `incidents` per fingerprint, given them newest first.
 /// The name a check's history is kept under once its target changed at `now`.
 pub(crate) fn retired_name(check_id: &str, now: Timestamp) -> String {
-    format!("{check_id} (until {now})")
+    format!("{check_id} (until {})", now.rfc3339_millis())
 }
 
 /// What the store keeps of a check's target: a digest, since a target may hold a secret (a URL's

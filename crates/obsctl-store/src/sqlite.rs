@@ -75,8 +75,9 @@ impl SqliteStore {
         if let Some(k) = self.keys.get(check_id)? {
             return Ok(k);
         }
-        sqlx::query("INSERT INTO checks (id) VALUES (?) ON CONFLICT(id) DO NOTHING")
+        sqlx::query("INSERT INTO checks (id, target) VALUES (?, ?) ON CONFLICT(id) DO NOTHING")
             .bind(check_id)
+            .bind(self.keys.expected_target(check_id)?)
             .execute(&self.writer)
             .await?;
         let key: i64 =
@@ -200,29 +201,39 @@ impl Store for SqliteStore {
 
     async fn retarget_checks(&self, targets: &[(String, String)], now: Timestamp) -> Result<Vec<String>> {
         let mut tx = self.writer.begin().await?;
-        let mut moved = Vec::new();
+        let (mut moved, mut first_runs) = (Vec::new(), Vec::new());
         for (id, target) in targets {
-            let target = &target_digest(target);
+            let target = target_digest(target);
             let stored: Option<Option<String>> =
                 sqlx::query_scalar("SELECT target FROM checks WHERE id = ?").bind(id).fetch_optional(&mut *tx).await?;
-            if let Some(Some(old)) = &stored
-                && old != target
-            {
-                let aside = retired_name(id, now);
-                sqlx::query("UPDATE checks SET id = ? WHERE id = ?").bind(&aside).bind(id).execute(&mut *tx).await?;
-                moved.push((id.clone(), aside));
-            }
-            if stored.flatten().as_ref() != Some(target) {
-                sqlx::query("INSERT INTO checks (id, target) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET target = excluded.target")
-                    .bind(id)
-                    .bind(target)
-                    .execute(&mut *tx)
-                    .await?;
+            match stored {
+                // No run yet: the first one writes the target with the row.
+                None => first_runs.push((id.clone(), target)),
+                // Kept from before targets were: this one is taken as the target it had.
+                Some(None) => {
+                    sqlx::query("UPDATE checks SET target = ? WHERE id = ?")
+                        .bind(&target)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Some(Some(old)) if old == target => {}
+                Some(Some(_)) => {
+                    let aside = retired_name(id, now);
+                    sqlx::query("UPDATE checks SET id = ? WHERE id = ?")
+                        .bind(&aside)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    moved.push((id.clone(), aside));
+                    first_runs.push((id.clone(), target));
+                }
             }
         }
         tx.commit().await?;
-        // The ids now name new rows: their cached keys point at the history set aside.
+        // The ids name new rows now: their cached keys point at the history set aside.
         self.keys.forget(moved.iter().map(|(id, _)| id.as_str()))?;
+        self.keys.expect_targets(first_runs)?;
         Ok(moved.into_iter().map(|(_, aside)| aside).collect())
     }
 

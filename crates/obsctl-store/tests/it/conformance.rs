@@ -164,6 +164,11 @@ async fn a_check_whose_target_changed_starts_afresh_and_keeps_its_history(s: Arc
     use obsctl_core::rollup::HOUR_MS;
     let t = Timestamp::now().millis();
     let targets = |url: &str| vec![("a/x".to_string(), format!("{{\"url\":\"{url}\"}}")), ("a/y".into(), "tcp".into())];
+    // Knowing targets writes nothing to a store that has no runs: an empty store stays empty
+    // (a restore takes only an empty one).
+    let unrun = [("b/q".to_string(), "tcp".to_string())];
+    assert!(s.retarget_checks(&unrun, Timestamp(t)).await.unwrap().is_empty());
+    assert!(s.check_statuses().await.unwrap().is_empty());
     s.record_observations(&[observation("a/x", t, false), observation("a/y", t, true)], 100).await.unwrap();
     s.save_check_status("a/x", CheckStatus::Failing, Timestamp(t)).await.unwrap();
     // A store from before targets were kept, then the same target again: nothing moves.
@@ -171,7 +176,7 @@ async fn a_check_whose_target_changed_starts_afresh_and_keeps_its_history(s: Arc
     assert!(s.retarget_checks(&targets("http://old"), Timestamp(t + 2)).await.unwrap().is_empty());
     assert_eq!(s.recent_observations("a/x", 10).await.unwrap().len(), 1);
     let moved = s.retarget_checks(&targets("http://new"), Timestamp(t + 3)).await.unwrap();
-    let aside = format!("a/x (until {})", Timestamp(t + 3));
+    let aside = format!("a/x (until {})", Timestamp(t + 3).rfc3339_millis());
     assert_eq!(moved, std::slice::from_ref(&aside));
     assert!(s.recent_observations("a/x", 10).await.unwrap().is_empty(), "the new target starts afresh");
     assert!(s.check_tallies("a/x", HOUR_MS, Timestamp(0)).await.unwrap().is_empty());
@@ -182,6 +187,9 @@ async fn a_check_whose_target_changed_starts_afresh_and_keeps_its_history(s: Arc
     s.record_observations(&[observation("a/x", t + 4, true)], 100).await.unwrap();
     let now = s.recent_observations("a/x", 10).await.unwrap();
     assert_eq!((now.len(), now[0].ok), (1, true));
+    // That first run wrote its target: the same target again moves nothing, another one does.
+    assert!(s.retarget_checks(&targets("http://new"), Timestamp(t + 5)).await.unwrap().is_empty());
+    assert_eq!(s.retarget_checks(&targets("http://newer"), Timestamp(t + 6)).await.unwrap().len(), 1);
     let statuses = s.check_statuses().await.unwrap();
     assert!(!statuses.iter().any(|(id, status, _)| id == "a/x" && *status == CheckStatus::Failing), "{statuses:?}");
 }
