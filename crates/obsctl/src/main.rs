@@ -5,15 +5,20 @@ use obsctl::cli::{Cli, Command, LogFormat};
 use obsctl::commands;
 
 /// Log levels from quietest to loudest.
-const LEVELS: [&str; 4] =
-    ["warn", "info,sqlx=warn,hyper=warn,reqwest=warn", "debug,sqlx=info,hyper=info,reqwest=info", "trace"];
+const LEVELS: [&str; 5] =
+    ["error", "warn", "info,sqlx=warn,hyper=warn,reqwest=warn", "debug,sqlx=info,hyper=info,reqwest=info", "trace"];
 
 /// `serve` logs what it does (info); every other command speaks through what it prints and
 /// logs only warnings, unless asked for more with `-v` (issue 27: 14 migration lines and
-/// "rebuilt recall index" on stderr for an ordinary command).
+/// "rebuilt recall index" on stderr for an ordinary command); `demo` tells its story alone,
+/// errors aside (issue 28: its narration came interleaved with "incident opened" warnings).
 fn init_logging(cli: &Cli) {
     use tracing_subscriber::EnvFilter;
-    let base = usize::from(matches!(cli.command, Command::Serve { .. }) && !cli.quiet);
+    let base = match cli.command {
+        Command::Demo(_) => 0,
+        Command::Serve { .. } if !cli.quiet => 2,
+        _ => 1,
+    };
     let default = LEVELS[(base + usize::from(cli.verbose)).min(LEVELS.len() - 1)];
     let filter = EnvFilter::try_from_env("OBSCTL_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     // Colours only for a person at a terminal: a log file or journal gets plain text.

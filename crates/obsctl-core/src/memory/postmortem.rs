@@ -1,6 +1,6 @@
 //! A postmortem written as Markdown with YAML front matter, read into an episode: how a team's
-//! existing postmortem folder becomes searchable memory. The mapping is documented in the
-//! README (Memory → Importing postmortems).
+//! existing postmortem folder becomes searchable memory. The mapping is documented in
+//! docs/memory.md (Importing postmortems).
 
 use std::collections::BTreeMap;
 

@@ -4,7 +4,7 @@
 //! - Grafana-managed alerting's webhook contact point, `version: "1"`: the same shape plus
 //!   `orgId`, `title`, `state`, `message` and per alert `dashboardURL`, `panelURL`, `silenceURL`,
 //!   `values`: <https://grafana.com/docs/grafana/latest/alerting/configure-notifications/manage-contact-points/integrations/webhook-notifier/>
-//! - obsctl's generic event: one object or an array of them (README, "Alerts").
+//! - obsctl's generic event: one object or an array of them (docs/alerts.md).
 
 use std::collections::BTreeMap;
 

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use obsctl_core::quantity::counted;
 use obsctl_engine::ProbeContext;
 use obsctl_engine::probes;
 
@@ -57,8 +58,8 @@ pub async fn run(config: Option<&Path>, json: bool) -> anyhow::Result<u8> {
             .collect();
         print!("{}", table(&["CHECK", "KIND", "STATUS", "LATENCY", "DETAIL"], &rows));
         match unknown {
-            0 => println!("{} checks, {} failing", results.len(), failed),
-            n => println!("{} checks, {} failing, {n} unknown", results.len(), failed),
+            0 => println!("{}, {failed} failing", counted(results.len(), "check")),
+            n => println!("{}, {failed} failing, {n} unknown", counted(results.len(), "check")),
         }
     }
     Ok(u8::from(failed > 0))

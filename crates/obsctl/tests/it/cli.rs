@@ -147,6 +147,17 @@ fn with_no_config_health_watches_the_host() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("obsctl init"));
 }
 
+/// Issue 28, first impressions: `health` ended with "1 checks, 0 failing".
+#[test]
+fn health_counts_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "[[service]]\nname = \"box\"\n  [[service.check]]\n  name = \"load\"\n  kind = \"load\"\n  max_per_core = 1000.0\n";
+    std::fs::write(dir.path().join("obsctl.toml"), config).unwrap();
+    let out = obsctl().current_dir(dir.path()).env_remove("OBSCTL_CONFIG").arg("health").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.trim_end().ends_with("1 check, 0 failing"), "{text}");
+}
+
 #[test]
 fn periodic_check_dry_run_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -225,6 +236,9 @@ fn demo_closes_both_loops() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("both loops closed"), "{text}");
+    // The story alone: no log line in between (they come with -v).
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!said.contains(" WARN ") && !said.contains(" INFO "), "{said}");
     assert!(
         text.contains("fixed by restart a stuck api: process.restart")
             && text.contains("fixed by clear api scratch space"),

@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod containers;
 mod dashboard;
+mod docs;
 mod doors;
 mod exactly_once;
 mod gate;

@@ -99,7 +99,7 @@ fn data_words(message: &str) -> String {
                 format!("unknown key {unknown:?}; this section takes {}", expected.join(", "))
             }
             None => {
-                format!("unknown key {unknown:?}; remove it (the README's Configuration lists this section's keys)")
+                format!("unknown key {unknown:?}; remove it (docs/configuration.md lists this section's keys)")
             }
         };
     }
