@@ -223,7 +223,7 @@ impl Agent {
                             }
                         });
                     }
-                    Ok(Event::ActionChanged { state, .. }) if state == ActionState::Approved.as_str() => {
+                    Ok(Event::ActionChanged { state: ActionState::Approved, .. }) => {
                         let me = self.clone();
                         work.spawn(async move { me.run_approved_logged().await });
                     }

@@ -75,7 +75,7 @@ impl Executor {
         action.result = result.map(|r| self.scrub(r));
         action.updated_at = Timestamp::now();
         self.store.update_action(action).await?;
-        let _ = self.bus.send(Event::ActionChanged { action_id: action.id.clone(), state: state.as_str().into() });
+        let _ = self.bus.send(Event::ActionChanged { action_id: action.id.clone(), state });
         Ok(())
     }
 
@@ -113,8 +113,7 @@ impl Executor {
             }
             Err(e) => return Err(e.into()),
         };
-        let _ =
-            self.bus.send(Event::ActionChanged { action_id: action.id.clone(), state: action.state.as_str().into() });
+        let _ = self.bus.send(Event::ActionChanged { action_id: action.id.clone(), state: action.state });
         let Some(tool) = self.registry.get(&action.tool) else {
             let error = json!({"error": format!("tool {} is not registered", action.tool)});
             self.save(&mut action, ActionState::Failed, Some(error)).await?;

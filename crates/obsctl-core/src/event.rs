@@ -13,5 +13,5 @@ pub enum Event {
     IncidentOpened { incident_id: String },
     IncidentUpdated { incident_id: String },
     IncidentResolved { incident_id: String },
-    ActionChanged { action_id: String, state: String },
+    ActionChanged { action_id: String, state: crate::action::ActionState },
 }

@@ -18,7 +18,7 @@ enum Shared {
     IncidentOpened { incident_id: String },
     IncidentUpdated { incident_id: String },
     IncidentResolved { incident_id: String },
-    ActionChanged { action_id: String, state: String },
+    ActionChanged { action_id: String, state: obsctl_core::action::ActionState },
 }
 
 impl Shared {
@@ -116,7 +116,7 @@ mod tests {
             Event::IncidentOpened { incident_id: "inc-1".into() },
             Event::IncidentUpdated { incident_id: "inc-1".into() },
             Event::IncidentResolved { incident_id: "inc-1".into() },
-            Event::ActionChanged { action_id: "act-1".into(), state: "approved".into() },
+            Event::ActionChanged { action_id: "act-1".into(), state: obsctl_core::action::ActionState::Approved },
         ];
         for event in events {
             let shared = Shared::of(&event).unwrap();

@@ -59,7 +59,7 @@ impl Agent {
             if reason.is_empty() { String::new() } else { format!(" ({reason})") }
         );
         self.store.add_event(&action.incident_id, verb, &message, json!({"action_id": action_id, "by": by})).await?;
-        let _ = self.bus.send(Event::ActionChanged { action_id: action_id.into(), state: to.as_str().into() });
+        let _ = self.bus.send(Event::ActionChanged { action_id: action_id.into(), state: to });
         Ok(changed)
     }
 

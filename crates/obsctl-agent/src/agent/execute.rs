@@ -183,8 +183,7 @@ impl Agent {
         }
         // Journal before act: the row is committed before any tool runs.
         self.store.insert_action(&action).await?;
-        let _ =
-            self.bus.send(Event::ActionChanged { action_id: action.id.clone(), state: action.state.as_str().into() });
+        let _ = self.bus.send(Event::ActionChanged { action_id: action.id.clone(), state: action.state });
         Ok(action)
     }
 
@@ -346,7 +345,7 @@ impl Agent {
             .audit("agent", "cancel", &action.plan_id, "cancelled", why, json!({"tools": tools, "data": data}))
             .await;
         for a in &cancelled {
-            let _ = self.bus.send(Event::ActionChanged { action_id: a.id.clone(), state: a.state.as_str().into() });
+            let _ = self.bus.send(Event::ActionChanged { action_id: a.id.clone(), state: a.state });
         }
         Ok(cancelled)
     }
@@ -422,7 +421,7 @@ impl Agent {
             a.result = Some(result);
             self.store.update_action(&a).await?;
             // A page following the plan (the approval card) shows its outcome now.
-            let _ = self.bus.send(Event::ActionChanged { action_id: a.id.clone(), state: a.state.as_str().into() });
+            let _ = self.bus.send(Event::ActionChanged { action_id: a.id.clone(), state: a.state });
         }
         if outcome == Outcome::Fixed && current.status == IncidentStatus::Resolved {
             let _ = self.bus.send(Event::IncidentResolved { incident_id: current.id.clone() });
@@ -451,7 +450,7 @@ impl Agent {
                 Some(json!({"recovered": "found running when the agent lease was taken; not re-run; verifying"}));
             a.updated_at = Timestamp::now();
             self.store.update_action(&a).await?;
-            let _ = self.bus.send(Event::ActionChanged { action_id: a.id.clone(), state: a.state.as_str().into() });
+            let _ = self.bus.send(Event::ActionChanged { action_id: a.id.clone(), state: a.state });
             let message = format!(
                 "{} was interrupted (a restart, or its process lost the agent lease); not re-run; verifying the check",
                 a.tool
@@ -468,7 +467,7 @@ impl Agent {
             );
             a.updated_at = Timestamp::now();
             self.store.update_action(&a).await?;
-            let _ = self.bus.send(Event::ActionChanged { action_id: a.id.clone(), state: a.state.as_str().into() });
+            let _ = self.bus.send(Event::ActionChanged { action_id: a.id.clone(), state: a.state });
             let message = format!("{} was interrupted; verification: {}", a.tool, outcome.as_str());
             self.store.add_event(&a.incident_id, "outcome", &message, json!({"action_id": a.id})).await?;
             self.gate.audit("agent", "recover", &a.id, outcome.as_str(), &message, json!({})).await;

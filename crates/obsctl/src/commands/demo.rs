@@ -245,7 +245,7 @@ async fn next_event(
         }
         Ok(Event::ActionChanged { action_id, state }) => {
             if let Ok(a) = rt.store.action(&action_id).await {
-                n.say(format!("action {} {} → {} ({})", a.tool, a.args, state, a.reason));
+                n.say(format!("action {} {} → {} ({})", a.tool, a.args, state.as_str(), a.reason));
             }
         }
         Ok(Event::IncidentResolved { incident_id }) => {
