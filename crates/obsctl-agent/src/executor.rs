@@ -12,6 +12,7 @@ use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState};
 use obsctl_core::event::Event;
 use obsctl_core::secret::{redact, redact_value};
+use obsctl_core::timeline::{ActionEntry, EntryKind, to_data};
 use obsctl_store::{Store, StoreError};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -122,15 +123,20 @@ impl Executor {
         self.store
             .add_event(
                 &action.incident_id,
-                "action",
+                EntryKind::Action,
                 &format!("running {} {}", action.tool, self.scrub(action.args.clone())),
-                json!({"action_id": action.id, "holder": self.fence.get().map(|lease| lease.holder())}),
+                to_data(&ActionEntry {
+                    action_id: action.id.clone(),
+                    state: None,
+                    holder: self.fence.get().map(|lease| lease.holder().to_string()),
+                }),
             )
             .await?;
         if !self.leading() {
             let message = format!("lost the agent lease before running {}; its next holder verifies it", action.tool);
             tracing::warn!(action = %action.id, "{message}");
-            self.store.add_event(&action.incident_id, "action", &message, json!({"action_id": action.id})).await?;
+            let entry = ActionEntry { action_id: action.id.clone(), state: None, holder: None };
+            self.store.add_event(&action.incident_id, EntryKind::Action, &message, to_data(&entry)).await?;
             return Ok(None);
         }
         tracing::info!(action = %action.id, tool = %action.tool, "executing action");
@@ -156,9 +162,9 @@ impl Executor {
         self.store
             .add_event(
                 &action.incident_id,
-                "action",
+                EntryKind::Action,
                 &message,
-                json!({"action_id": action.id, "state": state.as_str()}),
+                to_data(&ActionEntry { action_id: action.id.clone(), state: Some(state), holder: None }),
             )
             .await?;
         Ok(Some(action))

@@ -12,8 +12,9 @@ use obsctl_core::config::{Config, Step, ToolPolicy};
 use obsctl_core::incident::{Incident, IncidentStatus};
 use obsctl_core::policy::{Decision, GateInput, Mode, Verdict, decide};
 use obsctl_core::state::CheckStatus;
+use obsctl_core::timeline::{EntryKind, GateEntry};
 use obsctl_store::Store;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::planner::Plan;
 use crate::tools::ToolRegistry;
@@ -248,7 +249,7 @@ impl Gate {
             return Ok(false);
         }
         let events = self.store.events(&action.incident_id).await?;
-        Ok(events.iter().any(|e| e.kind == BUDGET_OVERRIDE_EVENT && e.data["plan_id"] == action.plan_id.as_str()))
+        Ok(events.iter().any(|e| e.kind == EntryKind::BudgetOverride && e.data["plan_id"] == action.plan_id.as_str()))
     }
 
     /// A permit to run read-only `tool` outside any plan (an MCP client's or the model's read),
@@ -353,12 +354,10 @@ pub struct PlanFacts {
     pub budget_overridden: bool,
 }
 
-/// The timeline entry that records a person's budget override for a plan.
-pub const BUDGET_OVERRIDE_EVENT: &str = "budget_override";
-
 /// Gate codes after which a later retry may succeed (as opposed to once-per-incident refusals).
 pub const RETRYABLE_CODES: &[&str] = &["budget_global", "budget_service", "cooldown"];
 
 pub(crate) fn gate_data(decision: &Decision, mode: Mode, step: &Step) -> serde_json::Value {
-    json!({"gate": decision.code, "verdict": decision.verdict, "mode": mode.as_str(), "tool": step.tool})
+    let entry = GateEntry { gate: decision.code.into(), verdict: decision.verdict, mode, tool: step.tool.clone() };
+    obsctl_core::timeline::to_data(&entry)
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::time::Timestamp;
+use crate::timeline::EntryKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -76,9 +77,7 @@ pub struct IncidentEvent {
     pub id: i64,
     pub incident_id: String,
     pub at: Timestamp,
-    /// `opened`, `failing`, `reopened`, `flapping`, `steady`, `suppressed`, `plan`, `gate`,
-    /// `action`, `verify`, `outcome`, `escalated`, `resolved`, `note`.
-    pub kind: String,
+    pub kind: EntryKind,
     pub message: String,
     pub data: serde_json::Value,
 }
@@ -86,7 +85,7 @@ pub struct IncidentEvent {
 /// The id of the timeline entry that began the incident's current opening (`opened` or
 /// `reopened`), 0 when there is none: what "once per opening" is counted from.
 pub fn opening_event_id(events: &[IncidentEvent]) -> i64 {
-    events.iter().rev().find(|e| e.kind == "opened" || e.kind == "reopened").map_or(0, |e| e.id)
+    events.iter().rev().find(|e| e.kind.is_opening()).map_or(0, |e| e.id)
 }
 
 /// Whether the incident's check flaps in its current opening, by its timeline: a `flapping`
@@ -98,8 +97,8 @@ pub fn flapping_now(events: &[IncidentEvent]) -> bool {
         .iter()
         .rev()
         .take_while(|e| e.id > opened)
-        .find(|e| e.kind == "flapping" || e.kind == "steady")
-        .is_some_and(|e| e.kind == "flapping")
+        .find(|e| matches!(e.kind, EntryKind::Flapping | EntryKind::Steady))
+        .is_some_and(|e| e.kind == EntryKind::Flapping)
 }
 
 /// A silence or maintenance window: while active, matching incidents are recorded but not acted on.
@@ -167,7 +166,7 @@ mod tests {
                 id: i as i64 + 1,
                 incident_id: "i".into(),
                 at: Timestamp(0),
-                kind: kind.to_string(),
+                kind: EntryKind::parse(kind),
                 message: String::new(),
                 data: serde_json::Value::Null,
             };

@@ -24,6 +24,7 @@ pub mod secret;
 pub mod state;
 pub mod telemetry;
 pub mod time;
+pub mod timeline;
 pub mod trace;
 
 pub use secret::Secret;

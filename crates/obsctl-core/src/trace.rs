@@ -9,11 +9,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value, json};
 
-use crate::action::{Action, ActionState};
+use crate::action::{Action, ActionState, Outcome};
 use crate::hash::{FNV_OFFSET, fnv1a, hex};
 use crate::incident::{Incident, IncidentEvent};
 use crate::memory::EpisodeOutcome;
 use crate::secret::{Secret, redact};
+use crate::timeline::{ActionEntry, EntryKind, GateEntry, Opening, OutcomeEntry, data_of};
 
 /// One trace: the spans of one incident opening, the root first.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +73,7 @@ pub fn incident_trace(
     secrets: &[&Secret],
 ) -> Trace {
     let ids = Ids::new(episode_id);
-    let first = events.iter().rposition(|e| e.kind == "opened" || e.kind == "reopened").unwrap_or(0);
+    let first = events.iter().rposition(|e| e.kind.is_opening()).unwrap_or(0);
     let opening = events.get(first..).unwrap_or_default();
     let start = opening.first().map_or(incident.opened_at, |e| e.at).millis() * MS;
     let resolved = incident.resolved_at.unwrap_or(incident.updated_at).millis() * MS;
@@ -101,7 +102,8 @@ pub fn incident_trace(
     // The signal that opened it: the failing probe (its own latency) or the alert.
     let mut mark = start;
     if let Some(opened) = opening.first() {
-        let latency_ns = opened.data.get("latency_us").and_then(Value::as_i64).unwrap_or(0) * 1_000;
+        let latency_us = data_of::<Opening>(&opened.data).map_or(0, |o| o.latency_us);
+        let latency_ns = i64::try_from(latency_us).unwrap_or(0) * 1_000;
         let name = match incident.check_id.strip_prefix("alert:") {
             Some(rest) => format!("alert {}", rest.split(':').next().unwrap_or(rest)),
             None => format!("probe {}", incident.check_id),
@@ -113,55 +115,58 @@ pub fn incident_trace(
     let mut running: BTreeMap<String, i64> = BTreeMap::new();
     for e in opening.iter().skip(1) {
         let at = e.at.millis() * MS;
-        let field = |name: &str| e.data.get(name).and_then(Value::as_str).map(str::to_string);
-        match e.kind.as_str() {
-            "plan" => {
+        match e.kind {
+            EntryKind::Plan => {
                 let mut attrs = vec![("obsctl.plan.summary", Attr::Str(text(&e.message)))];
-                attrs.extend(field("plan_id").map(|p| ("obsctl.plan.id", Attr::Str(p))));
+                attrs.extend(
+                    e.data.get("plan_id").and_then(Value::as_str).map(|p| ("obsctl.plan.id", Attr::Str(p.into()))),
+                );
                 steps.add("plan".into(), mark, at, attrs);
                 mark = at;
             }
-            "gate" => {
-                let tool = field("tool").unwrap_or_default();
-                let mut attrs = vec![("obsctl.tool", Attr::Str(tool.clone()))];
-                attrs.extend(field("verdict").map(|v| ("obsctl.gate.verdict", Attr::Str(v))));
-                attrs.extend(field("gate").map(|g| ("obsctl.gate.code", Attr::Str(g))));
-                attrs.extend(field("mode").map(|m| ("obsctl.gate.mode", Attr::Str(m))));
-                attrs.push(("obsctl.gate.reason", Attr::Str(text(&e.message))));
-                steps.add(format!("gate {tool}"), mark, at, attrs);
+            EntryKind::Gate => {
+                let Some(g) = data_of::<GateEntry>(&e.data) else { continue };
+                let attrs = vec![
+                    ("obsctl.tool", Attr::Str(g.tool.clone())),
+                    ("obsctl.gate.verdict", Attr::Str(g.verdict.as_str().into())),
+                    ("obsctl.gate.code", Attr::Str(g.gate)),
+                    ("obsctl.gate.mode", Attr::Str(g.mode.as_str().into())),
+                    ("obsctl.gate.reason", Attr::Str(text(&e.message))),
+                ];
+                steps.add(format!("gate {}", g.tool), mark, at, attrs);
                 mark = at;
             }
-            "action" => {
-                let Some(id) = field("action_id") else { continue };
-                if field("state").is_none() {
+            EntryKind::Action => {
+                let Some(ActionEntry { action_id: id, state, .. }) = data_of(&e.data) else { continue };
+                let Some(state) = state else {
                     running.insert(id, at);
                     continue;
-                }
+                };
                 let began = running.remove(&id).unwrap_or(mark);
                 let span = steps.add(format!("act {}", action_tool(&by_id, &id)), began, at, act_attrs(&by_id, &id));
                 if by_id.get(id.as_str()).is_some_and(|a| a.state == ActionState::Failed)
-                    || field("state").as_deref() == Some(ActionState::Failed.as_str())
+                    || state == ActionState::Failed
                 {
                     span.error = Some(text(&e.message));
                 }
                 mark = at;
             }
-            "outcome" => {
+            EntryKind::Outcome => {
+                let verified = data_of::<OutcomeEntry>(&e.data);
                 let mut attrs = Vec::new();
-                attrs.extend(
-                    e.data.get("outcome").and_then(Value::as_str).map(|o| ("obsctl.outcome", Attr::Str(o.into()))),
-                );
-                attrs.extend(
-                    e.data.get("attempts").and_then(Value::as_i64).map(|n| ("obsctl.verify.attempts", Attr::Int(n))),
-                );
-                let fixed = e.data.get("outcome").and_then(Value::as_str) == Some("fixed");
+                if let Some(v) = &verified {
+                    attrs.push(("obsctl.outcome", Attr::Str(v.outcome.as_str().into())));
+                    attrs.push(("obsctl.verify.attempts", Attr::Int(v.attempts.into())));
+                }
                 let span = steps.add("verify".into(), mark, at, attrs);
-                if !fixed {
+                if verified.is_none_or(|v| v.outcome != Outcome::Fixed) {
                     span.error = Some(text(&e.message));
                 }
                 mark = at;
             }
-            kind => root.events.push(SpanEvent { name: kind.to_string(), at_ns: at, message: text(&e.message) }),
+            kind => {
+                root.events.push(SpanEvent { name: kind.as_str().to_string(), at_ns: at, message: text(&e.message) })
+            }
         }
     }
     // A step journaled as running whose end never was (the process stopped under it).
@@ -313,7 +318,7 @@ mod tests {
             id: at,
             incident_id: "inc-1".into(),
             at: Timestamp(at),
-            kind: kind.into(),
+            kind: EntryKind::parse(kind),
             message: message.into(),
             data,
         }

@@ -15,6 +15,7 @@ use obsctl_core::config::Config;
 use obsctl_core::event::Event;
 use obsctl_core::incident::{Incident, IncidentStatus, should_reopen};
 use obsctl_core::state::CheckStatus;
+use obsctl_core::timeline::EntryKind;
 use obsctl_store::{AlertFilter, NewEvent, OpenedIncident, Store, StoreError};
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -276,7 +277,7 @@ impl AlertIntake {
         let mut incident = self.incidents.raise(sig.signal(r, now)).await?;
         self.incidents.suppress_under_upstream(&mut incident).await?;
         if let Some(note) = &sig.annotations {
-            self.store.add_event(&incident.id, &note.kind, &note.message, note.data.clone()).await?;
+            self.store.add_event(&incident.id, note.kind, &note.message, note.data.clone()).await?;
         }
         Ok(incident.id)
     }
@@ -286,10 +287,10 @@ impl AlertIntake {
     async fn new_incident(&self, r: &AlertRecord, sig: &AlertSignal, now: Timestamp) -> anyhow::Result<OpenedIncident> {
         let signal = sig.signal(r, now);
         let mut incident = IncidentManager::new_incident(&signal);
-        let mut events = vec![NewEvent { kind: "opened".into(), message: signal.message, data: signal.data }];
+        let mut events = vec![NewEvent { kind: EntryKind::Opened, message: signal.message, data: signal.data }];
         if let Some((upstream_id, upstream_service)) = self.incidents.failing_upstream(&incident.service).await? {
             let (message, data) = suppressed_note(&incident.service, &upstream_id, &upstream_service);
-            events.push(NewEvent { kind: "suppressed".into(), message, data });
+            events.push(NewEvent { kind: EntryKind::Suppressed, message, data });
             incident.upstream_incident = Some(upstream_id);
         }
         events.extend(sig.annotations.clone());

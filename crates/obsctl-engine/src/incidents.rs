@@ -10,6 +10,7 @@ use obsctl_core::config::Config;
 use obsctl_core::event::Event;
 use obsctl_core::incident::{Incident, IncidentStatus, fingerprint, flapping_now, should_reopen};
 use obsctl_core::state::{CheckStatus, Transition};
+use obsctl_core::timeline::{EntryKind, Opening, to_data};
 use obsctl_store::{IncidentFilter, Store, StoreError, new_id};
 use serde_json::json;
 use tokio::sync::broadcast;
@@ -61,7 +62,7 @@ impl IncidentManager {
         if (t.from, t.to) == (CheckStatus::Flapping, CheckStatus::Failing) {
             let message = format!("{} fails steadily now, no longer flapping; actions may resume", spec.id);
             let updated = Event::IncidentUpdated { incident_id: incident.id.clone() };
-            self.tell(&incident.id, "steady", &message, json!({}), updated).await?;
+            self.tell(&incident.id, EntryKind::Steady, &message, json!({}), updated).await?;
         }
         self.suppress_under_upstream(&mut incident).await
     }
@@ -86,7 +87,7 @@ impl IncidentManager {
             detail: &obs.detail,
             at: obs.at,
             message,
-            data: json!({"check_id": spec.id, "latency_us": obs.latency_us}),
+            data: to_data(&Opening { check_id: spec.id.clone(), latency_us: obs.latency_us }),
             flapping,
         }
     }
@@ -104,7 +105,7 @@ impl IncidentManager {
         self.store.update_incident(incident, IncidentStatus::Open).await?;
         let (message, data) = suppressed_note(&incident.service, &upstream_id, &upstream_service);
         let updated = Event::IncidentUpdated { incident_id: incident.id.clone() };
-        self.tell(&incident.id, "suppressed", &message, data, updated).await
+        self.tell(&incident.id, EntryKind::Suppressed, &message, data, updated).await
     }
 
     /// The incident a signal opens when none of its fingerprint is open or reopens (no IO).
@@ -158,7 +159,7 @@ impl IncidentManager {
                 self.store.update_incident(&old, IncidentStatus::Resolved).await?;
                 let within = obsctl_core::quantity::format_duration(self.config.agent.reopen_within);
                 let message = format!("failing again within {within} of resolving: {}", signal.detail);
-                self.tell_opening(&old.id, "reopened", &message, signal).await?;
+                self.tell_opening(&old.id, EntryKind::Reopened, &message, signal).await?;
                 old
             }
             _ => {
@@ -167,7 +168,7 @@ impl IncidentManager {
                     return self.count_on(open, signal).await;
                 }
                 tracing::warn!(incident = %incident.id, check = %signal.check_id, detail = %signal.detail, "incident opened");
-                self.tell_opening(&incident.id, "opened", &signal.message, signal).await?;
+                self.tell_opening(&incident.id, EntryKind::Opened, &signal.message, signal).await?;
                 incident
             }
         })
@@ -189,7 +190,7 @@ impl IncidentManager {
     async fn tell_opening(
         &self,
         incident_id: &str,
-        kind: &str,
+        kind: EntryKind,
         message: &str,
         signal: &Signal<'_>,
     ) -> anyhow::Result<()> {
@@ -203,7 +204,7 @@ impl IncidentManager {
 
     async fn note_flapping(&self, incident_id: &str, check_id: &str) -> anyhow::Result<()> {
         let message = format!("{check_id} is flapping; no actions until it is stable");
-        self.store.add_event(incident_id, "flapping", &message, json!({})).await?;
+        self.store.add_event(incident_id, EntryKind::Flapping, &message, json!({})).await?;
         Ok(())
     }
 
@@ -228,7 +229,7 @@ impl IncidentManager {
         if let Some(kind) = narrowed {
             let message = format!("now {kind} (was {was}): {}", obs.detail);
             let updated = Event::IncidentUpdated { incident_id: open.id.clone() };
-            self.tell(&open.id, "reclassified", &message, json!({"from": was, "to": kind}), updated).await?;
+            self.tell(&open.id, EntryKind::Reclassified, &message, json!({"from": was, "to": kind}), updated).await?;
         }
         Ok(())
     }
@@ -248,7 +249,7 @@ impl IncidentManager {
     pub async fn tell(
         &self,
         incident_id: &str,
-        kind: &str,
+        kind: EntryKind,
         message: &str,
         data: serde_json::Value,
         event: Event,
@@ -337,7 +338,7 @@ pub async fn resolve_incident(
     incident.updated_at = at;
     incident.resolution = Some(resolution.to_string());
     store.update_incident(incident, IncidentStatus::Open).await?;
-    store.add_event(&incident.id, "resolved", resolution, json!({})).await?;
+    store.add_event(&incident.id, EntryKind::Resolved, resolution, json!({})).await?;
     Ok(())
 }
 

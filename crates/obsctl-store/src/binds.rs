@@ -212,7 +212,7 @@ macro_rules! save_alerts_in_tx {
         for chunk in events.chunks(ROWS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::<$db>::new(EVENT_INSERT);
             q.push_values(chunk, |mut b, (id, e, data)| {
-                b.push_bind(*id).push_bind(at).push_bind(&e.kind).push_bind(&e.message).push_bind(data);
+                b.push_bind(*id).push_bind(at).push_bind(e.kind.as_str()).push_bind(&e.message).push_bind(data);
             });
             q.build().execute(&mut *$tx).await?;
         }

@@ -30,6 +30,7 @@ use obsctl_core::memory::{Episode, LedgerEntry};
 use obsctl_core::rollup::{HourLatency, SpanTally, Tally};
 use obsctl_core::state::CheckStatus;
 use obsctl_core::telemetry::Report as TelemetryReport;
+use obsctl_core::timeline::EntryKind;
 use serde::Serialize;
 
 pub use bolt::{BoltGraph, MirrorCursor};
@@ -115,7 +116,7 @@ pub struct OpenedIncident {
 /// A timeline entry to add; the store stamps its id and time.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
-    pub kind: String,
+    pub kind: EntryKind,
     pub message: String,
     pub data: serde_json::Value,
 }
@@ -222,7 +223,7 @@ pub trait Store: GraphStore + ChangeFeed {
     async fn add_event(
         &self,
         incident_id: &str,
-        kind: &str,
+        kind: EntryKind,
         message: &str,
         data: serde_json::Value,
     ) -> Result<IncidentEvent>;

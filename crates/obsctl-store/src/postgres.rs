@@ -16,6 +16,7 @@ use obsctl_core::memory::{Episode, LedgerEntry};
 use obsctl_core::rollup::{HourLatency, SpanTally, Tally};
 use obsctl_core::state::CheckStatus;
 use obsctl_core::telemetry::Report as TelemetryReport;
+use obsctl_core::timeline::EntryKind;
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
@@ -405,7 +406,7 @@ impl Store for PostgresStore {
     async fn add_event(
         &self,
         incident_id: &str,
-        kind: &str,
+        kind: EntryKind,
         message: &str,
         data: serde_json::Value,
     ) -> Result<IncidentEvent> {
@@ -413,12 +414,12 @@ impl Store for PostgresStore {
         let id: i64 = sqlx::query_scalar("INSERT INTO incident_events (incident_id, at, kind, message, data) VALUES ($1, $2, $3, $4, $5) RETURNING id")
             .bind(incident_id)
             .bind(at.millis())
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(message)
             .bind(data.to_string())
             .fetch_one(&self.pool)
             .await?;
-        Ok(IncidentEvent { id, incident_id: incident_id.into(), at, kind: kind.into(), message: message.into(), data })
+        Ok(IncidentEvent { id, incident_id: incident_id.into(), at, kind, message: message.into(), data })
     }
 
     async fn events(&self, incident_id: &str) -> Result<Vec<IncidentEvent>> {

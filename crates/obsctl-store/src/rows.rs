@@ -4,6 +4,7 @@ use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, AuditRecord, Outcome};
 use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus, Silence};
 use obsctl_core::policy::Mode;
+use obsctl_core::timeline::EntryKind;
 use sqlx::Row;
 
 use crate::{Result, StoreError};
@@ -235,7 +236,7 @@ pub(crate) fn event(r: &impl DbRow) -> Result<IncidentEvent> {
         id: r.int("id")?,
         incident_id: r.text("incident_id")?,
         at: Timestamp(r.int("at")?),
-        kind: r.text("kind")?,
+        kind: EntryKind::parse(&r.text("kind")?),
         message: r.text("message")?,
         data: json(r.opt_text("data")?)?.unwrap_or_default(),
     })

@@ -17,6 +17,7 @@ use obsctl_core::memory::{Episode, LedgerEntry};
 use obsctl_core::rollup::{HourLatency, SpanTally, Tally};
 use obsctl_core::state::CheckStatus;
 use obsctl_core::telemetry::Report as TelemetryReport;
+use obsctl_core::timeline::EntryKind;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row};
 
@@ -374,7 +375,7 @@ impl Store for SqliteStore {
     async fn add_event(
         &self,
         incident_id: &str,
-        kind: &str,
+        kind: EntryKind,
         message: &str,
         data: serde_json::Value,
     ) -> Result<IncidentEvent> {
@@ -384,12 +385,12 @@ impl Store for SqliteStore {
         )
         .bind(incident_id)
         .bind(at.millis())
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(message)
         .bind(data.to_string())
         .fetch_one(&self.writer)
         .await?;
-        Ok(IncidentEvent { id, incident_id: incident_id.into(), at, kind: kind.into(), message: message.into(), data })
+        Ok(IncidentEvent { id, incident_id: incident_id.into(), at, kind, message: message.into(), data })
     }
 
     async fn events(&self, incident_id: &str) -> Result<Vec<IncidentEvent>> {

@@ -85,7 +85,7 @@ fn main() {
             let total = started.elapsed().as_micros() as u64;
             assert_eq!(report.plan.as_ref().map(|p| p.planner), Some("llm"), "{:?}", report.skipped);
             let events = obsctl.store.events(&incident.id).await.unwrap();
-            let llm = events.iter().find(|e| e.kind == "llm").unwrap();
+            let llm = events.iter().find(|e| e.kind == obsctl_core::timeline::EntryKind::Llm).unwrap();
             let model_us = (llm.data["latency_ms"].as_f64().unwrap() * 1000.0) as u64;
             model_us_sum += model_us;
             totals.push(total);

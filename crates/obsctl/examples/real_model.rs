@@ -48,7 +48,7 @@ async fn consult(url: &str, api: &str) -> u32 {
     let report = obsctl.agent.handle_incident(&incident.id).await.unwrap();
     let events = obsctl.store.events(&incident.id).await.unwrap();
     let mut failed = 0;
-    let Some(llm) = events.iter().find(|e| e.kind == "llm") else {
+    let Some(llm) = events.iter().find(|e| e.kind == obsctl_core::timeline::EntryKind::Llm) else {
         eprintln!("[{api}] FAIL: no consultation was recorded");
         return 1;
     };

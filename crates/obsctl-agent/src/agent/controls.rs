@@ -10,6 +10,7 @@ use obsctl_core::config::Step;
 use obsctl_core::event::Event;
 use obsctl_core::incident::{IncidentStatus, Silence};
 use obsctl_core::policy::Mode;
+use obsctl_core::timeline::EntryKind;
 use obsctl_store::{StoreError, new_id};
 use serde_json::json;
 
@@ -49,8 +50,11 @@ impl Agent {
             return Err(not_pending(&self.store.action(action_id).await?));
         }
         changed.sort_by_key(|a| a.step);
-        let (verb, control) =
-            if to == ActionState::Approved { ("approved", "approve") } else { ("rejected", "reject") };
+        let (verb, control, kind) = if to == ActionState::Approved {
+            ("approved", "approve", EntryKind::Approved)
+        } else {
+            ("rejected", "reject", EntryKind::Rejected)
+        };
         let tools: Vec<&str> = changed.iter().map(|a| a.tool.as_str()).collect();
         self.gate.audit(by, control, action_id, verb, reason, json!({"plan_id": action.plan_id, "tools": tools})).await;
         let message = format!(
@@ -58,7 +62,7 @@ impl Agent {
             tools.join(" → "),
             if reason.is_empty() { String::new() } else { format!(" ({reason})") }
         );
-        self.store.add_event(&action.incident_id, verb, &message, json!({"action_id": action_id, "by": by})).await?;
+        self.store.add_event(&action.incident_id, kind, &message, json!({"action_id": action_id, "by": by})).await?;
         let _ = self.bus.send(Event::ActionChanged { action_id: action_id.into(), state: to });
         Ok(changed)
     }
@@ -151,7 +155,9 @@ impl Agent {
         incident.updated_at = now;
         incident.resolution = Some(format!("resolved by {by}: {note}"));
         self.store.update_incident(&incident, IncidentStatus::Open).await?;
-        self.store.add_event(incident_id, "resolved", &format!("resolved by {by}: {note}"), json!({"by": by})).await?;
+        self.store
+            .add_event(incident_id, EntryKind::Resolved, &format!("resolved by {by}: {note}"), json!({"by": by}))
+            .await?;
         self.gate.audit(by, "resolve", incident_id, "resolved", note, json!({})).await;
         let _ = self.bus.send(Event::IncidentResolved { incident_id: incident_id.into() });
         if let Err(error) = self.remember(incident_id).await {

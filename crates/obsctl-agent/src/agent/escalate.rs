@@ -4,6 +4,7 @@
 
 use obsctl_core::action::{Action, ActionState};
 use obsctl_core::incident::Incident;
+use obsctl_core::timeline::EntryKind;
 use obsctl_store::new_id;
 use serde_json::json;
 
@@ -19,7 +20,8 @@ impl Agent {
     pub(crate) async fn escalate_once(&self, incident: &Incident, prefix: &str, reason: &str) -> anyhow::Result<()> {
         let events = self.store.events(&incident.id).await?;
         let opened = obsctl_core::incident::opening_event_id(&events);
-        let told = events.iter().any(|e| e.id > opened && e.kind == "escalated" && e.message.starts_with(prefix));
+        let told =
+            events.iter().any(|e| e.id > opened && e.kind == EntryKind::Escalated && e.message.starts_with(prefix));
         if !told {
             self.escalate(incident, &format!("{prefix}{reason}")).await?;
         }
@@ -27,7 +29,7 @@ impl Agent {
     }
 
     pub(crate) async fn escalate(&self, incident: &Incident, reason: &str) -> anyhow::Result<()> {
-        self.store.add_event(&incident.id, "escalated", reason, json!({})).await?;
+        self.store.add_event(&incident.id, EntryKind::Escalated, reason, json!({})).await?;
         self.gate.audit("agent", "escalate", &incident.id, "escalated", reason, json!({})).await;
         if !self.config.notify.has_receiver() {
             tracing::warn!(incident = %incident.id, reason, "needs a person, but no [notify] receiver is configured: nobody is told");

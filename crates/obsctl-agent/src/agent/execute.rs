@@ -11,11 +11,12 @@ use obsctl_core::action::{Action, ActionState, Outcome};
 use obsctl_core::event::Event;
 use obsctl_core::incident::{Incident, IncidentStatus};
 use obsctl_core::policy::{Decision, Mode, Verdict};
+use obsctl_core::timeline::{EntryKind, OutcomeEntry, to_data};
 use obsctl_store::{ActionFilter, new_id};
 use serde_json::json;
 
 use super::{Agent, PlanReport, WAITING, escalate, step_action};
-use crate::gate::{BUDGET_OVERRIDE_EVENT, Decided, gate_data};
+use crate::gate::{Decided, gate_data};
 use crate::planner::Plan;
 use crate::verify::verify;
 
@@ -43,13 +44,13 @@ impl Agent {
         if let Some(words) = &plan.budget_override {
             let message = format!("budget overridden {words}");
             let data = json!({"plan_id": plan_id, "by": actor});
-            self.store.add_event(&incident.id, BUDGET_OVERRIDE_EVENT, &message, data.clone()).await?;
+            self.store.add_event(&incident.id, EntryKind::BudgetOverride, &message, data.clone()).await?;
             self.gate.audit(actor, "override_budget", &plan_id, "overridden", words, data).await;
         }
         self.store
             .add_event(
                 &incident.id,
-                "plan",
+                EntryKind::Plan,
                 &format!("{} (confidence {:.2}): {}", plan.provenance, plan.confidence, steps.join(" → ")),
                 self.executor.scrub(json!({"plan_id": plan_id, "plan": plan})),
             )
@@ -131,7 +132,7 @@ impl Agent {
             self.hand_off.get().filter(|_| report.actions.iter().any(|a| a.state == ActionState::Approved))
         {
             let message = format!("approved steps left to {holder}, which holds the agent lease and runs them");
-            self.store.add_event(&incident.id, "handed_off", &message, json!({"holder": holder})).await?;
+            self.store.add_event(&incident.id, EntryKind::HandedOff, &message, json!({"holder": holder})).await?;
             report.handed_to = Some(holder.clone());
             return Ok(());
         }
@@ -156,7 +157,7 @@ impl Agent {
         let data = gate_data(decision, mode, step);
         self.gate.audit(actor, "gate", &incident.id, decision.verdict.as_str(), &decision.reason, data.clone()).await;
         self.store
-            .add_event(&incident.id, "gate", &format!("{}: {}", step.tool, decision.reason), data.clone())
+            .add_event(&incident.id, EntryKind::Gate, &format!("{}: {}", step.tool, decision.reason), data.clone())
             .await?;
         let state = match decision.verdict {
             Verdict::Execute => ActionState::Approved,
@@ -178,7 +179,10 @@ impl Agent {
                 action.state = ActionState::Denied;
                 action.gate = Some("tool_refuses".into());
                 action.reason = format!("{} refuses it: {why}", step.tool);
-                self.store.add_event(&incident.id, "gate", &action.reason, json!({"gate": "tool_refuses"})).await?;
+                let refused = Decision { verdict: Verdict::Deny, code: "tool_refuses", reason: action.reason.clone() };
+                self.store
+                    .add_event(&incident.id, EntryKind::Gate, &action.reason, gate_data(&refused, mode, step))
+                    .await?;
             }
         }
         // Journal before act: the row is committed before any tool runs.
@@ -212,9 +216,17 @@ impl Agent {
 
     pub(super) async fn note_no_plan(&self, incident: &Incident) -> anyhow::Result<()> {
         let events = self.store.events(&incident.id).await?;
-        if !events.iter().any(|e| e.kind == "no_plan" && e.at >= incident.updated_at.minus(Duration::from_secs(3600))) {
+        if !events
+            .iter()
+            .any(|e| e.kind == EntryKind::NoPlan && e.at >= incident.updated_at.minus(Duration::from_secs(3600)))
+        {
             self.store
-                .add_event(&incident.id, "no_plan", "no runbook matches this incident; a person must look", json!({}))
+                .add_event(
+                    &incident.id,
+                    EntryKind::NoPlan,
+                    "no runbook matches this incident; a person must look",
+                    json!({}),
+                )
                 .await?;
         }
         Ok(())
@@ -339,7 +351,12 @@ impl Agent {
         let tools: Vec<&str> = cancelled.iter().map(|a| a.tool.as_str()).collect();
         let message = format!("cancelled {}: {why}", tools.join(" → "));
         self.store
-            .add_event(&action.incident_id, "cancelled", &message, json!({"plan_id": action.plan_id, "why": data}))
+            .add_event(
+                &action.incident_id,
+                EntryKind::Cancelled,
+                &message,
+                json!({"plan_id": action.plan_id, "why": data}),
+            )
             .await?;
         self.gate
             .audit("agent", "cancel", &action.plan_id, "cancelled", why, json!({"tools": tools, "data": data}))
@@ -394,7 +411,7 @@ impl Agent {
             Outcome::NotFixed => format!("not fixed: the check still fails after {attempts} runs"),
         };
         self.store
-            .add_event(&incident.id, "outcome", &message, json!({"outcome": outcome, "attempts": attempts}))
+            .add_event(&incident.id, EntryKind::Outcome, &message, to_data(&OutcomeEntry { outcome, attempts }))
             .await?;
         tracing::info!(incident = %incident.id, outcome = outcome.as_str(), "fix verified");
         let mut current = self.store.incident(&incident.id).await?;
@@ -455,7 +472,7 @@ impl Agent {
                 "{} was interrupted (a restart, or its process lost the agent lease); not re-run; verifying the check",
                 a.tool
             );
-            self.store.add_event(&a.incident_id, "interrupted", &message, json!({"action_id": a.id})).await?;
+            self.store.add_event(&a.incident_id, EntryKind::Interrupted, &message, json!({"action_id": a.id})).await?;
             let why = format!("step {} ({}) was interrupted", a.step, a.tool);
             self.cancel_plan(&a, Some(a.step), &why, json!({})).await?;
 
@@ -469,7 +486,7 @@ impl Agent {
             self.store.update_action(&a).await?;
             let _ = self.bus.send(Event::ActionChanged { action_id: a.id.clone(), state: a.state });
             let message = format!("{} was interrupted; verification: {}", a.tool, outcome.as_str());
-            self.store.add_event(&a.incident_id, "outcome", &message, json!({"action_id": a.id})).await?;
+            self.store.add_event(&a.incident_id, EntryKind::Outcome, &message, json!({"action_id": a.id})).await?;
             self.gate.audit("agent", "recover", &a.id, outcome.as_str(), &message, json!({})).await;
             self.settle_plan(&incident, &a.plan_id).await?;
             tracing::warn!(action = %a.id, outcome = outcome.as_str(), "recovered interrupted action");

@@ -15,6 +15,7 @@ use obsctl_core::Timestamp;
 use obsctl_core::config::{LlmApi, Step};
 use obsctl_core::incident::Incident;
 use obsctl_core::secret::{redact_patterns, redact_value};
+use obsctl_core::timeline::EntryKind;
 use serde_json::{Value, json};
 
 use super::Agent;
@@ -113,7 +114,9 @@ impl Agent {
     async fn llm_due(&self, incident: &Incident) -> anyhow::Result<bool> {
         let events = self.store.events(&incident.id).await?;
         let opened = obsctl_core::incident::opening_event_id(&events);
-        let Some(last) = events.iter().rev().find(|e| e.kind == "llm" && e.id > opened) else { return Ok(true) };
+        let Some(last) = events.iter().rev().find(|e| e.kind == EntryKind::Llm && e.id > opened) else {
+            return Ok(true);
+        };
         Ok(last.data["retry_at"].as_i64().is_some_and(|at| Timestamp::now().millis() >= at))
     }
 
@@ -309,7 +312,7 @@ impl Agent {
             "turns": x.turns, "tokens": x.usage, "latency_ms": (x.latency.as_secs_f64() * 10_000.0).round() / 10.0, "exchange": messages,
         }));
         let message = self.redacted(json!(message)).as_str().unwrap_or_default().to_string();
-        self.store.add_event(&incident.id, "llm", &message, data).await?;
+        self.store.add_event(&incident.id, EntryKind::Llm, &message, data).await?;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ use obsctl_core::action::{Action, Outcome};
 use obsctl_core::incident::{Incident, IncidentStatus};
 use obsctl_core::memory::{Episode, EpisodeAction, EpisodeOutcome, FixStep, action_key, cluster};
 use obsctl_core::secret::{redact, redact_value};
+use obsctl_core::timeline::EntryKind;
 use obsctl_core::trace::incident_trace;
 use obsctl_store::{ActionFilter, IncidentFilter, RecallHit, RecallQuery};
 use serde_json::json;
@@ -39,7 +40,7 @@ fn waited_for_people(
     }
     events
         .iter()
-        .filter(|e| matches!(e.kind.as_str(), "approved" | "rejected") && e.at <= until)
+        .filter(|e| matches!(e.kind, EntryKind::Approved | EntryKind::Rejected) && e.at <= until)
         .filter_map(|e| {
             let plan = plan_of.get(e.data.get("action_id")?.as_str()?)?;
             Some(e.at.since(*proposed.get(plan)?))
@@ -47,7 +48,14 @@ fn waited_for_people(
         .sum()
 }
 
-const SYMPTOM_EVENTS: &[&str] = &["opened", "reopened", "flapping", "suppressed", "note", "alert"];
+const SYMPTOM_EVENTS: &[EntryKind] = &[
+    EntryKind::Opened,
+    EntryKind::Reopened,
+    EntryKind::Flapping,
+    EntryKind::Suppressed,
+    EntryKind::Note,
+    EntryKind::Alert,
+];
 
 impl Agent {
     /// Remembers the incident's latest opening if it has ended and nothing is left to verify.
@@ -138,7 +146,7 @@ impl Agent {
         let Some(index) = &self.recall else { return Ok(()) };
         let events = self.store.events(&incident.id).await?;
         let opened = obsctl_core::incident::opening_event_id(&events);
-        if events.iter().any(|e| e.kind == "recall" && e.id > opened) {
+        if events.iter().any(|e| e.kind == EntryKind::Recall && e.id > opened) {
             return Ok(());
         }
         let query = RecallQuery {
@@ -163,7 +171,7 @@ impl Agent {
         self.store
             .add_event(
                 &incident.id,
-                "recall",
+                EntryKind::Recall,
                 &format!("similar past incidents: {}", summary.join("; ")),
                 json!({"hits": hits}),
             )
@@ -209,7 +217,7 @@ impl Agent {
             .collect();
         let outcome = if attempts.iter().any(|a| a.outcome == Outcome::Fixed) {
             EpisodeOutcome::Fixed
-        } else if events.iter().any(|e| e.kind == "escalated") {
+        } else if events.iter().any(|e| e.kind == EntryKind::Escalated) {
             EpisodeOutcome::Escalated
         } else if attempts.is_empty() {
             EpisodeOutcome::SelfResolved
@@ -217,7 +225,7 @@ impl Agent {
             EpisodeOutcome::NotFixed
         };
         let mut text = vec![incident.title.clone(), incident.detail.clone()];
-        text.extend(events.iter().filter(|e| SYMPTOM_EVENTS.contains(&e.kind.as_str())).map(|e| e.message.clone()));
+        text.extend(events.iter().filter(|e| SYMPTOM_EVENTS.contains(&e.kind)).map(|e| e.message.clone()));
         text.dedup();
         let ended_at = incident.resolved_at.unwrap_or(incident.updated_at);
         let mut episode = Episode {

@@ -4,6 +4,7 @@
 use obsctl_core::Timestamp;
 use obsctl_core::alert::{self, AlertRecord, AlertSource};
 use obsctl_core::incident::fingerprint;
+use obsctl_core::timeline::EntryKind;
 use obsctl_store::NewEvent;
 use serde_json::json;
 
@@ -38,7 +39,7 @@ impl AlertSignal {
             "labels": a.labels, "source_url": a.source_url, "starts_at": a.starts_at,
         });
         let annotations = (!a.annotations.is_empty()).then(|| NewEvent {
-            kind: "alert".into(),
+            kind: EntryKind::Alert,
             message: ["summary", "description", "runbook_url"]
                 .iter()
                 .filter_map(|k| a.annotations.get(*k).map(|v| format!("{k}: {v}")))

@@ -9,6 +9,7 @@ use obsctl_core::action::{ActionState, AuditRecord, Outcome};
 use obsctl_core::alert::{Alert, AlertDelivery, AlertRecord, AlertSource, AlertStatus};
 use obsctl_core::incident::Incident;
 use obsctl_core::state::CheckStatus;
+use obsctl_core::timeline::EntryKind;
 use obsctl_store::backup::{self, Cell, SnapshotSink, Table};
 use obsctl_store::{OpenedIncident, Store, StoreError};
 
@@ -27,7 +28,7 @@ async fn fill(s: &dyn Store) {
     let inc = incident("inc-1", "api", 10);
     s.insert_incident(&inc).await.unwrap();
     s.insert_incident(&incident("inc-2", "db", 20)).await.unwrap();
-    s.add_event("inc-1", "note", "it's \"quoted\" — ünïcode\nnew line", serde_json::json!({"k": [1, 2]}))
+    s.add_event("inc-1", EntryKind::Note, "it's \"quoted\" — ünïcode\nnew line", serde_json::json!({"k": [1, 2]}))
         .await
         .unwrap();
     s.insert_action(&action("act-1", &inc, "plan-1", ActionState::Succeeded)).await.unwrap();
@@ -129,7 +130,7 @@ async fn round_trip(from: &dyn Store, to: &dyn Store) {
     assert_eq!(rows(to).await, rows(from).await);
     assert_eq!(to.table_counts().await.unwrap(), from.table_counts().await.unwrap());
     // What numbers new rows continues after the restored ones.
-    let event = to.add_event("inc-1", "note", "after restore", serde_json::json!({})).await.unwrap();
+    let event = to.add_event("inc-1", EntryKind::Note, "after restore", serde_json::json!({})).await.unwrap();
     assert!(event.id > 1, "{event:?}");
     to.record_observations(&[observation("api/health", 9, true)], 100).await.unwrap();
     assert_eq!(to.recent_observations("api/health", 10).await.unwrap().len(), 3);
@@ -246,7 +247,7 @@ async fn a_backup_under_write_load_is_a_consistent_snapshot() {
             for i in 0..400 {
                 let id = format!("inc-load-{i:03}");
                 source.insert_incident(&incident(&id, "api", 1000 + i)).await.unwrap();
-                source.add_event(&id, "opened", "opened", serde_json::json!({})).await.unwrap();
+                source.add_event(&id, EntryKind::Opened, "opened", serde_json::json!({})).await.unwrap();
             }
         })
     };

@@ -9,6 +9,7 @@ use obsctl_core::check::Observation;
 use obsctl_core::graph::{Reached, UpstreamFailure};
 use obsctl_core::incident::{IncidentStatus, fingerprint};
 use obsctl_core::state::CheckStatus;
+use obsctl_core::timeline::EntryKind;
 use obsctl_store::{ActionFilter, AlertFilter, IncidentFilter, NewEvent, OpenedIncident, Store, StoreError, Upserted};
 use serde_json::json;
 
@@ -246,7 +247,8 @@ async fn an_incident_opens_only_while_none_of_its_fingerprint_is_open(s: Arc<dyn
 async fn events_keep_order(s: Arc<dyn Store>) {
     s.insert_incident(&incident("inc-a", "api", 10)).await.unwrap();
     for kind in ["opened", "plan", "action", "resolved"] {
-        s.add_event("inc-a", kind, &format!("{kind} happened"), serde_json::json!({"k": kind})).await.unwrap();
+        let entry = EntryKind::parse(kind);
+        s.add_event("inc-a", entry, &format!("{kind} happened"), serde_json::json!({"k": kind})).await.unwrap();
     }
     let events = s.events("inc-a").await.unwrap();
     assert_eq!(events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["opened", "plan", "action", "resolved"]);
@@ -539,11 +541,11 @@ async fn alerts_upsert_by_source_and_fingerprint(s: Arc<dyn Store>) {
         incident: incident("inc-1", "api", 100),
         events: vec![
             NewEvent {
-                kind: "opened".into(),
+                kind: EntryKind::Opened,
                 message: "alertmanager alert Down is firing".into(),
                 data: json!({"fingerprint": "f1"}),
             },
-            NewEvent { kind: "alert".into(), message: "summary: api is down".into(), data: json!({}) },
+            NewEvent { kind: EntryKind::Alert, message: "summary: api is down".into(), data: json!({}) },
         ],
     };
     s.save_alerts(&delivery(0), &[am.clone(), grafana.clone()], std::slice::from_ref(&opened)).await.unwrap();

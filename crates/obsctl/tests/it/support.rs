@@ -280,7 +280,7 @@ impl Harness {
     }
 
     pub async fn event_kinds(&self, incident_id: &str) -> Vec<String> {
-        self.rt.store.events(incident_id).await.unwrap().into_iter().map(|e| e.kind).collect()
+        self.rt.store.events(incident_id).await.unwrap().into_iter().map(|e| e.kind.as_str().to_string()).collect()
     }
 }
 
