@@ -138,6 +138,7 @@ impl AlertIntake {
         now: Timestamp,
     ) -> anyhow::Result<IntakeReport> {
         let source = delivery.source;
+        let alerts = last_word_of_each(alerts);
         let fingerprints: Vec<String> = alerts.iter().map(|a| a.fingerprint.clone()).collect();
         let mut records: HashMap<String, AlertRecord> = self
             .store
@@ -315,4 +316,12 @@ impl AlertIntake {
         self.incidents.announce(Event::IncidentResolved { incident_id: id.clone() });
         Ok(true)
     }
+}
+
+/// Each alert of a delivery once, as its last occurrence says, in delivery order. A sender that
+/// names one alert twice (firing, then resolved) means its last word; taking both would resolve
+/// an incident this delivery is only opening (it is written with the delivery).
+fn last_word_of_each(alerts: Vec<Alert>) -> Vec<Alert> {
+    let last: HashMap<String, usize> = alerts.iter().enumerate().map(|(i, a)| (a.fingerprint.clone(), i)).collect();
+    alerts.into_iter().enumerate().filter(|(i, a)| last.get(&a.fingerprint) == Some(i)).map(|(_, a)| a).collect()
 }

@@ -187,6 +187,39 @@ async fn an_alert_opens_one_incident_however_often_it_comes_and_resolving_it_res
     assert_eq!((reopened.id, reopened.reopen_count), (incident.id, 1));
 }
 
+/// Found by the API fuzzer: one delivery naming the same alert twice, firing then resolved,
+/// answered 500 (the resolve looked in the store for the incident the same delivery was only
+/// opening). The alert's last word in a delivery counts; the first, a repeat, changes nothing.
+#[tokio::test]
+async fn an_alert_named_twice_in_one_delivery_counts_by_its_last_word() {
+    let h = harness(&head("observe"), "", &[]).await;
+    let alert = |status: &str, starts_at: &str| {
+        json!({"status": status, "labels": checkout(), "annotations": {}, "startsAt": starts_at,
+               "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://p", "fingerprint": "twice"})
+    };
+    let body = |alerts: Vec<Value>| {
+        json!({"version": "4", "status": "firing", "receiver": "obsctl", "groupKey": "{}", "truncatedAlerts": 0,
+               "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://am",
+               "alerts": alerts})
+        .to_string()
+    };
+    let at = "2025-11-29T09:58:30Z";
+    let (code, report, _) =
+        post(&h, "/api/v1/alerts/alertmanager", None, body(vec![alert("firing", at), alert("resolved", at)])).await;
+    assert_eq!(code, StatusCode::OK, "{report}");
+    assert!(h.open_incidents().await.is_empty(), "resolved was its last word");
+    // A new episode (it started later): firing was its last word.
+    let later = "2025-11-29T10:30:00Z";
+    let (code, report, _) =
+        post(&h, "/api/v1/alerts/alertmanager", None, body(vec![alert("resolved", at), alert("firing", later)])).await;
+    assert_eq!((code, report["opened"].as_u64()), (StatusCode::OK, Some(1)), "{report}");
+    assert_eq!(h.open_incidents().await.len(), 1);
+    let (code, _, _) =
+        post(&h, "/api/v1/alerts/alertmanager", None, body(vec![alert("firing", later), alert("firing", later)])).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(h.rt.store.list_incidents(&IncidentFilter::default()).await.unwrap().len(), 1, "one incident");
+}
+
 #[tokio::test]
 async fn grafana_and_generic_alerts_become_incidents_with_a_link_back() {
     let h = harness(&head("observe"), "", &[]).await;
