@@ -257,10 +257,10 @@ pub enum ActionsCommand {
         /// in `auto` mode run, without a person); without it, this is a one-off.
         #[arg(long)]
         remember: bool,
-        /// Act past a spent action budget, knowingly (budgets hold the agent back, not you):
-        /// needs --reason; audited and written on the incident's timeline.
-        #[arg(long)]
-        override_budget: bool,
+        /// Act past a spent action budget, knowingly, saying why (budgets hold the agent back,
+        /// not you); audited and written on the incident's timeline.
+        #[arg(long, value_name = "WHY")]
+        override_budget: Option<String>,
     },
 }
 

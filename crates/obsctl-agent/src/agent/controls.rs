@@ -170,8 +170,8 @@ impl Agent {
     /// own plans (in `approve` mode it waits in the queue; in `auto` it runs and is verified).
     /// Memory learns from it only when `remember` says so: a one-off fix (a command someone
     /// ran once) must not become an automatic one after two successes. `override_budget` is the
-    /// person acting knowingly past a spent budget (which holds the agent back, not them): it
-    /// needs a reason, and is audited and said on the timeline.
+    /// person acting knowingly past a spent budget (which holds the agent back, not them), with
+    /// why: audited and said on the timeline.
     pub async fn propose(
         &self,
         incident_id: &str,
@@ -179,7 +179,7 @@ impl Agent {
         by: &str,
         reason: &str,
         remember: bool,
-        override_budget: bool,
+        override_budget: Option<&str>,
     ) -> anyhow::Result<PlanReport> {
         let incident = self.store.incident(incident_id).await?;
         if incident.status != IncidentStatus::Open {
@@ -188,7 +188,7 @@ impl Agent {
         if steps.is_empty() {
             return Err(invalid("a plan needs at least one step").into());
         }
-        if override_budget && reason.trim().is_empty() {
+        if override_budget.is_some_and(|why| why.trim().is_empty()) {
             return Err(invalid("overriding the budget needs a reason saying why (it is audited)").into());
         }
         if let Some(unknown) = steps.iter().find(|st| self.registry.get(&st.tool).is_none()) {
@@ -224,7 +224,7 @@ impl Agent {
                     max_mode: Mode::Auto,
                     cooldown: self.config.agent.default_cooldown,
                     evidence: Vec::new(),
-                    budget_override: override_budget.then(|| format!("by {by}: {}", reason.trim())),
+                    budget_override: override_budget.map(|why| format!("by {by}: {}", why.trim())),
                 };
                 self.run_plan(&incident, plan, by, &mut report).await
             }

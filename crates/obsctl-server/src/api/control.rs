@@ -73,7 +73,8 @@ pub async fn propose(
 ) -> Result<ProposeResponse> {
     let steps = req.steps.into_iter().map(|st| Step { tool: st.tool, args: st.args }).collect();
     let reason = req.reason.as_deref().unwrap_or("");
-    let report = s.agent.propose(&id, steps, &op.name, reason, req.remember_as_fix, req.override_budget).await?;
+    let why = req.override_budget.as_deref();
+    let report = s.agent.propose(&id, steps, &op.name, reason, req.remember_as_fix, why).await?;
     Ok(Json(ProposeResponse { actions: report.actions, outcome: report.outcome }))
 }
 

@@ -227,9 +227,10 @@ pub struct ProposeRequest {
     /// Let memory learn this as a fix for similar incidents (default: a one-off).
     #[serde(default)]
     pub remember_as_fix: bool,
-    /// Act past a spent budget, knowingly: needs a `reason`; audited and on the timeline.
+    /// Act past a spent budget, knowingly, saying why: audited and on the timeline.
     #[serde(default)]
-    pub override_budget: bool,
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub override_budget: Option<String>,
 }
 
 #[derive(Serialize, JsonSchema)]

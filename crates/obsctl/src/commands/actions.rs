@@ -72,14 +72,13 @@ pub async fn run(config: Option<&Path>, cmd: ActionsCommand) -> anyhow::Result<u
             } else {
                 rt.connect_tools().await;
             }
-            let report = rt.agent.propose(&incident, steps, "cli", &reason, remember, override_budget).await?;
+            let report =
+                rt.agent.propose(&incident, steps, "cli", &reason, remember, override_budget.as_deref()).await?;
             for a in &report.actions {
                 println!("{} {} [{}] {}", a.tool, a.args, a.state.as_str(), a.reason);
             }
             if report.actions.iter().any(|a| matches!(a.gate.as_deref(), Some("budget_service" | "budget_global"))) {
-                println!(
-                    "the budget holds the agent back; to act anyway, knowingly: add --override-budget --reason \"why\""
-                );
+                println!("the budget holds the agent back; to act anyway, knowingly: add --override-budget \"why\"");
             }
             let mut actions = report.actions.clone();
             if let Some(holder) = &report.handed_to {

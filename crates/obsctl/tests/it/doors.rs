@@ -349,7 +349,7 @@ async fn enter(h: &Harness, door: Door, row: usize, incident: &str, plan: Vec<St
             assert!(resp.status().is_success(), "{}", resp.status());
         }
         Cli => {
-            h.rt.agent.propose(incident, plan, "cli", "door matrix", false, false).await.unwrap();
+            h.rt.agent.propose(incident, plan, "cli", "door matrix", false, None).await.unwrap();
         }
         McpPropose => {
             let gateway = obsctl_server::mcp::Gateway::new(h.rt.app_state());

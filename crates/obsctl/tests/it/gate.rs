@@ -118,7 +118,7 @@ async fn a_person_may_act_past_a_spent_budget_knowingly_and_on_the_record() {
     for mode in ["auto", "approve"] {
         let (target, h) = failing(mode, "max_actions_per_service_per_hour = 1\n").await;
         let incident = h.incident().await;
-        let first = h.rt.agent.propose(&incident.id, poke(&target), "ops", "", false, false).await.unwrap();
+        let first = h.rt.agent.propose(&incident.id, poke(&target), "ops", "", false, None).await.unwrap();
         if mode == "approve" {
             h.rt.agent.approve(&first.actions[0].id, "ops", "").await.unwrap();
             h.rt.agent.run_approved().await.unwrap();
@@ -127,13 +127,14 @@ async fn a_person_may_act_past_a_spent_budget_knowingly_and_on_the_record() {
         assert!(!h.run("api/health").await);
         let again = h.incident().await;
         // Spent: the person is told so, with the way past it.
-        let denied = h.rt.agent.propose(&again.id, poke(&target), "ops", "", false, false).await.unwrap();
+        let denied = h.rt.agent.propose(&again.id, poke(&target), "ops", "", false, None).await.unwrap();
         assert_eq!(denied.actions[0].state, ActionState::Denied, "{mode}");
         assert_eq!(denied.actions[0].gate.as_deref(), Some("budget_service"));
         // An override needs a reason.
-        let unexplained = h.rt.agent.propose(&again.id, poke(&target), "ops", " ", false, true).await;
+        let unexplained = h.rt.agent.propose(&again.id, poke(&target), "ops", "", false, Some(" ")).await;
         assert!(unexplained.unwrap_err().to_string().contains("needs a reason"), "{mode}");
-        let past = h.rt.agent.propose(&again.id, poke(&target), "ops", "checkout is down", false, true).await.unwrap();
+        let past =
+            h.rt.agent.propose(&again.id, poke(&target), "ops", "", false, Some("checkout is down")).await.unwrap();
         if mode == "approve" {
             assert_eq!(past.actions[0].state, ActionState::PendingApproval);
             h.rt.agent.approve(&past.actions[0].id, "ops", "").await.unwrap();
@@ -262,7 +263,7 @@ async fn two_step_setup(agent: &str) -> (Target, Harness, Vec<obsctl_core::confi
 async fn a_plan_with_a_later_step_outside_the_allow_list_is_refused_whole() {
     let (target, h, steps) = two_step_setup("allow_tools = [\"fs.cleanup\"]\n").await;
     let incident = h.incident().await;
-    let report = h.rt.agent.propose(&incident.id, steps, "ops", "clean, then poke", false, false).await.unwrap();
+    let report = h.rt.agent.propose(&incident.id, steps, "ops", "clean, then poke", false, None).await.unwrap();
     let states: Vec<_> = report.actions.iter().map(|a| (a.step, a.state, a.gate.clone())).collect();
     assert_eq!(states, vec![(1, ActionState::Denied, Some("tool_not_allowed".into()))], "{report:#?}");
     let pending = h.pending().await;
@@ -279,7 +280,7 @@ async fn a_plan_with_a_later_step_outside_the_allow_list_is_refused_whole() {
 async fn each_step_of_an_approved_plan_is_gated_again_right_before_it_runs() {
     let (target, h, steps) = two_step_setup("max_actions_per_service_per_hour = 1\n").await;
     let incident = h.incident().await;
-    let report = h.rt.agent.propose(&incident.id, steps, "ops", "clean, then poke", false, false).await.unwrap();
+    let report = h.rt.agent.propose(&incident.id, steps, "ops", "clean, then poke", false, None).await.unwrap();
     let states: Vec<_> = report.actions.iter().map(|a| a.state).collect();
     assert_eq!(states, [ActionState::PendingApproval; 2], "{report:#?}");
     // Each queued step carries its own decision.
@@ -335,7 +336,7 @@ async fn a_step_its_tool_refuses_is_refused_at_proposal_not_queued() {
     let incident = h.incident().await;
     let outside = obsctl_core::config::Step { tool: "fs.cleanup".into(), args: serde_json::json!({"root": "/etc"}) };
     let report =
-        h.rt.agent.propose(&incident.id, vec![outside, steps[1].clone()], "ops", "", false, false).await.unwrap();
+        h.rt.agent.propose(&incident.id, vec![outside, steps[1].clone()], "ops", "", false, None).await.unwrap();
     let states: Vec<_> = report.actions.iter().map(|a| a.state).collect();
     assert_eq!(states, [ActionState::Denied, ActionState::Cancelled], "{report:#?}");
     let refused = &report.actions[0];

@@ -243,7 +243,7 @@ async fn a_step_says_what_it_achieved_and_a_restart_that_dies_at_once_failed() {
         tool: "fs.cleanup".into(),
         args: serde_json::json!({"root": h.dir.path().join("empty").display().to_string()}),
     };
-    h.rt.agent.propose(&incident.id, vec![cleanup], "ops", "", false, false).await.unwrap();
+    h.rt.agent.propose(&incident.id, vec![cleanup], "ops", "", false, None).await.unwrap();
     let events = h.rt.store.events(&incident.id).await.unwrap();
     assert!(
         events.iter().any(|e| e.message == "fs.cleanup succeeded: deleted nothing: no file matched"),
@@ -252,7 +252,7 @@ async fn a_step_says_what_it_achieved_and_a_restart_that_dies_at_once_failed() {
 
     let restart =
         obsctl_core::config::Step { tool: "process.restart".into(), args: serde_json::json!({"service": "crashy"}) };
-    let report = h.rt.agent.propose(&incident.id, vec![restart], "ops", "", false, false).await.unwrap();
+    let report = h.rt.agent.propose(&incident.id, vec![restart], "ops", "", false, None).await.unwrap();
     let a = &report.actions[0];
     assert_eq!(a.state, ActionState::Failed, "{a:#?}");
     let error = a.result.as_ref().unwrap()["error"].as_str().unwrap().to_string();

@@ -83,7 +83,7 @@ async fn a_stdio_server_s_tools_are_imported_with_policy_and_pass_the_gate() {
     let written = root.path().join("runbook.md").display().to_string();
     let steps =
         vec![Step { tool: "files.write_file".into(), args: json!({"path": written, "content": "restart api"}) }];
-    let report = h.rt.agent.propose(&incident.id, steps, "ops", "write the note", false, false).await.unwrap();
+    let report = h.rt.agent.propose(&incident.id, steps, "ops", "write the note", false, None).await.unwrap();
     let action = &report.actions[0];
     assert_eq!(action.state, ActionState::PendingApproval, "{action:#?}");
     assert!(!root.path().join("runbook.md").exists());

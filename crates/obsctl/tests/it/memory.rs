@@ -58,7 +58,7 @@ async fn a_proposed_fix_is_remembered_and_fixes_the_next_similar_incident() {
 
     // A person proposes the fix; it passes the gate (auto), runs, is verified and remembered.
     let proposed =
-        h.rt.agent.propose(&first, fix(&target), "alice", "restart the worker pool", true, false).await.unwrap();
+        h.rt.agent.propose(&first, fix(&target), "alice", "restart the worker pool", true, None).await.unwrap();
     assert_eq!(proposed.outcome, Some(Outcome::Fixed));
     let episode = h.rt.store.episode(&format!("ep-{first}-r0")).await.unwrap();
     assert_eq!((episode.outcome, episode.cluster.as_str()), (EpisodeOutcome::Fixed, "http-down@api"));
@@ -93,10 +93,10 @@ async fn a_one_off_proposal_is_remembered_as_history_but_never_learned_as_a_fix(
     let (target, h) = setup("min_attempts = 1").await;
     let first = h.incident().await.id;
     // Twice, as a person might run the same one-off command on two incidents.
-    let report = h.rt.agent.propose(&first, fix(&target), "alice", "just this once", false, false).await.unwrap();
+    let report = h.rt.agent.propose(&first, fix(&target), "alice", "just this once", false, None).await.unwrap();
     assert_eq!(report.outcome, Some(Outcome::Fixed));
     let second = break_again(&h, &target).await;
-    h.rt.agent.propose(&second, fix(&target), "alice", "again, by hand", false, false).await.unwrap();
+    h.rt.agent.propose(&second, fix(&target), "alice", "again, by hand", false, None).await.unwrap();
     let episode = h.rt.store.episode(&format!("ep-{first}-r0")).await.unwrap();
     assert_eq!(episode.actions.len(), 1);
     assert!(!episode.actions[0].learn);
@@ -113,7 +113,7 @@ async fn a_fix_that_fails_three_times_is_no_longer_proposed() {
     let (target, h) = setup("min_attempts = 1\nmin_success = 0.3").await;
     let first = h.incident().await.id;
     assert_eq!(
-        h.rt.agent.propose(&first, fix(&target), "alice", "", true, false).await.unwrap().outcome,
+        h.rt.agent.propose(&first, fix(&target), "alice", "", true, None).await.unwrap().outcome,
         Some(Outcome::Fixed)
     );
     target.state.fix_works.store(false, Ordering::SeqCst);
