@@ -5,12 +5,13 @@
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use obsctl_core::config::ServerConfig;
 use subtle::ConstantTimeEq;
 
+use crate::error::ErrorCode;
 use crate::{ApiError, AppState};
 
 /// Compares in constant time, so timing does not leak a token.
@@ -60,8 +61,7 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
         let host = host.to_str().unwrap_or("");
         if !host_allowed(server, host) {
             return ApiError::new(
-                StatusCode::MISDIRECTED_REQUEST,
-                "host_not_allowed",
+                ErrorCode::HostNotAllowed,
                 format!("this obsctl does not answer to host {host:?}; add it to [server] allowed_hosts"),
             )
             .into_response();
@@ -85,14 +85,12 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
         match by_token {
             Some(true) => {}
             Some(false) => {
-                return ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the bearer token is not valid")
-                    .into_response();
+                return ApiError::new(ErrorCode::Unauthorized, "the bearer token is not valid").into_response();
             }
             None if by_session => {}
             None => {
                 return ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
+                    ErrorCode::Unauthorized,
                     "this endpoint needs Authorization: Bearer <token> (or a dashboard session)",
                 )
                 .into_response();
@@ -145,19 +143,14 @@ impl FromRequestParts<AppState> for ApiOperator {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         if state.config.server.token.is_none() {
             return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "auth_not_configured",
+                ErrorCode::AuthNotConfigured,
                 "mutations are disabled until a token is set: set OBSCTL_API_TOKEN or [server] token",
             ));
         }
         match bearer(&parts.headers) {
             Some(given) if token_matches(&state.config.server, given) => Ok(ApiOperator { name: "api".into() }),
-            Some(_) => Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the bearer token is not valid")),
-            None => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "this endpoint needs Authorization: Bearer <token>",
-            )),
+            Some(_) => Err(ApiError::new(ErrorCode::Unauthorized, "the bearer token is not valid")),
+            None => Err(ApiError::new(ErrorCode::Unauthorized, "this endpoint needs Authorization: Bearer <token>")),
         }
     }
 }

@@ -9,11 +9,12 @@
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::ApiError;
+use crate::error::ErrorCode;
 
 /// How long a read may take before it is answered with a timeout.
 pub const READ_DEADLINE: Duration = Duration::from_secs(30);
@@ -30,12 +31,8 @@ pub async fn bound_reads(State(deadline): State<Duration>, req: Request, next: N
         Ok(response) => response,
         Err(_) => {
             tracing::warn!(path, deadline_ms = deadline.as_millis() as u64, "read timed out");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "request_timeout",
-                format!("no answer within {}s; try again", deadline.as_secs_f32()),
-            )
-            .into_response()
+            ApiError::new(ErrorCode::RequestTimeout, format!("no answer within {}s; try again", deadline.as_secs_f32()))
+                .into_response()
         }
     }
 }
@@ -46,6 +43,7 @@ mod tests {
 
     use axum::Router;
     use axum::body::Body;
+    use axum::http::StatusCode;
     use axum::routing::get;
     use tower::ServiceExt;
 

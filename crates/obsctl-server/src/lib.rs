@@ -24,6 +24,7 @@ use obsctl_core::config::Config;
 use obsctl_engine::Monitor;
 use obsctl_store::{GraphMirror, GraphStore, Store};
 
+use crate::error::ErrorCode;
 pub use error::ApiError;
 use routing::Routes;
 
@@ -97,11 +98,7 @@ pub fn router(state: AppState) -> Router {
     routes
         .fallback(|| async { ApiError::not_found("no such endpoint; see /api/openapi.json") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                axum::http::StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "this endpoint does not take that method",
-            )
+            ApiError::new(ErrorCode::MethodNotAllowed, "this endpoint does not take that method")
         })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard))
         .layer(axum::middleware::from_fn_with_state(deadline::READ_DEADLINE, deadline::bound_reads))

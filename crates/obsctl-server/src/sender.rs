@@ -3,12 +3,13 @@
 //! credential (a bearer token, or basic credentials for a webhook) or the API token; with no
 //! credential configured anywhere, it is open, like the rest of the server.
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use obsctl_core::config::{AlertAuth, Config};
 
 use crate::ApiError;
 use crate::auth::{bearer, same};
+use crate::error::ErrorCode;
 
 /// Who is sending, for the check and its messages.
 pub(crate) struct Sender<'a> {
@@ -52,7 +53,7 @@ pub(crate) fn authorized(config: &Config, sender: &Sender<'_>, headers: &HeaderM
         }
         None => format!("credentials are configured, so {what} needs one: set [{section}] token, or the API token"),
     };
-    let error = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message);
+    let error = ApiError::new(ErrorCode::Unauthorized, message);
     Err(match &sender.own {
         Some(AlertAuth::Basic { .. }) => error.with_header(header::WWW_AUTHENTICATE, "Basic realm=\"obsctl alerts\""),
         _ => error,

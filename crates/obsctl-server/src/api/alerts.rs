@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use obsctl_core::alert::{AlertDelivery, AlertRecord, AlertSource};
 use obsctl_core::metrics::WebhookLabels;
@@ -13,6 +13,7 @@ use obsctl_engine::alerts::{IntakeError, IntakeReport, WireError};
 use obsctl_store::AlertFilter;
 
 use super::views::{AlertQuery, Limit, LimitQuery};
+use crate::error::ErrorCode;
 use crate::extract::Query;
 use crate::sender::{Sender, authorized};
 use crate::{ApiError, AppState};
@@ -66,8 +67,7 @@ async fn take(s: &AppState, source: AlertSource, headers: &HeaderMap, body: Body
     authorized(&s.config, &sender, headers)?;
     let Some(_slot) = s.alerts.admit(source) else {
         return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_requests",
+            ErrorCode::TooManyRequests,
             format!("{} already has [alerts] max_in_flight requests being handled; retry", source.as_str()),
         )
         .with_header(header::RETRY_AFTER, "1"));
@@ -75,17 +75,16 @@ async fn take(s: &AppState, source: AlertSource, headers: &HeaderMap, body: Body
     let max = s.config.alerts.max_body;
     let bytes = axum::body::to_bytes(body, max).await.map_err(|_| {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!(
                 "the body is over [alerts] max_body ({max} bytes); lower the sender's max_alerts or raise max_body"
             ),
         )
     })?;
     s.alerts.ingest(source, &bytes).await.map_err(|e| match e {
-        IntakeError::Wire(WireError::Json(m)) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", m),
-        IntakeError::Wire(WireError::Version(m)) => ApiError::new(StatusCode::BAD_REQUEST, "unsupported_version", m),
-        IntakeError::Wire(WireError::Invalid(m)) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_alert", m),
+        IntakeError::Wire(WireError::Json(m)) => ApiError::new(ErrorCode::InvalidJson, m),
+        IntakeError::Wire(WireError::Version(m)) => ApiError::new(ErrorCode::UnsupportedVersion, m),
+        IntakeError::Wire(WireError::Invalid(m)) => ApiError::new(ErrorCode::InvalidAlert, m),
         IntakeError::Internal(e) => ApiError::internal(e),
     })
 }

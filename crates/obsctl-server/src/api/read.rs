@@ -13,6 +13,7 @@ use obsctl_core::state::CheckStatus;
 use obsctl_store::{ActionFilter, IncidentFilter};
 
 use super::views::*;
+use crate::error::ErrorCode;
 use crate::extract::Query;
 use crate::{ApiError, AppState};
 
@@ -174,11 +175,7 @@ pub async fn episode(State(s): State<AppState>, Path(id): Path<String>) -> Resul
 
 pub async fn recall(State(s): State<AppState>, Query(q): Query<RecallParams>) -> Result<Vec<obsctl_store::RecallHit>> {
     let index = s.agent.recall().ok_or_else(|| {
-        ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "recall_unavailable",
-            "the recall index is unavailable; see the obsctl log",
-        )
+        ApiError::new(ErrorCode::RecallUnavailable, "the recall index is unavailable; see the obsctl log")
     })?;
     let strict = q.service.is_some() || q.kind.is_some();
     let labels = obsctl_store::parse_labels(q.labels.as_deref()).map_err(ApiError::invalid)?;

@@ -17,6 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::SyncSender;
+use crate::error::ErrorCode;
 use crate::extract::{Body, Query};
 use crate::{ApiError, AppState};
 
@@ -31,8 +32,7 @@ pub async fn push(State(s): State<AppState>, sender: SyncSender, Body(req): Body
         && instance != &req.instance
     {
         return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "wrong_instance",
+            ErrorCode::WrongInstance,
             format!("this sync token is {instance:?}'s; it pushes only as {instance:?}, not {:?}", req.instance),
         ));
     }

@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use obsctl_core::Timestamp;
 use obsctl_core::check::TelemetrySignal;
@@ -19,6 +19,7 @@ use obsctl_engine::telemetry_reports::{ReportError, ReportOutcome};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use crate::error::ErrorCode;
 use crate::sender::{Sender, authorized};
 use crate::{ApiError, AppState};
 
@@ -79,16 +80,14 @@ async fn receive(s: &AppState, signal: TelemetrySignal, headers: &HeaderMap, bod
     let telemetry = &s.config.telemetry;
     if !telemetry.receiver {
         return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "receiver_off",
+            ErrorCode::ReceiverOff,
             "obsctl's OTLP receiver is off; set [telemetry] receiver = true to take OTLP/HTTP here",
         ));
     }
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let Some(encoding) = Encoding::of_content_type(content_type) else {
         return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             format!("OTLP/HTTP takes Content-Type application/x-protobuf or application/json, not {content_type:?}"),
         ));
     };
@@ -97,8 +96,7 @@ async fn receive(s: &AppState, signal: TelemetrySignal, headers: &HeaderMap, bod
         Some(e) if e.eq_ignore_ascii_case("gzip") => true,
         Some(other) => {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_encoding",
+                ErrorCode::UnsupportedEncoding,
                 format!("Content-Encoding {other:?} is not taken; send gzip or nothing"),
             ));
         }
@@ -106,7 +104,7 @@ async fn receive(s: &AppState, signal: TelemetrySignal, headers: &HeaderMap, bod
     let bytes = axum::body::to_bytes(body, telemetry.max_body).await.map_err(|_| too_large(telemetry.max_body))?;
     let batches = otlp::decode(signal, encoding, gzip, &bytes, telemetry.max_body).map_err(|e| match e {
         otlp::DecodeError::TooLarge(max) => too_large(max),
-        other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_otlp", other.to_string()),
+        other => ApiError::new(ErrorCode::InvalidOtlp, other.to_string()),
     })?;
     let refused = s.arrivals.record(signal, &batches, Timestamp::now());
     if refused > 0 {
@@ -126,8 +124,7 @@ async fn receive(s: &AppState, signal: TelemetrySignal, headers: &HeaderMap, bod
 
 fn too_large(max: usize) -> ApiError {
     ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        ErrorCode::PayloadTooLarge,
         format!("the body is over [telemetry] max_body ({max} bytes, after gzip); send smaller batches or raise it"),
     )
 }
@@ -150,9 +147,9 @@ pub async fn report(
     if !any_app {
         authorized(&s.config, &app(&s), &headers)?;
     }
-    let bytes = axum::body::to_bytes(body, MAX_REPORT).await.map_err(|_| {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "a telemetry report is at most 1 MiB")
-    })?;
+    let bytes = axum::body::to_bytes(body, MAX_REPORT)
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::PayloadTooLarge, "a telemetry report is at most 1 MiB"))?;
     let report: Report = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::invalid(format!("the body is not a telemetry report (obsctl telemetry check --json prints one): {e}"))
     })?;
@@ -168,8 +165,7 @@ pub async fn report(
         },
         None if any_app => {
             return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ErrorCode::Unauthorized,
                 format!(
                     "this token is another service's telemetry_token; it reports only for that service, not {:?}",
                     report.service
@@ -180,7 +176,7 @@ pub async fn report(
     };
     authorized(&s.config, &sender, &headers)?;
     s.reports.take(report, Timestamp::now()).await.map(Json).map_err(|e| match e {
-        ReportError::UnknownService { .. } => ApiError::new(StatusCode::NOT_FOUND, "unknown_service", e.to_string()),
+        ReportError::UnknownService { .. } => ApiError::new(ErrorCode::UnknownService, e.to_string()),
         ReportError::Internal(e) => ApiError::internal(e),
     })
 }

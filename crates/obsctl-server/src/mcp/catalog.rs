@@ -201,7 +201,7 @@ impl Catalog {
                 |s, a: ProposeArgs, caller| async move {
                     let steps = a.steps.into_iter().map(|st| Step { tool: st.tool, args: st.args }).collect();
                     let reason = a.reason.unwrap_or_default();
-                    let report = s.agent.propose(&a.incident_id, steps, &caller, &reason, false, false).await?;
+                    let report = s.agent.propose(&a.incident_id, steps, &caller, &reason, false, None).await?;
                     Ok(plan_summary(&report).0)
                 },
             ),
@@ -221,7 +221,7 @@ impl Catalog {
                 let failed = value.get("status").and_then(Value::as_str).is_some_and(super::registry::is_failure);
                 json_result(value, failed)
             }
-            Err(e) => json_result(json!({"error": {"code": e.code, "message": e.message}}), true),
+            Err(e) => json_result(json!({"error": {"code": e.code.as_str(), "message": e.message}}), true),
         })
     }
 }

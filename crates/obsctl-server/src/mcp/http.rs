@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use obsctl_core::Secret;
@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 
 use super::Gateway;
 use crate::auth::{bearer, host_allowed, same};
+use crate::error::ErrorCode;
 use crate::{ApiError, AppState};
 
 /// Of a refused request's body, at most this much is read, for at most this long.
@@ -64,8 +65,7 @@ async fn guard(State(access): State<Access>, request: Request, next: Next) -> Re
         let host = host.to_str().unwrap_or("");
         if !host_allowed(&access.hosts, host) {
             return ApiError::new(
-                StatusCode::MISDIRECTED_REQUEST,
-                "host_not_allowed",
+                ErrorCode::HostNotAllowed,
                 format!("this gateway does not answer to host {host:?}; add it to [server] allowed_hosts"),
             )
             .into_response();
@@ -77,8 +77,7 @@ async fn guard(State(access): State<Access>, request: Request, next: Next) -> Re
         let host = origin.split_once("://").map_or("", |(_, rest)| rest);
         if !host_allowed(&access.hosts, host) {
             return ApiError::new(
-                StatusCode::FORBIDDEN,
-                "origin_not_allowed",
+                ErrorCode::OriginNotAllowed,
                 format!(
                     "this gateway does not answer to pages from {origin:?}; add its host to [server] allowed_hosts"
                 ),
@@ -97,14 +96,12 @@ async fn guard(State(access): State<Access>, request: Request, next: Next) -> Re
                     .await;
             let mut response = if access.tokens.is_empty() {
                 ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "mcp_token_required",
+                    ErrorCode::McpTokenRequired,
                     "the MCP gateway opens only with a token: set OBSCTL_MCP_TOKEN (or OBSCTL_API_TOKEN)",
                 )
             } else {
                 ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
+                    ErrorCode::Unauthorized,
                     "the MCP gateway needs Authorization: Bearer <token> ([mcp] token or the API token)",
                 )
             }

@@ -104,7 +104,7 @@ pub(super) async fn call(
         return json_result(json!({"error": {"code": "invalid_arguments", "message": message}}), true);
     }
     let steps = vec![Step { tool: name.into(), args }];
-    match state.agent.propose(incident_id, steps, caller, "called over MCP", false, false).await {
+    match state.agent.propose(incident_id, steps, caller, "called over MCP", false, None).await {
         Ok(report) => {
             let (value, failed) = plan_summary(&report);
             let value = redact_value(&value, &state.config.secrets());
@@ -112,7 +112,7 @@ pub(super) async fn call(
         }
         Err(e) => {
             let e = ApiError::from(e);
-            json_result(json!({"error": {"code": e.code, "message": e.message}}), true)
+            json_result(json!({"error": {"code": e.code.as_str(), "message": e.message}}), true)
         }
     }
 }

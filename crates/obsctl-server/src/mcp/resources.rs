@@ -12,6 +12,7 @@ use rmcp::model::{
 use serde_json::Value;
 
 use crate::api::read;
+use crate::error::ErrorCode;
 use crate::{ApiError, AppState};
 
 const INCIDENTS: &str = "obsctl://incidents/";
@@ -22,8 +23,8 @@ const INVESTIGATE: &str = "investigate_incident";
 
 fn protocol_error(e: ApiError) -> ErrorData {
     match e.code {
-        "not_found" => ErrorData::resource_not_found(e.message, None),
-        "invalid_request" => ErrorData::invalid_params(e.message, None),
+        ErrorCode::NotFound => ErrorData::resource_not_found(e.message, None),
+        ErrorCode::InvalidRequest => ErrorData::invalid_params(e.message, None),
         _ => ErrorData::internal_error(e.message, None),
     }
 }
