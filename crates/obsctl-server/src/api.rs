@@ -16,15 +16,15 @@ use obsctl_core::memory::{Episode, LedgerEntry};
 use crate::openapi::{Api, Op};
 use views::*;
 
-/// `route!(api, method, path, handler, summary, Response [, query = Q | body = B | auth])`
+/// `route!(api, METHOD, path, handler, summary, Response [, query = Q | body = B | auth])`
 /// registers the handler and documents it in one step.
 macro_rules! route {
-    ($api:ident, $method:literal, $path:literal, $handler:path, $summary:literal, $resp:ty $(, $kind:ident $(= $extra:ty)?)?) => {{
+    ($api:ident, $method:ident, $path:literal, $handler:path, $summary:literal, $resp:ty $(, $kind:ident $(= $extra:ty)?)?) => {{
         let response = $api.schema::<$resp>();
         #[allow(unused_mut)]
         let mut op = Op { summary: $summary, auth: false, request: None, query: Vec::new(), response, download: None };
         $( route!(@extra $api, op, $kind $(, $extra)?); )?
-        $api = $api.route($method, $path, op, $handler);
+        $api = $api.route(axum::http::Method::$method, $path, op, $handler);
     }};
     (@extra $api:ident, $op:ident, query, $q:ty) => { $op.query = $api.query::<$q>(); };
     (@extra $api:ident, $op:ident, body, $b:ty) => { $op.request = Some($api.schema::<$b>()); $op.auth = true; };
@@ -36,27 +36,27 @@ pub(crate) fn routes() -> Api {
     let mut api = Api::new();
     route!(
         api,
-        "get",
+        GET,
         "/api/status",
         read::status,
         "Overall status: services, checks by state, open incidents, pending approvals",
         StatusBody
     );
-    route!(api, "get", "/api/services", read::services, "Every service with its worst check state", Vec<ServiceView>);
-    route!(api, "get", "/api/checks", read::checks, "Every check with its state and last result", Vec<CheckView>);
+    route!(api, GET, "/api/services", read::services, "Every service with its worst check state", Vec<ServiceView>);
+    route!(api, GET, "/api/checks", read::checks, "Every check with its state and last result", Vec<CheckView>);
     route!(
         api,
-        "get",
+        GET,
         "/api/checks/{service}/{name}",
         read::check,
         "One check: recent results and latency percentiles",
         CheckDetail,
         query = HistoryQuery
     );
-    route!(api, "post", "/api/checks/{service}/{name}/run", control::run_check, "Run a check now", RunResult, auth);
+    route!(api, POST, "/api/checks/{service}/{name}/run", control::run_check, "Run a check now", RunResult, auth);
     route!(
         api,
-        "get",
+        GET,
         "/api/incidents",
         read::incidents,
         "Incidents, newest first",
@@ -65,7 +65,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "get",
+        GET,
         "/api/incidents/{id}",
         read::incident,
         "One incident with its timeline and actions",
@@ -73,7 +73,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "post",
+        POST,
         "/api/incidents/{id}/resolve",
         control::resolve,
         "Resolve an incident by hand with a note",
@@ -82,18 +82,18 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "post",
+        POST,
         "/api/incidents/{id}/propose",
         control::propose,
         "Propose a plan for an open incident; it passes the gate like the agent's own",
         ProposeResponse,
         body = ProposeRequest
     );
-    route!(api, "get", "/api/actions", read::actions, "Actions, newest first", Vec<Action>, query = ActionQuery);
-    route!(api, "get", "/api/actions/{id}", read::action, "One action", Action);
+    route!(api, GET, "/api/actions", read::actions, "Actions, newest first", Vec<Action>, query = ActionQuery);
+    route!(api, GET, "/api/actions/{id}", read::action, "One action", Action);
     route!(
         api,
-        "post",
+        POST,
         "/api/actions/{id}/approve",
         control::approve,
         "Approve a pending action and the rest of its plan",
@@ -102,7 +102,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "post",
+        POST,
         "/api/actions/{id}/reject",
         control::reject,
         "Reject a pending action and the rest of its plan",
@@ -111,7 +111,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "get",
+        GET,
         "/api/silences",
         read::silences,
         "Silences and maintenance windows",
@@ -120,17 +120,17 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "post",
+        POST,
         "/api/silences",
         control::silence,
         "Silence a service and/or incident kind, now or as a maintenance window",
         Silence,
         body = SilenceRequest
     );
-    route!(api, "delete", "/api/silences/{id}", control::unsilence, "End a silence", Deleted, auth);
+    route!(api, DELETE, "/api/silences/{id}", control::unsilence, "End a silence", Deleted, auth);
     route!(
         api,
-        "post",
+        POST,
         "/api/v1/alerts/alertmanager",
         alerts::alertmanager,
         "Alertmanager's webhook (version 4): firing alerts open incidents, resolved ones resolve them",
@@ -139,7 +139,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "post",
+        POST,
         "/api/v1/alerts/grafana",
         alerts::grafana,
         "Grafana-managed alerting's webhook (version 1)",
@@ -148,7 +148,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "post",
+        POST,
         "/api/v1/alerts/generic",
         alerts::generic,
         "A generic event, or an array of them: something is wrong (firing) or fine again (resolved)",
@@ -157,7 +157,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "get",
+        GET,
         "/api/alerts",
         alerts::list,
         "Alerts received, by last delivery, newest first; kept whatever their service",
@@ -166,7 +166,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "get",
+        GET,
         "/api/alerts/deliveries",
         alerts::deliveries,
         "Webhook requests received, newest first, with the alerts each left out (truncated)",
@@ -175,7 +175,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "post",
+        POST,
         "/api/v1/telemetry-reports",
         telemetry::report,
         "An app's telemetry report (obsctl telemetry check --report): a failing one opens the service's telemetry-misconfigured incident, a passing one resolves it",
@@ -184,7 +184,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "get",
+        GET,
         "/api/v1/telemetry",
         telemetry::health,
         "Each service's telemetry health: what it last sent to the OTLP receiver and its last report",
@@ -192,17 +192,17 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "get",
+        GET,
         "/api/v1/telemetry/canaries/{id}",
         telemetry::canary,
         "Where and when the OTLP receiver saw a canary (empty until it arrives)",
         Vec<obsctl_engine::otlp::Sighting>
     );
-    route!(api, "get", "/api/audit", read::audit, "The audit log, newest first", Vec<AuditRecord>, query = LimitQuery);
-    route!(api, "get", "/api/tools", read::tools, "The tool registry: MCP-shaped specs", Vec<serde_json::Value>);
+    route!(api, GET, "/api/audit", read::audit, "The audit log, newest first", Vec<AuditRecord>, query = LimitQuery);
+    route!(api, GET, "/api/tools", read::tools, "The tool registry: MCP-shaped specs", Vec<serde_json::Value>);
     route!(
         api,
-        "get",
+        GET,
         "/api/mcp/servers",
         read::mcp_servers,
         "External MCP servers: up or down, and the tools each gives",
@@ -210,7 +210,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "get",
+        GET,
         "/api/graph/services/{name}/history",
         read::fix_history,
         "Actions taken on a service's incidents and their outcomes, newest first",
@@ -219,7 +219,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "get",
+        GET,
         "/api/graph/services/{name}/blast-radius",
         read::blast_radius,
         "Services that depend on this one, transitively",
@@ -227,7 +227,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "get",
+        GET,
         "/api/graph/incidents/{id}/upstream",
         read::upstream,
         "Failing upstream dependencies of an incident: root-cause candidates",
@@ -235,7 +235,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "get",
+        GET,
         "/api/graph/incidents/{id}/similar-fixes",
         read::similar_fixes,
         "Fixes that resolved incidents like this one",
@@ -243,17 +243,17 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "get",
+        GET,
         "/api/memory/ledger",
         read::ledger,
         "The fix-efficacy ledger: per incident cluster and fix, attempts, successes, median recovery",
         Vec<LedgerEntry>,
         query = LedgerQuery
     );
-    route!(api, "get", "/api/memory/episodes/{id}", read::episode, "One remembered episode", Episode);
+    route!(api, GET, "/api/memory/episodes/{id}", read::episode, "One remembered episode", Episode);
     route!(
         api,
-        "get",
+        GET,
         "/api/memory/search",
         read::recall,
         "Past episodes similar to a text, best first, each score explained",
@@ -262,7 +262,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "get",
+        GET,
         "/api/cluster",
         cluster::cluster,
         "The replicas on this store: heartbeats, liveness and the checks each runs",
@@ -270,7 +270,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "get",
+        GET,
         "/api/memory/sync",
         sync::status,
         "This instance's memory sync: central, cursors, backlog, last error",
@@ -278,7 +278,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "post",
+        POST,
         "/api/memory/sync/push",
         sync::push,
         "As a central: take an instance's episodes (idempotent by content hash)",
@@ -287,7 +287,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "get",
+        GET,
         "/api/memory/sync/pull",
         sync::pull,
         "As a central: a page of episodes after a cursor, without the asker's own",
@@ -296,7 +296,7 @@ pub(crate) fn routes() -> Api {
     );
     route!(
         api,
-        "get",
+        GET,
         "/api/backup",
         backup::download,
         "A backup archive of the store and the config (gzip JSON lines); operators only",

@@ -108,7 +108,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Every (method, path) the router serves, in registration order: what the auth matrix walks.
-pub fn route_table() -> Vec<(&'static str, &'static str)> {
+pub fn route_table() -> Vec<(axum::http::Method, &'static str)> {
     routes(None).into_parts().1
 }
 

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::handler::Handler;
+use axum::http::Method;
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::{JsonSchema, Schema};
 use serde_json::{Map, Value, json};
@@ -62,18 +63,14 @@ impl Api {
             .collect()
     }
 
-    pub fn route<H, T>(mut self, method: &'static str, path: &'static str, op: Op, handler: H) -> Self
+    pub fn route<H, T>(mut self, method: Method, path: &'static str, op: Op, handler: H) -> Self
     where
         H: Handler<T, AppState>,
         T: 'static,
     {
-        let upper = match method {
-            "get" => "GET",
-            "post" => "POST",
-            "delete" => "DELETE",
-            _ => "ANY",
-        };
-        self.routes = self.routes.add(upper, path, handler);
+        // OpenAPI names operations in lower case (`get`, `post`).
+        let verb = method.as_str().to_ascii_lowercase();
+        self.routes = self.routes.add(method, path, handler);
         let error = self.schema::<ErrorBody>();
         let mut params: Vec<Value> = path
             .split('/')
@@ -82,7 +79,7 @@ impl Api {
             .collect();
         params.extend(op.query);
         let mut operation = json!({
-            "operationId": format!("{method}{}", path.replace(['/', '{', '}', '.'], "_")),
+            "operationId": format!("{verb}{}", path.replace(['/', '{', '}', '.'], "_")),
             "summary": op.summary,
             "parameters": params,
             "responses": {
@@ -103,7 +100,7 @@ impl Api {
             operation["security"] = json!([{}, {"bearer": []}]);
         }
         let entry = self.paths.entry(path.to_string()).or_insert_with(|| json!({}));
-        entry[method] = operation;
+        entry[verb.as_str()] = operation;
         self
     }
 
