@@ -139,6 +139,18 @@ async fn an_operator_watches_a_service_fail_live_then_approves_and_rejects_fixes
     b.goto(&format!("{base}/ui/approvals")).await;
     wait_live(&b).await;
     b.type_into("article.pending input[name=reason]", "not during the deploy").await;
+    // A live refresh of the queue while a reason is being typed keeps what was typed (under
+    // load one came in between typing and clicking, and the reject went out with no reason).
+    b.eval("document.querySelector('article.pending').dataset.old = 'yes'; return true").await;
+    b.eval("htmx.trigger(document.body, 'htmx:sseOpen'); return true").await;
+    b.wait_until(
+        "return document.querySelector('article.pending')?.dataset.old === undefined",
+        10,
+        "the queue refreshes",
+    )
+    .await;
+    let typed = b.eval("return document.querySelector('article.pending input[name=reason]').value").await;
+    assert_eq!(typed, "not during the deploy", "a refresh lost the typed reason");
     b.click("article.pending button.danger").await;
     b.wait_until("return document.getElementById('queue-empty') !== null", 30, "the rejected plan leaves the queue")
         .await;
