@@ -106,10 +106,14 @@ impl Gate {
 
     /// Whether the incident's check flaps: by this replica's view of it, or by the incident's
     /// timeline, which the check's owner writes before anyone hears of the opening (so a replica
-    /// whose view is a heartbeat old holds back too).
+    /// whose view is a heartbeat old holds back too). Only a scheduled check with flap detection
+    /// can flap: an alert's or a report's incident (an alert storm's thousands) costs no read.
     pub async fn flapping(&self, incident: &Incident, check_status: CheckStatus) -> anyhow::Result<bool> {
-        Ok(check_status == CheckStatus::Flapping
-            || obsctl_core::incident::flapping_now(&self.store.events(&incident.id).await?))
+        if check_status == CheckStatus::Flapping {
+            return Ok(true);
+        }
+        let can_flap = self.config.check(&incident.check_id).is_some_and(|c| c.flap_threshold > 0);
+        Ok(can_flap && obsctl_core::incident::flapping_now(&self.store.events(&incident.id).await?))
     }
 
     /// Why `tool` may not be used, if it may not: switched off, or not in `agent.allow_tools`.
