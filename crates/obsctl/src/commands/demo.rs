@@ -145,7 +145,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<u8> {
     };
     if args.keep_running && code == 0 {
         // Said once they answer: a link followed at once must not be refused.
-        super::serve::serve_until_signal(&mut rt, || {
+        let mut signals = super::serve::StopSignals::listen();
+        super::serve::serve_until_signal(&mut rt, &mut signals, || {
             n.say(format!("still running: dashboard on http://{0}/ui and API on http://{0}/api/status", args.listen));
             n.say(format!("log in to the dashboard (empty user) or call the API with the token {token}"));
             n.say("press Ctrl-C to stop");

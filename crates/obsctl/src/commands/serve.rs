@@ -9,10 +9,7 @@ use obsctl_core::policy::Mode;
 use crate::runtime::Runtime;
 
 pub async fn run(config: Option<&Path>, listen: Option<String>, mcp_listen: Option<String>) -> anyhow::Result<u8> {
-    // SIGHUP is never fatal, from the first moment: a handler registered once stays for the
-    // process's life (a SIGHUP during start-up, before the wait below listens, ended serve).
-    #[cfg(unix)]
-    let _ = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    let mut signals = StopSignals::listen();
     let mut config = crate::settings::load_or_host(config)?;
     if let Some(l) = listen {
         config.server.listen = l;
@@ -27,14 +24,18 @@ pub async fn run(config: Option<&Path>, listen: Option<String>, mcp_listen: Opti
         }
     }
     let mut rt = Runtime::build(config, Mode::Auto).await?;
-    serve_until_signal(&mut rt, || {}).await?;
+    serve_until_signal(&mut rt, &mut signals, || {}).await?;
     rt.stop().await;
     Ok(0)
 }
 
 /// Starts the loops and the API, and waits for Ctrl-C / SIGTERM (shared with `demo --keep-running`).
 /// Serves until SIGINT or SIGTERM; `listening` runs once the dashboard and API accept connections.
-pub async fn serve_until_signal(rt: &mut Runtime, listening: impl FnOnce()) -> anyhow::Result<()> {
+pub async fn serve_until_signal(
+    rt: &mut Runtime,
+    signals: &mut StopSignals,
+    listening: impl FnOnce(),
+) -> anyhow::Result<()> {
     let addr = rt.config.server.listen.clone();
     refuse_open_exposure(&addr, rt.config.server.has_credentials())?;
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| {
@@ -85,7 +86,7 @@ pub async fn serve_until_signal(rt: &mut Runtime, listening: impl FnOnce()) -> a
         let _ = stop.changed().await;
     }));
     listening();
-    wait_for_signal().await;
+    signals.wait().await;
     tracing::info!("shutting down");
     Ok(())
 }
@@ -107,45 +108,81 @@ fn is_loopback(addr: &str) -> bool {
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Waits for SIGINT or SIGTERM. SIGHUP (a closed terminal, a reload by habit) is never fatal:
-/// it is logged and serving goes on.
-async fn wait_for_signal() {
+/// The signals `serve` answers, listened to from its first moment: SIGINT and SIGTERM stop it
+/// gracefully, its supervised services with it; SIGHUP (a closed terminal, a reload by habit) is
+/// logged and never fatal. One that comes during start-up waits until serving can stop, instead
+/// of ending the process on the spot with its services' processes left running.
+pub struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let hangup = signal(SignalKind::hangup());
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                let mut hangup = hangup.ok();
-                loop {
-                    tokio::select! {
-                        _ = tokio::signal::ctrl_c() => return,
-                        _ = term.recv() => return,
-                        () = next_hangup(&mut hangup) => tracing::warn!(
-                            "SIGHUP: serving on (a config reload is not implemented yet; restart to apply a changed config)"
-                        ),
-                    }
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hangup: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    pub fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
+                hangup: signal(SignalKind::hangup()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        Self {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Returns at SIGINT or SIGTERM (at once for one that came since `listen`).
+    async fn wait(&mut self) {
+        #[cfg(unix)]
+        loop {
+            tokio::select! {
+                () = next(&mut self.interrupt) => return,
+                () = next(&mut self.terminate) => return,
+                () = next(&mut self.hangup) => tracing::warn!(
+                    "SIGHUP: serving on (a config reload is not implemented yet; restart to apply a changed config)"
+                ),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
-/// The next SIGHUP; never, when it cannot be listened to.
+/// The next delivery of `signal`; never, when it could not be listened to.
 #[cfg(unix)]
-async fn next_hangup(hangup: &mut Option<tokio::signal::unix::Signal>) {
-    let heard = match hangup {
-        Some(h) => h.recv().await.is_some(),
+async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+    let heard = match signal {
+        Some(s) => s.recv().await.is_some(),
         None => false,
     };
     if !heard {
         std::future::pending::<()>().await;
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::StopSignals;
+
+    /// A SIGTERM that comes during start-up (after `listen`, before serving waits) does not end
+    /// the process; the wait answers it at once, so serve stops its services gracefully.
+    #[tokio::test]
+    async fn a_stop_signal_during_start_up_is_kept_until_serving_waits() {
+        let mut signals = StopSignals::listen();
+        for signal in ["-HUP", "-TERM"] {
+            let sent = std::process::Command::new("kill").args([signal, &std::process::id().to_string()]).status();
+            assert!(sent.unwrap().success());
+        }
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(10), signals.wait()).await;
+        assert!(waited.is_ok(), "the SIGTERM sent before the wait was not kept");
     }
 }
