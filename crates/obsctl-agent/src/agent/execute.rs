@@ -26,6 +26,22 @@ const BUDGET_STOPPED: &str = "the agent stopped: ";
 /// The key, in a verified action's result, of how many failures its incident had counted then.
 pub(super) const OCCURRENCES_AT_VERIFICATION: &str = "occurrences_at_verification";
 
+/// One plan being run: what every step of it shares.
+struct PlanRun<'a> {
+    incident: &'a Incident,
+    plan: &'a Plan,
+    plan_id: String,
+    /// Who the gate's decisions are audited for (`agent`, or the person proposing).
+    actor: &'a str,
+    facts: crate::gate::PlanFacts,
+}
+
+/// What a plan does after a step: go on, or stop (with the step's entry, when it has one).
+enum Next {
+    Step(Action),
+    Stop(Option<Action>),
+}
+
 impl Agent {
     /// Gates, journals and runs a plan's steps in order, then verifies and records the outcome.
     /// `actor` is who the gate decisions are audited for (`agent`, or the operator proposing).
@@ -36,93 +52,41 @@ impl Agent {
         actor: &str,
         report: &mut PlanReport,
     ) -> anyhow::Result<()> {
-        let incident = incident.clone();
-        let suppressed = self.gate.suppression(&incident, self.runner.status(&incident.check_id)).await?;
-        let facts = self.gate.plan_facts(&incident, &plan, suppressed).await?;
-        let plan_id = new_id("plan");
-        let steps: Vec<String> = plan.steps.iter().map(|s| s.tool.clone()).collect();
-        if let Some(words) = &plan.budget_override {
-            let message = format!("budget overridden {words}");
-            let data = json!({"plan_id": plan_id, "by": actor});
-            self.store.add_event(&incident.id, EntryKind::BudgetOverride, &message, data.clone()).await?;
-            self.gate.audit(actor, "override_budget", &plan_id, "overridden", words, data).await;
-        }
-        self.store
-            .add_event(
-                &incident.id,
-                EntryKind::Plan,
-                &format!("{} (confidence {:.2}): {}", plan.provenance, plan.confidence, steps.join(" → ")),
-                self.executor.scrub(json!({"plan_id": plan_id, "plan": plan})),
-            )
-            .await?;
+        let suppressed = self.gate.suppression(incident, self.runner.status(&incident.check_id)).await?;
+        let facts = self.gate.plan_facts(incident, &plan, suppressed).await?;
+        let run = PlanRun { incident, plan: &plan, plan_id: new_id("plan"), actor, facts };
+        self.record_plan(&run).await?;
         // A plan with a step the gate refuses outright (unknown, not allowed, denied by its
         // server's policy) cannot be carried out: it is refused before any step is journaled.
-        for (i, step) in plan.steps.iter().enumerate() {
-            if let Some(decision) = self.gate.refusal(&step.tool) {
-                let a = &self.config.agent;
-                let mode = Mode::effective(a.mode, plan.mode, a.max_mode.min(self.ceiling).min(plan.max_mode));
-                let action = self.gate_step(&incident, &plan, &plan_id, i, actor, &decision, mode).await?;
-                report.actions.push(action);
-                report.plan = Some(plan);
-                return Ok(());
-            }
+        let refused = plan.steps.iter().enumerate().find_map(|(i, s)| self.gate.refusal(&s.tool).map(|d| (i, d)));
+        if let Some((i, decision)) = refused {
+            let a = &self.config.agent;
+            let mode = Mode::effective(a.mode, plan.mode, a.max_mode.min(self.ceiling).min(plan.max_mode));
+            report.actions.push(self.gate_step(&run, i, &decision, mode).await?);
+            report.plan = Some(plan);
+            return Ok(());
         }
         for (i, step) in plan.steps.iter().enumerate() {
             let Decided { decision, mode, permit } =
-                self.gate.decide(&incident, &plan, step, self.ceiling, &facts).await?;
-            let action = self.gate_step(&incident, &plan, &plan_id, i, actor, &decision, mode).await?;
-            match (decision.verdict, permit) {
-                (Verdict::Execute, _) if self.hand_off.get().is_some() => {
-                    // Journaled `approved` for the lease holder, which gates it again and runs it.
-                    report.actions.push(action);
-                }
-                (Verdict::Execute, Some(permit)) => {
-                    let Some(done) = self.executor.execute(action, permit).await? else {
-                        break; // another worker claimed it and owns the rest of the plan
-                    };
-                    let failed = done.state == ActionState::Failed;
-                    report.actions.push(done);
-                    if failed {
-                        break;
-                    }
-                }
-                (Verdict::DryRun, _) => report.actions.push(self.executor.dry_run(action).await?),
-                (Verdict::Observe | Verdict::Execute, _) => report.actions.push(action),
-                (Verdict::AwaitApproval, _) => {
-                    report.actions.push(action);
-                    // The rest of the plan waits with it, each step gated on its own now (and
-                    // again right before it runs): a later step never rides on the first's verdict.
-                    for (j, later) in plan.steps.iter().enumerate().skip(i + 1) {
-                        let Decided { decision, .. } =
-                            self.gate.decide(&incident, &plan, later, self.ceiling, &facts).await?;
-                        let queued = Decision { verdict: Verdict::AwaitApproval, ..decision };
-                        report.actions.push(self.gate_step(&incident, &plan, &plan_id, j, actor, &queued, mode).await?);
-                    }
-                    // A step its own tool refuses makes the plan one that cannot run: nobody is
-                    // asked to approve the rest of it.
-                    if let Some(refused) = report.actions.iter().find(|a| a.state == ActionState::Denied).cloned() {
-                        let why = format!("step {} ({}) cannot run: {}", refused.step, refused.tool, refused.reason);
-                        for c in self.cancel_plan(&refused, None, &why, json!({"gate": "tool_refuses"})).await? {
-                            if let Some(a) = report.actions.iter_mut().find(|a| a.id == c.id) {
-                                *a = c;
-                            }
-                        }
-                    }
-                    break;
-                }
-                (Verdict::Deny, _) => {
-                    report.actions.push(action);
-                    // A budget that stops the agent leaves a failing service to a person: tell
-                    // one, once per opening (a person's own proposal is answered directly).
-                    if actor == "agent" && matches!(decision.code, "budget_service" | "budget_global") {
-                        let why = format!("{}; a person must look", decision.reason);
-                        self.escalate_once(&incident, BUDGET_STOPPED, &why).await?;
-                    }
-                    break;
-                }
+                self.gate.decide(incident, &plan, step, self.ceiling, &run.facts).await?;
+            let action = self.gate_step(&run, i, &decision, mode).await?;
+            let next = match (decision.verdict, permit) {
+                // Journaled `approved` for the lease holder, which gates it again and runs it.
+                (Verdict::Execute, _) if self.hand_off.get().is_some() => Next::Step(action),
+                (Verdict::Execute, Some(permit)) => self.run_step(action, permit).await?,
+                (Verdict::DryRun, _) => Next::Step(self.executor.dry_run(action).await?),
+                (Verdict::Observe | Verdict::Execute, _) => Next::Step(action),
+                (Verdict::AwaitApproval, _) => self.queue_rest(&run, i, mode, action, report).await?,
+                (Verdict::Deny, _) => self.denied(&run, &decision, action).await?,
                 (Verdict::Escalate, _) => {
-                    report.actions.push(action);
-                    self.escalate(&incident, &decision.reason).await?;
+                    self.escalate(incident, &decision.reason).await?;
+                    Next::Stop(Some(action))
+                }
+            };
+            match next {
+                Next::Step(done) => report.actions.push(done),
+                Next::Stop(last) => {
+                    report.actions.extend(last);
                     break;
                 }
             }
@@ -136,26 +100,84 @@ impl Agent {
             report.handed_to = Some(holder.clone());
             return Ok(());
         }
-        report.outcome = self.finish_plan(&incident, &report.actions).await?;
+        report.outcome = self.finish_plan(incident, &report.actions).await?;
         Ok(())
+    }
+
+    /// Says on the timeline what the plan is (and a person's budget override, audited).
+    async fn record_plan(&self, run: &PlanRun<'_>) -> anyhow::Result<()> {
+        let (incident, plan) = (run.incident, run.plan);
+        if let Some(words) = &plan.budget_override {
+            let message = format!("budget overridden {words}");
+            let data = json!({"plan_id": run.plan_id, "by": run.actor});
+            self.store.add_event(&incident.id, EntryKind::BudgetOverride, &message, data.clone()).await?;
+            self.gate.audit(run.actor, "override_budget", &run.plan_id, "overridden", words, data).await;
+        }
+        let steps: Vec<&str> = plan.steps.iter().map(|s| s.tool.as_str()).collect();
+        let summary = format!("{} (confidence {:.2}): {}", plan.provenance, plan.confidence, steps.join(" → "));
+        let data = self.executor.scrub(json!({"plan_id": run.plan_id, "plan": plan}));
+        self.store.add_event(&incident.id, EntryKind::Plan, &summary, data).await?;
+        Ok(())
+    }
+
+    /// `Execute`: runs the step now. A failed step, or one another worker claimed (it owns the
+    /// rest of the plan then), ends the plan.
+    async fn run_step(&self, action: Action, permit: crate::gate::Permit) -> anyhow::Result<Next> {
+        Ok(match self.executor.execute(action, permit).await? {
+            None => Next::Stop(None),
+            Some(done) if done.state == ActionState::Failed => Next::Stop(Some(done)),
+            Some(done) => Next::Step(done),
+        })
+    }
+
+    /// `AwaitApproval`: the rest of the plan waits with this step, each later step gated on its
+    /// own now (and again right before it runs): a later step never rides on the first's verdict.
+    /// A step its own tool refuses makes the plan one that cannot run: nobody is asked to approve
+    /// the rest of it.
+    async fn queue_rest(
+        &self,
+        run: &PlanRun<'_>,
+        i: usize,
+        mode: Mode,
+        first: Action,
+        report: &mut PlanReport,
+    ) -> anyhow::Result<Next> {
+        report.actions.push(first);
+        for (j, later) in run.plan.steps.iter().enumerate().skip(i + 1) {
+            let Decided { decision, .. } =
+                self.gate.decide(run.incident, run.plan, later, self.ceiling, &run.facts).await?;
+            let queued = Decision { verdict: Verdict::AwaitApproval, ..decision };
+            report.actions.push(self.gate_step(run, j, &queued, mode).await?);
+        }
+        if let Some(refused) = report.actions.iter().find(|a| a.state == ActionState::Denied).cloned() {
+            let why = format!("step {} ({}) cannot run: {}", refused.step, refused.tool, refused.reason);
+            for c in self.cancel_plan(&refused, None, &why, json!({"gate": "tool_refuses"})).await? {
+                if let Some(a) = report.actions.iter_mut().find(|a| a.id == c.id) {
+                    *a = c;
+                }
+            }
+        }
+        Ok(Next::Stop(None))
+    }
+
+    /// `Deny`: the plan ends here. A budget that stops the agent leaves a failing service to a
+    /// person: one is told, once per opening (a person's own proposal is answered directly).
+    async fn denied(&self, run: &PlanRun<'_>, decision: &Decision, action: Action) -> anyhow::Result<Next> {
+        if run.actor == "agent" && matches!(decision.code, "budget_service" | "budget_global") {
+            let why = format!("{}; a person must look", decision.reason);
+            self.escalate_once(run.incident, BUDGET_STOPPED, &why).await?;
+        }
+        Ok(Next::Stop(Some(action)))
     }
 
     /// Audits a step's decision, writes it on the timeline and journals the step in the state
     /// its verdict gives (a step waiting for a person carries its dry-run for the card).
-    #[allow(clippy::too_many_arguments)]
-    async fn gate_step(
-        &self,
-        incident: &Incident,
-        plan: &Plan,
-        plan_id: &str,
-        i: usize,
-        actor: &str,
-        decision: &Decision,
-        mode: Mode,
-    ) -> anyhow::Result<Action> {
-        let step = &plan.steps[i];
+    async fn gate_step(&self, run: &PlanRun<'_>, i: usize, decision: &Decision, mode: Mode) -> anyhow::Result<Action> {
+        let (incident, step) = (run.incident, &run.plan.steps[i]);
         let data = gate_data(decision, mode, step);
-        self.gate.audit(actor, "gate", &incident.id, decision.verdict.as_str(), &decision.reason, data.clone()).await;
+        self.gate
+            .audit(run.actor, "gate", &incident.id, decision.verdict.as_str(), &decision.reason, data.clone())
+            .await;
         self.store
             .add_event(&incident.id, EntryKind::Gate, &format!("{}: {}", step.tool, decision.reason), data.clone())
             .await?;
@@ -166,7 +188,7 @@ impl Agent {
             Verdict::AwaitApproval => ActionState::PendingApproval,
             Verdict::Deny | Verdict::Escalate => ActionState::Denied,
         };
-        let mut action = self.new_action(incident, plan, plan_id, i, mode, state, decision);
+        let mut action = self.new_action(run, i, mode, state, decision);
         if matches!(state, ActionState::Denied | ActionState::Observed) {
             action.result = Some(data);
         } else if state == ActionState::PendingApproval {
@@ -191,18 +213,16 @@ impl Agent {
         Ok(action)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn new_action(
+    /// Step `step` of the run's plan as a journal entry in `state`, with the gate's decision.
+    fn new_action(
         &self,
-        incident: &Incident,
-        plan: &Plan,
-        plan_id: &str,
+        run: &PlanRun<'_>,
         step: usize,
         mode: Mode,
         state: ActionState,
         decision: &Decision,
     ) -> Action {
-        let tool = &plan.steps[step].tool;
+        let (plan, tool) = (run.plan, &run.plan.steps[step].tool);
         Action {
             runbook: plan.runbook.clone(),
             read_only: self.registry.get(tool).is_some_and(|t| t.spec().annotations.read_only_hint),
@@ -210,7 +230,7 @@ impl Agent {
             state,
             reason: decision.reason.clone(),
             gate: Some(decision.code.into()),
-            ..step_action(incident, plan_id, plan.planner, step, tool, plan.steps[step].args.clone())
+            ..step_action(run.incident, &run.plan_id, plan.planner, step, tool, plan.steps[step].args.clone())
         }
     }
 
