@@ -29,6 +29,16 @@ when = { incident = "command-failed" }
 steps = [{ tool = "command.run", args = { command = ["sh", "-c", "echo run >> {dir}/marker; sleep 30"] } }]
 "#;
 
+/// The pid a process wrote into `path`, once it has.
+fn pid_in(path: &std::path::Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Whether process `pid` runs (exists and is no zombie).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
+}
+
 fn obsctl(dir: &std::path::Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_obsctl"));
     cmd.args(["-q", "--config"])
@@ -117,11 +127,8 @@ process = { run = ["sh", "-c", "echo $$ > {dir}/svc.pid; exec sleep 600"] }
     config_file(body, "http://unused", dir.path());
     let port = free_port();
     let mut serve = serve_in(dir.path(), port);
-    let child_pid = |path: &std::path::Path| std::fs::read_to_string(path).ok()?.trim().parse::<u32>().ok();
-    let first = eventually(20, "the supervised child to start", || async { child_pid(&pid_file) }).await;
-    let alive =
-        |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "));
-    assert!(alive(first));
+    let first = eventually(20, "the supervised child to start", || async { pid_in(&pid_file) }).await;
+    assert!(running(first));
 
     // SIGHUP: serve goes on.
     std::process::Command::new("kill").args(["-HUP", &serve.0.id().to_string()]).status().unwrap();
@@ -153,10 +160,10 @@ process = { run = ["sh", "-c", "echo $$ > {dir}/svc.pid; exec sleep 600"] }
     serve.kill();
     std::fs::remove_file(&pid_file).unwrap();
     let mut again = serve_in(dir.path(), free_port());
-    let second = eventually(20, "a new child", || async { child_pid(&pid_file) }).await;
-    assert!(alive(second));
+    let second = eventually(20, "a new child", || async { pid_in(&pid_file) }).await;
+    assert!(running(second));
     again.kill();
-    eventually(10, "the child to die with serve", || async { (!alive(second)).then_some(()) }).await;
+    eventually(10, "the child to die with serve", || async { (!running(second)).then_some(()) }).await;
 }
 
 /// A supervised shell's own children do not outlive obsctl either (issue 27, finding 1: after
@@ -179,18 +186,15 @@ process = { run = ["sh", "-c", "sleep 600 & echo $! > {dir}/grandchild; wait"] }
 "#;
     config_file(body, "http://unused", dir.path());
     let grandchild = dir.path().join("grandchild");
-    let read_pid = |path: &std::path::Path| std::fs::read_to_string(path).ok()?.trim().parse::<u32>().ok();
-    let alive =
-        |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "));
     let mut serve = serve_in(dir.path(), free_port());
-    let first = eventually(20, "the service's own child", || async { read_pid(&grandchild) }).await;
+    let first = eventually(20, "the service's own child", || async { pid_in(&grandchild) }).await;
     serve.kill();
     std::fs::remove_file(&grandchild).unwrap();
-    assert!(alive(first), "a grandchild outlives a killed serve: what the next serve must handle");
+    assert!(running(first), "a grandchild outlives a killed serve: what the next serve must handle");
     let mut again = serve_in(dir.path(), free_port());
-    let second = eventually(20, "the service started again", || async { read_pid(&grandchild) }).await;
+    let second = eventually(20, "the service started again", || async { pid_in(&grandchild) }).await;
     assert_ne!(first, second);
-    assert!(!alive(first), "what the killed serve left running is stopped before the service starts again");
+    assert!(!running(first), "what the killed serve left running is stopped before the service starts again");
     let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     assert!(log.contains("from an earlier obsctl"), "{log}");
     // Stopped (SIGTERM), serve stops the whole service, the shell's own child included; also
@@ -199,7 +203,7 @@ process = { run = ["sh", "-c", "sleep 600 & echo $! > {dir}/grandchild; wait"] }
     std::process::Command::new("kill").args(["-TERM", &again.0.id().to_string()]).status().unwrap();
     let status = again.0.wait().unwrap();
     assert!(status.success(), "serve did not stop gracefully: {status}");
-    assert!(!alive(second), "a stopped serve left its service's processes running");
+    assert!(!running(second), "a stopped serve left its service's processes running");
 }
 
 /// One service whose program cannot start does not stop the others or the monitoring (issue 27,
