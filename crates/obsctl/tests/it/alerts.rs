@@ -564,7 +564,7 @@ name = "observability"
   within = "1m"
 "#,
         head("observe"),
-        closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap(),
+        closed = crate::support::closed_addr(),
     );
     let h = harness(&body, "", &[("OBSCTL_API_TOKEN", TOKEN)]).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -335,7 +335,7 @@ async fn a_person_proposes_a_fix_and_memory_shows_it() {
 #[tokio::test]
 async fn the_graph_answers_root_cause_blast_radius_and_history() {
     let target = Target::start(false).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = crate::support::closed_addr();
     let api = API_WITH_FIX.replacen("name = \"api\"", "name = \"api\"\ndepends_on = [\"db\"]", 1);
     let body = format!(
         "{}{api}\n[[service]]\nname = \"db\"\n  [[service.check]]\n  name = \"port\"\n  kind = \"tcp\"\n  address = \"{closed}\"\n  fail_after = 1\n  recover_after = 1\n",

@@ -52,7 +52,7 @@ fn keep_screenshot(name: &str, png: &[u8]) {
 /// The runtime running (scheduler, agent, live hub) and the HTTP surface on a real port.
 async fn serving() -> (Target, Harness, String) {
     let target = Target::start(true).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = crate::support::closed_addr();
     let mut h = harness(&config(&target, closed), &target.url, &[("OBSCTL_API_TOKEN", "t0ken-for-the-tests")]).await;
     h.rt.start().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

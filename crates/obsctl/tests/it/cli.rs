@@ -105,7 +105,7 @@ fn config_check_and_serve_refuse_runbook_steps_that_could_never_run() {
 fn health_prints_a_table_and_fails_when_a_check_fails() {
     let dir = tempfile::tempdir().unwrap();
     let open = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = crate::support::closed_addr();
     let config = format!(
         "[[service]]\nname = \"db\"\n  [[service.check]]\n  name = \"up\"\n  kind = \"tcp\"\n  address = \"{}\"\n  [[service.check]]\n  name = \"down\"\n  kind = \"tcp\"\n  address = \"{closed}\"\n",
         open.local_addr().unwrap()
@@ -304,7 +304,7 @@ fn graph_commands_read_the_bolt_mirror_and_fall_back_when_it_is_gone() {
     );
     let up = dir.path().join("up.toml");
     std::fs::write(&up, format!("{base}[graph]\nurl = \"bolt://{bolt}/cli{unique}\"\n")).unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = crate::support::closed_addr();
     let down = dir.path().join("down.toml");
     std::fs::write(&down, format!("{base}[graph]\nurl = \"bolt://{closed}\"\ntimeout = \"1s\"\n")).unwrap();
     let run = |cfg: &std::path::Path, args: &[&str]| obsctl().arg("--config").arg(cfg).args(args).output().unwrap();
@@ -354,7 +354,7 @@ fn serve_refuses_a_public_address_without_credentials() {
 #[test]
 fn serve_opens_the_mcp_gateway_only_with_a_token() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = crate::support::closed_addr().port();
     let gateway = format!("127.0.0.1:{port}");
     // Runs serve until a line containing `until` and returns what it logged by then.
     let serve_until = |token: Option<&str>, until: &str| {

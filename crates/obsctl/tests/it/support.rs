@@ -193,6 +193,12 @@ pub fn config_file(body: &str, url: &str, dir: &std::path::Path) -> std::path::P
 }
 
 /// A loopback port that was free a moment ago, for a server the test starts.
+/// An address where nothing listens: port 1 (tcpmux) is served by nothing here, and unlike a
+/// port freed a moment ago, no test running beside this one can take it (one did, once).
+pub fn closed_addr() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 1))
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

@@ -42,7 +42,7 @@ async fn a_silence_records_but_does_not_act() {
 #[tokio::test]
 async fn a_failing_dependency_suppresses_the_dependent() {
     let target = Target::start(false).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = crate::support::closed_addr();
     let api = API_WITH_FIX.replacen("name = \"api\"", "name = \"api\"\ndepends_on = [\"db\"]", 1);
     let db = format!(
         "\n[[service]]\nname = \"db\"\n  [[service.check]]\n  name = \"port\"\n  kind = \"tcp\"\n  address = \"{closed}\"\n  fail_after = 1\n"
