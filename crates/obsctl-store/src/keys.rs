@@ -73,3 +73,58 @@ impl CheckKeys {
         self.rollups_pruned.fetch_max(hour, Ordering::Relaxed) < hour
     }
 }
+
+/// What one `Store::retarget_checks` does, the same on every backend: each check's stored target
+/// decides a write (`decide`), which the backend runs in its own SQL; `finish` then tells the
+/// key cache and returns the names histories were set aside under.
+#[derive(Default)]
+pub(crate) struct Retargeting {
+    /// (check id, the name its old history now has).
+    moved: Vec<(String, String)>,
+    /// (check id, target digest) of checks whose next row is new: its first run writes it.
+    first_runs: Vec<(String, String)>,
+}
+
+/// A write `Retargeting::decide` asks of the backend.
+pub(crate) enum TargetWrite {
+    /// `UPDATE checks SET target = digest WHERE id = …`: a row kept from before targets were.
+    Adopt(String),
+    /// `UPDATE checks SET id = aside WHERE id = …`: the target changed; the history moves aside.
+    SetAside(String),
+}
+
+impl Retargeting {
+    /// The write for check `id`, given its stored target (`None`: no row; `Some(None)`: a row
+    /// without one) and what it looks at now.
+    pub(crate) fn decide(
+        &mut self,
+        id: &str,
+        stored: Option<Option<String>>,
+        target: &str,
+        now: crate::Timestamp,
+    ) -> Option<TargetWrite> {
+        let digest = crate::target_digest(target);
+        match stored {
+            None => {
+                self.first_runs.push((id.to_string(), digest));
+                None
+            }
+            Some(None) => Some(TargetWrite::Adopt(digest)),
+            Some(Some(old)) if old == digest => None,
+            Some(Some(_)) => {
+                let aside = crate::retired_name(id, now);
+                self.moved.push((id.to_string(), aside.clone()));
+                self.first_runs.push((id.to_string(), digest));
+                Some(TargetWrite::SetAside(aside))
+            }
+        }
+    }
+
+    /// After the writes committed: the moved ids name new rows, so their cached keys (pointing
+    /// at the history set aside) go; returns the names the histories now have.
+    pub(crate) fn finish(self, keys: &CheckKeys) -> Result<Vec<String>> {
+        keys.forget(self.moved.iter().map(|(id, _)| id.as_str()))?;
+        keys.expect_targets(self.first_runs)?;
+        Ok(self.moved.into_iter().map(|(_, aside)| aside).collect())
+    }
+}

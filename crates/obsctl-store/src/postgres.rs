@@ -22,11 +22,11 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::error::{found, touched};
 use crate::filters::{limit_or_default, state_list};
-use crate::keys::CheckKeys;
+use crate::keys::{CheckKeys, Retargeting, TargetWrite};
 use crate::rows;
 use crate::{
     ActionFilter, AlertFilter, IncidentFilter, OpenedIncident, Result, Store, StoreError, StoredEpisode, Upserted,
-    new_id, retired_name, target_digest,
+    new_id,
 };
 
 /// The channel replicas tell each other what changed on (`Store::notify_replicas`).
@@ -219,43 +219,26 @@ impl Store for PostgresStore {
 
     async fn retarget_checks(&self, targets: &[(String, String)], now: Timestamp) -> Result<Vec<String>> {
         let mut tx = self.pool.begin().await?;
-        let (mut moved, mut first_runs) = (Vec::new(), Vec::new());
+        let mut retargeting = Retargeting::default();
         for (id, target) in targets {
-            let target = target_digest(target);
             let stored: Option<Option<String>> =
                 sqlx::query_scalar("SELECT target FROM checks WHERE id = $1 FOR UPDATE")
                     .bind(id)
                     .fetch_optional(&mut *tx)
                     .await?;
-            match stored {
-                // No run yet: the first one writes the target with the row.
-                None => first_runs.push((id.clone(), target)),
-                // Kept from before targets were: this one is taken as the target it had.
-                Some(None) => {
-                    sqlx::query("UPDATE checks SET target = $1 WHERE id = $2")
-                        .bind(&target)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
+            let sql = match retargeting.decide(id, stored, target, now) {
+                None => continue,
+                Some(TargetWrite::Adopt(digest)) => {
+                    sqlx::query("UPDATE checks SET target = $1 WHERE id = $2").bind(digest)
                 }
-                Some(Some(old)) if old == target => {}
-                Some(Some(_)) => {
-                    let aside = retired_name(id, now);
-                    sqlx::query("UPDATE checks SET id = $1 WHERE id = $2")
-                        .bind(&aside)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    moved.push((id.clone(), aside));
-                    first_runs.push((id.clone(), target));
+                Some(TargetWrite::SetAside(aside)) => {
+                    sqlx::query("UPDATE checks SET id = $1 WHERE id = $2").bind(aside)
                 }
-            }
+            };
+            sql.bind(id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        // The ids name new rows now: their cached keys point at the history set aside.
-        self.keys.forget(moved.iter().map(|(id, _)| id.as_str()))?;
-        self.keys.expect_targets(first_runs)?;
-        Ok(moved.into_iter().map(|(_, aside)| aside).collect())
+        retargeting.finish(&self.keys)
     }
 
     async fn check_statuses(&self) -> Result<Vec<(String, CheckStatus, Timestamp)>> {

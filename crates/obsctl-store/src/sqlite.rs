@@ -23,11 +23,10 @@ use sqlx::{AssertSqlSafe, Row};
 
 use crate::error::{found, touched};
 use crate::filters::{limit_or_default, state_list};
-use crate::keys::CheckKeys;
+use crate::keys::{CheckKeys, Retargeting, TargetWrite};
 use crate::rows;
 use crate::{
     ActionFilter, AlertFilter, IncidentFilter, OpenedIncident, Result, Store, StoreError, StoredEpisode, Upserted,
-    retired_name, target_digest,
 };
 
 pub struct SqliteStore {
@@ -202,40 +201,21 @@ impl Store for SqliteStore {
 
     async fn retarget_checks(&self, targets: &[(String, String)], now: Timestamp) -> Result<Vec<String>> {
         let mut tx = self.writer.begin().await?;
-        let (mut moved, mut first_runs) = (Vec::new(), Vec::new());
+        let mut retargeting = Retargeting::default();
         for (id, target) in targets {
-            let target = target_digest(target);
             let stored: Option<Option<String>> =
                 sqlx::query_scalar("SELECT target FROM checks WHERE id = ?").bind(id).fetch_optional(&mut *tx).await?;
-            match stored {
-                // No run yet: the first one writes the target with the row.
-                None => first_runs.push((id.clone(), target)),
-                // Kept from before targets were: this one is taken as the target it had.
-                Some(None) => {
-                    sqlx::query("UPDATE checks SET target = ? WHERE id = ?")
-                        .bind(&target)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
+            let sql = match retargeting.decide(id, stored, target, now) {
+                None => continue,
+                Some(TargetWrite::Adopt(digest)) => {
+                    sqlx::query("UPDATE checks SET target = ? WHERE id = ?").bind(digest)
                 }
-                Some(Some(old)) if old == target => {}
-                Some(Some(_)) => {
-                    let aside = retired_name(id, now);
-                    sqlx::query("UPDATE checks SET id = ? WHERE id = ?")
-                        .bind(&aside)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    moved.push((id.clone(), aside));
-                    first_runs.push((id.clone(), target));
-                }
-            }
+                Some(TargetWrite::SetAside(aside)) => sqlx::query("UPDATE checks SET id = ? WHERE id = ?").bind(aside),
+            };
+            sql.bind(id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        // The ids name new rows now: their cached keys point at the history set aside.
-        self.keys.forget(moved.iter().map(|(id, _)| id.as_str()))?;
-        self.keys.expect_targets(first_runs)?;
-        Ok(moved.into_iter().map(|(_, aside)| aside).collect())
+        retargeting.finish(&self.keys)
     }
 
     async fn check_statuses(&self) -> Result<Vec<(String, CheckStatus, Timestamp)>> {
