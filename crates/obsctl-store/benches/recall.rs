@@ -10,6 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use obsctl_store::Memory;
 use std::time::Instant;
 
 use obsctl_core::Timestamp;

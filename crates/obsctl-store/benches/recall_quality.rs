@@ -16,7 +16,7 @@
 
 use obsctl_core::Timestamp;
 use obsctl_core::memory::{Episode, postmortem};
-use obsctl_store::{RecallIndex, RecallQuery, SqliteStore, Store};
+use obsctl_store::{Memory, RecallIndex, RecallQuery, SqliteStore};
 use tantivy::collector::TopDocs;
 use tantivy::query::QueryParser;
 use tantivy::schema::{STORED, STRING, Schema, TEXT, Value};

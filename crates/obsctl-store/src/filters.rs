@@ -24,11 +24,6 @@ pub(crate) fn limit_or_default(limit: u32) -> i64 {
     if limit == 0 { 100 } else { i64::from(limit.min(10_000)) }
 }
 
-/// States as `,a,b,` for a `position`/`instr` match in SQL; `None` for "any state".
-pub(crate) fn state_list(states: &[ActionState]) -> Option<String> {
-    (!states.is_empty()).then(|| format!(",{},", states.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")))
-}
-
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
     pub status: Option<obsctl_core::alert::AlertStatus>,

@@ -4,20 +4,15 @@
 //! Architecture invariant: only this crate knows SQL. Callers see domain types from
 //! `obsctl-core` and `StoreError`, never a driver type.
 
-#[macro_use]
-mod binds;
-#[macro_use]
 pub mod backup;
 mod bolt;
 mod error;
 mod filters;
 mod graph_mirror;
 mod keys;
-mod postgres;
 mod recall;
-mod rollups;
 mod rows;
-mod sqlite;
+mod sql;
 
 use async_trait::async_trait;
 use obsctl_core::Timestamp;
@@ -37,9 +32,8 @@ pub use bolt::{BoltGraph, MirrorCursor};
 pub use error::StoreError;
 pub use filters::{ActionFilter, AlertFilter, IncidentFilter};
 pub use graph_mirror::{GraphMirror, MirrorStatus, SyncReport};
-pub use postgres::PostgresStore;
 pub use recall::{RecallHit, RecallIndex, RecallQuery, parse_labels};
-pub use sqlite::SqliteStore;
+pub use sql::{PostgresStore, SqlStore, SqliteStore};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -57,7 +51,7 @@ pub mod fuzzing {
 
 /// The open incident that kept `incident` from opening (`Store::open_incident`); a `Conflict`
 /// if it was resolved in the moment between, for the caller to try again.
-async fn open_of_fingerprint(store: &dyn Store, incident: &Incident) -> Result<Option<Incident>> {
+async fn open_of_fingerprint(store: &dyn IncidentLog, incident: &Incident) -> Result<Option<Incident>> {
     match store.latest_incident_by_fingerprint(&incident.fingerprint).await? {
         Some(open) if open.status == IncidentStatus::Open => Ok(Some(open)),
         _ => Err(StoreError::Conflict(format!("the open incident of {} ended meanwhile", incident.fingerprint))),
@@ -165,9 +159,9 @@ pub(crate) fn latest_per_fingerprint(incidents: Vec<Incident>) -> Vec<Incident> 
     incidents.into_iter().filter(|i| seen.insert(i.fingerprint.clone())).collect()
 }
 
-/// Everything obsctl persists. Every backend passes the same conformance suite.
+/// What checks saw: observations, their hourly and daily sums, each check's status and target, and the latest telemetry report per service.
 #[async_trait]
-pub trait Store: GraphStore + ChangeFeed {
+pub trait CheckHistory: Send + Sync + 'static {
     /// Appends observations in one transaction, keeping at most `keep_per_check` per check, and
     /// adds them to the check's hourly and daily sums (`obsctl_core::rollup`).
     async fn record_observations(&self, batch: &[Observation], keep_per_check: u32) -> Result<()>;
@@ -190,28 +184,20 @@ pub trait Store: GraphStore + ChangeFeed {
     /// `<id> (until <time>)`, and starts afresh under its id; returns those new names.
     async fn retarget_checks(&self, targets: &[(String, String)], now: Timestamp) -> Result<Vec<String>>;
     async fn check_statuses(&self) -> Result<Vec<(String, CheckStatus, Timestamp)>>;
+    /// Keeps `report` as its service's latest telemetry report (it needs `received_at`).
+    async fn save_telemetry_report(&self, report: &TelemetryReport) -> Result<()>;
+    /// Every service's latest telemetry report, by service.
+    async fn telemetry_reports(&self) -> Result<Vec<TelemetryReport>>;
+}
 
+/// Incidents, their timelines, and silences.
+#[async_trait]
+pub trait IncidentLog: Send + Sync + 'static {
     async fn insert_incident(&self, incident: &Incident) -> Result<()>;
     /// Opens `incident` unless an incident of its fingerprint is open, as one step (replicas, or
     /// two requests at once, never open two for one fingerprint): `None` when it was opened,
     /// else the open one, nothing written.
     async fn open_incident(&self, incident: &Incident) -> Result<Option<Incident>>;
-    /// The stored records of these alerts of one source (those it has).
-    async fn alerts_by_fingerprint(&self, source: AlertSource, fingerprints: &[String]) -> Result<Vec<AlertRecord>>;
-    /// Records one webhook request and writes its alerts' records, with the incidents it opened
-    /// (and their first timeline entries), in one transaction: an alert is never recorded
-    /// without its new incident, nor the incident without its alert. A `Conflict`, nothing
-    /// written, when one of those incidents' fingerprints has an open incident already.
-    async fn save_alerts(
-        &self,
-        delivery: &AlertDelivery,
-        records: &[AlertRecord],
-        opened: &[OpenedIncident],
-    ) -> Result<()>;
-    /// Alerts by last delivery, newest first.
-    async fn list_alerts(&self, filter: &AlertFilter) -> Result<Vec<AlertRecord>>;
-    /// The newest webhook requests, newest first.
-    async fn alert_deliveries(&self, limit: u32) -> Result<Vec<AlertDelivery>>;
     /// Writes the incident only if its stored status is still `expected` (what the caller read),
     /// else `Conflict`: a bump or a recovery can never undo a concurrent resolve by hand.
     async fn update_incident(&self, incident: &Incident, expected: IncidentStatus) -> Result<()>;
@@ -228,7 +214,36 @@ pub trait Store: GraphStore + ChangeFeed {
         data: serde_json::Value,
     ) -> Result<IncidentEvent>;
     async fn events(&self, incident_id: &str) -> Result<Vec<IncidentEvent>>;
+    async fn insert_silence(&self, silence: &Silence) -> Result<()>;
+    /// All silences, or only those active at the given time.
+    async fn silences(&self, active_at: Option<Timestamp>) -> Result<Vec<Silence>>;
+    async fn delete_silence(&self, id: &str) -> Result<()>;
+}
 
+/// Alerts received by webhook, and the deliveries that brought them.
+#[async_trait]
+pub trait AlertLog: Send + Sync + 'static {
+    /// The stored records of these alerts of one source (those it has).
+    async fn alerts_by_fingerprint(&self, source: AlertSource, fingerprints: &[String]) -> Result<Vec<AlertRecord>>;
+    /// Records one webhook request and writes its alerts' records, with the incidents it opened
+    /// (and their first timeline entries), in one transaction: an alert is never recorded
+    /// without its new incident, nor the incident without its alert. A `Conflict`, nothing
+    /// written, when one of those incidents' fingerprints has an open incident already.
+    async fn save_alerts(
+        &self,
+        delivery: &AlertDelivery,
+        records: &[AlertRecord],
+        opened: &[OpenedIncident],
+    ) -> Result<()>;
+    /// Alerts by last delivery, newest first.
+    async fn list_alerts(&self, filter: &AlertFilter) -> Result<Vec<AlertRecord>>;
+    /// The newest webhook requests, newest first.
+    async fn alert_deliveries(&self, limit: u32) -> Result<Vec<AlertDelivery>>;
+}
+
+/// The action journal (every action, journaled before it runs) and the audit log.
+#[async_trait]
+pub trait ActionJournal: Send + Sync + 'static {
     /// Journals an action. A second action with the same idempotency key is a `Conflict`.
     async fn insert_action(&self, action: &Action) -> Result<()>;
     async fn update_action(&self, action: &Action) -> Result<()>;
@@ -262,21 +277,14 @@ pub trait Store: GraphStore + ChangeFeed {
     async fn last_runbook_run(&self, runbook: &str, service: &str) -> Result<Option<Timestamp>>;
     /// Verified plans for this fingerprint that failed, counted back from the newest to the last fix.
     async fn consecutive_failed_fixes(&self, fingerprint: &str) -> Result<u32>;
-
     async fn append_audit(&self, record: &AuditRecord) -> Result<i64>;
     /// The newest `limit` audit records, newest first.
     async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>>;
+}
 
-    async fn insert_silence(&self, silence: &Silence) -> Result<()>;
-    /// All silences, or only those active at the given time.
-    async fn silences(&self, active_at: Option<Timestamp>) -> Result<Vec<Silence>>;
-    async fn delete_silence(&self, id: &str) -> Result<()>;
-
-    /// Keeps `report` as its service's latest telemetry report (it needs `received_at`).
-    async fn save_telemetry_report(&self, report: &TelemetryReport) -> Result<()>;
-    /// Every service's latest telemetry report, by service.
-    async fn telemetry_reports(&self) -> Result<Vec<TelemetryReport>>;
-
+/// Incident memory: episodes, the fix ledger folded from them, and where sync is with each peer.
+#[async_trait]
+pub trait Memory: Send + Sync + 'static {
     /// Remembers an episode and folds its attempts into the ledger, in one transaction.
     /// Returns `false`, changing nothing, when this episode was already remembered.
     async fn remember(&self, episode: &Episode) -> Result<bool>;
@@ -300,7 +308,11 @@ pub trait Store: GraphStore + ChangeFeed {
     async fn save_sync_state(&self, state: &obsctl_core::memory::sync::SyncState) -> Result<()>;
     /// Ledger entries of one cluster, or all: best success rate first, then most attempts.
     async fn ledger(&self, cluster: Option<&str>) -> Result<Vec<LedgerEntry>>;
+}
 
+/// Whole-store reads and writes for backup, restore and reset.
+#[async_trait]
+pub trait Backups: Send + Sync + 'static {
     /// Every backup table read in one consistent snapshot while others keep writing: each
     /// table's name and row count, then its rows, in `backup::TABLES` order.
     async fn snapshot(&self, sink: &mut dyn backup::SnapshotSink) -> Result<()>;
@@ -318,7 +330,11 @@ pub trait Store: GraphStore + ChangeFeed {
     async fn table_counts(&self) -> Result<Vec<(&'static str, u64)>>;
     /// Deletes every row of every table and lease (a reset); the schema stays.
     async fn clear(&self) -> Result<()>;
+}
 
+/// Replicas on one store: heartbeats, leases, and what they tell each other.
+#[async_trait]
+pub trait Cluster: Send + Sync + 'static {
     /// Writes this replica's heartbeat (the store's clock; `me.heartbeat_at` is its own, kept
     /// as its clock offset) and returns the live replicas (a heartbeat within `lease`), by id;
     /// rows silent for an hour are forgotten. A replica new or back from a lapse is active
@@ -333,7 +349,6 @@ pub trait Store: GraphStore + ChangeFeed {
     async fn leave(&self, id: &str) -> Result<()>;
     /// Every replica that heartbeated in the last hour, by id, and the store's clock now.
     async fn replicas(&self) -> Result<(Vec<obsctl_core::cluster::Replica>, Timestamp)>;
-
     /// Takes or renews the lease `name` for `holder` for `ttl` from now by the store's clock:
     /// granted when it is free, expired, or already `holder`'s. Returns whether `holder` holds it now.
     async fn try_lease(&self, name: &str, holder: &str, ttl: std::time::Duration) -> Result<bool>;
@@ -341,14 +356,19 @@ pub trait Store: GraphStore + ChangeFeed {
     async fn lease(&self, name: &str) -> Result<Option<Lease>>;
     /// Gives the lease up if `holder` has it.
     async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
-
     /// Tells the other replicas on this store what changed (`payload`, a short JSON): Postgres
     /// `NOTIFY` on `obsctl_events`. SQLite serves one replica: there is no one to tell.
     async fn notify_replicas(&self, payload: &str) -> Result<()>;
     /// What the other replicas tell, as it comes (Postgres `LISTEN`; a lost connection is made
     /// again, and what was told meanwhile is lost), or `None` on SQLite.
     async fn replica_notices(&self) -> Result<Option<tokio::sync::mpsc::Receiver<String>>>;
+}
 
+/// Everything obsctl persists, part by part. Every backend passes the same conformance suite.
+#[async_trait]
+pub trait Store:
+    CheckHistory + IncidentLog + AlertLog + ActionJournal + Memory + Backups + Cluster + GraphStore + ChangeFeed
+{
     /// Commits what is pending and closes connections; the store is unusable afterwards.
     async fn close(&self);
 }

@@ -5,11 +5,12 @@ use obsctl_core::action::{Action, ActionState, AuditRecord, Outcome};
 use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus, Silence};
 use obsctl_core::policy::Mode;
 use obsctl_core::timeline::EntryKind;
-use sqlx::Row;
+use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use crate::{Result, StoreError};
 
-/// The column reads the mappers need; every backend's row type provides them.
+/// The column reads the mappers need; every backend's row type provides them (the Bolt
+/// graph's records too).
 pub(crate) trait DbRow {
     fn text(&self, col: &str) -> Result<String>;
     fn opt_text(&self, col: &str) -> Result<Option<String>>;
@@ -17,26 +18,49 @@ pub(crate) trait DbRow {
     fn opt_int(&self, col: &str) -> Result<Option<i64>>;
 }
 
-macro_rules! db_row {
-    ($row:ty) => {
-        impl DbRow for $row {
-            fn text(&self, col: &str) -> Result<String> {
-                Ok(self.try_get(col)?)
-            }
-            fn opt_text(&self, col: &str) -> Result<Option<String>> {
-                Ok(self.try_get(col)?)
-            }
-            fn int(&self, col: &str) -> Result<i64> {
-                Ok(self.try_get(col)?)
-            }
-            fn opt_int(&self, col: &str) -> Result<Option<i64>> {
-                Ok(self.try_get(col)?)
-            }
-        }
-    };
+/// Reads by position, for a SQL row without column names (`SELECT COUNT(*)`, a backup's rows).
+pub(crate) trait ColumnAt {
+    fn opt_int_at(&self, index: usize) -> Result<Option<i64>>;
+    fn opt_text_at(&self, index: usize) -> Result<Option<String>>;
+    fn int_at(&self, index: usize) -> Result<i64> {
+        self.opt_int_at(index)?.ok_or_else(|| StoreError::Backend(format!("column {index} is NULL")))
+    }
 }
-db_row!(sqlx::sqlite::SqliteRow);
-db_row!(sqlx::postgres::PgRow);
+
+/// Every row of a database that decodes the schema's integers and texts.
+impl<R: Row> DbRow for R
+where
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'c> &'c str: ColumnIndex<R>,
+{
+    fn text(&self, col: &str) -> Result<String> {
+        Ok(self.try_get(col)?)
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>> {
+        Ok(self.try_get(col)?)
+    }
+    fn int(&self, col: &str) -> Result<i64> {
+        Ok(self.try_get(col)?)
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>> {
+        Ok(self.try_get(col)?)
+    }
+}
+
+impl<R: Row> ColumnAt for R
+where
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    usize: ColumnIndex<R>,
+{
+    fn opt_int_at(&self, index: usize) -> Result<Option<i64>> {
+        Ok(self.try_get(index)?)
+    }
+    fn opt_text_at(&self, index: usize) -> Result<Option<String>> {
+        Ok(self.try_get(index)?)
+    }
+}
 
 fn json(text: Option<String>) -> Result<Option<serde_json::Value>> {
     Ok(match text {

@@ -21,7 +21,7 @@ use obsctl_core::Timestamp;
 use obsctl_core::action::Outcome;
 use obsctl_core::check::Observation;
 use obsctl_core::memory::{Episode, EpisodeAction, EpisodeOutcome, FixStep, action_key};
-use obsctl_store::{SqliteStore, Store};
+use obsctl_store::{CheckHistory, Memory, SqliteStore, Store};
 
 const WORDS: &[&str] = &[
     "api",

@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use measure::{arg, cpu_seconds, status_kb};
-use obsctl_store::Store;
+use obsctl_store::CheckHistory;
 
 fn serve(dir: &std::path::Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_obsctl"))

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use obsctl_core::action::{Action, ActionState};
 use obsctl_core::incident::IncidentStatus;
-use obsctl_store::{ActionFilter, IncidentFilter, SqliteStore, Store};
+use obsctl_store::{ActionFilter, ActionJournal, Cluster, IncidentFilter, IncidentLog, Memory, SqliteStore, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "crash-loop-token-0123456789";

@@ -1,5 +1,6 @@
 //! The store conformance suite: every backend must pass every test here.
 
+use obsctl_store::IncidentLog;
 use std::sync::Arc;
 use std::time::Duration;
 

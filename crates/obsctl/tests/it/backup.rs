@@ -37,7 +37,7 @@ async fn a_running_instance_is_backed_up_and_restored_on_both_backends() {
     let db = format!("sqlite://{}/obsctl.db", edge.path().display());
     let live = obsctl_store::SqliteStore::open(&db).await.unwrap();
     eventually(30, "serve to record observations", || async {
-        use obsctl_store::Store;
+        use obsctl_store::CheckHistory as _;
         (live.recent_observations("api/health", 10).await.unwrap().len() >= 3).then_some(())
     })
     .await;

@@ -1,5 +1,7 @@
 //! The binary as a person runs it: exit codes, messages, files written.
 
+use obsctl_store::ActionJournal;
+use obsctl_store::IncidentLog;
 use std::process::Command;
 
 fn obsctl() -> Command {

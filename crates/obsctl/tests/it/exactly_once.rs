@@ -227,7 +227,7 @@ async fn a_holder_paused_past_its_lease_runs_nothing_on_waking() {
     assert_eq!(target.fixes(), 0);
 
     // Once the other holder is gone and it takes the lease back (a new term), it acts, once.
-    obsctl_store::Store::release_lease(h.rt.store.as_ref(), obsctl_agent::leadership::AGENT_LEASE, b.holder())
+    obsctl_store::Cluster::release_lease(h.rt.store.as_ref(), obsctl_agent::leadership::AGENT_LEASE, b.holder())
         .await
         .unwrap();
     let first = a.term();

@@ -3,6 +3,8 @@
 //! leave the restart to `serve` (so `web` stays up after the CLI exits), and `agent
 //! periodic-check` must not start a second copy of anything or take `serve`'s actions over.
 
+use obsctl_store::ActionJournal;
+use obsctl_store::IncidentLog;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -4,7 +4,9 @@
 //! prompt, clear errors for bad calls, and no entry without the token.
 
 use obsctl_core::action::ActionState;
-use obsctl_store::{ActionFilter, SqliteStore, Store};
+use obsctl_store::ActionJournal;
+use obsctl_store::IncidentLog;
+use obsctl_store::{ActionFilter, SqliteStore};
 use serde_json::{Value, json};
 
 use crate::support::{API_CHECK, API_WITH_FIX, Harness, Target, config_file, harness, head};

@@ -3,10 +3,10 @@
 //! SIGKILLed in the middle of a push and restarted, and nothing is lost or counted twice; a
 //! central that answers garbage is refused with the reason and changes nothing.
 
+use obsctl_store::Memory;
 use std::path::Path;
 
 use obsctl_core::memory::{Episode, FixStep, exchange};
-use obsctl_store::Store;
 
 use crate::support::{
     Serve, api_episode, config_file, eventually, free_port, fresh_postgres, head, head_with_store, obsctl_in, printed,

@@ -6,6 +6,7 @@
 //! dashboard shows a check state that another replica changed.
 
 use obsctl_engine::cluster::{HEARTBEAT, LEASE};
+use obsctl_store::CheckHistory;
 use obsctl_store::Store;
 
 use crate::support::{

@@ -1,6 +1,8 @@
 //! Journal before act, across a real crash: an obsctl process is killed (SIGKILL) while a tool
 //! runs; the next process verifies that action and never runs it again.
 
+use obsctl_store::ActionJournal;
+use obsctl_store::IncidentLog;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
