@@ -11,6 +11,7 @@ mod dialect;
 mod graph;
 mod incidents;
 mod memory;
+mod migrate;
 mod postgres;
 mod rollups;
 mod sqlite;

@@ -16,6 +16,8 @@ use crate::rows::{ColumnAt, DbRow};
 /// and numbers rows. Everything else is the shared SQL in `sql/`.
 #[async_trait::async_trait]
 pub(crate) trait Dialect: Driver + Database<Row: DbRow + ColumnAt> {
+    /// Its schema, (version, SQL), append only.
+    const MIGRATIONS: &'static [(i64, &'static str)];
     /// The store's clock, in unix milliseconds: leases and heartbeats are judged by it, never by
     /// a replica's own clock.
     const NOW_MS: &'static str;
@@ -42,6 +44,8 @@ pub(crate) trait Dialect: Driver + Database<Row: DbRow + ColumnAt> {
     /// A transaction that reads, then writes what it read: SQLite takes the write lock first
     /// (`BEGIN IMMEDIATE`), or another process writing in between fails it instead of waiting.
     async fn begin_write(pool: &Pool<Self>) -> Result<Transaction<'static, Self>>;
+    /// The transaction migrations run in, which one process or replica at a time can hold.
+    async fn begin_migrations(pool: &Pool<Self>) -> Result<Transaction<'static, Self>>;
     /// A read-only transaction that sees one snapshot of every table from its first read on.
     async fn begin_snapshot(pool: &Pool<Self>) -> Result<Transaction<'static, Self>>;
     /// Holds each fingerprint's lock to the end of the transaction, in order, so two
@@ -61,6 +65,8 @@ pub(crate) trait Dialect: Driver + Database<Row: DbRow + ColumnAt> {
 /// sqlx's bounds live here, not on every function of the store.
 pub(crate) trait Driver: Database {
     fn bind(args: &mut Self::Arguments, value: Param<'_>) -> Result<(), BoxDynError>;
+    /// Runs a script of statements without binds (a migration).
+    fn script<'e>(conn: &'e mut Self::Connection, sql: &'static str) -> BoxFuture<'e, sqlx::Result<()>>;
     fn run<'e>(on: On<'e, Self>, sql: String, args: Self::Arguments) -> BoxFuture<'e, sqlx::Result<Self::QueryResult>>;
     fn all<'e>(on: On<'e, Self>, sql: String, args: Self::Arguments) -> BoxFuture<'e, sqlx::Result<Vec<Self::Row>>>;
     fn optional<'e>(
@@ -87,6 +93,10 @@ where
             Param::Text(v) => args.add(v.as_deref()),
             Param::List(_) => Err("a list binds through its dialect".into()),
         }
+    }
+
+    fn script<'e>(conn: &'e mut D::Connection, sql: &'static str) -> BoxFuture<'e, sqlx::Result<()>> {
+        sqlx::raw_sql(sql).execute(conn).map(|done| done.map(drop)).boxed()
     }
 
     fn run<'e>(on: On<'e, D>, sql: String, args: D::Arguments) -> BoxFuture<'e, sqlx::Result<D::QueryResult>> {

@@ -1,8 +1,6 @@
 //! Postgres, for state shared across replicas: one pool; migrations, new incidents and leases
 //! are serialised by advisory locks, and replicas tell each other what changed by `NOTIFY`.
 
-mod migrate;
-
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -16,6 +14,29 @@ use crate::{Result, StoreError, new_id};
 
 /// The channel replicas tell each other what changed on (`Store::notify_replicas`).
 const REPLICA_CHANNEL: &str = "obsctl_events";
+
+/// Postgres' schema, (version, SQL). Append only: never edit an entry that has shipped.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (2, include_str!("../../migrations/postgres/0002_memory.sql")),
+    (3, include_str!("../../migrations/postgres/0003_graph.sql")),
+    (4, include_str!("../../migrations/postgres/0004_action_read_only.sql")),
+    (5, include_str!("../../migrations/postgres/0005_change_feed.sql")),
+    (6, include_str!("../../migrations/postgres/0006_leases.sql")),
+    (7, include_str!("../../migrations/postgres/0007_action_gate.sql")),
+    (8, include_str!("../../migrations/postgres/0008_alerts.sql")),
+    (9, include_str!("../../migrations/postgres/0009_episode_origin.sql")),
+    (10, include_str!("../../migrations/postgres/0010_memory_sync.sql")),
+    (11, include_str!("../../migrations/postgres/0011_replicas.sql")),
+    (12, include_str!("../../migrations/postgres/0012_replica_clock_and_activation.sql")),
+    (13, include_str!("../../migrations/postgres/0013_check_rollups.sql")),
+    (14, include_str!("../../migrations/postgres/0014_telemetry_reports.sql")),
+    (15, include_str!("../../migrations/postgres/0015_check_target.sql")),
+];
+const _: () = assert!(MIGRATIONS.len() as i64 == crate::SCHEMA_VERSION, "SCHEMA_VERSION must count the migrations");
+
+/// An arbitrary constant naming obsctl's migration lock.
+const MIGRATION_LOCK: i64 = 0x6f62_7363_746c;
 
 impl PostgresStore {
     /// Connects to `postgres://user@host:port/db` (`password`, if given, overrides the URL's)
@@ -35,7 +56,7 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        migrate::migrate(&pool).await?;
+        super::migrate::migrate(&pool).await?;
         Ok(SqlStore { writer: pool.clone(), reader: pool, keys: CheckKeys::default() })
     }
 
@@ -71,6 +92,7 @@ impl PostgresStore {
 
 #[async_trait::async_trait]
 impl Dialect for Postgres {
+    const MIGRATIONS: &'static [(i64, &'static str)] = MIGRATIONS;
     const NOW_MS: &'static str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
     const INSERTION_ORDER: &'static str = "seq";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
@@ -102,6 +124,12 @@ impl Dialect for Postgres {
 
     async fn begin_write(pool: &Pool<Postgres>) -> Result<Transaction<'static, Postgres>> {
         Ok(pool.begin().await?)
+    }
+
+    async fn begin_migrations(pool: &Pool<Postgres>) -> Result<Transaction<'static, Postgres>> {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MIGRATION_LOCK).execute(&mut *tx).await?;
+        Ok(tx)
     }
 
     async fn begin_snapshot(pool: &Pool<Postgres>) -> Result<Transaction<'static, Postgres>> {

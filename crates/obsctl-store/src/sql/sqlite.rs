@@ -1,8 +1,6 @@
 //! SQLite, the embedded default: one file in WAL mode, a single writer connection that every
 //! write goes through, and a small pool of read-only connections.
 
-mod migrate;
-
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,6 +14,26 @@ use sqlx::{Arguments, Pool, Sqlite, SqliteConnection, Transaction};
 use super::{Dialect, SqlStore, SqliteStore};
 use crate::keys::CheckKeys;
 use crate::{Result, StoreError};
+
+/// SQLite's schema, (version, SQL). Append only: never edit an entry that has shipped.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_memory.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_graph.sql")),
+    (4, include_str!("../../migrations/sqlite/0004_action_read_only.sql")),
+    (5, include_str!("../../migrations/sqlite/0005_change_feed.sql")),
+    (6, include_str!("../../migrations/sqlite/0006_leases.sql")),
+    (7, include_str!("../../migrations/sqlite/0007_action_gate.sql")),
+    (8, include_str!("../../migrations/sqlite/0008_alerts.sql")),
+    (9, include_str!("../../migrations/sqlite/0009_episode_origin.sql")),
+    (10, include_str!("../../migrations/sqlite/0010_memory_sync.sql")),
+    (11, include_str!("../../migrations/sqlite/0011_replicas.sql")),
+    (12, include_str!("../../migrations/sqlite/0012_replica_clock_and_activation.sql")),
+    (13, include_str!("../../migrations/sqlite/0013_check_rollups.sql")),
+    (14, include_str!("../../migrations/sqlite/0014_telemetry_reports.sql")),
+    (15, include_str!("../../migrations/sqlite/0015_check_target.sql")),
+];
+const _: () = assert!(MIGRATIONS.len() as i64 == crate::SCHEMA_VERSION, "SCHEMA_VERSION must count the migrations");
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `sqlite://path` and applies migrations.
@@ -37,7 +55,7 @@ impl SqliteStore {
         let writer = loop {
             let opened = async {
                 let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
-                migrate::migrate(&writer).await?;
+                super::migrate::migrate(&writer).await?;
                 Ok::<_, StoreError>(writer)
             }
             .await;
@@ -56,6 +74,7 @@ impl SqliteStore {
 
 #[async_trait::async_trait]
 impl Dialect for Sqlite {
+    const MIGRATIONS: &'static [(i64, &'static str)] = MIGRATIONS;
     const NOW_MS: &'static str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
     const INSERTION_ORDER: &'static str = "rowid";
     const FOR_UPDATE: &'static str = "";
@@ -86,6 +105,10 @@ impl Dialect for Sqlite {
 
     async fn begin_write(pool: &Pool<Sqlite>) -> Result<Transaction<'static, Sqlite>> {
         Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    async fn begin_migrations(pool: &Pool<Sqlite>) -> Result<Transaction<'static, Sqlite>> {
+        Self::begin_write(pool).await
     }
 
     async fn begin_snapshot(pool: &Pool<Sqlite>) -> Result<Transaction<'static, Sqlite>> {

@@ -1,6 +1,5 @@
 //! The store conformance suite: every backend must pass every test here.
 
-use obsctl_store::IncidentLog;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,57 +10,74 @@ use obsctl_core::graph::{Reached, UpstreamFailure};
 use obsctl_core::incident::{IncidentStatus, fingerprint};
 use obsctl_core::state::CheckStatus;
 use obsctl_core::timeline::EntryKind;
-use obsctl_store::{ActionFilter, AlertFilter, IncidentFilter, NewEvent, OpenedIncident, Store, StoreError, Upserted};
+use obsctl_store::{
+    ActionFilter, AlertFilter, Cluster, IncidentFilter, IncidentLog, NewEvent, OpenedIncident, Store, StoreError,
+    Upserted,
+};
 use serde_json::json;
 
 use crate::fixtures::{action, episode, incident, observation, silence};
 
-/// Instantiates every conformance test for one backend; `$open` is an async fn returning
-/// `(Arc<dyn Store>, guard)` where the guard keeps the backend's resources alive.
+/// Instantiates every conformance test for one backend, a module per part of `Store`; `$open`
+/// is an async fn returning `(Arc<dyn Store>, guard)` where the guard keeps the backend's
+/// resources alive.
 macro_rules! conformance_suite {
     ($backend:ident, $open:path) => {
         mod $backend {
-            conformance_suite!(@tests $open;
+            conformance_suite!(@part $open; check_history:
                 observations_are_bounded_and_newest_first,
                 latest_observation_per_check,
                 rollups_sum_runs_per_hour_and_day,
                 check_status_round_trips,
                 a_check_whose_target_changed_starts_afresh_and_keeps_its_history,
+                telemetry_reports_keep_each_services_latest,
+            );
+            conformance_suite!(@part $open; incident_log:
                 incidents_round_trip_and_filter,
                 an_incident_opens_only_while_none_of_its_fingerprint_is_open,
                 events_keep_order,
+                silences_filter_by_time,
+                unknown_ids_are_not_found,
+            );
+            conformance_suite!(@part $open; alert_log: alerts_upsert_by_source_and_fingerprint);
+            conformance_suite!(@part $open; action_journal:
                 idempotency_key_is_unique,
                 transition_is_compare_and_set,
                 plan_moves_whole_or_not_at_all,
                 racing_plan_decisions_never_split_a_plan,
-                a_lease_has_one_holder_until_it_expires,
                 counts_budgets_and_cooldowns,
                 breaker_counts_failed_plans_back_to_the_last_fix,
                 audit_is_newest_first,
-                silences_filter_by_time,
-                telemetry_reports_keep_each_services_latest,
-                alerts_upsert_by_source_and_fingerprint,
-                unknown_ids_are_not_found,
+            );
+            conformance_suite!(@part $open; memory:
                 remember_is_idempotent_and_feeds_the_ledger,
                 ledger_ranks_by_success_rate,
                 episodes_page_in_id_order,
                 an_upserted_episode_replaces_and_the_ledger_follows,
                 episodes_follow_in_stored_order,
                 episodes_from_elsewhere_count_apart_and_sync_state_round_trips,
+            );
+            conformance_suite!(@part $open; cluster:
+                a_lease_has_one_holder_until_it_expires,
                 replicas_heartbeat_on_the_store_clock_and_leave,
+            );
+            conformance_suite!(@part $open; graph:
                 graph_follows_dependencies_both_ways,
                 graph_fix_history_is_newest_first,
             );
+            conformance_suite!(@part $open; change_feed: the_change_feed_gives_every_change_once_in_order);
         }
     };
-    (@tests $open:path; $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $name() {
-                let (store, _guard) = $open().await;
-                super::$name(store).await;
-            }
-        )*
+    (@part $open:path; $part:ident: $($name:ident),* $(,)?) => {
+        mod $part {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let (store, _guard) = $open().await;
+                    crate::conformance::$name(store).await;
+                }
+            )*
+        }
     };
 }
 
@@ -72,7 +88,7 @@ pub async fn open_sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     (Arc::new(store), dir)
 }
 
-conformance_suite!(sqlite, super::open_sqlite);
+conformance_suite!(sqlite, crate::conformance::open_sqlite);
 
 /// A Postgres store in a schema of its own, so tests run in parallel on one server.
 pub async fn open_postgres() -> (Arc<dyn Store>, String) {
@@ -84,7 +100,7 @@ pub async fn open_postgres() -> (Arc<dyn Store>, String) {
     (Arc::new(store), schema)
 }
 
-conformance_suite!(postgres, super::open_postgres);
+conformance_suite!(postgres, crate::conformance::open_postgres);
 
 async fn observations_are_bounded_and_newest_first(s: Arc<dyn Store>) {
     for chunk in (0..60).collect::<Vec<i64>>().chunks(7) {
@@ -871,4 +887,75 @@ async fn graph_fix_history_is_newest_first(s: Arc<dyn Store>) {
     );
     assert_eq!((history[0].kind.as_str(), history[0].tool.as_str()), ("http-down", "process.restart"));
     assert!(s.fix_history("db", 10).await.unwrap().is_empty());
+}
+
+/// The change feed pages by `(updated_at, id)`: every incident and action once, in the order
+/// they last changed, and a changed one again after the others.
+async fn the_change_feed_gives_every_change_once_in_order(s: Arc<dyn Store>) {
+    let mut first = incident("inc-1", "api", 10);
+    s.insert_incident(&first).await.unwrap();
+    s.insert_incident(&incident("inc-3", "db", 20)).await.unwrap();
+    s.insert_incident(&incident("inc-2", "web", 20)).await.unwrap();
+    let ids = |page: Vec<obsctl_core::incident::Incident>| page.into_iter().map(|i| i.id).collect::<Vec<_>>();
+    let page = s.incidents_changed((Timestamp(0), ""), 2).await.unwrap();
+    assert_eq!(ids(page), ["inc-1", "inc-2"]);
+    let page = s.incidents_changed((Timestamp(20), "inc-2"), 2).await.unwrap();
+    assert_eq!(ids(page), ["inc-3"]);
+    first.updated_at = Timestamp(30);
+    first.occurrences = 2;
+    s.update_incident(&first, IncidentStatus::Open).await.unwrap();
+    let page = s.incidents_changed((Timestamp(20), "inc-3"), 10).await.unwrap();
+    assert_eq!(ids(page), ["inc-1"]);
+    assert!(s.incidents_changed((Timestamp(30), "inc-1"), 10).await.unwrap().is_empty());
+
+    // Older than any change made now: a transition (stamped now) comes after both.
+    let mut b = action("act-b", &first, "plan-b", ActionState::PendingApproval);
+    b.updated_at = Timestamp(100);
+    let mut a = action("act-a", &first, "plan-a", ActionState::PendingApproval);
+    a.updated_at = Timestamp(200);
+    s.insert_action(&a).await.unwrap();
+    s.insert_action(&b).await.unwrap();
+    let all = s.actions_changed((Timestamp(0), ""), 10).await.unwrap();
+    assert_eq!(all.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(), ["act-b", "act-a"]);
+    let last = all.last().unwrap();
+    let moved = s
+        .transition_action("act-a", ActionState::PendingApproval, ActionState::Rejected, "no", "tester")
+        .await
+        .unwrap();
+    let after = s.actions_changed((last.updated_at, &last.id), 10).await.unwrap();
+    assert_eq!(after.iter().map(|x| x.id.as_str()).collect::<Vec<_>>(), ["act-a"]);
+    assert_eq!(after[0].state, moved.state);
+}
+
+/// SQLite serves one replica: telling is accepted, and there is nothing to hear.
+#[tokio::test]
+async fn sqlite_replicas_have_no_one_to_tell() {
+    let (s, _dir) = open_sqlite().await;
+    s.notify_replicas(r#"{"changed":"incident"}"#).await.unwrap();
+    assert!(s.replica_notices().await.unwrap().is_none());
+}
+
+/// Two replicas on one Postgres schema: what one tells, the other hears.
+#[tokio::test]
+async fn postgres_replicas_hear_what_others_tell() {
+    let (teller, schema) = open_postgres().await;
+    let url = std::env::var("OBSCTL_TEST_POSTGRES_URL").unwrap();
+    let options = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(&url)
+        .unwrap()
+        .options([("search_path", schema.as_str())]);
+    let listener = obsctl_store::PostgresStore::connect(options).await.unwrap();
+    let mut heard = listener.replica_notices().await.unwrap().expect("Postgres replicas hear each other");
+    // The channel is the server's: other tests' notices may come too, so look for this one.
+    let payload = format!(r#"{{"changed":"incident","schema":"{schema}"}}"#);
+    teller.notify_replicas(&payload).await.unwrap();
+    let found = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(notice) = heard.recv().await {
+            if notice == payload {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "the other replica did not hear {payload}");
 }
