@@ -24,11 +24,20 @@ pub const MAX_ENTRIES: usize = 1_000_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filesystem {
     pub mount: PathBuf,
+    /// Its type as the kernel names it: `ext4`, `overlay`, `tmpfs`…
+    pub kind: String,
     pub total: u64,
     pub available: u64,
 }
 
 impl Filesystem {
+    /// A running container's root, as the container engine mounts it (`overlay` anywhere but
+    /// `/`): one per container, not a disk of this host's. obsctl itself in a container has an
+    /// overlay at `/`, which is its disk.
+    pub fn is_container_layer(&self) -> bool {
+        self.kind == "overlay" && self.mount != Path::new("/")
+    }
+
     pub fn used_percent(&self) -> f64 {
         if self.total == 0 {
             0.0
@@ -45,6 +54,7 @@ pub fn filesystems() -> Vec<Filesystem> {
         .iter()
         .map(|d| Filesystem {
             mount: d.mount_point().to_path_buf(),
+            kind: d.file_system().to_string_lossy().into_owned(),
             total: d.total_space(),
             available: d.available_space(),
         })
@@ -185,6 +195,15 @@ impl CpuMeter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_containers_overlay_is_not_a_disk_of_the_host_but_an_overlay_root_is() {
+        let fs =
+            |mount: &str, kind: &str| Filesystem { mount: mount.into(), kind: kind.into(), total: 1, available: 1 };
+        assert!(fs("/var/lib/docker/overlay2/0ed09aca/merged", "overlay").is_container_layer());
+        assert!(!fs("/", "overlay").is_container_layer());
+        assert!(!fs("/var/lib/docker", "ext4").is_container_layer());
+    }
 
     /// Issue 27, finding 1: an exited child nobody reaped kept passing a `process` check.
     #[test]

@@ -40,8 +40,11 @@ impl Resources {
             let (cpu_percent, own_cpu_percent, own_rss) = m.sample();
             let (memory_used, memory_total) = obsctl_host::memory();
             let (load1, cores) = obsctl_host::load();
-            let disks =
-                obsctl_host::filesystems().iter().map(|f| (f.mount.display().to_string(), f.used_percent())).collect();
+            let disks = obsctl_host::filesystems()
+                .iter()
+                .filter(|f| !f.is_container_layer())
+                .map(|f| (f.mount.display().to_string(), f.used_percent()))
+                .collect();
             let sample = Sample {
                 at: Timestamp::now(),
                 cpu_percent,

@@ -200,6 +200,13 @@ const UNLABELLED: &str = r#"return [...document.querySelectorAll('input:not([typ
 }).map(e => e.outerHTML.slice(0, 80))"#;
 
 /// JS: state badges whose text has less than 4.5:1 contrast with their background (WCAG AA).
+/// The innermost elements that reach past the viewport's right edge, or whose text spills out of
+/// their box past it, as `tag.class "text"`.
+const TOO_WIDE: &str = "const w = window.innerWidth; const past = e => e.getBoundingClientRect().right > w + 1 \
+    || e.getBoundingClientRect().left + e.scrollWidth > w + 1; return [...document.querySelectorAll('body *')]\
+    .filter(e => past(e) && ![...e.children].some(past))\
+    .slice(0, 5).map(e => `${e.tagName.toLowerCase()}.${e.className} ${JSON.stringify((e.textContent || '').slice(0, 80))}`)";
+
 const LOW_CONTRAST: &str = r#"const lum = c => { const [r, g, b] = c.match(/[\d.]+/g).slice(0, 3).map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
 return [...document.querySelectorAll('.badge')].filter(e => e.offsetParent).map(e => { const s = getComputedStyle(e); const [a, b] = [lum(s.color), lum(s.backgroundColor)].sort((x, y) => y - x); return [e.textContent, (a + 0.05) / (b + 0.05)]; }).filter(([, r]) => r < 4.5)"#;
 
@@ -272,12 +279,10 @@ async fn every_page_reads_well_in_both_themes_at_any_width_and_by_keyboard() {
         }
         b.eval("delete document.documentElement.dataset.theme; return true").await;
         b.resize(390, 844).await;
-        b.wait_until(
-            "return document.documentElement.scrollWidth <= window.innerWidth",
-            5,
-            &format!("{page}: no sideways scroll at 390 px"),
-        )
-        .await;
+        let fits = "return document.documentElement.scrollWidth <= window.innerWidth";
+        if !b.holds_within(fits, 5).await {
+            panic!("{page}: sideways scroll at 390 px, from {}", b.eval(TOO_WIDE).await);
+        }
         b.resize(1280, 900).await;
         // The keyboard's focus is always visible.
         b.eval("document.activeElement?.blur(); return true").await;

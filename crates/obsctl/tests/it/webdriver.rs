@@ -122,14 +122,21 @@ impl Browser {
 
     /// Waits until `script` returns true in the page (up to `secs` seconds).
     pub async fn wait_until(&self, script: &str, secs: u64, what: &str) {
+        if !self.holds_within(script, secs).await {
+            panic!("{what}: not true within {secs} s ({script})");
+        }
+    }
+
+    /// Whether `script` returns true in the page within `secs` seconds.
+    pub async fn holds_within(&self, script: &str, secs: u64) -> bool {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         while tokio::time::Instant::now() < deadline {
             if self.eval(script).await == Value::Bool(true) {
-                return;
+                return true;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("{what}: not true within {secs} s ({script})");
+        false
     }
 
     pub async fn screenshot(&self) -> Vec<u8> {
