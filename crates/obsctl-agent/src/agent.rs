@@ -14,9 +14,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use obsctl_config::Config;
 use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, Outcome};
-use obsctl_core::config::Config;
 use obsctl_core::event::Event;
 use obsctl_core::incident::{Incident, IncidentStatus};
 use obsctl_core::policy::Mode;

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use obsctl_config::{Config, Step, ToolPolicy};
 use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, AuditRecord};
-use obsctl_core::config::{Config, Step, ToolPolicy};
 use obsctl_core::incident::{Incident, IncidentStatus};
 use obsctl_core::policy::{Decision, GateInput, Mode, Verdict, decide};
 use obsctl_core::state::CheckStatus;

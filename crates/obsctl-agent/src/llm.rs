@@ -7,7 +7,7 @@ mod wire;
 
 use std::time::{Duration, Instant};
 
-use obsctl_core::config::LlmConfig;
+use obsctl_config::LlmConfig;
 use serde_json::{Value, json};
 
 pub use wire::Usage;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use obsctl_core::config::{McpServerConfig, McpTransport, ToolPolicy};
+use obsctl_config::{McpServerConfig, McpTransport, ToolPolicy};
 use obsctl_core::secret::redact;
 use obsctl_core::{Secret, Timestamp};
 use rmcp::ServiceExt;

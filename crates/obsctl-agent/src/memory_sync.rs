@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use obsctl_config::MemorySyncConfig;
 use obsctl_core::Timestamp;
-use obsctl_core::config::MemorySyncConfig;
 use obsctl_core::memory::sync::{BATCH, Cursor, PullPage, PushRequest, PushResult, SyncState, check_received};
 use obsctl_core::metrics::{SyncLabels, metrics};
 use obsctl_store::{RecallIndex, Store, Upserted};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use obsctl_core::config::{AgentConfig, Runbook, Step};
+use obsctl_config::{AgentConfig, Runbook, Step};
 use obsctl_core::memory::{LedgerEntry, cluster};
 use obsctl_store::Store;
 

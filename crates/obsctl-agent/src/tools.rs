@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use obsctl_core::config::Config;
+use obsctl_config::Config;
 
 use crate::gate::Permit;
 use serde::Serialize;
@@ -202,7 +202,7 @@ impl ToolRegistry {
     /// arguments do not fit the tool's schema (a misspelt `rooot`), or the tool refuses them
     /// outright (`Tool::validate`). A step of an external server's tool is judged when it runs
     /// (the server's schema is known only once connected).
-    pub fn check_step(&self, step: &obsctl_core::config::Step) -> Result<(), String> {
+    pub fn check_step(&self, step: &obsctl_config::Step) -> Result<(), String> {
         let Some(tool) = self.builtin.get(&step.tool) else {
             return Ok(()); // unknown names are the loader's to refuse; imported ones come later
         };

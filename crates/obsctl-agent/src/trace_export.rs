@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use obsctl_core::config::OtlpConfig;
+use obsctl_config::OtlpConfig;
 use obsctl_core::metrics::metrics;
 use obsctl_core::trace::{Trace, otlp_json};
 use tokio::sync::{mpsc, watch};

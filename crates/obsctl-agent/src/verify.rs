@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use obsctl_config::VerifyConfig;
 use obsctl_core::action::Outcome;
-use obsctl_core::config::VerifyConfig;
 use obsctl_core::state::CheckStatus;
 
 /// Runs a check now through the same path as the scheduler (so the incident manager sees it).

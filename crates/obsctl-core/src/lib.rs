@@ -1,14 +1,13 @@
-//! Domain types and pure logic of obsctl: configuration, checks, incidents, actions and policy.
+//! Domain types and pure logic of obsctl: checks, incidents, actions, memory and policy.
 //!
 //! Architecture invariant: this crate does no IO and knows no async runtime, so every rule
-//! it holds (config validation, state machine, fingerprints, gate decisions) is testable as a
+//! it holds (state machine, fingerprints, gate decisions) is testable as a
 //! plain function.
 
 pub mod action;
 pub mod alert;
 pub mod check;
 pub mod cluster;
-pub mod config;
 pub mod der;
 pub mod dotenv;
 pub mod event;

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 pub use report::Report;
 pub use url::Endpoint;
-pub(crate) use url::percent_decode;
+pub use url::percent_decode;
 
 /// How bad a finding is: an error means telemetry is lost or mislabelled; a warning means it
 /// is weaker than it should be.

@@ -9,9 +9,9 @@ pub mod wire;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
+use obsctl_config::Config;
 use obsctl_core::Timestamp;
 use obsctl_core::alert::{self, Alert, AlertChange, AlertDelivery, AlertRecord, AlertSource, AlertStatus};
-use obsctl_core::config::Config;
 use obsctl_core::event::Event;
 use obsctl_core::incident::{Incident, IncidentStatus, should_reopen};
 use obsctl_core::state::CheckStatus;

@@ -4,9 +4,9 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
+use obsctl_config::Config;
 use obsctl_core::Timestamp;
 use obsctl_core::check::{CheckSpec, Observation};
-use obsctl_core::config::Config;
 use obsctl_core::event::Event;
 use obsctl_core::incident::{Incident, IncidentStatus, fingerprint, flapping_now, should_reopen};
 use obsctl_core::state::{CheckStatus, Transition};

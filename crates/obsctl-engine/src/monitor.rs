@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use obsctl_config::Config;
 use obsctl_core::check::{CheckSpec, Observation};
-use obsctl_core::config::Config;
 use obsctl_core::event::Event;
 use obsctl_core::state::{CheckStatus, CheckTracker, Thresholds};
 use obsctl_store::Store;

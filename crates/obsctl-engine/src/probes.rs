@@ -18,9 +18,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use obsctl_config::{Config, DockerConfig};
 use obsctl_core::Timestamp;
 use obsctl_core::check::{CheckSpec, Observation, Probe};
-use obsctl_core::config::{Config, DockerConfig};
 use obsctl_host::docker::{Engine, EngineAddress, TlsFiles};
 
 /// What probes share: the HTTP client (its connection pool), one more client per private

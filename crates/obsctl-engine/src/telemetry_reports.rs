@@ -6,8 +6,8 @@
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
+use obsctl_config::Config;
 use obsctl_core::Timestamp;
-use obsctl_core::config::Config;
 use obsctl_core::event::Event;
 use obsctl_core::incident::{IncidentStatus, fingerprint};
 use obsctl_core::state::CheckStatus;

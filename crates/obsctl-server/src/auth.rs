@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use obsctl_core::config::ServerConfig;
+use obsctl_config::ServerConfig;
 use subtle::ConstantTimeEq;
 
 use crate::error::ErrorCode;
@@ -104,7 +104,7 @@ pub(crate) async fn guard(State(state): State<AppState>, request: Request, next:
 pub(crate) const SYNC_PREFIX: &str = "/api/memory/sync/";
 
 /// The `[[memory.peer]]` whose token `given` is, if any.
-pub(crate) fn sync_peer<'a>(config: &'a obsctl_core::config::Config, given: &str) -> Option<&'a str> {
+pub(crate) fn sync_peer<'a>(config: &'a obsctl_config::Config, given: &str) -> Option<&'a str> {
     config
         .memory_peers
         .iter()

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use obsctl_core::config::Role;
+use obsctl_config::Role;
 
 pub use assets::stylesheet;
 pub use live::Live;

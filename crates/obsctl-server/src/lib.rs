@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use obsctl_agent::{Agent, ToolRegistry};
-use obsctl_core::config::Config;
+use obsctl_config::Config;
 use obsctl_engine::Monitor;
 use obsctl_store::{GraphMirror, GraphStore, Store};
 

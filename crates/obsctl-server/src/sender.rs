@@ -5,7 +5,7 @@
 
 use axum::http::{HeaderMap, header};
 use base64::Engine as _;
-use obsctl_core::config::{AlertAuth, Config};
+use obsctl_config::{AlertAuth, Config};
 
 use crate::ApiError;
 use crate::auth::{bearer, same};

@@ -13,10 +13,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use obsctl_config::BoltConfig;
 use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState, Outcome};
 use obsctl_core::check::LatencySummary;
-use obsctl_core::config::BoltConfig;
 use obsctl_core::incident::{Incident, IncidentStatus};
 use obsctl_core::policy::Mode;
 use obsctl_store::{BoltGraph, GraphMirror, GraphStore, PostgresStore, SqliteStore, Store, new_id};

@@ -8,9 +8,9 @@ mod pool;
 mod quoting;
 
 use async_trait::async_trait;
+use obsctl_config::BoltConfig;
 use obsctl_core::Timestamp;
 use obsctl_core::action::Action;
-use obsctl_core::config::BoltConfig;
 use obsctl_core::graph::{FixRecord, Reached, UpstreamFailure};
 use obsctl_core::incident::Incident;
 

@@ -26,8 +26,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use obsctl::runtime::Runtime;
+use obsctl_config::{LoadOptions, load};
 use obsctl_core::alert::AlertSource;
-use obsctl_core::config::{LoadOptions, load};
 use obsctl_core::policy::Mode;
 use serde_json::{Value, json};
 

@@ -26,7 +26,7 @@ mod measure;
 use measure::{arg, cpu_seconds};
 
 use obsctl::runtime::Runtime;
-use obsctl_core::config::{LoadOptions, load};
+use obsctl_config::{LoadOptions, load};
 use obsctl_core::incident::IncidentStatus;
 use obsctl_core::policy::Mode;
 use obsctl_store::IncidentFilter;

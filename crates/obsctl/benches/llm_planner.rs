@@ -17,8 +17,8 @@ use measure::arg;
 use std::time::Instant;
 
 use obsctl::runtime::Runtime;
+use obsctl_config::{LoadOptions, load};
 use obsctl_core::check::LatencySummary;
-use obsctl_core::config::{LoadOptions, load};
 use obsctl_core::incident::IncidentStatus;
 use obsctl_core::policy::Mode;
 use obsctl_store::IncidentFilter;

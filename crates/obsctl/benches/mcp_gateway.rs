@@ -21,8 +21,8 @@ use measure::arg;
 use std::time::{Duration, Instant};
 
 use obsctl::runtime::Runtime;
+use obsctl_config::{LoadOptions, load};
 use obsctl_core::check::LatencySummary;
-use obsctl_core::config::{LoadOptions, load};
 use obsctl_core::policy::Mode;
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};

@@ -23,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use obsctl::runtime::Runtime;
-use obsctl_core::config::{LoadOptions, load};
+use obsctl_config::{LoadOptions, load};
 use obsctl_core::policy::Mode;
 
 fn free_port() -> u16 {

@@ -9,8 +9,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use obsctl::runtime::Runtime;
+use obsctl_config::{LoadOptions, load};
 use obsctl_core::action::ActionState;
-use obsctl_core::config::{LoadOptions, load};
 use obsctl_core::incident::IncidentStatus;
 use obsctl_core::policy::Mode;
 use obsctl_store::{ActionFilter, IncidentFilter};

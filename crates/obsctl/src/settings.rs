@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use obsctl_core::config::{Config, LoadOptions, load};
+use obsctl_config::{Config, LoadOptions, load};
 
 /// The process environment with `.env` (beside the config, else in the working folder) under
 /// it, read by the project's one `.env` reader; a line it cannot read is an error naming the

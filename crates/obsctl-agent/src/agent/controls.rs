@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use obsctl_config::Step;
 use obsctl_core::Timestamp;
 use obsctl_core::action::{Action, ActionState};
-use obsctl_core::config::Step;
 use obsctl_core::event::Event;
 use obsctl_core::incident::{IncidentStatus, Silence};
 use obsctl_core::policy::Mode;

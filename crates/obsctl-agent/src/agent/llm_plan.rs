@@ -11,8 +11,8 @@
 
 use std::time::Duration;
 
+use obsctl_config::{LlmApi, Step};
 use obsctl_core::Timestamp;
-use obsctl_core::config::{LlmApi, Step};
 use obsctl_core::incident::Incident;
 use obsctl_core::secret::{redact_patterns, redact_value};
 use obsctl_core::timeline::EntryKind;

@@ -7,7 +7,7 @@ const OUTPUT_TAIL: usize = 4096;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use obsctl_core::config::CommandsConfig;
+use obsctl_config::CommandsConfig;
 use obsctl_host::run_bounded;
 use schemars::JsonSchema;
 use serde::Deserialize;

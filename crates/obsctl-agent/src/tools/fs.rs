@@ -20,7 +20,7 @@ pub(crate) fn confine(path: &str, roots: &[PathBuf]) -> Result<(PathBuf, PathBuf
     let root = roots
         .iter()
         .filter_map(|r| r.canonicalize().ok())
-        .filter(|r| !obsctl_core::config::is_system_folder(r))
+        .filter(|r| !obsctl_config::is_system_folder(r))
         .find(|r| canonical.starts_with(r));
     match root {
         Some(root) => Ok((canonical, root)),

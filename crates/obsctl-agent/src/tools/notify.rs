@@ -1,7 +1,7 @@
 //! `notify.webhook` (a JSON POST) and `notify.ntfy` (ntfy's HTTP publish API).
 
 use async_trait::async_trait;
-use obsctl_core::config::{NtfyConfig, WebhookConfig};
+use obsctl_config::{NtfyConfig, WebhookConfig};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -56,7 +56,7 @@ impl Endpoint {
 }
 
 /// `%20` and the like decoded; a malformed escape is kept as it is.
-pub(crate) fn percent_decode(text: &str) -> String {
+pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

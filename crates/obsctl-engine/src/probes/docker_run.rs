@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use obsctl_config::names_a_secret;
 use obsctl_core::check::DockerRunProbe;
-use obsctl_core::config::names_a_secret;
 use obsctl_core::secret::{Secret, redact};
 use obsctl_host::docker::{ThrowawayOutcome, ThrowawaySpec};
 

@@ -2,9 +2,9 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use obsctl_config::Step;
 use obsctl_core::Timestamp;
 use obsctl_core::action::Action;
-use obsctl_core::config::Step;
 use obsctl_core::incident::{Incident, Silence};
 use obsctl_core::quantity::parse_duration;
 

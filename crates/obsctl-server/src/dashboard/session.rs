@@ -11,7 +11,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use obsctl_core::config::{Role, ServerConfig};
+use obsctl_config::{Role, ServerConfig};
 
 use crate::AppState;
 pub(crate) use crate::auth::same;

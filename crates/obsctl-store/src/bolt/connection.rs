@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use obsctl_core::config::BoltConfig;
+use obsctl_config::BoltConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
 

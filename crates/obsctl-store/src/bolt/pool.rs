@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use tokio::sync::Semaphore;
 
-use obsctl_core::config::BoltConfig;
+use obsctl_config::BoltConfig;
 
 use super::connection::{Connection, Record};
 use super::packstream::Value;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use obsctl_config::BoltConfig;
 use obsctl_core::action::{ActionState, Outcome};
-use obsctl_core::config::BoltConfig;
 use obsctl_core::incident::IncidentStatus;
 use obsctl_store::{BoltGraph, GraphMirror, GraphStore, Store};
 use tokio::net::{TcpListener, TcpStream};

@@ -66,7 +66,7 @@ pub async fn run(config: Option<&Path>, cmd: ActionsCommand) -> anyhow::Result<u
         ActionsCommand::Propose { incident, tool, args, reason, remember, override_budget } => {
             let args: serde_json::Value =
                 serde_json::from_str(&args).map_err(|e| anyhow::anyhow!("--args is not JSON: {e}"))?;
-            let steps = vec![obsctl_core::config::Step { tool, args }];
+            let steps = vec![obsctl_config::Step { tool, args }];
             if let Some(holder) = handoff::serve_holder(&rt).await? {
                 rt.agent.hand_off_to(holder);
             } else {

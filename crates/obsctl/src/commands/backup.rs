@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use obsctl_config::Config;
 use obsctl_core::Timestamp;
-use obsctl_core::config::Config;
 use obsctl_store::backup::archive::{ConfigFile, Progress, TableSum};
 use obsctl_store::{RecallIndex, Store};
 

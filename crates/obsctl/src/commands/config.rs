@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use obsctl_core::config::template::{ENV_EXAMPLE, STARTER_TOML};
+use obsctl_config::template::{ENV_EXAMPLE, STARTER_TOML};
 
 pub fn init(dir: &Path, force: bool) -> anyhow::Result<u8> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;

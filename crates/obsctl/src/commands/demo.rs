@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use obsctl_config::{LoadOptions, load};
 use obsctl_core::action::Outcome;
-use obsctl_core::config::{LoadOptions, load};
 use obsctl_core::event::Event;
 use obsctl_core::incident::IncidentStatus;
 use obsctl_core::policy::Mode;

@@ -107,7 +107,7 @@ pub async fn run(config: Option<&Path>, issue: Option<String>, dry_run: bool, js
 /// Points `config` at a scratch SQLite copy of its store (taken through a backup archive, so
 /// any backend copies the same way) in a temporary folder, removed when the guard drops. A
 /// `serve` holding the real store's lease is still seen: the copy carries the lease.
-async fn scratch_copy(config: &mut obsctl_core::config::Config) -> anyhow::Result<tempfile::TempDir> {
+async fn scratch_copy(config: &mut obsctl_config::Config) -> anyhow::Result<tempfile::TempDir> {
     let dir = tempfile::tempdir()?;
     let url = format!("sqlite://{}", dir.path().join("dry-run.db").display());
     // A SQLite store not made yet stays unmade: the copy starts empty.

@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use obsctl_core::config::Role;
+use obsctl_config::Role;
 use tower::ServiceExt;
 
 use crate::support::{API_WITH_FIX, Harness, Target, harness, head};

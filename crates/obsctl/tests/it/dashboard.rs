@@ -476,7 +476,7 @@ steps = [{{ tool = "http.request", args = {{ url = "{{url}}/fix", headers = {{ X
         &[("HOOK_API_KEY", "interpolated-secret"), ("OBSCTL_API_TOKEN", "t0ken-for-the-tests")],
     )
     .await;
-    let id = h.rt.app_state().ui.sessions.create("victor", obsctl_core::config::Role::Viewer);
+    let id = h.rt.app_state().ui.sessions.create("victor", obsctl_config::Role::Viewer);
     let page = send(&h, Method::GET, "/ui/config", Some(&id), None, None).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("/health?token=***"), "{}", page.body);

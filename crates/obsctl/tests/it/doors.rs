@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use obsctl_config::Step;
 use obsctl_core::action::ActionState;
-use obsctl_core::config::Step;
 use obsctl_store::ActionFilter;
 use serde_json::{Value, json};
 

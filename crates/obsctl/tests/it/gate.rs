@@ -108,9 +108,9 @@ async fn service_budget_stops_the_second_fix() {
 }
 
 /// The fix, as a person proposes it.
-fn poke(target: &Target) -> Vec<obsctl_core::config::Step> {
+fn poke(target: &Target) -> Vec<obsctl_config::Step> {
     let args = serde_json::json!({"url": format!("{}/fix", target.url), "method": "POST"});
-    vec![obsctl_core::config::Step { tool: "http.request".into(), args }]
+    vec![obsctl_config::Step { tool: "http.request".into(), args }]
 }
 
 #[tokio::test]
@@ -236,7 +236,7 @@ async fn read_only_steps_do_not_spend_the_budget() {
 }
 
 /// An `api` check on the target, `fs.cleanup` of a scratch folder and `http.request`; no runbook.
-async fn two_step_setup(agent: &str) -> (Target, Harness, Vec<obsctl_core::config::Step>) {
+async fn two_step_setup(agent: &str) -> (Target, Harness, Vec<obsctl_config::Step>) {
     let target = Target::start(false).await;
     let body = format!("{}{agent}[fs]\nallowed_roots = [\"{{dir}}/scratch\"]\n{API_CHECK}", head("approve"));
     let h = harness(&body, &target.url, &[]).await;
@@ -245,11 +245,11 @@ async fn two_step_setup(agent: &str) -> (Target, Harness, Vec<obsctl_core::confi
     std::fs::write(scratch.join("old.log"), "x").unwrap();
     assert!(!h.run("api/health").await);
     let steps = vec![
-        obsctl_core::config::Step {
+        obsctl_config::Step {
             tool: "fs.cleanup".into(),
             args: serde_json::json!({"root": scratch.display().to_string()}),
         },
-        obsctl_core::config::Step {
+        obsctl_config::Step {
             tool: "http.request".into(),
             args: serde_json::json!({"url": format!("{}/fix", target.url), "method": "POST"}),
         },
@@ -334,7 +334,7 @@ async fn a_check_run_on_demand_is_audited_with_its_caller() {
 async fn a_step_its_tool_refuses_is_refused_at_proposal_not_queued() {
     let (target, h, steps) = two_step_setup("").await;
     let incident = h.incident().await;
-    let outside = obsctl_core::config::Step { tool: "fs.cleanup".into(), args: serde_json::json!({"root": "/etc"}) };
+    let outside = obsctl_config::Step { tool: "fs.cleanup".into(), args: serde_json::json!({"root": "/etc"}) };
     let report =
         h.rt.agent.propose(&incident.id, vec![outside, steps[1].clone()], "ops", "", false, None).await.unwrap();
     let states: Vec<_> = report.actions.iter().map(|a| a.state).collect();

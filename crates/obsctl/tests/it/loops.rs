@@ -239,7 +239,7 @@ async fn a_step_says_what_it_achieved_and_a_restart_that_dies_at_once_failed() {
     std::fs::create_dir_all(h.dir.path().join("empty")).unwrap();
     assert!(!h.run("api/health").await);
     let incident = h.incident().await;
-    let cleanup = obsctl_core::config::Step {
+    let cleanup = obsctl_config::Step {
         tool: "fs.cleanup".into(),
         args: serde_json::json!({"root": h.dir.path().join("empty").display().to_string()}),
     };
@@ -251,7 +251,7 @@ async fn a_step_says_what_it_achieved_and_a_restart_that_dies_at_once_failed() {
     );
 
     let restart =
-        obsctl_core::config::Step { tool: "process.restart".into(), args: serde_json::json!({"service": "crashy"}) };
+        obsctl_config::Step { tool: "process.restart".into(), args: serde_json::json!({"service": "crashy"}) };
     let report = h.rt.agent.propose(&incident.id, vec![restart], "ops", "", false, None).await.unwrap();
     let a = &report.actions[0];
     assert_eq!(a.state, ActionState::Failed, "{a:#?}");

@@ -7,8 +7,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use obsctl_config::Step;
 use obsctl_core::action::ActionState;
-use obsctl_core::config::Step;
 use serde_json::json;
 
 use crate::support::{API_CHECK, Harness, Target, eventually, harness, head};

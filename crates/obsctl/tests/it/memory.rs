@@ -3,8 +3,8 @@
 
 use std::sync::atomic::Ordering;
 
+use obsctl_config::Step;
 use obsctl_core::action::Outcome;
-use obsctl_core::config::Step;
 use obsctl_core::memory::EpisodeOutcome;
 
 use crate::support::{Harness, Target, harness, head};

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use obsctl::runtime::Runtime;
-use obsctl_core::config::{LoadOptions, load};
+use obsctl_config::{LoadOptions, load};
 use obsctl_core::incident::{Incident, IncidentStatus};
 use obsctl_core::policy::Mode;
 use obsctl_store::IncidentFilter;
@@ -273,7 +273,7 @@ impl Harness {
     /// A page or API answer as a signed-in dashboard viewer gets it (status 200 asserted).
     pub async fn viewer_get(&self, uri: &str) -> String {
         use tower::ServiceExt;
-        let session = self.rt.app_state().ui.sessions.create("viewer", obsctl_core::config::Role::Viewer);
+        let session = self.rt.app_state().ui.sessions.create("viewer", obsctl_config::Role::Viewer);
         let req = axum::http::Request::builder()
             .uri(uri)
             .header("host", "127.0.0.1")

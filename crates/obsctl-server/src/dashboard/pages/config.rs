@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
-use obsctl_core::config::Config;
+use obsctl_config::Config;
 use obsctl_core::secret::mask_for_display;
 
 use crate::AppState;
@@ -37,7 +37,7 @@ fn as_written(config: &Config) -> anyhow::Result<String> {
 mod tests {
     use std::collections::HashMap;
 
-    use obsctl_core::config::{LoadOptions, load};
+    use obsctl_config::{LoadOptions, load};
 
     #[test]
     fn the_page_names_fields_as_the_file_does_and_masks_secrets() {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::super::raw::RawConfig;
 use super::Validator;
-use crate::config::ServiceConfig;
+use crate::ServiceConfig;
 
 impl Validator<'_, '_> {
     pub(super) fn dependency_cycles(&mut self, raw: &RawConfig, services: &[ServiceConfig]) {

@@ -5,9 +5,9 @@ use std::time::Duration;
 use super::CommandsConfig;
 use super::error::Problems;
 use super::raw::{RawCheck, S};
-use crate::check::{CheckSpec, Connection, DiskProbe, HttpProbe, Probe, ProcessProbe, ProcessTarget};
-use crate::quantity::{parse_duration, parse_size};
-use crate::secret::Secret;
+use obsctl_core::check::{CheckSpec, Connection, DiskProbe, HttpProbe, Probe, ProcessProbe, ProcessTarget};
+use obsctl_core::quantity::{parse_duration, parse_size};
+use obsctl_core::secret::Secret;
 
 mod containers;
 mod stack;

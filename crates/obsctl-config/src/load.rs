@@ -9,7 +9,7 @@ use super::error::{ConfigErrors, Problems};
 use super::interpolate::interpolate;
 use super::raw::{RawAllowEntry, RawConfig, S};
 use super::*;
-use crate::quantity::parse_duration;
+use obsctl_core::quantity::parse_duration;
 
 mod access;
 mod alerts;
@@ -265,7 +265,7 @@ impl Validator<'_, '_> {
             reopen_within: self.duration(
                 a.reopen_within.as_ref(),
                 "agent.reopen_within",
-                crate::incident::DEFAULT_REOPEN_WITHIN,
+                obsctl_core::incident::DEFAULT_REOPEN_WITHIN,
             ),
             default_cooldown: self.duration(a.cooldown.as_ref(), "agent.cooldown", Duration::from_secs(60)),
         }
@@ -276,7 +276,7 @@ impl Validator<'_, '_> {
         raw: &RawConfig,
         base_dir: &Path,
         commands: &CommandsConfig,
-    ) -> (Vec<ServiceConfig>, Vec<crate::check::CheckSpec>) {
+    ) -> (Vec<ServiceConfig>, Vec<obsctl_core::check::CheckSpec>) {
         let mut seen = HashSet::new();
         let mut services = Vec::new();
         let mut checks = Vec::new();
@@ -358,7 +358,7 @@ impl Validator<'_, '_> {
                 }
             }
             for spec in checks.iter_mut().filter(|c| &c.service == name) {
-                if let crate::check::Probe::Http(h) = &mut spec.probe
+                if let obsctl_core::check::Probe::Http(h) = &mut spec.probe
                     && let Some(f) = &h.ca_file
                 {
                     h.ca_file = Some(resolve(base_dir, f).display().to_string());
@@ -385,7 +385,7 @@ impl Validator<'_, '_> {
         raw: &RawConfig,
         services: &[ServiceConfig],
         commands: &CommandsConfig,
-        checks: &mut Vec<crate::check::CheckSpec>,
+        checks: &mut Vec<obsctl_core::check::CheckSpec>,
     ) {
         for (j, c) in raw.checks.iter().enumerate() {
             let path = format!("check[{j}]");

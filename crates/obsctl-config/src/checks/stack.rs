@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::super::raw::RawCheck;
 use super::Ctx;
-use crate::check::{
+use obsctl_core::check::{
     CollectorProbe, Endpoint, FreshnessProbe, FreshnessSource, Probe, PromQueryProbe, StackFlavor, TelemetrySignal,
 };
 
@@ -115,8 +115,8 @@ pub(super) fn freshness(x: &mut Ctx<'_, '_>, c: &RawCheck, kspan: Range<usize>, 
 mod tests {
     use std::collections::HashMap;
 
-    use crate::check::{FreshnessProbe, FreshnessSource, Probe, StackFlavor, TelemetrySignal};
-    use crate::config::*;
+    use crate::*;
+    use obsctl_core::check::{FreshnessProbe, FreshnessSource, Probe, StackFlavor, TelemetrySignal};
 
     fn load_text(text: &str) -> Result<Config, ConfigErrors> {
         load(text, &HashMap::new(), &LoadOptions { file: "obsctl.toml", known_tools: &[] })

@@ -18,9 +18,9 @@ use serde::Serialize;
 pub use error::{ConfigError, ConfigErrors};
 pub use load::{LoadOptions, load};
 
-use crate::check::CheckSpec;
-use crate::policy::Mode;
-use crate::secret::Secret;
+use obsctl_core::check::CheckSpec;
+use obsctl_core::policy::Mode;
+use obsctl_core::secret::Secret;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
@@ -340,7 +340,7 @@ pub struct AlertsConfig {
     /// from one source cannot starve the others.
     pub max_in_flight: usize,
     /// A source's own credential; a source without one takes the API token (when it is set).
-    pub auth: BTreeMap<crate::alert::AlertSource, AlertAuth>,
+    pub auth: BTreeMap<obsctl_core::alert::AlertSource, AlertAuth>,
 }
 
 impl Default for AlertsConfig {
@@ -643,9 +643,9 @@ impl Config {
         }
         for c in &self.checks {
             match &c.probe {
-                crate::check::Probe::Http(h) => out.extend(h.headers.values()),
+                obsctl_core::check::Probe::Http(h) => out.extend(h.headers.values()),
                 // Values named like credentials; `PGHOST=db` would redact every "db".
-                crate::check::Probe::DockerRun(r) => out.extend(
+                obsctl_core::check::Probe::DockerRun(r) => out.extend(
                     r.env.iter().filter(|(k, _)| interpolate::names_a_secret(&k.to_ascii_uppercase())).map(|(_, v)| v),
                 ),
                 _ => {}

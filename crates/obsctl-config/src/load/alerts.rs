@@ -5,9 +5,9 @@
 use super::super::raw::{RawAlertSource, RawConfig, S};
 use super::Validator;
 use super::access::MIN_TOKEN_CHARS;
-use crate::alert::AlertSource;
-use crate::config::*;
-use crate::quantity::parse_size;
+use crate::*;
+use obsctl_core::alert::AlertSource;
+use obsctl_core::quantity::parse_size;
 
 impl Validator<'_, '_> {
     pub(super) fn alerts(&mut self, raw: &RawConfig) -> AlertsConfig {
@@ -106,8 +106,8 @@ fn given(value: &Option<S<String>>) -> Option<&S<String>> {
 mod tests {
     use std::collections::HashMap;
 
-    use crate::alert::AlertSource;
-    use crate::config::*;
+    use crate::*;
+    use obsctl_core::alert::AlertSource;
 
     fn load_text(text: &str) -> Result<Config, ConfigErrors> {
         load(text, &HashMap::new(), &LoadOptions { file: "obsctl.toml", known_tools: &["http.request"] })

@@ -5,9 +5,9 @@ use std::collections::HashSet;
 
 use super::super::raw::RawConfig;
 use super::{LoadOptions, Validator, unknown_tool};
-use crate::config::*;
+use crate::*;
 
-use crate::check::Probe;
+use obsctl_core::check::Probe;
 
 const INCIDENT_KINDS: &[&str] = Probe::INCIDENT_KINDS;
 

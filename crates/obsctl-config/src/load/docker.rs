@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::Validator;
-use crate::config::{DockerConfig, DockerTls};
+use crate::{DockerConfig, DockerTls};
 
 impl Validator<'_, '_> {
     pub(super) fn docker(&mut self) -> DockerConfig {

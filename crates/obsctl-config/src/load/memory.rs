@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use super::Validator;
-use crate::config::raw::{RawConfig, RawMemory, S};
-use crate::config::{MemoryConfig, MemoryPeer, MemorySyncConfig};
-use crate::secret::Secret;
+use crate::raw::{RawConfig, RawMemory, S};
+use crate::{MemoryConfig, MemoryPeer, MemorySyncConfig};
+use obsctl_core::secret::Secret;
 
 impl Validator<'_, '_> {
     /// `[memory] instance`: 1 to 64 letters, digits, `-`, `_` or `.`.
@@ -143,9 +143,9 @@ fn loopback_url(url: &str) -> bool {
 mod tests {
     use std::collections::HashMap;
 
-    use crate::config::{LoadOptions, load};
+    use crate::{LoadOptions, load};
 
-    fn load_with(text: &str, env: &[(&str, &str)]) -> Result<crate::config::Config, String> {
+    fn load_with(text: &str, env: &[(&str, &str)]) -> Result<crate::Config, String> {
         let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         load(text, &env, &LoadOptions { file: "obsctl.toml", known_tools: &[] }).map_err(|e| e.to_string())
     }

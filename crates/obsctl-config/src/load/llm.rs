@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::super::raw::RawConfig;
 use super::Validator;
-use crate::config::*;
+use crate::*;
 
 impl Validator<'_, '_> {
     /// The LLM config, or `None` when no endpoint and model are set (the planner is off).
@@ -85,9 +85,9 @@ mod tests {
 
     use std::collections::HashMap;
 
-    use crate::config::{LlmApi, LoadOptions, load};
+    use crate::{LlmApi, LoadOptions, load};
 
-    fn with_env(text: &str, env: &[(&str, &str)]) -> Result<crate::config::Config, String> {
+    fn with_env(text: &str, env: &[(&str, &str)]) -> Result<crate::Config, String> {
         let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         load(text, &env, &LoadOptions { file: "l.toml", known_tools: &[] }).map_err(|e| e.to_string())
     }

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::Validator;
-use crate::config::OtlpConfig;
-use crate::secret::Secret;
-use crate::telemetry::percent_decode;
+use crate::OtlpConfig;
+use obsctl_core::secret::Secret;
+use obsctl_core::telemetry::percent_decode;
 
 impl Validator<'_, '_> {
     /// The trace exporter's settings, or `None` when no endpoint is set or export is off.
@@ -100,7 +100,7 @@ mod tests {
     use std::collections::HashMap;
     use std::time::Duration;
 
-    use crate::config::{Config, LoadOptions, load};
+    use crate::{Config, LoadOptions, load};
 
     fn with_env(env: &[(&str, &str)]) -> Result<Config, String> {
         let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

@@ -4,9 +4,9 @@
 
 use super::super::raw::RawConfig;
 use super::Validator;
-use crate::check::CheckSpec;
-use crate::config::TelemetryConfig;
-use crate::quantity::parse_size;
+use crate::TelemetryConfig;
+use obsctl_core::check::CheckSpec;
+use obsctl_core::quantity::parse_size;
 
 impl Validator<'_, '_> {
     pub(super) fn telemetry(&mut self, raw: &RawConfig) -> TelemetryConfig {

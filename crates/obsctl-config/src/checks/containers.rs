@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::super::raw::RawCheck;
 use super::Ctx;
-use crate::check::{ContainerSelector, DockerProbe, DockerRunProbe, Probe, valid_container_name as valid_name};
-use crate::secret::Secret;
+use obsctl_core::check::{ContainerSelector, DockerProbe, DockerRunProbe, Probe, valid_container_name as valid_name};
+use obsctl_core::secret::Secret;
 
 pub(super) fn docker(x: &mut Ctx<'_, '_>, c: &RawCheck, kspan: Range<usize>) -> Option<Probe> {
     let chosen = [c.container.is_some(), c.label.is_some(), c.compose_project.is_some()];

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::super::raw::{RawConfig, RawMcpServer, S};
 use super::Validator;
-use crate::config::*;
+use crate::*;
 
 /// Names an external server may not take: its tools would shadow the builtin ones.
 const RESERVED: &[&str] = &["fs", "http", "notify", "process", "command", "obsctl", "docker"];
@@ -111,11 +111,11 @@ mod tests {
 
     use std::collections::HashMap;
 
-    use crate::config::{LoadOptions, McpTransport, ToolPolicy, load};
+    use crate::{LoadOptions, McpTransport, ToolPolicy, load};
 
     const TOOLS: &[&str] = &["fs.usage", "process.restart"];
 
-    fn try_load(text: &str) -> Result<crate::config::Config, String> {
+    fn try_load(text: &str) -> Result<crate::Config, String> {
         let env = HashMap::from([("HOME".to_string(), "/home/ops".to_string())]);
         load(text, &env, &LoadOptions { file: "m.toml", known_tools: TOOLS }).map_err(|e| e.to_string())
     }

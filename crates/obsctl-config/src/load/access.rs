@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::super::raw::{RawConfig, S};
 use super::Validator;
-use crate::config::*;
+use crate::*;
 
 /// The shortest API token accepted.
 pub const MIN_TOKEN_CHARS: usize = 16;
@@ -240,7 +240,7 @@ mod tests {
     use std::collections::HashMap;
     use std::time::Duration;
 
-    use crate::config::{LoadOptions, load};
+    use crate::{LoadOptions, load};
 
     const TOOLS: &[&str] = &[];
 
