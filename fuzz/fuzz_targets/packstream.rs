@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    obsctl_store::fuzzing::packstream_round_trip(data);
+    obsctl_bolt::fuzzing::packstream_round_trip(data);
 });

@@ -4,7 +4,7 @@
 use std::sync::OnceLock;
 
 use obsctl::runtime::Runtime;
-use obsctl_core::config::{LoadOptions, load};
+use obsctl_config::{LoadOptions, load};
 use obsctl_core::policy::Mode;
 
 pub const TOKEN: &str = "fuzz-token-0123456789";

@@ -2,11 +2,6 @@
 //! nodes and edges and queried in Cypher. It mirrors the journal (see `graph_mirror`), which
 //! stays the source of truth.
 
-mod connection;
-pub(crate) mod packstream;
-mod pool;
-mod quoting;
-
 use async_trait::async_trait;
 use obsctl_config::BoltConfig;
 use obsctl_core::Timestamp;
@@ -14,9 +9,8 @@ use obsctl_core::action::Action;
 use obsctl_core::graph::{FixRecord, Reached, UpstreamFailure};
 use obsctl_core::incident::Incident;
 
-use connection::Record;
-use packstream::{Value, map};
-use pool::Pool;
+use obsctl_bolt::packstream::{self, Value, map};
+use obsctl_bolt::{BoltError, Pool, Record, Target, quoting};
 
 use crate::rows::{self, DbRow};
 use crate::{GraphStore, Result, StoreError};
@@ -108,7 +102,14 @@ pub struct BoltGraph {
 }
 
 impl BoltGraph {
-    pub fn new(target: BoltConfig) -> Self {
+    pub fn new(config: BoltConfig) -> Self {
+        let target = Target {
+            address: config.address,
+            user: config.user,
+            password: config.password,
+            database: config.database,
+            timeout: config.timeout,
+        };
         BoltGraph { pool: Pool::new(target, POOL_SIZE) }
     }
 
@@ -127,10 +128,10 @@ impl BoltGraph {
         self.pool.target().database.as_deref().unwrap_or("default")
     }
 
-    async fn query(&self, cypher: &str, params: Value) -> Result<Vec<Record>> {
+    async fn query(&self, cypher: &str, params: Value) -> Result<Vec<Answer>> {
         let mut records = self.pool.query(cypher, quoting::protect(params)).await?;
         records.iter_mut().for_each(|r| r.values.iter_mut().for_each(quoting::restore));
-        Ok(records)
+        Ok(records.into_iter().map(Answer).collect())
     }
 
     /// Creates the indexes the queries use; "already exists" answers are expected and ignored.
@@ -289,13 +290,22 @@ impl GraphStore for BoltGraph {
     }
 }
 
-impl DbRow for Record {
+/// A record of the server's answer, read as the store reads its rows.
+struct Answer(Record);
+
+impl From<BoltError> for StoreError {
+    fn from(e: BoltError) -> Self {
+        StoreError::Backend(e.0)
+    }
+}
+
+impl DbRow for Answer {
     fn text(&self, col: &str) -> Result<String> {
         self.opt_text(col)?.ok_or_else(|| missing(col))
     }
 
     fn opt_text(&self, col: &str) -> Result<Option<String>> {
-        match self.get(col) {
+        match self.0.get(col) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(other) => Err(StoreError::Backend(format!("bolt: column {col} is {other:?}, not text"))),
@@ -307,7 +317,7 @@ impl DbRow for Record {
     }
 
     fn opt_int(&self, col: &str) -> Result<Option<i64>> {
-        match self.get(col) {
+        match self.0.get(col) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Int(i)) => Ok(Some(*i)),
             Some(other) => Err(StoreError::Backend(format!("bolt: column {col} is {other:?}, not an integer"))),

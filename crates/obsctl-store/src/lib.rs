@@ -40,15 +40,6 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// The store's schema: how many migrations each backend has (checked when they compile).
 pub const SCHEMA_VERSION: i64 = 15;
 
-/// Entry points for the fuzz targets in `fuzz/` (compiled only under `--cfg fuzzing`).
-#[cfg(fuzzing)]
-pub mod fuzzing {
-    /// Decodes PackStream; whatever decodes must encode and decode again to the same bytes.
-    pub fn packstream_round_trip(input: &[u8]) {
-        crate::bolt::packstream::assert_reencodes_stably(input);
-    }
-}
-
 /// The open incident that kept `incident` from opening (`Store::open_incident`); a `Conflict`
 /// if it was resolved in the moment between, for the caller to try again.
 async fn open_of_fingerprint(store: &dyn IncidentLog, incident: &Incident) -> Result<Option<Incident>> {

@@ -3,7 +3,7 @@
 //! escape. Strings holding `%`, `'` or `\` are sent percent-encoded and decoded on the way back;
 //! every other string, the vast majority, is sent as it is.
 
-use super::packstream::Value;
+use crate::packstream::Value;
 
 const ESCAPED: [(char, &str); 3] = [('%', "%25"), ('\'', "%27"), ('\\', "%5C")];
 

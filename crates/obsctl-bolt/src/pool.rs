@@ -6,33 +6,33 @@ use std::sync::Mutex;
 
 use tokio::sync::Semaphore;
 
-use obsctl_config::BoltConfig;
+use crate::Target;
 
-use super::connection::{Connection, Record};
-use super::packstream::Value;
-use crate::StoreError;
+use crate::BoltError;
+use crate::connection::{Connection, Record};
+use crate::packstream::Value;
 
 /// Attempts at opening a connection before a query gives up.
 const CONNECT_ATTEMPTS: u32 = 3;
 
 pub struct Pool {
-    target: BoltConfig,
+    target: Target,
     idle: Mutex<Vec<Connection>>,
     slots: Semaphore,
 }
 
 impl Pool {
-    pub fn new(target: BoltConfig, size: usize) -> Self {
+    pub fn new(target: Target, size: usize) -> Self {
         Pool { target, idle: Mutex::new(Vec::new()), slots: Semaphore::new(size.max(1)) }
     }
 
-    pub fn target(&self) -> &BoltConfig {
+    pub fn target(&self) -> &Target {
         &self.target
     }
 
     /// Runs one query on a pooled connection.
-    pub async fn query(&self, cypher: &str, params: Value) -> Result<Vec<Record>, StoreError> {
-        let _slot = self.slots.acquire().await.map_err(|_| StoreError::Backend("bolt: pool closed".into()))?;
+    pub async fn query(&self, cypher: &str, params: Value) -> Result<Vec<Record>, BoltError> {
+        let _slot = self.slots.acquire().await.map_err(|_| BoltError("bolt: pool closed".into()))?;
         let mut retried = false;
         loop {
             let (mut conn, pooled) = match self.take_idle() {
@@ -53,7 +53,7 @@ impl Pool {
         }
     }
 
-    async fn connect(&self) -> Result<Connection, StoreError> {
+    async fn connect(&self) -> Result<Connection, BoltError> {
         let mut attempt = 1;
         loop {
             match Connection::open(&self.target).await {

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use obsctl_config::BoltConfig;
+use crate::Target;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
 
-use super::packstream::{self, Value, entries, map};
-use crate::StoreError;
+use crate::BoltError;
+use crate::packstream::{self, Value, entries, map};
 
 const MAGIC: [u8; 4] = [0x60, 0x60, 0xB0, 0x17];
 /// Bolt 5.4 down to 5.1 (a range of 3 minor versions), then 5.0 and 4.4, which take their
@@ -54,11 +54,11 @@ pub struct Connection {
 
 impl Connection {
     /// Connects, negotiates a version and authenticates.
-    pub async fn open(target: &BoltConfig) -> Result<Self, StoreError> {
+    pub async fn open(target: &Target) -> Result<Self, BoltError> {
         bounded(target.timeout, "connect", Self::open_unbounded(target)).await
     }
 
-    async fn open_unbounded(target: &BoltConfig) -> Result<Self, StoreError> {
+    async fn open_unbounded(target: &Target) -> Result<Self, BoltError> {
         let tcp = TcpStream::connect(&target.address).await.map_err(|e| io("connect", e))?;
         tcp.set_nodelay(true).map_err(|e| io("connect", e))?;
         let mut stream = BufStream::new(tcp);
@@ -69,7 +69,7 @@ impl Connection {
         stream.read_exact(&mut chosen).await.map_err(|e| io("handshake", e))?;
         let version = (chosen[3], chosen[2]);
         if version < (4, 4) {
-            return Err(StoreError::Backend(format!(
+            return Err(BoltError(format!(
                 "bolt: {} speaks no Bolt version obsctl does (4.4 or 5.x); it answered {chosen:?}",
                 target.address
             )));
@@ -80,7 +80,7 @@ impl Connection {
         Ok(conn)
     }
 
-    async fn authenticate(&mut self, target: &BoltConfig) -> Result<(), StoreError> {
+    async fn authenticate(&mut self, target: &Target) -> Result<(), BoltError> {
         let agent = concat!("obsctl/", env!("CARGO_PKG_VERSION"));
         let credentials = match &target.password {
             Some(password) => entries([
@@ -114,7 +114,7 @@ impl Connection {
     }
 
     /// Runs one auto-commit query and returns its records.
-    pub async fn query(&mut self, cypher: &str, params: Value) -> Result<Vec<Record>, StoreError> {
+    pub async fn query(&mut self, cypher: &str, params: Value) -> Result<Vec<Record>, BoltError> {
         let timeout = self.timeout;
         self.broken = true;
         let records = bounded(timeout, "query", self.query_unbounded(cypher, params)).await?;
@@ -122,7 +122,7 @@ impl Connection {
         Ok(records)
     }
 
-    async fn query_unbounded(&mut self, cypher: &str, params: Value) -> Result<Vec<Record>, StoreError> {
+    async fn query_unbounded(&mut self, cypher: &str, params: Value) -> Result<Vec<Record>, BoltError> {
         let extra = match &self.database {
             Some(db) => map([("db", db.as_str().into())]),
             None => Value::Map(Vec::new()),
@@ -153,19 +153,19 @@ impl Connection {
     }
 
     /// The server refused a query: reset so the connection is usable again, and say why.
-    async fn refused(&mut self, fields: &[Value], cypher: &str) -> StoreError {
+    async fn refused(&mut self, fields: &[Value], cypher: &str) -> BoltError {
         let failure = failure_text(fields);
         match self.reset().await {
             Ok(()) => {
                 self.broken = false;
-                StoreError::Backend(format!("bolt: {failure} (query: {cypher})"))
+                BoltError(format!("bolt: {failure} (query: {cypher})"))
             }
             Err(e) => e,
         }
     }
 
     /// Clears a failure so the connection takes queries again; the pending PULL is IGNORED.
-    async fn reset(&mut self) -> Result<(), StoreError> {
+    async fn reset(&mut self) -> Result<(), BoltError> {
         self.send(RESET, Vec::new()).await?;
         self.flush().await?;
         loop {
@@ -177,14 +177,14 @@ impl Connection {
         }
     }
 
-    async fn expect_success(&mut self, step: &str) -> Result<(), StoreError> {
+    async fn expect_success(&mut self, step: &str) -> Result<(), BoltError> {
         match self.receive().await? {
             (SUCCESS, _) => Ok(()),
-            (_, fields) => Err(StoreError::Backend(format!("bolt: {step} refused: {}", failure_text(&fields)))),
+            (_, fields) => Err(BoltError(format!("bolt: {step} refused: {}", failure_text(&fields)))),
         }
     }
 
-    async fn send(&mut self, tag: u8, fields: Vec<Value>) -> Result<(), StoreError> {
+    async fn send(&mut self, tag: u8, fields: Vec<Value>) -> Result<(), BoltError> {
         let mut body = Vec::new();
         packstream::encode(&Value::Struct(tag, fields), &mut body);
         for chunk in body.chunks(MAX_CHUNK) {
@@ -194,11 +194,11 @@ impl Connection {
         self.stream.write_all(&[0, 0]).await.map_err(|e| io("write", e))
     }
 
-    async fn flush(&mut self) -> Result<(), StoreError> {
+    async fn flush(&mut self) -> Result<(), BoltError> {
         self.stream.flush().await.map_err(|e| io("write", e))
     }
 
-    async fn receive(&mut self) -> Result<(u8, Vec<Value>), StoreError> {
+    async fn receive(&mut self) -> Result<(u8, Vec<Value>), BoltError> {
         quick_ack(self.stream.get_ref());
         let mut body = Vec::new();
         loop {
@@ -236,11 +236,11 @@ fn quick_ack(tcp: &TcpStream) {
 async fn bounded<T>(
     timeout: Duration,
     step: &str,
-    work: impl Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
+    work: impl Future<Output = Result<T, BoltError>>,
+) -> Result<T, BoltError> {
     tokio::time::timeout(timeout, work)
         .await
-        .unwrap_or_else(|_| Err(StoreError::Backend(format!("bolt: {step} timed out after {timeout:?}"))))
+        .unwrap_or_else(|_| Err(BoltError(format!("bolt: {step} timed out after {timeout:?}"))))
 }
 
 fn failure_text(fields: &[Value]) -> String {
@@ -250,10 +250,10 @@ fn failure_text(fields: &[Value]) -> String {
     format!("{code}: {message}")
 }
 
-fn io(step: &str, e: std::io::Error) -> StoreError {
-    StoreError::Backend(format!("bolt: {step}: {e}"))
+fn io(step: &str, e: std::io::Error) -> BoltError {
+    BoltError(format!("bolt: {step}: {e}"))
 }
 
-fn protocol(what: &str) -> StoreError {
-    StoreError::Backend(format!("bolt: protocol error: {what}"))
+fn protocol(what: &str) -> BoltError {
+    BoltError(format!("bolt: protocol error: {what}"))
 }
