@@ -226,3 +226,6 @@ impl Executor {
         Ok(action)
     }
 }
+
+#[cfg(test)]
+mod tests;

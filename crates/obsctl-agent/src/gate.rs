@@ -365,3 +365,6 @@ pub(crate) fn gate_data(decision: &Decision, mode: Mode, step: &Step) -> serde_j
     let entry = GateEntry { gate: decision.code.into(), verdict: decision.verdict, mode, tool: step.tool.clone() };
     obsctl_core::timeline::to_data(&entry)
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,7 +9,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use obsctl_store::Store;
 use tokio::sync::watch;
@@ -163,5 +165,46 @@ mod tests {
         // An older obsctl's holder, without a stamp: never judged.
         assert!(!dead_on_this_host(&format!("serve:{host}:{gone}:l-1")));
         assert!(!dead_on_this_host("someone else"));
+    }
+
+    /// Two candidates on one store, as two replicas would be.
+    async fn two_candidates(ttl: Duration) -> (Leadership, Leadership, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/obsctl.db", dir.path().display());
+        let store: Arc<dyn Store> = Arc::new(obsctl_store::SqliteStore::open(&url).await.unwrap());
+        (Leadership::new(store.clone(), ttl), Leadership::new(store, ttl), dir)
+    }
+
+    /// A holder stops counting itself as one `MARGIN` before its lease ends by its own clock,
+    /// whatever the store says: a process paused past that point acts on nothing on waking.
+    #[tokio::test]
+    async fn a_holder_counts_itself_one_only_until_a_margin_before_its_lease_ends() {
+        let (a, _, _dir) = two_candidates(LEASE_TTL).await;
+        assert!(!a.held() && a.term().is_none(), "nothing taken yet");
+        assert!(a.tick().await);
+        assert_eq!(a.term(), Some(1));
+        // The store's part is done: from here on only this process's clock moves.
+        tokio::time::pause();
+        tokio::time::advance(LEASE_TTL - MARGIN - Duration::from_millis(1)).await;
+        assert!(a.held());
+        tokio::time::advance(Duration::from_millis(2)).await;
+        assert!(!a.held() && a.term().is_none(), "past the margin it no longer acts");
+    }
+
+    /// Of two candidates one holds the lease; the other takes it once it is given up, and the
+    /// first, taking it again after a lapse, starts a new term (its earlier work is recovered).
+    #[tokio::test]
+    async fn one_candidate_holds_the_lease_and_a_lapse_starts_a_new_term() {
+        let (a, b, _dir) = two_candidates(LEASE_TTL).await;
+        assert!(a.tick().await);
+        assert!(!b.tick().await, "a live lease is not taken");
+        assert!(a.tick().await, "renewed");
+        assert_eq!(a.term(), Some(1), "a renewal in time is the same term");
+        a.store.release_lease(AGENT_LEASE, a.holder()).await.unwrap();
+        assert!(b.tick().await);
+        assert!(!a.tick().await && !a.held());
+        b.store.release_lease(AGENT_LEASE, b.holder()).await.unwrap();
+        assert!(a.tick().await);
+        assert_eq!(a.term(), Some(2));
     }
 }

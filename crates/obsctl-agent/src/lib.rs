@@ -21,3 +21,6 @@ pub use agent::Agent;
 pub use leadership::{Leadership, live_holder};
 pub use tools::{Tool, ToolRegistry, ToolSpec};
 pub use verify::CheckRunner;
+
+#[cfg(test)]
+mod test_support;

@@ -228,3 +228,6 @@ impl PlannerChain {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests;
