@@ -183,9 +183,12 @@ mod tests {
         assert!(!a.held() && a.term().is_none(), "nothing taken yet");
         assert!(a.tick().await);
         assert_eq!(a.term(), Some(1));
-        // The store's part is done: from here on only this process's clock moves.
+        // The store's part is done: from here on only this process's clock moves, to a
+        // millisecond before the margin (counted from when the renewal was asked for).
         tokio::time::pause();
-        tokio::time::advance(LEASE_TTL - MARGIN - Duration::from_millis(1)).await;
+        let asked = a.renewed.lock().unwrap().unwrap();
+        let boundary = asked + LEASE_TTL - MARGIN;
+        tokio::time::advance(boundary - Instant::now() - Duration::from_millis(1)).await;
         assert!(a.held());
         tokio::time::advance(Duration::from_millis(2)).await;
         assert!(!a.held() && a.term().is_none(), "past the margin it no longer acts");

@@ -43,14 +43,28 @@ fn logs(p: &Parts) -> std::path::PathBuf {
     dir
 }
 
-#[tokio::test]
-async fn of_two_claims_on_one_step_exactly_one_runs_it() {
+/// An open incident with an approved step that cleans the log folder.
+struct Step {
+    p: Parts,
+    i: Incident,
+    dir: std::path::PathBuf,
+    args: Value,
+    action: Action,
+}
+
+async fn step() -> Step {
     let p = parts("mode = \"auto\"").await;
     let i = incident();
     p.store.insert_incident(&i).await.unwrap();
     let dir = logs(&p);
     let args = json!({"root": dir, "glob": "*.log"});
-    let a = approved(&p, &i, "act-1", args.clone()).await;
+    let action = approved(&p, &i, "act-1", args.clone()).await;
+    Step { p, i, dir, args, action }
+}
+
+#[tokio::test]
+async fn of_two_claims_on_one_step_exactly_one_runs_it() {
+    let Step { p, i, dir, args, action: a } = step().await;
     let (one, two) = (executor(&p, &[]), executor(&p, &[]));
     let (first, second) = tokio::join!(
         one.execute(a.clone(), Permit::for_tests("fs.cleanup", &args)),
@@ -78,12 +92,7 @@ async fn of_two_claims_on_one_step_exactly_one_runs_it() {
 
 #[tokio::test]
 async fn a_permit_for_another_step_runs_nothing() {
-    let p = parts("mode = \"auto\"").await;
-    let i = incident();
-    p.store.insert_incident(&i).await.unwrap();
-    let dir = logs(&p);
-    let args = json!({"root": dir, "glob": "*.log"});
-    let a = approved(&p, &i, "act-1", args).await;
+    let Step { p, dir, action: a, .. } = step().await;
     let elsewhere = json!({"root": dir, "glob": "*.txt"});
     let refused = executor(&p, &[]).execute(a, Permit::for_tests("fs.cleanup", &elsewhere)).await;
     assert!(refused.unwrap_err().to_string().contains("does not cover"));
@@ -93,12 +102,7 @@ async fn a_permit_for_another_step_runs_nothing() {
 
 #[tokio::test]
 async fn a_process_that_does_not_hold_the_agent_lease_claims_nothing() {
-    let p = parts("mode = \"auto\"").await;
-    let i = incident();
-    p.store.insert_incident(&i).await.unwrap();
-    let dir = logs(&p);
-    let args = json!({"root": dir, "glob": "*.log"});
-    let a = approved(&p, &i, "act-1", args.clone()).await;
+    let Step { p, dir, args, action: a, .. } = step().await;
     let fenced = executor(&p, &[]);
     // Never ticked: it holds no lease.
     fenced.fence_with(Arc::new(Leadership::new(p.store.clone(), Duration::from_secs(10))));
