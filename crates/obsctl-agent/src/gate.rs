@@ -12,7 +12,7 @@ use obsctl_core::action::{Action, ActionState, AuditRecord};
 use obsctl_core::incident::{Incident, IncidentStatus};
 use obsctl_core::policy::{Decision, GateInput, Mode, Verdict, decide};
 use obsctl_core::state::CheckStatus;
-use obsctl_core::timeline::{EntryKind, GateEntry};
+use obsctl_core::timeline::{BudgetOverrideEntry, EntryKind, GateEntry, data_of};
 use obsctl_store::Store;
 use serde_json::Value;
 
@@ -253,7 +253,10 @@ impl Gate {
             return Ok(false);
         }
         let events = self.store.events(&action.incident_id).await?;
-        Ok(events.iter().any(|e| e.kind == EntryKind::BudgetOverride && e.data["plan_id"] == action.plan_id.as_str()))
+        Ok(events.iter().any(|e| {
+            e.kind == EntryKind::BudgetOverride
+                && data_of::<BudgetOverrideEntry>(&e.data).is_some_and(|o| o.plan_id == action.plan_id)
+        }))
     }
 
     /// A permit to run read-only `tool` outside any plan (an MCP client's or the model's read),

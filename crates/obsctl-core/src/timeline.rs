@@ -175,6 +175,62 @@ pub struct OutcomeEntry {
     pub attempts: u32,
 }
 
+/// The data of a `plan` entry: the plan (as the agent describes it, secrets scrubbed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanEntry {
+    pub plan_id: String,
+    #[serde(default)]
+    pub plan: serde_json::Value,
+}
+
+/// The data of an `approved` or `rejected` entry: the step a person decided (with its plan),
+/// and who.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionEntry {
+    pub action_id: String,
+    #[serde(default)]
+    pub by: String,
+}
+
+/// The data of a `budget_override` entry: the plan a person let past a spent budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetOverrideEntry {
+    pub plan_id: String,
+    pub by: String,
+}
+
+/// The data of an `alert` entry: the alert's annotations and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEntry {
+    #[serde(default)]
+    pub annotations: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub source_url: Option<String>,
+}
+
+/// The data of an `llm` entry: one consultation of the model, its exchange cut and redacted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmEntry {
+    pub model: String,
+    pub api: serde_json::Value,
+    /// `plan`, `answer`, `no_plan` or `error`.
+    pub outcome: String,
+    /// The failure's code, when it failed.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// When asking again may help (unix ms), after a failure that may pass.
+    #[serde(default)]
+    pub retry_at: Option<i64>,
+    #[serde(default)]
+    pub turns: u32,
+    #[serde(default)]
+    pub tokens: serde_json::Value,
+    #[serde(default)]
+    pub latency_ms: f64,
+    #[serde(default)]
+    pub exchange: Vec<serde_json::Value>,
+}
+
 /// An entry's data as `T`, when it has that shape.
 pub fn data_of<T: serde::de::DeserializeOwned>(data: &serde_json::Value) -> Option<T> {
     serde_json::from_value(data.clone()).ok()

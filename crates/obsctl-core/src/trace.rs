@@ -14,7 +14,7 @@ use crate::hash::{FNV_OFFSET, fnv1a, hex};
 use crate::incident::{Incident, IncidentEvent};
 use crate::memory::EpisodeOutcome;
 use crate::secret::{Secret, redact};
-use crate::timeline::{ActionEntry, EntryKind, GateEntry, Opening, OutcomeEntry, data_of};
+use crate::timeline::{ActionEntry, EntryKind, GateEntry, Opening, OutcomeEntry, PlanEntry, data_of};
 
 /// One trace: the spans of one incident opening, the root first.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,9 +118,7 @@ pub fn incident_trace(
         match e.kind {
             EntryKind::Plan => {
                 let mut attrs = vec![("obsctl.plan.summary", Attr::Str(text(&e.message)))];
-                attrs.extend(
-                    e.data.get("plan_id").and_then(Value::as_str).map(|p| ("obsctl.plan.id", Attr::Str(p.into()))),
-                );
+                attrs.extend(data_of::<PlanEntry>(&e.data).map(|p| ("obsctl.plan.id", Attr::Str(p.plan_id))));
                 steps.add("plan".into(), mark, at, attrs);
                 mark = at;
             }

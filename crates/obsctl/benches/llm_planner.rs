@@ -86,7 +86,8 @@ fn main() {
             assert_eq!(report.plan.as_ref().map(|p| p.planner), Some("llm"), "{:?}", report.skipped);
             let events = obsctl.store.events(&incident.id).await.unwrap();
             let llm = events.iter().find(|e| e.kind == obsctl_core::timeline::EntryKind::Llm).unwrap();
-            let model_us = (llm.data["latency_ms"].as_f64().unwrap() * 1000.0) as u64;
+            let entry: obsctl_core::timeline::LlmEntry = obsctl_core::timeline::data_of(&llm.data).unwrap();
+            let model_us = (entry.latency_ms * 1000.0) as u64;
             model_us_sum += model_us;
             totals.push(total);
             overheads.push(total.saturating_sub(model_us));

@@ -10,7 +10,7 @@ use obsctl_core::action::{Action, ActionState};
 use obsctl_core::event::Event;
 use obsctl_core::incident::{IncidentStatus, Silence};
 use obsctl_core::policy::Mode;
-use obsctl_core::timeline::EntryKind;
+use obsctl_core::timeline::{DecisionEntry, EntryKind, to_data};
 use obsctl_store::{StoreError, new_id};
 use serde_json::json;
 
@@ -62,7 +62,8 @@ impl Agent {
             tools.join(" → "),
             if reason.is_empty() { String::new() } else { format!(" ({reason})") }
         );
-        self.store.add_event(&action.incident_id, kind, &message, json!({"action_id": action_id, "by": by})).await?;
+        let data = to_data(&DecisionEntry { action_id: action_id.into(), by: by.into() });
+        self.store.add_event(&action.incident_id, kind, &message, data).await?;
         let _ = self.bus.send(Event::ActionChanged { action_id: action_id.into(), state: to });
         Ok(changed)
     }

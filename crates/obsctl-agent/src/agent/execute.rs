@@ -11,7 +11,7 @@ use obsctl_core::action::{Action, ActionState, Outcome};
 use obsctl_core::event::Event;
 use obsctl_core::incident::{Incident, IncidentStatus};
 use obsctl_core::policy::{Decision, Mode, Verdict};
-use obsctl_core::timeline::{EntryKind, OutcomeEntry, to_data};
+use obsctl_core::timeline::{BudgetOverrideEntry, EntryKind, OutcomeEntry, PlanEntry, to_data};
 use obsctl_store::{ActionFilter, new_id};
 use serde_json::json;
 
@@ -109,13 +109,13 @@ impl Agent {
         let (incident, plan) = (run.incident, run.plan);
         if let Some(words) = &plan.budget_override {
             let message = format!("budget overridden {words}");
-            let data = json!({"plan_id": run.plan_id, "by": run.actor});
+            let data = to_data(&BudgetOverrideEntry { plan_id: run.plan_id.clone(), by: run.actor.to_string() });
             self.store.add_event(&incident.id, EntryKind::BudgetOverride, &message, data.clone()).await?;
             self.gate.audit(run.actor, "override_budget", &run.plan_id, "overridden", words, data).await;
         }
         let steps: Vec<&str> = plan.steps.iter().map(|s| s.tool.as_str()).collect();
         let summary = format!("{} (confidence {:.2}): {}", plan.provenance, plan.confidence, steps.join(" → "));
-        let data = self.executor.scrub(json!({"plan_id": run.plan_id, "plan": plan}));
+        let data = self.executor.scrub(to_data(&PlanEntry { plan_id: run.plan_id.clone(), plan: json!(plan) }));
         self.store.add_event(&incident.id, EntryKind::Plan, &summary, data).await?;
         Ok(())
     }

@@ -15,7 +15,7 @@ use obsctl_config::{LlmApi, Step};
 use obsctl_core::Timestamp;
 use obsctl_core::incident::Incident;
 use obsctl_core::secret::{redact_patterns, redact_value};
-use obsctl_core::timeline::EntryKind;
+use obsctl_core::timeline::{EntryKind, LlmEntry, data_of, to_data};
 use serde_json::{Value, json};
 
 use super::Agent;
@@ -117,7 +117,8 @@ impl Agent {
         let Some(last) = events.iter().rev().find(|e| e.kind == EntryKind::Llm && e.id > opened) else {
             return Ok(true);
         };
-        Ok(last.data["retry_at"].as_i64().is_some_and(|at| Timestamp::now().millis() >= at))
+        let retry_at = data_of::<LlmEntry>(&last.data).and_then(|l| l.retry_at);
+        Ok(retry_at.is_some_and(|at| Timestamp::now().millis() >= at))
     }
 
     /// `value` with every configured secret and every `[llm] redact` match replaced.
@@ -307,10 +308,18 @@ impl Agent {
                 m
             })
             .collect();
-        let data = self.redacted(json!({
-            "model": model, "api": llm.config().api, "outcome": outcome, "error": error, "retry_at": retry_at,
-            "turns": x.turns, "tokens": x.usage, "latency_ms": (x.latency.as_secs_f64() * 10_000.0).round() / 10.0, "exchange": messages,
-        }));
+        let entry = LlmEntry {
+            model: model.clone(),
+            api: json!(llm.config().api),
+            outcome: outcome.into(),
+            error: error.map(str::to_string),
+            retry_at,
+            turns: x.turns,
+            tokens: json!(x.usage),
+            latency_ms: (x.latency.as_secs_f64() * 10_000.0).round() / 10.0,
+            exchange: messages,
+        };
+        let data = self.redacted(to_data(&entry));
         let message = self.redacted(json!(message)).as_str().unwrap_or_default().to_string();
         self.store.add_event(&incident.id, EntryKind::Llm, &message, data).await?;
         Ok(())

@@ -8,7 +8,7 @@ use obsctl_core::action::{Action, Outcome};
 use obsctl_core::incident::{Incident, IncidentStatus};
 use obsctl_core::memory::{Episode, EpisodeAction, EpisodeOutcome, FixStep, action_key, cluster};
 use obsctl_core::secret::{redact, redact_value};
-use obsctl_core::timeline::EntryKind;
+use obsctl_core::timeline::{DecisionEntry, EntryKind, data_of};
 use obsctl_core::trace::incident_trace;
 use obsctl_store::{ActionFilter, IncidentFilter, RecallHit, RecallQuery};
 use serde_json::json;
@@ -42,7 +42,7 @@ fn waited_for_people(
         .iter()
         .filter(|e| matches!(e.kind, EntryKind::Approved | EntryKind::Rejected) && e.at <= until)
         .filter_map(|e| {
-            let plan = plan_of.get(e.data.get("action_id")?.as_str()?)?;
+            let plan = plan_of.get(data_of::<DecisionEntry>(&e.data)?.action_id.as_str())?;
             Some(e.at.since(*proposed.get(plan)?))
         })
         .sum()

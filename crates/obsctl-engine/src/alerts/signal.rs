@@ -4,7 +4,7 @@
 use obsctl_core::Timestamp;
 use obsctl_core::alert::{self, AlertRecord, AlertSource};
 use obsctl_core::incident::fingerprint;
-use obsctl_core::timeline::EntryKind;
+use obsctl_core::timeline::{AlertEntry, EntryKind, to_data};
 use obsctl_store::NewEvent;
 use serde_json::json;
 
@@ -45,7 +45,7 @@ impl AlertSignal {
                 .filter_map(|k| a.annotations.get(*k).map(|v| format!("{k}: {v}")))
                 .collect::<Vec<_>>()
                 .join("\n"),
-            data: json!({"annotations": a.annotations, "source_url": a.source_url}),
+            data: to_data(&AlertEntry { annotations: a.annotations.clone(), source_url: a.source_url.clone() }),
         });
         Self {
             fingerprint: incident_fingerprint(&r.service, &r.kind, a.source, &a.fingerprint),

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use obsctl_core::action::{Action, ActionState};
 use obsctl_core::incident::{Incident, IncidentEvent, IncidentStatus};
+use obsctl_core::timeline::{AlertEntry, data_of};
 use obsctl_store::{ActionFilter, IncidentFilter};
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +74,7 @@ impl IncidentPage {
     /// sender cannot plant a `javascript:` link).
     fn source(&self) -> Option<(&'static str, String)> {
         let (source, _) = obsctl_core::alert::parse_check_id(&self.incident.check_id)?;
-        let url = self.events.iter().find_map(|e| e.data.get("source_url")?.as_str().map(str::to_string));
+        let url = self.events.iter().find_map(|e| data_of::<AlertEntry>(&e.data)?.source_url);
         Some((
             source.as_str(),
             url.filter(|u| u.starts_with("http://") || u.starts_with("https://")).unwrap_or_default(),
