@@ -61,9 +61,9 @@ async fn latest_of<'e, D: Dialect>(on: impl Into<On<'e, D>>, fingerprint: &str) 
 #[async_trait]
 impl<D: Dialect> IncidentLog for SqlStore<D> {
     async fn insert_incident(&self, i: &Incident) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
-        insert_incidents::<D>(&mut tx, &[i]).await?;
-        tx.commit().await?;
+        // One statement: no transaction to open around it.
+        let insert = sql::<D>(format!("{INCIDENT_COLUMNS}{}", values::<D>(1, INCIDENT_VALUES)));
+        bind_incident(insert, i).execute(&self.writer).await?;
         Ok(())
     }
 
