@@ -103,7 +103,7 @@ impl Retargeting {
         target: &str,
         now: crate::Timestamp,
     ) -> Option<TargetWrite> {
-        let digest = crate::target_digest(target);
+        let digest = target_digest(target);
         match stored {
             None => {
                 self.first_runs.push((id.to_string(), digest));
@@ -112,7 +112,7 @@ impl Retargeting {
             Some(None) => Some(TargetWrite::Adopt(digest)),
             Some(Some(old)) if old == digest => None,
             Some(Some(_)) => {
-                let aside = crate::retired_name(id, now);
+                let aside = retired_name(id, now);
                 self.moved.push((id.to_string(), aside.clone()));
                 self.first_runs.push((id.to_string(), digest));
                 Some(TargetWrite::SetAside(aside))
@@ -127,4 +127,16 @@ impl Retargeting {
         keys.expect_targets(self.first_runs)?;
         Ok(self.moved.into_iter().map(|(_, aside)| aside).collect())
     }
+}
+
+/// The name a check's history is kept under once its target changed at `now`.
+fn retired_name(check_id: &str, now: crate::Timestamp) -> String {
+    format!("{check_id} (until {})", now.rfc3339_millis())
+}
+
+/// What the store keeps of a check's target: a digest, since a target may hold a secret (a URL's
+/// query, a header).
+fn target_digest(target: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(target.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -40,21 +40,6 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// The store's schema: how many migrations each backend has (checked when they compile).
 pub const SCHEMA_VERSION: i64 = 15;
 
-/// The open incident that kept `incident` from opening (`Store::open_incident`); a `Conflict`
-/// if it was resolved in the moment between, for the caller to try again.
-async fn open_of_fingerprint(store: &dyn IncidentLog, incident: &Incident) -> Result<Option<Incident>> {
-    match store.latest_incident_by_fingerprint(&incident.fingerprint).await? {
-        Some(open) if open.status == IncidentStatus::Open => Ok(Some(open)),
-        _ => Err(StoreError::Conflict(format!("the open incident of {} ended meanwhile", incident.fingerprint))),
-    }
-}
-
-/// The refusal of a new incident whose fingerprint has an open one already (written by another
-/// replica since the caller looked): the caller looks again.
-fn opened_meanwhile(fingerprint: &str) -> StoreError {
-    StoreError::Conflict(format!("an incident of {fingerprint} is open already"))
-}
-
 /// A new globally unique, time-ordered id with a readable prefix, e.g. `inc-0193…`.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
@@ -130,24 +115,6 @@ pub struct Lease {
 pub struct StoredEpisode {
     pub stored_at: Timestamp,
     pub episode: Episode,
-}
-
-/// The latest of `incidents` per fingerprint, given them newest first.
-/// The name a check's history is kept under once its target changed at `now`.
-pub(crate) fn retired_name(check_id: &str, now: Timestamp) -> String {
-    format!("{check_id} (until {})", now.rfc3339_millis())
-}
-
-/// What the store keeps of a check's target: a digest, since a target may hold a secret (a URL's
-/// query, a header).
-pub(crate) fn target_digest(target: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(target.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub(crate) fn latest_per_fingerprint(incidents: Vec<Incident>) -> Vec<Incident> {
-    let mut seen = std::collections::HashSet::new();
-    incidents.into_iter().filter(|i| seen.insert(i.fingerprint.clone())).collect()
 }
 
 /// What checks saw: observations, their hourly and daily sums, each check's status and target, and the latest telemetry report per service.

@@ -43,18 +43,7 @@ pub type SqliteStore = SqlStore<sqlx::Sqlite>;
 pub type PostgresStore = SqlStore<sqlx::Postgres>;
 
 #[async_trait]
-impl<D: Dialect> crate::Store for SqlStore<D>
-where
-    SqlStore<D>: crate::CheckHistory
-        + crate::IncidentLog
-        + crate::AlertLog
-        + crate::ActionJournal
-        + crate::Memory
-        + crate::Backups
-        + crate::Cluster
-        + crate::GraphStore
-        + crate::ChangeFeed,
-{
+impl<D: Dialect> crate::Store for SqlStore<D> {
     async fn close(&self) {
         // On SQLite, closing the last connection checkpoints the WAL.
         self.reader.close().await;

@@ -127,4 +127,9 @@ async fn what_it_stores_of_a_step_keeps_no_secret() {
     for e in p.store.events(&i.id).await.unwrap() {
         assert!(!e.message.contains("hunter2"), "{}", e.message);
     }
+    // Without the secret configured the same step's record does name it: the redaction, not
+    // the tool's wording, kept it out above.
+    let b = approved(&p, &i, "act-2", args.clone()).await;
+    executor(&p, &[]).execute(b, Permit::for_tests("fs.cleanup", &args)).await.unwrap();
+    assert!(p.store.action("act-2").await.unwrap().result.unwrap().to_string().contains("hunter2"));
 }

@@ -51,7 +51,7 @@ impl<D: Dialect> AlertLog for SqlStore<D> {
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(row) = open {
-                return Err(crate::opened_meanwhile(&crate::rows::DbRow::text(&row, "fingerprint")?));
+                return Err(opened_meanwhile(&crate::rows::DbRow::text(&row, "fingerprint")?));
             }
         }
         sql::<D>(
@@ -130,4 +130,10 @@ impl<D: Dialect> AlertLog for SqlStore<D> {
             .await?;
         rows.iter().map(rows::alert_delivery).collect()
     }
+}
+
+/// The refusal of a new incident whose fingerprint has an open one already (written by another
+/// replica since the caller looked): the caller looks again.
+fn opened_meanwhile(fingerprint: &str) -> crate::StoreError {
+    crate::StoreError::Conflict(format!("an incident of {fingerprint} is open already"))
 }

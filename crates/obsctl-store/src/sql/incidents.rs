@@ -80,7 +80,12 @@ impl<D: Dialect> IncidentLog for SqlStore<D> {
         if opened {
             return Ok(None);
         }
-        crate::open_of_fingerprint(self, i).await
+        // The open incident that kept it from opening; a `Conflict` if that ended in the moment
+        // between, for the caller to try again.
+        match latest_of::<D>(&self.writer, &i.fingerprint).await? {
+            Some(open) if open.status == IncidentStatus::Open => Ok(Some(open)),
+            _ => Err(StoreError::Conflict(format!("the open incident of {} ended meanwhile", i.fingerprint))),
+        }
     }
 
     async fn update_incident(&self, i: &Incident, expected: IncidentStatus) -> Result<()> {
@@ -136,7 +141,7 @@ impl<D: Dialect> IncidentLog for SqlStore<D> {
         .bind(fingerprints)
         .fetch_all(&self.writer)
         .await?;
-        Ok(crate::latest_per_fingerprint(rows.iter().map(rows::incident).collect::<Result<_>>()?))
+        Ok(latest_per_fingerprint(rows.iter().map(rows::incident).collect::<Result<_>>()?))
     }
 
     async fn list_incidents(&self, f: &IncidentFilter) -> Result<Vec<Incident>> {
@@ -216,4 +221,10 @@ impl<D: Dialect> IncidentLog for SqlStore<D> {
         let done = sql::<D>("DELETE FROM silences WHERE id = $1").bind(id).execute(&self.writer).await?;
         touched(done, "silence", id)
     }
+}
+
+/// The latest of `incidents` per fingerprint, given them newest first.
+fn latest_per_fingerprint(incidents: Vec<Incident>) -> Vec<Incident> {
+    let mut seen = std::collections::HashSet::new();
+    incidents.into_iter().filter(|i| seen.insert(i.fingerprint.clone())).collect()
 }
